@@ -1,0 +1,10 @@
+// Implementation of panic(): formats file:line and throws InvariantError.
+#include "core/check.h"
+
+namespace dsv4 {
+
+void panic(const std::string& msg, std::source_location loc) {
+  throw InvariantError(std::string(loc.file_name()) + ":" + std::to_string(loc.line()) + ": " + msg);
+}
+
+}  // namespace dsv4

@@ -1,0 +1,27 @@
+// Activation numerics of the official DeepSeek-V4 reference (spec §2.3-2.5): FP8 and FP4 "fake-quant"
+// (quantize then dequantize in place) with ue8m0 power-of-two block scales, and the Walsh-Hadamard rotation.
+// These operate on f32 buffers whose values are already bf16-representable where the reference says so;
+// results are rounded to bf16 exactly as the reference does (x <- bf16(q * s)).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace dsv4 {
+
+// FP8 e4m3 fake-quant of x[0..n) in blocks of `block` (n % block == 0), spec §2.3 (later version):
+// a = max(max|x_b|, 1e-4); s = ue8m0_ceil(a * fl32(1/448)); x_i <- bf16(e4m3(x_i / s) * s).
+void fp8_fake_quant(float* x, size_t n, size_t block);
+
+// FP8 act_quant for a GEMM input: writes codes q[n] (e4m3 bytes) and one e8m0 scale byte per block.
+void fp8_act_quant(const float* x, size_t n, size_t block, uint8_t* q, uint8_t* scales);
+
+// FP4 e2m1 fake-quant in blocks of 32 (spec §2.4): a = max(max|x|, 6*2^-126); s = ue8m0_ceil(a * fl32(1/6));
+// x_i <- bf16(e2m1(x_i / s) * s).
+void fp4_fake_quant(float* x, size_t n, size_t block = 32);
+
+// In-place orthonormal Walsh-Hadamard transform of x[0..n), n a power of two (spec §2.5): Sylvester order,
+// butterflies (a,b)->(a+b,a-b) for strides 1,2,...,n/2 in f32, then multiply by 1/sqrt(n).
+// When round_to_bf16 is set the result is rounded to bf16 (the reference's bf16-out kernel).
+void hadamard_inplace(float* x, size_t n, bool round_to_bf16);
+
+}  // namespace dsv4

@@ -1,0 +1,16 @@
+// Process-wide options read from the environment. This is the only place in dsv4 that calls getenv.
+//   DSV4_THREADS  number of CPU worker threads (default: hardware concurrency)
+//   DSV4_LOG      log level: error, warn, info (default), debug
+#pragma once
+#include <string>
+
+namespace dsv4 {
+
+struct Options {
+  int n_threads = 1;
+  std::string log_level = "info";
+};
+
+const Options& options();
+
+}  // namespace dsv4
