@@ -2,6 +2,7 @@
 // TensorView: pointer + dtype + shape (row-major, contiguous), used to hand weights and buffers across
 // module boundaries without copies. HostTensor: an owning f32 buffer for activations of the CPU reference.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <initializer_list>
@@ -47,6 +48,15 @@ class HostTensor {
     shape_ = std::move(s);
   }
   std::vector<float>& vec() { return data_; }
+  // Sets the shape, reusing the buffer; contents are unspecified unless fill is given.
+  void resize(Shape s) {
+    shape_ = std::move(s);
+    data_.resize(static_cast<size_t>(shape_numel(shape_)));
+  }
+  void resize(Shape s, float fill) {
+    resize(std::move(s));
+    std::fill(data_.begin(), data_.end(), fill);
+  }
 
  private:
   Shape shape_;

@@ -1,0 +1,43 @@
+// `dsv4 logits -m DIR --tokens ids.json --out logits.npy`: float32 [n_tokens, vocab] logits of every
+// position, from one prefill (or chunked prefill with --chunk).
+#include <iostream>
+
+#include "cli/common.h"
+#include "cli/commands.h"
+#include "core/npy.h"
+
+namespace dsv4::cli {
+
+void register_logits(CLI::App& app, CommandContext& ctx) {
+  auto* cmd = app.add_subcommand("logits", "write the logits of every position as a float32 .npy file");
+  static ModelOptions mo;
+  static std::string tokens_path, out_path;
+  static int64_t chunk = 0;
+  add_model_options(cmd, mo);
+  cmd->add_option("--tokens", tokens_path, "JSON array of token ids (- for stdin)")->required();
+  cmd->add_option("--out", out_path, "output .npy path")->required();
+  cmd->add_option("--chunk", chunk, "prefill in chunks of this many tokens (0: one chunk)");
+  cmd->callback([&ctx] {
+    ctx.exit_code = 1;
+    auto ids = read_token_file(tokens_path);
+    if (!ids.ok()) {
+      std::cerr << "error: " << ids.message() << "\n";
+      return;
+    }
+    auto m = load_model_or_report(mo);
+    if (!m) return;
+    if (auto s = runtime::validate_tokens(m->cfg, *ids); !s.ok()) {
+      std::cerr << "error: " << tokens_path << ": " << s.message() << "\n";
+      return;
+    }
+    HostTensor logits = runtime::all_logits(*m, *ids, chunk);
+    if (auto s = write_npy_f32(out_path, logits.data(), logits.shape()); !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return;
+    }
+    std::cerr << "wrote " << out_path << " " << shape_str(logits.shape()) << "\n";
+    ctx.exit_code = 0;
+  });
+}
+
+}  // namespace dsv4::cli

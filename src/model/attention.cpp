@@ -1,0 +1,97 @@
+// Attention sublayer; see attention.h. Order of operations as in spec §5.9: q and kv paths, indexer (with
+// its compressor), main compressor (entries emitted this step are visible to this step's queries), then
+// attention over [window ‖ compressed], then the window ring is updated.
+#include "model/attention.h"
+
+#include <cmath>
+
+#include "model/compressor.h"
+#include "model/indexer.h"
+#include "weights/quant/dequant.h"
+
+namespace dsv4::model {
+namespace {
+
+// Key pointers for every row: window positions max(0, p-W+1)..p (chronological), then compressed entries.
+std::vector<std::vector<const float*>> gather_keys(const ModelConfig& cfg, const LayerContext& layer,
+                                                   const ForwardBatch& batch, const HostTensor& kv,
+                                                   const std::vector<std::vector<int64_t>>* selected) {
+  const int64_t W = cfg.sliding_window, d = cfg.head_dim;
+  std::vector<std::vector<const float*>> keys(static_cast<size_t>(batch.n_rows()));
+  for (const BatchChunk& c : batch.chunks) {
+    const LayerCache& cache = layer.cache(*c.seq);
+    for (int64_t r = c.row_begin; r < c.row_begin + c.n_rows; ++r) {
+      int64_t p = batch.pos[static_cast<size_t>(r)];
+      auto& k = keys[static_cast<size_t>(r)];
+      for (int64_t q = std::max<int64_t>(0, p - W + 1); q <= p; ++q) {
+        if (q < c.pos0)
+          k.push_back(cache.window.data() + (q % W) * d);
+        else
+          k.push_back(kv.row(c.row_begin + (q - c.pos0)));
+      }
+      if (layer.ratio == 0) continue;
+      if (selected) {
+        for (int64_t s : (*selected)[static_cast<size_t>(r)]) k.push_back(cache.compressed.data() + s * d);
+      } else {
+        int64_t n_vis = (p + 1) / layer.ratio;
+        for (int64_t s = 0; s < n_vis; ++s) k.push_back(cache.compressed.data() + s * d);
+      }
+    }
+  }
+  return keys;
+}
+
+void update_window(const ModelConfig& cfg, const LayerContext& layer, const ForwardBatch& batch,
+                   const HostTensor& kv) {
+  const int64_t W = cfg.sliding_window, d = cfg.head_dim;
+  for (const BatchChunk& c : batch.chunks) {
+    LayerCache& cache = layer.cache(*c.seq);
+    for (int64_t i = std::max<int64_t>(0, c.n_rows - W); i < c.n_rows; ++i) {
+      int64_t p = c.pos0 + i;
+      std::copy(kv.row(c.row_begin + i), kv.row(c.row_begin + i) + d, cache.window.begin() + (p % W) * d);
+    }
+  }
+}
+
+}  // namespace
+
+void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
+                       const weights::AttentionWeights& w, const ForwardBatch& batch, const HostTensor& x,
+                       HostTensor& out) {
+  const int64_t H = cfg.num_attention_heads, d = cfg.head_dim, r = cfg.qk_rope_head_dim;
+  const float eps = static_cast<float>(cfg.rms_norm_eps);
+  // Query path (§5.2).
+  HostTensor qr, q;
+  ops.linear(x, w.wq_a, qr, backend::LinearKind::Quantized);
+  ops.rms_norm(qr, cfg.q_lora_rank, &w.q_norm, eps);
+  ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
+  ops.rms_norm(q, d, nullptr, eps);
+  ops.rope(q, d, r, batch.pos, layer.rope, false);
+  // KV path (§5.3).
+  HostTensor kv;
+  ops.linear(x, w.wkv, kv, backend::LinearKind::Quantized);  // [T, d]
+  ops.rms_norm(kv, d, &w.kv_norm, eps);
+  ops.rope(kv, d, r, batch.pos, layer.rope, false);
+  ops.kv_round(kv, d, r, ops.numerics().kv_cache);
+  // Compressed entries (§5.7, §5.8).
+  std::vector<std::vector<int64_t>> selected;
+  if (layer.ratio == 4) selected = indexer_forward(ops, cfg, layer, *w.indexer, batch, x, qr);
+  if (layer.ratio > 0)
+    compressor_forward(ops, cfg, layer, *w.compressor, {.ratio = layer.ratio, .dim = d, .indexer = false},
+                       batch, x);
+  // Sparse attention with sink (§5.5).
+  auto keys = gather_keys(cfg, layer, batch, kv, layer.ratio == 4 ? &selected : nullptr);
+  std::vector<backend::AttentionQuery> queries(static_cast<size_t>(batch.n_rows()));
+  for (int64_t i = 0; i < batch.n_rows(); ++i) queries[i] = {q.row(i), keys[static_cast<size_t>(i)]};
+  std::vector<float> sink = weights::dequant_all(w.attn_sink);
+  HostTensor o;
+  ops.sparse_attention(queries, H, d, sink.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
+  update_window(cfg, layer, batch, kv);
+  // Output path (§5.6).
+  ops.rope(o, d, r, batch.pos, layer.rope, true);
+  HostTensor z;
+  ops.grouped_linear(o, w.wo_a, cfg.o_groups, z);  // [T, G*R]
+  ops.linear(z, w.wo_b, out, backend::LinearKind::Quantized);
+}
+
+}  // namespace dsv4::model

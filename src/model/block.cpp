@@ -1,0 +1,31 @@
+// Block = hc_pre → norm → attention → hc_post, then hc_pre → norm → MoE → hc_post.
+#include "model/block.h"
+
+#include "model/attention.h"
+#include "model/moe.h"
+
+namespace dsv4::model {
+
+backend::HcParams hc_params(const ModelConfig& cfg) {
+  return {.hc = cfg.hc_mult,
+          .sinkhorn_iters = cfg.hc_sinkhorn_iters,
+          .hc_eps = static_cast<float>(cfg.hc_eps),
+          .norm_eps = static_cast<float>(cfg.rms_norm_eps)};
+}
+
+void block_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
+                   const weights::BlockWeights& w, const ForwardBatch& batch, HostTensor& X) {
+  const backend::HcParams hp = hc_params(cfg);
+  const float eps = static_cast<float>(cfg.rms_norm_eps);
+  HostTensor x, post, comb, y, Xn;
+  ops.hc_pre(X, w.hc_attn, hp, x, post, comb);
+  ops.rms_norm(x, cfg.hidden_size, &w.attn_norm, eps);
+  attention_forward(ops, cfg, layer, w.attn, batch, x, y);
+  ops.hc_post(y, X, post, comb, Xn);
+  ops.hc_pre(Xn, w.hc_ffn, hp, x, post, comb);
+  ops.rms_norm(x, cfg.hidden_size, &w.ffn_norm, eps);
+  moe_forward(ops, cfg, layer, w.ffn, batch, x, y);
+  ops.hc_post(y, Xn, post, comb, X);
+}
+
+}  // namespace dsv4::model

@@ -1,0 +1,53 @@
+// Indexer query path, scoring and top-k; see indexer.h.
+#include "model/indexer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "model/compressor.h"
+
+namespace dsv4::model {
+
+std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
+                                                  const LayerContext& layer, const weights::IndexerWeights& w,
+                                                  const ForwardBatch& batch, const HostTensor& x,
+                                                  const HostTensor& qr) {
+  const int64_t nh = cfg.index_n_heads, hd = cfg.index_head_dim, T = batch.n_rows();
+  compressor_forward(ops, cfg, layer, w.compressor, {.ratio = 4, .dim = hd, .indexer = true}, batch, x);
+
+  HostTensor q, wi;
+  ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, nh*hd]
+  ops.rope(q, hd, cfg.qk_rope_head_dim, batch.pos, layer.rope, false);
+  ops.indexer_round(q, hd, ops.numerics().indexer);
+  ops.linear(x, w.weights_proj, wi, backend::LinearKind::Bf16);  // [T, nh]
+  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd) * static_cast<double>(nh)));
+  for (float& v : wi.vec()) v *= wscale;
+  ops.round_act(wi);
+
+  std::vector<std::vector<int64_t>> selected(static_cast<size_t>(T));
+  for (const BatchChunk& c : batch.chunks) {
+    const LayerCache& cache = layer.cache(*c.seq);
+    HostTensor qc({c.n_rows, nh, hd}), wc({c.n_rows, nh});
+    std::copy(q.row(c.row_begin), q.row(c.row_begin) + c.n_rows * nh * hd, qc.data());
+    std::copy(wi.row(c.row_begin), wi.row(c.row_begin) + c.n_rows * nh, wc.data());
+    std::vector<int64_t> n_vis(static_cast<size_t>(c.n_rows));
+    for (int64_t i = 0; i < c.n_rows; ++i) n_vis[i] = (batch.pos[c.row_begin + i] + 1) / 4;
+    std::vector<std::vector<float>> scores;
+    ops.indexer_scores(qc, wc, cache.index_keys.data(), n_vis, nh, hd, scores);
+    for (int64_t i = 0; i < c.n_rows; ++i) {
+      const auto& sc = scores[static_cast<size_t>(i)];
+      int64_t k = std::min<int64_t>(cfg.index_topk, n_vis[i]);
+      std::vector<int64_t> idx(static_cast<size_t>(n_vis[i]));
+      std::iota(idx.begin(), idx.end(), 0);
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t b) {
+        return sc[a] > sc[b] || (sc[a] == sc[b] && a < b);
+      });
+      idx.resize(static_cast<size_t>(k));
+      selected[static_cast<size_t>(c.row_begin + i)] = std::move(idx);
+    }
+  }
+  return selected;
+}
+
+}  // namespace dsv4::model

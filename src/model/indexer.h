@@ -1,0 +1,21 @@
+// Lightning indexer (spec §5.8, CSA layers): scores every visible compressed entry for each query with
+// Σ_h w_h·ReLU(q_h·K_s) and keeps the top index_topk. Runs its own ratio-4 compressor first, so that keys
+// emitted in this step are visible to the same step's queries.
+#pragma once
+#include <vector>
+
+#include "backend/ops.h"
+#include "model/config.h"
+#include "model/forward_batch.h"
+#include "weights/model_weights.h"
+
+namespace dsv4::model {
+
+// x f32 [T, D] (attn_norm output), qr f32 [T, q_lora_rank] (normalised query latent).
+// Returns, for each row, the selected compressed-entry indices in descending score order (ties: lower index).
+std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
+                                                  const LayerContext& layer, const weights::IndexerWeights& w,
+                                                  const ForwardBatch& batch, const HostTensor& x,
+                                                  const HostTensor& qr);
+
+}  // namespace dsv4::model

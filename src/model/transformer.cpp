@@ -1,0 +1,89 @@
+// Transformer forward; see transformer.h.
+#include "model/transformer.h"
+
+#include "model/block.h"
+#include "model/rope.h"
+
+namespace dsv4::model {
+
+Transformer::Transformer(const ModelConfig& cfg, const weights::ModelWeights& w, backend::Ops& ops)
+    : cfg_(cfg), w_(w), ops_(ops) {
+  for (int64_t il = 0; il < cfg.num_hidden_layers; ++il)
+    layers_.push_back({.il = il, .ratio = cfg.compress_ratio(il), .hash = cfg.is_hash_layer(il),
+                       .mtp_index = -1, .rope = layer_rope_table(cfg, il)});
+  for (int64_t i = 0; i < static_cast<int64_t>(w.mtp.size()); ++i) {
+    int64_t il = cfg.num_hidden_layers + i;
+    mtp_layers_.push_back({.il = il, .ratio = cfg.compress_ratio(il), .hash = false, .mtp_index = i,
+                           .rope = layer_rope_table(cfg, il)});
+  }
+}
+
+void Transformer::head(const HostTensor& X, const weights::HcWeights& hc, const weights::Weight& norm,
+                       HostTensor& logits) {
+  HostTensor y;
+  ops_.hc_head(X, hc, hc_params(cfg_), y);
+  ops_.rms_norm(y, cfg_.hidden_size, &norm, static_cast<float>(cfg_.rms_norm_eps));
+  ops_.linear(y, w_.head, logits, backend::LinearKind::F32);
+}
+
+namespace {
+// Rows whose logits are wanted: every row, or the last row of each chunk.
+HostTensor select_rows(const HostTensor& X, const ForwardBatch& batch, bool all) {
+  if (all) return X;
+  int64_t width = X.row_size();
+  HostTensor sel({static_cast<int64_t>(batch.chunks.size()), width});
+  for (size_t i = 0; i < batch.chunks.size(); ++i) {
+    const BatchChunk& c = batch.chunks[i];
+    const float* src = X.row(c.row_begin + c.n_rows - 1);
+    std::copy(src, src + width, sel.row(static_cast<int64_t>(i)));
+  }
+  return sel;
+}
+}  // namespace
+
+void Transformer::forward(const ForwardBatch& batch, const ForwardOptions& opt, ForwardOutput& out) {
+  const int64_t T = batch.n_rows(), D = cfg_.hidden_size, hc = cfg_.hc_mult;
+  HostTensor h;
+  ops_.embed(w_.embed, batch.tokens, h);
+  HostTensor X({T, hc, D});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < hc; ++j) std::copy(h.row(t), h.row(t) + D, X.data() + (t * hc + j) * D);
+  for (size_t il = 0; il < layers_.size(); ++il) block_forward(ops_, cfg_, layers_[il], w_.layers[il], batch, X);
+  for (const BatchChunk& c : batch.chunks) c.seq->n_past += c.n_rows;
+  if (opt.keep_hidden) out.hidden = X;
+  HostTensor Xs = select_rows(X, batch, opt.all_logits);
+  head(Xs, w_.hc_head, w_.norm, out.logits);
+}
+
+void Transformer::mtp_forward(const ForwardBatch& batch, const HostTensor& hidden, HostTensor& logits) {
+  check(!w_.mtp.empty(), "this checkpoint has no MTP block");
+  const weights::MtpWeights& m = w_.mtp[0];
+  const int64_t T = batch.n_rows(), D = cfg_.hidden_size, hc = cfg_.hc_mult;
+  const float eps = static_cast<float>(cfg_.rms_norm_eps);
+  check(hidden.numel() == T * hc * D, "mtp_forward: hidden must be [T, hc, D]");
+  HostTensor e, hs = hidden, pe, ph;
+  ops_.embed(w_.embed, batch.tokens, e);
+  ops_.rms_norm(e, D, &m.enorm, eps);
+  ops_.rms_norm(hs, D, &m.hnorm, eps);
+  ops_.linear(e, m.e_proj, pe, backend::LinearKind::Quantized);   // [T, D]
+  ops_.linear(hs, m.h_proj, ph, backend::LinearKind::Quantized);  // [T*hc, D]
+  HostTensor X({T, hc, D});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < hc; ++j)
+      for (int64_t c = 0; c < D; ++c) X.data()[(t * hc + j) * D + c] = pe.data()[t * D + c] + ph.data()[(t * hc + j) * D + c];
+  ops_.round_act(X);
+  block_forward(ops_, cfg_, mtp_layers_[0], m.block, batch, X);
+  for (const BatchChunk& c : batch.chunks) c.seq->mtp_n_past += c.n_rows;
+  head(X, m.hc_head, m.norm, logits);
+}
+
+ForwardBatch single_batch(SequenceState& seq, std::span<const int32_t> tokens, bool for_mtp) {
+  ForwardBatch b;
+  int64_t pos0 = for_mtp ? seq.mtp_n_past : seq.n_past;
+  b.tokens.assign(tokens.begin(), tokens.end());
+  for (size_t i = 0; i < tokens.size(); ++i) b.pos.push_back(pos0 + static_cast<int64_t>(i));
+  b.chunks.push_back({.seq = &seq, .row_begin = 0, .n_rows = static_cast<int64_t>(tokens.size()), .pos0 = pos0});
+  return b;
+}
+
+}  // namespace dsv4::model

@@ -1,0 +1,68 @@
+// Loading and simple single-sequence driving of the model; see local_model.h.
+#include "runtime/local_model.h"
+
+#include <algorithm>
+
+#include "backend/cpu/cpu_ops.h"
+#include "weights/loader.h"
+
+namespace dsv4::runtime {
+
+Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics) {
+  auto m = std::make_unique<LocalModel>();
+  auto cfg = model::load_config(dir);
+  if (!cfg.ok()) return cfg.error();
+  m->cfg = std::move(cfg.value());
+  auto w = weights::load_weights(dir, m->cfg);
+  if (!w.ok()) return w.error();
+  m->weights = std::move(w.value());
+  m->ops = std::make_unique<backend::CpuOps>(numerics);
+  m->transformer = std::make_unique<model::Transformer>(m->cfg, m->weights, *m->ops);
+  return m;
+}
+
+Status validate_tokens(const model::ModelConfig& cfg, std::span<const int32_t> tokens) {
+  if (tokens.empty()) return make_error("the token list is empty");
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg.vocab_size)
+      return make_error("token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                        " is out of range: the vocabulary has " + std::to_string(cfg.vocab_size) + " ids");
+  return Ok{};
+}
+
+HostTensor all_logits(LocalModel& m, std::span<const int32_t> tokens, int64_t chunk) {
+  model::SequenceState seq(m.cfg);
+  int64_t n = static_cast<int64_t>(tokens.size());
+  if (chunk <= 0) chunk = n;
+  HostTensor out({n, m.cfg.vocab_size});
+  for (int64_t b = 0; b < n; b += chunk) {
+    int64_t e = std::min(n, b + chunk);
+    model::ForwardOutput fo;
+    m.transformer->forward(model::single_batch(seq, tokens.subspan(b, e - b)), {.all_logits = true}, fo);
+    std::copy(fo.logits.data(), fo.logits.data() + fo.logits.numel(), out.row(b));
+  }
+  return out;
+}
+
+namespace {
+int32_t argmax(const float* v, int64_t n) {
+  return static_cast<int32_t>(std::max_element(v, v + n) - v);
+}
+}  // namespace
+
+std::vector<int32_t> generate_greedy(LocalModel& m, std::span<const int32_t> prompt, int64_t n_new) {
+  model::SequenceState seq(m.cfg);
+  std::vector<int32_t> out;
+  model::ForwardOutput fo;
+  m.transformer->forward(model::single_batch(seq, prompt), {}, fo);
+  for (int64_t i = 0; i < n_new; ++i) {
+    int32_t next = argmax(fo.logits.data(), m.cfg.vocab_size);
+    out.push_back(next);
+    if (i + 1 == n_new) break;
+    std::vector<int32_t> one{next};
+    m.transformer->forward(model::single_batch(seq, one), {}, fo);
+  }
+  return out;
+}
+
+}  // namespace dsv4::runtime

@@ -1,0 +1,38 @@
+// LocalModel: a loaded model ready to run on the CPU backend: validated config, bound weights (mmapped),
+// the backend ops with the chosen numerics, and the Transformer. Plus greedy generation for one sequence,
+// used by `dsv4 generate` and the golden tests.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backend/ops.h"
+#include "core/result.h"
+#include "model/config.h"
+#include "model/sequence_state.h"
+#include "model/transformer.h"
+#include "weights/model_weights.h"
+
+namespace dsv4::runtime {
+
+struct LocalModel {
+  model::ModelConfig cfg;
+  weights::ModelWeights weights;
+  std::unique_ptr<backend::Ops> ops;
+  std::unique_ptr<model::Transformer> transformer;
+};
+
+Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics);
+
+// Checks token ids against the vocabulary; the error names the first bad id and its index.
+Status validate_tokens(const model::ModelConfig& cfg, std::span<const int32_t> tokens);
+
+// Logits of every position of `tokens` (f32 [n, vocab]) from a fresh sequence. With chunk > 0 the prompt
+// is fed in chunks of that many tokens (chunked prefill); the result is the same.
+HostTensor all_logits(LocalModel& m, std::span<const int32_t> tokens, int64_t chunk = 0);
+
+// Greedy continuation: prefill `prompt` then n_new decode steps; returns the new ids (stops at no EOS).
+std::vector<int32_t> generate_greedy(LocalModel& m, std::span<const int32_t> prompt, int64_t n_new);
+
+}  // namespace dsv4::runtime
