@@ -1,0 +1,198 @@
+// CPU reference ops checked against values worked out by hand from the spec (f32 numerics, no rounding).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backend/cpu/cpu_ops.h"
+#include "model/rope.h"
+#include "testlib/weights_builder.h"
+
+namespace dsv4 {
+namespace {
+
+using backend::CpuOps;
+using backend::Numerics;
+using testlib::f32_weight;
+
+TEST(RopeTable, YarnMatchesSpecTable) {
+  // Spec §2.8 table: base 160000, YaRN factor 16, L0 65536, beta 32/1 -> lo 15, hi 25.
+  model::YarnScaling y{.enabled = true, .factor = 16, .original_max_position = 65536, .beta_fast = 32, .beta_slow = 1};
+  auto t = model::make_rope_table(64, 160000.0, &y);
+  ASSERT_EQ(t.freqs.size(), 32u);
+  EXPECT_FLOAT_EQ(t.freqs[0], 1.0f);
+  EXPECT_NEAR(t.freqs[15] / 3.6355e-3, 1.0, 1e-4);  // pairs <= 15 keep theta_i
+  EXPECT_NEAR(t.freqs[16] / 2.2656e-3, 1.0, 1e-4);  // blended: ramp 1/10
+  EXPECT_NEAR(t.freqs[20] / 2.9698e-4, 1.0, 1e-4);
+  EXPECT_NEAR(t.freqs[24] / 1.9531e-5, 1.0, 1e-4);
+  EXPECT_NEAR(t.freqs[31] / 5.6805e-7, 1.0, 1e-4);  // pairs >= 25 divided by 16
+}
+
+TEST(RopeTable, PlainThetaHasNoYarn) {
+  auto t = model::make_rope_table(64, 10000.0, nullptr);
+  EXPECT_NEAR(t.freqs[1], std::pow(10000.0, -2.0 / 64.0), 1e-7);  // 0.7498942
+  EXPECT_NEAR(t.freqs[31], std::pow(10000.0, -62.0 / 64.0), 1e-12);
+}
+
+TEST(CpuOps, RopeRotatesInterleavedTrailingPairsAndInverts) {
+  CpuOps ops(Numerics::exact_f32());
+  backend::RopeTable tab{{0.5f, 0.25f}};
+  // dim 6, rope_dim 4: dims 0,1 untouched; pairs (2,3) and (4,5) rotated by p*f.
+  HostTensor x({1, 6});
+  float in[6] = {7, 8, 1, 0, 0, 1};
+  std::copy(in, in + 6, x.data());
+  std::vector<int64_t> pos{2};
+  ops.rope(x, 6, 4, pos, tab, false);
+  EXPECT_FLOAT_EQ(x.data()[0], 7);
+  EXPECT_FLOAT_EQ(x.data()[1], 8);
+  EXPECT_NEAR(x.data()[2], std::cos(1.0), 1e-6);   // (1,0) rotated by angle 1
+  EXPECT_NEAR(x.data()[3], std::sin(1.0), 1e-6);
+  EXPECT_NEAR(x.data()[4], -std::sin(0.5), 1e-6);  // (0,1) rotated by angle 0.5
+  EXPECT_NEAR(x.data()[5], std::cos(0.5), 1e-6);
+  ops.rope(x, 6, 4, pos, tab, true);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(x.data()[i], in[i], 1e-6);
+}
+
+TEST(CpuOps, SparseAttentionWithSink) {
+  CpuOps ops(Numerics::exact_f32());
+  float q[2] = {1, 0}, k1[2] = {1, 0}, k2[2] = {0, 1};
+  std::vector<const float*> keys{k1, k2};
+  backend::AttentionQuery aq{q, keys};
+  float sink = 0.0f;
+  HostTensor out;
+  ops.sparse_attention(std::span(&aq, 1), 1, 2, &sink, 1.0f, out);
+  // z = (1, 0), M = 1: weights (1, e^-1), sink term e^-1 in the denominator only.
+  double den = 1.0 + 2.0 * std::exp(-1.0);
+  EXPECT_NEAR(out.data()[0], 1.0 / den, 1e-6);
+  EXPECT_NEAR(out.data()[1], std::exp(-1.0) / den, 1e-6);
+}
+
+TEST(CpuOps, SoftmaxPoolPerChannel) {
+  CpuOps ops(Numerics::exact_f32());
+  float a0[2] = {4, 1}, a1[2] = {8, 3}, g0[2] = {0, 5}, g1[2] = {std::log(3.0f), 5};
+  std::vector<const float*> a{a0, a1}, g{g0, g1};
+  float out[2];
+  ops.softmax_pool(a, g, 2, out);
+  EXPECT_NEAR(out[0], 0.25 * 4 + 0.75 * 8, 1e-5);  // weights 1/4, 3/4
+  EXPECT_NEAR(out[1], 0.5 * 1 + 0.5 * 3, 1e-5);    // equal gates
+}
+
+TEST(CpuOps, RouterSqrtSoftplusTopkAndScale) {
+  CpuOps ops(Numerics::exact_f32());
+  HostTensor logits({1, 4});
+  float z[4] = {0, 1, 2, 25};
+  std::copy(z, z + 4, logits.data());
+  std::vector<float> bias0{0, 0, 0, 0}, bias1{10, 0, 0, 0};
+  auto b0 = f32_weight(bias0, {4}), b1 = f32_weight(bias1, {4});
+  std::vector<int32_t> tok{0}, sel;
+  std::vector<float> w;
+  // s = sqrt(softplus(z)) = 0.832555, 1.145977, 1.458399, 5 (softplus(25) = 25 exactly: z > 20).
+  ops.route(logits, &b0, nullptr, tok, 2, true, 1.5f, sel, w);
+  EXPECT_EQ(sel[0], 3);
+  EXPECT_EQ(sel[1], 2);
+  EXPECT_NEAR(w[0], 1.5 * 5 / 6.458399, 1e-5);
+  EXPECT_NEAR(w[1], 1.5 * 1.458399 / 6.458399, 1e-5);
+  // The bias only selects: expert 0 wins selection but its weight uses s without the bias.
+  ops.route(logits, &b1, nullptr, tok, 2, true, 1.5f, sel, w);
+  EXPECT_EQ(sel[0], 0);
+  EXPECT_EQ(sel[1], 3);
+  EXPECT_NEAR(w[0], 1.5 * 0.832555 / 5.832555, 1e-5);
+  // Hash routing: token 1 -> experts {2, 0}.
+  std::vector<int64_t> table{1, 3, 2, 0};
+  auto t2e = testlib::i64_weight(table, {2, 2});
+  std::vector<int32_t> tok1{1};
+  ops.route(logits, nullptr, &t2e, tok1, 2, true, 1.0f, sel, w);
+  EXPECT_EQ(sel[0], 2);
+  EXPECT_EQ(sel[1], 0);
+  EXPECT_NEAR(w[0], 1.458399 / (1.458399 + 0.832555), 1e-5);
+}
+
+TEST(CpuOps, ExpertSwigluClampsGateFromAboveAndUpBothSides) {
+  CpuOps ops(Numerics::exact_f32());
+  std::vector<float> w1{2.0f}, w3{-1.5f}, w2{3.0f};
+  weights::ExpertWeights e{f32_weight(w1, {1, 1}), f32_weight(w2, {1, 1}), f32_weight(w3, {1, 1})};
+  HostTensor x({1, 1}, 10.0f), y;
+  float weight = 0.5f;
+  ops.expert_ffn(x, e, &weight, 10.0f, y);
+  // gate = 20 -> min(20, 10) = 10, silu(10) = 10/(1+e^-10); up = -15 -> -10; h = 0.5*silu*up; y = 3h.
+  double silu10 = 10.0 / (1.0 + std::exp(-10.0));
+  EXPECT_NEAR(y.data()[0], 3.0 * 0.5 * silu10 * -10.0, 1e-3);
+  // Negative gate is not clamped from below: gate = -40 -> silu(-40) ~ -1.7e-16.
+  HostTensor xn({1, 1}, -20.0f);
+  ops.expert_ffn(xn, e, nullptr, 10.0f, y);
+  EXPECT_NEAR(y.data()[0], 3.0 * (-40.0 / (1.0 + std::exp(40.0))) * 10.0, 1e-12);
+  // Without the limit, nothing is clamped.
+  ops.expert_ffn(x, e, nullptr, 0.0f, y);
+  EXPECT_NEAR(y.data()[0], 3.0 * (20.0 / (1.0 + std::exp(-20.0))) * -15.0, 1e-2);
+}
+
+TEST(CpuOps, HcPreSinkhornAndMixing) {
+  CpuOps ops(Numerics::exact_f32());
+  const int64_t hc = 4, D = 2;
+  std::vector<float> fn(static_cast<size_t>(24 * hc * D), 0.0f), base(24, 0.0f), scale{1, 1, 1};
+  base[8 + 1] = 2.0f;  // C[0][1] logit
+  base[8 + 6] = -1.0f; // C[1][2]
+  weights::HcWeights w{f32_weight(fn, {24, hc * D}), f32_weight(base, {24}), f32_weight(scale, {3})};
+  HostTensor X({1, hc, D});
+  for (int j = 0; j < 4; ++j) {
+    X.data()[j * D] = static_cast<float>(j + 1);
+    X.data()[j * D + 1] = 1.0f;
+  }
+  HostTensor x, post, comb;
+  backend::HcParams p;
+  ops.hc_pre(X, w, p, x, post, comb);
+  // fn = 0 -> mu = 0: pre = sigmoid(0) + eps = 0.5 + 1e-6, post = 2*sigmoid(0) = 1.
+  EXPECT_NEAR(x.data()[0], (0.5 + 1e-6) * 10.0, 1e-5);
+  EXPECT_NEAR(x.data()[1], (0.5 + 1e-6) * 4.0, 1e-5);
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(post.data()[j], 1.0, 1e-6);
+  // Sinkhorn ends with a column normalisation: columns sum to 1 (up to eps); rows close to 1.
+  for (int k = 0; k < 4; ++k) {
+    double cs = 0, rs = 0;
+    for (int j = 0; j < 4; ++j) cs += comb.data()[j * 4 + k], rs += comb.data()[k * 4 + j];
+    EXPECT_NEAR(cs, 1.0, 1e-5);
+    EXPECT_NEAR(rs, 1.0, 1e-3);
+  }
+  EXPECT_GT(comb.data()[1], comb.data()[0]);  // the larger logit keeps the larger share
+  // hc_post: out[k] = post_k * a + sum_j C[j][k] R[j].
+  HostTensor a({1, D}, 1.0f), out;
+  ops.hc_post(a, X, post, comb, out);
+  for (int k = 0; k < 4; ++k) {
+    double expect = 1.0;
+    for (int j = 0; j < 4; ++j) expect += comb.data()[j * 4 + k] * (j + 1);
+    EXPECT_NEAR(out.data()[k * D], expect, 1e-5);
+  }
+}
+
+TEST(CpuOps, RmsNormWeightedAndUnweighted) {
+  CpuOps ops(Numerics::exact_f32());
+  HostTensor x({1, 4});
+  float v[4] = {1, 2, 3, 4};  // mean square 7.5
+  std::copy(v, v + 4, x.data());
+  std::vector<float> wv{1, 2, 1, 0.5f};
+  auto w = f32_weight(wv, {4});
+  ops.rms_norm(x, 4, &w, 0.0f);
+  double inv = 1.0 / std::sqrt(7.5);
+  EXPECT_NEAR(x.data()[1], 2 * 2 * inv, 1e-6);
+  EXPECT_NEAR(x.data()[3], 4 * 0.5 * inv, 1e-6);
+  HostTensor y({2, 2});  // two segments of 2, unweighted
+  float u[4] = {3, 4, 1, 1};
+  std::copy(u, u + 4, y.data());
+  ops.rms_norm(y, 2, nullptr, 0.0f);
+  EXPECT_NEAR(y.data()[0], 3 / std::sqrt(12.5), 1e-6);
+  EXPECT_NEAR(y.data()[2], 1.0, 1e-6);
+}
+
+TEST(CpuOps, Bf16ModeRoundsOutputs) {
+  CpuOps ops(Numerics{});
+  HostTensor x({1, 2});
+  x.data()[0] = 1.0f + 1.0f / 512;  // not representable in bf16 (8 mantissa bits): rounds to 1.0 (tie to even)
+  x.data()[1] = 1.0f;
+  ops.round_act(x);
+  EXPECT_EQ(x.data()[0], 1.0f);
+  CpuOps exact(Numerics::exact_f32());
+  x.data()[0] = 1.0f + 1.0f / 512;
+  exact.round_act(x);
+  EXPECT_EQ(x.data()[0], 1.0f + 1.0f / 512);
+}
+
+}  // namespace
+}  // namespace dsv4
