@@ -4,7 +4,7 @@
 
 PRESET ?= default
 BUILD_DIR := build
-RUN_MODEL ?= tests/data/golden/tiny_fp8
+RUN_MODEL ?= tests/data/golden/v4_tiny_fp8_mtp
 
 all: build
 
