@@ -104,6 +104,7 @@ TEST(Cli, BadTokensAreClearErrors) {
   r = run("generate -m " + dir.string() + " --tokens " + ids.string() + " -n 2");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("array"), std::string::npos) << r.out;
+  std::ofstream(ids) << "[0, 1]";
   r = run("logits -m " + dir.string() + " --tokens " + ids.string() + " --out /tmp/x.npy --kv-cache-dtype fp16");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("fp16"), std::string::npos) << r.out;
