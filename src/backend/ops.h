@@ -104,8 +104,8 @@ class Ops {
   virtual void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
                                 const float* sink, float scale, HostTensor& out) = 0;
   // Indexer scores (spec §5.8 step 6): for query t, score[s] = Σ_h w[t,h]·relu(q[t,h]·K[s]) over the
-  // first n_keys[t] rows of keys f32 [n, ihd]. q f32 [T, nh, ihd], w f32 [T, nh]; scores[t] resized.
-  virtual void indexer_scores(const HostTensor& q, const HostTensor& w, const float* keys,
+  // first n_keys[t] of the key rows (each f32 [ihd]). q f32 [T, nh, ihd], w f32 [T, nh]; scores[t] resized.
+  virtual void indexer_scores(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
                               std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim,
                               std::vector<std::vector<float>>& scores) = 0;
   // Expert FFN with clamped SwiGLU (spec §6.2) for rows x f32 [n, D]:

@@ -16,25 +16,25 @@ namespace {
 std::vector<std::vector<const float*>> gather_keys(const ModelConfig& cfg, const LayerContext& layer,
                                                    const ForwardBatch& batch, const HostTensor& kv,
                                                    const std::vector<std::vector<int64_t>>* selected) {
-  const int64_t W = cfg.sliding_window, d = cfg.head_dim;
+  const int64_t W = cfg.sliding_window;
   std::vector<std::vector<const float*>> keys(static_cast<size_t>(batch.n_rows()));
   for (const BatchChunk& c : batch.chunks) {
-    const LayerCache& cache = layer.cache(*c.seq);
+    SequenceCache& cache = *c.seq;
     for (int64_t r = c.row_begin; r < c.row_begin + c.n_rows; ++r) {
       int64_t p = batch.pos[static_cast<size_t>(r)];
       auto& k = keys[static_cast<size_t>(r)];
       for (int64_t q = std::max<int64_t>(0, p - W + 1); q <= p; ++q) {
         if (q < c.pos0)
-          k.push_back(cache.window.data() + (q % W) * d);
+          k.push_back(cache.window_row(layer.il, q));
         else
           k.push_back(kv.row(c.row_begin + (q - c.pos0)));
       }
       if (layer.ratio == 0) continue;
       if (selected) {
-        for (int64_t s : (*selected)[static_cast<size_t>(r)]) k.push_back(cache.compressed.data() + s * d);
+        for (int64_t s : (*selected)[static_cast<size_t>(r)]) k.push_back(cache.compressed_row(layer.il, s));
       } else {
         int64_t n_vis = (p + 1) / layer.ratio;
-        for (int64_t s = 0; s < n_vis; ++s) k.push_back(cache.compressed.data() + s * d);
+        for (int64_t s = 0; s < n_vis; ++s) k.push_back(cache.compressed_row(layer.il, s));
       }
     }
   }
@@ -45,10 +45,9 @@ void update_window(const ModelConfig& cfg, const LayerContext& layer, const Forw
                    const HostTensor& kv) {
   const int64_t W = cfg.sliding_window, d = cfg.head_dim;
   for (const BatchChunk& c : batch.chunks) {
-    LayerCache& cache = layer.cache(*c.seq);
     for (int64_t i = std::max<int64_t>(0, c.n_rows - W); i < c.n_rows; ++i) {
       int64_t p = c.pos0 + i;
-      std::copy(kv.row(c.row_begin + i), kv.row(c.row_begin + i) + d, cache.window.begin() + (p % W) * d);
+      std::copy(kv.row(c.row_begin + i), kv.row(c.row_begin + i) + d, c.seq->window_row(layer.il, p));
     }
   }
 }

@@ -9,37 +9,37 @@
 namespace dsv4::model {
 namespace {
 
-// Feeds one token; when its window completes, writes the raw pooled entry to `entry` and returns true.
-bool feed(backend::Ops& ops, CompressorState& st, const float* kv, const float* score, int64_t dim,
-          float* entry) {
-  int64_t slot = st.n_cur;
-  std::copy(kv, kv + st.width, st.cur_kv.begin() + slot * st.width);
-  std::copy(score, score + st.width, st.cur_score.begin() + slot * st.width);
-  if (++st.n_cur < st.ratio) return false;
+// Feeds the token at position `pos`; when its window completes, writes the raw pooled entry to `entry` and
+// returns true. Slot validity follows from the position: slots [0, pos % ratio] of the current window, and
+// the previous window once at least one window is complete.
+bool feed(backend::Ops& ops, const CompressorState& st, const float* kv, const float* score, int64_t pos,
+          int64_t dim, float* entry) {
+  const int64_t slot = pos % st.ratio, width = st.width;
+  std::copy(kv, kv + width, st.cur_kv + slot * width);
+  std::copy(score, score + width, st.cur_score + slot * width);
+  if (slot + 1 < st.ratio) return false;
   std::vector<const float*> a, g;
   if (st.ratio == 4) {
     // Candidates: A-half (first d') of the previous window's 4 tokens, B-half of the current 4.
-    if (st.has_prev)
+    if (pos + 1 >= 8)
       for (int64_t i = 0; i < 4; ++i) {
-        a.push_back(st.prev_kv.data() + i * st.width);
-        g.push_back(st.prev_score.data() + i * st.width);
+        a.push_back(st.prev_kv + i * width);
+        g.push_back(st.prev_score + i * width);
       }
     for (int64_t i = 0; i < 4; ++i) {
-      a.push_back(st.cur_kv.data() + i * st.width + dim);
-      g.push_back(st.cur_score.data() + i * st.width + dim);
+      a.push_back(st.cur_kv + i * width + dim);
+      g.push_back(st.cur_score + i * width + dim);
     }
     ops.softmax_pool(a, g, dim, entry);
-    st.prev_kv = st.cur_kv;
-    st.prev_score = st.cur_score;
-    st.has_prev = true;
+    std::copy(st.cur_kv, st.cur_kv + 4 * width, st.prev_kv);
+    std::copy(st.cur_score, st.cur_score + 4 * width, st.prev_score);
   } else {
     for (int64_t i = 0; i < st.ratio; ++i) {
-      a.push_back(st.cur_kv.data() + i * st.width);
-      g.push_back(st.cur_score.data() + i * st.width);
+      a.push_back(st.cur_kv + i * width);
+      g.push_back(st.cur_score + i * width);
     }
     ops.softmax_pool(a, g, dim, entry);
   }
-  st.n_cur = 0;
   return true;
 }
 
@@ -62,17 +62,16 @@ void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCo
   HostTensor entries({0});
   std::vector<float> raw;
   std::vector<int64_t> entry_pos;
-  std::vector<LayerCache*> owner;
+  std::vector<SequenceCache*> owner;
   std::vector<float> e(static_cast<size_t>(spec.dim));
   for (const BatchChunk& c : batch.chunks) {
-    LayerCache& cache = layer.cache(*c.seq);
-    CompressorState& st = spec.indexer ? cache.idx_cmp : cache.cmp;
+    const CompressorState st = c.seq->compressor(layer.il, spec.indexer);
     for (int64_t r = c.row_begin; r < c.row_begin + c.n_rows; ++r) {
-      if (!feed(ops, st, kv.row(r), score.row(r), spec.dim, e.data())) continue;
       int64_t p = batch.pos[static_cast<size_t>(r)];
+      if (!feed(ops, st, kv.row(r), score.row(r), p, spec.dim, e.data())) continue;
       raw.insert(raw.end(), e.begin(), e.end());
       entry_pos.push_back(p + 1 - spec.ratio);  // w·ratio: the first token of the entry's own window
-      owner.push_back(&cache);
+      owner.push_back(c.seq);
     }
   }
   int64_t n = static_cast<int64_t>(entry_pos.size());
@@ -87,8 +86,9 @@ void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCo
   else
     ops.kv_round(entries, spec.dim, cfg.qk_rope_head_dim, ops.numerics().kv_cache);
   for (int64_t i = 0; i < n; ++i) {
-    auto& dst = spec.indexer ? owner[i]->index_keys : owner[i]->compressed;
-    dst.insert(dst.end(), entries.row(i), entries.row(i) + spec.dim);
+    int64_t w = entry_pos[static_cast<size_t>(i)] / spec.ratio;
+    float* dst = spec.indexer ? owner[i]->index_key_row(layer.il, w) : owner[i]->compressed_row(layer.il, w);
+    std::copy(entries.row(i), entries.row(i) + spec.dim, dst);
   }
 }
 

@@ -1,7 +1,8 @@
 // ForwardBatch: the plain-data description of one forward call over several sequences. Rows of all
 // activations are the concatenation of the chunks; chunk c covers rows [row_begin, row_begin + n_rows) of
 // sequence *seq at positions pos0 .. pos0 + n_rows - 1 (continuing that sequence: pos0 == its n_past).
-// LayerContext: what one block needs to know about its layer (id, ratio, hash routing, RoPE table).
+// LayerContext: what one block needs to know about its layer (id, ratio, hash routing, RoPE table); `il` is
+// also the layer's index into each SequenceCache.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -12,7 +13,7 @@
 namespace dsv4::model {
 
 struct BatchChunk {
-  SequenceState* seq = nullptr;
+  SequenceCache* seq = nullptr;
   int64_t row_begin = 0;
   int64_t n_rows = 0;
   int64_t pos0 = 0;
@@ -31,9 +32,6 @@ struct LayerContext {
   bool hash = false;     // MoE routes through tid2eid
   int64_t mtp_index = -1;  // >= 0 for MTP blocks
   backend::RopeTable rope;
-  LayerCache& cache(SequenceState& s) const {
-    return mtp_index >= 0 ? s.mtp[static_cast<size_t>(mtp_index)] : s.layers[static_cast<size_t>(il)];
-  }
 };
 
 }  // namespace dsv4::model

@@ -27,14 +27,16 @@ std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const Model
 
   std::vector<std::vector<int64_t>> selected(static_cast<size_t>(T));
   for (const BatchChunk& c : batch.chunks) {
-    const LayerCache& cache = layer.cache(*c.seq);
     HostTensor qc({c.n_rows, nh, hd}), wc({c.n_rows, nh});
     std::copy(q.row(c.row_begin), q.row(c.row_begin) + c.n_rows * nh * hd, qc.data());
     std::copy(wi.row(c.row_begin), wi.row(c.row_begin) + c.n_rows * nh, wc.data());
     std::vector<int64_t> n_vis(static_cast<size_t>(c.n_rows));
     for (int64_t i = 0; i < c.n_rows; ++i) n_vis[i] = (batch.pos[c.row_begin + i] + 1) / 4;
+    int64_t max_vis = n_vis.empty() ? 0 : n_vis.back();  // positions ascend within a chunk
+    std::vector<const float*> keys(static_cast<size_t>(max_vis));
+    for (int64_t s = 0; s < max_vis; ++s) keys[s] = c.seq->index_key_row(layer.il, s);
     std::vector<std::vector<float>> scores;
-    ops.indexer_scores(qc, wc, cache.index_keys.data(), n_vis, nh, hd, scores);
+    ops.indexer_scores(qc, wc, keys, n_vis, nh, hd, scores);
     for (int64_t i = 0; i < c.n_rows; ++i) {
       const auto& sc = scores[static_cast<size_t>(i)];
       int64_t k = std::min<int64_t>(cfg.index_topk, n_vis[i]);

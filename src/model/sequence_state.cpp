@@ -1,45 +1,62 @@
-// Allocation and reset of the per-sequence state (compressor state starts empty: kv 0, score -inf).
+// Contiguous SequenceState; see sequence_state.h.
 #include "model/sequence_state.h"
+
+#include "core/check.h"
 
 namespace dsv4::model {
 
-void CompressorState::init(int64_t ratio_, int64_t width_) {
-  ratio = ratio_;
-  width = width_;
-  cur_kv.assign(static_cast<size_t>(ratio * width), 0.0f);
-  cur_score.assign(cur_kv.size(), 0.0f);
-  prev_kv.assign(ratio == 4 ? cur_kv.size() : 0, 0.0f);
-  prev_score.assign(prev_kv.size(), 0.0f);
-  n_cur = 0;
-  has_prev = false;
+int64_t compressor_state_floats(int64_t ratio, int64_t width) {
+  return 2 * (ratio == 4 ? 2 : 1) * ratio * width;
 }
 
-int64_t LayerCache::n_compressed() const {
-  return head_dim == 0 ? 0 : static_cast<int64_t>(compressed.size()) / head_dim;
-}
+SequenceState::SequenceState(const ModelConfig& cfg) : cfg_(cfg) { reset(); }
 
-namespace {
-LayerCache make_layer(const ModelConfig& cfg, int64_t il) {
-  LayerCache c;
-  c.ratio = cfg.compress_ratio(il);
-  c.head_dim = cfg.head_dim;
-  c.window.assign(static_cast<size_t>(cfg.sliding_window * cfg.head_dim), 0.0f);
-  if (c.ratio > 0) c.cmp.init(c.ratio, (c.ratio == 4 ? 2 : 1) * cfg.head_dim);
-  if (c.ratio == 4) c.idx_cmp.init(4, 2 * cfg.index_head_dim);
-  return c;
-}
-}  // namespace
-
-SequenceState::SequenceState(const ModelConfig& cfg) { reset(cfg); }
-
-void SequenceState::reset(const ModelConfig& cfg) {
+void SequenceState::reset() {
   n_past = 0;
   mtp_n_past = 0;
-  layers.clear();
-  mtp.clear();
-  for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) layers.push_back(make_layer(cfg, il));
-  for (int64_t i = 0; i < cfg.num_nextn_predict_layers; ++i)
-    mtp.push_back(make_layer(cfg, cfg.num_hidden_layers + i));
+  layers_.clear();
+  for (int64_t il = 0; il < cfg_.n_layers_total(); ++il) {
+    Layer l;
+    l.ratio = cfg_.compress_ratio(il);
+    l.window.assign(static_cast<size_t>(cfg_.sliding_window * cfg_.head_dim), 0.0f);
+    if (l.ratio > 0)
+      l.cmp.assign(static_cast<size_t>(compressor_state_floats(l.ratio, (l.ratio == 4 ? 2 : 1) * cfg_.head_dim)), 0.0f);
+    if (l.ratio == 4) l.idx_cmp.assign(static_cast<size_t>(compressor_state_floats(4, 2 * cfg_.index_head_dim)), 0.0f);
+    layers_.push_back(std::move(l));
+  }
+}
+
+float* SequenceState::grow_row(std::vector<float>& v, int64_t row, int64_t width) {
+  if (static_cast<int64_t>(v.size()) < (row + 1) * width) v.resize(static_cast<size_t>((row + 1) * width), 0.0f);
+  return v.data() + row * width;
+}
+
+float* SequenceState::window_row(int64_t il, int64_t pos) {
+  return layers_.at(static_cast<size_t>(il)).window.data() + (pos % cfg_.sliding_window) * cfg_.head_dim;
+}
+
+float* SequenceState::compressed_row(int64_t il, int64_t w) {
+  return grow_row(layers_.at(static_cast<size_t>(il)).compressed, w, cfg_.head_dim);
+}
+
+float* SequenceState::index_key_row(int64_t il, int64_t w) {
+  return grow_row(layers_.at(static_cast<size_t>(il)).index_keys, w, cfg_.index_head_dim);
+}
+
+CompressorState SequenceState::compressor(int64_t il, bool indexer) {
+  Layer& l = layers_.at(static_cast<size_t>(il));
+  check(l.ratio > 0, "compressor state requested for a layer without compressor");
+  std::vector<float>& buf = indexer ? l.idx_cmp : l.cmp;
+  int64_t width = (l.ratio == 4 ? 2 : 1) * (indexer ? cfg_.index_head_dim : cfg_.head_dim);
+  CompressorState s{.ratio = l.ratio, .width = width};
+  int64_t block = l.ratio * width;
+  s.cur_kv = buf.data();
+  s.cur_score = buf.data() + block;
+  if (l.ratio == 4) {
+    s.prev_kv = buf.data() + 2 * block;
+    s.prev_score = buf.data() + 3 * block;
+  }
+  return s;
 }
 
 }  // namespace dsv4::model

@@ -1,9 +1,11 @@
-// Per-sequence decoding state of the CPU reference (spec §9.1): for every layer the sliding-window ring,
-// the compressed KV entries, the indexer keys and the compressors' streaming tail state. Values are stored
-// as f32 already rounded to the cache dtype. This is the simple contiguous layout used by the model; the
-// paged pools of the serving engine live in src/kv.
-// Invariant: after a forward over positions [0, n_past), ring slot p % window holds the KV of position p
-// for p in [n_past - window, n_past); compressed holds floor(n_past / ratio) entries.
+// The model's view of one sequence's decoding state (spec §9.1), and its simple contiguous implementation.
+// SequenceCache is what model code reads and writes: window rows by absolute position, compressed entries and
+// indexer keys by entry index, and the compressors' streaming tail state, all per layer (`il` = layer id,
+// num_hidden_layers + i for MTP block i). Rows are f32 values already rounded to the cache dtype.
+// Two implementations: SequenceState (contiguous vectors, used by tests and single-sequence tools) and the
+// paged store of the serving engine (runtime/paged_cache.h), which addresses rows through page tables.
+// Invariants after a forward over positions [0, n_past): window_row(il, p) holds the KV of p for
+// p in [n_past - sliding_window, n_past); entries w < floor(n_past / ratio) are written.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -12,37 +14,56 @@
 
 namespace dsv4::model {
 
-// Streaming state of one compressor (spec §5.7): the pending tokens of the current window and, for the
-// overlapping ratio-4 compressor, the previous complete window. Rows are c·d' wide (kv and gate score,
-// the score already including ape).
+// Streaming state of one compressor (spec §5.7), in the reference's f32 layout: the tokens of the current
+// window (slot = pos % ratio) and, for the overlapping ratio-4 compressor, the previous complete window.
+// Rows are c·d' wide (kv, and gate score including ape). Which slots are valid follows from the position
+// alone, so a fresh sequence needs no reset.
 struct CompressorState {
   int64_t ratio = 0;
-  int64_t width = 0;               // c·d'
-  std::vector<float> cur_kv, cur_score;   // f32 [ratio, width], rows [0, n_cur) valid
-  std::vector<float> prev_kv, prev_score; // f32 [ratio, width], valid when has_prev (ratio 4 only)
-  int64_t n_cur = 0;
-  bool has_prev = false;
-  void init(int64_t ratio_, int64_t width_);
+  int64_t width = 0;            // c·d'
+  float* cur_kv = nullptr;      // f32 [ratio, width]
+  float* cur_score = nullptr;   // f32 [ratio, width]
+  float* prev_kv = nullptr;     // f32 [ratio, width] (ratio 4 only)
+  float* prev_score = nullptr;  // f32 [ratio, width] (ratio 4 only)
 };
 
-struct LayerCache {
-  int64_t ratio = 0;
-  std::vector<float> window;       // f32 [sliding_window, head_dim] ring indexed by pos % window
-  std::vector<float> compressed;   // f32 [n_compressed, head_dim]
-  std::vector<float> index_keys;   // f32 [n_compressed, index_head_dim] (ratio 4)
-  CompressorState cmp, idx_cmp;
-  int64_t n_compressed() const;
-  int64_t head_dim = 0;
+// f32 floats of one compressor's state: 2 (kv, score) x (1 + overlap) x ratio x width.
+int64_t compressor_state_floats(int64_t ratio, int64_t width);
+
+class SequenceCache {
+ public:
+  virtual ~SequenceCache() = default;
+  virtual float* window_row(int64_t il, int64_t pos) = 0;       // f32 [head_dim]
+  virtual float* compressed_row(int64_t il, int64_t w) = 0;     // f32 [head_dim]
+  virtual float* index_key_row(int64_t il, int64_t w) = 0;      // f32 [index_head_dim]
+  virtual CompressorState compressor(int64_t il, bool indexer) = 0;
+
+  int64_t n_past = 0;      // tokens already processed by the main model
+  int64_t mtp_n_past = 0;  // tokens already processed by the MTP block
 };
 
-struct SequenceState {
-  int64_t n_past = 0;                 // tokens already processed by the main model
-  std::vector<LayerCache> layers;     // num_hidden_layers
-  int64_t mtp_n_past = 0;             // tokens already processed by the MTP block
-  std::vector<LayerCache> mtp;        // num_nextn_predict_layers
-
+// Contiguous implementation: a window ring of sliding_window rows per layer and growing entry vectors.
+class SequenceState final : public SequenceCache {
+ public:
   explicit SequenceState(const ModelConfig& cfg);
-  void reset(const ModelConfig& cfg);
+  void reset();
+
+  float* window_row(int64_t il, int64_t pos) override;
+  float* compressed_row(int64_t il, int64_t w) override;
+  float* index_key_row(int64_t il, int64_t w) override;
+  CompressorState compressor(int64_t il, bool indexer) override;
+
+ private:
+  struct Layer {
+    int64_t ratio = 0;
+    std::vector<float> window;      // [sliding_window, head_dim], slot pos % window
+    std::vector<float> compressed;  // [n, head_dim]
+    std::vector<float> index_keys;  // [n, index_head_dim]
+    std::vector<float> cmp, idx_cmp;
+  };
+  static float* grow_row(std::vector<float>& v, int64_t row, int64_t width);
+  const ModelConfig& cfg_;
+  std::vector<Layer> layers_;  // n_layers_total
 };
 
 }  // namespace dsv4::model

@@ -77,7 +77,7 @@ void Transformer::mtp_forward(const ForwardBatch& batch, const HostTensor& hidde
   head(X, m.hc_head, m.norm, logits);
 }
 
-ForwardBatch single_batch(SequenceState& seq, std::span<const int32_t> tokens, bool for_mtp) {
+ForwardBatch single_batch(SequenceCache& seq, std::span<const int32_t> tokens, bool for_mtp) {
   ForwardBatch b;
   int64_t pos0 = for_mtp ? seq.mtp_n_past : seq.n_past;
   b.tokens.assign(tokens.begin(), tokens.end());

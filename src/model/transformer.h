@@ -47,6 +47,6 @@ class Transformer {
 };
 
 // A batch of one chunk: tokens continuing `seq` from seq.n_past (or seq.mtp_n_past when for_mtp).
-ForwardBatch single_batch(SequenceState& seq, std::span<const int32_t> tokens, bool for_mtp = false);
+ForwardBatch single_batch(SequenceCache& seq, std::span<const int32_t> tokens, bool for_mtp = false);
 
 }  // namespace dsv4::model

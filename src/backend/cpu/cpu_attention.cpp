@@ -44,7 +44,7 @@ void CpuOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n
   });
 }
 
-void CpuOps::indexer_scores(const HostTensor& q, const HostTensor& w, const float* keys,
+void CpuOps::indexer_scores(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
                             std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim,
                             std::vector<std::vector<float>>& scores) {
   int64_t T = static_cast<int64_t>(n_keys.size());
@@ -60,7 +60,7 @@ void CpuOps::indexer_scores(const HostTensor& q, const HostTensor& w, const floa
       for (int64_t s = 0; s < n; ++s) {
         float total = 0;
         for (int64_t h = 0; h < n_heads; ++h) {
-          float d = dot_f32(qt + h * head_dim, keys + s * head_dim, head_dim);
+          float d = dot_f32(qt + h * head_dim, keys[static_cast<size_t>(s)], head_dim);
           if (round) d = round_bf16(d);
           float r = d > 0 ? d : 0.0f;
           total += round ? round_bf16(wt[h] * r) : wt[h] * r;

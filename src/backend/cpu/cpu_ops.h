@@ -26,7 +26,7 @@ class CpuOps final : public Ops {
   void hc_head(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& y) override;
   void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
                         const float* sink, float scale, HostTensor& out) override;
-  void indexer_scores(const HostTensor& q, const HostTensor& w, const float* keys,
+  void indexer_scores(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
                       std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim,
                       std::vector<std::vector<float>>& scores) override;
   void expert_ffn(const HostTensor& x, const weights::ExpertWeights& e, const float* weight,
