@@ -1,0 +1,112 @@
+// Paged store and its per-sequence views; see paged_cache.h. Addresses follow kv::CacheLayout:
+// pool base + page id · page bytes + layer block offset + row · row bytes.
+#include "runtime/paged_cache.h"
+
+#include "core/check.h"
+#include "model/config_summary.h"
+
+namespace dsv4::runtime {
+
+kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg) {
+  const model::LayerCounts n = model::count_layers(cfg);
+  int64_t state_floats = 0;
+  for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) {
+    int64_t m = cfg.compress_ratio(il);
+    if (m == 0) continue;
+    state_floats += model::compressor_state_floats(m, (m == 4 ? 2 : 1) * cfg.head_dim);
+    if (m == 4) state_floats += model::compressor_state_floats(4, 2 * cfg.index_head_dim);
+  }
+  return {.n_window_layers = cfg.n_layers_total(), .n_csa_layers = n.n_csa, .n_hca_layers = n.n_hca,
+          .window = cfg.sliding_window, .kv_row_bytes = 4 * cfg.head_dim,
+          .indexer_row_bytes = 4 * cfg.index_head_dim, .state_bytes = 4 * state_floats};
+}
+
+PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes)
+    : cfg_(cfg), layout_(layout) {
+  int64_t n_csa = 0, n_hca = 0, off = 0;
+  for (int64_t il = 0; il < cfg.n_layers_total(); ++il) {
+    int64_t m = il < cfg.num_hidden_layers ? cfg.compress_ratio(il) : 0;
+    csa_index_.push_back(m == 4 ? n_csa++ : -1);
+    hca_index_.push_back(m == 128 ? n_hca++ : -1);
+    state_offset_.push_back(m > 0 ? off : -1);
+    if (m > 0) off += model::compressor_state_floats(m, (m == 4 ? 2 : 1) * cfg.head_dim);
+    idx_state_offset_.push_back(m == 4 ? off : -1);
+    if (m == 4) off += model::compressor_state_floats(4, 2 * cfg.index_head_dim);
+  }
+  check(4 * off <= layout.state_slot_bytes, "paged store: state slot too small for the compressor state");
+  window_.assign(static_cast<size_t>(sizes.n_window_pages * layout.window_page_bytes / 4), 0.0f);
+  compressed_.assign(static_cast<size_t>(sizes.n_compressed_pages * layout.compressed_page_bytes / 4), 0.0f);
+  state_.assign(static_cast<size_t>(sizes.n_state_slots * layout.state_slot_bytes / 4), 0.0f);
+}
+
+int64_t PagedKvStore::bytes() const {
+  return static_cast<int64_t>(4 * (window_.size() + compressed_.size() + state_.size()));
+}
+
+class PagedSequence final : public model::SequenceCache {
+ public:
+  PagedSequence(PagedKvStore& s, const kv::SeqPages& pages) : s_(s), pages_(pages) {}
+
+  float* window_row(int64_t il, int64_t pos) override {
+    const kv::CacheLayout& L = s_.layout_;
+    size_t t = static_cast<size_t>(L.page_of(pos));
+    check(t < pages_.window.size() && pages_.window[t] != kv::kNoPage,
+          "paged KV: window row of position " + std::to_string(pos) + " is not held");
+    int64_t byte = pages_.window[t] * L.window_page_bytes + L.window_offset(il) +
+                   (pos % L.page_tokens()) * L.shape.kv_row_bytes;
+    return s_.window_.data() + byte / 4;
+  }
+  float* compressed_row(int64_t il, int64_t w) override {
+    const kv::CacheLayout& L = s_.layout_;
+    int64_t j = s_.csa_index_[static_cast<size_t>(il)], rpp = L.csa_rows_per_page, off = 0;
+    if (j >= 0) {
+      off = L.csa_offset(j);
+    } else {
+      j = s_.hca_index_[static_cast<size_t>(il)];
+      check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no compressed rows");
+      rpp = L.hca_rows_per_page;
+      off = L.hca_offset(j);
+    }
+    return s_.compressed_.data() + compressed_byte(w / rpp, off + (w % rpp) * L.shape.kv_row_bytes) / 4;
+  }
+  float* index_key_row(int64_t il, int64_t w) override {
+    const kv::CacheLayout& L = s_.layout_;
+    int64_t j = s_.csa_index_[static_cast<size_t>(il)];
+    check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no indexer keys");
+    int64_t rpp = L.csa_rows_per_page;
+    return s_.compressed_.data() +
+           compressed_byte(w / rpp, L.indexer_offset(j) + (w % rpp) * L.shape.indexer_row_bytes) / 4;
+  }
+  model::CompressorState compressor(int64_t il, bool indexer) override {
+    int64_t off = (indexer ? s_.idx_state_offset_ : s_.state_offset_)[static_cast<size_t>(il)];
+    check(off >= 0 && pages_.state != kv::kNoPage, "paged KV: no compressor state for layer " + std::to_string(il));
+    int64_t m = s_.cfg_.compress_ratio(il);
+    int64_t width = (m == 4 ? 2 : 1) * (indexer ? s_.cfg_.index_head_dim : s_.cfg_.head_dim);
+    float* base = s_.state_.data() + pages_.state * s_.layout_.state_slot_bytes / 4 + off;
+    int64_t block = m * width;
+    model::CompressorState st{.ratio = m, .width = width, .cur_kv = base, .cur_score = base + block};
+    if (m == 4) {
+      st.prev_kv = base + 2 * block;
+      st.prev_score = base + 3 * block;
+    }
+    return st;
+  }
+
+ private:
+  int64_t compressed_byte(int64_t page_index, int64_t in_page) const {
+    check(page_index < static_cast<int64_t>(pages_.compressed.size()),
+          "paged KV: compressed page " + std::to_string(page_index) + " is not allocated");
+    return pages_.compressed[static_cast<size_t>(page_index)] * s_.layout_.compressed_page_bytes + in_page;
+  }
+  PagedKvStore& s_;
+  const kv::SeqPages& pages_;
+};
+
+std::unique_ptr<model::SequenceCache> PagedKvStore::view(const kv::HybridKvManager& kv, kv::SeqId id,
+                                                         int64_t n_past) {
+  auto v = std::make_unique<PagedSequence>(*this, kv.pages(id));
+  v->n_past = n_past;
+  return v;
+}
+
+}  // namespace dsv4::runtime

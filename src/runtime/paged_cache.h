@@ -1,0 +1,40 @@
+// PagedKvStore: the memory behind the paged hybrid KV cache on the CPU backend, and the SequenceCache views
+// through which the model reads and writes it. kv::HybridKvManager owns the page tables (host metadata);
+// this store owns the bytes of its three pools (window pages, compressed pages, compressor-state slots) laid
+// out exactly as kv::CacheLayout says, with f32 rows (the CPU reference keeps rows decoded; the CUDA backend
+// will use the FP8/FP4 byte rows of docs/contracts.md in the same geometry).
+// A view is valid while the manager's page tables of that sequence are unchanged (one engine step).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "kv/cache_layout.h"
+#include "kv/hybrid_kv_manager.h"
+#include "kv/memory_budget.h"
+#include "model/config.h"
+#include "model/sequence_state.h"
+
+namespace dsv4::runtime {
+
+// The CacheShape of a model with f32 rows (row bytes 4·head_dim and 4·index_head_dim).
+kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg);
+
+class PagedKvStore {
+ public:
+  PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes);
+
+  // View of sequence `id` at position n_past (the start of its chunk in this step).
+  std::unique_ptr<model::SequenceCache> view(const kv::HybridKvManager& kv, kv::SeqId id, int64_t n_past);
+  int64_t bytes() const;
+
+ private:
+  friend class PagedSequence;
+  const model::ModelConfig& cfg_;
+  kv::CacheLayout layout_;
+  std::vector<int64_t> csa_index_, hca_index_;    // per layer: index among CSA / HCA layers, -1 if not
+  std::vector<int64_t> state_offset_;             // per layer: float offset of its main compressor state
+  std::vector<int64_t> idx_state_offset_;         // per layer: float offset of its indexer compressor state
+  std::vector<float> window_, compressed_, state_;
+};
+
+}  // namespace dsv4::runtime
