@@ -16,5 +16,7 @@ void register_generate(CLI::App& app, CommandContext& ctx);
 void register_tokenize(CLI::App& app, CommandContext& ctx);
 void register_detokenize(CLI::App& app, CommandContext& ctx);
 void register_chat_template(CLI::App& app, CommandContext& ctx);
+void register_run(CLI::App& app, CommandContext& ctx);
+void register_chat(CLI::App& app, CommandContext& ctx);
 
 }  // namespace dsv4::cli

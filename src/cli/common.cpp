@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/options.h"
+
 namespace dsv4::cli {
 
 void add_model_options(CLI::App* cmd, ModelOptions& o) {
@@ -50,6 +52,69 @@ std::unique_ptr<runtime::LocalModel> load_model_or_report(const ModelOptions& o)
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cerr << "loaded in " << s << " s\n";
   return std::move(m.value());
+}
+
+void add_engine_options(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("-m,--model", f.model.model_dir, "model directory (default: the embedded model)");
+  cmd->add_option("--kv-cache-dtype", f.model.kv_cache_dtype, "KV cache rounding: fp8 (official), bf16, f32")
+      ->capture_default_str();
+  cmd->add_option("--indexer-dtype", f.model.indexer_dtype, "indexer rounding: fp4 (official), bf16, f32")
+      ->capture_default_str();
+  cmd->add_option("--act-dtype", f.model.act_dtype, "activation rounding: bf16 (official), f32")->capture_default_str();
+  cmd->add_option("--kv-memory", f.kv_memory, "memory for the paged KV cache (e.g. 1GiB, 512MiB, bytes)")
+      ->capture_default_str();
+  cmd->add_option("--max-running", f.max_running, "sequences decoded at once")->capture_default_str();
+  cmd->add_option("--max-step-tokens", f.max_tokens_per_step, "token budget of one engine step")->capture_default_str();
+  cmd->add_option("--max-prefill-chunk", f.max_prefill_chunk, "prompt tokens of one request per step")
+      ->capture_default_str();
+  cmd->add_option("--max-model-len", f.max_model_len, "maximum prompt + output tokens (0: model/KV limit)");
+}
+
+std::string default_model_dir() {
+  if (!options().default_model.empty()) return options().default_model;
+  return DSV4_DEFAULT_MODEL_DIR;
+}
+
+Result<int64_t> parse_bytes(const std::string& s) {
+  static const std::pair<const char*, double> units[] = {{"GiB", 1073741824.0}, {"MiB", 1048576.0}, {"KiB", 1024.0},
+                                                        {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1.0}};
+  double mult = 1.0;
+  std::string num = s;
+  for (auto& [u, m] : units) {
+    std::string us(u);
+    if (num.size() > us.size() && num.compare(num.size() - us.size(), us.size(), us) == 0) {
+      num.resize(num.size() - us.size());
+      mult = m;
+      break;
+    }
+  }
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || end != num.c_str() + num.size() || !(v > 0) || v * mult > 9e18)
+    return make_error("\"" + s + "\" is not a memory size (examples: 1GiB, 512MiB, 1073741824)");
+  return static_cast<int64_t>(v * mult);
+}
+
+std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
+  if (f.model.model_dir.empty()) f.model.model_dir = default_model_dir();
+  auto numerics = parse_numerics(f.model);
+  auto bytes = parse_bytes(f.kv_memory);
+  if (!numerics.ok() || !bytes.ok()) {
+    std::cerr << "error: " << (!numerics.ok() ? numerics.message() : bytes.message()) << "\n";
+    return nullptr;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::cerr << "loading " << f.model.model_dir << " ...\n";
+  auto e = runtime::Engine::create({.model_dir = f.model.model_dir, .numerics = *numerics, .kv_memory_bytes = *bytes,
+                                    .max_running = f.max_running, .max_tokens_per_step = f.max_tokens_per_step,
+                                    .max_prefill_chunk = f.max_prefill_chunk, .max_model_len = f.max_model_len});
+  if (!e.ok()) {
+    std::cerr << "error: " << e.message() << "\n";
+    return nullptr;
+  }
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cerr << "loaded in " << s << " s\n";
+  return std::move(e.value());
 }
 
 Result<std::vector<int32_t>> read_token_file(const std::string& path) {

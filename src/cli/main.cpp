@@ -7,6 +7,8 @@ int main(int argc, char** argv) {
   CLI::App app{"dsv4: inference engine for DeepSeek-V4 models"};
   app.require_subcommand(1);
   dsv4::cli::CommandContext ctx;
+  dsv4::cli::register_run(app, ctx);
+  dsv4::cli::register_chat(app, ctx);
   dsv4::cli::register_inspect(app, ctx);
   dsv4::cli::register_logits(app, ctx);
   dsv4::cli::register_generate(app, ctx);

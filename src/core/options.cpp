@@ -15,6 +15,7 @@ const Options& options() {
       if (v > 0) o.n_threads = v;
     }
     if (const char* l = std::getenv("DSV4_LOG")) o.log_level = l;
+    if (const char* m = std::getenv("DSV4_MODEL")) o.default_model = m;
     return o;
   }();
   return opts;

@@ -163,11 +163,16 @@ void Engine::step_once() {
     std::vector<sampling::SampleRow> rows;
     std::vector<std::pair<size_t, Live*>> owners;  // chunk index, request
     for (size_t i = 0; i < plan.seqs.size(); ++i) {
-      if (!plan.seqs[i].needs_logits) continue;
       std::lock_guard lk(mu_);
       auto it = live_.find(plan.seqs[i].id);
       if (it == live_.end()) continue;
-      owners.emplace_back(i, it->second.get());
+      if (plan.seqs[i].needs_logits) {
+        owners.emplace_back(i, it->second.get());
+      } else {
+        Event ev{.kind = EventKind::Progress, .id = plan.seqs[i].id};
+        ev.usage.prompt_tokens = plan.seqs[i].end;
+        it->second->stream->push(std::move(ev));
+      }
     }
     const int64_t V = model_->cfg.vocab_size;
     HostTensor logits({static_cast<int64_t>(owners.size()), V});

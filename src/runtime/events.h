@@ -38,6 +38,7 @@ enum class EventKind : uint8_t {
   Token,     // one generated token: ids, text delta (may be empty while held back for stop strings), logprobs
   Finished,  // the last event of a request: finish_reason and usage (text holds any released tail)
   Error,     // the request failed; error says why (also the last event)
+  Progress,  // prefill progress of a long prompt: usage.prompt_tokens of prefilled tokens so far (informational)
 };
 
 struct Event {
@@ -49,7 +50,7 @@ struct Event {
   std::string finish_reason;  // "stop", "length", "cancelled" (Finished only)
   Usage usage;
   std::string error;
-  bool final() const { return kind != EventKind::Token; }
+  bool final() const { return kind == EventKind::Finished || kind == EventKind::Error; }
 };
 
 class RequestStream {

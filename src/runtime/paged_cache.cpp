@@ -34,13 +34,17 @@ PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout&
     if (m == 4) off += model::compressor_state_floats(4, 2 * cfg.index_head_dim);
   }
   check(4 * off <= layout.state_slot_bytes, "paged store: state slot too small for the compressor state");
-  window_.assign(static_cast<size_t>(sizes.n_window_pages * layout.window_page_bytes / 4), 0.0f);
-  compressed_.assign(static_cast<size_t>(sizes.n_compressed_pages * layout.compressed_page_bytes / 4), 0.0f);
-  state_.assign(static_cast<size_t>(sizes.n_state_slots * layout.state_slot_bytes / 4), 0.0f);
+  auto alloc = [](Pool& p, int64_t bytes) {
+    p.n_floats = bytes / 4;
+    p.data.reset(new float[static_cast<size_t>(p.n_floats)]);
+  };
+  alloc(window_, sizes.n_window_pages * layout.window_page_bytes);
+  alloc(compressed_, sizes.n_compressed_pages * layout.compressed_page_bytes);
+  alloc(state_, sizes.n_state_slots * layout.state_slot_bytes);
 }
 
 int64_t PagedKvStore::bytes() const {
-  return static_cast<int64_t>(4 * (window_.size() + compressed_.size() + state_.size()));
+  return 4 * (window_.n_floats + compressed_.n_floats + state_.n_floats);
 }
 
 class PagedSequence final : public model::SequenceCache {
@@ -54,7 +58,7 @@ class PagedSequence final : public model::SequenceCache {
           "paged KV: window row of position " + std::to_string(pos) + " is not held");
     int64_t byte = pages_.window[t] * L.window_page_bytes + L.window_offset(il) +
                    (pos % L.page_tokens()) * L.shape.kv_row_bytes;
-    return s_.window_.data() + byte / 4;
+    return s_.window_.ptr() + byte / 4;
   }
   float* compressed_row(int64_t il, int64_t w) override {
     const kv::CacheLayout& L = s_.layout_;
@@ -67,14 +71,14 @@ class PagedSequence final : public model::SequenceCache {
       rpp = L.hca_rows_per_page;
       off = L.hca_offset(j);
     }
-    return s_.compressed_.data() + compressed_byte(w / rpp, off + (w % rpp) * L.shape.kv_row_bytes) / 4;
+    return s_.compressed_.ptr() + compressed_byte(w / rpp, off + (w % rpp) * L.shape.kv_row_bytes) / 4;
   }
   float* index_key_row(int64_t il, int64_t w) override {
     const kv::CacheLayout& L = s_.layout_;
     int64_t j = s_.csa_index_[static_cast<size_t>(il)];
     check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no indexer keys");
     int64_t rpp = L.csa_rows_per_page;
-    return s_.compressed_.data() +
+    return s_.compressed_.ptr() +
            compressed_byte(w / rpp, L.indexer_offset(j) + (w % rpp) * L.shape.indexer_row_bytes) / 4;
   }
   model::CompressorState compressor(int64_t il, bool indexer) override {
@@ -82,7 +86,7 @@ class PagedSequence final : public model::SequenceCache {
     check(off >= 0 && pages_.state != kv::kNoPage, "paged KV: no compressor state for layer " + std::to_string(il));
     int64_t m = s_.cfg_.compress_ratio(il);
     int64_t width = (m == 4 ? 2 : 1) * (indexer ? s_.cfg_.index_head_dim : s_.cfg_.head_dim);
-    float* base = s_.state_.data() + pages_.state * s_.layout_.state_slot_bytes / 4 + off;
+    float* base = s_.state_.ptr() + pages_.state * s_.layout_.state_slot_bytes / 4 + off;
     int64_t block = m * width;
     model::CompressorState st{.ratio = m, .width = width, .cur_kv = base, .cur_score = base + block};
     if (m == 4) {

@@ -34,7 +34,14 @@ class PagedKvStore {
   std::vector<int64_t> csa_index_, hca_index_;    // per layer: index among CSA / HCA layers, -1 if not
   std::vector<int64_t> state_offset_;             // per layer: float offset of its main compressor state
   std::vector<int64_t> idx_state_offset_;         // per layer: float offset of its indexer compressor state
-  std::vector<float> window_, compressed_, state_;
+  // Pool memory is not initialised: pages are committed by the OS when first written, and every row is
+  // written before it is read (docs/contracts.md).
+  struct Pool {
+    std::unique_ptr<float[]> data;
+    int64_t n_floats = 0;
+    float* ptr() const { return data.get(); }
+  };
+  Pool window_, compressed_, state_;
 };
 
 }  // namespace dsv4::runtime
