@@ -70,6 +70,13 @@ TEST(Cli, InspectFlashReportsSpecKvBytes) {
   // Spec §9.2: 6,880 B/token (bf16+bf16), 3,850 (fp8+fp8), 3,514 (fp8+fp4, rounded down from 3,514.25).
   for (const char* want : {"6880", "3850", "3514", "CSA", "HCA", "284."})
     EXPECT_NE(r.out.find(want), std::string::npos) << "missing " << want << " in\n" << r.out;
+  RunResult b = run("inspect -m " + dir.string() + " --kv-memory 80GiB");
+  EXPECT_EQ(b.code, 0) << b.out;
+  EXPECT_NE(b.out.find("tokens that fit"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("899648"), std::string::npos) << b.out;  // 256 x 3,514.25 B compressed page
+  RunResult bad = run("inspect -m " + dir.string() + " --kv-memory lots");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("lots"), std::string::npos) << bad.out;
   fs::remove_all(dir);
 }
 
