@@ -20,22 +20,14 @@ void register_generate(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->callback([&ctx] {
     ctx.exit_code = 1;
-    auto ids = read_token_file(tokens_path);
-    if (!ids.ok()) {
-      std::cerr << "error: " << ids.message() << "\n";
-      return;
-    }
-    auto m = load_model_or_report(mo);
+    std::vector<int32_t> ids;
+    auto m = load_model_and_tokens(mo, tokens_path, ids);
     if (!m) return;
-    if (auto s = runtime::validate_tokens(m->cfg, *ids); !s.ok()) {
-      std::cerr << "error: " << tokens_path << ": " << s.message() << "\n";
-      return;
-    }
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<int32_t> out = runtime::generate_greedy(*m, *ids, n_new);
+    std::vector<int32_t> out = runtime::generate_greedy(*m, ids, n_new);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << nlohmann::json(out).dump() << "\n";
-    std::cerr << ids->size() << " prompt + " << out.size() << " generated tokens in " << s << " s ("
+    std::cerr << ids.size() << " prompt + " << out.size() << " generated tokens in " << s << " s ("
               << static_cast<double>(out.size()) / s << " tok/s incl. prefill)\n";
     ctx.exit_code = 0;
   });

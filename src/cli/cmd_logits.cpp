@@ -19,18 +19,10 @@ void register_logits(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--chunk", chunk, "prefill in chunks of this many tokens (0: one chunk)");
   cmd->callback([&ctx] {
     ctx.exit_code = 1;
-    auto ids = read_token_file(tokens_path);
-    if (!ids.ok()) {
-      std::cerr << "error: " << ids.message() << "\n";
-      return;
-    }
-    auto m = load_model_or_report(mo);
+    std::vector<int32_t> ids;
+    auto m = load_model_and_tokens(mo, tokens_path, ids);
     if (!m) return;
-    if (auto s = runtime::validate_tokens(m->cfg, *ids); !s.ok()) {
-      std::cerr << "error: " << tokens_path << ": " << s.message() << "\n";
-      return;
-    }
-    HostTensor logits = runtime::all_logits(*m, *ids, chunk);
+    HostTensor logits = runtime::all_logits(*m, ids, chunk);
     if (auto s = write_npy_f32(out_path, logits.data(), logits.shape()); !s.ok()) {
       std::cerr << "error: " << s.message() << "\n";
       return;

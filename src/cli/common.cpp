@@ -117,6 +117,23 @@ std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
   return std::move(e.value());
 }
 
+std::unique_ptr<runtime::LocalModel> load_model_and_tokens(const ModelOptions& o, const std::string& tokens_path,
+                                                           std::vector<int32_t>& ids) {
+  auto read = read_token_file(tokens_path);
+  if (!read.ok()) {
+    std::cerr << "error: " << read.message() << "\n";
+    return nullptr;
+  }
+  auto m = load_model_or_report(o);
+  if (!m) return nullptr;
+  if (auto s = runtime::validate_tokens(m->cfg, *read); !s.ok()) {
+    std::cerr << "error: " << tokens_path << ": " << s.message() << "\n";
+    return nullptr;
+  }
+  ids = std::move(read.value());
+  return m;
+}
+
 Result<std::vector<int32_t>> read_token_file(const std::string& path) {
   std::string text;
   if (path == "-") {

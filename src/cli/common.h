@@ -42,6 +42,10 @@ std::string default_model_dir();
 Result<int64_t> parse_bytes(const std::string& s);
 // Creates the engine (progress and errors on stderr); nullptr on failure.
 std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f);
+// Reads the token file and loads the model, checking the ids against its vocabulary; reports errors on
+// stderr and returns nullptr on failure.
+std::unique_ptr<runtime::LocalModel> load_model_and_tokens(const ModelOptions& o, const std::string& tokens_path,
+                                                           std::vector<int32_t>& ids);
 // Reads a JSON array of integers from a file ("-" = stdin).
 Result<std::vector<int32_t>> read_token_file(const std::string& path);
 

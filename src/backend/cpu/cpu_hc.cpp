@@ -49,6 +49,15 @@ void sinkhorn(float* C, int64_t hc, int64_t iters, float eps) {
   }
 }
 
+// out[c] = Σ_j pre_j · X[j][c] in f32, rounded once (spec §4.1 step 5, §4.4).
+void collapse_streams(const float* X, const float* pre, int64_t hc, int64_t D, bool round, float* out) {
+  for (int64_t c = 0; c < D; ++c) {
+    float s = 0;
+    for (int64_t j = 0; j < hc; ++j) s += pre[j] * X[j * D + c];
+    out[c] = round ? round_bf16(s) : s;
+  }
+}
+
 }  // namespace
 
 void CpuOps::hc_pre(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& x,
@@ -74,12 +83,7 @@ void CpuOps::hc_pre(const HostTensor& X, const HcWeights& w, const HcParams& p, 
       float* C = comb.data() + t * hc * hc;
       for (int64_t i = 0; i < hc * hc; ++i) C[i] = mu[2 * hc + i] * scale[2] + base[2 * hc + i];
       sinkhorn(C, hc, p.sinkhorn_iters, p.hc_eps);
-      float* out = x.row(t);
-      for (int64_t c = 0; c < D; ++c) {
-        float s = 0;
-        for (int64_t j = 0; j < hc; ++j) s += pre[j] * v[j * D + c];
-        out[c] = round ? round_bf16(s) : s;
-      }
+      collapse_streams(v, pre.data(), hc, D, round, x.row(t));
     }
   }, 4);
 }
@@ -120,12 +124,7 @@ void CpuOps::hc_head(const HostTensor& X, const HcWeights& w, const HcParams& p,
       const float* v = X.row(t);
       hc_mix(v, width, fn, hc, p.norm_eps, mu.data());
       for (int64_t j = 0; j < hc; ++j) pre[j] = sigmoid(mu[j] * scale[0] + base[j]) + p.hc_eps;
-      float* out = y.row(t);
-      for (int64_t c = 0; c < D; ++c) {
-        float s = 0;
-        for (int64_t j = 0; j < hc; ++j) s += pre[j] * v[j * D + c];
-        out[c] = round ? round_bf16(s) : s;
-      }
+      collapse_streams(v, pre.data(), hc, D, round, y.row(t));
     }
   }, 4);
 }
