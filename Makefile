@@ -4,7 +4,8 @@
 
 PRESET ?= default
 BUILD_DIR := build
-RUN_MODEL ?= tests/data/golden/v4_tiny_fp8_mtp
+RUN_MODEL ?= models/dsv4-tiny
+RUN_PROMPT ?= In the beginning God created
 
 all: build
 
@@ -19,8 +20,7 @@ test: build
 	@ctest --preset default
 
 run: build
-	@$(BUILD_DIR)/dsv4 inspect -m $(RUN_MODEL)
-	@$(BUILD_DIR)/dsv4 generate -m $(RUN_MODEL) --tokens $(RUN_MODEL)/input_ids.json -n 16
+	@$(BUILD_DIR)/dsv4 run -m $(RUN_MODEL) -p "$(RUN_PROMPT)" -n 80 --temp 0.7 --seed 1
 
 clean:
 	rm -rf $(BUILD_DIR)

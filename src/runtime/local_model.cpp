@@ -44,6 +44,17 @@ HostTensor all_logits(LocalModel& m, std::span<const int32_t> tokens, int64_t ch
   return out;
 }
 
+Result<HostTensor> mtp_logits(LocalModel& m, std::span<const int32_t> tokens) {
+  if (m.weights.mtp.empty()) return make_error("this checkpoint has no MTP block (mtp.0.* tensors)");
+  if (tokens.size() < 2) return make_error("MTP logits need at least 2 tokens");
+  model::SequenceState seq(m.cfg);
+  model::ForwardOutput fo;
+  m.transformer->forward(model::single_batch(seq, tokens.first(tokens.size() - 1)), {.keep_hidden = true}, fo);
+  HostTensor logits;
+  m.transformer->mtp_forward(model::single_batch(seq, tokens.subspan(1), true), fo.hidden, logits);
+  return logits;
+}
+
 namespace {
 int32_t argmax(const float* v, int64_t n) {
   return static_cast<int32_t>(std::max_element(v, v + n) - v);

@@ -32,6 +32,10 @@ Status validate_tokens(const model::ModelConfig& cfg, std::span<const int32_t> t
 // is fed in chunks of that many tokens (chunked prefill); the result is the same.
 HostTensor all_logits(LocalModel& m, std::span<const int32_t> tokens, int64_t chunk = 0);
 
+// MTP logits (spec §8) for a fresh sequence: row t (t < n-1) combines the main model's final streams at
+// position t with token t+1 and predicts token t+2. f32 [n-1, vocab]. Requires an MTP block.
+Result<HostTensor> mtp_logits(LocalModel& m, std::span<const int32_t> tokens);
+
 // Greedy continuation: prefill `prompt` then n_new decode steps; returns the new ids (stops at no EOS).
 std::vector<int32_t> generate_greedy(LocalModel& m, std::span<const int32_t> prompt, int64_t n_new);
 

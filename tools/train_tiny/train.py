@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""Trains the embedded default model models/dsv4-tiny: a small DeepSeek-V4 with every feature of the
+architecture (SWA / CSA ratio-4 with compressor + indexer + top-k / HCA ratio-128 layers, 4-stream mHC, MoE
+with hash-routed first layer, bias-routed later layers and a shared expert, clamped SwiGLU, MTP head).
+
+Runs on the GPU machine (torch, tokenizers). Input: the corpus from prepare_data.py (--data). Output (--out):
+  ckpt_bf16/   the trained weights as a dsv4-loadable checkpoint in official tensor names, bf16/f32/i64 only
+               (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json);
+               export.py quantizes it into the shipped FP8/FP4 checkpoint
+  eval/        held-out token ids, pass-key test cases, sample prompts (what eval_dsv4.py feeds to dsv4) and
+               torch_eval.json (the same measured in PyTorch, for cross-checking)
+  train_log.json  exact configuration, hyper-parameters, data/tokenizer hashes, loss curve, timings
+Deterministic for a given --steps: seeded init, seeded data order and batch composition; the lr schedule,
+the dense-indexer warm-up and the QAT phase are fractions of --steps. --time-limit only guards the call.
+
+Usage: python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1100 --time-limit 340
+       python3 tools/train_tiny/train.py --cpu-test ...   (tiny shapes, byte tokenizer: a CPU smoke test)
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data as D  # noqa: E402
+from model import DeepseekV4Tiny, init_weights  # noqa: E402
+
+# HF-hub schema config.json of the shipped model (spec §1.1). vocab_size is the tokenizer's.
+CONFIG = {
+    "architectures": ["DeepseekV4ForCausalLM"],
+    "model_type": "deepseek_v4",
+    "vocab_size": 6144,
+    "hidden_size": 256,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 1,
+    "head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "q_lora_rank": 128,
+    "o_lora_rank": 128,
+    "o_groups": 2,
+    "sliding_window": 128,
+    "compress_ratios": [0, 4, 128, 4, 128, 4, 0],
+    "compress_rope_theta": 160000.0,
+    "rope_theta": 10000.0,
+    "rope_scaling": {"type": "yarn", "factor": 16, "original_max_position_embeddings": 65536, "beta_fast": 32,
+                     "beta_slow": 1},
+    "max_position_embeddings": 65536,
+    "index_n_heads": 4,
+    "index_head_dim": 128,
+    "index_topk": 64,
+    "n_routed_experts": 8,
+    "n_shared_experts": 1,
+    "num_experts_per_tok": 2,
+    "moe_intermediate_size": 256,
+    "routed_scaling_factor": 1.5,
+    "scoring_func": "sqrtsoftplus",
+    "topk_method": "noaux_tc",
+    "norm_topk_prob": True,
+    "num_hash_layers": 1,
+    "swiglu_limit": 10.0,
+    "hc_mult": 4,
+    "hc_sinkhorn_iters": 20,
+    "hc_eps": 1e-6,
+    "rms_norm_eps": 1e-6,
+    "num_nextn_predict_layers": 1,
+    "hidden_act": "silu",
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "tie_word_embeddings": False,
+    "bos_token_id": 0,
+    "eos_token_id": 1,
+    "initializer_range": 0.02,
+    "use_cache": True,
+    "torch_dtype": "bfloat16",
+    "transformers_version": "4.57.1",
+}
+QUANT = {"quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "scale_fmt": "ue8m0",
+                                 "activation_scheme": "dynamic", "weight_block_size": [128, 128]},
+         "expert_dtype": "fp4"}
+GENERATION = {"_from_model_config": True, "bos_token_id": 0, "eos_token_id": 1, "do_sample": True,
+              "temperature": 1.0, "top_p": 1.0, "transformers_version": "4.57.1"}
+
+HP = {
+    "seed": 20260707,
+    "lr": 3e-3, "min_lr_frac": 0.1, "warmup_steps": 100, "weight_decay": 0.1, "betas": [0.9, 0.95],
+    "grad_clip": 1.0,
+    # (sequence length, batch, kind, probability): every step is 32768 tokens.
+    "buckets": [[1024, 32, "text", 0.38], [2048, 16, "text", 0.12], [2048, 16, "passkey", 0.14],
+                [4096, 8, "passkey", 0.18], [8192, 4, "passkey", 0.13], [16384, 2, "passkey", 0.05]],
+    "passkey_prob": 0.75,        # in passkey buckets, the share of rows that are pass-key tasks
+    "answer_weight": 5.0,        # loss weight of the pass-key answer tokens
+    "mtp_weight": 0.3,           # MTP loss weight (DeepSeek-V3: 0.3)
+    "indexer_weight": 1.0,       # indexer KL loss weight (its own objective; no gradient into the model)
+    "dense_frac": 0.12,          # first steps: CSA attends to all visible entries while the indexer learns
+    "qat_frac": 0.15,            # last steps: FP8/FP4 weight fake-quant (straight-through)
+    "bias_gamma": 1e-3,          # aux-loss-free balancing: bias += gamma * sign(mean load - load)
+    "chat_frac": 0.15,           # documents rendered as a chat turn
+    "heldout_seq": 1024, "heldout_n": 16,
+    "passkey_test": {"lengths": [1024, 2048, 4096, 8192, 16384], "depths": [0.1, 0.3, 0.5, 0.7, 0.9],
+                     "per_cell": 4},
+}
+PROMPTS = ["In the beginning God created", "The meaning of life is", "A hacker is",
+           "Computers are", "The Lord is my shepherd;", "Love is"]
+CHAT_PROMPTS = ["Tell me a fortune.", "What does \"kludge\" mean in hacker jargon?"]
+
+
+def sha256_file(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+class ByteTok:
+    """CPU-test stand-in for the BPE: special tokens, then bytes at 16 + b."""
+
+    class Enc:
+        def __init__(self, ids):
+            self.ids = ids
+
+    def encode(self, s, add_special_tokens=False):
+        ids, i = [], 0
+        while i < len(s):
+            for k, t in enumerate(D.SPECIAL_TOKENS):
+                if s.startswith(t, i):
+                    ids.append(k)
+                    i += len(t)
+                    break
+            else:
+                ids.extend(16 + b for b in s[i].encode("utf-8"))
+                i += 1
+        return ByteTok.Enc(ids)
+
+    def encode_batch(self, texts, add_special_tokens=False):
+        return [self.encode(t) for t in texts]
+
+
+def load_corpus(path):
+    rows = [json.loads(l) for l in open(os.path.join(path, "corpus.jsonl"), encoding="utf-8")]
+    return [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "heldout"]
+
+
+def plain_stream(tok, rows):
+    ids = D.encode_all(tok, [r["text"] + "\n\n" for r in rows])
+    return np.concatenate(ids).astype(np.int64)
+
+
+def lr_at(step, steps):
+    if step < HP["warmup_steps"]:
+        return HP["lr"] * (step + 1) / HP["warmup_steps"]
+    p = (step - HP["warmup_steps"]) / max(1, steps - HP["warmup_steps"])
+    return HP["lr"] * (HP["min_lr_frac"] + (1 - HP["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def make_batch(rng, bucket, stream, filler, pk, bscale):
+    T, B, kind, _ = bucket
+    B = max(1, int(B * bscale))
+    toks = np.empty((B, T), dtype=np.int64)
+    w = np.ones((B, T), dtype=np.float32)
+    for b in range(B):
+        if kind == "passkey" and rng.random() < HP["passkey_prob"]:
+            key = int(rng.integers(10000, 100000))
+            seq, apos, ans = pk.build(filler, T, float(rng.random()), key, rng)
+            toks[b] = seq
+            w[b, apos:apos + len(ans)] = HP["answer_weight"]
+        else:
+            s = int(rng.integers(0, len(stream) - T))
+            toks[b] = stream[s:s + T]
+    return toks, w
+
+
+def moe_modules(model):
+    return [m for m in model.modules() if m.__class__.__name__ == "MoE"]
+
+
+def forward_loss(model, toks, w, dense):
+    logits, mtp_logits, aux = model(toks, dense_csa=dense)
+    V = logits.shape[-1]
+    ce = F.cross_entropy(logits[:, :-1].float().reshape(-1, V), toks[:, 1:].reshape(-1), reduction="none")
+    wt = w[:, 1:].reshape(-1)
+    main = (ce * wt).sum() / wt.sum()
+    mtp = F.cross_entropy(mtp_logits[:, :-1].float().reshape(-1, V), toks[:, 2:].reshape(-1))
+    return main, mtp, aux
+
+
+@torch.no_grad()
+def padded_logits(model, toks, with_mtp=False):
+    """Logits of [B, T] for any T (pads the end to a multiple of the window; causal, so exact)."""
+    Wn = model.cfg["sliding_window"]
+    B, T = toks.shape
+    pad = -T % Wn
+    tp = torch.cat((toks, toks.new_full((B, pad), 2)), 1)
+    lg, ml, _ = model(tp, with_mtp=with_mtp)
+    return lg[:, :T], (ml[:, :T - 1] if ml is not None else None)
+
+
+@torch.no_grad()
+def greedy(model, ids, n, dev):
+    ids = list(ids)
+    for _ in range(n):
+        lg, _ = padded_logits(model, torch.tensor([ids], device=dev))
+        nxt = int(lg[0, -1].argmax())
+        ids.append(nxt)
+        if nxt == 1:
+            break
+    return ids
+
+
+@torch.no_grad()
+def torch_eval(model, heldout, cases, prompts, dev, autocast):
+    res = {}
+    for qat in (False, True):
+        model.set_qat(qat)
+        nll, n, acc_txt, agree, nm = 0.0, 0, 0, 0, 0
+        for seq in heldout:
+            t = torch.tensor([seq], device=dev)
+            with autocast():
+                lg, ml = padded_logits(model, t, with_mtp=True)
+            lg, ml = lg.float(), ml.float()
+            nll += F.cross_entropy(lg[0, :-1], t[0, 1:], reduction="sum").item()
+            n += t.shape[1] - 1
+            main_next = lg[0, 1:-1].argmax(-1)          # main prediction of t+2 given tokens <= t+1
+            draft = ml[0, :-1].argmax(-1)                # MTP at t (hidden t, token t+1) predicting t+2
+            agree += (draft == main_next).sum().item()
+            acc_txt += (draft == t[0, 2:]).sum().item()
+            nm += draft.numel()
+        res["fp8_fp4_fakequant" if qat else "bf16"] = {
+            "heldout_tokens": n, "heldout_nll": nll / n, "heldout_ppl": math.exp(nll / n),
+            "mtp_acceptance_vs_main_greedy": agree / nm, "mtp_top1_vs_text": acc_txt / nm}
+    model.set_qat(False)
+    pk = {}
+    for c in cases:
+        t = torch.tensor([c["prompt"] + c["answer"]], device=dev)
+        with autocast():
+            lg, _ = padded_logits(model, t)
+        L = len(c["prompt"])
+        pred = lg[0, L - 1:L - 1 + len(c["answer"])].argmax(-1).tolist()
+        key = f'{c["length"]}'
+        d = pk.setdefault(key, {})
+        cell = d.setdefault(str(c["depth"]), [0, 0])
+        cell[0] += int(pred == c["answer"])
+        cell[1] += 1
+    res["passkey"] = pk
+    samples = []
+    for p in prompts:
+        with autocast():
+            out = greedy(model, p["ids"], 40, dev)
+        samples.append({"prompt": p["text"], "ids": out[len(p["ids"]):]})
+    res["samples_ids"] = samples
+    return res
+
+
+def official_state(model):
+    """name -> f32/i64 numpy array, official names (routed experts split per expert)."""
+    out = {}
+    for name, t in model.state_dict().items():
+        a = t.detach().float().cpu().numpy() if t.dtype != torch.int64 else t.cpu().numpy()
+        if ".experts_w" in name:
+            prefix, wk = name.split(".experts_")
+            for e in range(a.shape[0]):
+                out[f"{prefix}.experts.{e}.{wk}.weight"] = a[e]
+        else:
+            out[name] = a
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=".traindata")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--time-limit", type=float, default=340.0, help="seconds of training before it stops")
+    ap.add_argument("--cpu-test", action="store_true")
+    ap.add_argument("--bench", action="store_true", help="first time each bucket for a few steps (smoke runs)")
+    args = ap.parse_args()
+    t_start = time.time()
+    torch.manual_seed(HP["seed"])
+    dev = "cuda" if torch.cuda.is_available() and not args.cpu_test else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    cfg = dict(CONFIG)
+    bscale = 1.0
+    if args.cpu_test:
+        import model as M
+        M.ACT = torch.float32
+        torch.set_num_threads(2)
+        cfg.update(hidden_size=64, vocab_size=512, moe_intermediate_size=64, q_lora_rank=64, o_lora_rank=64,
+                   index_topk=4, sliding_window=128)
+        HP["buckets"] = [[256, 2, "text", 0.5], [512, 2, "passkey", 0.5]]
+        HP["heldout_n"], HP["heldout_seq"] = 2, 256
+        HP["passkey_test"] = {"lengths": [512], "depths": [0.5], "per_cell": 1}
+        bscale = 1.0
+    os.makedirs(args.out, exist_ok=True)
+    log = {"config": cfg, "hp": HP, "argv": sys.argv, "torch": torch.__version__, "device": dev, "curve": []}
+    manifest = json.load(open(os.path.join(args.data, "manifest.json")))
+    log["data_manifest"] = manifest
+    log["corpus_sha256_check"] = sha256_file(os.path.join(args.data, "corpus.jsonl"))
+    assert log["corpus_sha256_check"] == manifest["corpus_sha256"]
+    train_rows, held_rows = load_corpus(args.data)
+    rng = np.random.default_rng(HP["seed"])
+
+    # ---- tokenizer
+    t0 = time.time()
+    ck = os.path.join(args.out, "ckpt_bf16")
+    os.makedirs(ck, exist_ok=True)
+    if args.cpu_test:
+        tok = ByteTok()
+    else:
+        import tokenizers
+        log["tokenizers"] = tokenizers.__version__
+        tok = D.train_tokenizer([r["text"] for r in train_rows], cfg["vocab_size"])
+        assert tok.get_vocab_size() == cfg["vocab_size"], tok.get_vocab_size()
+        tok.save(os.path.join(ck, "tokenizer.json"))
+        tj = json.load(open(os.path.join(ck, "tokenizer.json")))
+        pats = [p["pattern"]["Regex"] for p in tj["pre_tokenizer"]["pretokenizers"][:3]]
+        assert pats == [D.DIGITS_RE, D.CJK_RE, D.MAIN_RE], pats
+        log["tokenizer_sha256"] = sha256_file(os.path.join(ck, "tokenizer.json"))
+    with open(os.path.join(ck, "tokenizer_config.json"), "w") as f:
+        json.dump(D.tokenizer_config(), f, indent=2, ensure_ascii=False)
+    log["t_tokenizer"] = time.time() - t0
+
+    # ---- data
+    t0 = time.time()
+    order = rng.permutation(len(train_rows))
+    docs = D.format_docs([train_rows[i] for i in order], HP["chat_frac"], rng)
+    stream = np.concatenate(D.encode_all(tok, docs)).astype(np.int64)
+    filler = plain_stream(tok, train_rows)
+    held_filler = plain_stream(tok, held_rows)
+    held_docs = np.concatenate(D.encode_all(tok, [f"{D.BOS}{r['text']}{D.EOS}" for r in held_rows]))
+    n, L = HP["heldout_n"], HP["heldout_seq"]
+    assert len(held_docs) >= n * L, len(held_docs)
+    heldout = [held_docs[i * L:(i + 1) * L].tolist() for i in range(n)]
+    pk = D.PassKey(tok)
+    prng = np.random.default_rng(HP["seed"] + 1)
+    cases = []
+    for Lc in HP["passkey_test"]["lengths"]:
+        for dep in HP["passkey_test"]["depths"]:
+            for _ in range(HP["passkey_test"]["per_cell"]):
+                key = int(prng.integers(10000, 100000))
+                seq, apos, ans = pk.build(held_filler, Lc, dep, key, prng)
+                digits = pk.ids(D.ANSWER.format(key=key))
+                cases.append({"length": Lc, "depth": dep, "key": key, "prompt": seq[:apos].tolist(),
+                              "answer": digits})
+    prompts = [{"text": p, "ids": [0] + pk.ids(p)} for p in PROMPTS]
+    prompts += [{"text": D.chat(p, "")[:-len(D.EOS)], "chat": True,
+                 "ids": pk.ids(D.chat(p, "")[:-len(D.EOS)])} for p in CHAT_PROMPTS]
+    ev = os.path.join(args.out, "eval")
+    os.makedirs(ev, exist_ok=True)
+    D.write_json(os.path.join(ev, "heldout_ids.json"), heldout)
+    D.write_json(os.path.join(ev, "passkey_cases.json"), cases)
+    D.write_json(os.path.join(ev, "prompts.json"), prompts)
+    log["data"] = {"train_docs": len(train_rows), "heldout_docs": len(held_rows), "stream_tokens": int(len(stream)),
+                   "filler_tokens": int(len(filler)), "heldout_filler_tokens": int(len(held_filler)),
+                   "stream_sha256": hashlib.sha256(stream.tobytes()).hexdigest(), "t_data": time.time() - t0}
+    print(json.dumps(log["data"]), flush=True)
+
+    # ---- model
+    model = DeepseekV4Tiny(cfg)
+    init_weights(model, HP["seed"])
+    model.to(dev)
+    nparam = sum(p.numel() for p in model.parameters())
+    log["n_params"] = nparam
+    decay = [p for n_, p in model.named_parameters() if p.dim() >= 2 and "hc_" not in n_]
+    nodecay = [p for n_, p in model.named_parameters() if not (p.dim() >= 2 and "hc_" not in n_)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": HP["weight_decay"]},
+                             {"params": nodecay, "weight_decay": 0.0}], lr=HP["lr"], betas=tuple(HP["betas"]),
+                            **({"fused": True} if dev == "cuda" else {}))
+
+    def autocast():
+        return torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=(dev == "cuda"))
+
+    moes = moe_modules(model)
+    probs = np.array([b[3] for b in HP["buckets"]])
+    probs = probs / probs.sum()
+    steps = args.steps
+    if args.bench:
+        for bi, bk in enumerate(HP["buckets"]):
+            ts = []
+            for i in range(4):
+                toks, w = make_batch(rng, bk, stream, filler, pk, bscale)
+                toks, w = torch.from_numpy(toks).to(dev), torch.from_numpy(w).to(dev)
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                t1 = time.time()
+                with autocast():
+                    lm, lt, la = forward_loss(model, toks, w, i % 2 == 0)
+                (lm + lt + la).backward()
+                opt.zero_grad(set_to_none=True)
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                ts.append(time.time() - t1)
+            mem = torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else 0
+            print(f"bench bucket {bk}: {['%.3f' % t for t in ts]} s/step, peak {mem:.1f} GiB", flush=True)
+
+    t_train = time.time()
+    step = 0
+    ema = None
+    for step in range(steps):
+        if time.time() - t_train > args.time_limit:
+            print(f"time limit reached at step {step}", flush=True)
+            break
+        lr = lr_at(step, steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        dense = step < HP["dense_frac"] * steps
+        qat = step >= (1 - HP["qat_frac"]) * steps
+        model.set_qat(qat)
+        bi = int(rng.choice(len(HP["buckets"]), p=probs))
+        toks, w = make_batch(rng, HP["buckets"][bi], stream, filler, pk, bscale)
+        toks, w = torch.from_numpy(toks).to(dev), torch.from_numpy(w).to(dev)
+        with autocast():
+            lm, lt, la = forward_loss(model, toks, w, dense)
+        loss = lm + HP["mtp_weight"] * lt + HP["indexer_weight"] * la
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), HP["grad_clip"])
+        opt.step()
+        with torch.no_grad():
+            for m in moes:
+                if not m.gate.hashed:
+                    ld = m.load.float()
+                    m.gate.bias += HP["bias_gamma"] * torch.sign(ld.mean() - ld)
+        if step % 10 == 0 or step == steps - 1:
+            rec = {"step": step, "bucket": bi, "lr": lr, "main": lm.item(), "mtp": lt.item(), "idx_kl": la.item(),
+                   "gnorm": gn.item(), "t": time.time() - t_train, "dense": dense, "qat": qat}
+            log["curve"].append(rec)
+            if step % 50 == 0:
+                print(json.dumps(rec), flush=True)
+    log["steps_done"] = step + 1 if step == steps - 1 else step
+    log["t_train"] = time.time() - t_train
+    model.set_qat(False)
+    model.eval()
+
+    # ---- checkpoint (bf16 master weights, official names)
+    from quant import bf16_bytes, write_safetensors
+    st = official_state(model)
+    tensors = {}
+    f32_names = ("hc_attn_", "hc_ffn_", "hc_head_", "attn_sink", ".ape", "gate.bias")
+    for name, a in st.items():
+        if a.dtype == np.int64:
+            tensors[name] = ("I64", a.shape, a.astype("<i8").tobytes())
+        elif any(s in name for s in f32_names):
+            tensors[name] = ("F32", a.shape, a.astype("<f4").tobytes())
+        else:
+            tensors[name] = ("BF16", a.shape, bf16_bytes(a)[0])
+    write_safetensors(os.path.join(ck, "model.safetensors"), tensors)
+    with open(os.path.join(ck, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(os.path.join(ck, "generation_config.json"), "w") as f:
+        json.dump(GENERATION, f, indent=2)
+    # The PyTorch evaluation runs on the bf16-rounded weights, i.e. exactly the checkpoint's values.
+    with torch.no_grad():
+        for n_, p in model.named_parameters():
+            if not any(s in n_ for s in f32_names):
+                p.copy_(p.to(torch.bfloat16).float())
+    t0 = time.time()
+    res = torch_eval(model, heldout, cases, prompts, dev, autocast)
+    res["t_eval"] = time.time() - t0
+    D.write_json(os.path.join(ev, "torch_eval.json"), res)
+    log["torch_eval"] = {k: v for k, v in res.items() if k != "samples_ids"}
+    log["t_total"] = time.time() - t_start
+    with open(os.path.join(args.out, "train_log.json"), "w") as f:
+        json.dump(log, f, indent=1)
+    print(json.dumps(log["torch_eval"]), flush=True)
+    print(f"done in {log['t_total']:.0f} s, {log['steps_done']} steps, {nparam} params", flush=True)
+
+
+if __name__ == "__main__":
+    main()
