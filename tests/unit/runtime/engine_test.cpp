@@ -11,6 +11,7 @@
 
 #include "kv/memory_budget.h"
 #include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
 
 namespace dsv4::runtime {
 namespace {
@@ -186,6 +187,60 @@ TEST(Engine, ValidationErrors) {
   r = eng->submit({.prompt = std::vector<int32_t>(10, 3), .params = greedy(static_cast<int>(eng->max_model_len()))}, s);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("exceeds the maximum context"), std::string::npos) << r.message();
+}
+
+}  // namespace
+}  // namespace dsv4::runtime
+
+namespace dsv4::runtime {
+namespace {
+
+fs::path tiny_model() { return fs::path(DSV4_TEST_DATA) / ".." / ".." / "models" / "dsv4-tiny"; }
+
+struct TextRun {
+  std::vector<int32_t> ids;
+  std::string text;
+  std::string finish;
+};
+
+TextRun run_text(Engine& eng, const std::string& prompt, sampling::SamplingParams p) {
+  const tokenizer::Tokenizer* tok = eng.tokenizer();
+  std::vector<int32_t> ids{*tok->bos_id()};
+  tok->encode(prompt, ids);
+  auto s = std::make_shared<RequestStream>();
+  EXPECT_TRUE(eng.submit({.prompt = ids, .params = p}, s).ok());
+  TextRun r;
+  Event e;
+  while (s->next(e, std::chrono::milliseconds(60000))) {
+    r.ids.insert(r.ids.end(), e.token_ids.begin(), e.token_ids.end());
+    r.text += e.text;
+    if (e.final()) {
+      r.finish = e.finish_reason;
+      break;
+    }
+  }
+  return r;
+}
+
+TEST(EngineText, DeltasConcatenateToTheDecodeAndStopStringsCutTheText) {
+  auto e = Engine::create({.model_dir = tiny_model(), .numerics = backend::Numerics{}, .kv_memory_bytes = int64_t{128} << 20});
+  ASSERT_TRUE(e.ok()) << e.message();
+  Engine& eng = *e.value();
+  ASSERT_NE(eng.tokenizer(), nullptr);
+  sampling::SamplingParams p = greedy(40);
+  TextRun full = run_text(eng, "In the beginning God created", p);
+  ASSERT_EQ(full.ids.size(), 40u);
+  auto decoded = eng.tokenizer()->decode(full.ids, {.skip_special_tokens = true});
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(full.text, *decoded);
+  // A stop string taken from the middle of the greedy text: the same run stops there, without emitting it.
+  ASSERT_GT(full.text.size(), 40u);
+  std::string stop = full.text.substr(full.text.size() / 2, 5);
+  size_t first = full.text.find(stop);
+  p.stop = {stop};
+  TextRun cut = run_text(eng, "In the beginning God created", p);
+  EXPECT_EQ(cut.finish, "stop");
+  EXPECT_EQ(cut.text, full.text.substr(0, first)) << "stop string '" << stop << "'";
 }
 
 }  // namespace
