@@ -17,7 +17,7 @@ namespace {
 // Pages and tokens that fit in a KV budget, for the deployment rows (FP8 main + MXFP4 indexer, spec §9.2)
 // and for the f32 rows of the CPU reference.
 bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, const kv::Concurrency& c) {
-  auto bytes = parse_bytes(budget);
+  auto bytes = parse_budget(budget);
   if (!bytes.ok()) {
     std::cerr << "error: --kv-memory: " << bytes.message() << "\n";
     return false;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/options.h"
+#include "kv/memory_budget.h"
 
 namespace dsv4::cli {
 
@@ -61,7 +62,8 @@ void add_engine_options(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--indexer-dtype", f.model.indexer_dtype, "indexer rounding: fp4 (official), bf16, f32")
       ->capture_default_str();
   cmd->add_option("--act-dtype", f.model.act_dtype, "activation rounding: bf16 (official), f32")->capture_default_str();
-  cmd->add_option("--kv-memory", f.kv_memory, "memory for the paged KV cache (e.g. 1GiB, 512MiB, bytes)")
+  cmd->add_option("--kv-memory", f.kv_memory,
+                  "memory for the paged KV cache: bytes (1GiB, 512MiB, 1073741824) or a share of free memory (50%)")
       ->capture_default_str();
   cmd->add_option("--max-running", f.max_running, "sequences decoded at once")->capture_default_str();
   cmd->add_option("--max-step-tokens", f.max_tokens_per_step, "token budget of one engine step")->capture_default_str();
@@ -73,6 +75,29 @@ void add_engine_options(CLI::App* cmd, EngineFlags& f) {
 std::string default_model_dir() {
   if (!options().default_model.empty()) return options().default_model;
   return DSV4_DEFAULT_MODEL_DIR;
+}
+
+namespace {
+// MemAvailable of /proc/meminfo: the "free memory" of the CPU backend.
+int64_t available_memory_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (f >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+}  // namespace
+
+Result<int64_t> parse_budget(const std::string& s) {
+  if (!s.empty() && s.back() == '%') {
+    char* end = nullptr;
+    double pct = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size() - 1) return make_error("\"" + s + "\" is not a percentage (example: 50%)");
+    return kv::resolve_budget(kv::BudgetFraction{pct / 100.0}, available_memory_bytes());
+  }
+  return parse_bytes(s);
 }
 
 Result<int64_t> parse_bytes(const std::string& s) {
@@ -98,7 +123,7 @@ Result<int64_t> parse_bytes(const std::string& s) {
 std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
   if (f.model.model_dir.empty()) f.model.model_dir = default_model_dir();
   auto numerics = parse_numerics(f.model);
-  auto bytes = parse_bytes(f.kv_memory);
+  auto bytes = parse_budget(f.kv_memory);
   if (!numerics.ok() || !bytes.ok()) {
     std::cerr << "error: " << (!numerics.ok() ? numerics.message() : bytes.message()) << "\n";
     return nullptr;

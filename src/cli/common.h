@@ -40,6 +40,8 @@ void add_engine_options(CLI::App* cmd, EngineFlags& f);
 std::string default_model_dir();
 // Parses "1GiB", "512MiB", "2e9", "1073741824" into bytes.
 Result<int64_t> parse_bytes(const std::string& s);
+// A KV budget: bytes as parse_bytes, or "N%" of the available memory.
+Result<int64_t> parse_budget(const std::string& s);
 // Creates the engine (progress and errors on stderr); nullptr on failure.
 std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f);
 // Reads the token file and loads the model, checking the ids against its vocabulary; reports errors on
