@@ -3,7 +3,7 @@
 
 namespace dsv4 {
 
-void panic(const std::string& msg, std::source_location loc) {
+void panic(const std::string& msg, SourceLocation loc) {
   throw InvariantError(std::string(loc.file_name()) + ":" + std::to_string(loc.line()) + ": " + msg);
 }
 

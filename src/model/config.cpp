@@ -613,6 +613,8 @@ Result<ModelConfig> parse_config(const std::string& json_text, const std::string
     root = json::parse(json_text);
   } catch (const json::parse_error& err) {
     return make_error(origin + ": malformed JSON at byte " + std::to_string(err.byte) + ": " + err.what());
+  } catch (const json::exception& err) {  // e.g. out_of_range for a number literal that overflows
+    return make_error(origin + ": malformed JSON: " + err.what());
   }
   if (!root.is_object()) return make_error(origin + ": the top level must be a JSON object, got " + root.type_name());
   Errors errs(origin);

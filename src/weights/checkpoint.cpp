@@ -29,6 +29,8 @@ Result<std::map<std::string, std::string>> parse_index(const fs::path& index_pat
   } catch (const json::parse_error& e) {
     return make_error(index_path.string() + ": not valid JSON at byte " + std::to_string(e.byte) + ": " +
                       e.what());
+  } catch (const json::exception& e) {  // e.g. out_of_range for a number literal that overflows
+    return make_error(index_path.string() + ": not valid JSON: " + e.what());
   }
   auto wm = root.is_object() ? root.find("weight_map") : root.end();
   if (wm == root.end() || !wm->is_object())

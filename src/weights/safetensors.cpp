@@ -141,6 +141,8 @@ Result<SafetensorsHeader> parse_safetensors(std::span<const uint8_t> bytes, cons
   } catch (const json::parse_error& e) {
     return err(origin, "header is not valid JSON at byte " + std::to_string(e.byte) + " of " +
                            std::to_string(n) + ": " + e.what());
+  } catch (const json::exception& e) {  // found by libFuzzer: out_of_range.406 for "1E11111"
+    return err(origin, std::string("header is not valid JSON: ") + e.what());
   }
   if (!root.is_object()) return err(origin, "header JSON is not an object");
   SafetensorsHeader h;

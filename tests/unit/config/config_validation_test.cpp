@@ -339,3 +339,16 @@ TEST(ConfigRejectMessage, MoeWidthFreeWithoutFp4) {
 
 }  // namespace
 }  // namespace dsv4::model
+
+namespace dsv4::model {
+namespace {
+
+// A number literal that overflows a double must be a malformed-JSON error, not an escaping exception.
+TEST(ConfigValidation, OverflowingNumberIsAJsonError) {
+  auto r = parse_config("{\"hidden_size\": 1E99999}", "config.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("config.json"), std::string::npos) << r.message();
+}
+
+}  // namespace
+}  // namespace dsv4::model

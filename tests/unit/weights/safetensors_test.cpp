@@ -166,3 +166,19 @@ TEST(SafetensorsFile, MissingOrEmptyFile) {
 
 }  // namespace
 }  // namespace dsv4::weights
+
+namespace dsv4::weights {
+namespace {
+
+// Found by libFuzzer (tests/scripts/fuzz_libfuzzer.sh): a number literal that overflows a double made
+// nlohmann throw out_of_range, which escaped the parser instead of becoming an error.
+TEST(Safetensors, RejectsOverflowingNumberInHeader) {
+  for (std::string header : {"1E11111", "{\"x\": {\"dtype\": \"U8\", \"shape\": [1E999], \"data_offsets\": [0, 1]}}"}) {
+    auto r = parse_safetensors(st_image_from_header(header, {}), "img.st");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.message().find("img.st"), std::string::npos) << r.message();
+  }
+}
+
+}  // namespace
+}  // namespace dsv4::weights
