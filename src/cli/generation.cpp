@@ -33,7 +33,7 @@ sampling::SamplingParams to_params(const SamplingFlags& f) {
 
 GenerationOutcome stream_generation(runtime::Engine& engine, std::vector<int32_t> prompt,
                                     const sampling::SamplingParams& params, bool show_stats,
-                                    bool skip_special_tokens) {
+                                    bool skip_special_tokens, bool print_ids) {
   GenerationOutcome out;
   auto stream = std::make_shared<runtime::RequestStream>();
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
@@ -65,6 +65,8 @@ GenerationOutcome stream_generation(runtime::Engine& engine, std::vector<int32_t
     }
     if (ev.kind == runtime::EventKind::Token) {
       if (n_gen++ == 0) t_first = std::chrono::steady_clock::now();
+      if (print_ids)
+        for (int32_t id : ev.token_ids) ev.text += (n_gen > 1 ? " " : "") + std::to_string(id);
       std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
       std::fflush(stdout);
       out.text += ev.text;

@@ -28,9 +28,10 @@ struct GenerationOutcome {
   bool ok = false;
 };
 
-// Submits and streams to stdout; show_stats prints the closing speed line on stderr.
+// Submits and streams to stdout (text deltas, or token ids when print_ids); show_stats prints the closing
+// speed line on stderr.
 GenerationOutcome stream_generation(runtime::Engine& engine, std::vector<int32_t> prompt,
                                     const sampling::SamplingParams& params, bool show_stats,
-                                    bool skip_special_tokens = true);
+                                    bool skip_special_tokens = true, bool print_ids = false);
 
 }  // namespace dsv4::cli

@@ -74,3 +74,32 @@ TEST(CliRun, CtrlCStopsTheGenerationNotTheProgram) {
 
 }  // namespace
 }  // namespace dsv4
+
+namespace dsv4 {
+namespace {
+
+// On the golden checkpoints (no tokenizer) `run` takes token ids and streams ids: greedy output equals
+// `dsv4 generate`.
+TEST(CliRun, GoldenCheckpointsWithTokenIds) {
+  fs::path ids = fs::temp_directory_path() / ("dsv4_run_ids_" + std::to_string(::getpid()) + ".json");
+  FILE* f = std::fopen(ids.c_str(), "w");
+  std::fputs("[0, 5, 17, 3, 9, 250, 11]", f);
+  std::fclose(f);
+  for (std::string g : {"v4_tiny_bf16", "v4_tiny_fp8_mtp", "v4_tiny_hf_f32"}) {
+    std::string dir = (fs::path(DSV4_TEST_DATA) / "golden" / g).string();
+    RunResult r = shell(bin() + " run -m " + dir + " --prompt-ids " + ids.string() + " -n 8 --temp 0 2>/dev/null");
+    RunResult gen = shell(bin() + " generate -m " + dir + " --tokens " + ids.string() + " -n 8 2>/dev/null");
+    ASSERT_EQ(r.code, 0) << g;
+    ASSERT_EQ(gen.code, 0) << g;
+    std::string as_json = "[" + r.out.substr(0, r.out.find('\n')) + "]";
+    for (size_t p = as_json.find(' '); p != std::string::npos; p = as_json.find(' ', p + 1)) as_json[p] = ',';
+    EXPECT_EQ(as_json + "\n", gen.out) << g;
+    RunResult text = shell(bin() + " run -m " + dir + " -p hello -n 2 2>&1");
+    EXPECT_EQ(text.code, 1);
+    EXPECT_NE(text.out.find("--prompt-ids"), std::string::npos) << text.out;
+  }
+  fs::remove(ids);
+}
+
+}  // namespace
+}  // namespace dsv4
