@@ -1,0 +1,98 @@
+// Launchers of the FP8 GEMM family: argument validation, compile-time dispatch of the mma kernel's token-tile
+// count (C++20 template lambda), and the cuBLASLt call of a CublasLt plan.
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/gemm/act_quant.cuh"
+#include "backend/cuda/gemm/fp8_gemm_mma.cuh"
+#include "backend/cuda/gemm/launch.h"
+#include "core/check.h"
+
+namespace dsv4::cuda {
+namespace {
+
+bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+void check_args(const Fp8GemmPlan& plan, const Fp8GemmArgs& a) {
+  check(plan.ok(), "launch_fp8_gemm: unusable plan: " + plan.unsupported());
+  check(a.xq && a.x_scale && a.w && a.w_scale && a.y, "launch_fp8_gemm: null operand");
+  check(aligned(a.xq, 16) && aligned(a.w, 16) && aligned(a.y, 16) && aligned(a.x_scale, 16) &&
+            aligned(a.w_scale, 16),
+        "launch_fp8_gemm: operands must be 16-byte aligned");
+}
+
+void run_mma(const Fp8GemmPlan& plan, const Fp8GemmArgs& a, cudaStream_t stream) {
+  const MmaSchedule& s = plan.mma();
+  Fp8GemmMmaParams p;
+  p.xq = a.xq;
+  p.x_scale = a.x_scale;
+  p.w = a.w;
+  p.w_scale = a.w_scale;
+  p.y = a.y;
+  p.M = static_cast<int32_t>(plan.shape().M);
+  p.N = static_cast<int32_t>(plan.shape().N);
+  p.K = static_cast<int32_t>(plan.shape().K);
+  p.w_scale_ld = static_cast<int32_t>(fp8_weight_scale_ld(plan.shape().K));
+  const dim3 grid(static_cast<unsigned>(s.n_ctas), static_cast<unsigned>(s.m_ctas));
+  const unsigned threads = static_cast<unsigned>(32 * s.k_splits);
+  auto launch = [&]<int kTokTiles>() {
+    fp8_gemm_mma_kernel<kTokTiles><<<grid, threads, s.smem_bytes, stream>>>(p);
+  };
+  switch (s.tok_tiles) {
+    case 1: launch.template operator()<1>(); break;
+    case 2: launch.template operator()<2>(); break;
+    case 4: launch.template operator()<4>(); break;
+    default: launch.template operator()<8>(); break;
+  }
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void run_cublaslt(const Fp8GemmPlan& plan, const Fp8GemmArgs& a, void* workspace, size_t workspace_bytes,
+                  cudaStream_t stream) {
+  check(workspace_bytes >= plan.workspace_bytes() && (plan.workspace_bytes() == 0 || workspace != nullptr),
+        "launch_fp8_gemm: workspace of " + std::to_string(workspace_bytes) + " bytes, plan needs " +
+            std::to_string(plan.workspace_bytes()));
+  const Fp8GemmPlan::Lt& lt = plan.lt();
+  DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(lt.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a.w_scale,
+                                                 sizeof(a.w_scale)));
+  DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(lt.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.x_scale,
+                                                 sizeof(a.x_scale)));
+  const float alpha = 1.0f, beta = 0.0f;
+  DSV4_CUDA_CHECK(cublasLtMatmul(lt.handle, lt.desc, &alpha, a.w, lt.a, a.xq, lt.b, &beta, a.y, lt.d, a.y, lt.d,
+                                 &lt.algo, workspace, plan.workspace_bytes(), stream));
+}
+
+}  // namespace
+
+void launch_act_quant(const ActQuantParams& p, cudaStream_t stream) {
+  check(p.K > 0 && p.K % 128 == 0, "act_quant: K " + std::to_string(p.K) + " is not a positive multiple of 128");
+  check(p.M >= 0, "act_quant: negative M");
+  check(p.x && p.q && p.scale, "act_quant: null operand");
+  check(aligned(p.x, 8) && aligned(p.q, 4), "act_quant: x must be 8-byte and q 4-byte aligned");
+  const int64_t blocks = p.M * (p.K / 128);
+  if (blocks == 0) return;
+  const int64_t ctas = (blocks + kActQuantWarps - 1) / kActQuantWarps;
+  check(ctas <= INT32_MAX, "act_quant: M " + std::to_string(p.M) + " too large for one launch");
+  act_quant_kernel<<<static_cast<unsigned>(ctas), kActQuantWarps * 32, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream) {
+  check(p.rows >= 0 && p.cols >= 0 && p.ld >= p.cols, "e8m0_to_f32: bad shape (ld must be >= cols)");
+  const int64_t n = static_cast<int64_t>(p.rows) * p.ld;
+  if (n == 0) return;
+  e8m0_to_f32_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_fp8_gemm(const Fp8GemmPlan& plan, const Fp8GemmArgs& args, void* workspace, size_t workspace_bytes,
+                     cudaStream_t stream) {
+  check_args(plan, args);
+  if (plan.path() == Fp8GemmPath::Mma)
+    run_mma(plan, args, stream);
+  else
+    run_cublaslt(plan, args, workspace, workspace_bytes, stream);
+}
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,20 @@
+// Host entry points of the FP8 GEMM family. All launches are asynchronous on `stream`, allocate nothing
+// (workspaces are the caller's) and are CUDA-graph safe. Shapes are validated before launching; a message
+// names the dimension that disagrees.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/gemm/params.h"
+#include "backend/cuda/gemm/plan.h"
+
+namespace dsv4::cuda {
+
+// bf16 [M, K] -> e4m3 codes + f32 (and optionally e8m0) scales, spec §2.3.
+void launch_act_quant(const ActQuantParams& p, cudaStream_t stream);
+// e8m0 [rows, cols] -> f32 [rows, ld] (weight-scale conversion at load time).
+void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream);
+// y = block-scaled FP8 GEMM (spec §2.6) along the plan's path. workspace: plan.workspace_bytes() bytes.
+void launch_fp8_gemm(const Fp8GemmPlan& plan, const Fp8GemmArgs& args, void* workspace, size_t workspace_bytes,
+                     cudaStream_t stream);
+
+}  // namespace dsv4::cuda
