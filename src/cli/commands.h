@@ -18,5 +18,6 @@ void register_detokenize(CLI::App& app, CommandContext& ctx);
 void register_chat_template(CLI::App& app, CommandContext& ctx);
 void register_run(CLI::App& app, CommandContext& ctx);
 void register_chat(CLI::App& app, CommandContext& ctx);
+void register_serve(CLI::App& app, CommandContext& ctx);
 
 }  // namespace dsv4::cli

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   dsv4::cli::CommandContext ctx;
   dsv4::cli::register_run(app, ctx);
   dsv4::cli::register_chat(app, ctx);
+  dsv4::cli::register_serve(app, ctx);
   dsv4::cli::register_inspect(app, ctx);
   dsv4::cli::register_logits(app, ctx);
   dsv4::cli::register_generate(app, ctx);

@@ -1,0 +1,28 @@
+// Helpers of the endpoint handlers: JSON and error responses, the event pump that reads a Generation while
+// watching the client (a client that closed its connection cancels the request), and the per-choice seed.
+#pragma once
+#include <chrono>
+#include <functional>
+
+#include "server/api_error.h"
+#include "server/generation.h"
+#include "server/http/http_server.h"
+#include "server/json_fields.h"
+
+namespace dsv4::server {
+
+void send_json(http::ResponseWriter& w, int status, const Json& body);
+void send_error(http::ResponseWriter& w, const ApiError& e);
+
+// Calls on_event(choice, event) for every event until all choices are final. Returns false, having cancelled
+// the generation, when the client goes away or on_event returns false (a write failed).
+bool pump_events(Generation& gen, http::ResponseWriter& w,
+                 const std::function<bool(size_t, const runtime::Event&)>& on_event);
+
+// Choice k of a request samples with seed + k (wrapping), so n > 1 choices differ yet stay reproducible.
+sampling::SamplingParams choice_params(const sampling::SamplingParams& p, size_t k);
+
+// The error a choice that ended with `ev` (Error, or Finished "cancelled") reports to the client.
+ApiError choice_failure(const runtime::Event& ev);
+
+}  // namespace dsv4::server
