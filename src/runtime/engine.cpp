@@ -46,6 +46,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   e->max_model_len_ = opts.max_model_len > 0 ? std::min(opts.max_model_len, limit) : limit;
   log::info("KV cache: " + std::to_string(e->store_->bytes() >> 20) + " MiB, " + std::to_string(e->kv_capacity_) +
             " tokens fit; max model length " + std::to_string(e->max_model_len_));
+  e->stats_.kv_pages_free = e->kv_->pool(kv::PoolKind::Compressed).n_free();  // before the first step too
   e->thread_ = std::thread([p = e.get()] { p->loop(); });
   return e;
 }

@@ -73,6 +73,8 @@ TEST(Engine, ConcurrentGreedyEqualsSingleSequence) {
   ASSERT_TRUE(ref_model.ok());
   auto eng = make_engine();
   ASSERT_TRUE(eng);
+  const int64_t free0 = eng->stats().kv_pages_free;  // reported before any step
+  EXPECT_GT(free0, 0);
   std::vector<std::vector<int32_t>> prompts{prompt_ids(150), prompt_ids(37, 5), prompt_ids(200, 20), prompt_ids(3, 9)};
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (auto& p : prompts) {
@@ -90,6 +92,7 @@ TEST(Engine, ConcurrentGreedyEqualsSingleSequence) {
   EngineStats st = eng->stats();
   EXPECT_EQ(st.running, 0);
   EXPECT_EQ(st.kv_pages_used, 0);
+  EXPECT_EQ(st.kv_pages_free, free0);
 }
 
 TEST(Engine, SeededSamplingIsIndependentOfTheBatch) {
