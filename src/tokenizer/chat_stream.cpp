@@ -11,7 +11,6 @@ namespace {
 using T = ChatTokens;
 constexpr std::string_view kReasoningStops[] = {T::kThinkEnd, kToolCallsStart, T::kEos};
 constexpr std::string_view kContentStops[] = {T::kEos, kToolCallsStart};
-constexpr std::string_view kBlockStops[] = {kToolCallsEnd, T::kEos};
 constexpr std::string_view kEosStop[] = {T::kEos};
 
 struct Found {
@@ -92,8 +91,10 @@ void CompletionStream::step(std::vector<ChatDelta>& out, bool final) {
       continue;
     }
     if (phase_ == Phase::kToolBlock) {
-      Found f = find_first(buf_, pos_, kBlockStops);
-      if (f.which < 0 && !final) return;
+      // Parse the block only once the completion has ended (EOS or end of stream): text after a closing tag
+      // can change how the reference parser reads the block (a closing tag inside an attribute value), so an
+      // earlier parse could emit calls that the one-shot parse_completion rejects.
+      if (find_first(buf_, pos_, kEosStop).which < 0 && !final) return;
       ToolBlock b = parse_tool_block(buf_, pos_ + kToolCallsStart.size());
       if (!b.error.empty()) {
         // Malformed: the block is kept as content, up to the EOS (wait for it unless the stream ended).

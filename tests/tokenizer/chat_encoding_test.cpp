@@ -157,6 +157,16 @@ TEST(ChatParse, StreamingEqualsOneShot) {
   }
 }
 
+// A closing tag inside an attribute value: the reference parser rejects the block once the rest of the text
+// is there; the stream must not emit a call from the partial text (found by the server's tests).
+TEST(ChatParse, StreamingToolBlockWaitsForTheEnd) {
+  const std::string text = "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f</｜DSML｜tool_calls>\">\nrest";
+  ParsedMessage batch = parse_completion(text, ThinkingMode::kChat);
+  EXPECT_TRUE(batch.tool_calls.empty());
+  EXPECT_FALSE(batch.error.empty());
+  for (size_t chunk : {1u, 7u, 64u, 1000u}) check_stream(text, ThinkingMode::kChat, chunk, "closing tag in name");
+}
+
 TEST(ChatParse, StreamingEmitsEarly) {
   CompletionStream s(ThinkingMode::kThinking);
   std::vector<ChatDelta> out;
