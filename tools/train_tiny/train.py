@@ -11,9 +11,20 @@ Runs on the GPU machine (torch, tokenizers). Input: the corpus from prepare_data
                torch_eval.json (the same measured in PyTorch, for cross-checking)
   train_log.json  exact configuration, hyper-parameters, data/tokenizer hashes, loss curve, timings
 Deterministic for a given --steps: seeded init, seeded data order and batch composition; the lr schedule,
-the dense-indexer warm-up and the QAT phase are fractions of --steps. --time-limit only guards the call.
+the dense-indexer warm-up and the QAT phase are fractions of --steps. --time-limit only guards the call:
+training stops itself there (or on an exception) and the checkpoint, eval/ and train_log.json are always written.
+
+Continued training (--init-from DIR, a ckpt_bf16/ of an earlier run): loads its weights (gate biases and
+tid2eid included) and its tokenizer.json instead of initialising / training them, applies the CONT overrides
+of HP (fresh AdamW, short warm-up, lower peak lr, no dense-indexer phase, QAT in the last 15 %) and, with
+--passkey-curriculum, replaces the fixed buckets by CURRICULUM: pass-key phases whose needle-to-question
+distance grows from inside the 128-token window (near=100) over 256-2K to 4K-8K (compressed attention only),
+with the text buckets kept in every phase. The evaluation inputs (held-out ids, pass-key cases, prompts) are
+the same as the first run's (same seed, same tokenizer).
 
 Usage: python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1100 --time-limit 340
+       python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1000 --time-limit 330 \
+           --init-from .traindata/dsv4-tiny-bf16 --passkey-curriculum        (the continued pass-key run)
        python3 tools/train_tiny/train.py --cpu-test ...   (tiny shapes, byte tokenizer: a CPU smoke test)
 """
 import argparse
@@ -107,6 +118,21 @@ HP = {
     "passkey_test": {"lengths": [1024, 2048, 4096, 8192, 16384], "depths": [0.1, 0.3, 0.5, 0.7, 0.9],
                      "per_cell": 4},
 }
+# Continued training (--init-from): overrides of HP. The batch rng is re-seeded with CONT["seed"] after the
+# evaluation inputs are built (those stay the first run's).
+CONT = {"seed": 20260708, "lr": 1e-3, "min_lr_frac": 0.1, "warmup_steps": 30, "dense_frac": 0.0, "qat_frac": 0.15,
+        "passkey_prob": 0.9, "answer_weight": 5.0}
+# --passkey-curriculum: (start as a fraction of --steps, buckets). A bucket is [T, B, kind, prob, near]; near > 0
+# puts the needle at most `near` filler tokens before the question (inside the 128-token sliding window),
+# near = 0 anywhere (uniform depth). Every step is 32768 tokens; text stays 35-40 % of the steps.
+CURRICULUM = [
+    [0.0, [[1024, 32, "text", 0.40, 0], [256, 128, "passkey", 0.45, 100], [512, 64, "passkey", 0.15, 100]]],
+    [0.3, [[1024, 32, "text", 0.35, 0], [256, 128, "passkey", 0.10, 100], [512, 64, "passkey", 0.10, 0],
+           [1024, 32, "passkey", 0.25, 0], [2048, 16, "passkey", 0.20, 0]]],
+    [0.6, [[1024, 32, "text", 0.30, 0], [2048, 16, "text", 0.05, 0], [256, 128, "passkey", 0.05, 100],
+           [1024, 32, "passkey", 0.15, 0], [2048, 16, "passkey", 0.15, 0], [4096, 8, "passkey", 0.18, 0],
+           [8192, 4, "passkey", 0.12, 0]]],
+]
 PROMPTS = ["In the beginning God created", "The meaning of life is", "A hacker is",
            "Computers are", "The Lord is my shepherd;", "Love is"]
 CHAT_PROMPTS = ["Tell me a fortune.", "What does \"kludge\" mean in hacker jargon?"]
@@ -161,14 +187,19 @@ def lr_at(step, steps):
 
 
 def make_batch(rng, bucket, stream, filler, pk, bscale):
-    T, B, kind, _ = bucket
+    T, B, kind = bucket[:3]
+    near = bucket[4] if len(bucket) > 4 else 0
     B = max(1, int(B * bscale))
     toks = np.empty((B, T), dtype=np.int64)
     w = np.ones((B, T), dtype=np.float32)
     for b in range(B):
         if kind == "passkey" and rng.random() < HP["passkey_prob"]:
             key = int(rng.integers(10000, 100000))
-            seq, apos, ans = pk.build(filler, T, float(rng.random()), key, rng)
+            depth = float(rng.random())
+            if near:  # needle within `near` filler tokens of the question
+                n_fill = pk.sample(filler, T, 0.0, key)[3]
+                depth = 1.0 - depth * min(near, n_fill) / n_fill
+            seq, apos, ans = pk.build(filler, T, depth, key, rng)
             toks[b] = seq
             w[b, apos:apos + len(ans)] = HP["answer_weight"]
         else:
@@ -188,7 +219,27 @@ def forward_loss(model, toks, w, dense):
     wt = w[:, 1:].reshape(-1)
     main = (ce * wt).sum() / wt.sum()
     mtp = F.cross_entropy(mtp_logits[:, :-1].float().reshape(-1, V), toks[:, 2:].reshape(-1))
+    am = wt > 1  # pass-key answer tokens (for the log only)
+    forward_loss.answer_ce = ce.detach()[am].mean() if bool(am.any()) else None
     return main, mtp, aux
+
+
+def load_init(model, ckpt):
+    """Loads a train.py ckpt_bf16/ (official names) into model (weights, gate.bias and tid2eid buffers)."""
+    from check_equivalence import read_safetensors
+    st = read_safetensors(os.path.join(ckpt, "model.safetensors"))
+    sd = model.state_dict()
+    new = {}
+    for k in sd:
+        if ".experts_w" in k:
+            prefix, wk = k.split(".experts_")
+            new[k] = torch.from_numpy(np.stack([st[f"{prefix}.experts.{e}.{wk}.weight"]
+                                                for e in range(sd[k].shape[0])]).copy())
+        else:
+            new[k] = torch.from_numpy(np.array(st[k])).to(sd[k].dtype)
+    assert len(st) == len(sd) - sum(1 for k in sd if ".experts_w" in k) + sum(
+        sd[k].shape[0] for k in sd if ".experts_w" in k), "checkpoint has other tensors"
+    model.load_state_dict(new)
 
 
 @torch.no_grad()
@@ -279,6 +330,8 @@ def main():
     ap.add_argument("--steps", type=int, default=1100)
     ap.add_argument("--time-limit", type=float, default=340.0, help="seconds of training before it stops")
     ap.add_argument("--cpu-test", action="store_true")
+    ap.add_argument("--init-from", help="continue from this ckpt_bf16/ (weights + tokenizer; applies CONT)")
+    ap.add_argument("--passkey-curriculum", action="store_true", help="train on CURRICULUM instead of HP buckets")
     ap.add_argument("--bench", action="store_true", help="first time each bucket for a few steps (smoke runs)")
     args = ap.parse_args()
     t_start = time.time()
@@ -298,6 +351,15 @@ def main():
         HP["heldout_n"], HP["heldout_seq"] = 2, 256
         HP["passkey_test"] = {"lengths": [512], "depths": [0.5], "per_cell": 1}
         bscale = 1.0
+        CURRICULUM[:] = [[0.0, [[256, 2, "text", 0.5, 0], [256, 2, "passkey", 0.5, 100]]],
+                         [0.5, [[256, 2, "text", 0.5, 0], [512, 2, "passkey", 0.5, 0]]]]
+    if args.init_from:
+        icfg = json.load(open(os.path.join(args.init_from, "config.json")))
+        assert {k: v for k, v in icfg.items() if k in cfg} == cfg, "--init-from: config differs"
+        HP.update(CONT)
+    if args.passkey_curriculum:
+        HP["curriculum"] = CURRICULUM
+        HP["buckets"] = CURRICULUM[0][1]
     os.makedirs(args.out, exist_ok=True)
     log = {"config": cfg, "hp": HP, "argv": sys.argv, "torch": torch.__version__, "device": dev, "curve": []}
     manifest = json.load(open(os.path.join(args.data, "manifest.json")))
@@ -313,6 +375,15 @@ def main():
     os.makedirs(ck, exist_ok=True)
     if args.cpu_test:
         tok = ByteTok()
+    elif args.init_from:  # the earlier run's tokenizer, unchanged
+        import shutil
+        import tokenizers
+        log["tokenizers"] = tokenizers.__version__
+        src = os.path.join(args.init_from, "tokenizer.json")
+        tok = tokenizers.Tokenizer.from_file(src)
+        assert tok.get_vocab_size() == cfg["vocab_size"], tok.get_vocab_size()
+        shutil.copyfile(src, os.path.join(ck, "tokenizer.json"))
+        log["tokenizer_sha256"] = sha256_file(src)
     else:
         import tokenizers
         log["tokenizers"] = tokenizers.__version__
@@ -365,6 +436,12 @@ def main():
     # ---- model
     model = DeepseekV4Tiny(cfg)
     init_weights(model, HP["seed"])
+    if args.init_from:
+        load_init(model, args.init_from)
+        log["init_from"] = {"dir": args.init_from,
+                            "model_sha256": sha256_file(os.path.join(args.init_from, "model.safetensors"))}
+        rng = np.random.default_rng(HP["seed"])  # CONT seed: fresh batch order for the continued run
+        torch.manual_seed(HP["seed"])
     model.to(dev)
     nparam = sum(p.numel() for p in model.parameters())
     log["n_params"] = nparam
@@ -402,11 +479,20 @@ def main():
 
     t_train = time.time()
     step = 0
-    ema = None
-    for step in range(steps):
+    phase = -1
+    try:
+      for step in range(steps):  # noqa: E111 (inside try: so that an exception still exports)
         if time.time() - t_train > args.time_limit:
             print(f"time limit reached at step {step}", flush=True)
             break
+        if args.passkey_curriculum:
+            ph = max(i for i, (f, _) in enumerate(CURRICULUM) if step >= f * steps)
+            if ph != phase:
+                phase = ph
+                HP["buckets"] = CURRICULUM[ph][1]
+                probs = np.array([b[3] for b in HP["buckets"]])
+                probs = probs / probs.sum()
+                print(f"curriculum phase {ph} at step {step}: {HP['buckets']}", flush=True)
         lr = lr_at(step, steps)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -431,9 +517,19 @@ def main():
         if step % 10 == 0 or step == steps - 1:
             rec = {"step": step, "bucket": bi, "lr": lr, "main": lm.item(), "mtp": lt.item(), "idx_kl": la.item(),
                    "gnorm": gn.item(), "t": time.time() - t_train, "dense": dense, "qat": qat}
+            if args.passkey_curriculum:
+                rec["phase"] = phase
+                rec["T"] = HP["buckets"][bi][0]
+                if forward_loss.answer_ce is not None:
+                    rec["answer_ce"] = forward_loss.answer_ce.item()
             log["curve"].append(rec)
             if step % 50 == 0:
                 print(json.dumps(rec), flush=True)
+    except Exception as e:  # stop training, still export what there is
+        import traceback
+        traceback.print_exc()
+        log["train_error"] = repr(e)
+        opt.zero_grad(set_to_none=True)
     log["steps_done"] = step + 1 if step == steps - 1 else step
     log["t_train"] = time.time() - t_train
     model.set_qat(False)
