@@ -9,27 +9,15 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "testlib/shell.h"
+
 namespace dsv4 {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int code = -1;
-  std::string out;
-};
-
-RunResult shell(const std::string& cmd) {
-  RunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using RunResult = testlib::ShellResult;
+using testlib::shell;
 
 std::string model() { return (fs::path(DSV4_TEST_DATA) / ".." / ".." / "models" / "dsv4-tiny").string(); }
 std::string bin() { return DSV4_BINARY; }

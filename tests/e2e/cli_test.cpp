@@ -10,29 +10,17 @@
 #include <sys/wait.h>
 
 #include "core/npy.h"
+#include "testlib/shell.h"
 
 namespace dsv4 {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int code = -1;
-  std::string out;  // stdout + stderr
-};
+using RunResult = testlib::ShellResult;
 
-RunResult run(const std::string& args) {
-  std::string cmd = std::string(DSV4_BINARY) + " " + args + " 2>&1";
-  RunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+// Runs the dsv4 binary with `args`, stdout and stderr together.
+RunResult run(const std::string& args) { return testlib::shell(std::string(DSV4_BINARY) + " " + args + " 2>&1"); }
 
 fs::path golden(const std::string& name) { return fs::path(DSV4_TEST_DATA) / "golden" / name; }
 
