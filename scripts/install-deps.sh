@@ -2,7 +2,7 @@
 # Installs the Debian packages dsv4 needs to build and test. Does nothing when they are all present.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-      libpcre2-dev libcli11-dev libfmt-dev)
+      libpcre2-dev libcli11-dev libfmt-dev clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
