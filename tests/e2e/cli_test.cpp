@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -140,6 +141,36 @@ TEST(Cli, MissingModelDirIsAClearError) {
   RunResult r = run("inspect -m /nonexistent/model");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("/nonexistent/model"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace dsv4
+
+namespace dsv4 {
+namespace {
+
+// The CLI path itself against HF: `dsv4 logits` with every rounding off reproduces HF's float32 logits on the
+// golden checkpoints, in both tensor namings (the golden tests check the same through the library).
+TEST(Cli, LogitsMatchHfInBothNamings) {
+  for (std::string g : {"v4_tiny_fp8_mtp", "v4_tiny_hf_f32"}) {
+    fs::path dir = fs::path(DSV4_TEST_DATA) / "golden" / g;
+    fs::path out = fs::temp_directory_path() / ("dsv4_e2e_hf_" + g + std::to_string(::getpid()) + ".npy");
+    RunResult r = run("logits -m " + dir.string() + " --tokens " + (dir / "input_ids.json").string() + " --out " +
+                      out.string() + " --kv-cache-dtype f32 --indexer-dtype f32 --act-dtype f32");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto got = read_npy_f32(out);
+    auto ref = read_npy_f32(dir / "logits.npy");
+    ASSERT_TRUE(got.ok() && ref.ok());
+    ASSERT_EQ(got->shape(), ref->shape());
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < got->numel(); ++i) {
+      double d = got->data()[i] - ref->data()[i];
+      num += d * d;
+      den += static_cast<double>(ref->data()[i]) * ref->data()[i];
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-4) << g;
+    fs::remove(out);
+  }
 }
 
 }  // namespace
