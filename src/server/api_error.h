@@ -3,6 +3,7 @@
 //   {"error": {"message": "...", "type": "invalid_request_error", "param": "temperature", "code": "invalid_value"}}
 // ApiResult<T> carries either a value or an ApiError through request parsing and validation (no exceptions).
 #pragma once
+#include "core/result.h"
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,37 +49,13 @@ inline ApiError api_error(ApiErrorKind kind, std::string message, std::string pa
 }
 
 template <typename T>
-class [[nodiscard]] ApiResult {
- public:
-  ApiResult(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
-  ApiResult(ApiError error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
-  bool ok() const { return v_.index() == 0; }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T* operator->() { return &std::get<0>(v_); }
-  const T* operator->() const { return &std::get<0>(v_); }
-  T& operator*() & { return std::get<0>(v_); }
-  const T& operator*() const& { return std::get<0>(v_); }
-  T&& operator*() && { return std::get<0>(std::move(v_)); }
-  const ApiError& error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, ApiError> v_;
-};
+using ApiResult = Result<T, ApiError>;
 
 struct Done {};
 using ApiStatus = ApiResult<Done>;
 
 }  // namespace dsv4::server
 
-// Propagates an ApiError from an expression returning ApiResult<...>, inside a function returning ApiResult.
-#define DSV4_API_TRY(var, expr)                           \
-  auto var##_api_result_ = (expr);                        \
-  if (!var##_api_result_.ok()) return var##_api_result_.error(); \
-  auto& var = var##_api_result_.value()
-#define DSV4_API_TRY_STATUS(expr)        \
-  do {                                   \
-    auto s_ = (expr);                    \
-    if (!s_.ok()) return s_.error();     \
-  } while (0)
+// ApiResult<...> propagates with the same macros as Result<...> (core/result.h).
+#define DSV4_API_TRY(var, expr) DSV4_TRY(var, expr)
+#define DSV4_API_TRY_STATUS(expr) DSV4_TRY_STATUS(expr)

@@ -143,7 +143,7 @@ TEST_P(Golden, BatchOfSequencesEqualsSingleSequences) {
   }
 }
 
-TEST_P(Golden, OfficialNumericsAreFiniteAndCloseToF32) {
+TEST_P(Golden, OfficialNumericsApplyTheirRoundings) {
   auto m = load(backend::Numerics{});
   ASSERT_TRUE(m);
   auto ids = read_ids(dir() / "input_ids.json");
@@ -156,7 +156,10 @@ TEST_P(Golden, OfficialNumericsAreFiniteAndCloseToF32) {
   std::printf("[golden %s official numerics vs HF f32] rel_err %.3g cosine %.5f top-1 %.4f\n", GetParam().c_str(),
               st.rel_err, st.cosine, top1);
   EXPECT_TRUE(st.finite());
-  EXPECT_GT(st.rel_err, 0.0);  // the roundings are really applied
+  // The roundings are really applied (f32 reaches ~1e-6 against HF) ...
+  EXPECT_GT(st.rel_err, 1e-3);
+  // ... and only perturb the function: measured 0.9739-0.9990 cosine on these random tiny models.
+  EXPECT_GT(st.cosine, 0.95);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Golden, ::testing::ValuesIn(golden_dirs()),
