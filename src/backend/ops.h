@@ -1,8 +1,10 @@
 // The op interface of dsv4 (STYLE rule 1): model code calls ops.<op>(...) and never touches a backend
 // directly. backend/cpu is the reference implementation (f32 arithmetic, weights dequantized on the fly,
 // multi-threaded); a CUDA backend implements the same interface and is checked against it op by op.
-// Every tensor argument states dtype and shape. Activations are f32 HostTensors on the CPU backend; their
+// Every tensor argument states dtype and shape. Activations are f32 Tensors on the backend's device(); their
 // values are rounded to bf16 at the reference's rounding points when Numerics::act == ActDtype::Bf16.
+// Outputs are resized onto the backend's device. Host spans (ids, positions, pointer lists) are plan data
+// the backend copies to its device; pointers in them address the backend's device memory.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -75,56 +77,80 @@ class Ops {
   virtual ~Ops() = default;
 
   // y = x · Wᵀ. x f32 [T, K], W [N, K] any checkpoint format, y f32 [T, N] (resized).
-  virtual void linear(const HostTensor& x, const Weight& w, HostTensor& y, LinearKind kind) = 0;
+  virtual void linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kind) = 0;
   // y[t] = W_g · x_g for group g: x f32 [T, G, K/G]... grouped output projection wo_a (spec §5.6):
   // x f32 [T, G * Kg], W [G * R, Kg], y f32 [T, G * R].
-  virtual void grouped_linear(const HostTensor& x, const Weight& w, int64_t groups, HostTensor& y) = 0;
+  virtual void grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) = 0;
   // out f32 [T, D] = embed[ids].
-  virtual void embed(const Weight& table, std::span<const int32_t> ids, HostTensor& out) = 0;
+  virtual void embed(const Weight& table, std::span<const int32_t> ids, Tensor& out) = 0;
   // In-place RMSNorm over consecutive segments of `dim` values in x (x.numel() % dim == 0). With w == nullptr
   // the norm is unweighted (the per-head q norm).
-  virtual void rms_norm(HostTensor& x, int64_t dim, const Weight* w, float eps) = 0;
+  virtual void rms_norm(Tensor& x, int64_t dim, const Weight* w, float eps) = 0;
   // In-place interleaved RoPE on the last rope_dim values of every segment of `dim` values of x.
   // Segment s of row t uses position pos[t]. inverse rotates by -angle.
-  virtual void rope(HostTensor& x, int64_t dim, int64_t rope_dim, std::span<const int64_t> pos,
+  virtual void rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int64_t> pos,
                     const RopeTable& table, bool inverse) = 0;
   // Cache rounding of KV rows x f32 [n, d] (no-RoPE dims for Fp8; all dims for Bf16).
-  virtual void kv_round(HostTensor& x, int64_t dim, int64_t rope_dim, KvCacheDtype dt) = 0;
+  virtual void kv_round(Tensor& x, int64_t dim, int64_t rope_dim, KvCacheDtype dt) = 0;
   // Indexer rounding of rows x f32 [n, dim]: Hadamard + FP4 fake-quant (Fp4), bf16 rounding (Bf16), none.
-  virtual void indexer_round(HostTensor& x, int64_t dim, IndexerDtype dt) = 0;
+  virtual void indexer_round(Tensor& x, int64_t dim, IndexerDtype dt) = 0;
   // mHC (spec §4.1): X f32 [T, hc, D] -> x f32 [T, D], post f32 [T, hc], comb f32 [T, hc, hc].
-  virtual void hc_pre(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& x,
-                      HostTensor& post, HostTensor& comb) = 0;
+  virtual void hc_pre(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& x,
+                      Tensor& post, Tensor& comb) = 0;
   // mHC (spec §4.2): out f32 [T, hc, D] = post ⊗ a + combᵀ R.
-  virtual void hc_post(const HostTensor& a, const HostTensor& R, const HostTensor& post,
-                       const HostTensor& comb, HostTensor& out) = 0;
+  virtual void hc_post(const Tensor& a, const Tensor& R, const Tensor& post,
+                       const Tensor& comb, Tensor& out) = 0;
   // mHC head (spec §4.4): X f32 [T, hc, D] -> y f32 [T, D].
-  virtual void hc_head(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& y) = 0;
-  // Sparse attention with sink (spec §5.5) for each query: out f32 [n_q, H, d].
+  virtual void hc_head(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& y) = 0;
+  // Sparse attention with sink (spec §5.5) for each query: out f32 [n_q, H, d]. Key pointers address
+  // memory of this backend's device (cache rows or rows of this batch's kv); sink f32 [H].
   virtual void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                                const float* sink, float scale, HostTensor& out) = 0;
-  // Indexer scores (spec §5.8 step 6): for query t, score[s] = Σ_h w[t,h]·relu(q[t,h]·K[s]) over the
-  // first n_keys[t] of the key rows (each f32 [ihd]). q f32 [T, nh, ihd], w f32 [T, nh]; scores[t] resized.
-  virtual void indexer_scores(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
-                              std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim,
-                              std::vector<std::vector<float>>& scores) = 0;
+                                const Weight& sink, float scale, Tensor& out) = 0;
+  // Lightning indexer selection (spec §5.8 step 6-7): for query t, score[s] = Σ_h w[t,h]·relu(q[t,h]·K[s])
+  // over the first n_keys[t] key rows (each f32 [head_dim]), then the top min(top_k, n_keys[t]) entries by
+  // score, ties to the lower index, in descending score order. q f32 [T, nh, hd], w f32 [T, nh]; `keys` is
+  // shared by all queries (one sequence). selected[t] resized.
+  virtual void indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
+                            std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
+                            std::vector<std::vector<int64_t>>& selected) = 0;
   // Expert FFN with clamped SwiGLU (spec §6.2) for rows x f32 [n, D]:
   // y f32 [n, D] = w2( weight[i] · silu(min(w1 x, lim)) · clamp(w3 x, ±lim) ). weight == nullptr means 1
-  // (the shared expert). swiglu_limit <= 0 disables the clamp.
-  virtual void expert_ffn(const HostTensor& x, const weights::ExpertWeights& e, const float* weight,
-                          float swiglu_limit, HostTensor& y) = 0;
-  // MoE router (spec §6.1): logits f32 [T, E] -> sel [T, k] expert ids, weight f32 [T, k].
+  // (the shared expert); weight is a host array. swiglu_limit <= 0 disables the clamp.
+  virtual void expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const float* weight,
+                          float swiglu_limit, Tensor& y) = 0;
+  // MoE router (spec §6.1): logits f32 [T, E] -> sel [T, k] expert ids, weight f32 [T, k] (host vectors).
   // s = sqrt(softplus(z)); selection by tid2eid[token] (hash layers, tid2eid != nullptr) or top-k of s + bias;
   // weights s[sel] normalised to sum 1 (when normalize), times route_scale.
-  virtual void route(const HostTensor& logits, const Weight* bias, const Weight* tid2eid,
+  virtual void route(const Tensor& logits, const Weight* bias, const Weight* tid2eid,
                      std::span<const int32_t> tokens, int64_t top_k, bool normalize, float route_scale,
                      std::vector<int32_t>& sel, std::vector<float>& weight) = 0;
-  // Compressor pooling (spec §5.7): out[k] = Σ_i softmax_i(g_i[k]) · a_i[k] over n candidate rows.
-  // a_rows/g_rows: n pointers to f32 [dim] values. out f32 [dim].
+  // The routed experts of a MoE sublayer (spec §6): route(logits) then out f32 [T, D] = Σ_k expert_ffn of
+  // row t through its k selected experts with their weights, summed in ascending expert id order.
+  virtual void moe_experts(const Tensor& x, const Tensor& logits, const weights::MoEWeights& w,
+                           bool hash, std::span<const int32_t> tokens, int64_t top_k, bool normalize,
+                           float route_scale, float swiglu_limit, Tensor& out) = 0;
+  // Compressor pooling (spec §5.7), n entries at once: out[i][k] = Σ_j softmax_j(g_j[k]) · a_j[k] over the
+  // candidate rows j in [offsets[i], offsets[i+1]). a_rows/g_rows: pointers to f32 [dim] values on this
+  // backend's device. out f32 [n, dim], n = offsets.size() - 1.
   virtual void softmax_pool(std::span<const float* const> a_rows, std::span<const float* const> g_rows,
-                            int64_t dim, float* out) = 0;
+                            std::span<const int64_t> offsets, int64_t dim, Tensor& out) = 0;
+  // Row copies between tensors and caches: dst[i][0, width) = src[i][0, width), in order (a later copy
+  // to the same destination wins). Pointers on this backend's device.
+  virtual void copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) = 0;
+  // X f32 [T, hc, D]: every stream a copy of h f32 [T, D].
+  virtual void hc_expand(const Tensor& h, int64_t hc, Tensor& X) = 0;
+  // out f32 [rows.size(), row_size] = x[rows].
+  virtual void gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) = 0;
+  // y += x, elementwise; x has y's element count, or y.numel() is a multiple of it (x repeated).
+  virtual void add(Tensor& y, const Tensor& x) = 0;
+  // x *= s.
+  virtual void scale(Tensor& x, float s) = 0;
+  // x[t] += table[pos[t] % table.rows()] for every row t; table f32 [m, x.row_size()] (compressor ape).
+  virtual void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) = 0;
+  // The device this backend's tensors and cache memory live on.
+  virtual Device device() const = 0;
   // Rounds every value to bf16 when activations are bf16; no-op in f32 mode.
-  virtual void round_act(HostTensor& x) = 0;
+  virtual void round_act(Tensor& x) = 0;
   virtual const Numerics& numerics() const = 0;
 };
 

@@ -14,6 +14,25 @@
 
 namespace dsv4::cli {
 
+namespace {
+void add_device_option(CLI::App* cmd, std::string& device) {
+  cmd->add_option("--device", device, "backend: cpu (reference) or cuda (GPU; needs a -DDSV4_CUDA=ON build)")
+      ->capture_default_str();
+}
+
+// Weight upload progress on stderr, a line per ~10%.
+runtime::LoadProgress upload_progress() {
+  return [last = -1](int64_t done, int64_t total) mutable {
+    int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
+    if (pct / 10 == last / 10 && pct != 100) return;
+    if (pct == last) return;
+    last = pct;
+    std::cerr << "uploading weights to the GPU: " << pct << "% (" << (done >> 20) << " / " << (total >> 20)
+              << " MiB)\n";
+  };
+}
+}  // namespace
+
 void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("-m,--model", o.model_dir, "model directory (config.json + safetensors)")->required();
   cmd->add_option("--kv-cache-dtype", o.kv_cache_dtype, "KV cache rounding: fp8 (official), bf16, f32")
@@ -21,6 +40,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--indexer-dtype", o.indexer_dtype, "indexer rounding: fp4 (official), bf16, f32")
       ->capture_default_str();
   cmd->add_option("--act-dtype", o.act_dtype, "activation rounding: bf16 (official), f32")->capture_default_str();
+  add_device_option(cmd, o.device);
 }
 
 Result<backend::Numerics> parse_numerics(const ModelOptions& o) {
@@ -43,9 +63,14 @@ std::unique_ptr<runtime::LocalModel> load_model_or_report(const ModelOptions& o)
     std::cerr << "error: " << numerics.message() << "\n";
     return nullptr;
   }
+  auto device = runtime::parse_device(o.device);
+  if (!device.ok()) {
+    std::cerr << "error: " << device.message() << "\n";
+    return nullptr;
+  }
   auto t0 = std::chrono::steady_clock::now();
   std::cerr << "loading " << o.model_dir << " ...\n";
-  auto m = runtime::load_local_model(o.model_dir, *numerics);
+  auto m = runtime::load_local_model(o.model_dir, *numerics, *device, upload_progress());
   if (!m.ok()) {
     std::cerr << "error: " << m.message() << "\n";
     return nullptr;
@@ -62,6 +87,7 @@ void add_engine_options(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--indexer-dtype", f.model.indexer_dtype, "indexer rounding: fp4 (official), bf16, f32")
       ->capture_default_str();
   cmd->add_option("--act-dtype", f.model.act_dtype, "activation rounding: bf16 (official), f32")->capture_default_str();
+  add_device_option(cmd, f.model.device);
   cmd->add_option("--kv-memory", f.kv_memory,
                   "memory for the paged KV cache: bytes (1GiB, 512MiB, 1073741824) or a share of free memory (50%)")
       ->capture_default_str();
@@ -124,13 +150,16 @@ std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
   if (f.model.model_dir.empty()) f.model.model_dir = default_model_dir();
   auto numerics = parse_numerics(f.model);
   auto bytes = parse_budget(f.kv_memory);
-  if (!numerics.ok() || !bytes.ok()) {
-    std::cerr << "error: " << (!numerics.ok() ? numerics.message() : bytes.message()) << "\n";
+  auto device = runtime::parse_device(f.model.device);
+  if (!numerics.ok() || !bytes.ok() || !device.ok()) {
+    std::cerr << "error: "
+              << (!numerics.ok() ? numerics.message() : !bytes.ok() ? bytes.message() : device.message()) << "\n";
     return nullptr;
   }
   auto t0 = std::chrono::steady_clock::now();
   std::cerr << "loading " << f.model.model_dir << " ...\n";
-  auto e = runtime::Engine::create({.model_dir = f.model.model_dir, .numerics = *numerics, .kv_memory_bytes = *bytes,
+  auto e = runtime::Engine::create({.model_dir = f.model.model_dir, .numerics = *numerics, .device = *device,
+                                    .kv_memory_bytes = *bytes,
                                     .max_running = f.max_running, .max_tokens_per_step = f.max_tokens_per_step,
                                     .max_prefill_chunk = f.max_prefill_chunk, .max_model_len = f.max_model_len});
   if (!e.ok()) {

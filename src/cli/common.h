@@ -18,6 +18,7 @@ struct ModelOptions {
   std::string kv_cache_dtype = "fp8";
   std::string indexer_dtype = "fp4";
   std::string act_dtype = "bf16";
+  std::string device = "cpu";
 };
 
 // Adds -m/--model and the numerics flags to a subcommand.

@@ -7,14 +7,13 @@
 
 #include "model/compressor.h"
 #include "model/indexer.h"
-#include "weights/quant/dequant.h"
 
 namespace dsv4::model {
 namespace {
 
 // Key pointers for every row: window positions max(0, p-W+1)..p (chronological), then compressed entries.
 std::vector<std::vector<const float*>> gather_keys(const ModelConfig& cfg, const LayerContext& layer,
-                                                   const ForwardBatch& batch, const HostTensor& kv,
+                                                   const ForwardBatch& batch, const Tensor& kv,
                                                    const std::vector<std::vector<int64_t>>* selected) {
   const int64_t W = cfg.sliding_window;
   std::vector<std::vector<const float*>> keys(static_cast<size_t>(batch.n_rows()));
@@ -41,33 +40,37 @@ std::vector<std::vector<const float*>> gather_keys(const ModelConfig& cfg, const
   return keys;
 }
 
-void update_window(const ModelConfig& cfg, const LayerContext& layer, const ForwardBatch& batch,
-                   const HostTensor& kv) {
-  const int64_t W = cfg.sliding_window, d = cfg.head_dim;
+// Stores the kv rows of the last W positions of each chunk into the window ring (after attention read it).
+void update_window(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer, const ForwardBatch& batch,
+                   const Tensor& kv) {
+  const int64_t W = cfg.sliding_window;
+  std::vector<const float*> src;
+  std::vector<float*> dst;
   for (const BatchChunk& c : batch.chunks) {
     for (int64_t i = std::max<int64_t>(0, c.n_rows - W); i < c.n_rows; ++i) {
-      int64_t p = c.pos0 + i;
-      std::copy(kv.row(c.row_begin + i), kv.row(c.row_begin + i) + d, c.seq->window_row(layer.il, p));
+      src.push_back(kv.row(c.row_begin + i));
+      dst.push_back(c.seq->window_row(layer.il, c.pos0 + i));
     }
   }
+  ops.copy_rows(src, dst, cfg.head_dim);
 }
 
 }  // namespace
 
 void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
-                       const weights::AttentionWeights& w, const ForwardBatch& batch, const HostTensor& x,
-                       HostTensor& out) {
+                       const weights::AttentionWeights& w, const ForwardBatch& batch, const Tensor& x,
+                       Tensor& out) {
   const int64_t H = cfg.num_attention_heads, d = cfg.head_dim, r = cfg.qk_rope_head_dim;
   const float eps = static_cast<float>(cfg.rms_norm_eps);
   // Query path (§5.2).
-  HostTensor qr, q;
+  Tensor qr, q;
   ops.linear(x, w.wq_a, qr, backend::LinearKind::Quantized);
   ops.rms_norm(qr, cfg.q_lora_rank, &w.q_norm, eps);
   ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
   ops.rms_norm(q, d, nullptr, eps);
   ops.rope(q, d, r, batch.pos, layer.rope, false);
   // KV path (§5.3).
-  HostTensor kv;
+  Tensor kv;
   ops.linear(x, w.wkv, kv, backend::LinearKind::Quantized);  // [T, d]
   ops.rms_norm(kv, d, &w.kv_norm, eps);
   ops.rope(kv, d, r, batch.pos, layer.rope, false);
@@ -82,13 +85,12 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
   auto keys = gather_keys(cfg, layer, batch, kv, layer.ratio == 4 ? &selected : nullptr);
   std::vector<backend::AttentionQuery> queries(static_cast<size_t>(batch.n_rows()));
   for (int64_t i = 0; i < batch.n_rows(); ++i) queries[i] = {q.row(i), keys[static_cast<size_t>(i)]};
-  std::vector<float> sink = weights::dequant_all(w.attn_sink);
-  HostTensor o;
-  ops.sparse_attention(queries, H, d, sink.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
-  update_window(cfg, layer, batch, kv);
+  Tensor o;
+  ops.sparse_attention(queries, H, d, w.attn_sink, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
+  update_window(ops, cfg, layer, batch, kv);
   // Output path (§5.6).
   ops.rope(o, d, r, batch.pos, layer.rope, true);
-  HostTensor z;
+  Tensor z;
   ops.grouped_linear(o, w.wo_a, cfg.o_groups, z);  // [T, G*R]
   ops.linear(z, w.wo_b, out, backend::LinearKind::Quantized);
 }

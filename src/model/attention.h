@@ -11,7 +11,7 @@ namespace dsv4::model {
 
 // x f32 [T, D] attn_norm output; out f32 [T, D].
 void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
-                       const weights::AttentionWeights& w, const ForwardBatch& batch, const HostTensor& x,
-                       HostTensor& out);
+                       const weights::AttentionWeights& w, const ForwardBatch& batch, const Tensor& x,
+                       Tensor& out);
 
 }  // namespace dsv4::model

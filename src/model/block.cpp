@@ -14,10 +14,10 @@ backend::HcParams hc_params(const ModelConfig& cfg) {
 }
 
 void block_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
-                   const weights::BlockWeights& w, const ForwardBatch& batch, HostTensor& X) {
+                   const weights::BlockWeights& w, const ForwardBatch& batch, Tensor& X) {
   const backend::HcParams hp = hc_params(cfg);
   const float eps = static_cast<float>(cfg.rms_norm_eps);
-  HostTensor x, post, comb, y, Xn;
+  Tensor x, post, comb, y, Xn;
   ops.hc_pre(X, w.hc_attn, hp, x, post, comb);
   ops.rms_norm(x, cfg.hidden_size, &w.attn_norm, eps);
   attention_forward(ops, cfg, layer, w.attn, batch, x, y);

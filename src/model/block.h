@@ -11,6 +11,6 @@ backend::HcParams hc_params(const ModelConfig& cfg);
 
 // X f32 [T, hc, D], updated in place.
 void block_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
-                   const weights::BlockWeights& w, const ForwardBatch& batch, HostTensor& X);
+                   const weights::BlockWeights& w, const ForwardBatch& batch, Tensor& X);
 
 }  // namespace dsv4::model

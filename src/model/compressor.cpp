@@ -1,95 +1,114 @@
 // Compressor streaming state machine and entry post-processing; see compressor.h.
 #include "model/compressor.h"
 
-#include <algorithm>
-#include <limits>
-
-#include "weights/quant/dequant.h"
+#include <vector>
 
 namespace dsv4::model {
 namespace {
 
-// Feeds the token at position `pos`; when its window completes, writes the raw pooled entry to `entry` and
-// returns true. Slot validity follows from the position: slots [0, pos % ratio] of the current window, and
-// the previous window once at least one window is complete.
-bool feed(backend::Ops& ops, const CompressorState& st, const float* kv, const float* score, int64_t pos,
-          int64_t dim, float* entry) {
-  const int64_t slot = pos % st.ratio, width = st.width;
-  std::copy(kv, kv + width, st.cur_kv + slot * width);
-  std::copy(score, score + width, st.cur_score + slot * width);
-  if (slot + 1 < st.ratio) return false;
-  std::vector<const float*> a, g;
-  if (st.ratio == 4) {
-    // Candidates: A-half (first d') of the previous window's 4 tokens, B-half of the current 4.
-    if (pos + 1 >= 8)
-      for (int64_t i = 0; i < 4; ++i) {
-        a.push_back(st.prev_kv + i * width);
-        g.push_back(st.prev_score + i * width);
+// Pointer lists of one compressor call: the pooling candidates of every entry emitted in this batch, and the
+// row copies that leave each sequence's streaming state as the reference's state machine would.
+struct CompressorPlan {
+  std::vector<const float*> a, g;   // candidate kv / score rows (dim values each)
+  std::vector<int64_t> offsets{0};  // entry i pools candidates [offsets[i], offsets[i+1])
+  std::vector<int64_t> entry_pos;   // w·ratio: the first token of the entry's own window
+  std::vector<SequenceCache*> owner;
+  std::vector<const float*> state_src, batch_src;  // full-width rows (kv and score lists interleaved)
+  std::vector<float*> state_dst, batch_dst;
+};
+
+// Adds one chunk to the plan. A token q of the chunk's sequence lives in this batch (q >= pos0), in the
+// current-window slots of the state (same window as pos0) or, for ratio 4, in the previous-window slots.
+void plan_chunk(const BatchChunk& c, const CompressorState& st, const CompressorSpec& spec, const Tensor& kv,
+                const Tensor& score, CompressorPlan& plan) {
+  const int64_t ratio = spec.ratio, width = st.width, d = spec.dim, pos0 = c.pos0, end = c.pos0 + c.n_rows;
+  const int64_t w0 = pos0 / ratio;
+  auto row_of = [&](int64_t q, bool is_kv) -> const float* {
+    if (q >= pos0) return (is_kv ? kv : score).row(c.row_begin + (q - pos0));
+    if (q / ratio == w0) return (is_kv ? st.cur_kv : st.cur_score) + (q % ratio) * width;
+    check(ratio == 4 && q / 4 == w0 - 1, "compressor: token outside the streaming state");
+    return (is_kv ? st.prev_kv : st.prev_score) + (q % 4) * width;
+  };
+  for (int64_t p = pos0; p < end; ++p) {
+    if ((p + 1) % ratio != 0) continue;
+    const int64_t wi = p / ratio;
+    if (ratio == 4) {
+      // Candidates: A-half (first d') of the previous window's 4 tokens, B-half of the current 4.
+      if (wi >= 1)
+        for (int64_t q = 4 * (wi - 1); q < 4 * wi; ++q) {
+          plan.a.push_back(row_of(q, true));
+          plan.g.push_back(row_of(q, false));
+        }
+      for (int64_t q = 4 * wi; q < 4 * wi + 4; ++q) {
+        plan.a.push_back(row_of(q, true) + d);
+        plan.g.push_back(row_of(q, false) + d);
       }
-    for (int64_t i = 0; i < 4; ++i) {
-      a.push_back(st.cur_kv + i * width + dim);
-      g.push_back(st.cur_score + i * width + dim);
+    } else {
+      for (int64_t q = ratio * wi; q < ratio * (wi + 1); ++q) {
+        plan.a.push_back(row_of(q, true));
+        plan.g.push_back(row_of(q, false));
+      }
     }
-    ops.softmax_pool(a, g, dim, entry);
-    std::copy(st.cur_kv, st.cur_kv + 4 * width, st.prev_kv);
-    std::copy(st.cur_score, st.cur_score + 4 * width, st.prev_score);
-  } else {
-    for (int64_t i = 0; i < st.ratio; ++i) {
-      a.push_back(st.cur_kv + i * width);
-      g.push_back(st.cur_score + i * width);
-    }
-    ops.softmax_pool(a, g, dim, entry);
+    plan.offsets.push_back(static_cast<int64_t>(plan.a.size()));
+    plan.entry_pos.push_back(p + 1 - ratio);
+    plan.owner.push_back(c.seq);
   }
-  return true;
+  // State after the chunk: the current window's tokens [we·ratio, end) in their slots; for ratio 4 the last
+  // complete window in prev. Tokens already in the right slot are left alone.
+  const int64_t we = end / ratio;
+  auto keep = [&](int64_t q, float* kv_dst, float* sc_dst) {
+    if (q >= pos0) {
+      plan.batch_src.insert(plan.batch_src.end(), {row_of(q, true), row_of(q, false)});
+      plan.batch_dst.insert(plan.batch_dst.end(), {kv_dst, sc_dst});
+    } else if (kv_dst != row_of(q, true)) {
+      plan.state_src.insert(plan.state_src.end(), {row_of(q, true), row_of(q, false)});
+      plan.state_dst.insert(plan.state_dst.end(), {kv_dst, sc_dst});
+    }
+  };
+  for (int64_t q = we * ratio; q < end; ++q)
+    keep(q, st.cur_kv + (q % ratio) * width, st.cur_score + (q % ratio) * width);
+  if (ratio == 4 && we >= 1)
+    for (int64_t q = 4 * (we - 1); q < 4 * we; ++q)
+      keep(q, st.prev_kv + (q % 4) * width, st.prev_score + (q % 4) * width);
 }
 
 }  // namespace
 
 void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
                         const weights::CompressorWeights& w, const CompressorSpec& spec,
-                        const ForwardBatch& batch, const HostTensor& x) {
-  HostTensor kv, score;
+                        const ForwardBatch& batch, const Tensor& x) {
+  Tensor kv, score;
   ops.linear(x, w.wkv, kv, backend::LinearKind::F32);
   ops.linear(x, w.wgate, score, backend::LinearKind::F32);
-  int64_t width = kv.row_size();
-  std::vector<float> ape = weights::dequant_all(w.ape);  // f32 [ratio, width]
-  for (int64_t r = 0; r < batch.n_rows(); ++r) {
-    int64_t slot = batch.pos[static_cast<size_t>(r)] % spec.ratio;
-    float* s = score.row(r);
-    for (int64_t i = 0; i < width; ++i) s[i] += ape[static_cast<size_t>(slot * width + i)];
-  }
-  // Feed every sequence's rows in order; collect raw entries and their owners.
-  HostTensor entries({0});
-  std::vector<float> raw;
-  std::vector<int64_t> entry_pos;
-  std::vector<SequenceCache*> owner;
-  std::vector<float> e(static_cast<size_t>(spec.dim));
-  for (const BatchChunk& c : batch.chunks) {
-    const CompressorState st = c.seq->compressor(layer.il, spec.indexer);
-    for (int64_t r = c.row_begin; r < c.row_begin + c.n_rows; ++r) {
-      int64_t p = batch.pos[static_cast<size_t>(r)];
-      if (!feed(ops, st, kv.row(r), score.row(r), p, spec.dim, e.data())) continue;
-      raw.insert(raw.end(), e.begin(), e.end());
-      entry_pos.push_back(p + 1 - spec.ratio);  // w·ratio: the first token of the entry's own window
-      owner.push_back(c.seq);
-    }
-  }
-  int64_t n = static_cast<int64_t>(entry_pos.size());
+  ops.add_position_rows(score, w.ape, batch.pos);  // ape f32 [ratio, c·d'], row pos % ratio
+  CompressorPlan plan;
+  for (const BatchChunk& c : batch.chunks)
+    plan_chunk(c, c.seq->compressor(layer.il, spec.indexer), spec, kv, score, plan);
+  const int64_t n = static_cast<int64_t>(plan.entry_pos.size());
+  Tensor entries;
+  // Pool before the state is rewritten: candidates may live in the state.
+  if (n > 0) ops.softmax_pool(plan.a, plan.g, plan.offsets, spec.dim, entries);
+  const int64_t width = kv.row_size();
+  ops.copy_rows(plan.state_src, plan.state_dst, width);  // cur → prev first: batch rows may overwrite cur
+  ops.copy_rows(plan.batch_src, plan.batch_dst, width);
   if (n == 0) return;
-  entries.resize({n, spec.dim});
-  std::copy(raw.begin(), raw.end(), entries.data());
   ops.round_act(entries);
   ops.rms_norm(entries, spec.dim, &w.norm, static_cast<float>(cfg.rms_norm_eps));
-  ops.rope(entries, spec.dim, cfg.qk_rope_head_dim, entry_pos, layer.rope, false);
+  ops.rope(entries, spec.dim, cfg.qk_rope_head_dim, plan.entry_pos, layer.rope, false);
   if (spec.indexer)
     ops.indexer_round(entries, spec.dim, ops.numerics().indexer);
   else
     ops.kv_round(entries, spec.dim, cfg.qk_rope_head_dim, ops.numerics().kv_cache);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t w = entry_pos[static_cast<size_t>(i)] / spec.ratio;
-    float* dst = spec.indexer ? owner[i]->index_key_row(layer.il, w) : owner[i]->compressed_row(layer.il, w);
-    std::copy(entries.row(i), entries.row(i) + spec.dim, dst);
+  // Destinations last-to-first: a growing contiguous cache reaches its final size on the first call.
+  std::vector<const float*> src(static_cast<size_t>(n));
+  std::vector<float*> dst(static_cast<size_t>(n));
+  for (int64_t i = n - 1; i >= 0; --i) {
+    const int64_t wi = plan.entry_pos[static_cast<size_t>(i)] / spec.ratio;
+    SequenceCache* seq = plan.owner[static_cast<size_t>(i)];
+    src[i] = entries.row(i);
+    dst[i] = spec.indexer ? seq->index_key_row(layer.il, wi) : seq->compressed_row(layer.il, wi);
   }
+  ops.copy_rows(src, dst, spec.dim);
 }
 
 }  // namespace dsv4::model

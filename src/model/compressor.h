@@ -21,6 +21,6 @@ struct CompressorSpec {
 // x f32 [T, D]: the attn_norm output of every row of the batch.
 void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
                         const weights::CompressorWeights& w, const CompressorSpec& spec,
-                        const ForwardBatch& batch, const HostTensor& x);
+                        const ForwardBatch& batch, const Tensor& x);
 
 }  // namespace dsv4::model

@@ -11,43 +11,35 @@ namespace dsv4::model {
 
 std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
                                                   const LayerContext& layer, const weights::IndexerWeights& w,
-                                                  const ForwardBatch& batch, const HostTensor& x,
-                                                  const HostTensor& qr) {
+                                                  const ForwardBatch& batch, const Tensor& x,
+                                                  const Tensor& qr) {
   const int64_t nh = cfg.index_n_heads, hd = cfg.index_head_dim, T = batch.n_rows();
   compressor_forward(ops, cfg, layer, w.compressor, {.ratio = 4, .dim = hd, .indexer = true}, batch, x);
 
-  HostTensor q, wi;
+  Tensor q, wi;
   ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, nh*hd]
   ops.rope(q, hd, cfg.qk_rope_head_dim, batch.pos, layer.rope, false);
   ops.indexer_round(q, hd, ops.numerics().indexer);
   ops.linear(x, w.weights_proj, wi, backend::LinearKind::Bf16);  // [T, nh]
   const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd) * static_cast<double>(nh)));
-  for (float& v : wi.vec()) v *= wscale;
+  ops.scale(wi, wscale);
   ops.round_act(wi);
 
   std::vector<std::vector<int64_t>> selected(static_cast<size_t>(T));
+  Tensor qc, wc;
   for (const BatchChunk& c : batch.chunks) {
-    HostTensor qc({c.n_rows, nh, hd}), wc({c.n_rows, nh});
-    std::copy(q.row(c.row_begin), q.row(c.row_begin) + c.n_rows * nh * hd, qc.data());
-    std::copy(wi.row(c.row_begin), wi.row(c.row_begin) + c.n_rows * nh, wc.data());
+    std::vector<int64_t> rows(static_cast<size_t>(c.n_rows));
+    std::iota(rows.begin(), rows.end(), c.row_begin);
+    ops.gather_rows(q, rows, qc);
+    ops.gather_rows(wi, rows, wc);
     std::vector<int64_t> n_vis(static_cast<size_t>(c.n_rows));
     for (int64_t i = 0; i < c.n_rows; ++i) n_vis[i] = (batch.pos[c.row_begin + i] + 1) / 4;
     int64_t max_vis = n_vis.empty() ? 0 : n_vis.back();  // positions ascend within a chunk
     std::vector<const float*> keys(static_cast<size_t>(max_vis));
     for (int64_t s = 0; s < max_vis; ++s) keys[s] = c.seq->index_key_row(layer.il, s);
-    std::vector<std::vector<float>> scores;
-    ops.indexer_scores(qc, wc, keys, n_vis, nh, hd, scores);
-    for (int64_t i = 0; i < c.n_rows; ++i) {
-      const auto& sc = scores[static_cast<size_t>(i)];
-      int64_t k = std::min<int64_t>(cfg.index_topk, n_vis[i]);
-      std::vector<int64_t> idx(static_cast<size_t>(n_vis[i]));
-      std::iota(idx.begin(), idx.end(), 0);
-      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t b) {
-        return sc[a] > sc[b] || (sc[a] == sc[b] && a < b);
-      });
-      idx.resize(static_cast<size_t>(k));
-      selected[static_cast<size_t>(c.row_begin + i)] = std::move(idx);
-    }
+    std::vector<std::vector<int64_t>> sel;
+    ops.indexer_topk(qc, wc, keys, n_vis, nh, hd, cfg.index_topk, sel);
+    for (int64_t i = 0; i < c.n_rows; ++i) selected[static_cast<size_t>(c.row_begin + i)] = std::move(sel[i]);
   }
   return selected;
 }

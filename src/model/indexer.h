@@ -15,7 +15,7 @@ namespace dsv4::model {
 // Returns, for each row, the selected compressed-entry indices in descending score order (ties: lower index).
 std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
                                                   const LayerContext& layer, const weights::IndexerWeights& w,
-                                                  const ForwardBatch& batch, const HostTensor& x,
-                                                  const HostTensor& qr);
+                                                  const ForwardBatch& batch, const Tensor& x,
+                                                  const Tensor& qr);
 
 }  // namespace dsv4::model

@@ -10,6 +10,6 @@ namespace dsv4::model {
 
 // x f32 [T, D] ffn_norm output; out f32 [T, D].
 void moe_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
-                 const weights::MoEWeights& w, const ForwardBatch& batch, const HostTensor& x, HostTensor& out);
+                 const weights::MoEWeights& w, const ForwardBatch& batch, const Tensor& x, Tensor& out);
 
 }  // namespace dsv4::model

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/tensor.h"
 #include "model/config.h"
 
 namespace dsv4::model {
@@ -45,7 +46,8 @@ class SequenceCache {
 // Contiguous implementation: a window ring of sliding_window rows per layer and growing entry vectors.
 class SequenceState final : public SequenceCache {
  public:
-  explicit SequenceState(const ModelConfig& cfg);
+  // Rows live on `device` (the backend's: Ops::device()).
+  explicit SequenceState(const ModelConfig& cfg, Device device = Device::Host);
   void reset();
 
   float* window_row(int64_t il, int64_t pos) override;
@@ -56,13 +58,14 @@ class SequenceState final : public SequenceCache {
  private:
   struct Layer {
     int64_t ratio = 0;
-    std::vector<float> window;      // [sliding_window, head_dim], slot pos % window
-    std::vector<float> compressed;  // [n, head_dim]
-    std::vector<float> index_keys;  // [n, index_head_dim]
-    std::vector<float> cmp, idx_cmp;
+    Tensor window;      // f32 [sliding_window, head_dim], slot pos % window
+    Tensor compressed;  // f32 [n, head_dim]
+    Tensor index_keys;  // f32 [n, index_head_dim]
+    Tensor cmp, idx_cmp;
   };
-  static float* grow_row(std::vector<float>& v, int64_t row, int64_t width);
+  static float* grow_row(Tensor& v, int64_t row);
   const ModelConfig& cfg_;
+  Device device_;
   std::vector<Layer> layers_;  // n_layers_total
 };
 

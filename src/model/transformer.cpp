@@ -18,63 +18,58 @@ Transformer::Transformer(const ModelConfig& cfg, const weights::ModelWeights& w,
   }
 }
 
-void Transformer::head(const HostTensor& X, const weights::HcWeights& hc, const weights::Weight& norm,
-                       HostTensor& logits) {
-  HostTensor y;
+void Transformer::head(const Tensor& X, const weights::HcWeights& hc, const weights::Weight& norm,
+                       Tensor& logits) {
+  Tensor y;
   ops_.hc_head(X, hc, hc_params(cfg_), y);
   ops_.rms_norm(y, cfg_.hidden_size, &norm, static_cast<float>(cfg_.rms_norm_eps));
   ops_.linear(y, w_.head, logits, backend::LinearKind::F32);
 }
 
-namespace {
-// Rows whose logits are wanted: every row, or the last row of each chunk.
-HostTensor select_rows(const HostTensor& X, const ForwardBatch& batch, bool all) {
-  if (all) return X;
-  int64_t width = X.row_size();
-  HostTensor sel({static_cast<int64_t>(batch.chunks.size()), width});
-  for (size_t i = 0; i < batch.chunks.size(); ++i) {
-    const BatchChunk& c = batch.chunks[i];
-    const float* src = X.row(c.row_begin + c.n_rows - 1);
-    std::copy(src, src + width, sel.row(static_cast<int64_t>(i)));
-  }
-  return sel;
-}
-}  // namespace
-
 void Transformer::forward(const ForwardBatch& batch, const ForwardOptions& opt, ForwardOutput& out) {
-  const int64_t T = batch.n_rows(), D = cfg_.hidden_size, hc = cfg_.hc_mult;
-  HostTensor h;
+  const int64_t hc = cfg_.hc_mult;
+  Tensor h, X;
   ops_.embed(w_.embed, batch.tokens, h);
-  HostTensor X({T, hc, D});
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < hc; ++j) std::copy(h.row(t), h.row(t) + D, X.data() + (t * hc + j) * D);
+  ops_.hc_expand(h, hc, X);
   for (size_t il = 0; il < layers_.size(); ++il) block_forward(ops_, cfg_, layers_[il], w_.layers[il], batch, X);
   for (const BatchChunk& c : batch.chunks) c.seq->n_past += c.n_rows;
   if (opt.keep_hidden) out.hidden = X;
-  HostTensor Xs = select_rows(X, batch, opt.all_logits);
-  head(Xs, w_.hc_head, w_.norm, out.logits);
+  Tensor logits;
+  if (opt.all_logits) {
+    head(X, w_.hc_head, w_.norm, logits);
+  } else {
+    // The last row of each chunk.
+    std::vector<int64_t> rows;
+    for (const BatchChunk& c : batch.chunks) rows.push_back(c.row_begin + c.n_rows - 1);
+    Tensor Xs;
+    ops_.gather_rows(X, rows, Xs);
+    head(Xs, w_.hc_head, w_.norm, logits);
+  }
+  out.logits = logits.on_host() ? std::move(logits) : logits.to(Device::Host);
 }
 
-void Transformer::mtp_forward(const ForwardBatch& batch, const HostTensor& hidden, HostTensor& logits) {
+void Transformer::mtp_forward(const ForwardBatch& batch, const Tensor& hidden, Tensor& logits) {
   check(!w_.mtp.empty(), "this checkpoint has no MTP block");
   const weights::MtpWeights& m = w_.mtp[0];
   const int64_t T = batch.n_rows(), D = cfg_.hidden_size, hc = cfg_.hc_mult;
   const float eps = static_cast<float>(cfg_.rms_norm_eps);
   check(hidden.numel() == T * hc * D, "mtp_forward: hidden must be [T, hc, D]");
-  HostTensor e, hs = hidden, pe, ph;
+  check(hidden.device() == ops_.device(), "mtp_forward: hidden is on another device than the backend");
+  Tensor e, hs = hidden, pe, ph;
   ops_.embed(w_.embed, batch.tokens, e);
   ops_.rms_norm(e, D, &m.enorm, eps);
   ops_.rms_norm(hs, D, &m.hnorm, eps);
   ops_.linear(e, m.e_proj, pe, backend::LinearKind::Quantized);   // [T, D]
   ops_.linear(hs, m.h_proj, ph, backend::LinearKind::Quantized);  // [T*hc, D]
-  HostTensor X({T, hc, D});
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < hc; ++j)
-      for (int64_t c = 0; c < D; ++c) X.data()[(t * hc + j) * D + c] = pe.data()[t * D + c] + ph.data()[(t * hc + j) * D + c];
+  Tensor X;
+  ops_.hc_expand(pe, hc, X);  // X[t, j] = pe[t] + ph[t, j]
+  ops_.add(X, ph);
   ops_.round_act(X);
   block_forward(ops_, cfg_, mtp_layers_[0], m.block, batch, X);
   for (const BatchChunk& c : batch.chunks) c.seq->mtp_n_past += c.n_rows;
-  head(X, m.hc_head, m.norm, logits);
+  Tensor lg;
+  head(X, m.hc_head, m.norm, lg);
+  logits = lg.on_host() ? std::move(lg) : lg.to(Device::Host);
 }
 
 ForwardBatch single_batch(SequenceCache& seq, std::span<const int32_t> tokens, bool for_mtp) {

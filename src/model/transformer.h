@@ -18,8 +18,8 @@ struct ForwardOptions {
 };
 
 struct ForwardOutput {
-  HostTensor logits;  // f32 [n_out, vocab]
-  HostTensor hidden;  // f32 [T, hc, D] final block output before hc_head (when keep_hidden)
+  Tensor logits;  // f32 [n_out, vocab], on the host
+  Tensor hidden;  // f32 [T, hc, D] final block output before hc_head (when keep_hidden), on the backend's device
 };
 
 class Transformer {
@@ -31,13 +31,13 @@ class Transformer {
   // MTP block 0 (spec §8): for each row, hidden = the main model's final streams at position p and
   // batch.tokens = the token at p+1; returns logits predicting p+2 for every row. batch chunks continue
   // each sequence's MTP state (pos0 == seq->mtp_n_past).
-  void mtp_forward(const ForwardBatch& batch, const HostTensor& hidden, HostTensor& logits);
+  void mtp_forward(const ForwardBatch& batch, const Tensor& hidden, Tensor& logits);
 
   const ModelConfig& config() const { return cfg_; }
   backend::Ops& ops() { return ops_; }
 
  private:
-  void head(const HostTensor& X, const weights::HcWeights& hc, const weights::Weight& norm, HostTensor& logits);
+  void head(const Tensor& X, const weights::HcWeights& hc, const weights::Weight& norm, Tensor& logits);
 
   const ModelConfig& cfg_;
   const weights::ModelWeights& w_;

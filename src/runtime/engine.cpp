@@ -20,7 +20,7 @@ struct Engine::Live {
 
 Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   std::unique_ptr<Engine> e(new Engine());
-  auto m = load_local_model(opts.model_dir, opts.numerics);
+  auto m = load_local_model(opts.model_dir, opts.numerics, opts.device);
   if (!m.ok()) return m.error();
   e->model_ = std::move(m.value());
   if (std::filesystem::exists(opts.model_dir / "tokenizer.json")) {
@@ -36,7 +36,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   auto sizes = kv::size_pools(*layout, opts.kv_memory_bytes, conc);
   if (!sizes.ok()) return make_error("KV memory " + std::to_string(opts.kv_memory_bytes) + " bytes: " + sizes.message());
   e->kv_ = std::make_unique<kv::HybridKvManager>(*layout, *sizes);
-  e->store_ = std::make_unique<PagedKvStore>(e->model_->cfg, *layout, *sizes);
+  e->store_ = std::make_unique<PagedKvStore>(e->model_->cfg, *layout, *sizes, opts.device);
   e->kv_capacity_ = kv::tokens_that_fit(*layout, *sizes);
   scheduler::SchedulerConfig sc{.max_tokens_per_step = opts.max_tokens_per_step, .max_running = opts.max_running,
                                 .max_prefill_chunk = opts.max_prefill_chunk};

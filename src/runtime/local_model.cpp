@@ -5,10 +5,34 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "weights/loader.h"
+#ifdef DSV4_HAVE_CUDA
+#include "backend/cuda/ops/cuda_ops.h"
+#endif
 
 namespace dsv4::runtime {
 
-Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics) {
+bool cuda_available() {
+#ifdef DSV4_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+Result<Device> parse_device(const std::string& s) {
+  if (s == "cpu") return Device::Host;
+  if (s == "cuda") {
+    if (!cuda_available())
+      return make_error("--device cuda: this dsv4 was built without the CUDA backend (configure with "
+                        "-DDSV4_CUDA=ON, e.g. cmake --preset cuda)");
+    return Device::Cuda;
+  }
+  return make_error("unknown device '" + s + "': expected cpu or cuda");
+}
+
+Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics,
+                                                     Device device, const LoadProgress& progress) {
+  if (device == Device::Cuda && !cuda_available()) return parse_device("cuda").error();
   auto m = std::make_unique<LocalModel>();
   auto cfg = model::load_config(dir);
   if (!cfg.ok()) return cfg.error();
@@ -16,7 +40,15 @@ Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path
   auto w = weights::load_weights(dir, m->cfg);
   if (!w.ok()) return w.error();
   m->weights = std::move(w.value());
-  m->ops = std::make_unique<backend::CpuOps>(numerics);
+  if (device == Device::Host) {
+    m->ops = std::make_unique<backend::CpuOps>(numerics);
+  } else {
+#ifdef DSV4_HAVE_CUDA
+    auto ops = std::make_unique<backend::CudaOps>(numerics);
+    ops->upload_weights(m->weights, progress);
+    m->ops = std::move(ops);
+#endif
+  }
   m->transformer = std::make_unique<model::Transformer>(m->cfg, m->weights, *m->ops);
   return m;
 }
@@ -31,7 +63,7 @@ Status validate_tokens(const model::ModelConfig& cfg, std::span<const int32_t> t
 }
 
 HostTensor all_logits(LocalModel& m, std::span<const int32_t> tokens, int64_t chunk) {
-  model::SequenceState seq(m.cfg);
+  model::SequenceState seq(m.cfg, m.ops->device());
   int64_t n = static_cast<int64_t>(tokens.size());
   if (chunk <= 0) chunk = n;
   HostTensor out({n, m.cfg.vocab_size});
@@ -47,7 +79,7 @@ HostTensor all_logits(LocalModel& m, std::span<const int32_t> tokens, int64_t ch
 Result<HostTensor> mtp_logits(LocalModel& m, std::span<const int32_t> tokens) {
   if (m.weights.mtp.empty()) return make_error("this checkpoint has no MTP block (mtp.0.* tensors)");
   if (tokens.size() < 2) return make_error("MTP logits need at least 2 tokens");
-  model::SequenceState seq(m.cfg);
+  model::SequenceState seq(m.cfg, m.ops->device());
   model::ForwardOutput fo;
   m.transformer->forward(model::single_batch(seq, tokens.first(tokens.size() - 1)), {.keep_hidden = true}, fo);
   HostTensor logits;
@@ -62,7 +94,7 @@ int32_t argmax(const float* v, int64_t n) {
 }  // namespace
 
 std::vector<int32_t> generate_greedy(LocalModel& m, std::span<const int32_t> prompt, int64_t n_new) {
-  model::SequenceState seq(m.cfg);
+  model::SequenceState seq(m.cfg, m.ops->device());
   std::vector<int32_t> out;
   model::ForwardOutput fo;
   m.transformer->forward(model::single_batch(seq, prompt), {}, fo);

@@ -1,8 +1,10 @@
-// LocalModel: a loaded model ready to run on the CPU backend: validated config, bound weights (mmapped),
+// LocalModel: a loaded model ready to run on a backend (CPU reference or CUDA): validated config, bound weights (mmapped),
 // the backend ops with the chosen numerics, and the Transformer. Plus greedy generation for one sequence,
 // used by `dsv4 generate` and the golden tests.
 #pragma once
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <memory>
 #include <span>
 #include <vector>
@@ -23,7 +25,18 @@ struct LocalModel {
   std::unique_ptr<model::Transformer> transformer;
 };
 
-Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics);
+// Upload progress of the weights to a device: bytes done, bytes total.
+using LoadProgress = std::function<void(int64_t done, int64_t total)>;
+
+// Loads config and weights and builds the backend of `device` (Device::Cuda needs a build with
+// -DDSV4_CUDA=ON: otherwise an error says so). On a device all weights are uploaded before this returns.
+Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics,
+                                                     Device device = Device::Host,
+                                                     const LoadProgress& progress = {});
+// "cpu" | "cuda".
+Result<Device> parse_device(const std::string& s);
+// Whether this build has the CUDA backend.
+bool cuda_available();
 
 // Checks token ids against the vocabulary; the error names the first bad id and its index.
 Status validate_tokens(const model::ModelConfig& cfg, std::span<const int32_t> tokens);

@@ -21,7 +21,8 @@ kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg) {
           .indexer_row_bytes = 4 * cfg.index_head_dim, .state_bytes = 4 * state_floats};
 }
 
-PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes)
+PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes,
+                           Device device)
     : cfg_(cfg), layout_(layout) {
   int64_t n_csa = 0, n_hca = 0, off = 0;
   for (int64_t il = 0; il < cfg.n_layers_total(); ++il) {
@@ -34,9 +35,12 @@ PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout&
     if (m == 4) off += model::compressor_state_floats(4, 2 * cfg.index_head_dim);
   }
   check(4 * off <= layout.state_slot_bytes, "paged store: state slot too small for the compressor state");
-  auto alloc = [](Pool& p, int64_t bytes) {
+  auto alloc = [device](Pool& p, int64_t bytes) {
     p.n_floats = bytes / 4;
-    p.data.reset(new float[static_cast<size_t>(p.n_floats)]);
+    if (device == Device::Host)
+      p.host.reset(new float[static_cast<size_t>(p.n_floats)]);
+    else
+      p.dev = Tensor(device, {p.n_floats});
   };
   alloc(window_, sizes.n_window_pages * layout.window_page_bytes);
   alloc(compressed_, sizes.n_compressed_pages * layout.compressed_page_bytes);

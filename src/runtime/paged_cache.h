@@ -1,8 +1,8 @@
 // PagedKvStore: the memory behind the paged hybrid KV cache on the CPU backend, and the SequenceCache views
 // through which the model reads and writes it. kv::HybridKvManager owns the page tables (host metadata);
 // this store owns the bytes of its three pools (window pages, compressed pages, compressor-state slots) laid
-// out exactly as kv::CacheLayout says, with f32 rows (the CPU reference keeps rows decoded; the CUDA backend
-// will use the FP8/FP4 byte rows of docs/contracts.md in the same geometry).
+// out exactly as kv::CacheLayout says, with f32 rows already rounded to the cache dtype, on the host or in
+// device memory (the FP8/FP4 byte rows of docs/contracts.md in the same geometry are the planned next step).
 // A view is valid while the manager's page tables of that sequence are unchanged (one engine step).
 #pragma once
 #include <memory>
@@ -21,7 +21,9 @@ kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg);
 
 class PagedKvStore {
  public:
-  PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes);
+  // Pools live on `device` (the backend's: Ops::device()).
+  PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes,
+               Device device = Device::Host);
 
   // View of sequence `id` at position n_past (the start of its chunk in this step).
   std::unique_ptr<model::SequenceCache> view(const kv::HybridKvManager& kv, kv::SeqId id, int64_t n_past);
@@ -37,9 +39,10 @@ class PagedKvStore {
   // Pool memory is not initialised: pages are committed by the OS when first written, and every row is
   // written before it is read (docs/contracts.md).
   struct Pool {
-    std::unique_ptr<float[]> data;
+    std::unique_ptr<float[]> host;  // host pools: uninitialised, committed by the OS on first write
+    Tensor dev;                     // device pools
     int64_t n_floats = 0;
-    float* ptr() const { return data.get(); }
+    float* ptr() { return host ? host.get() : dev.data(); }
   };
   Pool window_, compressed_, state_;
 };

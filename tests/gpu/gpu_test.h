@@ -94,6 +94,11 @@ void test_rms_norm(Env& env);
 void test_act_quant(Env& env);    // act_quant bit-exactness + the cuBLASLt scale-layout probe
 void test_fp8_gemm(Env& env, cuda::Fp8GemmPath path);
 void test_mxfp4_gemv(Env& env);
+// CudaOps vs CpuOps, op by op (backend::Ops interface), one suite per implementation file.
+void test_ops_linear(Env& env);     // ops_linear_test.cpp: linear, grouped_linear, embed
+void test_ops_attention(Env& env);  // ops_attention_test.cpp: sparse_attention, indexer_topk, softmax_pool, ...
+void test_ops_hc(Env& env);         // ops_hc_test.cpp: hc_pre/post/head, rms_norm, round_act, small ops
+void test_ops_moe(Env& env);        // ops_moe_test.cpp: route, expert_ffn, moe_experts
 
 std::string fmt(const char* f, ...);
 

@@ -1,16 +1,22 @@
 // Attention-side ops of the CPU reference: sparse attention over an explicit key list with the per-head sink
-// (spec §5.5), lightning-indexer scores (§5.8 step 6) and the compressor's per-channel softmax pooling (§5.7).
+// (spec §5.5), lightning-indexer scores and top-k (§5.8 steps 6-7), the compressor's per-channel softmax
+// pooling (§5.7) and row copies between tensors and caches.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <limits>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
 #include "core/parallel.h"
+#include "weights/quant/dequant.h"
 
 namespace dsv4::backend {
 
 void CpuOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                              const float* sink, float scale, HostTensor& out) {
+                              const Weight& sink_w, float scale, HostTensor& out) {
+  const std::vector<float> sink_v = weights::dequant_all(sink_w);
+  const float* sink = sink_v.data();
   int64_t nq = static_cast<int64_t>(queries.size());
   out.resize({nq, n_heads, dim});
   bool round = bf16_acts();
@@ -44,49 +50,78 @@ void CpuOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n
   });
 }
 
-void CpuOps::indexer_scores(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
-                            std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim,
-                            std::vector<std::vector<float>>& scores) {
+namespace {
+// score[s] for s < n of one query (the reference's rounding points).
+void indexer_row_scores(const float* qt, const float* wt, std::span<const float* const> keys, int64_t n,
+                        int64_t n_heads, int64_t head_dim, bool round, std::vector<float>& sc) {
+  sc.assign(static_cast<size_t>(n), 0.0f);
+  for (int64_t s = 0; s < n; ++s) {
+    float total = 0;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float d = dot_f32(qt + h * head_dim, keys[static_cast<size_t>(s)], head_dim);
+      if (round) d = round_bf16(d);
+      float r = d > 0 ? d : 0.0f;
+      total += round ? round_bf16(wt[h] * r) : wt[h] * r;
+      if (round) total = round_bf16(total);
+    }
+    sc[static_cast<size_t>(s)] = total;
+  }
+}
+}  // namespace
+
+void CpuOps::indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
+                          std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
+                          std::vector<std::vector<int64_t>>& selected) {
   int64_t T = static_cast<int64_t>(n_keys.size());
-  scores.resize(static_cast<size_t>(T));
+  selected.resize(static_cast<size_t>(T));
   bool round = bf16_acts();
   parallel_for(T, [&](int64_t b, int64_t e) {
+    std::vector<float> sc;
     for (int64_t t = b; t < e; ++t) {
-      auto& sc = scores[static_cast<size_t>(t)];
       int64_t n = n_keys[static_cast<size_t>(t)];
-      sc.assign(static_cast<size_t>(n), 0.0f);
-      const float* qt = q.data() + t * n_heads * head_dim;
-      const float* wt = w.data() + t * n_heads;
-      for (int64_t s = 0; s < n; ++s) {
-        float total = 0;
-        for (int64_t h = 0; h < n_heads; ++h) {
-          float d = dot_f32(qt + h * head_dim, keys[static_cast<size_t>(s)], head_dim);
-          if (round) d = round_bf16(d);
-          float r = d > 0 ? d : 0.0f;
-          total += round ? round_bf16(wt[h] * r) : wt[h] * r;
-          if (round) total = round_bf16(total);
-        }
-        sc[static_cast<size_t>(s)] = total;
-      }
+      indexer_row_scores(q.data() + t * n_heads * head_dim, w.data() + t * n_heads, keys, n, n_heads, head_dim,
+                         round, sc);
+      int64_t k = std::min<int64_t>(top_k, n);
+      std::vector<int64_t> idx(static_cast<size_t>(n));
+      std::iota(idx.begin(), idx.end(), 0);
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t x, int64_t y) {
+        return sc[x] > sc[y] || (sc[x] == sc[y] && x < y);
+      });
+      idx.resize(static_cast<size_t>(k));
+      selected[static_cast<size_t>(t)] = std::move(idx);
     }
   }, 1);
 }
 
 void CpuOps::softmax_pool(std::span<const float* const> a_rows, std::span<const float* const> g_rows,
-                          int64_t dim, float* out) {
-  size_t n = a_rows.size();
-  check(n == g_rows.size() && n > 0, "softmax_pool: candidate lists differ or are empty");
-  for (int64_t k = 0; k < dim; ++k) {
-    float m = -std::numeric_limits<float>::infinity();
-    for (size_t i = 0; i < n; ++i) m = std::max(m, g_rows[i][k]);
-    float den = 0, num = 0;
-    for (size_t i = 0; i < n; ++i) {
-      float p = std::exp(g_rows[i][k] - m);
-      den += p;
-      num += p * a_rows[i][k];
+                          std::span<const int64_t> offsets, int64_t dim, HostTensor& out) {
+  check(a_rows.size() == g_rows.size(), "softmax_pool: candidate lists differ");
+  check(!offsets.empty() && offsets.back() == static_cast<int64_t>(a_rows.size()), "softmax_pool: bad offsets");
+  const int64_t n_out = static_cast<int64_t>(offsets.size()) - 1;
+  out.resize({n_out, dim});
+  parallel_for(n_out, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t j0 = offsets[static_cast<size_t>(i)], j1 = offsets[static_cast<size_t>(i) + 1];
+      check(j1 > j0, "softmax_pool: an entry without candidates");
+      float* o = out.row(i);
+      for (int64_t k = 0; k < dim; ++k) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t j = j0; j < j1; ++j) m = std::max(m, g_rows[j][k]);
+        float den = 0, num = 0;
+        for (int64_t j = j0; j < j1; ++j) {
+          float p = std::exp(g_rows[j][k] - m);
+          den += p;
+          num += p * a_rows[j][k];
+        }
+        o[k] = num / den;
+      }
     }
-    out[k] = num / den;
-  }
+  });
+}
+
+void CpuOps::copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) {
+  check(src.size() == dst.size(), "copy_rows: source and destination lists differ in length");
+  for (size_t i = 0; i < src.size(); ++i) std::copy(src[i], src[i] + width, dst[i]);
 }
 
 }  // namespace dsv4::backend

@@ -1,5 +1,6 @@
 // Row-wise ops of the CPU reference: RMSNorm (weighted and the unweighted per-head q norm), interleaved
-// RoPE on the trailing rope dims, and the cache roundings (FP8 KV fake-quant, Hadamard + FP4 indexer).
+// RoPE on the trailing rope dims, the cache roundings (FP8 KV fake-quant, Hadamard + FP4 indexer), and the
+// small data-movement ops (hc_expand, gather_rows, add, scale, add_position_rows).
 #include <cmath>
 
 #include "backend/cpu/cpu_ops.h"
@@ -89,6 +90,48 @@ void CpuOps::indexer_round(HostTensor& x, int64_t dim, IndexerDtype dt) {
     } else if (dt == IndexerDtype::Bf16) {
       for (int64_t i = 0; i < dim; ++i) v[i] = round_bf16(v[i]);
     }
+  }
+}
+
+void CpuOps::hc_expand(const HostTensor& h, int64_t hc, HostTensor& X) {
+  const int64_t T = h.dim(0), D = h.row_size();
+  X.resize({T, hc, D});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < hc; ++j) std::copy(h.row(t), h.row(t) + D, X.data() + (t * hc + j) * D);
+}
+
+void CpuOps::gather_rows(const HostTensor& x, std::span<const int64_t> rows, HostTensor& out) {
+  const int64_t width = x.row_size();
+  Shape s = x.shape();
+  s[0] = static_cast<int64_t>(rows.size());
+  out.resize(s);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    check(rows[i] >= 0 && rows[i] < x.dim(0), "gather_rows: row out of range");
+    std::copy(x.row(rows[i]), x.row(rows[i]) + width, out.row(static_cast<int64_t>(i)));
+  }
+}
+
+void CpuOps::add(HostTensor& y, const HostTensor& x) {
+  const int64_t n = y.numel(), m = x.numel();
+  check(m > 0 && n % m == 0, "add: element counts " + std::to_string(n) + " and " + std::to_string(m));
+  float* yd = y.data();
+  const float* xd = x.data();
+  for (int64_t i = 0; i < n; ++i) yd[i] += xd[i % m];
+}
+
+void CpuOps::scale(HostTensor& x, float s) {
+  for (float& v : x.vec()) v *= s;
+}
+
+void CpuOps::add_position_rows(HostTensor& x, const Weight& table, std::span<const int64_t> pos) {
+  const std::vector<float> tab = weights::dequant_all(table);
+  const int64_t width = x.row_size(), m = table.rows();
+  check(shape_numel(table.shape) == m * width, "add_position_rows: table width differs from the rows'");
+  check(static_cast<int64_t>(pos.size()) == x.dim(0), "add_position_rows: one position per row");
+  for (int64_t r = 0; r < x.dim(0); ++r) {
+    const float* a = tab.data() + (pos[static_cast<size_t>(r)] % m) * width;
+    float* o = x.row(r);
+    for (int64_t i = 0; i < width; ++i) o[i] += a[i];
   }
 }
 

@@ -69,4 +69,37 @@ void CpuOps::expert_ffn(const HostTensor& x, const weights::ExpertWeights& e, co
   linear(g, e.w2, y, LinearKind::Quantized);
 }
 
+void CpuOps::moe_experts(const HostTensor& x, const HostTensor& logits, const weights::MoEWeights& w, bool hash,
+                         std::span<const int32_t> tokens, int64_t top_k, bool normalize, float route_scale,
+                         float swiglu_limit, HostTensor& out) {
+  const int64_t T = x.dim(0), D = x.row_size();
+  std::vector<int32_t> sel;
+  std::vector<float> weight;
+  route(logits, hash ? nullptr : &w.gate_bias, hash ? &w.tid2eid : nullptr, tokens, top_k, normalize, route_scale,
+        sel, weight);
+  out.resize({T, D}, 0.0f);
+  // Rows grouped by expert, ascending expert id (the reference's accumulation order).
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(w.experts.size());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < top_k; ++k) by_expert[sel[t * top_k + k]].push_back({t, weight[t * top_k + k]});
+  HostTensor xe, ye;
+  for (size_t e = 0; e < by_expert.size(); ++e) {
+    const auto& rows = by_expert[e];
+    if (rows.empty()) continue;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    xe.resize({n, D});
+    std::vector<float> we(rows.size());
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy(x.row(rows[i].first), x.row(rows[i].first) + D, xe.row(i));
+      we[i] = rows[i].second;
+    }
+    expert_ffn(xe, w.experts[e], we.data(), swiglu_limit, ye);
+    for (int64_t i = 0; i < n; ++i) {
+      float* o = out.row(rows[i].first);
+      const float* y = ye.row(i);
+      for (int64_t c = 0; c < D; ++c) o[c] += y[c];
+    }
+  }
+}
+
 }  // namespace dsv4::backend

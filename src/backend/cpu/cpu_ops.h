@@ -25,19 +25,29 @@ class CpuOps final : public Ops {
                HostTensor& out) override;
   void hc_head(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& y) override;
   void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                        const float* sink, float scale, HostTensor& out) override;
-  void indexer_scores(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
-                      std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim,
-                      std::vector<std::vector<float>>& scores) override;
+                        const Weight& sink, float scale, HostTensor& out) override;
+  void indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
+                    std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
+                    std::vector<std::vector<int64_t>>& selected) override;
   void expert_ffn(const HostTensor& x, const weights::ExpertWeights& e, const float* weight,
                   float swiglu_limit, HostTensor& y) override;
   void route(const HostTensor& logits, const Weight* bias, const Weight* tid2eid,
              std::span<const int32_t> tokens, int64_t top_k, bool normalize, float route_scale,
              std::vector<int32_t>& sel, std::vector<float>& weight) override;
-  void softmax_pool(std::span<const float* const> a_rows, std::span<const float* const> g_rows, int64_t dim,
-                    float* out) override;
+  void moe_experts(const HostTensor& x, const HostTensor& logits, const weights::MoEWeights& w, bool hash,
+                   std::span<const int32_t> tokens, int64_t top_k, bool normalize, float route_scale,
+                   float swiglu_limit, HostTensor& out) override;
+  void softmax_pool(std::span<const float* const> a_rows, std::span<const float* const> g_rows,
+                    std::span<const int64_t> offsets, int64_t dim, HostTensor& out) override;
+  void copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) override;
+  void hc_expand(const HostTensor& h, int64_t hc, HostTensor& X) override;
+  void gather_rows(const HostTensor& x, std::span<const int64_t> rows, HostTensor& out) override;
+  void add(HostTensor& y, const HostTensor& x) override;
+  void scale(HostTensor& x, float s) override;
+  void add_position_rows(HostTensor& x, const Weight& table, std::span<const int64_t> pos) override;
   void round_act(HostTensor& x) override;
   const Numerics& numerics() const override { return numerics_; }
+  Device device() const override { return Device::Host; }
 
  private:
   bool bf16_acts() const { return numerics_.act == ActDtype::Bf16; }

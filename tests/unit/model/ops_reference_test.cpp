@@ -57,9 +57,10 @@ TEST(CpuOps, SparseAttentionWithSink) {
   float q[2] = {1, 0}, k1[2] = {1, 0}, k2[2] = {0, 1};
   std::vector<const float*> keys{k1, k2};
   backend::AttentionQuery aq{q, keys};
-  float sink = 0.0f;
+  std::vector<float> sink{0.0f};
+  auto sink_w = f32_weight(sink, {1});
   HostTensor out;
-  ops.sparse_attention(std::span(&aq, 1), 1, 2, &sink, 1.0f, out);
+  ops.sparse_attention(std::span(&aq, 1), 1, 2, sink_w, 1.0f, out);
   // z = (1, 0), M = 1: weights (1, e^-1), sink term e^-1 in the denominator only.
   double den = 1.0 + 2.0 * std::exp(-1.0);
   EXPECT_NEAR(out.data()[0], 1.0 / den, 1e-6);
@@ -69,11 +70,48 @@ TEST(CpuOps, SparseAttentionWithSink) {
 TEST(CpuOps, SoftmaxPoolPerChannel) {
   CpuOps ops(Numerics::exact_f32());
   float a0[2] = {4, 1}, a1[2] = {8, 3}, g0[2] = {0, 5}, g1[2] = {std::log(3.0f), 5};
-  std::vector<const float*> a{a0, a1}, g{g0, g1};
-  float out[2];
-  ops.softmax_pool(a, g, 2, out);
-  EXPECT_NEAR(out[0], 0.25 * 4 + 0.75 * 8, 1e-5);  // weights 1/4, 3/4
-  EXPECT_NEAR(out[1], 0.5 * 1 + 0.5 * 3, 1e-5);    // equal gates
+  // Entry 0 pools both candidates; entry 1 only the second.
+  std::vector<const float*> a{a0, a1, a1}, g{g0, g1, g1};
+  std::vector<int64_t> offsets{0, 2, 3};
+  HostTensor out;
+  ops.softmax_pool(a, g, offsets, 2, out);
+  ASSERT_EQ(out.shape(), (Shape{2, 2}));
+  EXPECT_NEAR(out.data()[0], 0.25 * 4 + 0.75 * 8, 1e-5);  // weights 1/4, 3/4
+  EXPECT_NEAR(out.data()[1], 0.5 * 1 + 0.5 * 3, 1e-5);    // equal gates
+  EXPECT_FLOAT_EQ(out.data()[2], 8);
+  EXPECT_FLOAT_EQ(out.data()[3], 3);
+}
+
+TEST(CpuOps, SmallDataMovementOps) {
+  CpuOps ops(Numerics::exact_f32());
+  HostTensor h({2, 3});
+  for (int i = 0; i < 6; ++i) h.data()[i] = static_cast<float>(i);
+  HostTensor X;
+  ops.hc_expand(h, 2, X);
+  ASSERT_EQ(X.shape(), (Shape{2, 2, 3}));
+  EXPECT_EQ(X.data()[3], 0.0f);   // stream 1 of row 0 = h[0]
+  EXPECT_EQ(X.data()[9], 3.0f);   // stream 1 of row 1 = h[1]
+  HostTensor g;
+  std::vector<int64_t> rows{1, 1, 0};
+  ops.gather_rows(X, rows, g);
+  ASSERT_EQ(g.shape(), (Shape{3, 2, 3}));
+  EXPECT_EQ(g.data()[0], 3.0f);
+  EXPECT_EQ(g.data()[12], 0.0f);
+  ops.add(X, h.row(0) == h.data() ? HostTensor({3}, 1.0f) : h);  // broadcast of a [3] tensor
+  EXPECT_EQ(X.data()[11], 6.0f);
+  ops.scale(X, 2.0f);
+  EXPECT_EQ(X.data()[11], 12.0f);
+  std::vector<float> ape{10, 20, 30, 40, 50, 60};
+  auto ape_w = f32_weight(ape, {2, 3});
+  std::vector<int64_t> pos{5, 6};
+  ops.add_position_rows(h, ape_w, pos);  // rows 5 % 2 = 1 and 6 % 2 = 0
+  EXPECT_EQ(h.data()[0], 40.0f);
+  EXPECT_EQ(h.data()[5], 35.0f);
+  float s0[2] = {1, 2}, d0[2] = {0, 0}, d1[2] = {0, 0};
+  std::vector<const float*> src{s0, s0};
+  std::vector<float*> dst{d0, d1};
+  ops.copy_rows(src, dst, 2);
+  EXPECT_EQ(d1[1], 2.0f);
 }
 
 TEST(CpuOps, RouterSqrtSoftplusTopkAndScale) {

@@ -36,7 +36,7 @@ struct Fp8GemmArgs {
 };
 
 // Leading dimension of the f32 weight-scale layout: K-blocks padded to a multiple of 4 (16 bytes).
-inline int64_t fp8_weight_scale_ld(int64_t K) { return ((K / 128 + 3) / 4) * 4; }
+inline int64_t fp8_weight_scale_ld(int64_t K) { return (((K + 127) / 128 + 3) / 4) * 4; }
 
 // Owns one cuBLASLt handle (one per device and thread that launches).
 class CublasLt {

@@ -1,10 +1,13 @@
-// Launcher of the MXFP4 expert GEMV: validates the shape and dispatches on K / 1024 at compile time.
+// Launchers of the MoE kernel family: validate shapes (messages name the dimension), pick compile-time variants
+// with template lambdas, allocate nothing. Asynchronous on `stream` and CUDA-graph safe.
 #include <cstdint>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/moe/launch.h"
+#include "backend/cuda/moe/moe_gemm.cuh"
 #include "backend/cuda/moe/mxfp4_gemv.cuh"
+#include "backend/cuda/moe/route.cuh"
 #include "core/check.h"
 
 namespace dsv4::cuda {
@@ -27,6 +30,91 @@ void launch_mxfp4_gemv(const Mxfp4GemvParams& p, cudaStream_t stream) {
     case 8: launch.template operator()<8>(); break;
     default: check(false, "mxfp4 gemv: K " + std::to_string(p.K) + " has no compiled instance (1024, 2048, 4096, 8192)");
   }
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_route(const RouteParams& p, cudaStream_t stream) {
+  check(p.E > 0 && p.E <= kRouteMaxExperts, "route: E " + std::to_string(p.E) + " outside [1, " +
+                                                std::to_string(kRouteMaxExperts) + "]");
+  check(p.top_k > 0 && p.top_k <= kRouteMaxTopK && (p.tid2eid || p.top_k <= p.E),
+        "route: top_k " + std::to_string(p.top_k) + " outside [1, min(E, " + std::to_string(kRouteMaxTopK) + ")]");
+  check(p.logits && p.sel && p.weight && (!p.tid2eid || p.tokens), "route: null operand");
+  if (p.T == 0) return;
+  route_kernel<<<(p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_moe_align_tiles(const MoeAlignParams& p, cudaStream_t stream) {
+  check(p.E > 0 && p.E <= kAlignMaxExperts, "moe align: E " + std::to_string(p.E) + " outside [1, " +
+                                                std::to_string(kAlignMaxExperts) + "]");
+  check(p.bm > 0 && p.max_tiles >= moe_max_tiles(p.n_slots, p.E, p.bm), "moe align: tile capacity too small");
+  moe_align_count_kernel<<<1, kAlignThreads, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
+  launch_moe_align_tiles(p, stream);
+  moe_align_place_kernel<<<p.E, kAlignPlaceThreads, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream) {
+  check(p.K > 0 && p.K % 128 == 0, "moe fake quant: K " + std::to_string(p.K) + " is not a multiple of 128");
+  const int64_t blocks = p.rows * (p.K / 128);
+  if (blocks == 0) return;
+  moe_fake_quant_kernel<<<static_cast<unsigned>((blocks + 7) / 8), 256, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+namespace {
+
+template <int BM, int BN, int MT, int NT, bool kGateUp, MoeWeightFormat kFmt>
+void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
+  auto kernel = moe_gemm_mma_kernel<BM, BN, MT, NT, kGateUp, kFmt>;
+  const int64_t smem = moe_mma_smem_bytes(BM, BN, kGateUp ? 2 : 1, p.K);
+  check(smem <= 227 * 1024, "moe mma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
+                                " bytes of shared memory (scales of the CTA's rows)");
+  DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  const dim3 grid(static_cast<unsigned>(p.N / BN), static_cast<unsigned>(max_tiles));
+  kernel<<<grid, moe_mma_threads(BM, BN, MT, NT), static_cast<size_t>(smem), stream>>>(p);
+}
+
+}  // namespace
+
+void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream) {
+  check(p.w1 && p.out && p.tiles && p.n_tiles && (!p.gate_up || p.w3) && (!p.gather || p.perm),
+        "moe gemm: null operand");
+  check(max_tiles <= 65535, "moe gemm: " + std::to_string(max_tiles) + " tiles exceed grid.y");
+  if (max_tiles == 0 || p.N == 0) return;
+  if (path == MoeGemmPath::Simt) {
+    check(p.a_f32 != nullptr, "moe gemm: the generic path reads f32 A");
+    const dim3 grid(static_cast<unsigned>((p.N + kMoeSimtBN - 1) / kMoeSimtBN), static_cast<unsigned>(max_tiles));
+    if (p.gate_up) moe_gemm_simt_kernel<true><<<grid, kMoeSimtThreads, 0, stream>>>(p);
+    else moe_gemm_simt_kernel<false><<<grid, kMoeSimtThreads, 0, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  const std::string why = moe_mma_unsupported(p.format, p.scale_dtype, p.N, p.K);
+  check(why.empty(), why);
+  check(p.a_bf16 != nullptr, "moe gemm: the mma path reads bf16 A");
+  auto by_format = [&]<int BM, int BN, int MT, int NT, bool kGateUp>() {
+    if (p.format == MoeWeightFormat::Mxfp4) launch_mma<BM, BN, MT, NT, kGateUp, MoeWeightFormat::Mxfp4>(p, max_tiles, stream);
+    else launch_mma<BM, BN, MT, NT, kGateUp, MoeWeightFormat::Fp8>(p, max_tiles, stream);
+  };
+  auto by_kind = [&]<int BM, int BN, int MT, int NT>() {
+    if (p.gate_up) by_format.template operator()<BM, BN, MT, NT, true>();
+    else by_format.template operator()<BM, BN, MT, NT, false>();
+  };
+  if (path == MoeGemmPath::MmaDecode) by_kind.template operator()<16, kMoeMmaBN, 1, 2>();
+  else by_kind.template operator()<128, kMoeMmaBN, 2, 4>();
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
+  check(p.top_k > 0 && p.top_k <= kRouteMaxTopK, "moe combine: top_k " + std::to_string(p.top_k) + " too large");
+  check(p.y && p.sel && p.out, "moe combine: null operand");
+  if (p.T == 0 || p.D == 0) return;
+  moe_combine_kernel<<<p.T, kCombineThreads, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

@@ -3,9 +3,20 @@
 #include <cuda_runtime_api.h>
 
 #include "backend/cuda/moe/params.h"
+#include "backend/cuda/moe/plan.h"
 
 namespace dsv4::cuda {
 
 void launch_mxfp4_gemv(const Mxfp4GemvParams& p, cudaStream_t stream);
+// sel / weight of the router on the device.
+void launch_route(const RouteParams& p, cudaStream_t stream);
+// counts, offsets, tile list (p.bm), then perm.
+void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream);
+// Only the tile list for another bm (counts and offsets from an earlier launch_moe_align are rewritten).
+void launch_moe_align_tiles(const MoeAlignParams& p, cudaStream_t stream);
+void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream);
+// Grouped expert GEMM along `path`; max_tiles = the tile capacity given to moe_align for moe_gemm_bm(path).
+void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream);
+void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream);
 
 }  // namespace dsv4::cuda

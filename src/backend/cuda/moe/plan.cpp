@@ -1,6 +1,8 @@
 // MoE kernel capability checks.
 #include "backend/cuda/moe/plan.h"
 
+#include <algorithm>
+
 namespace dsv4::cuda {
 
 std::string mxfp4_gemv_unsupported(int64_t N, int64_t K) {
@@ -10,6 +12,36 @@ std::string mxfp4_gemv_unsupported(int64_t N, int64_t K) {
     return "mxfp4 gemv: K " + std::to_string(K) + " must be a positive multiple of 1024 up to " +
            std::to_string(kMxfp4MaxK);
   return {};
+}
+
+}  // namespace dsv4::cuda
+
+namespace dsv4::cuda {
+
+int moe_gemm_bm(MoeGemmPath path) {
+  switch (path) {
+    case MoeGemmPath::Simt: return kMoeSimtBM;
+    case MoeGemmPath::MmaDecode: return 16;
+    case MoeGemmPath::MmaPrefill: return 128;
+  }
+  return kMoeSimtBM;
+}
+
+int64_t moe_max_tiles(int64_t n_slots, int64_t n_experts, int bm) {
+  return std::min(n_slots, n_experts) + (n_slots + bm - 1) / bm;
+}
+
+std::string moe_mma_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K) {
+  if (format != MoeWeightFormat::Fp8 && format != MoeWeightFormat::Mxfp4) return "moe mma: weights are not FP8 / MXFP4";
+  if (scale_dtype != MoeScaleDtype::E8m0) return "moe mma: weight scales are not e8m0";
+  if (N <= 0 || N % kMoeMmaBN != 0) return "moe mma: N " + std::to_string(N) + " is not a multiple of 64";
+  if (K <= 0 || K % 128 != 0) return "moe mma: K " + std::to_string(K) + " is not a multiple of 128";
+  return {};
+}
+
+MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {
+  const int64_t used = std::max<int64_t>(1, std::min(n_slots, n_experts));
+  return n_slots / used >= 32 ? MoeGemmPath::MmaPrefill : MoeGemmPath::MmaDecode;
 }
 
 }  // namespace dsv4::cuda

@@ -1,9 +1,19 @@
-// Schedule constants of the MoE kernels shared by host and device code.
+// Schedule constants and capability checks of the MoE kernels shared by host and device code.
 // mxfp4_gemv_kernel: a CTA of kMxfp4Warps warps covers kMxfp4RowsPerCta weight rows of one slot; a lane reads
 // one whole 32-element block (16 bytes + its scale byte) per 1024-wide K chunk, so K must be a multiple of 1024.
+// route_kernel: one warp per token, E <= kRouteMaxExperts, top_k <= kRouteMaxTopK.
+// moe_align: E <= kAlignMaxExperts (one CTA counts and scans).
+// Grouped expert GEMM, three paths (moe_gemm_path picks one):
+//   Simt        any format / shape / numerics (f32 A, weights dequantized per element, sequential-K f32 FMAs)
+//   MmaDecode   bf16 mma.sync, tile 16 slots x 64 weight rows (few slots per expert: weight streaming)
+//   MmaPrefill  bf16 mma.sync, tile 128 slots x 64 weight rows
+// The mma paths need A exactly representable in bf16 (FP8 fake-quantized acts) and MXFP4 / FP8 weights with
+// e8m0 scales (code times a power of two, exact in bf16), N % 64 == 0 and K % 128 == 0.
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include "backend/cuda/moe/params.h"
 
 namespace dsv4::cuda {
 
@@ -14,5 +24,32 @@ inline constexpr int kMxfp4MaxK = 8192;
 
 // Empty when supported, else a message naming the dimension.
 std::string mxfp4_gemv_unsupported(int64_t N, int64_t K);
+
+inline constexpr int kRouteWarps = 4;
+inline constexpr int kRouteMaxExperts = 1024;
+inline constexpr int kRouteMaxTopK = 16;
+inline constexpr int kAlignMaxExperts = 1024;
+inline constexpr int kAlignThreads = 1024;
+inline constexpr int kAlignPlaceThreads = 256;
+inline constexpr int kCombineThreads = 256;
+
+inline constexpr int kMoeSimtBM = 32;
+inline constexpr int kMoeSimtBN = 64;
+inline constexpr int kMoeSimtBK = 32;
+inline constexpr int kMoeSimtThreads = 256;
+
+inline constexpr int kMoeMmaBK = 64;
+inline constexpr int kMoeMmaBN = 64;
+
+enum class MoeGemmPath { Simt, MmaDecode, MmaPrefill };
+
+// Slots per tile of a path (the bm of its moe_align tile list).
+int moe_gemm_bm(MoeGemmPath path);
+// Upper bound of the tile count: at most min(n_slots, E) experts are non-empty.
+int64_t moe_max_tiles(int64_t n_slots, int64_t n_experts, int bm);
+// Empty when the mma paths support the weight set.
+std::string moe_mma_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K);
+// Decode tile while the average slot count per used expert is below 32, prefill tile above.
+MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts);
 
 }  // namespace dsv4::cuda

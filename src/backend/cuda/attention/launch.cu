@@ -1,0 +1,133 @@
+// Launchers of the attention family: validate, pick the compiled instance from the plan, launch, check.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/attention/indexer.cuh"
+#include "backend/cuda/attention/launch.h"
+#include "backend/cuda/attention/rowwise.cuh"
+#include "backend/cuda/attention/sparse_attention.cuh"
+#include "backend/cuda/common/cuda_check.h"
+#include "core/check.h"
+
+namespace dsv4::cuda {
+namespace {
+
+// Grid for a grid-stride loop over `work` items of `per_block` each, capped at a few waves.
+unsigned grid_for(int64_t work, int64_t per_block) {
+  return static_cast<unsigned>(std::clamp<int64_t>((work + per_block - 1) / per_block, 1, 65535));
+}
+
+template <typename Kernel>
+void set_smem(Kernel kernel, size_t bytes) {
+  if (bytes > 48 * 1024)
+    DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes)));
+}
+
+}  // namespace
+
+void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& plan, cudaStream_t stream) {
+  check(plan.unsupported.empty(), plan.unsupported);
+  check(p.n_q >= 0 && p.n_q <= 65535, "sparse_attention: n_q " + std::to_string(p.n_q) + " out of range");
+  if (p.n_q == 0) return;
+  if (!plan.mma) {
+    check(p.n_split == 1, "sparse_attention: the generic kernel has no split-K");
+    auto kernel = sparse_attention_kernel<kAttnGenericThreads>;
+    set_smem(kernel, plan.smem_bytes);
+    kernel<<<dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)), kAttnGenericThreads,
+             plan.smem_bytes, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  check(p.n_split == plan.n_split && (p.n_split == 1 || (p.part_o && p.part_ml)),
+        "sparse_attention: split-K partial buffers missing");
+  const dim3 grid(static_cast<unsigned>(p.n_split),
+                  static_cast<unsigned>((p.n_heads + kAttnHeadGroup - 1) / kAttnHeadGroup),
+                  static_cast<unsigned>(p.n_q));
+  auto launch = [&]<int kDim>() {
+    auto kernel = sparse_attention_mma_kernel<kDim>;
+    set_smem(kernel, plan.smem_bytes);
+    kernel<<<grid, kAttnMmaThreads, plan.smem_bytes, stream>>>(p);
+  };
+  switch (p.dim) {
+    case 64: launch.template operator()<64>(); break;
+    case 128: launch.template operator()<128>(); break;
+    case 256: launch.template operator()<256>(); break;
+    case 512: launch.template operator()<512>(); break;
+    default: panic("sparse_attention: tensor-core path compiled for dim 64/128/256/512, got " + std::to_string(p.dim));
+  }
+  DSV4_CUDA_CHECK_LAUNCH();
+  if (p.n_split > 1) {
+    sparse_attention_combine_kernel<128>
+        <<<dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)), 128, 0, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+  }
+}
+
+void launch_indexer_scores(const IndexerScoreParams& p, size_t smem_bytes, cudaStream_t stream) {
+  check(p.T >= 0 && p.T <= 65535, "indexer_topk: " + std::to_string(p.T) + " query rows per launch");
+  check(p.ld >= p.max_keys, "indexer_topk: score row stride below max_keys");
+  if (p.T == 0 || p.max_keys == 0) return;
+  set_smem(indexer_score_kernel, smem_bytes);
+  const dim3 grid(static_cast<unsigned>((p.max_keys + kIndexerKeyTile - 1) / kIndexerKeyTile),
+                  static_cast<unsigned>(p.T));
+  indexer_score_kernel<<<grid, kIndexerKeyTile, smem_bytes, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_topk(const TopkParams& p, cudaStream_t stream) {
+  check(p.top_k > 0 && p.top_k <= kTopkMaxK,
+        "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK));
+  check(p.T >= 0, "indexer_topk: negative row count");
+  if (p.T == 0) return;
+  topk_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream) {
+  check(p.n >= 0 && p.dim > 0, "softmax_pool: dim " + std::to_string(p.dim));
+  if (p.n == 0) return;
+  softmax_pool_kernel<128><<<static_cast<unsigned>(p.n), 128, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream) {
+  check(p.width >= 0, "copy_rows: width " + std::to_string(p.width));
+  if (p.n == 0 || p.width == 0) return;
+  copy_rows_kernel<128><<<grid_for(p.n, 1), 128, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_rope(const RopeParams& p, cudaStream_t stream) {
+  check(p.rope_dim >= 0 && p.rope_dim % 2 == 0 && p.rope_dim <= p.dim,
+        "rope: rope_dim " + std::to_string(p.rope_dim) + " with dim " + std::to_string(p.dim));
+  const int64_t work = p.T * p.segs * (p.rope_dim / 2);
+  if (work == 0) return;
+  rope_kernel<<<grid_for(work, 256), 256, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_kv_round(const KvRoundParams& p, cudaStream_t stream) {
+  check(p.dim > 0 && p.nope >= 0 && p.nope <= p.dim, "kv_round: dim " + std::to_string(p.dim));
+  check(!p.fp8 || p.nope % 64 == 0, "kv_round: no-RoPE width " + std::to_string(p.nope) +
+                                        " is not a multiple of the FP8 block (64)");
+  const int64_t units = p.n_rows * ((p.dim + 63) / 64);
+  if (units == 0) return;
+  kv_round_kernel<<<grid_for(units, 8), 256, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_indexer_round(const IndexerRoundParams& p, cudaStream_t stream) {
+  check(p.dim >= 32 && p.dim <= kIndexerRoundMaxDim && (p.dim & (p.dim - 1)) == 0,
+        "indexer_round: dim " + std::to_string(p.dim) + " is not a power of two in 32.." +
+            std::to_string(kIndexerRoundMaxDim));
+  if (p.n_rows == 0) return;
+  auto kernel = indexer_round_kernel<128>;
+  const size_t smem = size_t(p.dim) * 4;
+  set_smem(kernel, smem);
+  kernel<<<grid_for(p.n_rows, 1), 128, smem, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace dsv4::cuda

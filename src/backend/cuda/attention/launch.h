@@ -1,0 +1,22 @@
+// Host entry points of the attention kernel family. Launches are asynchronous on `stream`, allocate nothing
+// (split-K partials and score rows live in caller-owned workspaces) and are CUDA-graph safe; shapes are
+// validated here (the message names the dimension) before any launch.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/attention/params.h"
+#include "backend/cuda/attention/plan.h"
+
+namespace dsv4::cuda {
+
+// Runs the path chosen by `plan`; p.part_o / p.part_ml must be set when plan.n_split > 1.
+void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& plan, cudaStream_t stream);
+void launch_indexer_scores(const IndexerScoreParams& p, size_t smem_bytes, cudaStream_t stream);
+void launch_topk(const TopkParams& p, cudaStream_t stream);
+void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream);
+void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream);
+void launch_rope(const RopeParams& p, cudaStream_t stream);
+void launch_kv_round(const KvRoundParams& p, cudaStream_t stream);
+void launch_indexer_round(const IndexerRoundParams& p, cudaStream_t stream);
+
+}  // namespace dsv4::cuda

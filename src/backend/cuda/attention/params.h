@@ -1,0 +1,109 @@
+// Parameter structs of the attention kernel family: sparse attention with sink (spec §5.5), the lightning
+// indexer's scores and top-k (§5.8 steps 6-7), the compressor's softmax pooling (§5.7), row copies, RoPE
+// (§2.8) and the cache roundings (FP8 KV §5.3, Hadamard + FP4 indexer §5.8). One struct per kernel, passed
+// as `const __grid_constant__`; every pointer is __restrict__ and carries its dtype and shape. All
+// activations are f32 (values bf16-representable where the numerics round).
+#pragma once
+#include <cstdint>
+
+namespace dsv4::cuda {
+
+// Sparse attention over per-query key lists (K = V). Query i attends keys[key_offsets[i] .. key_offsets[i+1]).
+// out[i, h] = Σ_s p_s k_s / (Σ_s e^{z_s - m} + e^{sink_h - m}), z_s = (q_h · k_s) · scale.
+// Split-K (n_split > 1): split j of query i covers keys [j·keys_per_split, (j+1)·keys_per_split) of its list
+// and writes unnormalized partials; sparse_attention_combine_kernel merges them.
+struct SparseAttnParams {
+  const float* const* __restrict__ q_rows = nullptr;  // [n_q] device pointers, each f32 [n_heads, dim]
+  const float* const* __restrict__ keys = nullptr;    // [key_offsets[n_q]] device pointers, each f32 [dim]
+  const int32_t* __restrict__ key_offsets = nullptr;  // [n_q + 1]
+  const float* __restrict__ sink = nullptr;           // f32 [n_heads]
+  float* __restrict__ out = nullptr;                  // f32 [n_q, n_heads, dim]
+  float* __restrict__ part_o = nullptr;               // f32 [n_q, n_heads, n_split, dim] (split only)
+  float* __restrict__ part_ml = nullptr;              // f32 [n_q, n_heads, n_split, 2]: running max, sum
+  int32_t n_q = 0;
+  int32_t n_heads = 0;
+  int32_t dim = 0;
+  int32_t n_split = 1;
+  int32_t keys_per_split = 0;  // multiple of the key tile (64) when n_split > 1
+  float scale = 1.0f;
+  bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
+};
+
+// Lightning-indexer scores: scores[t, s] = Σ_h w[t,h]·relu(q[t,h]·K[s]) for s < n_keys[t] (reference
+// rounding order, bf16 after every step when round_bf16).
+struct IndexerScoreParams {
+  const float* __restrict__ q = nullptr;            // f32 [T, n_heads, head_dim]
+  const float* __restrict__ w = nullptr;            // f32 [T, n_heads]
+  const float* const* __restrict__ keys = nullptr;  // [max_keys] device pointers, each f32 [head_dim]
+  const int32_t* __restrict__ n_keys = nullptr;     // [T], each <= max_keys
+  float* __restrict__ scores = nullptr;             // f32 [T, ld]
+  int64_t ld = 0;                                   // >= max_keys
+  int32_t T = 0;
+  int32_t max_keys = 0;
+  int32_t n_heads = 0;
+  int32_t head_dim = 0;
+  bool round_bf16 = false;
+};
+
+// Top-k of every score row: the min(top_k, n_keys[t]) largest scores, ties to the lower index, descending
+// score order; unused slots of a row are -1.
+struct TopkParams {
+  const float* __restrict__ scores = nullptr;     // f32 [T, ld]
+  const int32_t* __restrict__ n_keys = nullptr;   // [T]
+  int32_t* __restrict__ out = nullptr;            // i32 [T, top_k]
+  int64_t ld = 0;
+  int32_t T = 0;
+  int32_t top_k = 0;  // <= kTopkMaxK
+};
+
+// Compressor pooling: out[i, c] = Σ_j softmax_j(g_j[c]) · a_j[c] over rows j in [offsets[i], offsets[i+1]).
+struct SoftmaxPoolParams {
+  const float* const* __restrict__ a_rows = nullptr;  // [offsets[n]] device pointers, each f32 [dim]
+  const float* const* __restrict__ g_rows = nullptr;  // same count
+  const int64_t* __restrict__ offsets = nullptr;      // [n + 1]
+  float* __restrict__ out = nullptr;                  // f32 [n, dim]
+  int32_t n = 0;
+  int32_t dim = 0;
+};
+
+// dst[i][0, width) = src[i][0, width) for i < n (no two destinations of one launch alias a source or each other).
+struct CopyRowsParams {
+  const float* const* __restrict__ src = nullptr;  // [n] device pointers
+  float* const* __restrict__ dst = nullptr;        // [n] device pointers
+  int32_t n = 0;
+  int32_t width = 0;
+};
+
+// Interleaved RoPE on the last rope_dim values of each segment of `dim` values; row t (segs segments) at pos[t].
+struct RopeParams {
+  float* __restrict__ x = nullptr;                // f32 [T, segs, dim], in place
+  const int64_t* __restrict__ pos = nullptr;      // [T]
+  const float* __restrict__ freqs = nullptr;      // f32 [rope_dim / 2]
+  int64_t T = 0;
+  int32_t segs = 0;
+  int32_t dim = 0;
+  int32_t rope_dim = 0;
+  bool inverse = false;
+  bool round_bf16 = false;
+};
+
+// KV cache rounding of rows x f32 [n_rows, dim]: bf16 rounding of every value, then (fp8) FP8 e4m3 fake-quant in
+// blocks of 64 of the first nope = dim - rope_dim values.
+struct KvRoundParams {
+  float* __restrict__ x = nullptr;  // f32 [n_rows, dim], in place
+  int64_t n_rows = 0;
+  int32_t dim = 0;
+  int32_t nope = 0;  // multiple of 64 when fp8
+  bool fp8 = false;
+};
+
+// Indexer rounding of rows x f32 [n_rows, dim]: bf16 rounding, Walsh-Hadamard (dim a power of two, scaled by
+// 1/sqrt(dim), bf16 result) and FP4 e2m1 fake-quant in blocks of 32 (ue8m0 scales).
+struct IndexerRoundParams {
+  float* __restrict__ x = nullptr;  // f32 [n_rows, dim], in place
+  int64_t n_rows = 0;
+  int32_t dim = 0;  // power of two, 32 <= dim <= kIndexerRoundMaxDim
+  float hadamard_scale = 1.0f;  // f32(1 / sqrt(dim)) computed in double on the host, as the reference
+};
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,154 @@
+// Row-wise kernels of the attention family, each memory bound and following the CPU reference's arithmetic
+// step by step (no FMA contraction where the reference multiplies and adds separately):
+// rope_kernel: one thread per rotated pair; angle = f32(pos) * freq in f32, sincosf (full precision; the CPU
+// uses the host libm, so a last-ulp difference before the bf16 rounding is possible). Any dims.
+// kv_round_kernel: one warp per 64-value block of a row: bf16 rounding, then for the no-RoPE blocks FP8 e4m3
+// fake-quant with a ue8m0 scale (core::fp8_fake_quant, NaN blocks stay NaN). Any dim; nope % 64 == 0 for fp8.
+// indexer_round_kernel: one CTA per row in shared memory: bf16 rounding, Walsh-Hadamard butterflies in the
+// reference's stage order (each stage exact f32 adds, so the result is bit-identical), 1/sqrt(dim) scale with
+// bf16 rounding, then FP4 e2m1 fake-quant in blocks of 32 (one warp per block). dim a power of two, 32..8192.
+// softmax_pool_kernel: one CTA per pooled entry, one thread per channel. copy_rows_kernel: one CTA per row.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/attention/params.h"
+#include "backend/cuda/attention/plan.h"
+#include "backend/cuda/common/numerics.cuh"
+
+namespace dsv4::cuda {
+namespace rowwise_detail {
+
+__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+// The e2m1 grid value nearest to x (RNE, ties to the even code), with x's sign; NaN -> ±0 (core f32_to_e2m1).
+__device__ __forceinline__ float e2m1_round(float x) {
+  const float a = fabsf(x);
+  const float mid[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+  const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  int idx = 0;
+#pragma unroll
+  for (int k = 0; k < 7; ++k)
+    if (a > mid[k] || (a == mid[k] && (k & 1))) idx = k + 1;
+  return copysignf(grid[idx], x);
+}
+
+__device__ __forceinline__ float clampf(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
+
+}  // namespace rowwise_detail
+
+__global__ void rope_kernel(const __grid_constant__ RopeParams p) {
+  using namespace rowwise_detail;
+  const int np = p.rope_dim / 2;
+  const int64_t total = p.T * p.segs * np;
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int i = static_cast<int>(idx % np);
+    const int64_t seg = idx / np;  // t * segs + g
+    const int64_t t = seg / p.segs;
+    const float ang = __fmul_rn(static_cast<float>(p.pos[t]), p.freqs[i]);
+    float sn, cs;
+    sincosf(ang, &sn, &cs);
+    if (p.inverse) sn = -sn;
+    float* v = p.x + seg * p.dim + (p.dim - p.rope_dim) + 2 * i;
+    const float a = v[0], b = v[1];
+    const float y0 = __fsub_rn(__fmul_rn(a, cs), __fmul_rn(b, sn));
+    const float y1 = __fadd_rn(__fmul_rn(a, sn), __fmul_rn(b, cs));
+    v[0] = p.round_bf16 ? round_bf16(y0) : y0;
+    v[1] = p.round_bf16 ? round_bf16(y1) : y1;
+  }
+}
+
+// blockDim.x a multiple of 32; one warp per (row, 64-value block).
+__global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) {
+  using namespace rowwise_detail;
+  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
+  const int lane = threadIdx.x & 31;
+  const int blocks = (p.dim + 63) / 64;
+  const int64_t units = p.n_rows * blocks;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+  for (int64_t u = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; u < units; u += warps) {
+    const int64_t r = u / blocks;
+    const int c0 = static_cast<int>(u % blocks) * 64;
+    float* x = p.x + r * p.dim;
+    const int ca = c0 + lane, cb = c0 + 32 + lane;
+    float va = ca < p.dim ? round_bf16(x[ca]) : 0.0f;
+    float vb = cb < p.dim ? round_bf16(x[cb]) : 0.0f;
+    if (p.fp8 && c0 + 64 <= p.nope) {
+      float amax = fmaxf(fabsf(va), fabsf(vb));
+      const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+      const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
+      va = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(va / s, -448.0f, 448.0f))) * s);
+      vb = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f))) * s);
+    }
+    if (ca < p.dim) x[ca] = va;
+    if (cb < p.dim) x[cb] = vb;
+  }
+}
+
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) indexer_round_kernel(const __grid_constant__ IndexerRoundParams p) {
+  using namespace rowwise_detail;
+  constexpr float kInvE2m1Max = static_cast<float>(1.0 / 6.0);
+  constexpr float kFp4AmaxFloor = 6.0f * 0x1p-126f;
+  extern __shared__ float xs[];  // [dim]
+  const int n = p.dim, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int64_t r = blockIdx.x; r < p.n_rows; r += gridDim.x) {
+    float* x = p.x + r * n;
+    for (int i = threadIdx.x; i < n; i += kThreads) xs[i] = round_bf16(x[i]);
+    __syncthreads();
+    for (int h = 1; h < n; h *= 2) {
+      for (int pi = threadIdx.x; pi < n / 2; pi += kThreads) {
+        const int j = (pi / h) * 2 * h + pi % h;
+        const float a = xs[j], b = xs[j + h];
+        xs[j] = a + b;
+        xs[j + h] = a - b;
+      }
+      __syncthreads();
+    }
+    for (int b0 = warp * 32; b0 < n; b0 += kThreads) {
+      const float v = round_bf16(xs[b0 + lane] * p.hadamard_scale);
+      const bool nan = __any_sync(0xffffffffu, isnan(v));
+      float amax = fabsf(v);
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+      const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
+      x[b0 + lane] = round_bf16(e2m1_round(clampf(v / s, -6.0f, 6.0f)) * s);
+    }
+    __syncthreads();
+  }
+}
+
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) softmax_pool_kernel(const __grid_constant__ SoftmaxPoolParams p) {
+  const int i = blockIdx.x;
+  const int64_t j0 = p.offsets[i], j1 = p.offsets[i + 1];
+  for (int c = threadIdx.x; c < p.dim; c += kThreads) {
+    float m = -INFINITY;
+    for (int64_t j = j0; j < j1; ++j) {
+      const float g = p.g_rows[j][c];
+      m = m < g ? g : m;
+    }
+    float den = 0.0f, num = 0.0f;
+    for (int64_t j = j0; j < j1; ++j) {
+      const float e = expf(p.g_rows[j][c] - m);
+      den = __fadd_rn(den, e);
+      num = __fadd_rn(num, __fmul_rn(e, p.a_rows[j][c]));
+    }
+    p.out[int64_t(i) * p.dim + c] = num / den;
+  }
+}
+
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) copy_rows_kernel(const __grid_constant__ CopyRowsParams p) {
+  for (int r = blockIdx.x; r < p.n; r += gridDim.x) {
+    const float* __restrict__ s = p.src[r];
+    float* __restrict__ d = p.dst[r];
+    for (int c = threadIdx.x; c < p.width; c += kThreads) d[c] = s[c];
+  }
+}
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,336 @@
+// Sparse attention with sink (spec §5.5) over per-query key lists (K = V, each key a device row f32 [dim]).
+// sparse_attention_mma_kernel (bf16 numerics, dim in {64, 128, 256, 512}): one CTA of 4 warps per (query, group
+// of 16 heads, key split); each key tile (64 rows) is read from global memory once for the 16 heads, converted
+// to bf16 in shared memory (exact: cache rows and q are bf16 values under bf16 numerics) and used twice by
+// mma.sync m16n8k16: S = Q·Kᵀ (each warp 16 keys, f32 accumulate), online softmax in f32 (max over real keys,
+// the sink joins only the denominator), P rounded to bf16, O += P·V (each warp dim/4 columns, f32). With
+// n_split > 1 (flash-decoding) every split writes unnormalized partials and sparse_attention_combine_kernel
+// merges them. The CPU reference takes the global max first; the online rescaling only changes where p is
+// rounded to bf16 (well inside the bf16 tolerance).
+// sparse_attention_kernel (any shape, f32 or bf16 numerics): one CTA per (query, head), the CPU order of
+// operations (all scores, global max, unrounded denominator, rounded p·v), scores in shared memory.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/attention/params.h"
+#include "backend/cuda/attention/plan.h"
+
+namespace dsv4::cuda {
+namespace attn_detail {
+
+__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Block-wide reductions (every thread gets the result). `red` holds one float per warp.
+template <int kThreads>
+__device__ __forceinline__ float block_sum(float v, float* red) {
+  v = warp_sum(v);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float t = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) t += red[w];
+  return t;
+}
+
+template <int kThreads>
+__device__ __forceinline__ float block_max(float v, float* red) {
+  v = warp_max(v);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float t = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) t = fmaxf(t, red[w]);
+  return t;
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a · b, m16n8k16, bf16 inputs, f32 accumulators.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void store_bf16x4(__nv_bfloat16* dst, float4 v) {
+  __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(dst);
+  d[0] = __floats2bfloat162_rn(v.x, v.y);
+  d[1] = __floats2bfloat162_rn(v.z, v.w);
+}
+
+}  // namespace attn_detail
+
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) sparse_attention_kernel(const __grid_constant__ SparseAttnParams p) {
+  using namespace attn_detail;
+  extern __shared__ float z[];  // [n keys of this query]
+  __shared__ float red[kThreads / 32];
+  const int h = blockIdx.x, qi = blockIdx.y;
+  const int k0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - k0;
+  const float* __restrict__ q = p.q_rows[qi] + int64_t(h) * p.dim;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float m = -INFINITY;
+  for (int s = warp; s < n; s += kThreads / 32) {
+    const float* __restrict__ k = p.keys[k0 + s];
+    float acc = 0.0f;
+    for (int c = lane; c < p.dim; c += 32) acc = fmaf(q[c], k[c], acc);
+    const float zs = warp_sum(acc) * p.scale;
+    if (lane == 0) z[s] = zs;
+    m = fmaxf(m, zs);
+  }
+  m = block_max<kThreads>(m, red);  // its barriers also publish z
+  float den = 0.0f;
+  for (int s = threadIdx.x; s < n; s += kThreads) {
+    const float pe = expf(z[s] - m);
+    den += pe;  // unrounded exponentials (spec §13.2)
+    z[s] = p.round_bf16 ? round_bf16(pe) : pe;
+  }
+  den = block_sum<kThreads>(den, red);
+  den += expf(p.sink[h] - m);
+  float* __restrict__ o = p.out + (int64_t(qi) * p.n_heads + h) * p.dim;
+  for (int c = threadIdx.x; c < p.dim; c += kThreads) {
+    float acc = 0.0f;
+    for (int s = 0; s < n; ++s) acc = fmaf(z[s], p.keys[k0 + s][c], acc);
+    const float y = acc / den;
+    o[c] = p.round_bf16 ? round_bf16(y) : y;
+  }
+}
+
+template <int kDim>
+__global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
+    const __grid_constant__ SparseAttnParams p) {
+  using namespace attn_detail;
+  constexpr int kG = kAttnHeadGroup, kT = kAttnKeyTile, kWarps = kAttnMmaThreads / 32;
+  constexpr int kLd = kDim + 8;        // bf16 row stride of Qs / Ks (16-byte rows, conflict-free ldmatrix)
+  constexpr int kPld = kT + 8;         // bf16 row stride of Ps
+  constexpr int kCols = kDim / kWarps; // P·V output columns per warp
+  constexpr int kNt = kCols / 8;       // n-tiles per warp
+  constexpr int kVec = kDim / 4;       // float4 per row
+  static_assert(kNt % 2 == 0 && kDim % 16 == 0, "head dim must be a multiple of 64");
+  extern __shared__ __align__(16) unsigned char attn_smem[];
+  __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_smem);
+  __nv_bfloat16* Ks = Qs + kG * kLd;
+  __nv_bfloat16* Ps = Ks + kT * kLd;
+  float* red_max = reinterpret_cast<float*>(Ps + kG * kPld);
+  float* red_sum = red_max + kWarps * kG;
+  __shared__ const float* kptr[kT];
+
+  const int split = blockIdx.x, h0 = blockIdx.y * kG, qi = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
+  int kb = 0, ke = n;
+  if (p.n_split > 1) {
+    kb = split * p.keys_per_split;
+    ke = min(n, kb + p.keys_per_split);
+  }
+
+  const float* __restrict__ qrow = p.q_rows[qi];
+  for (int i = tid; i < kG * kVec; i += kAttnMmaThreads) {
+    const int r = i / kVec, c = (i % kVec) * 4;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (h0 + r < p.n_heads) v = __ldg(reinterpret_cast<const float4*>(qrow + int64_t(h0 + r) * kDim + c));
+    store_bf16x4(Qs + r * kLd + c, v);
+  }
+
+  float o[kNt][4];
+#pragma unroll
+  for (int j = 0; j < kNt; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+  const int kw = warp * 16;  // this warp's keys within the tile (Q·Kᵀ)
+  const int n0 = warp * kCols;
+
+  for (int t0 = kb; t0 < ke; t0 += kT) {
+    if (tid < kT) kptr[tid] = t0 + tid < ke ? p.keys[list0 + t0 + tid] : nullptr;
+    __syncthreads();
+    constexpr int kIters = kT * kVec / kAttnMmaThreads;
+    constexpr int kBatch = kIters < 8 ? kIters : 8;
+#pragma unroll 1
+    for (int it0 = 0; it0 < kIters; it0 += kBatch) {
+      float4 v[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+        const float* kp = kptr[r];
+        v[b] = kp ? __ldg(reinterpret_cast<const float4*>(kp + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+        store_bf16x4(Ks + r * kLd + c, v[b]);
+      }
+    }
+    __syncthreads();
+
+    // S = Q · Kᵀ for this warp's 16 keys: two n-tiles of 8 keys.
+    float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+    for (int kk = 0; kk < kDim / 16; ++kk) {
+      uint32_t a[4], b[4];
+      ldmatrix_x4(a, Qs + (lane % 16) * kLd + kk * 16 + (lane / 16) * 8);
+      ldmatrix_x4(b, Ks + (kw + (lane % 8) + (lane / 16) * 8) * kLd + kk * 16 + ((lane / 8) & 1) * 8);
+      mma_bf16(s[0], a, b[0], b[1]);
+      mma_bf16(s[1], a, b[2], b[3]);
+    }
+    // Online softmax: rows (heads) lane/4 and lane/4 + 8 of the group.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int j = t0 + kw + nt * 8 + 2 * (lane % 4) + (e & 1);
+        const float v = j < ke ? s[nt][e] * p.scale : -INFINITY;
+        s[nt][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    }
+    if (lane % 4 == 0) {
+      red_max[warp * kG + lane / 4] = mx[0];
+      red_max[warp * kG + lane / 4 + 8] = mx[1];
+    }
+    __syncthreads();
+    float base[2], alpha[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float tm = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) tm = fmaxf(tm, red_max[w * kG + lane / 4 + 8 * r]);
+      const float m_new = fmaxf(m_run[r], tm);
+      base[r] = m_new == -INFINITY ? 0.0f : m_new;
+      alpha[r] = expf(m_run[r] - base[r]);
+      m_run[r] = m_new;
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float p0 = expf(s[nt][2 * r] - base[r]), p1 = expf(s[nt][2 * r + 1] - base[r]);
+        sum[r] += p0 + p1;
+        *reinterpret_cast<__nv_bfloat162*>(Ps + (lane / 4 + 8 * r) * kPld + kw + nt * 8 + 2 * (lane % 4)) =
+            __floats2bfloat162_rn(p0, p1);
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+      sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+    }
+    if (lane % 4 == 0) {
+      red_sum[warp * kG + lane / 4] = sum[0];
+      red_sum[warp * kG + lane / 4 + 8] = sum[1];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float ts = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) ts += red_sum[w * kG + lane / 4 + 8 * r];
+      l_run[r] = l_run[r] * alpha[r] + ts;
+    }
+#pragma unroll
+    for (int j = 0; j < kNt; ++j) {
+      o[j][0] *= alpha[0];
+      o[j][1] *= alpha[0];
+      o[j][2] *= alpha[1];
+      o[j][3] *= alpha[1];
+    }
+    // O += P · V over the tile's 64 keys, this warp's kCols columns.
+#pragma unroll
+    for (int kk = 0; kk < kT / 16; ++kk) {
+      uint32_t a[4];
+      ldmatrix_x4(a, Ps + (lane % 16) * kPld + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int np = 0; np < kNt / 2; ++np) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, Ks + (kk * 16 + (lane % 8) + ((lane / 8) & 1) * 8) * kLd + n0 + np * 16 +
+                                 (lane / 16) * 8);
+        mma_bf16(o[2 * np], a, b[0], b[1]);
+        mma_bf16(o[2 * np + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // Ks, Ps, kptr and the reductions are rewritten by the next tile
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int h = h0 + lane / 4 + 8 * r;
+    if (h >= p.n_heads) continue;
+    const int64_t row = int64_t(qi) * p.n_heads + h;
+    if (p.n_split == 1) {
+      const float b = m_run[r] == -INFINITY ? 0.0f : m_run[r];
+      const float den = l_run[r] + expf(p.sink[h] - b);
+      float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+      for (int j = 0; j < kNt; ++j)
+        *reinterpret_cast<float2*>(out + j * 8) =
+            make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
+    } else {
+      const int64_t part = row * p.n_split + split;
+      float* __restrict__ out = p.part_o + part * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+      for (int j = 0; j < kNt; ++j) *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+      if (warp == 0 && lane % 4 == 0) {
+        p.part_ml[part * 2] = m_run[r];
+        p.part_ml[part * 2 + 1] = l_run[r];
+      }
+    }
+  }
+}
+
+// Merges the n_split partials of one (query, head): grid (n_heads, n_q).
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) sparse_attention_combine_kernel(const __grid_constant__ SparseAttnParams p) {
+  using namespace attn_detail;
+  const int h = blockIdx.x, qi = blockIdx.y;
+  const int64_t row = int64_t(qi) * p.n_heads + h;
+  const float* __restrict__ ml = p.part_ml + row * p.n_split * 2;
+  float m = -INFINITY;
+  for (int j = 0; j < p.n_split; ++j) m = fmaxf(m, ml[2 * j]);
+  const float b = m == -INFINITY ? 0.0f : m;
+  float l = 0.0f;
+  for (int j = 0; j < p.n_split; ++j) l += ml[2 * j + 1] * expf(ml[2 * j] - b);
+  const float den = l + expf(p.sink[h] - b);
+  const float* __restrict__ po = p.part_o + row * p.n_split * p.dim;
+  for (int c = threadIdx.x; c < p.dim; c += kThreads) {
+    float acc = 0.0f;
+    for (int j = 0; j < p.n_split; ++j) acc = fmaf(po[int64_t(j) * p.dim + c], expf(ml[2 * j] - b), acc);
+    const float y = acc / den;
+    p.out[row * p.dim + c] = p.round_bf16 ? round_bf16(y) : y;
+  }
+}
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,248 @@
+// Kernels of the generic linear family (params in linear_params.h):
+//  * linear_gemv_kernel: y = x · Wᵀ in f32 with W dequantized on the fly from any stored format (F32, BF16,
+//    F16, FP8 128x128 block scales with partial edge blocks, MXFP4), one warp per weight row, kTok tokens per
+//    CTA column. The small-M path (decode) and the universal fallback: any M, N, K, grouped (wo_a) or not.
+//  * act_quant_f32_kernel / fp8_fake_quant_kernel: FP8 act_quant of f32 activations (one warp per 1x128
+//    block, bit-exact with core fp8_act_quant / fp8_fake_quant).
+//  * split_bf16_kernel, weight_to_bf16_kernel: operands of the bf16 tensor-core GEMM (dense_plan.h).
+//  * widen_bf16_kernel, round_bf16_kernel: output conversions; embed_kernel: row gather with dequant.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/common/numerics.cuh"
+#include "backend/cuda/gemm/linear_params.h"
+
+namespace dsv4::cuda {
+
+inline constexpr int kGemvWarps = 8;      // weight rows per CTA of linear_gemv_kernel
+inline constexpr int kQuantWarps = 8;     // 128-blocks per CTA of the act_quant kernels
+inline constexpr int kElementThreads = 256;
+
+__device__ __forceinline__ float load_scale(const WeightRef& w, int64_t idx) {
+  switch (w.scale_format) {
+    case ScaleFormat::E8m0: return e8m0_to_f32(__ldg(static_cast<const uint8_t*>(w.scale) + idx));
+    case ScaleFormat::F32: return __ldg(static_cast<const float*>(w.scale) + idx);
+    default: return __bfloat162float(static_cast<const __nv_bfloat16*>(w.scale)[idx]);
+  }
+}
+
+__device__ __forceinline__ float e2m1_to_f32(uint32_t code) {
+  // Grid {0, 0.5, 1, 1.5, 2, 3, 4, 6}: exponent field e = bits 2..1, mantissa bit 0 (e == 0: subnormal 0.5·m).
+  const uint32_t e = (code >> 1) & 3u, m = code & 1u;
+  const float v = e == 0 ? 0.5f * static_cast<float>(m) : (1.0f + 0.5f * static_cast<float>(m)) * static_cast<float>(1u << (e - 1));
+  return (code & 8u) ? -v : v;
+}
+
+__device__ __forceinline__ float bf16_bits(uint32_t b) { return __uint_as_float(b << 16); }
+
+// v[0..V) = W[n, k..k+V) as f32 (exact). V == 4 requires k % 4 == 0 and K % 4 == 0.
+template <WeightFormat F, int V>
+__device__ __forceinline__ void load_w(const WeightRef& w, int64_t n, int K, int k, float (&v)[V]) {
+  const int64_t e = n * K + k;
+  if constexpr (F == WeightFormat::F32) {
+    const float* p = static_cast<const float*>(w.data) + e;
+    if constexpr (V == 4) {
+      const float4 f = __ldg(reinterpret_cast<const float4*>(p));
+      v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
+    } else {
+      v[0] = __ldg(p);
+    }
+  } else if constexpr (F == WeightFormat::Bf16 || F == WeightFormat::F16) {
+    const uint16_t* p = static_cast<const uint16_t*>(w.data) + e;
+    uint32_t b[V];
+    if constexpr (V == 4) {
+      const uint2 r = __ldg(reinterpret_cast<const uint2*>(p));
+      b[0] = r.x & 0xFFFFu; b[1] = r.x >> 16; b[2] = r.y & 0xFFFFu; b[3] = r.y >> 16;
+    } else {
+      b[0] = __ldg(p);
+    }
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      if constexpr (F == WeightFormat::Bf16) {
+        v[i] = bf16_bits(b[i]);
+      } else {
+        __half_raw h;
+        h.x = static_cast<unsigned short>(b[i]);
+        v[i] = __half2float(__half(h));
+      }
+    }
+  } else if constexpr (F == WeightFormat::Fp8) {
+    const uint8_t* p = static_cast<const uint8_t*>(w.data) + e;
+    const float s = load_scale(w, (n / 128) * w.scale_cols + k / 128);
+    if constexpr (V == 4) {
+      const uint32_t r = __ldg(reinterpret_cast<const unsigned int*>(p));
+#pragma unroll
+      for (int i = 0; i < 4; ++i) v[i] = e4m3_to_f32(static_cast<uint8_t>(r >> (8 * i))) * s;
+    } else {
+      v[0] = e4m3_to_f32(__ldg(p)) * s;
+    }
+  } else {
+    const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * (K / 2);
+    const float s = load_scale(w, n * w.scale_cols + k / 32);
+    if constexpr (V == 4) {
+      const uint32_t r = __ldg(reinterpret_cast<const unsigned short*>(row + k / 2));
+#pragma unroll
+      for (int i = 0; i < 4; ++i) v[i] = e2m1_to_f32(r >> (4 * i)) * s;
+    } else {
+      const uint32_t b = __ldg(row + k / 2);
+      v[0] = e2m1_to_f32((k & 1) ? b >> 4 : b) * s;
+    }
+  }
+}
+
+__device__ __forceinline__ float round_to_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+template <WeightFormat F, int kTok, int kVec>
+__global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv_kernel(const __grid_constant__ LinearGemvParams p) {
+  const int lane = threadIdx.x & 31;
+  const int n = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
+  if (n >= p.N) return;
+  const int m0 = blockIdx.y * kTok;
+  const int ntok = min(kTok, p.M - m0);
+  const float* xg = p.x + static_cast<int64_t>(n / p.rows_per_group) * p.x_group_stride +
+                    static_cast<int64_t>(m0) * p.x_ld;
+  float acc[kTok];
+#pragma unroll
+  for (int j = 0; j < kTok; ++j) acc[j] = 0.0f;
+#pragma unroll 2
+  for (int k = lane * kVec; k < p.K; k += 32 * kVec) {
+    float wv[kVec];
+    load_w<F, kVec>(p.w, n, p.K, k, wv);
+#pragma unroll
+    for (int j = 0; j < kTok; ++j) {
+      if (j < ntok) {
+        const float* xr = xg + j * p.x_ld + k;
+        if constexpr (kVec == 4) {
+          const float4 xv = __ldg(reinterpret_cast<const float4*>(xr));
+          acc[j] = fmaf(xv.x, wv[0], acc[j]);
+          acc[j] = fmaf(xv.y, wv[1], acc[j]);
+          acc[j] = fmaf(xv.z, wv[2], acc[j]);
+          acc[j] = fmaf(xv.w, wv[3], acc[j]);
+        } else {
+          acc[j] = fmaf(__ldg(xr), wv[0], acc[j]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kTok; ++j) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int j = 0; j < kTok; ++j)
+      if (j < ntok) p.y[static_cast<int64_t>(m0 + j) * p.y_ld + n] = p.round_bf16 ? round_to_bf16(acc[j]) : acc[j];
+  }
+}
+
+// One warp's 1x128 block of f32 activations: 4 values per lane, the block scale (NaN for a non-finite block).
+struct QuantBlock {
+  float v[4];
+  float s;
+  bool bad;
+};
+
+__device__ __forceinline__ QuantBlock quant_block(const float* x) {
+  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
+  const int lane = threadIdx.x & 31;
+  const float4 f = *reinterpret_cast<const float4*>(x + lane * 4);
+  QuantBlock b{{f.x, f.y, f.z, f.w}, 0.0f, false};
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    b.bad |= !isfinite(b.v[i]);
+    amax = fmaxf(amax, fabsf(b.v[i]));
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  b.bad = __any_sync(0xffffffffu, b.bad);
+  b.s = b.bad ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(__fmul_rn(fmaxf(amax, 1e-4f), kInvE4m3Max));
+  return b;
+}
+
+__device__ __forceinline__ uint8_t quant_code(float v, float s) {
+  return f32_to_e4m3(fminf(fmaxf(__fdiv_rn(v, s), -448.0f), 448.0f));
+}
+
+__global__ void __launch_bounds__(kQuantWarps * 32) act_quant_f32_kernel(const __grid_constant__ ActQuantF32Params p) {
+  const int kb_count = p.K / 128;
+  const int64_t block = static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5);
+  if (block >= p.M * kb_count) return;
+  const int64_t m = block / kb_count;
+  const int kb = static_cast<int>(block % kb_count);
+  const int lane = threadIdx.x & 31;
+  const int64_t off = m * p.K + kb * 128;
+  const QuantBlock b = quant_block(p.x + off);
+  uint32_t codes = 0x7F7F7F7Fu;
+  if (!b.bad) {
+    codes = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) codes |= static_cast<uint32_t>(quant_code(b.v[i], b.s)) << (8 * i);
+  }
+  *reinterpret_cast<uint32_t*>(p.q + off + lane * 4) = codes;
+  if (lane == 0) p.scale[static_cast<int64_t>(kb) * p.M + m] = b.s;
+}
+
+__global__ void __launch_bounds__(kQuantWarps * 32) fp8_fake_quant_kernel(const __grid_constant__ Fp8FakeQuantParams p) {
+  const int kb_count = p.K / 128;
+  const int64_t block = static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5);
+  if (block >= p.M * kb_count) return;
+  const int64_t off = (block / kb_count) * p.K + (block % kb_count) * 128;
+  const QuantBlock b = quant_block(p.x + off);
+  float o[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    o[i] = b.bad ? __uint_as_float(0x7FC00000u) : round_to_bf16(e4m3_to_f32(quant_code(b.v[i], b.s)) * b.s);
+  *reinterpret_cast<float4*>(p.out + off + (threadIdx.x & 31) * 4) = make_float4(o[0], o[1], o[2], o[3]);
+}
+
+__global__ void split_bf16_kernel(const __grid_constant__ SplitBf16Params p) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float x = p.x[i];
+    const __nv_bfloat16 hi = __float2bfloat16_rn(x);
+    p.hi[i] = hi;
+    p.lo[i] = __float2bfloat16_rn(x - __bfloat162float(hi));
+  }
+}
+
+template <WeightFormat F>
+__global__ void weight_to_bf16_kernel(const __grid_constant__ WeightToBf16Params p) {
+  const int64_t total = static_cast<int64_t>(p.N) * p.K;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float v[1];
+    load_w<F, 1>(p.w, i / p.K, p.K, static_cast<int>(i % p.K), v);
+    p.out[i] = __float2bfloat16_rn(v[0]);
+  }
+}
+
+__global__ void widen_bf16_kernel(const __grid_constant__ WidenBf16Params p) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    p.y[i] = __bfloat162float(p.in[i]);
+}
+
+__global__ void round_bf16_kernel(const __grid_constant__ RoundBf16Params p) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    p.x[i] = round_to_bf16(p.x[i]);
+}
+
+template <WeightFormat F>
+__global__ void embed_kernel(const __grid_constant__ EmbedParams p) {
+  const int t = blockIdx.x;
+  const int64_t id = p.ids[t];
+  float* out = p.out + static_cast<int64_t>(t) * p.D;
+  for (int d = threadIdx.x; d < p.D; d += blockDim.x) {
+    float v[1];
+    load_w<F, 1>(p.table, id, p.D, d, v);
+    out[d] = v[0];
+  }
+}
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,88 @@
+// Launchers of the mHC family: validate, pick the compiled instance from the plan, launch, check.
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/hc/hc_finish.cuh"
+#include "backend/cuda/hc/hc_mix.cuh"
+#include "backend/cuda/hc/hc_post.cuh"
+#include "backend/cuda/hc/launch.h"
+#include "core/check.h"
+
+namespace dsv4::cuda {
+namespace {
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Calls f.template operator()<kHc>() for hc in [1, kHcMaxHc].
+template <typename F>
+void with_hc(int hc, const char* op, F&& f) {
+  switch (hc) {
+    case 1: f.template operator()<1>(); break;
+    case 2: f.template operator()<2>(); break;
+    case 3: f.template operator()<3>(); break;
+    case 4: f.template operator()<4>(); break;
+    default: check(false, std::string(op) + ": hc " + std::to_string(hc) + " not compiled (1..4)");
+  }
+}
+
+}  // namespace
+
+void launch_hc_mix(const HcMixParams& p, const HcMixPlan& plan, cudaStream_t stream) {
+  check(plan.unsupported.empty(), plan.unsupported);
+  check(p.n_mix <= plan.mix && p.k_slice == plan.k_slice, "hc mix: params do not match the plan");
+  check(p.x && p.fn && p.part_mu && p.part_ss, "hc mix: null operand");
+  check(plan.vec == 1 || (aligned16(p.x) && aligned16(p.fn)), "hc mix: x and fn must be 16-byte aligned");
+  check(plan.tiles <= INT32_MAX, "hc mix: T " + std::to_string(p.T) + " out of range");
+  if (p.T == 0) return;
+  const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
+  auto launch = [&]<int kMix, int kVec>() {
+    switch (plan.config) {
+      case HcMixConfig::Tiny: hc_mix_kernel<kMix, 1, 64, 1, kVec><<<grid, 64, 0, stream>>>(p); break;
+      case HcMixConfig::Small: hc_mix_kernel<kMix, 4, 64, 1, kVec><<<grid, 64, 0, stream>>>(p); break;
+      case HcMixConfig::Large: hc_mix_kernel<kMix, 4, 32, 8, kVec><<<grid, 256, 0, stream>>>(p); break;
+    }
+  };
+  if (plan.mix == 4) {
+    plan.vec == 4 ? launch.template operator()<4, 4>() : launch.template operator()<4, 1>();
+  } else {
+    plan.vec == 4 ? launch.template operator()<24, 4>() : launch.template operator()<24, 1>();
+  }
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_hc_finish(const HcFinishParams& p, int hc, bool pre, const HcRowPlan& plan, cudaStream_t stream) {
+  check(p.x && p.part_mu && p.part_ss && p.base && p.scale && p.y, "hc finish: null operand");
+  check(!pre || (p.post && p.comb), "hc finish: hc_pre needs post and comb");
+  check(p.d_chunk == plan.d_chunk && p.d_chunk % plan.vec == 0, "hc finish: d_chunk does not match the plan");
+  check(plan.vec == 1 || (aligned16(p.x) && aligned16(p.y)), "hc finish: x and y must be 16-byte aligned");
+  check(p.T <= INT32_MAX, "hc finish: T " + std::to_string(p.T) + " out of range");
+  if (p.T == 0 || p.D == 0) return;
+  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(plan.chunks));
+  with_hc(hc, "hc finish", [&]<int kHc>() {
+    auto go = [&]<int kVec>() {
+      if (pre) hc_finish_kernel<kHc, kVec, true><<<grid, kHcFinishThreads, 0, stream>>>(p);
+      else hc_finish_kernel<kHc, kVec, false><<<grid, kHcFinishThreads, 0, stream>>>(p);
+    };
+    plan.vec == 4 ? go.template operator()<4>() : go.template operator()<1>();
+  });
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_hc_post(const HcPostParams& p, int hc, const HcRowPlan& plan, cudaStream_t stream) {
+  check(p.a && p.R && p.post && p.comb && p.out, "hc post: null operand");
+  check(p.out != p.R && p.out != p.a, "hc post: out must not alias a or R");
+  check(p.d_chunk == plan.d_chunk && p.d_chunk % plan.vec == 0, "hc post: d_chunk does not match the plan");
+  check(plan.vec == 1 || (aligned16(p.a) && aligned16(p.R) && aligned16(p.out)),
+        "hc post: a, R and out must be 16-byte aligned");
+  check(p.T <= INT32_MAX, "hc post: T " + std::to_string(p.T) + " out of range");
+  if (p.T == 0 || p.D == 0) return;
+  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(plan.chunks));
+  with_hc(hc, "hc post", [&]<int kHc>() {
+    if (plan.vec == 4) hc_post_kernel<kHc, 4><<<grid, kHcPostThreads, 0, stream>>>(p);
+    else hc_post_kernel<kHc, 1><<<grid, kHcPostThreads, 0, stream>>>(p);
+  });
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace dsv4::cuda

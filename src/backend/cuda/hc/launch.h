@@ -1,0 +1,17 @@
+// Host entry points of the mHC kernels. Launches are asynchronous on `stream`, allocate nothing and are
+// CUDA-graph safe; shapes are validated here (the message names the dimension) before any launch. The caller
+// builds the plans (plan.h) and owns the partial buffers of hc_mix (sized by HcMixPlan::splits).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/hc/params.h"
+#include "backend/cuda/hc/plan.h"
+
+namespace dsv4::cuda {
+
+void launch_hc_mix(const HcMixParams& p, const HcMixPlan& plan, cudaStream_t stream);
+// pre: hc_pre (post, comb, Sinkhorn) or hc_head (pre only). p.d_chunk from plan.
+void launch_hc_finish(const HcFinishParams& p, int hc, bool pre, const HcRowPlan& plan, cudaStream_t stream);
+void launch_hc_post(const HcPostParams& p, int hc, const HcRowPlan& plan, cudaStream_t stream);
+
+}  // namespace dsv4::cuda

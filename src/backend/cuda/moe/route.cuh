@@ -1,0 +1,228 @@
+// Routing-side kernels of the MoE family, all deterministic (no float atomics):
+// route_kernel: one warp per token (spec §6.1). The warp writes s = sqrt(softplus(z)) and the selection key
+//   s + bias into shared memory, then picks top_k times the best untaken key by a shuffle argmax (ties to the
+//   lower expert id, the CPU partial_sort order), or reads tid2eid[token] on hash layers; lane 0 normalises
+//   in k order. Supports E <= kRouteMaxExperts, top_k <= kRouteMaxTopK.
+// moe_align_count_kernel (one CTA): per-expert counts (shared integer atomics), exclusive offsets, and the
+//   GEMM tile list (tiles of bm slots of one expert). moe_align_place_kernel (one CTA per expert): stable
+//   compaction of the expert's slot ids into perm, so the permutation does not depend on scheduling.
+// moe_fake_quant_kernel: FP8 fake-quant of GEMM inputs, one warp per 1x128 block (core fp8_fake_quant).
+// moe_combine_kernel: one CTA per token; its k slot outputs summed from 0 in ascending (expert, k) order.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/common/numerics.cuh"
+#include "backend/cuda/moe/params.h"
+#include "backend/cuda/moe/plan.h"
+
+namespace dsv4::cuda {
+
+__device__ __forceinline__ bool route_better(float ka, int ia, float kb, int ib) {
+  return ka > kb || (ka == kb && ia < ib);
+}
+
+__global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_constant__ RouteParams p) {
+  __shared__ float s_all[kRouteWarps][kRouteMaxExperts];
+  __shared__ float key_all[kRouteWarps][kRouteMaxExperts];
+  __shared__ uint8_t taken_all[kRouteWarps][kRouteMaxExperts];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t = blockIdx.x * kRouteWarps + warp;
+  if (t >= p.T) return;
+  float* s = s_all[warp];
+  float* key = key_all[warp];
+  uint8_t* taken = taken_all[warp];
+  const float* z = p.logits + static_cast<int64_t>(t) * p.E;
+  for (int e = lane; e < p.E; e += 32) {
+    const float zv = z[e];
+    const float sp = zv > 20.0f ? zv : log1pf(expf(zv));
+    const float sv = sqrtf(sp);
+    s[e] = sv;
+    key[e] = p.bias ? sv + p.bias[e] : sv;
+    taken[e] = 0;
+  }
+  __syncwarp();
+  int32_t* sel = p.sel + static_cast<int64_t>(t) * p.top_k;
+  if (p.tid2eid) {
+    const int64_t base = static_cast<int64_t>(p.tokens[t]) * p.top_k;
+    for (int k = lane; k < p.top_k; k += 32)
+      sel[k] = p.tid2eid_i64 ? static_cast<int32_t>(static_cast<const int64_t*>(p.tid2eid)[base + k])
+                             : static_cast<const int32_t*>(p.tid2eid)[base + k];
+  } else {
+    for (int k = 0; k < p.top_k; ++k) {
+      float bk = 0.0f;
+      int bi = -1;
+      for (int e = lane; e < p.E; e += 32)
+        if (!taken[e] && (bi < 0 || route_better(key[e], e, bk, bi))) {
+          bk = key[e];
+          bi = e;
+        }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        const float ok = __shfl_xor_sync(0xffffffffu, bk, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (oi >= 0 && (bi < 0 || route_better(ok, oi, bk, bi))) {
+          bk = ok;
+          bi = oi;
+        }
+      }
+      if (lane == 0) {
+        sel[k] = bi;
+        taken[bi] = 1;
+      }
+      __syncwarp();
+    }
+  }
+  __syncwarp();
+  if (lane == 0) {
+    float sum = 0.0f;
+    for (int k = 0; k < p.top_k; ++k) sum += s[sel[k]];
+    float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
+    for (int k = 0; k < p.top_k; ++k) {
+      const float sv = s[sel[k]];
+      w[k] = (p.normalize ? sv / sum : sv) * p.route_scale;
+    }
+  }
+}
+
+// Exclusive block scan of one int per thread (blockDim.x == kAlignThreads); returns the block total in *total.
+__device__ __forceinline__ int align_block_scan(int v, int* warp_sums, int* total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int inc = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int n = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += n;
+  }
+  if (lane == 31) warp_sums[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    int w = lane < kAlignThreads / 32 ? warp_sums[lane] : 0;
+    int wi = w;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int n = __shfl_up_sync(0xffffffffu, wi, o);
+      if (lane >= o) wi += n;
+    }
+    if (lane < kAlignThreads / 32) warp_sums[lane] = wi - w;
+    if (lane == 31) *total = wi;
+  }
+  __syncthreads();
+  const int out = warp_sums[warp] + inc - v;
+  __syncthreads();
+  return out;
+}
+
+__global__ void __launch_bounds__(kAlignThreads) moe_align_count_kernel(const __grid_constant__ MoeAlignParams p) {
+  __shared__ int cnt[kAlignMaxExperts];
+  __shared__ int warp_sums[kAlignThreads / 32];
+  __shared__ int total_rows, total_tiles;
+  const int e = threadIdx.x;
+  if (e < p.E) cnt[e] = 0;
+  __syncthreads();
+  for (int s = threadIdx.x; s < p.n_slots; s += kAlignThreads) {
+    const int x = p.sel[s];
+    if (x >= 0 && x < p.E) atomicAdd(&cnt[x], 1);
+  }
+  __syncthreads();
+  const int c = e < p.E ? cnt[e] : 0;
+  const int nt = (c + p.bm - 1) / p.bm;
+  const int off = align_block_scan(c, warp_sums, &total_rows);
+  const int toff = align_block_scan(nt, warp_sums, &total_tiles);
+  if (e < p.E) {
+    p.counts[e] = c;
+    p.offsets[e] = off;
+    for (int j = 0; j < nt && toff + j < p.max_tiles; ++j) {
+      int32_t* tl = p.tiles + 3 * static_cast<int64_t>(toff + j);
+      tl[0] = e;
+      tl[1] = off + j * p.bm;
+      tl[2] = min(p.bm, c - j * p.bm);
+    }
+  }
+  if (threadIdx.x == 0) {
+    p.offsets[p.E] = total_rows;
+    *p.n_tiles = min(total_tiles, p.max_tiles);
+  }
+}
+
+__global__ void __launch_bounds__(kAlignPlaceThreads) moe_align_place_kernel(const __grid_constant__ MoeAlignParams p) {
+  constexpr int kWarps = kAlignPlaceThreads / 32;
+  __shared__ int warp_counts[kWarps];
+  const int e = blockIdx.x;
+  if (p.counts[e] == 0) return;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int running = p.offsets[e];
+  for (int c0 = 0; c0 < p.n_slots; c0 += kAlignPlaceThreads) {
+    const int s = c0 + threadIdx.x;
+    const bool hit = s < p.n_slots && p.sel[s] == e;
+    const uint32_t mask = __ballot_sync(0xffffffffu, hit);
+    if (lane == 0) warp_counts[warp] = __popc(mask);
+    __syncthreads();
+    int before = 0, total = 0;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      before += w < warp ? warp_counts[w] : 0;
+      total += warp_counts[w];
+    }
+    if (hit) p.perm[running + before + __popc(mask & ((1u << lane) - 1u))] = s;
+    running += total;
+    __syncthreads();
+  }
+}
+
+__global__ void __launch_bounds__(256) moe_fake_quant_kernel(const __grid_constant__ MoeFakeQuantParams p) {
+  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
+  const int lane = threadIdx.x & 31;
+  const int kb_count = p.K / 128;
+  const int64_t block = static_cast<int64_t>(blockIdx.x) * 8 + (threadIdx.x >> 5);
+  if (block >= p.rows * kb_count) return;
+  const int64_t off = (block / kb_count) * p.K + (block % kb_count) * 128 + lane * 4;
+  const float4 x4 = *reinterpret_cast<const float4*>(p.x + off);
+  float v[4] = {x4.x, x4.y, x4.z, x4.w};
+  float amax = 0.0f;
+  bool nan = false;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    nan |= isnan(v[i]);
+    amax = fmaxf(amax, fabsf(v[i]));
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  nan = __any_sync(0xffffffffu, nan);
+  const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(__fmul_rn(fmaxf(amax, 1e-4f), kInvE4m3Max));
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float c = __fdiv_rn(v[i], s);
+    const float q = isnan(c) ? c : e4m3_to_f32(f32_to_e4m3(fminf(fmaxf(c, -448.0f), 448.0f)));
+    v[i] = __bfloat162float(__float2bfloat16_rn(__fmul_rn(q, s)));
+  }
+  if (p.out_f32) *reinterpret_cast<float4*>(p.out_f32 + off) = make_float4(v[0], v[1], v[2], v[3]);
+  if (p.out_bf16) {
+    __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v[0], v[1]), __floats2bfloat162_rn(v[2], v[3])};
+    *reinterpret_cast<uint2*>(p.out_bf16 + off) = *reinterpret_cast<const uint2*>(h);
+  }
+}
+
+__global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __grid_constant__ MoeCombineParams p) {
+  const int t = blockIdx.x;
+  const int32_t* sel = p.sel + static_cast<int64_t>(t) * p.top_k;
+  int order[kRouteMaxTopK];
+  for (int j = 0; j < p.top_k; ++j) {  // insertion sort by (expert, k): every thread builds the same order
+    int i = j;
+    while (i > 0 && sel[order[i - 1]] > sel[j]) {
+      order[i] = order[i - 1];
+      --i;
+    }
+    order[i] = j;
+  }
+  const float* y = p.y + static_cast<int64_t>(t) * p.top_k * p.D;
+  float* out = p.out + static_cast<int64_t>(t) * p.D;
+  for (int c = threadIdx.x; c < p.D; c += kCombineThreads) {
+    float acc = 0.0f;
+    for (int j = 0; j < p.top_k; ++j) acc += y[static_cast<int64_t>(order[j]) * p.D + c];
+    out[c] = acc;
+  }
+}
+
+}  // namespace dsv4::cuda

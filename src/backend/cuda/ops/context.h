@@ -1,0 +1,64 @@
+// CudaContext: the one CUDA stream, cuBLASLt handle and stream-ordered memory pool the CUDA backend runs on,
+// and the DeviceMemory it registers for Device::Cuda tensors (core/tensor.h). Every op of CudaOps is queued on
+// stream(); tensor copies to the host synchronize it. Temporary device arrays built from host plan data
+// (positions, pointer lists, ids) come from upload(): allocated stream-ordered and freed stream-ordered when
+// the returned handle dies, so a kernel queued before the handle's destruction still reads valid memory.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backend/cuda/gemm/plan.h"
+#include "core/tensor.h"
+
+namespace dsv4::cuda {
+
+// A stream-ordered temporary device allocation (cudaMallocAsync / cudaFreeAsync on the context stream).
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(size_t bytes);
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch(Scratch&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr; o.bytes_ = 0; }
+  Scratch& operator=(Scratch&& o) noexcept;
+  void* data() const { return p_; }
+  template <typename T>
+  T* as() const { return static_cast<T*>(p_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaContext {
+ public:
+  static CudaContext& get();  // created on first use (device 0); registers DeviceMemory for Device::Cuda
+  cudaStream_t stream() const { return stream_; }
+  cublasLtHandle_t lt() const { return lt_.get(); }
+  int sm_count() const { return sm_count_; }
+  // Host data → a stream-ordered temporary on the device.
+  template <typename T>
+  Scratch upload(std::span<const T> host) {
+    Scratch s(host.size_bytes());
+    upload_bytes(s.data(), host.data(), host.size_bytes());
+    return s;
+  }
+  void upload_bytes(void* dst, const void* src, size_t bytes);
+  void download_bytes(void* dst, const void* src, size_t bytes);  // synchronizes the stream
+  void sync();
+
+ private:
+  CudaContext();
+  cudaStream_t stream_ = nullptr;
+  CublasLt lt_;
+  int sm_count_ = 0;
+};
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,332 @@
+// CudaOps linear family (spec §2.1 dtype policy, §2.3 act_quant, §2.6 FP8 GEMM, §5.6 wo_a, §7.2 formats):
+// linear, grouped_linear and embed, numerically following CpuOps (src/backend/cpu/cpu_linear.cpp):
+//   act_quant  when act == Bf16, kind == Quantized, the weight is quantized (FP8/MXFP4) and K % 128 == 0: x is FP8
+//              fake-quantized in blocks of 128 with ue8m0 scales (other K: no act_quant, as the CPU);
+//   math       f32 dot products with the weight dequantized exactly;
+//   output     rounded to bf16 when act == Bf16 and kind != F32 (grouped_linear: whenever act == Bf16).
+// Paths, chosen per call:
+//   fp8        act_quant + FP8 block-scaled GEMM (gemm/plan.h), bf16 out widened to f32: Bf16 acts, Quantized, FP8
+//              weight, K % 128 == 0, N % 16 == 0. mma.sync kernel for M <= 16, cuBLASLt block-scaled above (mma
+//              when cuBLASLt has no algorithm). The official numerics at every Flash FP8 linear.
+//   gemv       linear_gemv_kernel, weight read in its stored format, f32 FMAs: M <= 16 otherwise (decode of bf16
+//              weights, wo_a, the f32 numerics), and the fallback for any shape.
+//   dense      cuBLASLt for M > 16 otherwise: Bf16 acts with bf16-representable weights (BF16, FP8, MXFP4; FP8/MXFP4
+//              converted to a bf16 copy per call) run bf16 tensor cores on x split into hi + lo bf16 halves (one
+//              launch when x is known bf16, i.e. after act_quant); else f32 (TF32 off) on DeviceWeights::f32.
+// Plans are built lazily per shape and cached for the process (cuBLASLt algorithm selection is slow).
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/gemm/dense_plan.h"
+#include "backend/cuda/gemm/launch.h"
+#include "backend/cuda/gemm/linear_launch.h"
+#include "backend/cuda/gemm/plan.h"
+#include "backend/cuda/ops/cuda_ops.h"
+#include "core/check.h"
+
+namespace dsv4::backend {
+namespace {
+
+using cuda::DenseGemmPlan;
+using cuda::DenseGemmShape;
+using cuda::DenseGemmType;
+using cuda::Fp8GemmPath;
+using cuda::Fp8GemmPlan;
+using cuda::Scratch;
+using cuda::WeightFormat;
+using cuda::WeightRef;
+
+constexpr int64_t kGemvMaxM = 16;                  // decode rows: the weight-streaming kernels win
+constexpr size_t kMaxWorkspaceBytes = 32ull << 20;  // cuBLASLt workspace cap
+
+struct PlanCache {
+  std::mutex mu;
+  std::unique_ptr<cuda::CublasLt> lt;  // FP8 plans take a CublasLt object
+  std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::unique_ptr<Fp8GemmPlan>> fp8;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int>, std::unique_ptr<DenseGemmPlan>>
+      dense;
+};
+
+PlanCache& plans() {
+  static PlanCache* c = new PlanCache();  // never destroyed: plans outlive every CudaOps
+  return *c;
+}
+
+// FP8 GEMM plan for (M, N, K): mma for small M, cuBLASLt above, mma when cuBLASLt has no algorithm.
+const Fp8GemmPlan& fp8_plan(int64_t M, int64_t N, int64_t K) {
+  PlanCache& c = plans();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto get = [&](Fp8GemmPath path) -> const Fp8GemmPlan& {
+    auto& slot = c.fp8[{static_cast<int>(path), M, N, K}];
+    if (!slot) {
+      if (!c.lt) c.lt = std::make_unique<cuda::CublasLt>();
+      slot = std::make_unique<Fp8GemmPlan>(
+          Fp8GemmPlan::create({M, N, K}, path, c.lt.get(), kMaxWorkspaceBytes));
+    }
+    return *slot;
+  };
+  if (M > kGemvMaxM) {
+    const Fp8GemmPlan& lt = get(Fp8GemmPath::CublasLt);
+    if (lt.ok()) return lt;
+  }
+  return get(Fp8GemmPath::Mma);
+}
+
+const DenseGemmPlan& dense_plan(const DenseGemmShape& s, cublasLtHandle_t handle) {
+  PlanCache& c = plans();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto& slot = c.dense[{s.M, s.N, s.K, s.groups, s.x_ld, s.y_ld, static_cast<int>(s.type), s.align}];
+  if (!slot) slot = std::make_unique<DenseGemmPlan>(DenseGemmPlan::create(s, handle, kMaxWorkspaceBytes));
+  return *slot;
+}
+
+// Largest power of two (at most 16) dividing v.
+int32_t align_of(uint64_t v) {
+  int32_t a = 16;
+  while (a > 1 && v % static_cast<uint64_t>(a) != 0) a /= 2;
+  return a;
+}
+
+// The stored format of a checkpoint weight as the kernels read it (dw: its device copy).
+WeightRef weight_ref(cuda::DeviceWeight& dw, const Weight& w) {
+  WeightRef r;
+  r.data = dw.raw.data();
+  r.scale = dw.raw_scale.data();
+  const std::string who = "CUDA linear: weight " + w.name;
+  if (w.quant != weights::Quant::None) {
+    switch (w.scale_dtype) {
+      case DType::F8_E8M0: r.scale_format = cuda::ScaleFormat::E8m0; break;
+      case DType::F32: r.scale_format = cuda::ScaleFormat::F32; break;
+      case DType::BF16: r.scale_format = cuda::ScaleFormat::Bf16; break;
+      default: panic(who + ": unsupported scale dtype " + std::string(dtype_name(w.scale_dtype)));
+    }
+    check(w.scale_shape.size() == 2, who + ": scale shape " + shape_str(w.scale_shape) + " is not 2-D");
+    r.scale_cols = static_cast<int32_t>(w.scale_shape[1]);
+  }
+  switch (w.quant) {
+    case weights::Quant::None:
+      switch (w.dtype) {
+        case DType::F32: r.format = WeightFormat::F32; break;
+        case DType::BF16: r.format = WeightFormat::Bf16; break;
+        case DType::F16: r.format = WeightFormat::F16; break;
+        default: panic(who + ": unsupported dtype " + std::string(dtype_name(w.dtype)));
+      }
+      break;
+    case weights::Quant::Fp8Block128:
+      check(w.dtype == DType::F8_E4M3, who + ": Fp8Block128 weight must be F8_E4M3");
+      check(w.scale_shape[0] == (w.rows() + 127) / 128 && w.scale_shape[1] == (w.cols() + 127) / 128,
+            who + ": scale shape " + shape_str(w.scale_shape) + " does not match " + shape_str(w.shape));
+      r.format = WeightFormat::Fp8;
+      break;
+    case weights::Quant::Mxfp4:
+      check(w.cols() % 32 == 0 && w.scale_shape[0] == w.rows() && w.scale_shape[1] == w.cols() / 32,
+            who + ": MXFP4 scale shape " + shape_str(w.scale_shape) + " does not match " + shape_str(w.shape));
+      r.format = WeightFormat::Mxfp4;
+      break;
+  }
+  return r;
+}
+
+// One linear problem: y[M, groups·N] = per group g, x[:, g·K : (g+1)·K] · W[g·N : (g+1)·N, :]ᵀ.
+struct LinearProblem {
+  const float* x = nullptr;  // f32 [M, groups·K] on the device
+  float* y = nullptr;        // f32 [M, groups·N] on the device
+  int64_t M = 0, N = 0, K = 0, groups = 1;
+  bool round = false;        // bf16 output rounding
+  bool x_bf16 = false;       // x known bf16-representable (after act_quant)
+};
+
+void run_gemv(const LinearProblem& lp, const WeightRef& ref, cudaStream_t stream) {
+  cuda::LinearGemvParams p;
+  p.x = lp.x;
+  p.w = ref;
+  p.y = lp.y;
+  p.M = static_cast<int32_t>(lp.M);
+  p.N = static_cast<int32_t>(lp.N * lp.groups);
+  p.K = static_cast<int32_t>(lp.K);
+  p.rows_per_group = static_cast<int32_t>(lp.N);
+  p.x_ld = lp.groups * lp.K;
+  p.x_group_stride = lp.groups > 1 ? lp.K : 0;
+  p.y_ld = lp.groups * lp.N;
+  p.round_bf16 = lp.round;
+  cuda::launch_linear_gemv(p, stream);
+}
+
+// The dense cuBLASLt path; false when cuBLASLt has no algorithm (the caller falls back to gemv).
+bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw, const WeightRef& ref, bool bf16,
+               cublasLtHandle_t handle, cudaStream_t stream) {
+  const int64_t rows = lp.N * lp.groups, x_n = lp.M * lp.groups * lp.K;
+  const void* wp = nullptr;
+  Scratch w_bf16, x_hi, x_lo;
+  const void* xs[2] = {lp.x, nullptr};
+  const int64_t esize = bf16 ? 2 : 4;
+  if (bf16) {
+    if (ref.format == WeightFormat::Bf16) {
+      wp = ref.data;
+    } else {
+      w_bf16 = Scratch(static_cast<size_t>(rows * lp.K * 2));
+      cuda::WeightToBf16Params c;
+      c.w = ref;
+      c.out = w_bf16.as<__nv_bfloat16>();
+      c.N = static_cast<int32_t>(rows);
+      c.K = static_cast<int32_t>(lp.K);
+      cuda::launch_weight_to_bf16(c, stream);
+      wp = w_bf16.data();
+    }
+    x_hi = Scratch(static_cast<size_t>(x_n * 2));
+    x_lo = Scratch(static_cast<size_t>(x_n * 2));
+    cuda::SplitBf16Params sp;
+    sp.x = lp.x;
+    sp.hi = x_hi.as<__nv_bfloat16>();
+    sp.lo = x_lo.as<__nv_bfloat16>();
+    sp.n = x_n;
+    cuda::launch_split_bf16(sp, stream);
+    xs[0] = x_hi.data();
+    xs[1] = lp.x_bf16 ? nullptr : x_lo.data();
+  } else {
+    wp = ref.format == WeightFormat::F32 ? ref.data : dw.f32(w);
+  }
+  DenseGemmShape s;
+  s.M = lp.M;
+  s.N = lp.N;
+  s.K = lp.K;
+  s.groups = lp.groups;
+  s.x_ld = lp.groups * lp.K;
+  s.y_ld = lp.groups * lp.N;
+  s.type = bf16 ? DenseGemmType::Bf16 : DenseGemmType::F32;
+  s.align = std::min({align_of(reinterpret_cast<uintptr_t>(wp)), align_of(reinterpret_cast<uintptr_t>(xs[0])),
+                      align_of(reinterpret_cast<uintptr_t>(lp.y)), align_of(static_cast<uint64_t>(lp.K * esize)),
+                      align_of(static_cast<uint64_t>(lp.N * 4))});
+  const DenseGemmPlan& plan = dense_plan(s, handle);
+  if (!plan.ok()) return false;
+  Scratch ws(plan.workspace_bytes());
+  plan.launch(wp, xs[0], lp.y, 0.0f, ws.data(), ws.bytes(), stream);
+  if (xs[1]) plan.launch(wp, xs[1], lp.y, 1.0f, ws.data(), ws.bytes(), stream);
+  if (lp.round) {
+    cuda::RoundBf16Params rp;
+    rp.x = lp.y;
+    rp.n = lp.M * rows;
+    cuda::launch_round_bf16(rp, stream);
+  }
+  return true;
+}
+
+}  // namespace
+
+void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kind) {
+  const int64_t K = w.cols(), N = w.rows();
+  check(x.device() == Device::Cuda, "CUDA linear " + w.name + ": input is not on the device");
+  check(K > 0 && x.numel() % K == 0,
+        "linear " + w.name + ": input width does not match in_features " + std::to_string(K));
+  const int64_t M = x.numel() / K;
+  on_device(y, {M, N});
+  if (M == 0 || N == 0) return;
+  cudaStream_t stream = ctx_.stream();
+  cuda::DeviceWeight& dw = dw_.get(w);
+  const WeightRef ref = weight_ref(dw, w);
+  const bool act_quant = bf16_acts() && kind == LinearKind::Quantized && w.quant != weights::Quant::None &&
+                         K % 128 == 0;
+  check(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX, "CUDA linear " + w.name + ": dimension beyond int32");
+
+  const bool fp8_path = act_quant && w.quant == weights::Quant::Fp8Block128 && w.scale_dtype != DType::BF16 &&
+                        N % 16 == 0;  // DeviceWeights::fp8_scale_f32 reads e8m0 or f32 scales
+  if (fp8_path) {
+    Scratch q(static_cast<size_t>(M * K)), sc(static_cast<size_t>(M * (K / 128) * 4)),
+        yb(static_cast<size_t>(M * N * 2));
+    cuda::ActQuantF32Params ap;
+    ap.x = x.data();
+    ap.q = q.as<uint8_t>();
+    ap.scale = sc.as<float>();
+    ap.M = M;
+    ap.K = static_cast<int32_t>(K);
+    cuda::launch_act_quant_f32(ap, stream);
+    const Fp8GemmPlan& plan = fp8_plan(M, N, K);
+    check(plan.ok(), "CUDA linear " + w.name + ": " + plan.unsupported());
+    Scratch ws(plan.workspace_bytes());
+    cuda::Fp8GemmArgs a;
+    a.xq = q.as<uint8_t>();
+    a.x_scale = sc.as<float>();
+    a.w = static_cast<const uint8_t*>(dw.raw.data());
+    a.w_scale = dw_.fp8_scale_f32(w);
+    a.y = yb.as<__nv_bfloat16>();
+    cuda::launch_fp8_gemm(plan, a, ws.data(), ws.bytes(), stream);
+    cuda::WidenBf16Params wp;
+    wp.in = yb.as<__nv_bfloat16>();
+    wp.y = y.data();
+    wp.n = M * N;
+    cuda::launch_widen_bf16(wp, stream);
+    return;
+  }
+
+  LinearProblem lp;
+  lp.x = x.data();
+  lp.y = y.data();
+  lp.M = M;
+  lp.N = N;
+  lp.K = K;
+  lp.round = bf16_acts() && kind != LinearKind::F32;
+  Scratch xq;
+  if (act_quant) {
+    xq = Scratch(static_cast<size_t>(M * K * 4));
+    cuda::Fp8FakeQuantParams fp;
+    fp.x = x.data();
+    fp.out = xq.as<float>();
+    fp.M = M;
+    fp.K = static_cast<int32_t>(K);
+    cuda::launch_fp8_fake_quant(fp, stream);
+    lp.x = xq.as<float>();
+    lp.x_bf16 = true;
+  }
+  const bool bf16 = bf16_acts() && ref.format != WeightFormat::F32 && ref.format != WeightFormat::F16;
+  if (M <= kGemvMaxM || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
+}
+
+void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) {
+  check(groups > 0 && w.rows() % groups == 0, "grouped linear " + w.name + ": rows not divisible by groups");
+  const int64_t Kg = w.cols(), R = w.rows() / groups;
+  check(x.device() == Device::Cuda, "CUDA grouped linear " + w.name + ": input is not on the device");
+  check(x.numel() % (groups * Kg) == 0, "grouped linear " + w.name + ": input width mismatch");
+  const int64_t M = x.numel() / (groups * Kg);
+  on_device(y, {M, groups * R});
+  if (M == 0 || R == 0) return;
+  check(M <= INT32_MAX && groups * R <= INT32_MAX && Kg <= INT32_MAX,
+        "CUDA grouped linear " + w.name + ": dimension beyond int32");
+  cuda::DeviceWeight& dw = dw_.get(w);
+  const WeightRef ref = weight_ref(dw, w);
+  LinearProblem lp;
+  lp.x = x.data();
+  lp.y = y.data();
+  lp.M = M;
+  lp.N = R;
+  lp.K = Kg;
+  lp.groups = groups;
+  lp.round = bf16_acts();
+  const bool bf16 = bf16_acts() && ref.format != WeightFormat::F32 && ref.format != WeightFormat::F16;
+  cudaStream_t stream = ctx_.stream();
+  if (M <= kGemvMaxM || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
+}
+
+void CudaOps::embed(const Weight& table, std::span<const int32_t> ids, Tensor& out) {
+  const int64_t D = table.cols(), T = static_cast<int64_t>(ids.size());
+  for (int32_t id : ids)
+    check(id >= 0 && id < table.rows(), "token id " + std::to_string(id) + " out of range");
+  check(T <= INT32_MAX && D <= INT32_MAX, "CUDA embed: dimension beyond int32");
+  on_device(out, {T, D});
+  if (T == 0 || D == 0) return;
+  cuda::DeviceWeight& dw = dw_.get(table);
+  Scratch dev_ids = ctx_.upload(ids);
+  cuda::EmbedParams p;
+  p.table = weight_ref(dw, table);
+  p.ids = dev_ids.as<int32_t>();
+  p.out = out.data();
+  p.T = static_cast<int32_t>(T);
+  p.D = static_cast<int32_t>(D);
+  cuda::launch_embed(p, ctx_.stream());
+}
+
+}  // namespace dsv4::backend

@@ -1,0 +1,304 @@
+// CudaOps mHC and row-wise ops vs CpuOps (src/backend/cpu/cpu_hc.cpp and cpu_elementwise.cpp are the spec),
+// both numerics (official Bf16 acts; exact_f32), fresh random inputs, NaN-poisoned device outputs:
+//  * hc_pre / hc_head: tiny (T = 3, D = 256), hc = 3 with D = 65 (scalar paths, n_mix = 15), and the Flash
+//    shapes (hc = 4, D = 4096) at T = 1, 64 (decode configurations of the mixing GEMV) and 1024 (prefill);
+//  * hc_post: the same shapes (bit-exact with the reference up to the final rounding);
+//  * rms_norm (f32, in place): weighted 4096 / 7168 / 1024, unweighted per-head 512 and 64, dims that take the
+//    generic kernel (130, 10000);
+//  * round_act, scale, add (same size and repeated), hc_expand, gather_rows, add_position_rows: exact.
+// Timing rows: hc_pre, hc_post, hc_head and rms_norm at Flash decode (T = 1, 64) and prefill (T = 4096).
+// A fresh CudaOps per case: DeviceWeights caches by host pointer, and test vectors are freed between cases.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/ops/context.h"
+#include "backend/cuda/ops/cuda_ops.h"
+#include "core/dtype.h"
+#include "gpu_test.h"
+
+namespace dsv4::gpu_test {
+namespace {
+
+using backend::CpuOps;
+using backend::CudaOps;
+using backend::HcParams;
+using backend::Numerics;
+
+constexpr double kTolF32 = 1e-5;     // f32 math, no rounding: summation order and expf ulps only
+constexpr double kTolExact = 1e-12;  // ops that must reproduce the reference (copies, single roundings)
+
+const char* num_name(const Numerics& n) { return n.act == backend::ActDtype::Bf16 ? "bf16" : "f32"; }
+bool bf16(const Numerics& n) { return n.act == backend::ActDtype::Bf16; }
+double tol_for(const Numerics& n) { return bf16(n) ? kTolBf16Rowwise : kTolF32; }
+
+std::vector<float> random_f32(std::mt19937_64& rng, size_t n, float sigma, float mean = 0.0f) {
+  std::normal_distribution<float> nd(mean, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+// Residual-stream-like rows (per-row magnitudes 2^-4..2^4); bf16 values in Bf16 mode, full f32 otherwise.
+std::vector<float> random_stream(std::mt19937_64& rng, int64_t rows, int64_t cols, bool round) {
+  std::vector<float> v = random_activations(rng, rows, cols);
+  if (!round) {
+    std::uniform_real_distribution<float> jitter(-0.004f, 0.004f);
+    for (auto& x : v) x *= 1.0f + jitter(rng);
+  }
+  return v;
+}
+
+Tensor host_tensor(Shape s, std::vector<float> v) {
+  Tensor t(s);
+  t.vec() = std::move(v);
+  return t;
+}
+
+Tensor poisoned(Shape s) {
+  Tensor y(Device::Cuda, s);
+  y.resize(s, NAN);
+  return y;
+}
+
+Compare cmp(const Tensor& got_dev, const Tensor& ref) {
+  const Tensor got = got_dev.to(Device::Host);
+  check(got.numel() == ref.numel(), "ops_hc test: shape mismatch " + shape_str(got.shape()) + " vs " +
+                                        shape_str(ref.shape()));
+  return compare(got.data(), ref.data(), static_cast<size_t>(ref.numel()));
+}
+
+size_t bit_mismatches(const Tensor& got_dev, const Tensor& ref) {
+  const Tensor got = got_dev.to(Device::Host);
+  if (got.numel() != ref.numel()) return static_cast<size_t>(std::max<int64_t>(ref.numel(), 1));
+  size_t bad = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) bad += std::memcmp(got.data() + i, ref.data() + i, 4) != 0;
+  return bad;
+}
+
+weights::Weight f32_weight(const std::string& name, Shape shape, const std::vector<float>& v) {
+  weights::Weight w;
+  w.name = name;
+  w.dtype = DType::F32;
+  w.shape = std::move(shape);
+  w.data = v.data();
+  return w;
+}
+
+// mHC parameters of one sublayer (pre = true) or of the head, with magnitudes like the checkpoint's:
+// mu ~ N(0, 4), scale ~ 1, base ~ N(0, 0.25).
+struct HcCase {
+  std::vector<float> fn, base, scale;
+  backend::HcWeights w;
+  HcCase(std::mt19937_64& rng, int64_t hc, int64_t D, bool pre) {
+    const int64_t n_mix = pre ? (2 + hc) * hc : hc, width = hc * D;
+    fn = random_f32(rng, static_cast<size_t>(n_mix * width), 2.0f / std::sqrt(static_cast<float>(width)));
+    base = random_f32(rng, static_cast<size_t>(n_mix), 0.5f);
+    scale = pre ? std::vector<float>{0.8f, 0.6f, 1.5f} : std::vector<float>{0.9f};
+    w.fn = f32_weight("hc_fn", {n_mix, width}, fn);
+    w.base = f32_weight("hc_base", {n_mix}, base);
+    w.scale = f32_weight("hc_scale", {static_cast<int64_t>(scale.size())}, scale);
+  }
+};
+
+std::string hc_detail(const Numerics& n, int64_t T, int64_t hc, int64_t D) {
+  return fmt("%s T=%lld hc=%lld D=%lld", num_name(n), static_cast<long long>(T), static_cast<long long>(hc),
+             static_cast<long long>(D));
+}
+
+cudaStream_t ops_stream() { return cuda::CudaContext::get().stream(); }
+
+void test_hc_pre(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
+  const std::string detail = hc_detail(num, T, hc, D);
+  HcCase wc(env.rng, hc, D, true);
+  HcParams p;
+  p.hc = hc;
+  const Tensor X = host_tensor({T, hc, D}, random_stream(env.rng, T, hc * D, bf16(num)));
+  CpuOps cpu(num);
+  Tensor x, post, comb;
+  cpu.hc_pre(X, wc.w, p, x, post, comb);
+  CudaOps gpu(num);
+  const Tensor Xd = X.to(Device::Cuda);
+  Tensor xd = poisoned({T, D}), postd = poisoned({T, hc}), combd = poisoned({T, hc, hc});
+  gpu.hc_pre(Xd, wc.w, p, xd, postd, combd);
+  env.report.check("hc_pre x", detail, cmp(xd, x), tol_for(num));
+  env.report.check("hc_pre post", detail, cmp(postd, post), kTolF32);
+  env.report.check("hc_pre comb", detail, cmp(combd, comb), kTolF32);
+  if (timed) {
+    const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre(Xd, wc.w, p, xd, postd, combd); });
+    const int64_t n_mix = (2 + hc) * hc, width = hc * D;
+    const double bytes = 4.0 * (T * width + n_mix * width + T * D + T * (hc + hc * hc));
+    env.report.perf("hc_pre", detail, t, bytes, 2.0 * T * n_mix * width, env.ceil);
+  }
+}
+
+void test_hc_head(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
+  const std::string detail = hc_detail(num, T, hc, D);
+  HcCase wc(env.rng, hc, D, false);
+  HcParams p;
+  p.hc = hc;
+  const Tensor X = host_tensor({T, hc, D}, random_stream(env.rng, T, hc * D, bf16(num)));
+  CpuOps cpu(num);
+  Tensor y;
+  cpu.hc_head(X, wc.w, p, y);
+  CudaOps gpu(num);
+  const Tensor Xd = X.to(Device::Cuda);
+  Tensor yd = poisoned({T, D});
+  gpu.hc_head(Xd, wc.w, p, yd);
+  env.report.check("hc_head", detail, cmp(yd, y), tol_for(num));
+  if (timed) {
+    const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_head(Xd, wc.w, p, yd); });
+    const int64_t width = hc * D;
+    env.report.perf("hc_head", detail, t, 4.0 * (T * width + hc * width + T * D), 2.0 * T * hc * width, env.ceil);
+  }
+}
+
+void test_hc_post(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
+  const std::string detail = hc_detail(num, T, hc, D);
+  const bool round = bf16(num);
+  const Tensor a = host_tensor({T, D}, random_stream(env.rng, T, D, round));
+  const Tensor R = host_tensor({T, hc, D}, random_stream(env.rng, T, hc * D, round));
+  std::vector<float> pv(static_cast<size_t>(T * hc)), cv(static_cast<size_t>(T * hc * hc));
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (auto& v : pv) v = 2.0f * u(env.rng);
+  for (auto& v : cv) v = u(env.rng) / static_cast<float>(hc);
+  const Tensor post = host_tensor({T, hc}, pv), comb = host_tensor({T, hc, hc}, cv);
+  CpuOps cpu(num);
+  Tensor out;
+  cpu.hc_post(a, R, post, comb, out);
+  CudaOps gpu(num);
+  const Tensor ad = a.to(Device::Cuda), Rd = R.to(Device::Cuda), pd = post.to(Device::Cuda), cd = comb.to(Device::Cuda);
+  Tensor od = poisoned({T, hc, D});
+  gpu.hc_post(ad, Rd, pd, cd, od);
+  const size_t bad = bit_mismatches(od, out);
+  env.report.check("hc_post", detail, cmp(od, out), round ? kTolBf16Rowwise : kTolF32, true,
+                   fmt("%zu values differ bitwise", bad));
+  if (timed) {
+    const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_post(ad, Rd, pd, cd, od); });
+    env.report.perf("hc_post", detail, t, 4.0 * T * D * (1 + 2 * hc), 0, env.ceil);
+  }
+}
+
+void test_rms_norm_f32(Env& env, const Numerics& num, int64_t rows, int64_t dim, bool weighted, bool timed) {
+  const std::string detail = fmt("%s rows=%lld dim=%lld%s", num_name(num), static_cast<long long>(rows),
+                                 static_cast<long long>(dim), weighted ? "" : " unweighted");
+  std::vector<float> wv = random_f32(env.rng, static_cast<size_t>(dim), 0.2f, 1.0f);
+  for (auto& v : wv) v = round_bf16(v);
+  const weights::Weight w = f32_weight("norm", {dim}, wv);
+  const Tensor x = host_tensor({rows, dim}, random_stream(env.rng, rows, dim, bf16(num)));
+  CpuOps cpu(num);
+  Tensor ref = x;
+  cpu.rms_norm(ref, dim, weighted ? &w : nullptr, 1e-6f);
+  CudaOps gpu(num);
+  Tensor xd = x.to(Device::Cuda);
+  gpu.rms_norm(xd, dim, weighted ? &w : nullptr, 1e-6f);
+  const size_t bad = bit_mismatches(xd, ref);
+  env.report.check("rms_norm f32", detail, cmp(xd, ref), tol_for(num), true, fmt("%zu values differ bitwise", bad));
+  if (timed) {
+    const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
+      gpu.rms_norm(xd, dim, weighted ? &w : nullptr, 1e-6f);
+    });
+    env.report.perf("rms_norm f32", detail, t, 8.0 * rows * dim, 0, env.ceil);
+  }
+}
+
+// The small ops: every result must equal the reference bit for bit.
+void test_small_ops(Env& env, const Numerics& num, int64_t T, int64_t D) {
+  const std::string detail = fmt("%s T=%lld D=%lld", num_name(num), static_cast<long long>(T), static_cast<long long>(D));
+  CpuOps cpu(num);
+  CudaOps gpu(num);
+  auto exact = [&](const char* name, const Tensor& got, const Tensor& ref) {
+    env.report.exact(name, detail, static_cast<size_t>(ref.numel()), bit_mismatches(got, ref));
+  };
+  const Tensor x = host_tensor({T, D}, random_f32(env.rng, static_cast<size_t>(T * D), 3.0f));
+  {
+    Tensor ref = x, got = x.to(Device::Cuda);
+    cpu.round_act(ref);
+    gpu.round_act(got);
+    exact("round_act", got, ref);
+  }
+  {
+    Tensor ref = x, got = x.to(Device::Cuda);
+    cpu.scale(ref, 0.37f);
+    gpu.scale(got, 0.37f);
+    exact("scale", got, ref);
+  }
+  {
+    const Tensor b = host_tensor({T, D}, random_f32(env.rng, static_cast<size_t>(T * D), 1.0f));
+    Tensor ref = x, got = x.to(Device::Cuda);
+    cpu.add(ref, b);
+    gpu.add(got, b.to(Device::Cuda));
+    exact("add", got, ref);
+    const Tensor r = host_tensor({D}, random_f32(env.rng, static_cast<size_t>(D), 1.0f));  // repeated per row
+    Tensor ref2 = x, got2 = x.to(Device::Cuda);
+    cpu.add(ref2, r);
+    gpu.add(got2, r.to(Device::Cuda));
+    exact("add repeated", got2, ref2);
+  }
+  {
+    const int64_t hc = 4;
+    Tensor ref, got = poisoned({T, hc, D});
+    cpu.hc_expand(x, hc, ref);
+    gpu.hc_expand(x.to(Device::Cuda), hc, got);
+    exact("hc_expand", got, ref);
+  }
+  {
+    std::uniform_int_distribution<int64_t> pick(0, T - 1);
+    std::vector<int64_t> rows(static_cast<size_t>(T + 3));
+    for (auto& r : rows) r = pick(env.rng);
+    Tensor ref, got = poisoned({static_cast<int64_t>(rows.size()), D});
+    cpu.gather_rows(x, rows, ref);
+    gpu.gather_rows(x.to(Device::Cuda), rows, got);
+    exact("gather_rows", got, ref);
+  }
+  {
+    const int64_t m = 4;
+    const std::vector<float> table = random_f32(env.rng, static_cast<size_t>(m * D), 0.5f);
+    const weights::Weight tw = f32_weight("ape", {m, D}, table);
+    std::uniform_int_distribution<int64_t> pos_d(0, 100000);
+    std::vector<int64_t> pos(static_cast<size_t>(T));
+    for (auto& q : pos) q = pos_d(env.rng);
+    Tensor ref = x, got = x.to(Device::Cuda);
+    cpu.add_position_rows(ref, tw, pos);
+    gpu.add_position_rows(got, tw, pos);
+    exact("add_position_rows", got, ref);
+  }
+}
+
+}  // namespace
+
+void test_ops_hc(Env& env) {
+  for (const Numerics num : {Numerics::exact_f32(), Numerics{}}) {
+    const bool official = bf16(num);
+    // hc_pre / hc_head: tiny, scalar paths (hc = 3, odd D), Flash decode and prefill configurations.
+    for (auto [T, hc, D] : {std::tuple<int64_t, int64_t, int64_t>{3, 4, 256}, {5, 3, 65}, {1, 4, 4096},
+                            {64, 4, 4096}, {1024, 4, 4096}}) {
+      test_hc_pre(env, num, T, hc, D, false);
+      test_hc_head(env, num, T, hc, D, false);
+      test_hc_post(env, num, T, hc, D, false);
+    }
+    for (auto [rows, dim, weighted] : {std::tuple<int64_t, int64_t, bool>{64, 4096, true}, {3, 7168, true},
+                                       {5, 1024, true}, {64 * 8, 512, false}, {33, 64, false}, {7, 130, true},
+                                       {2, 10000, true}})
+      test_rms_norm_f32(env, num, rows, dim, weighted, false);
+    test_small_ops(env, num, 7, 256);
+    test_small_ops(env, num, 5, 66);
+    if (!official) continue;
+    // Timing at the official numerics (the shapes the model runs).
+    const int64_t prefill = env.quick ? 1024 : 4096;
+    for (int64_t T : {int64_t{1}, int64_t{64}, prefill}) {
+      test_hc_pre(env, num, T, 4, 4096, true);
+      test_hc_head(env, num, T, 4, 4096, true);
+      test_hc_post(env, num, T, 4, 4096, true);
+      test_rms_norm_f32(env, num, T, 4096, true, true);
+    }
+  }
+}
+
+}  // namespace dsv4::gpu_test

@@ -1,0 +1,356 @@
+// CudaOps linear family vs CpuOps (src/backend/cpu/cpu_linear.cpp is the spec), both numerics (official: Bf16
+// acts with FP8 act_quant; exact_f32) on fresh random inputs with NaN-poisoned outputs:
+//  * linear on every weight format (FP8 e8m0 and f32 scales, BF16, F32, MXFP4) and kind (Quantized, Bf16, F32),
+//    tiny shapes that hit partial FP8 blocks (K = 64, 200; N = 96, 130, 200), K % 4 != 0, N % 16 != 0, and each
+//    path: fp8 (act_quant + mma for M <= 16 / cuBLASLt above), gemv (M <= 16), dense cuBLASLt (bf16 hi/lo, f32);
+//  * Flash shapes: wq_a, wq_b, wo_b (FP8), compressor wkv/gate/weights_proj/head (BF16), M = 1, 64, prefill;
+//  * grouped_linear (wo_a): tiny (partial FP8 block, BF16) and Flash G=8, R=1024, Kg=4096 FP8;
+//  * embed: BF16, F32, FP8 tables.
+// Timing rows for the Flash decode shapes (M = 1, 64) and one prefill shape per family. Decode timings rotate
+// over weight copies totalling at least three L2 sizes, so they measure HBM, not L2.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/ops/context.h"
+#include "backend/cuda/ops/cuda_ops.h"
+#include "core/dtype.h"
+#include "gpu_test.h"
+
+namespace dsv4::gpu_test {
+namespace {
+
+using backend::CpuOps;
+using backend::CudaOps;
+using backend::LinearKind;
+using backend::Numerics;
+
+constexpr double kTolF32 = 1e-4;  // f32 math, no rounding: only the summation order (and bf16 hi/lo split) differs
+
+enum class Fmt { Fp8, Fp8ScaleF32, Bf16, F32, Mxfp4 };
+
+const char* fmt_name(Fmt f) {
+  switch (f) {
+    case Fmt::Fp8: return "fp8";
+    case Fmt::Fp8ScaleF32: return "fp8/f32-scale";
+    case Fmt::Bf16: return "bf16";
+    case Fmt::F32: return "f32";
+    default: return "mxfp4";
+  }
+}
+
+const char* kind_name(LinearKind k) {
+  return k == LinearKind::Quantized ? "quantized" : k == LinearKind::Bf16 ? "bf16-out" : "f32-out";
+}
+
+// splitmix64: fast enough for the 1 GB head weight.
+struct FastRng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+};
+
+// A checkpoint-format weight on the host; view() points into the vectors (keep the object alive).
+struct HostWeight {
+  Fmt fmt = Fmt::F32;
+  int64_t N = 0, K = 0;
+  std::vector<uint8_t> data, scale;
+  weights::Weight view() const {
+    weights::Weight w;
+    w.name = std::string(fmt_name(fmt)) + "_weight";
+    w.shape = {N, K};
+    w.data = data.data();
+    switch (fmt) {
+      case Fmt::Fp8:
+      case Fmt::Fp8ScaleF32:
+        w.quant = weights::Quant::Fp8Block128;
+        w.dtype = DType::F8_E4M3;
+        w.scale = scale.data();
+        w.scale_dtype = fmt == Fmt::Fp8 ? DType::F8_E8M0 : DType::F32;
+        w.scale_shape = {(N + 127) / 128, (K + 127) / 128};
+        break;
+      case Fmt::Bf16: w.dtype = DType::BF16; break;
+      case Fmt::F32: w.dtype = DType::F32; break;
+      case Fmt::Mxfp4:
+        w.quant = weights::Quant::Mxfp4;
+        w.dtype = DType::I8;
+        w.scale = scale.data();
+        w.scale_dtype = DType::F8_E8M0;
+        w.scale_shape = {N, K / 32};
+        break;
+    }
+    return w;
+  }
+  size_t bytes() const { return data.size() + scale.size(); }
+};
+
+HostWeight make_weight(Env& env, Fmt fmt, int64_t N, int64_t K) {
+  HostWeight h;
+  h.fmt = fmt;
+  h.N = N;
+  h.K = K;
+  FastRng r{env.rng()};
+  const size_t n = static_cast<size_t>(N * K);
+  auto e8m0 = [&](int lo, int hi) { return static_cast<uint8_t>(lo + static_cast<int>(r.next() % (hi - lo + 1))); };
+  switch (fmt) {
+    case Fmt::Fp8:
+    case Fmt::Fp8ScaleF32: {
+      h.data.resize(n);
+      for (auto& b : h.data) {
+        b = static_cast<uint8_t>(r.next());
+        if ((b & 0x7F) == 0x7F) b ^= 0x01;  // no NaN codes
+      }
+      const size_t ns = static_cast<size_t>(((N + 127) / 128) * ((K + 127) / 128));
+      if (fmt == Fmt::Fp8) {
+        h.scale.resize(ns);
+        for (auto& s : h.scale) s = e8m0(127 - 14, 127 - 10);
+      } else {
+        std::vector<float> s(ns);
+        for (auto& v : s) v = static_cast<float>(1.0 + (r.next() % 1000) / 1000.0) * 0x1p-12f;  // HF scale_inv
+        h.scale.resize(ns * 4);
+        std::memcpy(h.scale.data(), s.data(), ns * 4);
+      }
+      break;
+    }
+    case Fmt::Bf16: {
+      h.data.resize(n * 2);
+      uint16_t* p = reinterpret_cast<uint16_t*>(h.data.data());
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t v = r.next();
+        const uint16_t exp = static_cast<uint16_t>(127 - 9 + (v >> 8) % 5);  // |w| in [2^-9, 2^-4)
+        p[i] = static_cast<uint16_t>(((v >> 20) & 1) << 15 | exp << 7 | (v & 0x7F));
+      }
+      break;
+    }
+    case Fmt::F32: {
+      h.data.resize(n * 4);
+      std::normal_distribution<float> nd(0.0f, 0.05f);
+      float* p = reinterpret_cast<float*>(h.data.data());
+      for (size_t i = 0; i < n; ++i) p[i] = nd(env.rng);
+      break;
+    }
+    case Fmt::Mxfp4:
+      h.data.resize(n / 2);
+      for (auto& b : h.data) b = static_cast<uint8_t>(r.next());
+      h.scale.resize(static_cast<size_t>(N * (K / 32)));
+      for (auto& s : h.scale) s = e8m0(127 - 8, 127 - 4);
+      break;
+  }
+  return h;
+}
+
+// Activations: bf16 values with per-row magnitudes (official numerics), or plain f32 values (exact_f32).
+Tensor make_x(Env& env, int64_t M, int64_t K, bool f32_values) {
+  Tensor x({M, K});
+  if (f32_values) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (auto& v : x.vec()) v = nd(env.rng);
+  } else {
+    x.vec() = random_activations(env.rng, M, K);
+  }
+  return x;
+}
+
+bool official(const Numerics& n) { return n.act == backend::ActDtype::Bf16; }
+const char* num_name(const Numerics& n) { return official(n) ? "bf16" : "f32"; }
+
+Tensor poisoned(Shape s) {
+  Tensor y(Device::Cuda, s);
+  y.resize(s, NAN);
+  return y;
+}
+
+cudaStream_t ops_stream() { return cuda::CudaContext::get().stream(); }
+
+// Copies of h for timing: distinct host buffers (so distinct device uploads) totalling >= 3 L2 sizes.
+std::vector<std::unique_ptr<HostWeight>> rotation(Env& env, const HostWeight& h) {
+  const size_t want = std::max<size_t>(1, std::min<size_t>(8, (3 * env.l2_bytes + h.bytes() - 1) / h.bytes()));
+  std::vector<std::unique_ptr<HostWeight>> v;
+  for (size_t i = 0; i < want; ++i) v.push_back(std::make_unique<HostWeight>(h));
+  return v;
+}
+
+// One linear check (and optional timing) of weight h at M rows.
+void linear_case(Env& env, const Numerics& num, const HostWeight& h, LinearKind kind, int64_t M, bool timed,
+                 const std::string& label = "") {
+  const int64_t N = h.N, K = h.K;
+  const std::string detail = fmt("%s%s %s M=%lld N=%lld K=%lld %s", label.c_str(), label.empty() ? "" : ":",
+                                 fmt_name(h.fmt), static_cast<long long>(M), static_cast<long long>(N),
+                                 static_cast<long long>(K), kind_name(kind));
+  const weights::Weight w = h.view();
+  const Tensor x = make_x(env, M, K, !official(num));
+  CpuOps cpu(num);
+  Tensor ref;
+  cpu.linear(x, w, ref, kind);
+  CudaOps gpu(num);
+  const Tensor xd = x.to(Device::Cuda);
+  Tensor y = poisoned({M, N});
+  gpu.linear(xd, w, y, kind);
+  const Tensor got = y.to(Device::Host);
+  const bool rounded = official(num) && kind != LinearKind::F32;
+  const bool fp8_path = official(num) && kind == LinearKind::Quantized && h.fmt != Fmt::Bf16 && h.fmt != Fmt::F32 &&
+                        K % 128 == 0;
+  const double tol = !rounded ? kTolF32 : fp8_path ? kTolFp8Gemm : kTolBf16Rowwise;
+  const bool shape_ok = got.shape() == Shape{M, N};
+  env.report.check(std::string("linear/") + num_name(num), detail,
+                   compare(got.data(), ref.data(), static_cast<size_t>(std::min(got.numel(), ref.numel()))), tol,
+                   shape_ok, shape_ok ? "" : "output shape " + shape_str(got.shape()));
+  if (!timed) return;
+  const auto copies = rotation(env, h);
+  std::vector<weights::Weight> views;
+  for (const auto& c : copies) views.push_back(c->view());
+  for (const auto& v : views) gpu.linear(xd, v, y, kind);  // uploads and plans outside the timing
+  const cuda::Timing t = cuda::time_on_stream(
+      ops_stream(), [&](int i) { gpu.linear(xd, views[static_cast<size_t>(i) % views.size()], y, kind); });
+  const double bytes = static_cast<double>(h.bytes()) + 8.0 * M * K + 4.0 * M * N;
+  env.report.perf(std::string("linear/") + num_name(num), detail, t, bytes, 2.0 * M * N * K, env.ceil);
+}
+
+void grouped_case(Env& env, const Numerics& num, const HostWeight& h, int64_t groups, int64_t M, bool timed,
+                  const std::string& label = "") {
+  const int64_t Kg = h.K, N = h.N;
+  const std::string detail = fmt("%s%s %s M=%lld G=%lld R=%lld Kg=%lld", label.c_str(), label.empty() ? "" : ":",
+                                 fmt_name(h.fmt), static_cast<long long>(M), static_cast<long long>(groups),
+                                 static_cast<long long>(N / groups), static_cast<long long>(Kg));
+  const weights::Weight w = h.view();
+  const Tensor x = make_x(env, M, groups * Kg, !official(num));
+  CpuOps cpu(num);
+  Tensor ref;
+  cpu.grouped_linear(x, w, groups, ref);
+  CudaOps gpu(num);
+  const Tensor xd = x.to(Device::Cuda);
+  Tensor y = poisoned({M, N});
+  gpu.grouped_linear(xd, w, groups, y);
+  const Tensor got = y.to(Device::Host);
+  const bool shape_ok = got.shape() == Shape{M, N};
+  env.report.check(std::string("grouped_linear/") + num_name(num), detail,
+                   compare(got.data(), ref.data(), static_cast<size_t>(std::min(got.numel(), ref.numel()))),
+                   official(num) ? kTolBf16Rowwise : kTolF32, shape_ok);
+  if (!timed) return;
+  const auto copies = rotation(env, h);
+  std::vector<weights::Weight> views;
+  for (const auto& c : copies) views.push_back(c->view());
+  for (const auto& v : views) gpu.grouped_linear(xd, v, groups, y);
+  const cuda::Timing t = cuda::time_on_stream(
+      ops_stream(), [&](int i) { gpu.grouped_linear(xd, views[static_cast<size_t>(i) % views.size()], groups, y); });
+  const double bytes = static_cast<double>(h.bytes()) + 4.0 * M * groups * Kg + 4.0 * M * N;
+  env.report.perf(std::string("grouped_linear/") + num_name(num), detail, t, bytes, 2.0 * M * N * Kg, env.ceil);
+}
+
+void embed_case(Env& env, const Numerics& num, const HostWeight& table, int64_t T, bool timed) {
+  const std::string detail = fmt("%s V=%lld D=%lld T=%lld", fmt_name(table.fmt), static_cast<long long>(table.N),
+                                 static_cast<long long>(table.K), static_cast<long long>(T));
+  const weights::Weight w = table.view();
+  std::vector<int32_t> ids(static_cast<size_t>(T));
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(table.N - 1));
+  for (auto& id : ids) id = pick(env.rng);
+  if (T > 1) ids[1] = ids[0];  // repeated token
+  CpuOps cpu(num);
+  Tensor ref;
+  cpu.embed(w, ids, ref);
+  CudaOps gpu(num);
+  Tensor y = poisoned({T, table.K});
+  gpu.embed(w, ids, y);
+  const Tensor got = y.to(Device::Host);
+  size_t mismatches = got.shape() == ref.shape() ? 0 : 1;
+  for (int64_t i = 0; mismatches == 0 && i < got.numel(); ++i)
+    mismatches += !(got.data()[i] == ref.data()[i]);
+  env.report.exact(std::string("embed/") + num_name(num), detail, static_cast<size_t>(ref.numel()), mismatches);
+  if (!timed) return;
+  const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.embed(w, ids, y); });
+  const double elem = table.fmt == Fmt::Bf16 ? 2.0 : table.fmt == Fmt::F32 ? 4.0 : 1.0;
+  env.report.perf(std::string("embed/") + num_name(num), detail, t, T * table.K * (elem + 4.0), 0, env.ceil);
+}
+
+void tiny_cases(Env& env, const Numerics& num) {
+  struct Case {
+    Fmt fmt;
+    int64_t N, K;
+    LinearKind kind;
+    std::vector<int64_t> Ms;
+  };
+  const std::vector<Case> cases = {
+      {Fmt::Fp8, 256, 256, LinearKind::Quantized, {1, 5, 16, 17, 40}},  // fp8 path: mma, then cuBLASLt
+      {Fmt::Fp8, 200, 256, LinearKind::Quantized, {3, 40}},             // N % 16 != 0: fake-quant + generic
+      {Fmt::Fp8, 96, 64, LinearKind::Quantized, {3, 40}},               // K = 64: partial block, no act_quant
+      {Fmt::Fp8, 130, 200, LinearKind::Bf16, {2, 33}},                  // partial blocks in N and K
+      {Fmt::Fp8ScaleF32, 256, 384, LinearKind::Quantized, {4, 24}},     // HF f32 weight_scale_inv
+      {Fmt::Fp8, 128, 256, LinearKind::F32, {3, 20}},
+      {Fmt::Bf16, 256, 256, LinearKind::Quantized, {3, 40}},
+      {Fmt::Bf16, 256, 256, LinearKind::F32, {3, 40}},
+      {Fmt::Bf16, 256, 256, LinearKind::Bf16, {40}},
+      {Fmt::Bf16, 64, 99, LinearKind::F32, {5, 21}},                    // K % 4 != 0: scalar gemv, unaligned ld
+      {Fmt::F32, 128, 256, LinearKind::F32, {3, 40}},
+      {Fmt::F32, 48, 64, LinearKind::Bf16, {7, 19}},
+      {Fmt::Mxfp4, 64, 256, LinearKind::Quantized, {2, 20}},
+  };
+  for (const Case& c : cases) {
+    const HostWeight h = make_weight(env, c.fmt, c.N, c.K);
+    for (int64_t M : c.Ms) linear_case(env, num, h, c.kind, M, false);
+  }
+  {
+    const HostWeight h = make_weight(env, Fmt::Fp8, 2 * 64, 64);  // head_dim 64 wo_a: partial FP8 K block
+    for (int64_t M : {3, 40}) grouped_case(env, num, h, 2, M, false, "tiny");
+  }
+  {
+    const HostWeight h = make_weight(env, Fmt::Bf16, 4 * 32, 256);
+    for (int64_t M : {1, 20}) grouped_case(env, num, h, 4, M, false, "tiny");
+  }
+  embed_case(env, num, make_weight(env, Fmt::Bf16, 1000, 256), 7, false);
+  embed_case(env, num, make_weight(env, Fmt::F32, 50, 100), 5, false);
+  embed_case(env, num, make_weight(env, Fmt::Fp8, 300, 200), 6, false);
+}
+
+void flash_cases(Env& env, const Numerics& num) {
+  struct Case {
+    const char* label;
+    Fmt fmt;
+    int64_t N, K;
+    LinearKind kind;
+    int64_t prefill_M;  // 0: none
+  };
+  const std::vector<Case> cases = {
+      {"wq_a", Fmt::Fp8, 1024, 4096, LinearKind::Quantized, 4096},
+      {"wq_b", Fmt::Fp8, 32768, 1024, LinearKind::Quantized, 0},
+      {"wo_b", Fmt::Fp8, 4096, 8192, LinearKind::Quantized, 0},
+      {"compressor", Fmt::Bf16, 1024, 4096, LinearKind::F32, 4096},
+      {"gate", Fmt::Bf16, 256, 4096, LinearKind::F32, 0},
+      {"weights_proj", Fmt::Bf16, 64, 4096, LinearKind::Bf16, 0},
+  };
+  for (const Case& c : cases) {
+    if (!official(num) && c.fmt == Fmt::Bf16 && c.prefill_M == 0) continue;
+    const HostWeight h = make_weight(env, c.fmt, c.N, c.K);
+    for (int64_t M : {1, 64}) linear_case(env, num, h, c.kind, M, true, c.label);
+    if (!env.quick && official(num) && c.prefill_M > 0) linear_case(env, num, h, c.kind, c.prefill_M, true, c.label);
+  }
+  {
+    const HostWeight h = make_weight(env, Fmt::Fp8, 8 * 1024, 4096);  // wo_a (FP8 as the checkpoint stores it)
+    for (int64_t M : {1, 64}) grouped_case(env, num, h, 8, M, true, "wo_a");
+    if (!env.quick && official(num)) grouped_case(env, num, h, 8, 1024, true, "wo_a");
+  }
+  if (!env.quick && official(num)) {
+    const HostWeight head = make_weight(env, Fmt::Bf16, 129280, 4096);
+    for (int64_t M : {1, 16, 64}) linear_case(env, num, head, LinearKind::F32, M, M != 16, "head");
+    embed_case(env, num, head, 64, true);
+  }
+}
+
+}  // namespace
+
+void test_ops_linear(Env& env) {
+  for (const Numerics& num : {Numerics{}, Numerics::exact_f32()}) {
+    tiny_cases(env, num);
+    flash_cases(env, num);
+  }
+}
+
+}  // namespace dsv4::gpu_test

@@ -1,0 +1,348 @@
+// CudaOps MoE ops vs CpuOps (src/backend/cpu/cpu_moe.cpp is the spec), both numerics (official Bf16 acts with
+// FP8 act_quant; exact_f32), fresh random inputs, NaN-poisoned outputs:
+//  * route: E = 256 top-6 with bias (T = 5, 300), E = 16 top-2 without bias and unnormalised, hash layers with
+//    I64 and I32 tid2eid. sel must match exactly except where the CPU's own keys are within 1e-5 (ulp-level
+//    differences of expf/log1pf may swap near-ties); weights by relative error.
+//  * expert_ffn: tiny D = 256, I = 128 on F32 / BF16 / FP8 / MXFP4 weights (generic and mma paths), and the
+//    Flash shared expert (FP8, D = 4096, I = 2048) at 64 rows (decode tile) and 512 rows (prefill tile).
+//  * moe_experts: tiny (E = 16, top-2, MXFP4 and BF16 experts, hash and bias routing), a prefill-tile case
+//    (D = 1024, I = 512, E = 8, 512 tokens), and Flash (D = 4096, I = 2048, E = 256, top-6 MXFP4) at T = 1, 64.
+//    Logits plant each token's top-k well above the rest so selection never hinges on an ulp.
+// Timing rows: moe_experts at Flash shapes T = 1, 64 (decode: GB/s over the used experts' weights) and T = 4096
+// (prefill: TFLOP/s), expert_ffn (shared expert) at 64 rows.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/ops/context.h"
+#include "backend/cuda/ops/cuda_ops.h"
+#include "core/dtype.h"
+#include "gpu_test.h"
+
+namespace dsv4::gpu_test {
+namespace {
+
+using backend::CpuOps;
+using backend::CudaOps;
+using backend::Numerics;
+using weights::Weight;
+
+constexpr double kTolF32 = 1e-4;    // f32 math, no rounding: only the summation order differs
+constexpr double kTolRoute = 1e-5;  // expf / log1pf ulps
+
+enum class Fmt { F32, Bf16, Fp8, Mxfp4 };
+const char* fmt_name(Fmt f) { return f == Fmt::F32 ? "f32" : f == Fmt::Bf16 ? "bf16" : f == Fmt::Fp8 ? "fp8" : "mxfp4"; }
+
+struct FastRng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+};
+
+// Owns the bytes the test Weights point at.
+struct Store {
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> blobs;
+  uint8_t* alloc(size_t n) {
+    blobs.push_back(std::make_unique<std::vector<uint8_t>>(n));
+    return blobs.back()->data();
+  }
+};
+
+// A random [N, K] weight whose dequantized values are about 2^-e_mag (so w·x stays O(|x|)).
+Weight make_weight(Store& st, FastRng& rng, Fmt f, int64_t N, int64_t K, const std::string& name) {
+  Weight w;
+  w.name = name;
+  w.shape = {N, K};
+  const int e_mag = static_cast<int>(std::lround(std::log2(std::sqrt(static_cast<double>(K))))) + 1;
+  auto fill = [&](uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+      const uint64_t r = rng.next();
+      std::memcpy(p + i, &r, std::min<size_t>(8, n - i));
+    }
+  };
+  auto e8m0 = [&](uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(127 - e_mag - 2 + static_cast<int>(rng.next() % 3));
+  };
+  const size_t n = static_cast<size_t>(N * K);
+  switch (f) {
+    case Fmt::F32: {
+      float* p = reinterpret_cast<float*>(st.alloc(n * 4));
+      for (size_t i = 0; i < n; ++i)
+        p[i] = std::ldexp(static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) / 1000.0f, -e_mag + 1);
+      w.dtype = DType::F32;
+      w.data = p;
+      break;
+    }
+    case Fmt::Bf16: {
+      uint16_t* p = reinterpret_cast<uint16_t*>(st.alloc(n * 2));
+      for (size_t i = 0; i < n; ++i)
+        p[i] = f32_to_bf16(std::ldexp(static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) / 1000.0f, -e_mag + 1));
+      w.dtype = DType::BF16;
+      w.data = p;
+      break;
+    }
+    case Fmt::Fp8: {
+      uint8_t* p = st.alloc(n);
+      fill(p, n);
+      for (size_t i = 0; i < n; ++i)
+        if ((p[i] & 0x7F) == 0x7F) p[i] ^= 1;  // no NaN codes
+      const int64_t sr = (N + 127) / 128, sc = (K + 127) / 128;
+      uint8_t* s = st.alloc(static_cast<size_t>(sr * sc));
+      e8m0(s, static_cast<size_t>(sr * sc));
+      for (int64_t i = 0; i < sr * sc; ++i) s[i] = static_cast<uint8_t>(s[i] - 6);  // e4m3 codes reach 448
+      w.quant = weights::Quant::Fp8Block128;
+      w.dtype = DType::F8_E4M3;
+      w.data = p;
+      w.scale = s;
+      w.scale_shape = {sr, sc};
+      break;
+    }
+    case Fmt::Mxfp4: {
+      uint8_t* p = st.alloc(n / 2);
+      fill(p, n / 2);
+      uint8_t* s = st.alloc(n / 32);
+      e8m0(s, n / 32);
+      w.quant = weights::Quant::Mxfp4;
+      w.dtype = DType::I8;
+      w.data = p;
+      w.scale = s;
+      w.scale_shape = {N, K / 32};
+      break;
+    }
+  }
+  return w;
+}
+
+weights::ExpertWeights make_expert(Store& st, FastRng& rng, Fmt f, int64_t D, int64_t I, const std::string& name) {
+  return {make_weight(st, rng, f, I, D, name + ".w1"), make_weight(st, rng, f, D, I, name + ".w2"),
+          make_weight(st, rng, f, I, D, name + ".w3")};
+}
+
+Tensor host_tensor(const std::vector<float>& v, Shape s) {
+  Tensor t(std::move(s));
+  std::copy(v.begin(), v.end(), t.vec().begin());
+  return t;
+}
+
+Tensor poisoned(Shape s) {
+  Tensor y(Device::Cuda, s);
+  y.resize(s, NAN);
+  return y;
+}
+
+Compare compare_tensors(const Tensor& got_dev, const Tensor& ref) {
+  const Tensor got = got_dev.to(Device::Host);
+  if (got.numel() != ref.numel()) return Compare{0, 1e9, 0, 1, 0};
+  return compare(got.data(), ref.data(), static_cast<size_t>(ref.numel()));
+}
+
+const char* num_name(const Numerics& n) { return n.act == backend::ActDtype::F32 ? "f32" : "bf16"; }
+double tol_for(const Numerics& n) { return n.act == backend::ActDtype::F32 ? kTolF32 : kTolFp8Gemm; }
+
+// Logits whose top_k per token (random distinct experts) sit well above the rest; with |bias| <= 0.05 the
+// selection is unambiguous.
+std::vector<float> planted_logits(std::mt19937_64& rng, int64_t T, int64_t E, int64_t top_k) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::uniform_real_distribution<float> ud(0.0f, 1.0f);
+  std::vector<float> z(static_cast<size_t>(T * E));
+  std::vector<int> ids(static_cast<size_t>(E));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t e = 0; e < E; ++e) z[t * E + e] = std::min(nd(rng), 1.0f);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    for (int64_t k = 0; k < top_k; ++k) z[t * E + ids[k]] = 3.0f + ud(rng);
+  }
+  return z;
+}
+
+Weight f32_vector(Store& st, const std::vector<float>& v, const std::string& name) {
+  Weight w;
+  w.name = name;
+  w.dtype = DType::F32;
+  w.shape = {static_cast<int64_t>(v.size())};
+  float* p = reinterpret_cast<float*>(st.alloc(v.size() * 4));
+  std::copy(v.begin(), v.end(), p);
+  w.data = p;
+  return w;
+}
+
+// tid2eid [vocab, top_k]: distinct experts per row, I64 or I32.
+Weight make_tid2eid(Store& st, std::mt19937_64& rng, int64_t vocab, int64_t E, int64_t top_k, bool i64) {
+  Weight w;
+  w.name = "tid2eid";
+  w.dtype = i64 ? DType::I64 : DType::I32;
+  w.shape = {vocab, top_k};
+  uint8_t* p = st.alloc(static_cast<size_t>(vocab * top_k) * (i64 ? 8 : 4));
+  std::vector<int> ids(static_cast<size_t>(E));
+  for (int64_t v = 0; v < vocab; ++v) {
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    for (int64_t k = 0; k < top_k; ++k) {
+      if (i64) reinterpret_cast<int64_t*>(p)[v * top_k + k] = ids[k];
+      else reinterpret_cast<int32_t*>(p)[v * top_k + k] = ids[k];
+    }
+  }
+  w.data = p;
+  return w;
+}
+
+void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool normalize, int hash) {
+  Store st;
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> z(static_cast<size_t>(T * E)), b(static_cast<size_t>(E));
+  for (auto& v : z) v = nd(env.rng);
+  for (auto& v : b) v = 0.1f * nd(env.rng);
+  const Weight wb = f32_vector(st, b, "gate_bias");
+  const Weight tid = make_tid2eid(st, env.rng, 1000, E, top_k, hash == 64);
+  std::vector<int32_t> tokens(static_cast<size_t>(T));
+  for (auto& t : tokens) t = static_cast<int32_t>(env.rng() % 1000);
+  const Tensor zh = host_tensor(z, {T, E});
+  CpuOps cpu(Numerics{});
+  CudaOps gpu(Numerics{});
+  std::vector<int32_t> sc, sg;
+  std::vector<float> wc, wg;
+  const Weight* bp = bias ? &wb : nullptr;
+  const Weight* tp = hash ? &tid : nullptr;
+  cpu.route(zh, bp, tp, tokens, top_k, normalize, 2.5f, sc, wc);
+  gpu.route(zh.to(Device::Cuda), bp, tp, tokens, top_k, normalize, 2.5f, sg, wg);
+  size_t bad = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < top_k; ++k) {
+      const size_t i = static_cast<size_t>(t * top_k + k);
+      if (sg.size() != sc.size() || sg[i] == sc[i]) continue;
+      auto key = [&](int32_t e) {
+        const float zz = z[static_cast<size_t>(t * E + e)];
+        return std::sqrt(zz > 20 ? zz : std::log1p(std::exp(zz))) + (bias ? b[static_cast<size_t>(e)] : 0.0f);
+      };
+      const bool near_tie = !hash && sg[i] >= 0 && sg[i] < E && std::fabs(key(sg[i]) - key(sc[i])) <= 1e-5f;
+      if (!near_tie) ++bad;
+    }
+  const std::string detail = fmt("T=%lld E=%lld k=%lld %s%s", static_cast<long long>(T), static_cast<long long>(E),
+                                 static_cast<long long>(top_k), hash ? (hash == 64 ? "hash-i64" : "hash-i32") :
+                                 bias ? "bias" : "no-bias", normalize ? "" : " unnormalised");
+  env.report.exact("route.sel", detail, sc.size(), sg.size() == sc.size() ? bad : sc.size());
+  env.report.check("route.weight", detail, compare(wg.data(), wc.data(), wc.size()), kTolRoute,
+                   wg.size() == wc.size());
+}
+
+void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I, int64_t n, bool weighted,
+                     bool timing) {
+  Store st;
+  FastRng rng{env.rng()};
+  const weights::ExpertWeights e = make_expert(st, rng, f, D, I, "shared");
+  const Tensor x = host_tensor(random_activations(env.rng, n, D), {n, D});
+  std::vector<float> wt(static_cast<size_t>(n));
+  std::uniform_real_distribution<float> ud(0.05f, 1.0f);
+  for (auto& v : wt) v = ud(env.rng);
+  const float* wp = weighted ? wt.data() : nullptr;
+  CpuOps cpu(num);
+  CudaOps gpu(num);
+  Tensor ref;
+  cpu.expert_ffn(x, e, wp, 10.0f, ref);
+  const Tensor xd = x.to(Device::Cuda);
+  Tensor y = poisoned({n, D});
+  gpu.expert_ffn(xd, e, wp, 10.0f, y);
+  const std::string detail = fmt("%s %s D=%lld I=%lld n=%lld%s", num_name(num), fmt_name(f),
+                                 static_cast<long long>(D), static_cast<long long>(I), static_cast<long long>(n),
+                                 weighted ? " weighted" : "");
+  env.report.check("expert_ffn", detail, compare_tensors(y, ref), tol_for(num));
+  if (!timing) return;
+  const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(),
+                                              [&](int) { gpu.expert_ffn(xd, e, wp, 10.0f, y); });
+  const double wbytes = 3.0 * D * I * (f == Fmt::Fp8 ? 1.0 : f == Fmt::Mxfp4 ? 0.53 : 2.0);
+  env.report.perf("expert_ffn", detail, t, wbytes, 6.0 * n * D * I, env.ceil);
+}
+
+struct MoeCase {
+  const char* name;
+  int64_t D, I, E, top_k, T;
+  Fmt f;
+  int hash;  // 0: bias routing, 32/64: tid2eid dtype
+};
+
+void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing) {
+  Store st;
+  FastRng rng{env.rng()};
+  weights::MoEWeights w;
+  for (int64_t e = 0; e < c.E; ++e) w.experts.push_back(make_expert(st, rng, c.f, c.D, c.I, fmt("e%lld", static_cast<long long>(e))));
+  std::uniform_real_distribution<float> bd(-0.05f, 0.05f);
+  std::vector<float> b(static_cast<size_t>(c.E));
+  for (auto& v : b) v = bd(env.rng);
+  w.gate_bias = f32_vector(st, b, "gate_bias");
+  w.tid2eid = make_tid2eid(st, env.rng, 4096, c.E, c.top_k, c.hash == 64);
+  std::vector<int32_t> tokens(static_cast<size_t>(c.T));
+  for (auto& t : tokens) t = static_cast<int32_t>(env.rng() % 4096);
+  const Tensor x = host_tensor(random_activations(env.rng, c.T, c.D), {c.T, c.D});
+  const Tensor z = host_tensor(planted_logits(env.rng, c.T, c.E, c.top_k), {c.T, c.E});
+  const bool hash = c.hash != 0;
+  CudaOps gpu(num);
+  const Tensor xd = x.to(Device::Cuda), zd = z.to(Device::Cuda);
+  Tensor out = poisoned({c.T, c.D});
+  gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
+  const std::string detail = fmt("%s %s %s D=%lld I=%lld E=%lld k=%lld T=%lld%s", c.name, num_name(num), fmt_name(c.f),
+                                 static_cast<long long>(c.D), static_cast<long long>(c.I), static_cast<long long>(c.E),
+                                 static_cast<long long>(c.top_k), static_cast<long long>(c.T),
+                                 hash ? (c.hash == 64 ? " hash-i64" : " hash-i32") : "");
+  if (check_cpu) {
+    CpuOps cpu(num);
+    Tensor ref;
+    cpu.moe_experts(x, z, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, ref);
+    env.report.check("moe_experts", detail, compare_tensors(out, ref), tol_for(num));
+  }
+  if (!timing) return;
+  // Bytes: the weights of every expert the routing uses (each streamed once per call).
+  std::set<int64_t> used;
+  for (int64_t t = 0; t < c.T; ++t) {
+    std::vector<std::pair<float, int64_t>> r;
+    for (int64_t e = 0; e < c.E; ++e) r.push_back({-z.data()[t * c.E + e], e});
+    std::partial_sort(r.begin(), r.begin() + c.top_k, r.end());
+    for (int64_t k = 0; k < c.top_k; ++k) used.insert(r[static_cast<size_t>(k)].second);
+  }
+  const double per_expert = 3.0 * c.D * c.I * (c.f == Fmt::Mxfp4 ? 17.0 / 32.0 : c.f == Fmt::Fp8 ? 1.0 : 2.0);
+  const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(), [&](int) {
+    gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
+  });
+  env.report.perf("moe_experts", detail, t, per_expert * static_cast<double>(used.size()),
+                  6.0 * c.T * c.top_k * c.D * c.I, env.ceil);
+}
+
+}  // namespace
+
+void test_ops_moe(Env& env) {
+  test_route(env, 5, 256, 6, true, true, 0);
+  test_route(env, 300, 256, 6, true, true, 0);
+  test_route(env, 37, 16, 2, false, false, 0);
+  test_route(env, 37, 256, 6, false, true, 64);
+  test_route(env, 37, 64, 6, false, true, 32);
+
+  const Numerics nums[2] = {Numerics{}, Numerics::exact_f32()};
+  for (const Numerics& num : nums) {
+    for (Fmt f : {Fmt::F32, Fmt::Bf16, Fmt::Fp8, Fmt::Mxfp4}) {
+      test_expert_ffn(env, num, f, 256, 128, 7, true, false);
+      test_expert_ffn(env, num, f, 256, 96, 40, false, false);  // I % 64 != 0: generic path
+    }
+    test_moe_experts(env, num, {"tiny", 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false);
+    test_moe_experts(env, num, {"tiny", 256, 128, 16, 2, 9, Fmt::Bf16, 64}, true, false);
+    test_moe_experts(env, num, {"tiny", 256, 128, 16, 2, 33, Fmt::Fp8, 32}, true, false);
+    test_moe_experts(env, num, {"prefill-tile", 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false);
+  }
+  test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 64, false, true);
+  if (!env.quick) test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, false, true);
+  test_moe_experts(env, Numerics::exact_f32(), {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, false);
+  test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
+  test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
+  test_moe_experts(env, Numerics{}, {"flash-prefill", 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, false, true);
+}
+
+}  // namespace dsv4::gpu_test
