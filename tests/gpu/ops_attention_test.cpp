@@ -98,7 +98,7 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     cpu.sparse_attention(hq, H, d, sink, scale, ref);
     const std::vector<float> got = download(out);
     env.report.check("sparse_attention", detail, compare(got.data(), ref.data(), got.size()),
-                     bf ? kTolBf16Rowwise : 1e-5);
+                     bf ? kTolAttentionBf16 : 1e-5);
   }
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {

@@ -1,0 +1,248 @@
+// End-to-end checks of the CUDA backend (label gpu; run on the GPU machine by tools/gpu_check.sh, skipped where no
+// CUDA device is present). The whole model runs through CudaOps on the golden checkpoints and is compared with
+// HF transformers' float32 logits (roundings off), with the CPU reference in the same numerics, teacher-forced
+// top-1 agreement reported; chunked prefill, decode and a two-sequence batch must agree with one prefill; the
+// serving engine on the GPU must produce the greedy continuation HF produced.
+// The data folder can be moved with DSV4_TEST_DATA_DIR (the binary is built on one machine and run on another).
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/npy.h"
+#include "runtime/engine.h"
+#include "runtime/local_model.h"
+#include "testlib/compare.h"
+
+namespace dsv4 {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path data_root() {
+  const char* env = std::getenv("DSV4_TEST_DATA_DIR");
+  return fs::path(env ? env : DSV4_TEST_DATA) / "golden";
+}
+
+bool have_gpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+std::vector<std::string> golden_dirs() {
+  std::vector<std::string> out;
+  if (!fs::exists(data_root())) return out;
+  for (auto& e : fs::directory_iterator(data_root()))
+    if (fs::exists(e.path() / "logits.npy")) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<int32_t> read_ids(const fs::path& p) {
+  std::ifstream f(p);
+  return nlohmann::json::parse(f).get<std::vector<int32_t>>();
+}
+
+struct Agreement {
+  testlib::CompareStats st;
+  double top1 = 0;
+};
+
+Agreement agree(const HostTensor& got, const HostTensor& ref) {
+  Agreement a;
+  a.st = testlib::compare(got.data(), ref.data(), static_cast<size_t>(got.numel()));
+  a.top1 = testlib::argmax_agreement(got.data(), ref.data(), static_cast<size_t>(got.dim(0)),
+                                     static_cast<size_t>(got.dim(1)));
+  return a;
+}
+
+class GpuGolden : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  }
+  fs::path dir() const { return data_root() / GetParam(); }
+  std::unique_ptr<runtime::LocalModel> load(backend::Numerics n, Device d) {
+    auto m = runtime::load_local_model(dir(), n, d);
+    EXPECT_TRUE(m.ok()) << m.message();
+    return m.ok() ? std::move(m.value()) : nullptr;
+  }
+  void report(const char* what, const Agreement& a) {
+    std::printf("[gpu %s] %s: rel_err %.3g cosine %.6f max_abs %.3g top-1 %.4f\n", GetParam().c_str(), what,
+                a.st.rel_err, a.st.cosine, a.st.max_abs, a.top1);
+  }
+};
+
+TEST_P(GpuGolden, F32LogitsMatchHfAndCpu) {
+  auto gpu = load(backend::Numerics::exact_f32(), Device::Cuda);
+  auto cpu = load(backend::Numerics::exact_f32(), Device::Host);
+  ASSERT_TRUE(gpu && cpu);
+  auto ids = read_ids(dir() / "input_ids.json");
+  auto hf = read_npy_f32(dir() / "logits.npy");
+  ASSERT_TRUE(hf.ok()) << hf.message();
+  HostTensor g = runtime::all_logits(*gpu, ids), c = runtime::all_logits(*cpu, ids);
+  ASSERT_EQ(g.shape(), hf->shape());
+  Agreement vs_hf = agree(g, *hf), vs_cpu = agree(g, c);
+  report("f32 GPU vs HF", vs_hf);
+  report("f32 GPU vs CPU", vs_cpu);
+  EXPECT_TRUE(vs_hf.st.finite());
+  EXPECT_LT(vs_hf.st.rel_err, 1e-4);
+  EXPECT_LT(vs_cpu.st.rel_err, 1e-4);
+  EXPECT_EQ(vs_hf.top1, 1.0);
+}
+
+TEST_P(GpuGolden, F32GreedyContinuationMatchesHf) {
+  auto gpu = load(backend::Numerics::exact_f32(), Device::Cuda);
+  ASSERT_TRUE(gpu);
+  auto ids = read_ids(dir() / "input_ids.json");
+  auto want = read_ids(dir() / "greedy.json");
+  EXPECT_EQ(runtime::generate_greedy(*gpu, ids, static_cast<int64_t>(want.size())), want);
+}
+
+TEST_P(GpuGolden, OfficialNumericsMatchCpuReference) {
+  auto gpu = load(backend::Numerics{}, Device::Cuda);
+  auto cpu = load(backend::Numerics{}, Device::Host);
+  ASSERT_TRUE(gpu && cpu);
+  auto ids = read_ids(dir() / "input_ids.json");
+  auto hf = read_npy_f32(dir() / "logits.npy");
+  ASSERT_TRUE(hf.ok());
+  HostTensor g = runtime::all_logits(*gpu, ids), c = runtime::all_logits(*cpu, ids);
+  Agreement vs_cpu = agree(g, c), gpu_hf = agree(g, *hf), cpu_hf = agree(c, *hf);
+  report("official GPU vs CPU (teacher-forced)", vs_cpu);
+  report("official GPU vs HF f32", gpu_hf);
+  report("official CPU vs HF f32", cpu_hf);
+  EXPECT_TRUE(vs_cpu.st.finite());
+  // Same roundings, different summation orders: a bf16 rounding flips now and then and the random tiny model
+  // amplifies it (spec §13; measured top-1 0.867-0.979). The GPU must stay as close to the reference function
+  // (HF f32) as the CPU reference is.
+  EXPECT_GE(vs_cpu.top1, 0.85);
+  EXPECT_GT(vs_cpu.st.cosine, 0.99);
+  EXPECT_LT(gpu_hf.st.rel_err, 1.1 * cpu_hf.st.rel_err + 0.01);
+  EXPECT_GE(gpu_hf.top1, cpu_hf.top1 - 0.03);
+}
+
+TEST_P(GpuGolden, ChunkedPrefillDecodeAndBatchAgreeOnGpu) {
+  // In f32 every path must agree to 1e-5. In the official numerics the GPU's kernels depend on the row count
+  // (GEMV vs tensor-core tiles, split-K), so a different chunking moves bf16 roundings; the bound is the size of
+  // the roundings' own effect on this model (official vs f32 logits), which random tiny models amplify.
+  auto ids = read_ids(dir() / "input_ids.json");
+  double rounding_effect = 0;
+  {
+    auto mf = load(backend::Numerics::exact_f32(), Device::Cuda);
+    auto mo = load(backend::Numerics{}, Device::Cuda);
+    ASSERT_TRUE(mf && mo);
+    rounding_effect = agree(runtime::all_logits(*mo, ids), runtime::all_logits(*mf, ids)).st.rel_err;
+    std::printf("[gpu %s] official vs f32 on the GPU: rel_err %.3g\n", GetParam().c_str(), rounding_effect);
+  }
+  for (backend::Numerics n : {backend::Numerics::exact_f32(), backend::Numerics{}}) {
+    const bool f32 = n.act == backend::ActDtype::F32;
+    const double tol = f32 ? 1e-5 : 1.5 * rounding_effect, top1_min = f32 ? 1.0 : 0.75;
+    auto m = load(n, Device::Cuda);
+    ASSERT_TRUE(m);
+    HostTensor full = runtime::all_logits(*m, ids);
+    const int64_t V = full.dim(1);
+    // Chunked prefill.
+    for (int64_t chunk : {37, 128}) {
+      Agreement a = agree(runtime::all_logits(*m, ids, chunk), full);
+      std::printf("[gpu %s] %s chunk %lld vs one prefill: rel_err %.3g top-1 %.4f\n", GetParam().c_str(),
+                  f32 ? "f32" : "official", static_cast<long long>(chunk), a.st.rel_err, a.top1);
+      EXPECT_LT(a.st.rel_err, tol);
+      EXPECT_GE(a.top1, top1_min);
+    }
+    // Decode of the last 12 tokens.
+    std::vector<int32_t> head(ids.begin(), ids.end() - 12);
+    model::SequenceState seq(m->cfg, Device::Cuda);
+    model::ForwardOutput fo;
+    m->transformer->forward(model::single_batch(seq, head), {}, fo);
+    HostTensor dec({12, V});
+    for (size_t i = head.size(); i < ids.size(); ++i) {
+      std::vector<int32_t> one{ids[i]};
+      m->transformer->forward(model::single_batch(seq, one), {}, fo);
+      std::copy(fo.logits.data(), fo.logits.data() + V, dec.row(static_cast<int64_t>(i - head.size())));
+    }
+    HostTensor tail({12, V});
+    std::copy(full.row(full.dim(0) - 12), full.row(full.dim(0) - 12) + 12 * V, tail.data());
+    Agreement d = agree(dec, tail);
+    std::printf("[gpu %s] %s decode vs prefill: rel_err %.3g top-1 %.4f\n", GetParam().c_str(),
+                f32 ? "f32" : "official", d.st.rel_err, d.top1);
+    EXPECT_LT(d.st.rel_err, tol);
+    // Two sequences in one batch equal each alone.
+    std::vector<int32_t> a(ids.begin(), ids.begin() + 150), b(ids.begin() + 7, ids.end());
+    HostTensor la = runtime::all_logits(*m, a), lb = runtime::all_logits(*m, b);
+    model::SequenceState sa(m->cfg, Device::Cuda), sb(m->cfg, Device::Cuda);
+    model::ForwardBatch batch;
+    for (auto [seq_p, toks] : {std::pair{&sa, &a}, std::pair{&sb, &b}}) {
+      model::BatchChunk c{.seq = seq_p, .row_begin = batch.n_rows(), .n_rows = static_cast<int64_t>(toks->size()),
+                          .pos0 = 0};
+      for (size_t i = 0; i < toks->size(); ++i) {
+        batch.tokens.push_back((*toks)[i]);
+        batch.pos.push_back(static_cast<int64_t>(i));
+      }
+      batch.chunks.push_back(c);
+    }
+    m->transformer->forward(batch, {.all_logits = true}, fo);
+    HostTensor ba({la.dim(0), V}), bb({lb.dim(0), V});
+    std::copy(fo.logits.data(), fo.logits.data() + la.numel(), ba.data());
+    std::copy(fo.logits.row(la.dim(0)), fo.logits.row(la.dim(0)) + lb.numel(), bb.data());
+    Agreement xa = agree(ba, la), xb = agree(bb, lb);
+    std::printf("[gpu %s] %s batch vs single: rel_err %.3g / %.3g top-1 %.4f / %.4f\n", GetParam().c_str(),
+                f32 ? "f32" : "official", xa.st.rel_err, xb.st.rel_err, xa.top1, xb.top1);
+    EXPECT_LT(std::max(xa.st.rel_err, xb.st.rel_err), tol);
+    EXPECT_GE(std::min(xa.top1, xb.top1), top1_min);
+  }
+}
+
+TEST_P(GpuGolden, MtpLogitsMatchCpu) {
+  auto gpu = load(backend::Numerics::exact_f32(), Device::Cuda);
+  auto cpu = load(backend::Numerics::exact_f32(), Device::Host);
+  ASSERT_TRUE(gpu && cpu);
+  if (gpu->weights.mtp.empty()) GTEST_SKIP() << "no MTP block";
+  auto ids = read_ids(dir() / "input_ids.json");
+  auto g = runtime::mtp_logits(*gpu, ids);
+  auto c = runtime::mtp_logits(*cpu, ids);
+  ASSERT_TRUE(g.ok() && c.ok());
+  Agreement a = agree(*g, *c);
+  report("MTP f32 GPU vs CPU", a);
+  EXPECT_LT(a.st.rel_err, 1e-4);
+}
+
+TEST_P(GpuGolden, EngineOnGpuReproducesHfGreedy) {
+  auto want = read_ids(dir() / "greedy.json");
+  auto ids = read_ids(dir() / "input_ids.json");
+  auto eng = runtime::Engine::create({.model_dir = dir(), .numerics = backend::Numerics::exact_f32(),
+                                      .device = Device::Cuda, .kv_memory_bytes = int64_t{256} << 20,
+                                      .max_tokens_per_step = 96, .max_prefill_chunk = 40});
+  ASSERT_TRUE(eng.ok()) << eng.message();
+  // Four requests at once: the full prompt and three prefixes of it; the full one must reproduce HF.
+  std::vector<std::shared_ptr<runtime::RequestStream>> streams;
+  for (size_t cut : {ids.size(), ids.size() / 2, size_t{3}, ids.size() - 5}) {
+    auto s = std::make_shared<runtime::RequestStream>();
+    sampling::SamplingParams p;
+    p.temperature = 0;
+    p.max_tokens = static_cast<int32_t>(want.size());
+    p.ignore_eos = true;
+    std::vector<int32_t> prompt(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut));
+    auto id = (*eng)->submit({.prompt = prompt, .params = p}, s);
+    ASSERT_TRUE(id.ok()) << id.message();
+    streams.push_back(s);
+  }
+  std::vector<int32_t> got;
+  runtime::Event e;
+  while (streams[0]->next(e, std::chrono::milliseconds(120000))) {
+    if (e.kind == runtime::EventKind::Token) got.insert(got.end(), e.token_ids.begin(), e.token_ids.end());
+    if (e.final()) break;
+  }
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, GpuGolden, ::testing::ValuesIn(golden_dirs()),
+                         [](const auto& info) { return info.param; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuGolden);
+
+}  // namespace
+}  // namespace dsv4

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# tools/gpu_run.sh [OUT_DIR] [STAGES]
+#
+# Runs on the GPU machine with binaries built elsewhere (tools/gpu_pack.sh builds them with -DDSV4_CUDA=ON on the
+# development machine and packs them into .gpucarry/, which the device call carries): the GPU image has the CUDA
+# runtime but not the project's host libraries (pcre2, gtest, CLI11), so building there would cost device time.
+# Stages (comma list, default ops,e2e,cli,bench,hf), each under its own time limit, outputs in OUT_DIR (at most 8
+# files: the device tool's limit):
+#   ops    dsv4_gpu_ops --quick: every CUDA op vs the CPU reference + kernel timings    -> ops_summary.md, ops_results.csv
+#   e2e    dsv4_gpu_e2e: whole model on the GPU vs HF goldens and the CPU reference      -> e2e.log
+#   cli    dsv4 generate/logits/run --device cuda on a golden checkpoint and the tiny model -> gpu_run.log
+#   bench  dsv4_cuda_bench: Flash-shaped layers, decode and prefill vs floors             -> bench.log, bench.csv
+#   hf     tools/bench_hf_layer.py: HF transformers (bf16, eager) on the same shapes      -> hf.log
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT_DIR=${1:-${OUT:-$ROOT/gpu-run-out}}
+STAGES=${2:-ops,e2e,cli,bench,hf}
+C=$ROOT/.gpucarry
+mkdir -p "$OUT_DIR"
+LOG=$OUT_DIR/gpu_run.log
+: > "$LOG"
+log() { echo "[gpu_run $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
+has() { [[ ",$STAGES," == *",$1,"* ]]; }
+T0=$(date +%s)
+
+[[ -f $C/bin.tar.xz ]] || { log "missing $C/bin.tar.xz: run tools/gpu_pack.sh first"; exit 3; }
+tar -xJf "$C/bin.tar.xz" -C "$C" || exit 3
+CUBLAS_PY=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
+BIN_ENV=(env LD_LIBRARY_PATH="$C:/usr/local/cuda/lib64:/usr/local/cuda/lib:${CUBLAS_PY}:${LD_LIBRARY_PATH:-}")
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$LOG"
+
+if has ops; then
+  log "stage ops"
+  timeout 150 "${BIN_ENV[@]}" "$C/dsv4_gpu_ops" --quick --out "$OUT_DIR/ops" >> "$LOG" 2>&1
+  log "ops exit $? ($(( $(date +%s) - T0 )) s)"
+  [[ -f $OUT_DIR/ops/summary.md ]] && mv "$OUT_DIR/ops/summary.md" "$OUT_DIR/ops_summary.md"
+  [[ -f $OUT_DIR/ops/results.csv ]] && mv "$OUT_DIR/ops/results.csv" "$OUT_DIR/ops_results.csv"
+  rm -rf "$OUT_DIR/ops"
+fi
+if has e2e; then
+  log "stage e2e"
+  DSV4_TEST_DATA_DIR=$ROOT/tests/data timeout 200 "${BIN_ENV[@]}" "$C/dsv4_gpu_e2e" > "$OUT_DIR/e2e.log" 2>&1
+  log "e2e exit $? ($(( $(date +%s) - T0 )) s)"
+  grep -E "^\[gpu|FAILED|PASSED|OK \]" "$OUT_DIR/e2e.log" | tail -60 >> "$LOG"
+fi
+if has cli; then
+  log "stage cli"
+  G=$ROOT/tests/data/golden/v4_tiny_fp8_mtp
+  for dev in cpu cuda; do
+    timeout 60 "${BIN_ENV[@]}" "$C/dsv4" generate -m "$G" --device $dev --tokens "$G/input_ids.json" -n 16 \
+      >> "$LOG" 2>&1
+    log "generate --device $dev exit $?"
+  done
+  timeout 60 "${BIN_ENV[@]}" "$C/dsv4" run -m "$ROOT/models/dsv4-tiny" --device cuda -p "In the beginning God created" \
+    -n 60 --temp 0 >> "$LOG" 2>&1
+  log "run --device cuda exit $?"
+fi
+if has bench; then
+  log "stage bench"
+  timeout 240 "${BIN_ENV[@]}" "$C/dsv4_cuda_bench" ${DSV4_BENCH_ARGS:---quick} --out "$OUT_DIR/bench.csv" \
+    > "$OUT_DIR/bench.log" 2>&1
+  log "bench exit $? ($(( $(date +%s) - T0 )) s)"
+fi
+if has hf; then
+  log "stage hf"
+  PYTHONUNBUFFERED=1 timeout 180 python3 "$ROOT/tools/bench_hf_layer.py" ${DSV4_HF_ARGS:-} > "$OUT_DIR/hf.log" 2>&1
+  log "hf exit $? ($(( $(date +%s) - T0 )) s)"
+fi
+log "done in $(( $(date +%s) - T0 )) s"
