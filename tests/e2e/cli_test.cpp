@@ -107,6 +107,22 @@ TEST(Cli, BadTokensAreClearErrors) {
   fs::remove(ids);
 }
 
+TEST(Cli, DeviceFlagIsValidated) {
+  fs::path dir = first_golden();
+  ASSERT_FALSE(dir.empty());
+  fs::path ids = fs::temp_directory_path() / ("dsv4_e2e_dev_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(ids) << "[0, 1, 2]";
+  RunResult r = run("generate -m " + dir.string() + " --tokens " + ids.string() + " -n 2 --device tpu");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("unknown device 'tpu'"), std::string::npos) << r.out;
+  r = run("generate -m " + dir.string() + " --tokens " + ids.string() + " -n 2 --device cpu");
+  EXPECT_EQ(r.code, 0) << r.out;
+  // The CI build has no CUDA backend: --device cuda says how to get one instead of failing obscurely.
+  r = run("generate -m " + dir.string() + " --tokens " + ids.string() + " -n 2 --device cuda");
+  if (r.code != 0) EXPECT_NE(r.out.find("-DDSV4_CUDA=ON"), std::string::npos) << r.out;
+  fs::remove(ids);
+}
+
 TEST(Cli, TruncatedCheckpointIsAClearError) {
   fs::path src = first_golden();
   ASSERT_FALSE(src.empty());
