@@ -8,6 +8,7 @@ Documents: plain (BOS text EOS) and, for a fraction, in the DeepSeek-V4 chat enc
 Pass-key tasks: a key sentence at a chosen depth in filler text, asked for at the end.
 """
 import json
+import re
 
 import numpy as np
 
@@ -90,9 +91,29 @@ def encode_all(tok, texts):
     return [np.asarray(e.ids, dtype=np.int32) for e in enc]
 
 
+def strip_numerals(text):
+    """Filler for the v2 pass-key task (train.py --passkey-v2): the text without numerals (KJV verse numbers,
+    dates, ...), so that the key is the only number in its context, as in the classic pass-key test."""
+    t = "".join(c for c in text if not c.isnumeric())
+    return re.sub(r"[ ]{2,}", " ", re.sub(r"(?m)^ +", "", t))
+
+
 class PassKey:
-    def __init__(self, tok):
+    """kind "5digit": the first run's keys 10000-99999 (2-4 tokens under the \\p{N}{1,3} split + BPE);
+    kind "num1tok": keys 10-99 whose digits are ONE token of the vocabulary (the v2 task; answer = " " + that
+    token), falling back to 0-9 for the CPU test's byte tokenizer."""
+
+    def __init__(self, tok, kind="5digit"):
         self.tok = tok
+        self.kind = kind
+        if kind == "num1tok":
+            self.keys = [k for k in range(10, 100) if len(self.ids(str(k))) == 1] or list(range(10))
+        self.last_needle = None  # (start, length) of the needle in the last built sequence
+
+    def new_key(self, rng):
+        if self.kind == "num1tok":
+            return self.keys[int(rng.integers(len(self.keys)))]
+        return int(rng.integers(10000, 100000))
 
     def ids(self, s):
         return self.tok.encode(s, add_special_tokens=False).ids
@@ -112,6 +133,7 @@ class PassKey:
         at = int(round(depth * n_fill))
         seq = [0] + fill[:at] + needle + fill[at:] + q + ans
         assert len(seq) == L
+        self.last_needle = (1 + at, len(needle))
         return np.asarray(seq, dtype=np.int64), L - len(ans), ans
 
 

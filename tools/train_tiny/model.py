@@ -218,6 +218,12 @@ class Attention(nn.Module):
                 rows = vis.any(-1)  # [T]
                 kl = (tgt * (torch.log(tgt.clamp(min=1e-20)) - logp.masked_fill(~vis, 0))).sum(-1)
                 aux = (kl * rows).sum() / (rows.sum() * B).clamp(min=1)
+                arows = ctx.get("idx_rows")  # [B, T] bool: pass-key answer queries (train.py --passkey-v2)
+                if arows is not None and ctx.get("idx_rows_w", 0.0) > 0:
+                    ar = arows & rows[None]
+                    kl_ans = (kl * ar).sum() / ar.sum().clamp(min=1)
+                    self.last_kl_ans = kl_ans.detach()
+                    aux = aux + ctx["idx_rows_w"] * kl_ans
                 if not ctx["dense_csa"] and Wc > self.topk:
                     idx = score.detach().topk(self.topk, dim=-1).indices
                     sel = torch.zeros_like(score, dtype=torch.bool).scatter_(-1, idx, True) & vis
@@ -404,20 +410,22 @@ class DeepseekV4Tiny(nn.Module):
             if hasattr(m, "qat"):
                 m.qat = on
 
-    def ctx(self, T, device, dense_csa):
+    def ctx(self, T, device, dense_csa, idx_rows=None, idx_rows_w=0.0):
         return {"pos": torch.arange(T, device=device), "freqs": (self.freqs_main, self.freqs_comp),
-                "had": self.had, "dense_csa": dense_csa}
+                "had": self.had, "dense_csa": dense_csa, "idx_rows": idx_rows, "idx_rows_w": idx_rows_w}
 
     def logits(self, X, fn, scale, base, norm):
         c = self.cfg
         y = norm(hc_head(X, fn, scale, base, c["hc_eps"], c["rms_norm_eps"]))
         return F.linear(y.to(self.head.weight.dtype) if not torch.is_autocast_enabled() else y, self.head.weight)
 
-    def forward(self, tokens, dense_csa=False, with_mtp=True):
-        """tokens [B, T] -> (main logits [B, T, V], mtp logits [B, T-1, V] predicting t+2 or None, aux)."""
+    def forward(self, tokens, dense_csa=False, with_mtp=True, idx_rows=None, idx_rows_w=0.0):
+        """tokens [B, T] -> (main logits [B, T, V], mtp logits [B, T-1, V] predicting t+2 or None, aux).
+        idx_rows [B, T] (bool, optional) marks query rows whose indexer KL is added again with weight
+        idx_rows_w (the pass-key answer queries of train.py --passkey-v2)."""
         B, T = tokens.shape
         hc = self.cfg["hc_mult"]
-        ctx = self.ctx(T, tokens.device, dense_csa)
+        ctx = self.ctx(T, tokens.device, dense_csa, idx_rows, idx_rows_w)
         h = self.embed(tokens).float()
         X = h[:, :, None, :].expand(B, T, hc, h.shape[-1]).contiguous()
         aux = h.new_zeros(())

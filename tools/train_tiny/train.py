@@ -25,7 +25,10 @@ the same as the first run's (same seed, same tokenizer).
 Usage: python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1100 --time-limit 340
        python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1000 --time-limit 330 \
            --init-from .traindata/dsv4-tiny-bf16 --passkey-curriculum        (the continued pass-key run)
-       python3 tools/train_tiny/train.py --cpu-test ...   (tiny shapes, byte tokenizer: a CPU smoke test)
+       python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1100 --time-limit 380 \
+           --init-from .traindata/dsv4-tiny-bf16 --passkey-v2           (the v2 pass-key run: PK2, CURRICULUM2)
+       python3 tools/train_tiny/train.py --cpu-test ...   (tiny shapes, byte tokenizer: a CPU smoke test;
+           --passkey-v2 with --cpu-test needs --init-from a ckpt_bf16 of a --cpu-test run)
 """
 import argparse
 import hashlib
@@ -133,6 +136,36 @@ CURRICULUM = [
            [1024, 32, "passkey", 0.15, 0], [2048, 16, "passkey", 0.15, 0], [4096, 8, "passkey", 0.18, 0],
            [8192, 4, "passkey", 0.12, 0]]],
 ]
+# --passkey-v2 (continued training from --init-from; CONT, then these overrides). What changes against the rejected
+# continued run, and why (models/dsv4-tiny/README.md, Limitations):
+# * key_kind "num1tok": a key 10-99 whose digits are one vocabulary token (answer " " + that token) instead of
+#   10000-99999 (2-4 digit tokens whose copy needs an induction circuit); filler without numerals
+#   (D.strip_numerals: the KJV verse numbers made digits the commonest filler token), so the key is the only
+#   number in its context: retrieval is a one-hop content lookup, also through a compressed entry.
+# * filler_weight 0: the filler of a pass-key row has no LM loss (only needle, question and answer tokens do),
+#   and text batches are distilled (KL) from the frozen --init-from model instead of trained on the corpus again:
+#   more passes over the 2.3M-token corpus only memorise it (held-out perplexity doubled in the rejected run).
+#   MTP: the same (weighted CE on pass-key rows, KL to the initial model's MTP on text batches).
+# * sep_clip: the indexer's KL gradient (disjoint from the model's) is clipped on its own. At the shipped
+#   checkpoint its norm is ~430 against ~4 for the whole model, so the shared clip at 1.0 scaled the model's
+#   gradient by ~1/100-1/1000, differently every step (gnorm 180-1000 in both earlier logs).
+# * idx_answer_weight: the indexer KL of the answer query rows is added again as its own mean (otherwise 1 row
+#   of T); dense_frac 0.4: the CSA layers first attend to all entries (the main attention learns to find the
+#   needle in compressed entries, the indexer fits it), then top-k as in inference.
+PK2 = {"seed": 20260709, "lr": 1e-3, "min_lr_frac": 0.1, "warmup_steps": 30, "dense_frac": 0.4, "qat_frac": 0.15,
+       "passkey_prob": 1.0, "answer_weight": 5.0, "key_kind": "num1tok", "strip_numerals": True,
+       "filler_weight": 0.0, "distill": True, "sep_clip": True, "idx_answer_weight": 1.0}
+# Curriculum of --passkey-v2, [T, B, kind, prob, near] as in CURRICULUM (near 0: uniform depth). 25 % of the
+# steps are (distilled) text. Phase 0: 256/512 (needle inside or just outside the window), phase 1 up to 4K,
+# phase 2 up to 16K.
+CURRICULUM2 = [
+    [0.0, [[1024, 32, "text", 0.25, 0], [256, 128, "passkey", 0.35, 0], [512, 64, "passkey", 0.40, 0]]],
+    [0.2, [[1024, 32, "text", 0.25, 0], [512, 64, "passkey", 0.15, 0], [1024, 32, "passkey", 0.25, 0],
+           [2048, 16, "passkey", 0.20, 0], [4096, 8, "passkey", 0.15, 0]]],
+    [0.5, [[1024, 32, "text", 0.25, 0], [512, 64, "passkey", 0.05, 0], [1024, 32, "passkey", 0.15, 0],
+           [2048, 16, "passkey", 0.15, 0], [4096, 8, "passkey", 0.20, 0], [8192, 4, "passkey", 0.15, 0],
+           [16384, 2, "passkey", 0.05, 0]]],
+]
 PROMPTS = ["In the beginning God created", "The meaning of life is", "A hacker is",
            "Computers are", "The Lord is my shepherd;", "Love is"]
 CHAT_PROMPTS = ["Tell me a fortune.", "What does \"kludge\" mean in hacker jargon?"]
@@ -174,8 +207,8 @@ def load_corpus(path):
     return [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "heldout"]
 
 
-def plain_stream(tok, rows):
-    ids = D.encode_all(tok, [r["text"] + "\n\n" for r in rows])
+def plain_stream(tok, rows, strip=False):
+    ids = D.encode_all(tok, [(D.strip_numerals(r["text"]) if strip else r["text"]) + "\n\n" for r in rows])
     return np.concatenate(ids).astype(np.int64)
 
 
@@ -192,34 +225,65 @@ def make_batch(rng, bucket, stream, filler, pk, bscale):
     B = max(1, int(B * bscale))
     toks = np.empty((B, T), dtype=np.int64)
     w = np.ones((B, T), dtype=np.float32)
+    qm = np.zeros((B, T), dtype=bool)  # answer query rows (positions whose next token is an answer token)
     for b in range(B):
         if kind == "passkey" and rng.random() < HP["passkey_prob"]:
-            key = int(rng.integers(10000, 100000))
+            key = pk.new_key(rng)
             depth = float(rng.random())
             if near:  # needle within `near` filler tokens of the question
                 n_fill = pk.sample(filler, T, 0.0, key)[3]
                 depth = 1.0 - depth * min(near, n_fill) / n_fill
             seq, apos, ans = pk.build(filler, T, depth, key, rng)
             toks[b] = seq
+            if "filler_weight" in HP:  # v2: LM loss only on needle, question and answer
+                ns, nl = pk.last_needle
+                w[b] = HP["filler_weight"]
+                w[b, ns:ns + nl] = 1.0
+                kid = pk.ids(D.ANSWER.format(key=key))[-1]
+                occ = [i for i in range(ns, ns + nl) if seq[i] == kid]
+                w[b, occ[1:]] = HP["answer_weight"]  # the key's repetition in the needle: an in-window copy
+                w[b, apos - len(pk.ids(D.QUESTION)):apos] = 1.0
             w[b, apos:apos + len(ans)] = HP["answer_weight"]
+            qm[b, apos - 1:apos - 1 + len(ans)] = True
         else:
             s = int(rng.integers(0, len(stream) - T))
             toks[b] = stream[s:s + T]
-    return toks, w
+    return toks, w, qm
 
 
 def moe_modules(model):
     return [m for m in model.modules() if m.__class__.__name__ == "MoE"]
 
 
-def forward_loss(model, toks, w, dense):
-    logits, mtp_logits, aux = model(toks, dense_csa=dense)
+def kl_rows(teacher_logits, logits):
+    """Mean over rows of KL(softmax(teacher) || softmax(student)), f32."""
+    lp_t = torch.log_softmax(teacher_logits.float(), -1)
+    return (lp_t.exp() * (lp_t - torch.log_softmax(logits.float(), -1))).sum(-1).mean()
+
+
+def forward_loss(model, toks, w, dense, qm=None, teacher=None):
+    """-> (main, mtp, indexer) losses. v2 (qm given): indexer KL of the answer rows added (idx_answer_weight);
+    with a teacher (a text batch under distill), main and MTP are the KL to the frozen initial model."""
+    kw = {}
+    if qm is not None and bool(qm.any()):
+        kw = {"idx_rows": qm, "idx_rows_w": HP.get("idx_answer_weight", 0.0)}
+    logits, mtp_logits, aux = model(toks, dense_csa=dense, **kw)
     V = logits.shape[-1]
+    forward_loss.answer_ce = None
+    if teacher is not None:
+        with torch.no_grad():
+            tl, tml, _ = teacher(toks, dense_csa=False)
+        return kl_rows(tl, logits), kl_rows(tml[:, :-1], mtp_logits[:, :-1]), aux
     ce = F.cross_entropy(logits[:, :-1].float().reshape(-1, V), toks[:, 1:].reshape(-1), reduction="none")
     wt = w[:, 1:].reshape(-1)
     main = (ce * wt).sum() / wt.sum()
-    mtp = F.cross_entropy(mtp_logits[:, :-1].float().reshape(-1, V), toks[:, 2:].reshape(-1))
-    am = wt > 1  # pass-key answer tokens (for the log only)
+    if qm is not None:  # v2: MTP on the same tokens as the main loss (none of the filler)
+        cm = F.cross_entropy(mtp_logits[:, :-1].float().reshape(-1, V), toks[:, 2:].reshape(-1), reduction="none")
+        wm = w[:, 2:].reshape(-1).clamp(max=1.0)
+        mtp = (cm * wm).sum() / wm.sum().clamp(min=1e-6)
+    else:
+        mtp = F.cross_entropy(mtp_logits[:, :-1].float().reshape(-1, V), toks[:, 2:].reshape(-1))
+    am = wt > 1 if qm is None else qm[:, :-1].reshape(-1)  # pass-key answer tokens (for the log only)
     forward_loss.answer_ce = ce.detach()[am].mean() if bool(am.any()) else None
     return main, mtp, aux
 
@@ -303,7 +367,7 @@ def torch_eval(model, heldout, cases, prompts, dev, autocast):
     samples = []
     for p in prompts:
         with autocast():
-            out = greedy(model, p["ids"], 40, dev)
+            out = greedy(model, p["ids"], HP.get("sample_tokens", 40), dev)
         samples.append({"prompt": p["text"], "ids": out[len(p["ids"]):]})
     res["samples_ids"] = samples
     return res
@@ -333,6 +397,9 @@ def main():
     ap.add_argument("--init-from", help="continue from this ckpt_bf16/ (weights + tokenizer; applies CONT)")
     ap.add_argument("--passkey-curriculum", action="store_true", help="train on CURRICULUM instead of HP buckets")
     ap.add_argument("--bench", action="store_true", help="first time each bucket for a few steps (smoke runs)")
+    ap.add_argument("--passkey-v2", action="store_true",
+                    help="with --init-from: the PK2 recipe (1-token numeric key, numeral-free filler, CURRICULUM2, "
+                         "distilled text, separate indexer clipping, answer-row indexer KL)")
     args = ap.parse_args()
     t_start = time.time()
     torch.manual_seed(HP["seed"])
@@ -349,14 +416,22 @@ def main():
                    index_topk=4, sliding_window=128)
         HP["buckets"] = [[256, 2, "text", 0.5], [512, 2, "passkey", 0.5]]
         HP["heldout_n"], HP["heldout_seq"] = 2, 256
+        HP["sample_tokens"] = 3
         HP["passkey_test"] = {"lengths": [512], "depths": [0.5], "per_cell": 1}
         bscale = 1.0
         CURRICULUM[:] = [[0.0, [[256, 2, "text", 0.5, 0], [256, 2, "passkey", 0.5, 100]]],
                          [0.5, [[256, 2, "text", 0.5, 0], [512, 2, "passkey", 0.5, 0]]]]
+        CURRICULUM2[:] = [[0.0, [[256, 2, "text", 0.3, 0], [256, 2, "passkey", 0.7, 0]]],
+                          [0.5, [[256, 2, "text", 0.3, 0], [512, 2, "passkey", 0.7, 0]]]]
     if args.init_from:
         icfg = json.load(open(os.path.join(args.init_from, "config.json")))
         assert {k: v for k, v in icfg.items() if k in cfg} == cfg, "--init-from: config differs"
         HP.update(CONT)
+    if args.passkey_v2:
+        assert args.init_from, "--passkey-v2 continues a trained model: give --init-from"
+        HP.update(PK2)
+        args.passkey_curriculum = True
+        CURRICULUM[:] = CURRICULUM2
     if args.passkey_curriculum:
         HP["curriculum"] = CURRICULUM
         HP["buckets"] = CURRICULUM[0][1]
@@ -403,19 +478,21 @@ def main():
     order = rng.permutation(len(train_rows))
     docs = D.format_docs([train_rows[i] for i in order], HP["chat_frac"], rng)
     stream = np.concatenate(D.encode_all(tok, docs)).astype(np.int64)
-    filler = plain_stream(tok, train_rows)
-    held_filler = plain_stream(tok, held_rows)
+    filler = plain_stream(tok, train_rows, HP.get("strip_numerals", False))
+    held_filler = plain_stream(tok, held_rows, HP.get("strip_numerals", False))
     held_docs = np.concatenate(D.encode_all(tok, [f"{D.BOS}{r['text']}{D.EOS}" for r in held_rows]))
     n, L = HP["heldout_n"], HP["heldout_seq"]
     assert len(held_docs) >= n * L, len(held_docs)
     heldout = [held_docs[i * L:(i + 1) * L].tolist() for i in range(n)]
-    pk = D.PassKey(tok)
+    pk = D.PassKey(tok, HP.get("key_kind", "5digit"))
+    if pk.kind != "5digit":
+        log["passkey_keys"] = pk.keys
     prng = np.random.default_rng(HP["seed"] + 1)
     cases = []
     for Lc in HP["passkey_test"]["lengths"]:
         for dep in HP["passkey_test"]["depths"]:
             for _ in range(HP["passkey_test"]["per_cell"]):
-                key = int(prng.integers(10000, 100000))
+                key = pk.new_key(prng)
                 seq, apos, ans = pk.build(held_filler, Lc, dep, key, prng)
                 digits = pk.ids(D.ANSWER.format(key=key))
                 cases.append({"length": Lc, "depth": dep, "key": key, "prompt": seq[:apos].tolist(),
@@ -442,6 +519,11 @@ def main():
                             "model_sha256": sha256_file(os.path.join(args.init_from, "model.safetensors"))}
         rng = np.random.default_rng(HP["seed"])  # CONT seed: fresh batch order for the continued run
         torch.manual_seed(HP["seed"])
+    teacher = None
+    if HP.get("distill"):  # the frozen initial model: text batches are distilled from it
+        import copy
+        teacher = copy.deepcopy(model).to(dev).eval()
+        teacher.requires_grad_(False)
     model.to(dev)
     nparam = sum(p.numel() for p in model.parameters())
     log["n_params"] = nparam
@@ -455,6 +537,9 @@ def main():
         return torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=(dev == "cuda"))
 
     moes = moe_modules(model)
+    idx_params = [p for n_, p in model.named_parameters() if ".indexer." in n_]
+    main_params = [p for n_, p in model.named_parameters() if ".indexer." not in n_]
+    idx_attn = [m for m in model.modules() if hasattr(m, "indexer")]
     probs = np.array([b[3] for b in HP["buckets"]])
     probs = probs / probs.sum()
     steps = args.steps
@@ -462,13 +547,14 @@ def main():
         for bi, bk in enumerate(HP["buckets"]):
             ts = []
             for i in range(4):
-                toks, w = make_batch(rng, bk, stream, filler, pk, bscale)
-                toks, w = torch.from_numpy(toks).to(dev), torch.from_numpy(w).to(dev)
+                toks, w, qm = make_batch(rng, bk, stream, filler, pk, bscale)
+                toks, w, qm = torch.from_numpy(toks).to(dev), torch.from_numpy(w).to(dev), torch.from_numpy(qm).to(dev)
                 if dev == "cuda":
                     torch.cuda.synchronize()
                 t1 = time.time()
                 with autocast():
-                    lm, lt, la = forward_loss(model, toks, w, i % 2 == 0)
+                    lm, lt, la = forward_loss(model, toks, w, i % 2 == 0, qm if args.passkey_v2 else None,
+                                              teacher if bk[2] == "text" else None)
                 (lm + lt + la).backward()
                 opt.zero_grad(set_to_none=True)
                 if dev == "cuda":
@@ -500,14 +586,20 @@ def main():
         qat = step >= (1 - HP["qat_frac"]) * steps
         model.set_qat(qat)
         bi = int(rng.choice(len(HP["buckets"]), p=probs))
-        toks, w = make_batch(rng, HP["buckets"][bi], stream, filler, pk, bscale)
-        toks, w = torch.from_numpy(toks).to(dev), torch.from_numpy(w).to(dev)
+        toks, w, qm = make_batch(rng, HP["buckets"][bi], stream, filler, pk, bscale)
+        toks, w, qm = torch.from_numpy(toks).to(dev), torch.from_numpy(w).to(dev), torch.from_numpy(qm).to(dev)
+        is_text = HP["buckets"][bi][2] == "text"
         with autocast():
-            lm, lt, la = forward_loss(model, toks, w, dense)
+            lm, lt, la = forward_loss(model, toks, w, dense, qm if args.passkey_v2 else None,
+                                      teacher if is_text else None)
         loss = lm + HP["mtp_weight"] * lt + HP["indexer_weight"] * la
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), HP["grad_clip"])
+        if HP.get("sep_clip"):  # the indexer's own objective, its own clip
+            gn_idx = torch.nn.utils.clip_grad_norm_(idx_params, HP["grad_clip"])
+            gn = torch.nn.utils.clip_grad_norm_(main_params, HP["grad_clip"])
+        else:
+            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), HP["grad_clip"])
         opt.step()
         with torch.no_grad():
             for m in moes:
@@ -522,6 +614,16 @@ def main():
                 rec["T"] = HP["buckets"][bi][0]
                 if forward_loss.answer_ce is not None:
                     rec["answer_ce"] = forward_loss.answer_ce.item()
+            if args.passkey_v2:
+                rec["text_distill"] = is_text
+                if HP.get("sep_clip"):
+                    rec["gnorm_indexer"] = gn_idx.item()
+                ka = [m.last_kl_ans.item() for m in idx_attn
+                      if getattr(m, "last_kl_ans", None) is not None]
+                if ka and not is_text:
+                    rec["idx_kl_answer"] = sum(ka) / len(ka)
+                for m in idx_attn:
+                    m.last_kl_ans = None
             log["curve"].append(rec)
             if step % 50 == 0:
                 print(json.dumps(rec), flush=True)
@@ -559,6 +661,16 @@ def main():
                 p.copy_(p.to(torch.bfloat16).float())
     t0 = time.time()
     res = torch_eval(model, heldout, cases, prompts, dev, autocast)
+    if teacher is not None:  # held-out perplexity of the initial model, same numerics, for the comparison
+        nll, n = 0.0, 0
+        for seq in heldout:
+            t = torch.tensor([seq], device=dev)
+            with autocast():
+                lg, _ = padded_logits(teacher, t)
+            nll += F.cross_entropy(lg[0, :-1].float(), t[0, 1:], reduction="sum").item()
+            n += t.shape[1] - 1
+        res["init_bf16_heldout_ppl"] = math.exp(nll / n)
+        res["heldout_ppl_ratio_vs_init"] = res["bf16"]["heldout_ppl"] / res["init_bf16_heldout_ppl"]
     res["t_eval"] = time.time() - t0
     D.write_json(os.path.join(ev, "torch_eval.json"), res)
     log["torch_eval"] = {k: v for k, v in res.items() if k != "samples_ids"}
@@ -566,6 +678,16 @@ def main():
     with open(os.path.join(args.out, "train_log.json"), "w") as f:
         json.dump(log, f, indent=1)
     print(json.dumps(log["torch_eval"]), flush=True)
+    depths = [str(d) for d in HP["passkey_test"]["depths"]]
+    print("\nPass-key accuracy (PyTorch, top-k %d), length x depth:\n" % cfg["index_topk"])
+    print("| length | " + " | ".join(f"depth {d}" for d in depths) + " | all |\n" + "|---" * (len(depths) + 2) + "|")
+    for Lc, row in res["passkey"].items():
+        cells = [row.get(d, [0, 0]) for d in depths]
+        print(f"| {Lc} | " + " | ".join(f"{a}/{b}" for a, b in cells)
+              + f" | {sum(c[0] for c in cells)}/{sum(c[1] for c in cells)} |")
+    if "init_bf16_heldout_ppl" in res:
+        print(f"\nheld-out ppl (bf16): {res['bf16']['heldout_ppl']:.2f}, initial model {res['init_bf16_heldout_ppl']:.2f}"
+              f" (ratio {res['heldout_ppl_ratio_vs_init']:.3f})", flush=True)
     print(f"done in {log['t_total']:.0f} s, {log['steps_done']} steps, {nparam} params", flush=True)
 
 
