@@ -184,10 +184,10 @@ void ProfilingOps::sparse_attention(std::span<const backend::AttentionQuery> que
 }
 
 void ProfilingOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                                std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
-                                std::vector<std::vector<int64_t>>& selected) {
+                                std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
+                                int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) {
   Scope s(*this, "indexer_topk");
-  inner_.indexer_topk(q, w, keys, n_keys, n_heads, head_dim, top_k, selected);
+  inner_.indexer_topk(q, w, keys, key_begin, n_keys, n_heads, head_dim, top_k, selected);
 }
 
 void ProfilingOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const float* weight,

@@ -106,13 +106,15 @@ class Ops {
   // memory of this backend's device (cache rows or rows of this batch's kv); sink f32 [H].
   virtual void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
                                 const Weight& sink, float scale, Tensor& out) = 0;
-  // Lightning indexer selection (spec §5.8 step 6-7): for query t, score[s] = Σ_h w[t,h]·relu(q[t,h]·K[s])
-  // over the first n_keys[t] key rows (each f32 [head_dim]), then the top min(top_k, n_keys[t]) entries by
-  // score, ties to the lower index, in descending score order. q f32 [T, nh, hd], w f32 [T, nh]; `keys` is
-  // shared by all queries (one sequence). selected[t] resized.
+  // Lightning indexer selection (spec §5.8 step 6-7): for query t, score[s] = Σ_h w[t,h]·relu(q[t,h]·K_t[s])
+  // over the n_keys[t] key rows K_t[s] = keys[key_begin[t] + s] (each f32 [head_dim]), then the top
+  // min(top_k, n_keys[t]) entries s by score, ties to the lower index, in descending score order. q f32
+  // [T, nh, hd], w f32 [T, nh]. `keys` is the concatenation of per-sequence key lists (a whole batch in one
+  // call): rows of one sequence share a key_begin, key_begin[t] + n_keys[t] <= keys.size(). The selected
+  // indices are relative to row t's list. selected[t] resized.
   virtual void indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                            std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
-                            std::vector<std::vector<int64_t>>& selected) = 0;
+                            std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
+                            int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) = 0;
   // Expert FFN with clamped SwiGLU (spec §6.2) for rows x f32 [n, D]:
   // y f32 [n, D] = w2( weight[i] · silu(min(w1 x, lim)) · clamp(w3 x, ±lim) ). weight == nullptr means 1
   // (the shared expert); weight is a host array. swiglu_limit <= 0 disables the clamp.

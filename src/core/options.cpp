@@ -16,6 +16,7 @@ const Options& options() {
     }
     if (const char* l = std::getenv("DSV4_LOG")) o.log_level = l;
     if (const char* m = std::getenv("DSV4_MODEL")) o.default_model = m;
+    if (const char* c = std::getenv("DSV4_CUDA_PATHS")) o.cuda_paths = c;
     return o;
   }();
   return opts;

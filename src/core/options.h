@@ -11,6 +11,7 @@ struct Options {
   int n_threads = 1;
   std::string log_level = "info";
   std::string default_model;
+  std::string cuda_paths;  // DSV4_CUDA_PATHS: CUDA kernel path switches (backend/cuda/common/kernel_paths.h)
 };
 
 const Options& options();

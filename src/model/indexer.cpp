@@ -25,22 +25,23 @@ std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const Model
   ops.scale(wi, wscale);
   ops.round_act(wi);
 
+  // One indexer_topk call for the whole batch: the key lists of the chunks (one sequence each) are concatenated
+  // and every row points at its chunk's list (key_begin). The activations are the chunks' rows in order
+  // (forward_batch.h), so q and wi are passed as they are.
   std::vector<std::vector<int64_t>> selected(static_cast<size_t>(T));
-  Tensor qc, wc;
+  std::vector<int64_t> key_begin(static_cast<size_t>(T), 0), n_vis(static_cast<size_t>(T), 0);
+  std::vector<const float*> keys;
   for (const BatchChunk& c : batch.chunks) {
-    std::vector<int64_t> rows(static_cast<size_t>(c.n_rows));
-    std::iota(rows.begin(), rows.end(), c.row_begin);
-    ops.gather_rows(q, rows, qc);
-    ops.gather_rows(wi, rows, wc);
-    std::vector<int64_t> n_vis(static_cast<size_t>(c.n_rows));
-    for (int64_t i = 0; i < c.n_rows; ++i) n_vis[i] = (batch.pos[c.row_begin + i] + 1) / 4;
-    int64_t max_vis = n_vis.empty() ? 0 : n_vis.back();  // positions ascend within a chunk
-    std::vector<const float*> keys(static_cast<size_t>(max_vis));
-    for (int64_t s = 0; s < max_vis; ++s) keys[s] = c.seq->index_key_row(layer.il, s);
-    std::vector<std::vector<int64_t>> sel;
-    ops.indexer_topk(qc, wc, keys, n_vis, nh, hd, cfg.index_topk, sel);
-    for (int64_t i = 0; i < c.n_rows; ++i) selected[static_cast<size_t>(c.row_begin + i)] = std::move(sel[i]);
+    int64_t max_vis = 0;
+    for (int64_t i = 0; i < c.n_rows; ++i) {
+      const int64_t r = c.row_begin + i;
+      n_vis[static_cast<size_t>(r)] = (batch.pos[static_cast<size_t>(r)] + 1) / 4;
+      key_begin[static_cast<size_t>(r)] = static_cast<int64_t>(keys.size());
+      max_vis = std::max(max_vis, n_vis[static_cast<size_t>(r)]);
+    }
+    for (int64_t s = 0; s < max_vis; ++s) keys.push_back(c.seq->index_key_row(layer.il, s));
   }
+  ops.indexer_topk(q, wi, keys, key_begin, n_vis, nh, hd, cfg.index_topk, selected);
   return selected;
 }
 

@@ -2,22 +2,29 @@
 // both numerics (official: Bf16 acts, FP8 KV, FP4 indexer; exact_f32) on fresh random inputs with NaN-poisoned
 // outputs:
 //  * sparse_attention: tiny (4 heads x 128, ragged key lists), the generic kernel (dim 96),
-//    Flash decode (64 heads x 512, 128 window + 512 compressed keys; batch 1 = split-K, batch 64);
-//  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows; the index lists must match exactly (the
-//    kernel reproduces the reference's score arithmetic bit for bit), including rows with n_keys <= top_k;
+//    Flash decode (64 heads x 512, 128 window + 512 compressed keys; batch 1 = split-K, batch 64), the wide
+//    (64 heads per CTA) kernel on ragged lists, two head groups and without split, and the previous 16-head
+//    kernel (DSV4_SPARSE_ATTN_NARROW=1, "narrow" rows) at the Flash decode shapes for before/after;
+//  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
+//    lists of different lengths, key_begin per row), rows of 1..5 top-k segments (8192 keys each: the merge
+//    stage), and the previous kernels (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
+//    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k;
 //  * softmax_pool, copy_rows (with a repeated destination: the later copy wins), rope (forward and inverse,
 //    positions up to 1M), kv_round (Fp8 / Bf16, bitwise), indexer_round (Fp4 / Bf16, bitwise).
-// Timing rows: sparse_attention Flash decode batch 1 and 64 and a 2048-query prefill; indexer_topk at 1M
-// context (262144 keys, one query, top-512) and a 1024-query prefill chunk.
+// Timing rows: sparse_attention Flash decode batch 1 and 64 (wide and narrow), 256 and a 2048-query prefill; indexer_topk Flash
+// decode at 4K context batch 1 and 64 (one call), 1M context (262144 keys, one query, top-512) and a
+// 1024-query prefill chunk, each also with the previous kernels ("legacy").
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
@@ -53,12 +60,26 @@ std::vector<float> download(const Tensor& t) { return t.to(Device::Host).vec(); 
 
 cudaStream_t ops_stream() { return cuda::CudaContext::get().stream(); }
 
+// Forces the previous 16-head tensor-core kernel for its lifetime.
+struct NarrowAttention {
+  explicit NarrowAttention(bool on) : on_(on) {
+    if (on_) cuda::kernel_paths().sparse_attn_wide = false;
+  }
+  ~NarrowAttention() {
+    if (on_) cuda::kernel_paths().sparse_attn_wide = true;
+  }
+  bool on_;
+};
+
+// narrow: run the previous 16-head tensor-core kernel instead of the wide (64-head) one.
 void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t H, int64_t d, int64_t window,
-                            int64_t compressed, bool timed, bool check_ref = true) {
+                            int64_t compressed, bool timed, bool check_ref = true, bool narrow = false) {
+  const NarrowAttention narrow_env(narrow);
   const bool bf = is_bf16(num);
   const int64_t pool_rows = n_q * window + std::max<int64_t>(compressed * 2, 1);
-  const std::string detail = fmt("%s nq=%lld H=%lld d=%lld keys<=%lld", num_name(num), (long long)n_q,
-                                 (long long)H, (long long)d, (long long)(window + compressed));
+  const std::string detail = fmt("%s nq=%lld H=%lld d=%lld keys<=%lld%s", num_name(num), (long long)n_q,
+                                 (long long)H, (long long)d, (long long)(window + compressed),
+                                 narrow ? " narrow" : "");
   HostTensor pool = host_tensor({pool_rows, d}, values(env, size_t(pool_rows * d), 1.0f, bf));
   HostTensor q = host_tensor({n_q, H, d}, values(env, size_t(n_q * H * d), 1.0f, bf));
   std::vector<float> sink_v = values(env, size_t(H), 1.0f, false);
@@ -110,30 +131,63 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
   }
 }
 
-void check_indexer(Env& env, const Numerics& num, int64_t T, int64_t nh, int64_t hd, int64_t n_max, int64_t top_k,
-                   bool timed, bool check_ref = true) {
+// Forces the previous indexer kernels for its lifetime (one CTA per (row, 128 keys) scores, one CTA per row
+// top-k).
+struct LegacyIndexer {
+  explicit LegacyIndexer(bool on) : on_(on) {
+    if (on_) cuda::kernel_paths().indexer_fast = false;
+  }
+  ~LegacyIndexer() {
+    if (on_) cuda::kernel_paths().indexer_fast = true;
+  }
+  bool on_;
+};
+
+// n_seq sequences in one call, each with its own key list (concatenated; key_begin per row) and `rows` query
+// rows. Sequence 0 has n_max keys, sequence j > 0 fewer (n_max·(n_seq + 1 - j)/(n_seq + 1), at least 1), so the
+// lists differ in length and content. Within a sequence row r sees n_max_j·(r+1)/rows keys (all of them when
+// rows == 1); with rows > 2 its first row sees fewer keys than top_k. legacy: the previous kernels.
+void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, int64_t nh, int64_t hd,
+                   int64_t n_max, int64_t top_k, bool timed, bool check_ref = true, bool legacy = false) {
   const bool bf = is_bf16(num);
-  const std::string detail = fmt("%s T=%lld heads=%lld hd=%lld keys<=%lld k=%lld", num_name(num), (long long)T,
-                                 (long long)nh, (long long)hd, (long long)n_max, (long long)top_k);
-  HostTensor keys = host_tensor({n_max, hd}, values(env, size_t(n_max * hd), 0.5f, bf));
+  const int64_t T = n_seq * rows;
+  const std::string detail =
+      fmt("%s%s seqs=%lld T=%lld heads=%lld hd=%lld keys<=%lld k=%lld", num_name(num), legacy ? " legacy" : "",
+          (long long)n_seq, (long long)T, (long long)nh, (long long)hd, (long long)n_max, (long long)top_k);
+  std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq)), seq_begin(static_cast<size_t>(n_seq));
+  int64_t total = 0;
+  for (int64_t j = 0; j < n_seq; ++j) {
+    seq_keys[size_t(j)] = j == 0 ? n_max : std::max<int64_t>(1, n_max * (n_seq + 1 - j) / (n_seq + 1));
+    seq_begin[size_t(j)] = total;
+    total += seq_keys[size_t(j)];
+  }
+  HostTensor keys = host_tensor({total, hd}, values(env, size_t(total * hd), 0.5f, bf));
   HostTensor q = host_tensor({T, nh, hd}, values(env, size_t(T * nh * hd), 0.5f, bf));
   HostTensor w = host_tensor({T, nh}, values(env, size_t(T * nh), 0.1f, bf));
   const Tensor dkeys = keys.to(Device::Cuda), dq = q.to(Device::Cuda), dw = w.to(Device::Cuda);
-  std::vector<const float*> hk(static_cast<size_t>(n_max)), dk(static_cast<size_t>(n_max));
-  for (int64_t s = 0; s < n_max; ++s) {
+  std::vector<const float*> hk(static_cast<size_t>(total)), dk(static_cast<size_t>(total));
+  for (int64_t s = 0; s < total; ++s) {
     hk[size_t(s)] = keys.row(s);
     dk[size_t(s)] = dkeys.row(s);
   }
-  std::vector<int64_t> n_keys(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) n_keys[size_t(t)] = T == 1 ? n_max : std::max<int64_t>(1, n_max * (t + 1) / T);
-  if (T > 2) n_keys[0] = std::min<int64_t>(top_k / 2 + 1, n_max);  // fewer keys than top_k
+  std::vector<int64_t> n_keys(static_cast<size_t>(T)), key_begin(static_cast<size_t>(T));
+  for (int64_t j = 0; j < n_seq; ++j) {
+    const int64_t L = seq_keys[size_t(j)];
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t t = size_t(j * rows + r);
+      key_begin[t] = seq_begin[size_t(j)];
+      n_keys[t] = rows == 1 ? L : std::max<int64_t>(1, L * (r + 1) / rows);
+      if (rows > 2 && r == 0) n_keys[t] = std::min<int64_t>(top_k / 2 + 1, L);  // fewer keys than top_k
+    }
+  }
+  LegacyIndexer guard(legacy);
   CudaOps gpu(num);
   std::vector<std::vector<int64_t>> got;
-  gpu.indexer_topk(dq, dw, dk, n_keys, nh, hd, top_k, got);
+  gpu.indexer_topk(dq, dw, dk, key_begin, n_keys, nh, hd, top_k, got);
   if (check_ref) {
     CpuOps cpu(num);
     std::vector<std::vector<int64_t>> ref;
-    cpu.indexer_topk(q, w, hk, n_keys, nh, hd, top_k, ref);
+    cpu.indexer_topk(q, w, hk, key_begin, n_keys, nh, hd, top_k, ref);
     size_t n = 0, bad = 0;
     for (int64_t t = 0; t < T; ++t) {
       const auto& a = got[size_t(t)];
@@ -149,11 +203,11 @@ void check_indexer(Env& env, const Numerics& num, int64_t T, int64_t nh, int64_t
   }
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
-      gpu.indexer_topk(dq, dw, dk, n_keys, nh, hd, top_k, got);
+      gpu.indexer_topk(dq, dw, dk, key_begin, n_keys, nh, hd, top_k, got);
     });
     double pairs = 0;
     for (int64_t n : n_keys) pairs += double(n);
-    env.report.perf("indexer_topk", detail, t, double(n_max) * hd * 4 + pairs * 4 * 5, 2.0 * pairs * nh * hd,
+    env.report.perf("indexer_topk", detail, t, double(total) * hd * 4 + pairs * 4 * 5, 2.0 * pairs * nh * hd,
                     env.ceil);
   }
 }
@@ -265,16 +319,36 @@ void test_ops_attention(Env& env) {
     check_sparse_attention(env, num, 3, 6, 96, 20, 7, false);     // generic kernel shape
     check_sparse_attention(env, num, 1, 64, 512, 128, 512, true);  // Flash decode, batch 1 (split-K)
     check_sparse_attention(env, num, 64, 64, 512, 128, 512, true);
-    check_indexer(env, num, 5, 4, 128, 300, 64, false);
-    check_indexer(env, num, 4, 64, 128, 4096, 512, false);
-    check_indexer(env, num, 2, 64, 128, 16384, 512, false);
+    check_sparse_attention(env, num, 3, 64, 512, 128, 40, false);  // wide path, ragged windows, partial tiles
+    check_sparse_attention(env, num, 2, 128, 512, 96, 300, false);  // wide path, two head groups, split-K
+    check_sparse_attention(env, num, 264, 64, 512, 128, 8, false);  // wide path without split (2 waves)
+    if (is_bf16(num)) {  // the previous 16-head kernel (fallback) for before/after
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, true);
+      check_sparse_attention(env, num, 64, 64, 512, 128, 512, true, true, true);
+    }
+    check_indexer(env, num, 1, 5, 4, 128, 300, 64, false);
+    check_indexer(env, num, 1, 4, 64, 128, 4096, 512, false);
+    check_indexer(env, num, 1, 2, 64, 128, 16384, 512, false);   // two top-k segments (merge stage)
+    check_indexer(env, num, 3, 3, 4, 128, 300, 64, false);       // 3 sequences x 3 rows, tiny, ragged
+    check_indexer(env, num, 6, 1, 64, 128, 20000, 512, false);   // 6 sequences: 1..3 segments, different lists
+    check_indexer(env, num, 1, 1, 64, 128, 40000, 512, false);   // 5 segments
+    check_indexer(env, num, 2, 3, 64, 128, 4096, 512, false, true, true);  // legacy kernels, batched call
     check_rope(env, num, 7, 4, 128, 64, false);
     check_rope(env, num, 64, 64, 512, 64, true);
   }
   if (!env.quick) {
     check_sparse_attention(env, Numerics{}, 2048, 64, 512, 128, 512, true, false);  // prefill, timing only
-    check_indexer(env, Numerics{}, 1, 64, 128, 262144, 512, true, false);          // 1M context decode
-    check_indexer(env, Numerics{}, 1024, 64, 128, 1024, 512, true, false);         // prefill chunk
+    check_sparse_attention(env, Numerics{}, 256, 64, 512, 128, 512, true, false);   // decode batch 256
+    // indexer_topk Flash decode: batch 1 and 64 at 4K context (1024 compressed keys), batch 1 at 1M
+    // (262144 keys), a 1024-query prefill chunk; new kernels, then the previous ones ("legacy") for before/after.
+    check_indexer(env, Numerics{}, 1, 1, 64, 128, 1024, 512, true);
+    check_indexer(env, Numerics{}, 64, 1, 64, 128, 1024, 512, true);
+    check_indexer(env, Numerics{}, 1, 1, 64, 128, 262144, 512, true, false);
+    check_indexer(env, Numerics{}, 1, 1024, 64, 128, 1024, 512, true, false);
+    check_indexer(env, Numerics{}, 1, 1, 64, 128, 1024, 512, true, false, true);
+    check_indexer(env, Numerics{}, 64, 1, 64, 128, 1024, 512, true, false, true);
+    check_indexer(env, Numerics{}, 1, 1, 64, 128, 262144, 512, true, false, true);
+    check_indexer(env, Numerics{}, 1, 1024, 64, 128, 1024, 512, true, false, true);
   }
   check_softmax_pool(env, 37, 512);
   check_softmax_pool(env, 5, 128);

@@ -2,11 +2,14 @@
 // acts with FP8 act_quant; exact_f32) on fresh random inputs with NaN-poisoned outputs:
 //  * linear on every weight format (FP8 e8m0 and f32 scales, BF16, F32, MXFP4) and kind (Quantized, Bf16, F32),
 //    tiny shapes that hit partial FP8 blocks (K = 64, 200; N = 96, 130, 200), K % 4 != 0, N % 16 != 0, and each
-//    path: fp8 (act_quant + mma for M <= 16 / cuBLASLt above), gemv (M <= 16), dense cuBLASLt (bf16 hi/lo, f32);
+//    path: fp8-decode (fused act_quant + mma, M <= 64: cluster split-K, partial row groups), fp8 (act_quant +
+//    cuBLASLt above), gemv (M <= 16: gemv16 for BF16/FP8 with K % 16 == 0, the scalar kernel otherwise), dense
+//    cuBLASLt (bf16 hi/lo, f32);
 //  * Flash shapes: wq_a, wq_b, wo_b (FP8), compressor wkv/gate/weights_proj/head (BF16), M = 1, 64, prefill;
 //  * grouped_linear (wo_a): tiny (partial FP8 block, BF16) and Flash G=8, R=1024, Kg=4096 FP8;
 //  * embed: BF16, F32, FP8 tables.
-// Timing rows for the Flash decode shapes (M = 1, 64) and one prefill shape per family. Decode timings rotate
+// Timing rows for the Flash decode shapes (M = 1, 64; FP8 also 4, 8, 16, 32; BF16 also 32; head also 256) and one
+// prefill shape per family. Decode timings rotate
 // over weight copies totalling at least three L2 sizes, so they measure HBM, not L2.
 #include <algorithm>
 #include <cmath>
@@ -180,8 +183,10 @@ std::vector<std::unique_ptr<HostWeight>> rotation(Env& env, const HostWeight& h)
 }
 
 // One linear check (and optional timing) of weight h at M rows.
+// ref_rows > 0: the CPU reference covers only the first ref_rows rows (rows are independent; the 1 GB head at
+// M = 256 is too slow on the CPU), and only those rows are compared.
 void linear_case(Env& env, const Numerics& num, const HostWeight& h, LinearKind kind, int64_t M, bool timed,
-                 const std::string& label = "") {
+                 const std::string& label = "", int64_t ref_rows = 0) {
   const int64_t N = h.N, K = h.K;
   const std::string detail = fmt("%s%s %s M=%lld N=%lld K=%lld %s", label.c_str(), label.empty() ? "" : ":",
                                  fmt_name(h.fmt), static_cast<long long>(M), static_cast<long long>(N),
@@ -190,17 +195,29 @@ void linear_case(Env& env, const Numerics& num, const HostWeight& h, LinearKind 
   const Tensor x = make_x(env, M, K, !official(num));
   CpuOps cpu(num);
   Tensor ref;
-  cpu.linear(x, w, ref, kind);
+  const int64_t R = ref_rows > 0 ? std::min(ref_rows, M) : M;
+  if (R == M) {
+    cpu.linear(x, w, ref, kind);
+  } else {
+    Tensor xr({R, K});
+    std::memcpy(xr.data(), x.data(), static_cast<size_t>(R * K) * sizeof(float));
+    cpu.linear(xr, w, ref, kind);
+  }
   CudaOps gpu(num);
   const Tensor xd = x.to(Device::Cuda);
   Tensor y = poisoned({M, N});
   gpu.linear(xd, w, y, kind);
-  const Tensor got = y.to(Device::Host);
+  Tensor got = y.to(Device::Host);
+  const bool shape_ok = got.shape() == Shape{M, N};
+  if (R != M && shape_ok) {
+    Tensor gr({R, N});
+    std::memcpy(gr.data(), got.data(), static_cast<size_t>(R * N) * sizeof(float));
+    got = std::move(gr);
+  }
   const bool rounded = official(num) && kind != LinearKind::F32;
   const bool fp8_path = official(num) && kind == LinearKind::Quantized && h.fmt != Fmt::Bf16 && h.fmt != Fmt::F32 &&
                         K % 128 == 0;
   const double tol = !rounded ? kTolF32 : fp8_path ? kTolFp8Gemm : kTolBf16Rowwise;
-  const bool shape_ok = got.shape() == Shape{M, N};
   env.report.check(std::string("linear/") + num_name(num), detail,
                    compare(got.data(), ref.data(), static_cast<size_t>(std::min(got.numel(), ref.numel()))), tol,
                    shape_ok, shape_ok ? "" : "output shape " + shape_str(got.shape()));
@@ -279,7 +296,13 @@ void tiny_cases(Env& env, const Numerics& num) {
     std::vector<int64_t> Ms;
   };
   const std::vector<Case> cases = {
-      {Fmt::Fp8, 256, 256, LinearKind::Quantized, {1, 5, 16, 17, 40}},  // fp8 path: mma, then cuBLASLt
+      // fp8 path: fused fp8-decode kernel (M <= 64; here row_warps 1, cluster 2), then act_quant + cuBLASLt
+      {Fmt::Fp8, 256, 256, LinearKind::Quantized, {1, 5, 16, 17, 40, 64, 80}},
+      {Fmt::Fp8, 48, 1152, LinearKind::Quantized, {1, 9, 33}},         // fp8-decode: partial row group, 9 K-blocks
+      {Fmt::Fp8, 2048, 512, LinearKind::Quantized, {2, 64}},            // fp8-decode: row_warps 8, cluster > 1
+      // N·K > 4M, K <= 4096: fp8-decode to M = 8, act_quant + cuBLASLt above (mma only to M = 4)
+      {Fmt::Fp8, 4096, 2048, LinearKind::Quantized, {3, 8, 9, 12}},
+      {Fmt::Fp8ScaleF32, 256, 384, LinearKind::F32, {3}},               // gemv16 on f32 weight scales
       {Fmt::Fp8, 200, 256, LinearKind::Quantized, {3, 40}},             // N % 16 != 0: fake-quant + generic
       {Fmt::Fp8, 96, 64, LinearKind::Quantized, {3, 40}},               // K = 64: partial block, no act_quant
       {Fmt::Fp8, 130, 200, LinearKind::Bf16, {2, 33}},                  // partial blocks in N and K
@@ -330,16 +353,20 @@ void flash_cases(Env& env, const Numerics& num) {
     if (!official(num) && c.fmt == Fmt::Bf16 && c.prefill_M == 0) continue;
     const HostWeight h = make_weight(env, c.fmt, c.N, c.K);
     for (int64_t M : {1, 64}) linear_case(env, num, h, c.kind, M, true, c.label);
+    if (official(num) && c.fmt == Fmt::Fp8)  // the fp8-decode / cuBLASLt crossover (fp8_decode_max_m)
+      for (int64_t M : {4, 8, 16, 32}) linear_case(env, num, h, c.kind, M, true, c.label);
+    if (official(num) && c.fmt == Fmt::Bf16) linear_case(env, num, h, c.kind, 32, true, c.label);  // dense stacked
     if (!env.quick && official(num) && c.prefill_M > 0) linear_case(env, num, h, c.kind, c.prefill_M, true, c.label);
   }
   {
     const HostWeight h = make_weight(env, Fmt::Fp8, 8 * 1024, 4096);  // wo_a (FP8 as the checkpoint stores it)
-    for (int64_t M : {1, 64}) grouped_case(env, num, h, 8, M, true, "wo_a");
+    for (int64_t M : {1, 32, 64}) grouped_case(env, num, h, 8, M, true, "wo_a");  // 32, 64: cached bf16, stacked
     if (!env.quick && official(num)) grouped_case(env, num, h, 8, 1024, true, "wo_a");
   }
   if (!env.quick && official(num)) {
     const HostWeight head = make_weight(env, Fmt::Bf16, 129280, 4096);
     for (int64_t M : {1, 16, 64}) linear_case(env, num, head, LinearKind::F32, M, M != 16, "head");
+    linear_case(env, num, head, LinearKind::F32, 256, true, "head", 8);  // batch-256 decode; reference: 8 rows
     embed_case(env, num, head, 64, true);
   }
 }

@@ -9,10 +9,13 @@
 //    (D = 1024, I = 512, E = 8, 512 tokens), and Flash (D = 4096, I = 2048, E = 256, top-6 MXFP4) at T = 1, 64.
 //    Logits plant each token's top-k well above the rest so selection never hinges on an ulp.
 // Timing rows: moe_experts at Flash shapes T = 1, 64 (decode: GB/s over the used experts' weights) and T = 4096
-// (prefill: TFLOP/s), expert_ffn (shared expert) at 64 rows.
+// (prefill: TFLOP/s), expert_ffn (shared expert) at 1, 16, 64 rows; "legacy" rows repeat the decode cases
+// with DSV4_MOE_GEMV=0 (the mma decode tile instead of the gemv paths). Gemv coverage: tiny shapes (one and two
+// n-tiles, the 64-row tile of expert_ffn, MXFP4 and FP8) and Flash T = 1, 64, all against the CPU.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -24,6 +27,7 @@
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "gpu_test.h"
 
 namespace dsv4::gpu_test {
@@ -236,8 +240,18 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
                    wg.size() == wc.size());
 }
 
+// Sets one kernel-path switch while alive and restores its previous value.
+struct PathSwitch {
+  PathSwitch(bool& flag, bool value) : flag_(flag), old_(flag) { flag_ = value; }
+  ~PathSwitch() { flag_ = old_; }
+  PathSwitch(const PathSwitch&) = delete;
+  PathSwitch& operator=(const PathSwitch&) = delete;
+  bool& flag_;
+  bool old_;
+};
+
 void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I, int64_t n, bool weighted,
-                     bool timing) {
+                     bool timing, const char* tag = "") {
   Store st;
   FastRng rng{env.rng()};
   const weights::ExpertWeights e = make_expert(st, rng, f, D, I, "shared");
@@ -253,9 +267,9 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
   const Tensor xd = x.to(Device::Cuda);
   Tensor y = poisoned({n, D});
   gpu.expert_ffn(xd, e, wp, 10.0f, y);
-  const std::string detail = fmt("%s %s D=%lld I=%lld n=%lld%s", num_name(num), fmt_name(f),
+  const std::string detail = fmt("%s %s D=%lld I=%lld n=%lld%s%s%s", num_name(num), fmt_name(f),
                                  static_cast<long long>(D), static_cast<long long>(I), static_cast<long long>(n),
-                                 weighted ? " weighted" : "");
+                                 weighted ? " weighted" : "", tag[0] ? " " : "", tag);
   env.report.check("expert_ffn", detail, compare_tensors(y, ref), tol_for(num));
   if (!timing) return;
   const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(),
@@ -337,6 +351,37 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, num, {"tiny", 256, 128, 16, 2, 33, Fmt::Fp8, 32}, true, false);
     test_moe_experts(env, num, {"prefill-tile", 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false);
   }
+  // Decode gemv paths (moe_gemv.cuh) are the default for these shapes; the "legacy" rows run the same cases with
+  // DSV4_MOE_GEMV=0 (the mma decode tile), so the run shows before / after and keeps the old path checked.
+  {
+    const PathSwitch legacy(cuda::kernel_paths().moe_gemv, false);  // the older mma decode tiles
+    test_moe_experts(env, Numerics{}, {"tiny-legacy", 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false);
+    test_moe_experts(env, Numerics{}, {"tiny-legacy", 256, 128, 16, 2, 33, Fmt::Fp8, 32}, true, false);
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 64, false, true, "legacy");
+    test_moe_experts(env, Numerics{}, {"flash-legacy", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
+    if (!env.quick)
+      test_moe_experts(env, Numerics{}, {"flash-legacy", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, false, true);
+  }
+  // Fused decode (route+align in one kernel, activation fake-quant inside the gemv kernels; off by default since
+  // the H200 measured it slower: T=1 219 vs 98 µs), still checked and timed against the default path.
+  {
+    const PathSwitch fused(cuda::kernel_paths().moe_fuse, true);
+    test_moe_experts(env, Numerics{}, {"tiny-fused", 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false);
+    test_moe_experts(env, Numerics{}, {"tiny-fused", 256, 128, 16, 2, 33, Fmt::Fp8, 32}, true, false);
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 1, false, true, "fused");
+    test_moe_experts(env, Numerics{}, {"flash-fused", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
+    test_moe_experts(env, Numerics{}, {"flash-fused", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, false, true);
+    // Hash routing (i64 table) on the fused gemv path, and top_k = 8 over E = 256 at T = 128 (1024 slots: the
+    // fused kernel's slot limit).
+    test_moe_experts(env, Numerics{}, {"gemv-hash", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
+    test_moe_experts(env, Numerics{}, {"gemv-1024-slots", 256, 128, 256, 8, 128, Fmt::Mxfp4, 0}, true, false);
+  }
+  // Gemv tiles: one n-tile, two n-tiles (more than 8 slots of one expert), the wide tile (64 rows).
+  test_moe_experts(env, Numerics{}, {"gemv-dense", 256, 128, 4, 2, 16, Fmt::Mxfp4, 0}, true, false);
+  test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 13, true, false);
+  test_expert_ffn(env, Numerics{}, Fmt::Fp8, 512, 256, 50, true, false);
+  test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 1, false, true);
+  test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true);
   test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 64, false, true);
   if (!env.quick) test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, false, true);
   test_moe_experts(env, Numerics::exact_f32(), {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, false);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
@@ -70,16 +71,22 @@ void indexer_row_scores(const float* qt, const float* wt, std::span<const float*
 }  // namespace
 
 void CpuOps::indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
-                          std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
-                          std::vector<std::vector<int64_t>>& selected) {
+                          std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
+                          int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) {
   int64_t T = static_cast<int64_t>(n_keys.size());
+  check(key_begin.size() == n_keys.size(), "indexer_topk: key_begin and n_keys differ in length");
+  for (size_t t = 0; t < n_keys.size(); ++t)
+    check(key_begin[t] >= 0 && n_keys[t] >= 0 && key_begin[t] + n_keys[t] <= static_cast<int64_t>(keys.size()),
+          "indexer_topk: row " + std::to_string(t) + " key list outside the " + std::to_string(keys.size()) +
+              " keys");
   selected.resize(static_cast<size_t>(T));
   bool round = bf16_acts();
   parallel_for(T, [&](int64_t b, int64_t e) {
     std::vector<float> sc;
     for (int64_t t = b; t < e; ++t) {
       int64_t n = n_keys[static_cast<size_t>(t)];
-      indexer_row_scores(q.data() + t * n_heads * head_dim, w.data() + t * n_heads, keys, n, n_heads, head_dim,
+      indexer_row_scores(q.data() + t * n_heads * head_dim, w.data() + t * n_heads,
+                         keys.subspan(static_cast<size_t>(key_begin[static_cast<size_t>(t)])), n, n_heads, head_dim,
                          round, sc);
       int64_t k = std::min<int64_t>(top_k, n);
       std::vector<int64_t> idx(static_cast<size_t>(n));

@@ -42,10 +42,11 @@ __global__ void __launch_bounds__(kIndexerKeyTile) indexer_score_kernel(const __
   float* qs = score_smem;            // [nh * hd]
   float* ks = score_smem + nh * hd;  // [hd][kLd]: ks[c * kLd + key]
   const float* __restrict__ q = p.q + int64_t(t) * nh * hd;
+  const float* const* __restrict__ row_keys = p.keys + p.key_begin[t];
   for (int i = threadIdx.x; i < nh * hd; i += kIndexerKeyTile) qs[i] = q[i];
   for (int i = threadIdx.x; i < kIndexerKeyTile * hd; i += kIndexerKeyTile) {
     const int r = i / hd, c = i % hd;
-    ks[c * kLd + r] = s0 + r < n ? p.keys[s0 + r][c] : 0.0f;
+    ks[c * kLd + r] = s0 + r < n ? row_keys[s0 + r][c] : 0.0f;
   }
   __syncthreads();
   const float* __restrict__ w = p.w + int64_t(t) * nh;
@@ -169,6 +170,290 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const __grid_constan
     }
   }
   for (int j = tid; j < k; j += kTopkThreads) out[j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
+}
+
+// Tiled score kernel: one CTA per (row t, key slice blockIdx.x), looping over 32-key tiles tile = blockIdx.x,
+// blockIdx.x + gridDim.x, ... of row t's list. Warp g owns heads [8g, 8g + 8), lane l key l of the tile: the
+// key tile sits transposed in shared memory (stride 33, conflict-free), the query's heads row-major (float4
+// broadcast reads), so each key value loaded feeds 8 heads. Every (head, key) dot product keeps the reference
+// order (8 interleaved partial sums in ascending element order, combined pairwise; separate multiply and add)
+// and rounding points; the per-head terms go through shared memory and warp 0 sums them over heads in
+// ascending order as the reference does, so the scores are bit-identical to CpuOps. head_dim % 8 == 0,
+// n_heads <= 8 x kIdxMaxHeadGroups.
+__global__ void __launch_bounds__(kIdxMaxHeadGroups * 32, 2)
+    indexer_score_tiled_kernel(const __grid_constant__ IndexerScoreParams p) {
+  using namespace indexer_detail;
+  constexpr int kH = kIdxHeadsPerThread;
+  constexpr int kLd = kIdxTileKeys + 1;
+  extern __shared__ __align__(16) float tiled_smem[];
+  const int t = blockIdx.y;
+  const int n = p.n_keys[t];
+  if (blockIdx.x * kIdxTileKeys >= n) return;
+  const int nh = p.n_heads, hd = p.head_dim;
+  const int groups = blockDim.x >> 5;
+  const int heads = groups * kH;
+  const int tid = threadIdx.x, lane = tid & 31, g = tid >> 5;
+  float* qs = tiled_smem;              // [heads][hd]
+  float* ks = qs + heads * hd;         // [hd][kLd]
+  float* terms = ks + hd * kLd;        // [heads][kLd]
+  const float* __restrict__ q = p.q + int64_t(t) * nh * hd;
+  for (int i = tid; i < heads * hd; i += blockDim.x) qs[i] = i < nh * hd ? q[i] : 0.0f;
+  const float* __restrict__ wrow = p.w + int64_t(t) * nh;
+  float wv[kH];
+#pragma unroll
+  for (int j = 0; j < kH; ++j) wv[j] = g * kH + j < nh ? wrow[g * kH + j] : 0.0f;
+  const float* const* __restrict__ row_keys = p.keys + p.key_begin[t];
+  const int tiles = (n + kIdxTileKeys - 1) / kIdxTileKeys;
+  const int hd4 = hd >> 2;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int s0 = tile * kIdxTileKeys;
+    __syncthreads();  // the previous tile's ks / terms are consumed (and qs written, first time)
+    if (p.vec4) {
+      for (int i = tid; i < kIdxTileKeys * hd4; i += blockDim.x) {
+        const int r = i / hd4, c = (i - r * hd4) * 4;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (s0 + r < n) v = *reinterpret_cast<const float4*>(row_keys[s0 + r] + c);
+        ks[(c + 0) * kLd + r] = v.x;
+        ks[(c + 1) * kLd + r] = v.y;
+        ks[(c + 2) * kLd + r] = v.z;
+        ks[(c + 3) * kLd + r] = v.w;
+      }
+    } else {
+      for (int i = tid; i < kIdxTileKeys * hd; i += blockDim.x) {
+        const int r = i / hd, c = i - r * hd;
+        ks[c * kLd + r] = s0 + r < n ? row_keys[s0 + r][c] : 0.0f;
+      }
+    }
+    __syncthreads();
+    float acc[kH][8];
+#pragma unroll
+    for (int h = 0; h < kH; ++h)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[h][j] = 0.0f;
+    const float* kc = ks + lane;
+    const float* qg = qs + g * kH * hd;
+#pragma unroll 1
+    for (int i = 0; i < hd; i += 8) {
+      float kv[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) kv[j] = kc[(i + j) * kLd];
+#pragma unroll
+      for (int h = 0; h < kH; ++h) {
+        const float4 qa = *reinterpret_cast<const float4*>(qg + h * hd + i);
+        const float4 qb = *reinterpret_cast<const float4*>(qg + h * hd + i + 4);
+        acc[h][0] = __fadd_rn(acc[h][0], __fmul_rn(qa.x, kv[0]));
+        acc[h][1] = __fadd_rn(acc[h][1], __fmul_rn(qa.y, kv[1]));
+        acc[h][2] = __fadd_rn(acc[h][2], __fmul_rn(qa.z, kv[2]));
+        acc[h][3] = __fadd_rn(acc[h][3], __fmul_rn(qa.w, kv[3]));
+        acc[h][4] = __fadd_rn(acc[h][4], __fmul_rn(qb.x, kv[4]));
+        acc[h][5] = __fadd_rn(acc[h][5], __fmul_rn(qb.y, kv[5]));
+        acc[h][6] = __fadd_rn(acc[h][6], __fmul_rn(qb.z, kv[6]));
+        acc[h][7] = __fadd_rn(acc[h][7], __fmul_rn(qb.w, kv[7]));
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < kH; ++h) {
+      float d = __fadd_rn(__fadd_rn(__fadd_rn(acc[h][0], acc[h][4]), __fadd_rn(acc[h][1], acc[h][5])),
+                          __fadd_rn(__fadd_rn(acc[h][2], acc[h][6]), __fadd_rn(acc[h][3], acc[h][7])));
+      if (p.round_bf16) d = round_bf16(d);
+      const float r = d > 0.0f ? d : 0.0f;
+      float term = __fmul_rn(wv[h], r);
+      if (p.round_bf16) term = round_bf16(term);
+      terms[(g * kH + h) * kLd + lane] = term;
+    }
+    __syncthreads();
+    if (g == 0) {
+      float total = 0.0f;
+      const float* tc = terms + lane;
+      for (int h = 0; h < nh; ++h) {
+        total = __fadd_rn(total, tc[h * kLd]);
+        if (p.round_bf16) total = round_bf16(total);
+      }
+      if (s0 + lane < n) p.scores[int64_t(t) * p.ld + s0 + lane] = total;
+    }
+  }
+}
+
+namespace indexer_detail {
+
+// Block-wide exact top-k: the k largest of keys[0, n) (order keys: larger first, ties to the lower position),
+// k <= min(n, kTopkMaxK) unless n <= k (then all n), sorted into cand[0, k) ascending by (~key << 32 | index),
+// index = idx ? idx[i] : idx_base + i. For equal keys the indices must ascend with the position (true for a
+// row and for concatenated sorted segment candidates). keys / idx: shared or global memory. Returns the count.
+// Radix select: 4 passes of 8 bits; the histogram is warp-aggregated (__match_any_sync), so a pass costs one
+// shared atomic per distinct digit per warp, not per key (scores share their top bits).
+template <int kThreads>
+__device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base, int n, int k,
+                          unsigned long long* cand, uint32_t* hist, uint32_t* sh, int* warp_cnt) {
+  constexpr int kWarps = kThreads / 32;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  k = min(k, n);
+  if (k <= 0) return 0;
+  auto index_of = [&](int i) -> uint32_t { return idx ? static_cast<uint32_t>(idx[i]) : uint32_t(idx_base + i); };
+  if (n <= k) {
+    for (int i = tid; i < n; i += kThreads)
+      cand[i] = (static_cast<unsigned long long>(~keys[i]) << 32) | index_of(i);
+  } else {
+    uint32_t prefix = 0, mask = 0, need = static_cast<uint32_t>(k);
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      for (int i = tid; i < 256; i += kThreads) hist[i] = 0;
+      __syncthreads();
+      for (int i0 = 0; i0 < n; i0 += kThreads) {
+        const int i = i0 + tid;
+        const uint32_t u = i < n ? keys[i] : 0u;
+        const bool in = i < n && (u & mask) == prefix;
+        const uint32_t active = __ballot_sync(0xffffffffu, in);
+        if (in) {
+          const uint32_t digit = (u >> shift) & 255u;
+          const uint32_t peers = __match_any_sync(active, digit);
+          if (lane == __ffs(peers) - 1) atomicAdd(&hist[digit], static_cast<uint32_t>(__popc(peers)));
+        }
+      }
+      __syncthreads();
+      if (warp == 0) {  // digits descending: lane l holds 255 - 8l - j, j < 8
+        uint32_t c[8], sum = 0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sum += (c[j] = hist[255 - (lane * 8 + j)]);
+        uint32_t incl = sum;
+#pragma unroll
+        for (int off = 1; off < 32; off <<= 1) {
+          const uint32_t v = __shfl_up_sync(0xffffffffu, incl, off);
+          if (lane >= off) incl += v;
+        }
+        const uint32_t excl = incl - sum;
+        if (excl < need && incl >= need) {
+          uint32_t cum = excl;
+          int d = 255 - lane * 8 - 7;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            if (cum + c[j] >= need) {
+              d = 255 - (lane * 8 + j);
+              break;
+            }
+            cum += c[j];
+          }
+          sh[0] = prefix | (static_cast<uint32_t>(d) << shift);
+          sh[1] = need - cum;
+        }
+      }
+      __syncthreads();
+      prefix = sh[0];
+      need = sh[1];
+      mask |= 255u << shift;
+      __syncthreads();
+    }
+    const uint32_t thr = prefix;
+    const uint32_t n_gt = static_cast<uint32_t>(k) - need;
+    if (tid == 0) sh[2] = 0;
+    __syncthreads();
+    for (int i = tid; i < n; i += kThreads) {
+      const uint32_t u = keys[i];
+      if (u > thr) cand[atomicAdd(&sh[2], 1u)] = (static_cast<unsigned long long>(~u) << 32) | index_of(i);
+    }
+    uint32_t taken = 0;
+    for (int base = 0; base < n && taken < need; base += kThreads) {
+      const int i = base + tid;
+      const bool eq = i < n && keys[i] == thr;
+      const uint32_t bal = __ballot_sync(0xffffffffu, eq);
+      if (lane == 0) warp_cnt[warp] = __popc(bal);
+      __syncthreads();
+      uint32_t before = 0, total = 0;
+      for (int w = 0; w < kWarps; ++w) {
+        if (w < warp) before += warp_cnt[w];
+        total += warp_cnt[w];
+      }
+      const uint32_t rank = taken + before + __popc(bal & ((1u << lane) - 1u));
+      if (eq && rank < need) cand[n_gt + rank] = (static_cast<unsigned long long>(~thr) << 32) | index_of(i);
+      taken += total;
+      __syncthreads();
+    }
+  }
+  int size = 1;
+  while (size < k) size <<= 1;
+  for (int i = k + tid; i < size; i += kThreads) cand[i] = ~0ull;
+  __syncthreads();
+  for (int len = 2; len <= size; len <<= 1) {
+    for (int stride = len >> 1; stride > 0; stride >>= 1) {
+      for (int i = tid; i < size; i += kThreads) {
+        const int j = i ^ stride;
+        if (j > i) {
+          const bool up = (i & len) == 0;
+          const unsigned long long a = cand[i], b = cand[j];
+          if ((a > b) == up) {
+            cand[i] = b;
+            cand[j] = a;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  return k;
+}
+
+// Shared memory of the segmented top-k kernels: [keys kTopkSegment u32][cand kTopkMaxK u64][hist 256][sh 4]
+// [warp_cnt kTopkThreads / 32].
+inline constexpr size_t kTopkSegSmem = size_t(kTopkSegment) * 4 + size_t(kTopkMaxK) * 8 + 256 * 4 + 4 * 4 +
+                                       (kTopkThreads / 32) * 4;
+
+}  // namespace indexer_detail
+
+// Segmented top-k, stage 1: CTA (segment j, row t) selects the top-k of keys [j·S, min(n, (j+1)·S)) of row t
+// (S = kTopkSegment), held in shared memory as order keys. A row of one segment writes its final result;
+// otherwise the segment's sorted candidates go to cand_*[t][j·top_k, ...).
+__global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid_constant__ TopkSegParams p) {
+  using namespace indexer_detail;
+  extern __shared__ __align__(16) unsigned char topk_smem[];
+  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
+  uint32_t* keys = reinterpret_cast<uint32_t*>(cand + kTopkMaxK);
+  uint32_t* hist = keys + kTopkSegment;
+  uint32_t* sh = hist + 256;
+  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
+  const int t = blockIdx.y, seg = blockIdx.x, tid = threadIdx.x;
+  const int n = p.n_keys[t];
+  const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
+  if (seg >= nseg) return;
+  const int s0 = seg * kTopkSegment;
+  const int len = max(0, min(kTopkSegment, n - s0));
+  const float* __restrict__ row = p.scores + int64_t(t) * p.ld + s0;
+  for (int i = tid; i < len; i += kTopkThreads) keys[i] = order_key(row[i]);
+  __syncthreads();
+  const int k = block_topk<kTopkThreads>(keys, nullptr, s0, len, p.top_k, cand, hist, sh, warp_cnt);
+  if (nseg == 1) {
+    int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
+    for (int j = tid; j < p.top_k; j += kTopkThreads)
+      out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
+  } else {
+    const int64_t base = int64_t(t) * p.cand_ld + int64_t(seg) * p.top_k;
+    for (int j = tid; j < k; j += kTopkThreads) {
+      p.cand_key[base + j] = ~static_cast<uint32_t>(cand[j] >> 32);
+      p.cand_idx[base + j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
+    }
+  }
+}
+
+// Segmented top-k, stage 2: one CTA per row of more than one segment merges its segment candidates (segments
+// 0..nseg-2 give top_k each, the last min(top_k, its length)); equal scores keep ascending row indices in
+// candidate order, so the tie rule carries over.
+__global__ void __launch_bounds__(kTopkThreads) topk_merge_kernel(const __grid_constant__ TopkSegParams p) {
+  using namespace indexer_detail;
+  extern __shared__ __align__(16) unsigned char topk_smem[];
+  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
+  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + kTopkMaxK) + kTopkSegment;
+  uint32_t* sh = hist + 256;
+  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
+  const int t = blockIdx.x, tid = threadIdx.x;
+  const int n = p.n_keys[t];
+  const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
+  if (nseg == 1) return;
+  const int last = n - (nseg - 1) * kTopkSegment;
+  const int m = (nseg - 1) * p.top_k + min(p.top_k, last);
+  const int64_t base = int64_t(t) * p.cand_ld;
+  const int k = block_topk<kTopkThreads>(p.cand_key + base, p.cand_idx + base, 0, m, p.top_k, cand, hist, sh,
+                                         warp_cnt);
+  int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
+  for (int j = tid; j < p.top_k; j += kTopkThreads)
+    out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
 }
 
 }  // namespace dsv4::cuda

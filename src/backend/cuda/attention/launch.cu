@@ -42,22 +42,37 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
   }
   check(p.n_split == plan.n_split && (p.n_split == 1 || (p.part_o && p.part_ml)),
         "sparse_attention: split-K partial buffers missing");
-  const dim3 grid(static_cast<unsigned>(p.n_split),
-                  static_cast<unsigned>((p.n_heads + kAttnHeadGroup - 1) / kAttnHeadGroup),
-                  static_cast<unsigned>(p.n_q));
-  auto launch = [&]<int kDim>() {
-    auto kernel = sparse_attention_mma_kernel<kDim>;
-    set_smem(kernel, plan.smem_bytes);
-    kernel<<<grid, kAttnMmaThreads, plan.smem_bytes, stream>>>(p);
-  };
-  switch (p.dim) {
-    case 64: launch.template operator()<64>(); break;
-    case 128: launch.template operator()<128>(); break;
-    case 256: launch.template operator()<256>(); break;
-    case 512: launch.template operator()<512>(); break;
-    default: panic("sparse_attention: tensor-core path compiled for dim 64/128/256/512, got " + std::to_string(p.dim));
+  if (plan.wide) {
+    check(p.dim == kAttnWideDim && p.n_heads % kAttnWideHeads == 0,
+          "sparse_attention: wide path compiled for dim " + std::to_string(kAttnWideDim) +
+              " and a multiple of " + std::to_string(kAttnWideHeads) + " heads, got dim " + std::to_string(p.dim) +
+              ", " + std::to_string(p.n_heads) + " heads");
+    check(p.n_split == 1 || p.keys_per_split % kAttnWideKeyTile == 0, "sparse_attention: bad wide split");
+    auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;
+    static const bool smem_set = (set_smem(kernel, plan.smem_bytes), true);  // constant size: set once
+    (void)smem_set;
+    const dim3 wgrid(static_cast<unsigned>(p.n_split), static_cast<unsigned>(p.n_heads / kAttnWideHeads),
+                     static_cast<unsigned>(p.n_q));
+    kernel<<<wgrid, kAttnWideThreads, plan.smem_bytes, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+  } else {
+    const dim3 grid(static_cast<unsigned>(p.n_split),
+                    static_cast<unsigned>((p.n_heads + kAttnHeadGroup - 1) / kAttnHeadGroup),
+                    static_cast<unsigned>(p.n_q));
+    auto launch = [&]<int kDim>() {
+      auto kernel = sparse_attention_mma_kernel<kDim>;
+      set_smem(kernel, plan.smem_bytes);
+      kernel<<<grid, kAttnMmaThreads, plan.smem_bytes, stream>>>(p);
+    };
+    switch (p.dim) {
+      case 64: launch.template operator()<64>(); break;
+      case 128: launch.template operator()<128>(); break;
+      case 256: launch.template operator()<256>(); break;
+      case 512: launch.template operator()<512>(); break;
+      default: panic("sparse_attention: tensor-core path compiled for dim 64/128/256/512, got " + std::to_string(p.dim));
+    }
+    DSV4_CUDA_CHECK_LAUNCH();
   }
-  DSV4_CUDA_CHECK_LAUNCH();
   if (p.n_split > 1) {
     sparse_attention_combine_kernel<128>
         <<<dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)), 128, 0, stream>>>(p);
@@ -65,15 +80,49 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
   }
 }
 
-void launch_indexer_scores(const IndexerScoreParams& p, size_t smem_bytes, cudaStream_t stream) {
+void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan, cudaStream_t stream) {
   check(p.T >= 0 && p.T <= 65535, "indexer_topk: " + std::to_string(p.T) + " query rows per launch");
   check(p.ld >= p.max_keys, "indexer_topk: score row stride below max_keys");
   if (p.T == 0 || p.max_keys == 0) return;
-  set_smem(indexer_score_kernel, smem_bytes);
+  if (plan.tiled) {
+    check(p.head_dim % 8 == 0 && p.n_heads <= plan.head_groups * kIdxHeadsPerThread &&
+              plan.head_groups <= kIdxMaxHeadGroups,
+          "indexer_topk: tiled score kernel needs head_dim % 8 == 0 and n_heads <= " +
+              std::to_string(kIdxMaxHeadGroups * kIdxHeadsPerThread));
+    set_smem(indexer_score_tiled_kernel, plan.score_smem);
+    const dim3 grid(static_cast<unsigned>(plan.key_ctas), static_cast<unsigned>(p.T));
+    indexer_score_tiled_kernel<<<grid, static_cast<unsigned>(plan.head_groups * 32), plan.score_smem, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  set_smem(indexer_score_kernel, plan.score_smem);
   const dim3 grid(static_cast<unsigned>((p.max_keys + kIndexerKeyTile - 1) / kIndexerKeyTile),
                   static_cast<unsigned>(p.T));
-  indexer_score_kernel<<<grid, kIndexerKeyTile, smem_bytes, stream>>>(p);
+  indexer_score_kernel<<<grid, kIndexerKeyTile, plan.score_smem, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
+  check(p.top_k > 0 && p.top_k <= kTopkMaxK,
+        "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK));
+  check(p.T >= 0 && p.T <= 65535 && p.n_seg >= 1 && p.n_seg <= 65535, "indexer_topk: segmented top-k grid");
+  check(p.n_seg == 1 || (p.cand_key && p.cand_idx && p.cand_ld >= int64_t(p.n_seg) * p.top_k),
+        "indexer_topk: segmented top-k candidate buffers missing");
+  if (p.T == 0) return;
+  const size_t smem = indexer_detail::kTopkSegSmem;
+  static const bool smem_set = (DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_segment_kernel,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
+                                DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_merge_kernel,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
+                                true);
+  (void)smem_set;
+  topk_segment_kernel<<<dim3(static_cast<unsigned>(p.n_seg), static_cast<unsigned>(p.T)), kTopkThreads, smem,
+                        stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+  if (p.n_seg > 1) {
+    topk_merge_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, smem, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+  }
 }
 
 void launch_topk(const TopkParams& p, cudaStream_t stream) {

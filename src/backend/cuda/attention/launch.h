@@ -11,8 +11,11 @@ namespace dsv4::cuda {
 
 // Runs the path chosen by `plan`; p.part_o / p.part_ml must be set when plan.n_split > 1.
 void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& plan, cudaStream_t stream);
-void launch_indexer_scores(const IndexerScoreParams& p, size_t smem_bytes, cudaStream_t stream);
+// Indexer scores by the plan's kernel (tiled or the previous one); top-k by the previous one-CTA-per-row kernel
+// (launch_topk) or the segmented one (launch_topk_segmented: p.cand_* set when p.n_seg > 1).
+void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan, cudaStream_t stream);
 void launch_topk(const TopkParams& p, cudaStream_t stream);
+void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream);
 void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream);
 void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream);
 void launch_rope(const RopeParams& p, cudaStream_t stream);

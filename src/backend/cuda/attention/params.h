@@ -29,12 +29,13 @@ struct SparseAttnParams {
   bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
 };
 
-// Lightning-indexer scores: scores[t, s] = Σ_h w[t,h]·relu(q[t,h]·K[s]) for s < n_keys[t] (reference
-// rounding order, bf16 after every step when round_bf16).
+// Lightning-indexer scores: scores[t, s] = Σ_h w[t,h]·relu(q[t,h]·K_t[s]) for s < n_keys[t], K_t[s] =
+// keys[key_begin[t] + s] (reference rounding order, bf16 after every step when round_bf16).
 struct IndexerScoreParams {
   const float* __restrict__ q = nullptr;            // f32 [T, n_heads, head_dim]
   const float* __restrict__ w = nullptr;            // f32 [T, n_heads]
-  const float* const* __restrict__ keys = nullptr;  // [max_keys] device pointers, each f32 [head_dim]
+  const float* const* __restrict__ keys = nullptr;  // device pointers (concatenated per-sequence lists), f32 [head_dim]
+  const int64_t* __restrict__ key_begin = nullptr;  // [T] start of row t's list in keys
   const int32_t* __restrict__ n_keys = nullptr;     // [T], each <= max_keys
   float* __restrict__ scores = nullptr;             // f32 [T, ld]
   int64_t ld = 0;                                   // >= max_keys
@@ -43,6 +44,7 @@ struct IndexerScoreParams {
   int32_t n_heads = 0;
   int32_t head_dim = 0;
   bool round_bf16 = false;
+  bool vec4 = false;  // every key row 16-byte aligned and head_dim % 4 == 0 (tiled kernel: float4 key loads)
 };
 
 // Top-k of every score row: the min(top_k, n_keys[t]) largest scores, ties to the lower index, descending
@@ -54,6 +56,22 @@ struct TopkParams {
   int64_t ld = 0;
   int32_t T = 0;
   int32_t top_k = 0;  // <= kTopkMaxK
+};
+
+// Segmented top-k (multi-CTA per row): stage 1 selects the top-k of every kTopkSegment-key segment of a row
+// (rows of one segment write `out` directly), stage 2 merges a row's segment candidates. cand_* hold
+// [T, cand_ld] entries: segment j's candidates at [j * top_k, ...), order keys and row indices.
+struct TopkSegParams {
+  const float* __restrict__ scores = nullptr;    // f32 [T, ld]
+  const int32_t* __restrict__ n_keys = nullptr;  // [T]
+  int32_t* __restrict__ out = nullptr;           // i32 [T, top_k]
+  uint32_t* __restrict__ cand_key = nullptr;     // [T, cand_ld] (only when some row has > kTopkSegment keys)
+  int32_t* __restrict__ cand_idx = nullptr;      // [T, cand_ld]
+  int64_t ld = 0;
+  int64_t cand_ld = 0;  // max segments x top_k
+  int32_t T = 0;
+  int32_t top_k = 0;    // <= kTopkMaxK
+  int32_t n_seg = 1;    // segments of the longest row
 };
 
 // Compressor pooling: out[i, c] = Σ_j softmax_j(g_j[c]) · a_j[c] over rows j in [offsets[i], offsets[i+1]).

@@ -13,8 +13,18 @@ size_t sparse_attention_mma_smem(int dim) {
   return q + k + p + red;
 }
 
+size_t sparse_attention_wide_smem(int dim) {
+  const size_t q = size_t(kAttnWideHeads) * (dim + 8) * 2;                // Qs bf16
+  const size_t k = size_t(kAttnWideKeyTile) * (dim + 8) * 2;              // Ks bf16
+  const size_t stage = size_t(kAttnWideKeyTile) * dim * 4;                // f32 cp.async staging
+  const size_t s = size_t(kAttnWideHeads) * (kAttnWideKeyTile + 8) * 4;   // scores f32
+  const size_t pp = size_t(kAttnWideHeads) * (kAttnWideKeyTile + 8) * 2;  // P bf16
+  const size_t red = size_t(3) * kAttnWideHeads * 4;                      // alpha, final max, final sum
+  return q + k + stage + s + pp + red;
+}
+
 SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, int64_t max_keys,
-                                     bool tensor_cores, int sm_count) {
+                                     bool tensor_cores, int sm_count, bool allow_wide) {
   SparseAttnPlan p;
   if (n_heads <= 0 || dim <= 0 || max_keys <= 0) {
     p.unsupported = "sparse_attention: n_heads, dim and the key count must be positive (n_heads " +
@@ -33,6 +43,28 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
     p.smem_bytes = size_t(max_keys) * 4;
     return p;
   }
+  p.wide = allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0;
+  if (p.wide) {
+    // One CTA per (query, 64-head group, key split), one CTA per SM (shared memory). Split count s minimizes
+    // waves(s) x (tiles per split + 1), the +1 standing for the per-CTA Q load and prologue.
+    p.smem_bytes = sparse_attention_wide_smem(static_cast<int>(dim));
+    const int64_t base = n_q * (n_heads / kAttnWideHeads);
+    const int64_t tiles = (max_keys + kAttnWideKeyTile - 1) / kAttnWideKeyTile;
+    const int64_t sms = std::max(sm_count, 1);
+    int64_t best_s = 1, best_cost = -1;
+    for (int64_t s = 1; s <= std::min<int64_t>(tiles, 64); ++s) {
+      const int64_t per = (tiles + s - 1) / s;
+      const int64_t used = (tiles + per - 1) / per;  // splits actually non-empty
+      if (used != s) continue;
+      const int64_t waves = (base * s + sms - 1) / sms;
+      const int64_t cost = waves * (per + 1);
+      if (best_cost < 0 || cost < best_cost) best_cost = cost, best_s = s;
+    }
+    const int64_t per = (tiles + best_s - 1) / best_s;
+    p.n_split = static_cast<int>(best_s);
+    p.keys_per_split = best_s > 1 ? static_cast<int>(per * kAttnWideKeyTile) : 0;
+    return p;
+  }
   p.smem_bytes = sparse_attention_mma_smem(static_cast<int>(dim));
   const int64_t base = n_q * ((n_heads + kAttnHeadGroup - 1) / kAttnHeadGroup);
   const int64_t tiles = (max_keys + kAttnKeyTile - 1) / kAttnKeyTile;
@@ -46,21 +78,43 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
   return p;
 }
 
-IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k) {
+size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim) {
+  const int64_t groups = (n_heads + kIdxHeadsPerThread - 1) / kIdxHeadsPerThread;
+  const int64_t heads = groups * kIdxHeadsPerThread;
+  return size_t(heads * head_dim + head_dim * (kIdxTileKeys + 1) + heads * (kIdxTileKeys + 1)) * 4;
+}
+
+IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
+                         int sm_count, bool legacy) {
   IndexerPlan p;
   if (n_heads <= 0 || head_dim <= 0 || top_k <= 0 || top_k > kTopkMaxK) {
     p.unsupported = "indexer_topk: n_heads " + std::to_string(n_heads) + ", head_dim " + std::to_string(head_dim) +
                     ", top_k " + std::to_string(top_k) + " (top_k at most " + std::to_string(kTopkMaxK) + ")";
     return p;
   }
-  p.score_smem = size_t(n_heads * head_dim + head_dim * (kIndexerKeyTile + 1)) * 4;
-  if (p.score_smem > 200 * 1024) {
-    p.unsupported = "indexer_topk: n_heads x head_dim = " + std::to_string(n_heads * head_dim) +
-                    " does not fit the score kernel's shared memory";
-    return p;
-  }
   const int64_t row_bytes = std::max<int64_t>(max_keys, 1) * 4;
   p.rows_per_chunk = std::clamp<int64_t>(kIndexerScratchBytes / row_bytes, 1, std::max<int64_t>(T, 1));
+  p.rows_per_chunk = std::min<int64_t>(p.rows_per_chunk, 65535);
+  const int64_t groups = (n_heads + kIdxHeadsPerThread - 1) / kIdxHeadsPerThread;
+  p.tiled = !legacy && head_dim % 8 == 0 && groups <= kIdxMaxHeadGroups &&
+            indexer_tiled_smem(n_heads, head_dim) <= 200 * 1024;
+  if (p.tiled) {
+    p.score_smem = indexer_tiled_smem(n_heads, head_dim);
+    p.head_groups = static_cast<int>(groups);
+    const int64_t tiles = (std::max<int64_t>(max_keys, 1) + kIdxTileKeys - 1) / kIdxTileKeys;
+    const int64_t rows = std::max<int64_t>(std::min(p.rows_per_chunk, T), 1);
+    const int64_t want = 4 * int64_t(std::max(sm_count, 1));  // resident CTAs: ~2-3 per SM, a little over
+    p.key_ctas = static_cast<int>(std::clamp<int64_t>((want + rows - 1) / rows, 1, std::min<int64_t>(tiles, 65535)));
+  } else {
+    p.score_smem = size_t(n_heads * head_dim + head_dim * (kIndexerKeyTile + 1)) * 4;
+    if (p.score_smem > 200 * 1024) {
+      p.unsupported = "indexer_topk: n_heads x head_dim = " + std::to_string(n_heads * head_dim) +
+                      " does not fit the score kernel's shared memory";
+      return p;
+    }
+  }
+  p.segmented_topk = !legacy;
+  p.n_seg = static_cast<int>(std::max<int64_t>(1, (max_keys + kTopkSegment - 1) / kTopkSegment));
   return p;
 }
 

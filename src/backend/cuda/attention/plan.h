@@ -1,10 +1,16 @@
 // Launch schedules of the attention kernels (host-side heuristics, kept out of the kernels).
 // Sparse attention: the tensor-core path (bf16 numerics, dim in {64, 128, 256, 512}) runs one CTA per (query,
 // group of 16 heads, key split); split-K over the key list (flash-decoding) is chosen when the (query, head
-// group) CTAs alone would leave the GPU under-filled (small decode batches). Other shapes and the f32 numerics
+// group) CTAs alone would leave the GPU under-filled (small decode batches). dim 512 with a multiple of 64
+// heads (the Flash/Pro decode shape) runs the wide variant instead: one CTA per (query, 64 heads, key split),
+// split count minimizing waves x tiles per split (batch 1: one 32-key tile per CTA). Other shapes and the f32 numerics
 // run the generic CUDA-core kernel: one CTA per (query, head), scores kept in shared memory.
 // Indexer: scores are computed for chunks of query rows whose f32 [rows, max_keys] score matrix fits the
-// scratch budget, then selected by a per-row radix select.
+// scratch budget, then selected. Scores: the tiled kernel (n_heads <= 64, head_dim % 8 == 0) runs one CTA per
+// (row, key slice) with one warp per 8 heads, looping over 32-key tiles; key_ctas spreads a row over enough
+// CTAs to fill ~4 per SM. Selection: the segmented radix top-k (8192-key segments in shared memory, one CTA
+// each, then one merge CTA per row with more than one segment). Other shapes, or DSV4_INDEXER_LEGACY=1, run
+// the previous kernels (one CTA per (row, 128 keys) and one CTA per row).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,16 +20,25 @@ namespace dsv4::cuda {
 inline constexpr int kAttnKeyTile = 64;         // keys per tile of the tensor-core path
 inline constexpr int kAttnHeadGroup = 16;       // heads per CTA of the tensor-core path (one m16 MMA tile)
 inline constexpr int kAttnMmaThreads = 128;     // 4 warps
+inline constexpr int kAttnWideHeads = 64;      // heads per CTA of the wide tensor-core path (4 m16 tiles)
+inline constexpr int kAttnWideKeyTile = 32;     // keys per tile of the wide path (one lane per key in the softmax)
+inline constexpr int kAttnWideThreads = 512;    // 16 warps
+inline constexpr int kAttnWideDim = 512;        // the only head dim the wide path is compiled for
 inline constexpr int kAttnGenericThreads = 128;
 inline constexpr int kAttnGenericMaxKeys = 16384;  // scores of one (query, head) in shared memory
 inline constexpr int kTopkThreads = 512;
 inline constexpr int kTopkMaxK = 2048;
 inline constexpr int kIndexerKeyTile = 128;     // keys per CTA of the score kernel (one per thread)
+inline constexpr int kIdxTileKeys = 32;          // keys per tile of the tiled score kernel (one lane per key)
+inline constexpr int kIdxHeadsPerThread = 8;     // heads per thread of the tiled score kernel
+inline constexpr int kIdxMaxHeadGroups = 8;      // warps (head groups) per CTA: n_heads <= 64
+inline constexpr int kTopkSegment = 8192;        // keys per CTA of the segmented top-k (held in shared memory)
 inline constexpr int kIndexerRoundMaxDim = 8192;
 inline constexpr int64_t kIndexerScratchBytes = int64_t(256) << 20;
 
 struct SparseAttnPlan {
   bool mma = false;       // tensor-core path
+  bool wide = false;      // tensor-core path, 64 heads per CTA (each key tile read once per query)
   int n_split = 1;
   int keys_per_split = 0;
   size_t smem_bytes = 0;  // dynamic shared memory of the chosen kernel
@@ -31,9 +46,13 @@ struct SparseAttnPlan {
 };
 
 // n_q queries, longest key list max_keys; tensor_cores: bf16 numerics (q and keys bf16 values) and 16-byte
-// aligned rows, so the tensor-core path is exact.
+// aligned rows, so the tensor-core path is exact. allow_wide = false forces the 16-head tensor-core kernel
+// (the previous path, kept as a fallback and for before/after timing).
 SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, int64_t max_keys,
-                                     bool tensor_cores, int sm_count);
+                                     bool tensor_cores, int sm_count, bool allow_wide = true);
+
+// Dynamic shared memory of the wide tensor-core path (dim kAttnWideDim).
+size_t sparse_attention_wide_smem(int dim);
 
 // Dynamic shared memory of the tensor-core path for a head dim.
 size_t sparse_attention_mma_smem(int dim);
@@ -41,9 +60,20 @@ size_t sparse_attention_mma_smem(int dim);
 struct IndexerPlan {
   int64_t rows_per_chunk = 0;  // query rows scored then selected per pass
   size_t score_smem = 0;       // dynamic shared memory of the score kernel
+  bool tiled = false;          // tiled score kernel (head groups per warp, key tiles looped per CTA)
+  int key_ctas = 1;            // tiled: CTAs per row along the key list (each loops over tiles)
+  int head_groups = 1;         // tiled: warps per CTA
+  bool segmented_topk = false; // multi-CTA segmented top-k (else the one-CTA-per-row kernel)
+  int n_seg = 1;               // segments of the longest row
   std::string unsupported;
 };
 
-IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k);
+// legacy = true: the previous kernels (one CTA per (row, 128 keys) scores, one CTA per row top-k), kept as a
+// fallback and for before/after timing (DSV4_INDEXER_LEGACY=1).
+IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
+                         int sm_count = 132, bool legacy = false);
+
+// Dynamic shared memory of the tiled score kernel.
+size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim);
 
 }  // namespace dsv4::cuda

@@ -7,6 +7,13 @@
 // n_split > 1 (flash-decoding) every split writes unnormalized partials and sparse_attention_combine_kernel
 // merges them. The CPU reference takes the global max first; the online rescaling only changes where p is
 // rounded to bf16 (well inside the bf16 tolerance).
+// sparse_attention_wide_kernel (bf16 numerics, dim 512, n_heads a multiple of 64 — the Flash/Pro decode shape):
+// one CTA of 16 warps per (query, group of 64 heads, key split), so each key row is read from memory once per
+// query. Key tiles of 32 rows are fetched with cp.async into an f32 staging buffer while the previous tile is
+// computed, converted to bf16 (exact), then S = Q·Kᵀ (warp: 16 heads x 8 keys), the online softmax (warp:
+// 4 heads, one lane per key; max over real keys, unrounded exponentials summed, P rounded to bf16) and
+// O += P·V (warp: 16 heads x 128 columns) on mma.sync m16n8k16 with f32 accumulation. Same arithmetic as the
+// 16-head kernel up to the summation order; split-K partials go to the same combine kernel.
 // sparse_attention_kernel (any shape, f32 or bf16 numerics): one CTA per (query, head), the CPU order of
 // operations (all scores, global max, unrounded denominator, rounded p·v), scores in shared memory.
 #pragma once
@@ -83,6 +90,12 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(smem)), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
 __device__ __forceinline__ void store_bf16x4(__nv_bfloat16* dst, float4 v) {
   __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(dst);
@@ -307,6 +320,197 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
         p.part_ml[part * 2] = m_run[r];
         p.part_ml[part * 2 + 1] = l_run[r];
       }
+    }
+  }
+}
+
+template <int kDim>
+__global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_kernel(
+    const __grid_constant__ SparseAttnParams p) {
+  using namespace attn_detail;
+  constexpr int kH = kAttnWideHeads, kT = kAttnWideKeyTile, kThreads = kAttnWideThreads;
+  constexpr int kLd = kDim + 8;     // bf16 row stride of Qs / Ks
+  constexpr int kSld = kT + 8;      // f32 row stride of Sf, bf16 row stride of Ps
+  constexpr int kVec = kDim / 4;    // float4 per row
+  constexpr int kCols = kDim / 4;   // P·V columns per warp (4 column groups x 4 head tiles = 16 warps)
+  constexpr int kNt = kCols / 8;    // n-tiles per warp
+  static_assert(kH == 64 && kT == 32 && kThreads == 512, "warp roles assume 64 heads, 32-key tiles, 16 warps");
+  static_assert(kNt % 2 == 0 && (kDim / 16) % 2 == 0, "head dim must be a multiple of 64");
+  static_assert((kT * kVec) % kThreads == 0 && (kH * kVec) % kThreads == 0, "tile copies must divide evenly");
+  extern __shared__ __align__(16) unsigned char attn_smem[];
+  __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_smem);
+  __nv_bfloat16* Ks = Qs + kH * kLd;
+  float* stage = reinterpret_cast<float*>(Ks + kT * kLd);
+  float* Sf = stage + kT * kDim;
+  __nv_bfloat16* Ps = reinterpret_cast<__nv_bfloat16*>(Sf + kH * kSld);
+  float* alpha_s = reinterpret_cast<float*>(Ps + kH * kSld);
+  float* fin_m = alpha_s + kH;
+  float* fin_l = fin_m + kH;
+
+  const int split = blockIdx.x, h0 = blockIdx.y * kH, qi = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
+  int kb = 0, ke = n;
+  if (p.n_split > 1) {
+    kb = split * p.keys_per_split;
+    ke = min(n, kb + p.keys_per_split);
+  }
+  const float* const* __restrict__ klist = p.keys + list0;
+
+  // Tile [t0, t0 + kT) of the key list -> stage (f32), rows past ke zero-filled.
+  auto prefetch = [&](int t0) {
+#pragma unroll
+    for (int it = 0; it < kT * kVec / kThreads; ++it) {
+      const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+      float* dst = stage + r * kDim + c;
+      if (t0 + r < ke)
+        cp_async16(dst, klist[t0 + r] + c);
+      else
+        *reinterpret_cast<float4*>(dst) = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    cp_async_commit();
+  };
+  if (kb < ke) prefetch(kb);
+
+  const float* __restrict__ qrow = p.q_rows[qi];
+  {
+    constexpr int kIters = kH * kVec / kThreads, kBatch = kIters < 8 ? kIters : 8;
+#pragma unroll 1
+    for (int it0 = 0; it0 < kIters; it0 += kBatch) {
+      float4 v[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int i = (it0 + b) * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+        v[b] = h0 + r < p.n_heads ? __ldg(reinterpret_cast<const float4*>(qrow + int64_t(h0 + r) * kDim + c))
+                                  : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int i = (it0 + b) * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+        store_bf16x4(Qs + r * kLd + c, v[b]);
+      }
+    }
+  }
+
+  const int mt = warp & 3;          // head tile (16 heads) of this warp in S and P·V
+  const int st = warp >> 2;         // key n-tile (8 keys) of this warp in S
+  const int n0 = (warp >> 2) * kCols;  // first P·V column of this warp
+  float o[kNt][4];
+#pragma unroll
+  for (int j = 0; j < kNt; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+  float m_run[4], l_run[4];  // softmax role: heads warp*4 + j (warp-uniform)
+#pragma unroll
+  for (int j = 0; j < 4; ++j) m_run[j] = -INFINITY, l_run[j] = 0.0f;
+
+  for (int t0 = kb; t0 < ke; t0 += kT) {
+    cp_async_wait_all();
+    __syncthreads();  // stage complete; the previous tile's P·V is done with Ks / Ps (and Qs is written)
+#pragma unroll
+    for (int it = 0; it < kT * kVec / kThreads; ++it) {
+      const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+      store_bf16x4(Ks + r * kLd + c, *reinterpret_cast<const float4*>(stage + r * kDim + c));
+    }
+    __syncthreads();  // Ks ready, stage free
+    if (t0 + kT < ke) prefetch(t0 + kT);
+
+    // S = Q·Kᵀ: heads mt*16.., keys st*8.. (two accumulators over alternating k steps).
+    {
+      float s0[4] = {0.f, 0.f, 0.f, 0.f}, s1[4] = {0.f, 0.f, 0.f, 0.f};
+      const __nv_bfloat16* qa = Qs + (mt * 16 + (lane % 16)) * kLd + (lane / 16) * 8;
+      const __nv_bfloat16* kq = Ks + (st * 8 + (lane % 8)) * kLd + (lane / 8) * 8;
+#pragma unroll
+      for (int kk = 0; kk < kDim / 16; kk += 2) {
+        uint32_t a0[4], a1[4], b[4];
+        ldmatrix_x4(a0, qa + kk * 16);
+        ldmatrix_x4(a1, qa + (kk + 1) * 16);
+        ldmatrix_x4(b, kq + kk * 16);  // k 0-7, 8-15 of step kk, then of step kk + 1
+        mma_bf16(s0, a0, b[0], b[1]);
+        mma_bf16(s1, a1, b[2], b[3]);
+      }
+      float* srow = Sf + (mt * 16 + lane / 4) * kSld + st * 8 + 2 * (lane % 4);
+      *reinterpret_cast<float2*>(srow) = make_float2((s0[0] + s1[0]) * p.scale, (s0[1] + s1[1]) * p.scale);
+      *reinterpret_cast<float2*>(srow + 8 * kSld) =
+          make_float2((s0[2] + s1[2]) * p.scale, (s0[3] + s1[3]) * p.scale);
+    }
+    __syncthreads();
+
+    // Online softmax: heads warp*4 + j, lane = key of the tile.
+    {
+      const bool valid = t0 + lane < ke;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int hr = warp * 4 + j;
+        const float z = valid ? Sf[hr * kSld + lane] : -INFINITY;
+        const float m_new = fmaxf(m_run[j], warp_max(z));
+        const float base = m_new == -INFINITY ? 0.0f : m_new;
+        const float alpha = expf(m_run[j] - base);
+        const float pe = expf(z - base);
+        l_run[j] = l_run[j] * alpha + warp_sum(pe);
+        m_run[j] = m_new;
+        Ps[hr * kSld + lane] = __float2bfloat16_rn(pe);
+        if (lane == 0) alpha_s[hr] = alpha;
+      }
+    }
+    __syncthreads();
+
+    // O = alpha·O + P·V: heads mt*16.., columns n0.. over the tile's 32 keys.
+    {
+      const float a_lo = alpha_s[mt * 16 + lane / 4], a_hi = alpha_s[mt * 16 + lane / 4 + 8];
+#pragma unroll
+      for (int j = 0; j < kNt; ++j) {
+        o[j][0] *= a_lo;
+        o[j][1] *= a_lo;
+        o[j][2] *= a_hi;
+        o[j][3] *= a_hi;
+      }
+#pragma unroll
+      for (int kk = 0; kk < kT / 16; ++kk) {
+        uint32_t a[4];
+        ldmatrix_x4(a, Ps + (mt * 16 + (lane % 16)) * kSld + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+        for (int np = 0; np < kNt / 2; ++np) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, Ks + (kk * 16 + (lane % 8) + ((lane / 8) & 1) * 8) * kLd + n0 + np * 16 +
+                                   (lane / 16) * 8);
+          mma_bf16(o[2 * np], a, b[0], b[1]);
+          mma_bf16(o[2 * np + 1], a, b[2], b[3]);
+        }
+      }
+    }
+  }
+
+  // Final running max / sum of every head to the P·V warps (and the split partials).
+  if (lane == 0) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int hr = warp * 4 + j;
+      fin_m[hr] = m_run[j];
+      fin_l[hr] = l_run[j];
+      if (p.n_split > 1 && h0 + hr < p.n_heads) {
+        const int64_t part = (int64_t(qi) * p.n_heads + h0 + hr) * p.n_split + split;
+        p.part_ml[part * 2] = m_run[j];
+        p.part_ml[part * 2 + 1] = l_run[j];
+      }
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int hr = mt * 16 + lane / 4 + 8 * r, h = h0 + hr;
+    if (h >= p.n_heads) continue;
+    const int64_t row = int64_t(qi) * p.n_heads + h;
+    if (p.n_split == 1) {
+      const float b = fin_m[hr] == -INFINITY ? 0.0f : fin_m[hr];
+      const float den = fin_l[hr] + expf(p.sink[h] - b);
+      float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+      for (int j = 0; j < kNt; ++j)
+        *reinterpret_cast<float2*>(out + j * 8) =
+            make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
+    } else {
+      float* __restrict__ out = p.part_o + (row * p.n_split + split) * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+      for (int j = 0; j < kNt; ++j) *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
     }
   }
 }

@@ -1,6 +1,11 @@
 // Dense cuBLASLt GEMM plans (f32 output); see dense_plan.h.
 #include "backend/cuda/gemm/dense_plan.h"
+#include "backend/cuda/common/kernel_paths.h"
 
+#include <algorithm>
+
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -60,10 +65,12 @@ DenseGemmPlan DenseGemmPlan::create(const DenseGemmShape& s, cublasLtHandle_t ha
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     DSV4_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align)));
-  cublasLtMatmulHeuristicResult_t results[8] = {};
+  constexpr int kDenseCandidates = 8;
+  cublasLtMatmulHeuristicResult_t results[kDenseCandidates] = {};
   int returned = 0;
   const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle, p.desc_, p.a_, p.b_, p.d_, p.d_, pref, 8, results, &returned);
+      cublasLtMatmulAlgoGetHeuristic(handle, p.desc_, p.a_, p.b_, p.d_, p.d_, pref, kDenseCandidates, results,
+                                     &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   int chosen = -1;
   for (int i = 0; st == CUBLAS_STATUS_SUCCESS && i < returned; ++i)
@@ -77,7 +84,13 @@ DenseGemmPlan DenseGemmPlan::create(const DenseGemmShape& s, cublasLtHandle_t ha
     return p;
   }
   p.algo_ = results[chosen].algo;
-  p.workspace_bytes_ = results[chosen].workspaceSize;
+  p.tuned_algo_ = p.algo_;
+  p.workspace_bytes_ = 0;
+  for (int i = chosen; i < returned; ++i)
+    if (results[i].state == CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= max_workspace_bytes) {
+      p.candidates_.push_back(results[i].algo);
+      p.workspace_bytes_ = std::max(p.workspace_bytes_, results[i].workspaceSize);
+    }
   p.unsupported_.clear();
   return p;
 }
@@ -89,9 +102,46 @@ void DenseGemmPlan::launch(const void* w, const void* x, float* y, float beta, v
   check(workspace_bytes >= workspace_bytes_ && (workspace_bytes_ == 0 || workspace != nullptr),
         "dense gemm: workspace of " + std::to_string(workspace_bytes) + " bytes, plan needs " +
             std::to_string(workspace_bytes_));
+  if (!tuned_ && beta == 0.0f) tune(w, x, y, workspace, stream);
   const float alpha = 1.0f;
-  DSV4_CUDA_CHECK(cublasLtMatmul(handle_, desc_, &alpha, w, a_, x, b_, &beta, y, d_, y, d_, &algo_, workspace,
+  DSV4_CUDA_CHECK(cublasLtMatmul(handle_, desc_, &alpha, w, a_, x, b_, &beta, y, d_, y, d_, &tuned_algo_, workspace,
                                  workspace_bytes_, stream));
+}
+
+// Times every candidate on the real operands (y is overwritten: beta = 0) and keeps the fastest.
+void DenseGemmPlan::tune(const void* w, const void* x, float* y, void* workspace, cudaStream_t stream) const {
+  const bool enabled = kernel_paths().dense_autotune;
+  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+  DSV4_CUDA_CHECK(cudaStreamIsCapturing(stream, &cap));
+  if (cap != cudaStreamCaptureStatusNone) return;  // try again on a later, uncaptured launch
+  tuned_ = true;
+  if (!enabled || candidates_.size() < 2) return;
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  DSV4_CUDA_CHECK(cudaEventCreate(&e0));
+  DSV4_CUDA_CHECK(cudaEventCreate(&e1));
+  const float alpha = 1.0f, beta = 0.0f;
+  float best = -1.0f;
+  for (const cublasLtMatmulAlgo_t& a : candidates_) {
+    // warm-up launch; an algorithm that fails to launch is skipped
+    if (cublasLtMatmul(handle_, desc_, &alpha, w, a_, x, b_, &beta, y, d_, y, d_, &a, workspace, workspace_bytes_,
+                       stream) != CUBLAS_STATUS_SUCCESS)
+      continue;
+    DSV4_CUDA_CHECK(cudaEventRecord(e0, stream));
+    bool ok = true;
+    for (int r = 0; r < 3 && ok; ++r)
+      ok = cublasLtMatmul(handle_, desc_, &alpha, w, a_, x, b_, &beta, y, d_, y, d_, &a, workspace,
+                          workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
+    DSV4_CUDA_CHECK(cudaEventRecord(e1, stream));
+    DSV4_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0.0f;
+    DSV4_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    if (ok && (best < 0.0f || ms < best)) {
+      best = ms;
+      tuned_algo_ = a;
+    }
+  }
+  DSV4_CUDA_CHECK(cudaEventDestroy(e0));
+  DSV4_CUDA_CHECK(cudaEventDestroy(e1));
 }
 
 void DenseGemmPlan::release() {
@@ -119,6 +169,9 @@ DenseGemmPlan& DenseGemmPlan::operator=(DenseGemmPlan&& o) noexcept {
     b_ = o.b_;
     d_ = o.d_;
     algo_ = o.algo_;
+    candidates_ = std::move(o.candidates_);
+    tuned_ = o.tuned_;
+    tuned_algo_ = o.tuned_algo_;
     o.desc_ = nullptr;
     o.a_ = o.b_ = o.d_ = nullptr;
     o.unsupported_ = "moved-from plan";

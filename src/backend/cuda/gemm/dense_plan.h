@@ -7,13 +7,18 @@
 //         x split into hi + lo bf16 halves (two launches, the second with beta = 1) the result matches f32 math
 //         on bf16-representable weights to ~2^-17 relative.
 // A plan is built once per shape (algorithm selection is slow and allocates nothing on the device); launching is
-// cheap. The plan is unusable (ok() false, unsupported() says why) when the heuristic returns no algorithm.
+// cheap. The heuristic's candidates (up to kDenseCandidates) are kept and timed on the first beta = 0 launch with
+// the real operands (3 launches each, CUDA events, synchronous once; skipped while the stream is capturing); the
+// fastest is used from then on (the heuristic's first choice was measured far off the floor for small M). The
+// result is identical whichever algorithm runs up to f32 summation order. DSV4_DENSE_AUTOTUNE=0 keeps the
+// heuristic's first choice. The plan is unusable (ok() false, unsupported() says why) when the heuristic returns no algorithm.
 #pragma once
 #include <cublasLt.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dsv4::cuda {
 
@@ -59,6 +64,10 @@ class DenseGemmPlan {
   cublasLtMatmulDesc_t desc_ = nullptr;
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
   cublasLtMatmulAlgo_t algo_{};
+  std::vector<cublasLtMatmulAlgo_t> candidates_;  // heuristic results, best first; algo_ is one of them
+  mutable bool tuned_ = false;
+  void tune(const void* w, const void* x, float* y, void* workspace, cudaStream_t stream) const;
+  mutable cublasLtMatmulAlgo_t tuned_algo_{};
 };
 
 }  // namespace dsv4::cuda

@@ -5,6 +5,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/act_quant.cuh"
+#include "backend/cuda/gemm/fp8_decode.cuh"
 #include "backend/cuda/gemm/fp8_gemm_mma.cuh"
 #include "backend/cuda/gemm/launch.h"
 #include "core/check.h"
@@ -83,6 +84,48 @@ void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.rows) * p.ld;
   if (n == 0) return;
   e8m0_to_f32_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream) {
+  check(s.ok, "launch_fp8_decode: unusable schedule");
+  check(p.M >= 1 && p.M <= kFp8DecodeMaxM && p.N > 0 && p.N % 16 == 0 && p.K > 0 && p.K % 128 == 0,
+        "launch_fp8_decode: bad shape M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) +
+            " K=" + std::to_string(p.K));
+  check(p.x && p.w && p.w_scale && p.y, "launch_fp8_decode: null operand");
+  check(aligned(p.x, 16) && p.x_ld % 4 == 0 && p.x_ld >= p.K && p.y_ld >= p.N && aligned(p.w, 16),
+        "launch_fp8_decode: x must be 16-byte aligned with x_ld % 4 == 0, w 16-byte aligned");
+  check(p.row_warps == s.row_warps && p.cluster == s.cluster && p.kb_per_cta == s.kb_per_cta,
+        "launch_fp8_decode: params disagree with the schedule");
+  check(s.smem_bytes <= kFp8DecodeMaxSmem, "launch_fp8_decode: shared memory beyond the budget");
+  auto launch = [&]<int kTokTiles>() {
+    auto* kernel = fp8_decode_kernel<kTokTiles>;
+    static const bool attr = [&] {  // once per instance: allow the budget's dynamic shared memory
+      DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(kFp8DecodeMaxSmem)));
+      return true;
+    }();
+    (void)attr;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(static_cast<unsigned>(s.row_ctas) * static_cast<unsigned>(s.cluster), 1, 1);
+    cfg.blockDim = dim3(kFp8DecodeWarps * 32, 1, 1);
+    cfg.dynamicSmemBytes = s.smem_bytes;
+    cfg.stream = stream;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = static_cast<unsigned>(s.cluster);
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+  };
+  switch (s.tok_tiles) {
+    case 1: launch.template operator()<1>(); break;
+    case 2: launch.template operator()<2>(); break;
+    case 4: launch.template operator()<4>(); break;
+    default: launch.template operator()<8>(); break;
+  }
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

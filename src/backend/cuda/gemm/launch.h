@@ -17,4 +17,8 @@ void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream);
 void launch_fp8_gemm(const Fp8GemmPlan& plan, const Fp8GemmArgs& args, void* workspace, size_t workspace_bytes,
                      cudaStream_t stream);
 
+// Decode FP8 linear with act_quant fused (fp8_decode_kernel), one launch, no workspace; s from
+// choose_fp8_decode_schedule({M, N, K}, sm_count) and ok.
+void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream);
+
 }  // namespace dsv4::cuda

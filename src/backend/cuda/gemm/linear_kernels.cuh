@@ -139,6 +139,106 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv_kernel(const __gr
   }
 }
 
+// linear_gemv16_kernel: the decode GEMV for BF16 and FP8 weights with 16-byte weight loads (8 bf16 / 16 e4m3 per
+// lane per load), kSplit warps per weight row splitting K (interleaved 512-byte / 256-element slices) so that
+// small N still puts ~16 warps on every SM, kU loads in flight per lane, f32 FMAs, and a fixed-order
+// shared-memory reduction of the kSplit partials (deterministic). CTA: 8 warps = (8 / kSplit) rows; grid.y over
+// kTok-token tiles. Needs K % (16 / sizeof(elem)) == 0, 16-byte aligned x rows (x_ld, x_group_stride % 4 == 0).
+template <WeightFormat F>
+inline constexpr int kGemv16Vec = F == WeightFormat::Fp8 ? 16 : 8;  // elements per 16-byte weight load
+
+template <WeightFormat F, int kTok, int kSplit>
+__global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __grid_constant__ LinearGemvParams p) {
+  constexpr int V = kGemv16Vec<F>;
+  constexpr int kU = 4;
+  constexpr int kRows = kGemvWarps / kSplit;
+  __shared__ float red[kGemvWarps][kTok];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int r = warp / kSplit;
+  const int sp = warp % kSplit;
+  const int n = blockIdx.x * kRows + r;
+  const bool row_ok = n < p.N;
+  const int m0 = blockIdx.y * kTok;
+  const int ntok = min(kTok, p.M - m0);
+  float acc[kTok];
+#pragma unroll
+  for (int j = 0; j < kTok; ++j) acc[j] = 0.0f;
+  if (row_ok) {
+    const float* xg = p.x + static_cast<int64_t>(n / p.rows_per_group) * p.x_group_stride +
+                      static_cast<int64_t>(m0) * p.x_ld;
+    const int nvec = p.K / V;                     // 16-byte vectors per weight row
+    const uint4* wrow = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(p.w.data) +
+                                                       static_cast<int64_t>(n) * p.K * (F == WeightFormat::Fp8 ? 1 : 2));
+    const int step = 32 * kSplit;
+    for (int v0 = sp * 32 + lane; v0 < nvec; v0 += kU * step) {
+      uint4 raw[kU];
+      float sc[kU];
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int v = v0 + u * step;
+        if (v < nvec) {
+          raw[u] = __ldg(wrow + v);
+          if constexpr (F == WeightFormat::Fp8) sc[u] = load_scale(p.w, (n / 128) * p.w.scale_cols + (v * V) / 128);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int v = v0 + u * step;
+        if (v >= nvec) break;
+        float wv[V];
+        const uint32_t words[4] = {raw[u].x, raw[u].y, raw[u].z, raw[u].w};
+        if constexpr (F == WeightFormat::Fp8) {
+#pragma unroll
+          for (int q = 0; q < 4; ++q)
+#pragma unroll
+            for (int b = 0; b < 4; ++b) wv[q * 4 + b] = e4m3_to_f32(static_cast<uint8_t>(words[q] >> (8 * b))) * sc[u];
+        } else {
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            wv[2 * q] = bf16_bits(words[q] & 0xFFFFu);
+            wv[2 * q + 1] = bf16_bits(words[q] >> 16);
+          }
+        }
+        const int k = v * V;
+#pragma unroll
+        for (int j = 0; j < kTok; ++j) {
+          if (j < ntok) {
+            const float4* xr = reinterpret_cast<const float4*>(xg + j * p.x_ld + k);
+#pragma unroll
+            for (int q = 0; q < V / 4; ++q) {
+              const float4 xv = __ldg(xr + q);
+              acc[j] = fmaf(xv.x, wv[4 * q], acc[j]);
+              acc[j] = fmaf(xv.y, wv[4 * q + 1], acc[j]);
+              acc[j] = fmaf(xv.z, wv[4 * q + 2], acc[j]);
+              acc[j] = fmaf(xv.w, wv[4 * q + 3], acc[j]);
+            }
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kTok; ++j) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int j = 0; j < kTok; ++j) red[warp][j] = acc[j];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kRows * kTok; i += blockDim.x) {
+    const int rr = i / kTok, j = i % kTok;
+    const int nn = blockIdx.x * kRows + rr;
+    if (nn >= p.N || j >= ntok) continue;
+    float s = 0.0f;
+#pragma unroll
+    for (int q = 0; q < kSplit; ++q) s += red[rr * kSplit + q][j];
+    p.y[static_cast<int64_t>(m0 + j) * p.y_ld + nn] = p.round_bf16 ? round_to_bf16(s) : s;
+  }
+}
+
 // One warp's 1x128 block of f32 activations: 4 values per lane, the block scale (NaN for a non-finite block).
 struct QuantBlock {
   float v[4];
@@ -225,6 +325,14 @@ __global__ void widen_bf16_kernel(const __grid_constant__ WidenBf16Params p) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     p.y[i] = __bfloat162float(p.in[i]);
+}
+
+__global__ void add_halves_kernel(const __grid_constant__ AddHalvesParams p) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float v = p.in[p.n + i] + p.in[i];  // lo + hi: the order of the previous beta = 1 accumulation
+    p.y[i] = p.round ? round_to_bf16(v) : v;
+  }
 }
 
 __global__ void round_bf16_kernel(const __grid_constant__ RoundBf16Params p) {

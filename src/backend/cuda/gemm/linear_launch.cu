@@ -2,11 +2,14 @@
 // token tile and vector width (C++20 template lambdas).
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/linear_kernels.cuh"
 #include "backend/cuda/gemm/linear_launch.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
 
 namespace dsv4::cuda {
@@ -50,6 +53,45 @@ void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream) {
   check(p.x && p.y && p.x_ld >= p.K && p.y_ld >= p.N, "linear_gemv: null operand or leading dimension too small");
   check_weight(p.w, p.K, "linear_gemv");
   if (p.M == 0 || p.N == 0) return;
+  const bool gemv16_enabled = kernel_paths().linear_gemv16;
+  const bool fmt16 = p.w.format == WeightFormat::Bf16 || p.w.format == WeightFormat::Fp8;
+  const int vlen = p.w.format == WeightFormat::Fp8 ? 16 : 8;
+  if (gemv16_enabled && fmt16 && p.K % vlen == 0 && p.x_ld % 4 == 0 && p.x_group_stride % 4 == 0 &&
+      aligned(p.x, 16) && aligned(p.w.data, 16)) {
+    // Warps per row: the fewest that put >= ~16 warps on every SM, at most one per 32-lane slice of a row.
+    const int64_t slices = (p.K / vlen + 31) / 32;
+    int split = 1;
+    while (split < kGemvWarps && static_cast<int64_t>(p.N) * split < 132 * 16 && 2 * split <= slices) split *= 2;
+    const int tok = p.M == 1 ? 1 : p.M <= 4 ? 4 : p.M <= 8 ? 8 : 16;
+    const int rows = kGemvWarps / split;
+    const dim3 grid(static_cast<unsigned>((p.N + rows - 1) / rows), static_cast<unsigned>((p.M + tok - 1) / tok));
+    check(grid.y <= 65535, "linear_gemv: M " + std::to_string(p.M) + " too large for one launch");
+    auto by_fmt = [&]<WeightFormat F>() {
+      auto launch = [&]<int kTok, int kSplit>() {
+        linear_gemv16_kernel<F, kTok, kSplit><<<grid, kGemvWarps * 32, 0, stream>>>(p);
+      };
+      auto by_split = [&]<int kTok>() {
+        switch (split) {
+          case 1: launch.template operator()<kTok, 1>(); break;
+          case 2: launch.template operator()<kTok, 2>(); break;
+          case 4: launch.template operator()<kTok, 4>(); break;
+          default: launch.template operator()<kTok, 8>(); break;
+        }
+      };
+      switch (tok) {
+        case 1: by_split.template operator()<1>(); break;
+        case 4: by_split.template operator()<4>(); break;
+        case 8: by_split.template operator()<8>(); break;
+        default: by_split.template operator()<16>(); break;
+      }
+    };
+    if (p.w.format == WeightFormat::Fp8)
+      by_fmt.template operator()<WeightFormat::Fp8>();
+    else
+      by_fmt.template operator()<WeightFormat::Bf16>();
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
   const bool vec = p.K % 4 == 0 && p.x_ld % 4 == 0 && p.x_group_stride % 4 == 0 && aligned(p.x, 16);
   const int tok = p.M == 1 ? 1 : p.M <= 8 ? 8 : 16;
   const dim3 grid(static_cast<unsigned>((p.N + kGemvWarps - 1) / kGemvWarps),
@@ -118,6 +160,13 @@ void launch_widen_bf16(const WidenBf16Params& p, cudaStream_t stream) {
   check(p.in && p.y, "widen_bf16: null operand");
   if (p.n == 0) return;
   widen_bf16_kernel<<<element_blocks(p.n), kElementThreads, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_add_halves(const AddHalvesParams& p, cudaStream_t stream) {
+  check(p.in && p.y, "add_halves: null operand");
+  if (p.n == 0) return;
+  add_halves_kernel<<<element_blocks(p.n), kElementThreads, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

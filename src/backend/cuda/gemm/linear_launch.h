@@ -20,6 +20,7 @@ void launch_fp8_fake_quant(const Fp8FakeQuantParams& p, cudaStream_t stream);
 void launch_split_bf16(const SplitBf16Params& p, cudaStream_t stream);
 void launch_weight_to_bf16(const WeightToBf16Params& p, cudaStream_t stream);
 void launch_widen_bf16(const WidenBf16Params& p, cudaStream_t stream);
+void launch_add_halves(const AddHalvesParams& p, cudaStream_t stream);
 void launch_round_bf16(const RoundBf16Params& p, cudaStream_t stream);
 void launch_embed(const EmbedParams& p, cudaStream_t stream);
 

@@ -86,6 +86,14 @@ struct WidenBf16Params {
 };
 
 // x = bf16(x) in place (RNE), the output rounding of a linear computed in f32.
+// y[i] = in[i] + in[n + i] (the hi and lo halves of a stacked hi/lo bf16 GEMM), rounded to bf16 when round.
+struct AddHalvesParams {
+  const float* __restrict__ in = nullptr;  // f32 [2n]
+  float* __restrict__ y = nullptr;         // f32 [n]
+  int64_t n = 0;
+  bool round = false;
+};
+
 struct RoundBf16Params {
   float* __restrict__ x = nullptr;  // f32 [n]
   int64_t n = 0;

@@ -53,4 +53,25 @@ struct Fp8GemmMmaParams {
   int32_t w_scale_ld = 0;
 };
 
+// Fused decode FP8 linear (fp8_decode_kernel, spec §2.3 + §2.6): y[m, n] = bf16(Σ_kb (Σ_k∈kb q·w) · x_scale ·
+// w_scale) written as f32, with q / x_scale the act_quant of the f32 input computed in the kernel's prologue
+// (bit-exact with act_quant_f32_kernel). M <= 64. Grid: x = row_ctas * cluster CTAs (clusters of `cluster` CTAs
+// along K, reduced through distributed shared memory in a fixed order: deterministic, no workspace);
+// block = 256 threads = row_warps (16 weight rows each) x k_warps (K sub-splits). See choose_fp8_decode_schedule.
+struct Fp8DecodeParams {
+  const float* __restrict__ x = nullptr;          // f32 [M, x_ld], 16-byte aligned rows
+  const uint8_t* __restrict__ w = nullptr;        // e4m3 [N, K]
+  const float* __restrict__ w_scale = nullptr;    // f32 [ceil(N/128), w_scale_ld]
+  float* __restrict__ y = nullptr;                // f32 [M, y_ld] (bf16-rounded values)
+  int32_t M = 0;                        // 1..64
+  int32_t N = 0;                        // multiple of 16
+  int32_t K = 0;                        // multiple of 128
+  int32_t w_scale_ld = 0;
+  int64_t x_ld = 0;                     // multiple of 4
+  int64_t y_ld = 0;
+  int32_t kb_per_cta = 0;               // K-blocks per cluster rank (the last rank may have fewer)
+  int32_t row_warps = 8;                // 16-row groups per CTA (1, 2, 4, 8); k_warps = 8 / row_warps
+  int32_t cluster = 1;                  // CTAs per cluster (1, 2, 4, 8), the cross-SM K split
+};
+
 }  // namespace dsv4::cuda

@@ -2,6 +2,7 @@
 #include "backend/cuda/gemm/plan.h"
 
 #include <algorithm>
+#include <climits>
 #include <string>
 #include <utility>
 
@@ -43,6 +44,44 @@ MmaSchedule choose_mma_schedule(const Fp8GemmShape& s) {
   m.k_splits = static_cast<int>(std::clamp<int64_t>(want, 1, std::min<int64_t>({mma_max_warps(m.tok_tiles), kb, smem_cap})));
   m.smem_bytes = per_warp_smem * static_cast<size_t>(m.k_splits);
   return m;
+}
+
+Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& s, int sm_count) {
+  Fp8DecodeSchedule best;
+  if (s.M < 1 || s.M > kFp8DecodeMaxM || s.N <= 0 || s.N % 16 != 0 || s.K <= 0 || s.K % 128 != 0 ||
+      s.N > INT32_MAX || s.K > INT32_MAX)
+    return best;
+  const int M = static_cast<int>(s.M);
+  const int tok_tiles = M <= 8 ? 1 : M <= 16 ? 2 : M <= 32 ? 4 : 8;
+  const int64_t kb_total = s.K / 128;
+  const int64_t target = 2 * static_cast<int64_t>(std::max(sm_count, 1)) - 8;  // ~2 CTAs per SM (256 on H200)
+  int64_t best_ctas = 0;
+  // Largest row groups first (fewest redundant activation quantizations), then the smallest cluster that
+  // reaches the target; if none does, the configuration with the most CTAs.
+  for (int row_warps : {8, 4, 2, 1}) {
+    const int64_t row_ctas = (s.N + 16 * row_warps - 1) / (16 * row_warps);
+    for (int cluster : {1, 2, 4, 8}) {
+      if (cluster > kb_total || cluster > kFp8DecodeMaxCluster) break;
+      const int64_t kpc = (kb_total + cluster - 1) / cluster;
+      if ((kpc * (cluster - 1)) >= kb_total) continue;  // every rank owns at least one K-block
+      const Fp8DecodeSmem sm(M, static_cast<int>(kpc), row_warps, tok_tiles);
+      if (sm.total > kFp8DecodeMaxSmem) continue;
+      const int64_t ctas = row_ctas * cluster;
+      if (ctas > INT32_MAX / 2) continue;
+      if (ctas > best_ctas) {
+        best_ctas = ctas;
+        best.ok = true;
+        best.tok_tiles = tok_tiles;
+        best.row_warps = row_warps;
+        best.cluster = cluster;
+        best.kb_per_cta = static_cast<int>(kpc);
+        best.row_ctas = static_cast<int>(row_ctas);
+        best.smem_bytes = sm.total;
+      }
+      if (ctas >= target) return best;
+    }
+  }
+  return best;
 }
 
 Fp8GemmPlan Fp8GemmPlan::create(const Fp8GemmShape& shape, Fp8GemmPath path, const CublasLt* lt,

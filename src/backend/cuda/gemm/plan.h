@@ -61,6 +61,20 @@ struct MmaSchedule {
 };
 MmaSchedule choose_mma_schedule(const Fp8GemmShape& shape);
 
+// Schedule of fp8_decode_kernel (fused act_quant + FP8 linear for M <= kFp8DecodeMaxM), chosen so that at
+// least ~2 CTAs per SM stream the weight: ok false (use the act_quant + Fp8GemmPlan path) when M, N, K or the
+// shared-memory budget do not fit.
+struct Fp8DecodeSchedule {
+  bool ok = false;
+  int tok_tiles = 1;    // 8-token MMA tiles: 1, 2, 4 or 8
+  int row_warps = 8;    // 16-row groups per CTA; the other 8/row_warps factor of the warps splits K
+  int cluster = 1;      // CTAs per cluster along K (DSMEM reduction)
+  int kb_per_cta = 0;   // K-blocks per cluster rank
+  int row_ctas = 0;     // clusters along N: ceil(N / (16 * row_warps))
+  size_t smem_bytes = 0;
+};
+Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& shape, int sm_count);
+
 class Fp8GemmPlan {
  public:
   // Never fails by exception for an unsupported shape or path: check ok() / unsupported().

@@ -1,5 +1,6 @@
 // hc_finish_kernel: the per-token tail of hc_pre / hc_head (spec §4.1 steps 2-5, §4.4) after hc_mix_kernel.
-// Warp 0 sums the K-split partials in split order, computes rho = 1 / sqrt(f32(ss / width) + norm_eps) as the
+// The CTA stages the K-split partials of its token in shared memory (splits <= kHcFinishStageSplits; else
+// warp 0 reads them directly), warp 0 sums them in split order, computes rho = 1 / sqrt(f32(ss / width) + norm_eps) as the
 // CPU reference does (f64 sum of squares, IEEE sqrt and division), then lane o holds mu[o]. The sigmoids and
 // the Sinkhorn iterations run one matrix element per lane (lane = j * hc + k): row and column sums are read
 // through shuffles in ascending index order, so every sum, division and eps has the reference's order; only
@@ -12,6 +13,7 @@
 #include <cstdint>
 
 #include "backend/cuda/hc/params.h"
+#include "backend/cuda/hc/plan.h"
 
 namespace dsv4::cuda {
 
@@ -58,14 +60,34 @@ __global__ void __launch_bounds__(256) hc_finish_kernel(const __grid_constant__ 
   static_assert(kMix <= 32 && kHc * kHc <= 32, "one warp holds mu and C");
   const int64_t t = blockIdx.x;
   __shared__ float s_pre[kHc];
+  // The K-split partials of token t, loaded by the whole CTA at once (all loads in flight together), then
+  // summed by warp 0 in split order from shared memory (the same order as the direct loop below).
+  __shared__ float s_mu[kHcFinishStageSplits * kMix];
+  __shared__ double s_ss[kHcFinishStageSplits];
+  const bool staged = p.splits <= kHcFinishStageSplits;
+  if (staged) {
+    for (int i = threadIdx.x; i < p.splits * kMix; i += blockDim.x) {
+      const int s = i / kMix, o = i % kMix;
+      s_mu[i] = p.part_mu[(static_cast<int64_t>(s) * p.T + t) * kMix + o];
+    }
+    for (int s = threadIdx.x; s < p.splits; s += blockDim.x) s_ss[s] = p.part_ss[static_cast<int64_t>(s) * p.T + t];
+    __syncthreads();
+  }
   if (threadIdx.x < 32) {
     const int lane = threadIdx.x;
     float mu = 0.0f;
-    if (lane < kMix)
-      for (int s = 0; s < p.splits; ++s) mu += p.part_mu[(static_cast<int64_t>(s) * p.T + t) * kMix + lane];
     double ss = 0.0;
-    if (lane == 0)
-      for (int s = 0; s < p.splits; ++s) ss += p.part_ss[static_cast<int64_t>(s) * p.T + t];
+    if (staged) {
+      if (lane < kMix)
+        for (int s = 0; s < p.splits; ++s) mu += s_mu[s * kMix + lane];
+      if (lane == 0)
+        for (int s = 0; s < p.splits; ++s) ss += s_ss[s];
+    } else {
+      if (lane < kMix)
+        for (int s = 0; s < p.splits; ++s) mu += p.part_mu[(static_cast<int64_t>(s) * p.T + t) * kMix + lane];
+      if (lane == 0)
+        for (int s = 0; s < p.splits; ++s) ss += p.part_ss[static_cast<int64_t>(s) * p.T + t];
+    }
     ss = __shfl_sync(0xffffffffu, ss, 0);
     const double width = static_cast<double>(kHc) * p.D;
     const float rho = 1.0f / sqrtf(static_cast<float>(ss / width) + p.norm_eps);

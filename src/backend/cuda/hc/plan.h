@@ -13,6 +13,7 @@ namespace dsv4::cuda {
 
 inline constexpr int kHcMaxHc = 4;        // compiled hc values: 1..4 (n_mix <= 24)
 inline constexpr int kHcFinishThreads = 256;
+inline constexpr int kHcFinishStageSplits = 256;  // K-split partials hc_finish_kernel stages in shared memory
 inline constexpr int kHcPostThreads = 256;
 
 enum class HcMixConfig : uint8_t { Tiny, Small, Large };

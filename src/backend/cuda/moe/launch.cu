@@ -6,6 +6,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/moe/launch.h"
 #include "backend/cuda/moe/moe_gemm.cuh"
+#include "backend/cuda/moe/moe_gemv.cuh"
 #include "backend/cuda/moe/mxfp4_gemv.cuh"
 #include "backend/cuda/moe/route.cuh"
 #include "core/check.h"
@@ -58,6 +59,31 @@ void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
+std::string moe_route_align_unsupported(int64_t E, int64_t top_k, int64_t n_slots) {
+  if (E <= 0 || E > kFusedRouteMaxExperts)
+    return "moe route+align: E " + std::to_string(E) + " outside [1, " + std::to_string(kFusedRouteMaxExperts) + "]";
+  if (top_k <= 0 || top_k > kRouteMaxTopK) return "moe route+align: top_k " + std::to_string(top_k) + " too large";
+  if (n_slots > kAlignThreads)
+    return "moe route+align: " + std::to_string(n_slots) + " slots exceed " + std::to_string(kAlignThreads);
+  return {};
+}
+
+void launch_moe_route_align(const MoeRouteAlignParams& p, cudaStream_t stream) {
+  const RouteParams& r = p.route;
+  const MoeAlignParams& a = p.align;
+  const std::string why = moe_route_align_unsupported(r.E, r.top_k, a.n_slots);
+  check(why.empty(), why);
+  check(a.E == r.E && a.n_slots == r.T * r.top_k, "moe route+align: route and align shapes differ");
+  check(r.tid2eid || r.top_k <= r.E, "moe route+align: top_k exceeds E");
+  check(r.logits && r.sel && r.weight && (!r.tid2eid || r.tokens) && a.sel == r.sel && a.counts && a.offsets &&
+            a.perm && a.tiles && a.n_tiles,
+        "moe route+align: null operand");
+  check(a.bm > 0 && a.max_tiles >= moe_max_tiles(a.n_slots, a.E, a.bm), "moe route+align: tile capacity too small");
+  if (r.T == 0) return;
+  moe_route_align_kernel<<<1, kAlignThreads, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
 void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream) {
   check(p.K > 0 && p.K % 128 == 0, "moe fake quant: K " + std::to_string(p.K) + " is not a multiple of 128");
   const int64_t blocks = p.rows * (p.K / 128);
@@ -74,18 +100,57 @@ void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) 
   const int64_t smem = moe_mma_smem_bytes(BM, BN, kGateUp ? 2 : 1, p.K);
   check(smem <= 227 * 1024, "moe mma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
                                 " bytes of shared memory (scales of the CTA's rows)");
-  DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  // Raised once per instance (to the largest size asked so far), not on every call.
+  static int64_t smem_set = 0;
+  if (smem > smem_set) {
+    DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    smem_set = smem;
+  }
   const dim3 grid(static_cast<unsigned>(p.N / BN), static_cast<unsigned>(max_tiles));
   kernel<<<grid, moe_mma_threads(BM, BN, MT, NT), static_cast<size_t>(smem), stream>>>(p);
+}
+
+template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
+void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(p.N / (kGateUp ? 16 : 32)), static_cast<unsigned>(p.tiles ? max_tiles : 1));
+  // bf16 A given: the pre-quantized operand; else f32 A fake-quantized in the kernel (fused input quant).
+  if (p.a_bf16) moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false><<<grid, kMoeGemvWarps * 32, 0, stream>>>(p);
+  else moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true><<<grid, kMoeGemvWarps * 32, 0, stream>>>(p);
 }
 
 }  // namespace
 
 void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream) {
-  check(p.w1 && p.out && p.tiles && p.n_tiles && (!p.gate_up || p.w3) && (!p.gather || p.perm),
+  const bool gemv = path == MoeGemmPath::MmaGemv || path == MoeGemmPath::MmaGemvWide;
+  check(p.w1 && p.out && (gemv || (p.tiles && p.n_tiles)) && (!p.tiles || p.n_tiles) && (!p.gate_up || p.w3) &&
+            (!p.gather || p.perm),
         "moe gemm: null operand");
   check(max_tiles <= 65535, "moe gemm: " + std::to_string(max_tiles) + " tiles exceed grid.y");
-  if (max_tiles == 0 || p.N == 0) return;
+  if (p.N == 0) return;
+  if (gemv) {
+    const int nt = path == MoeGemmPath::MmaGemv ? 2 : 8;
+    const std::string why = moe_gemv_unsupported(p.format, p.scale_dtype, p.N, p.K);
+    check(why.empty(), why);
+    check(p.a_bf16 != nullptr || p.a_f32 != nullptr, "moe gemv: null A");
+    check(p.a_bf16 != nullptr || reinterpret_cast<uintptr_t>(p.a_f32) % 16 == 0,
+          "moe gemv: f32 A (fused quant) must be 16-byte aligned");
+    check(p.tiles || (p.single_rows >= 0 && p.single_rows <= 8 * nt),
+          "moe gemv: single tile of " + std::to_string(p.single_rows) + " rows exceeds " + std::to_string(8 * nt));
+    if (p.tiles ? max_tiles == 0 : p.single_rows == 0) return;
+    auto by_format = [&]<int kNT, bool kGateUp>() {
+      if (p.format == MoeWeightFormat::Mxfp4) launch_gemv<kNT, kGateUp, MoeWeightFormat::Mxfp4>(p, max_tiles, stream);
+      else launch_gemv<kNT, kGateUp, MoeWeightFormat::Fp8>(p, max_tiles, stream);
+    };
+    auto by_kind = [&]<int kNT>() {
+      if (p.gate_up) by_format.template operator()<kNT, true>();
+      else by_format.template operator()<kNT, false>();
+    };
+    if (nt == 2) by_kind.template operator()<2>();
+    else by_kind.template operator()<8>();
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  if (max_tiles == 0) return;
   if (path == MoeGemmPath::Simt) {
     check(p.a_f32 != nullptr, "moe gemm: the generic path reads f32 A");
     const dim3 grid(static_cast<unsigned>((p.N + kMoeSimtBN - 1) / kMoeSimtBN), static_cast<unsigned>(max_tiles));

@@ -14,6 +14,9 @@ void launch_route(const RouteParams& p, cudaStream_t stream);
 void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream);
 // Only the tile list for another bm (counts and offsets from an earlier launch_moe_align are rewritten).
 void launch_moe_align_tiles(const MoeAlignParams& p, cudaStream_t stream);
+// route + moe_align in one single-CTA launch (decode): E <= kFusedRouteMaxExperts, n_slots <= kAlignThreads;
+// the same sel / weight / counts / offsets / perm / tile list as launch_route then launch_moe_align.
+void launch_moe_route_align(const MoeRouteAlignParams& p, cudaStream_t stream);
 void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream);
 // Grouped expert GEMM along `path`; max_tiles = the tile capacity given to moe_align for moe_gemm_bm(path).
 void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream);

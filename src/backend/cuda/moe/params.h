@@ -75,6 +75,13 @@ struct MoeFakeQuantParams {
   int32_t K = 0;                          // multiple of 128
 };
 
+// route + moe_align fused (moe_route_align_kernel, one CTA of kAlignThreads): align.sel == route.sel,
+// align.n_slots == route.T * route.top_k <= kAlignThreads, E <= kFusedRouteMaxExperts.
+struct MoeRouteAlignParams {
+  RouteParams route;
+  MoeAlignParams align;
+};
+
 // Storage format of one set of expert weights [N, K] (all experts of a call share it).
 enum class MoeWeightFormat : int32_t {
   F32,         // f32 [N, K]
@@ -103,8 +110,8 @@ struct MoeGemmParams {
   const MoeWeightPtr* __restrict__ w1 = nullptr;        // [E] (w2 for the down GEMM)
   const MoeWeightPtr* __restrict__ w3 = nullptr;        // [E] (gate_up only)
   const int32_t* __restrict__ perm = nullptr;           // i32 [n_rows] slot ids, or nullptr (identity)
-  const int32_t* __restrict__ tiles = nullptr;          // i32 [max_tiles, 3]
-  const int32_t* __restrict__ n_tiles = nullptr;        // i32 [1]
+  const int32_t* __restrict__ tiles = nullptr;          // i32 [max_tiles, 3], or nullptr (gemv paths): one tile
+  const int32_t* __restrict__ n_tiles = nullptr;        // i32 [1]                {expert 0, row 0, single_rows}
   const float* __restrict__ weight = nullptr;           // f32 [n_slots] routing weight per slot, or nullptr
   float* __restrict__ out = nullptr;                    // f32 [n_rows, N] (gate_up) / [n_slots, N] (down)
   int32_t N = 0;
@@ -114,6 +121,7 @@ struct MoeGemmParams {
   int32_t gate_up = 0;
   int32_t round_bf16 = 0;
   float limit = 0.0f;                   // swiglu limit, <= 0: none
+  int32_t single_rows = 0;              // rows of the one tile when tiles == nullptr (gemv paths)
   MoeWeightFormat format = MoeWeightFormat::F32;
   MoeScaleDtype scale_dtype = MoeScaleDtype::E8m0;
 };

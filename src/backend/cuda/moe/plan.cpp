@@ -1,7 +1,9 @@
 // MoE kernel capability checks.
 #include "backend/cuda/moe/plan.h"
+#include "backend/cuda/common/kernel_paths.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace dsv4::cuda {
 
@@ -23,6 +25,8 @@ int moe_gemm_bm(MoeGemmPath path) {
     case MoeGemmPath::Simt: return kMoeSimtBM;
     case MoeGemmPath::MmaDecode: return 16;
     case MoeGemmPath::MmaPrefill: return 128;
+    case MoeGemmPath::MmaGemv: return 16;
+    case MoeGemmPath::MmaGemvWide: return 64;
   }
   return kMoeSimtBM;
 }
@@ -38,6 +42,18 @@ std::string moe_mma_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtyp
   if (K <= 0 || K % 128 != 0) return "moe mma: K " + std::to_string(K) + " is not a multiple of 128";
   return {};
 }
+
+std::string moe_gemv_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K) {
+  std::string why = moe_mma_unsupported(format, scale_dtype, N, K);
+  if (!why.empty()) return why;
+  if (N % 32 != 0) return "moe gemv: N " + std::to_string(N) + " is not a multiple of 32";
+  if (K > (int64_t{1} << 30)) return "moe gemv: K " + std::to_string(K) + " too large";
+  return {};
+}
+
+bool moe_fuse_enabled() { return kernel_paths().moe_fuse; }
+
+bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {
   const int64_t used = std::max<int64_t>(1, std::min(n_slots, n_experts));

@@ -7,6 +7,10 @@
 //   Simt        any format / shape / numerics (f32 A, weights dequantized per element, sequential-K f32 FMAs)
 //   MmaDecode   bf16 mma.sync, tile 16 slots x 64 weight rows (few slots per expert: weight streaming)
 //   MmaPrefill  bf16 mma.sync, tile 128 slots x 64 weight rows
+//   MmaGemv / MmaGemvWide  decode (moe_gemv.cuh): swap-AB mma.sync, weights as the 16-row A operand decoded in
+//               registers, tile 16 / 64 slots; each CTA streams 16 (gate/up: w1 and w3) or 32 (down) weight rows
+//               of one expert once with 16-byte loads, split-K over kMoeGemvWarps warps, deterministic reduce.
+//               Needs what the mma paths need plus N % 32 == 0 (moe_gemv_unsupported).
 // The mma paths need A exactly representable in bf16 (FP8 fake-quantized acts) and MXFP4 / FP8 weights with
 // e8m0 scales (code times a power of two, exact in bf16), N % 64 == 0 and K % 128 == 0.
 #pragma once
@@ -32,6 +36,13 @@ inline constexpr int kAlignMaxExperts = 1024;
 inline constexpr int kAlignThreads = 1024;
 inline constexpr int kAlignPlaceThreads = 256;
 inline constexpr int kCombineThreads = 256;
+inline constexpr int kFusedRouteMaxExperts = 256;  // moe_route_align_kernel: a lane holds E / 32 <= 8 keys
+
+// Empty when moe_route_align_kernel supports the shape.
+std::string moe_route_align_unsupported(int64_t E, int64_t top_k, int64_t n_slots);
+// Whether the fused decode launches are enabled (route+align in one kernel, the activation fake-quant inside the
+// gemv kernels): DSV4_MOE_FUSE=0 in the environment selects the separate kernels.
+bool moe_fuse_enabled();
 
 inline constexpr int kMoeSimtBM = 32;
 inline constexpr int kMoeSimtBN = 64;
@@ -41,7 +52,9 @@ inline constexpr int kMoeSimtThreads = 256;
 inline constexpr int kMoeMmaBK = 64;
 inline constexpr int kMoeMmaBN = 64;
 
-enum class MoeGemmPath { Simt, MmaDecode, MmaPrefill };
+inline constexpr int kMoeGemvWarps = 8;
+
+enum class MoeGemmPath { Simt, MmaDecode, MmaPrefill, MmaGemv, MmaGemvWide };
 
 // Slots per tile of a path (the bm of its moe_align tile list).
 int moe_gemm_bm(MoeGemmPath path);
@@ -49,6 +62,10 @@ int moe_gemm_bm(MoeGemmPath path);
 int64_t moe_max_tiles(int64_t n_slots, int64_t n_experts, int bm);
 // Empty when the mma paths support the weight set.
 std::string moe_mma_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K);
+// Empty when the gemv paths support the weight set.
+std::string moe_gemv_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K);
+// Whether the gemv paths are enabled: DSV4_MOE_GEMV=0 in the environment selects the older mma paths.
+bool moe_gemv_enabled();
 // Decode tile while the average slot count per used expert is below 32, prefill tile above.
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts);
 

@@ -19,6 +19,12 @@
 
 namespace dsv4::cuda {
 
+// s = sqrt(softplus(z)), shared by both router kernels (the same expression, the same value).
+__device__ __forceinline__ float route_score(float zv) {
+  const float sp = zv > 20.0f ? zv : log1pf(expf(zv));
+  return sqrtf(sp);
+}
+
 __device__ __forceinline__ bool route_better(float ka, int ia, float kb, int ib) {
   return ka > kb || (ka == kb && ia < ib);
 }
@@ -35,9 +41,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_co
   uint8_t* taken = taken_all[warp];
   const float* z = p.logits + static_cast<int64_t>(t) * p.E;
   for (int e = lane; e < p.E; e += 32) {
-    const float zv = z[e];
-    const float sp = zv > 20.0f ? zv : log1pf(expf(zv));
-    const float sv = sqrtf(sp);
+    const float sv = route_score(z[e]);
     s[e] = sv;
     key[e] = p.bias ? sv + p.bias[e] : sv;
     taken[e] = 0;
@@ -168,6 +172,120 @@ __global__ void __launch_bounds__(kAlignPlaceThreads) moe_align_place_kernel(con
     if (hit) p.perm[running + before + __popc(mask & ((1u << lane) - 1u))] = s;
     running += total;
     __syncthreads();
+  }
+}
+
+// route + moe_align in one CTA of kAlignThreads (decode, MoeRouteAlignParams). Phase 1: warp w routes tokens
+// w, w + 32, ...; lane l holds the keys of experts l + 32 j (j < 8) in registers and a taken bit mask, the
+// scan / shuffle-argmax / lane-0 choice are route_kernel's, so sel and weight are identical. Phase 2: counts
+// (shared integer atomics), offsets and tile list by align_block_scan as moe_align_count_kernel, then slot s
+// (thread s) is placed at offsets[e] + (number of earlier slots of e): moe_align_place_kernel's stable order.
+__global__ void __launch_bounds__(kAlignThreads) moe_route_align_kernel(const __grid_constant__ MoeRouteAlignParams p) {
+  constexpr int kJ = kFusedRouteMaxExperts / 32;
+  __shared__ int s_sel[kAlignThreads];
+  __shared__ int cnt[kFusedRouteMaxExperts];
+  __shared__ int s_off[kFusedRouteMaxExperts];
+  __shared__ int warp_sums[kAlignThreads / 32];
+  __shared__ int total_rows, total_tiles;
+  const RouteParams& r = p.route;
+  const MoeAlignParams& a = p.align;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int E = r.E, top_k = r.top_k;
+  for (int t = warp; t < r.T; t += kAlignThreads / 32) {
+    const float* z = r.logits + static_cast<int64_t>(t) * E;
+    int32_t* sel = r.sel + static_cast<int64_t>(t) * top_k;
+    int* ssel = s_sel + t * top_k;
+    if (r.tid2eid) {
+      const int64_t base = static_cast<int64_t>(r.tokens[t]) * top_k;
+      for (int k = lane; k < top_k; k += 32) {
+        const int v = r.tid2eid_i64 ? static_cast<int32_t>(static_cast<const int64_t*>(r.tid2eid)[base + k])
+                                    : static_cast<const int32_t*>(r.tid2eid)[base + k];
+        sel[k] = v;
+        ssel[k] = v;
+      }
+    } else {
+      float key[kJ];
+#pragma unroll
+      for (int j = 0; j < kJ; ++j) {
+        const int e = lane + 32 * j;
+        key[j] = 0.0f;
+        if (e < E) {
+          const float sv = route_score(z[e]);
+          key[j] = r.bias ? sv + r.bias[e] : sv;
+        }
+      }
+      uint32_t taken = 0;
+      for (int k = 0; k < top_k; ++k) {
+        float bk = 0.0f;
+        int bi = -1;
+#pragma unroll
+        for (int j = 0; j < kJ; ++j) {
+          const int e = lane + 32 * j;
+          if (e < E && !((taken >> j) & 1u) && (bi < 0 || route_better(key[j], e, bk, bi))) {
+            bk = key[j];
+            bi = e;
+          }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+          const float ok = __shfl_xor_sync(0xffffffffu, bk, o);
+          const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+          if (oi >= 0 && (bi < 0 || route_better(ok, oi, bk, bi))) {
+            bk = ok;
+            bi = oi;
+          }
+        }
+        bi = __shfl_sync(0xffffffffu, bi, 0);  // lane 0's choice, as route_kernel
+        if (bi >= 0 && lane == (bi & 31)) taken |= 1u << (bi >> 5);
+        if (lane == 0) {
+          sel[k] = bi;
+          ssel[k] = bi;
+        }
+      }
+    }
+    __syncwarp();
+    if (lane == 0) {
+      float sum = 0.0f;
+      for (int k = 0; k < top_k; ++k) sum += route_score(z[ssel[k]]);
+      float* w = r.weight + static_cast<int64_t>(t) * top_k;
+      for (int k = 0; k < top_k; ++k) {
+        const float sv = route_score(z[ssel[k]]);
+        w[k] = (r.normalize ? sv / sum : sv) * r.route_scale;
+      }
+    }
+    __syncwarp();
+  }
+  const int e = threadIdx.x;
+  if (e < E) cnt[e] = 0;
+  __syncthreads();
+  const int n = a.n_slots;
+  const int x = e < n ? s_sel[e] : -1;
+  if (x >= 0 && x < E) atomicAdd(&cnt[x], 1);
+  __syncthreads();
+  const int c = e < E ? cnt[e] : 0;
+  const int nt = (c + a.bm - 1) / a.bm;
+  const int off = align_block_scan(c, warp_sums, &total_rows);
+  const int toff = align_block_scan(nt, warp_sums, &total_tiles);
+  if (e < E) {
+    a.counts[e] = c;
+    a.offsets[e] = off;
+    s_off[e] = off;
+    for (int j = 0; j < nt && toff + j < a.max_tiles; ++j) {
+      int32_t* tl = a.tiles + 3 * static_cast<int64_t>(toff + j);
+      tl[0] = e;
+      tl[1] = off + j * a.bm;
+      tl[2] = min(a.bm, c - j * a.bm);
+    }
+  }
+  if (threadIdx.x == 0) {
+    a.offsets[E] = total_rows;
+    *a.n_tiles = min(total_tiles, a.max_tiles);
+  }
+  __syncthreads();
+  if (x >= 0 && x < E) {
+    int rank = 0;
+    for (int s2 = 0; s2 < e; ++s2) rank += s_sel[s2] == x;
+    a.perm[s_off[x] + rank] = e;
   }
 }
 

@@ -3,7 +3,8 @@
 // upload_all() streams every tensor of a ModelWeights to the device once, reporting progress; get() uploads
 // a tensor missing from the cache on first use (tests build weights on the fly). Derived forms are built on
 // first use and cached: f32() (every value dequantized, for small tensors and the f32-exact numerics) and
-// fp8_scale_f32() (the cuBLASLt block-scale layout of gemm/params.h).
+// fp8_scale_f32() (the cuBLASLt block-scale layout of gemm/params.h); DeviceWeight::bf16 is filled by the dense
+// linear path on first use (a bf16 copy of a quantized weight, so no per-call conversion).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -21,6 +22,8 @@ struct DeviceWeight {
   DeviceBuffer raw_scale;  // scale bytes as stored (Fp8Block128, Mxfp4), else empty
   DeviceBuffer f32;        // derived on demand: f32 [numel] dequantized values
   DeviceBuffer fp8_scale;  // derived on demand: f32 [ceil(N/128), fp8_weight_scale_ld(K)] (Fp8Block128)
+  DeviceBuffer bf16;       // derived on demand by CUDA linear (ops_linear.cu): bf16 [numel] dequantized values of
+                           // an FP8/MXFP4 weight for the dense bf16 tensor-core path (exact), built once
 };
 
 class DeviceWeights {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/ops/cuda_ops.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
 
 namespace dsv4::backend {
@@ -20,8 +22,6 @@ namespace {
 void check_on_device(const Tensor& x, const char* op) {
   check(x.device() == Device::Cuda, std::string(op) + ": tensor is not on the CUDA device");
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 int32_t to_i32(int64_t v, const char* what) {
   check(v >= 0 && v <= INT32_MAX, std::string(what) + " " + std::to_string(v) + " out of the 32-bit range");
@@ -37,30 +37,50 @@ void CudaOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t 
   if (nq == 0) return;
   check(sink.rows() == n_heads, "sparse_attention: sink " + sink.name + " has " + std::to_string(sink.rows()) +
                                     " entries, expected n_heads " + std::to_string(n_heads));
-  std::vector<const float*> q_rows(static_cast<size_t>(nq)), keys;
-  std::vector<int32_t> offsets(static_cast<size_t>(nq) + 1, 0);
+  // One host buffer, one allocation, one upload per call: [key offsets i32 (nq + 1), padded to 8 bytes]
+  // [q row pointers (nq)] [key pointers] then, on the device only, the split-K partials.
+  size_t n_keys_total = 0;
+  for (const AttentionQuery& q : queries) n_keys_total += q.keys.size();
+  const size_t off_words = (static_cast<size_t>(nq) + 2) / 2;  // 8-byte words holding nq + 1 int32
+  // Reused across calls (no allocation or zero fill of the ~2 KB-per-query pointer list at decode).
+  static thread_local std::vector<uint64_t> host;
+  host.resize(off_words + static_cast<size_t>(nq) + n_keys_total);
+  int32_t* offsets = reinterpret_cast<int32_t*>(host.data());
+  const float** q_rows = reinterpret_cast<const float**>(host.data() + off_words);
+  const float** keys = q_rows + nq;
   bool aligned = dim % 4 == 0;
   int64_t max_keys = 0;
+  size_t nk = 0;
+  offsets[0] = 0;
   for (int64_t i = 0; i < nq; ++i) {
     const AttentionQuery& q = queries[static_cast<size_t>(i)];
     check(!q.keys.empty(), "sparse_attention: empty key list for query " + std::to_string(i));
-    q_rows[static_cast<size_t>(i)] = q.q;
-    aligned = aligned && aligned16(q.q);
-    for (const float* k : q.keys) aligned = aligned && aligned16(k);
-    keys.insert(keys.end(), q.keys.begin(), q.keys.end());
+    q_rows[i] = q.q;
+    std::copy(q.keys.begin(), q.keys.end(), keys + nk);
+    uintptr_t bits = reinterpret_cast<uintptr_t>(q.q);
+    for (const float* k : q.keys) bits |= reinterpret_cast<uintptr_t>(k);
+    nk += q.keys.size();
+    aligned = aligned && bits % 16 == 0;
     max_keys = std::max<int64_t>(max_keys, static_cast<int64_t>(q.keys.size()));
-    offsets[static_cast<size_t>(i) + 1] = to_i32(static_cast<int64_t>(keys.size()), "sparse_attention: key count");
+    offsets[i + 1] = to_i32(static_cast<int64_t>(nk), "sparse_attention: key count");
   }
-  const cuda::SparseAttnPlan plan =
-      cuda::plan_sparse_attention(nq, n_heads, dim, max_keys, bf16_acts() && aligned, ctx_.sm_count());
+  // kernel_paths().sparse_attn_wide = false forces the previous 16-head tensor-core kernel.
+  const bool allow_wide = cuda::kernel_paths().sparse_attn_wide;
+  const cuda::SparseAttnPlan plan = cuda::plan_sparse_attention(nq, n_heads, dim, max_keys, bf16_acts() && aligned,
+                                                                ctx_.sm_count(), allow_wide);
   check(plan.unsupported.empty(), plan.unsupported);
-  cuda::Scratch d_q = ctx_.upload(std::span<const float* const>(q_rows));
-  cuda::Scratch d_keys = ctx_.upload(std::span<const float* const>(keys));
-  cuda::Scratch d_offsets = ctx_.upload(std::span<const int32_t>(offsets));
+  const size_t list_bytes = host.size() * sizeof(uint64_t);
+  size_t part_rows = 0;
+  if (plan.n_split > 1) part_rows = static_cast<size_t>(nq * n_heads * plan.n_split);
+  const size_t ml_off = (list_bytes + 255) / 256 * 256;
+  const size_t po_off = ml_off + (part_rows * 2 * sizeof(float) + 255) / 256 * 256;
+  cuda::Scratch buf(po_off + part_rows * static_cast<size_t>(dim) * sizeof(float));
+  ctx_.upload_bytes(buf.data(), host.data(), list_bytes);
+  unsigned char* base = static_cast<unsigned char*>(buf.data());
   cuda::SparseAttnParams p;
-  p.q_rows = d_q.as<const float* const>();
-  p.keys = d_keys.as<const float* const>();
-  p.key_offsets = d_offsets.as<const int32_t>();
+  p.key_offsets = reinterpret_cast<const int32_t*>(base);
+  p.q_rows = reinterpret_cast<const float* const*>(base + off_words * sizeof(uint64_t));
+  p.keys = p.q_rows + nq;
   p.sink = dw_.f32(sink);
   p.out = out.data();
   p.n_q = to_i32(nq, "sparse_attention: n_q");
@@ -70,74 +90,122 @@ void CudaOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t 
   p.round_bf16 = bf16_acts();
   p.n_split = plan.n_split;
   p.keys_per_split = plan.keys_per_split;
-  cuda::Scratch part_o, part_ml;
   if (plan.n_split > 1) {
-    const size_t rows = static_cast<size_t>(nq * n_heads * plan.n_split);
-    part_o = cuda::Scratch(rows * static_cast<size_t>(dim) * sizeof(float));
-    part_ml = cuda::Scratch(rows * 2 * sizeof(float));
-    p.part_o = part_o.as<float>();
-    p.part_ml = part_ml.as<float>();
+    p.part_ml = reinterpret_cast<float*>(base + ml_off);
+    p.part_o = reinterpret_cast<float*>(base + po_off);
   }
   cuda::launch_sparse_attention(p, plan, ctx_.stream());
 }
 
 void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                           std::span<const int64_t> n_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
-                           std::vector<std::vector<int64_t>>& selected) {
+                           std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
+                           int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) {
   const int64_t T = static_cast<int64_t>(n_keys.size());
   selected.assign(static_cast<size_t>(T), {});
   if (T == 0) return;
+  check(key_begin.size() == n_keys.size(), "indexer_topk: key_begin and n_keys differ in length");
   check_on_device(q, "indexer_topk");
   check_on_device(w, "indexer_topk");
   check(q.numel() == T * n_heads * head_dim, "indexer_topk: q has " + std::to_string(q.numel()) +
                                                   " values, expected T x n_heads x head_dim");
   check(w.numel() == T * n_heads, "indexer_topk: w has " + std::to_string(w.numel()) + " values, expected T x n_heads");
-  std::vector<int32_t> nk(static_cast<size_t>(T));
-  int64_t max_keys = 0;
+  // One device buffer: [key_begin i64 (T)] [n_keys i32 (T), padded to 8 bytes] [key pointers (used)] [scores]
+  // [out] [segment candidates]; two uploads (the row table from a host buffer, the key pointers straight from
+  // `keys`). Only the prefix of `keys` that some row reaches is uploaded.
+  int64_t max_keys = 0, used = 0;
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t n = n_keys[static_cast<size_t>(t)];
-    check(n >= 0 && n <= static_cast<int64_t>(keys.size()),
-          "indexer_topk: n_keys " + std::to_string(n) + " exceeds the " + std::to_string(keys.size()) + " keys");
-    nk[static_cast<size_t>(t)] = to_i32(n, "indexer_topk: n_keys");
+    const int64_t b = key_begin[static_cast<size_t>(t)], n = n_keys[static_cast<size_t>(t)];
+    check(b >= 0 && n >= 0 && b + n <= static_cast<int64_t>(keys.size()),
+          "indexer_topk: row " + std::to_string(t) + " key list [" + std::to_string(b) + ", " +
+              std::to_string(b + n) + ") outside the " + std::to_string(keys.size()) + " keys");
+    to_i32(n, "indexer_topk: n_keys");
     max_keys = std::max(max_keys, n);
+    if (n > 0) used = std::max(used, b + n);
   }
   if (max_keys == 0) return;
-  const cuda::IndexerPlan plan = cuda::plan_indexer(T, max_keys, n_heads, head_dim, top_k);
+  // kernel_paths().indexer_fast = false runs the previous kernels (fallback, before/after timing).
+  const bool legacy = !cuda::kernel_paths().indexer_fast;
+  cuda::IndexerPlan plan = cuda::plan_indexer(T, max_keys, n_heads, head_dim, top_k, ctx_.sm_count(), legacy);
   check(plan.unsupported.empty(), plan.unsupported);
-  cuda::Scratch d_keys = ctx_.upload(keys.first(static_cast<size_t>(max_keys)));
-  cuda::Scratch d_nk = ctx_.upload(std::span<const int32_t>(nk));
-  const int64_t rows = std::min<int64_t>(plan.rows_per_chunk, 65535);
-  cuda::Scratch scores(static_cast<size_t>(rows * max_keys) * sizeof(float));
-  cuda::Scratch d_out(static_cast<size_t>(T * top_k) * sizeof(int32_t));
+  const size_t nk_words = (static_cast<size_t>(T) + 1) / 2;
+  static thread_local std::vector<uint64_t> host;
+  host.resize(static_cast<size_t>(T) + nk_words);
+  int64_t* h_begin = reinterpret_cast<int64_t*>(host.data());
+  int32_t* h_nk = reinterpret_cast<int32_t*>(host.data() + T);
+  uintptr_t bits = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    h_begin[t] = key_begin[static_cast<size_t>(t)];
+    h_nk[t] = static_cast<int32_t>(n_keys[static_cast<size_t>(t)]);
+  }
+  if (T % 2) h_nk[T] = 0;
+  for (int64_t s = 0; s < used; ++s) bits |= reinterpret_cast<uintptr_t>(keys[static_cast<size_t>(s)]);
+  const int64_t rows = plan.rows_per_chunk;
+  const int64_t top_k_i = top_k;
+  const size_t table_bytes = host.size() * sizeof(uint64_t);
+  const size_t list_bytes = table_bytes + static_cast<size_t>(used) * sizeof(const float*);
+  const size_t scores_off = (list_bytes + 255) / 256 * 256;
+  const size_t scores_bytes = static_cast<size_t>(rows * max_keys) * sizeof(float);
+  const size_t out_off = scores_off + (scores_bytes + 255) / 256 * 256;
+  const size_t out_bytes = static_cast<size_t>(T * top_k) * sizeof(int32_t);
+  const int64_t cand_ld = plan.segmented_topk && plan.n_seg > 1 ? int64_t(plan.n_seg) * top_k : 0;
+  const size_t cand_key_off = out_off + (out_bytes + 255) / 256 * 256;
+  const size_t cand_bytes = static_cast<size_t>(rows * cand_ld) * 4;
+  const size_t cand_idx_off = cand_key_off + (cand_bytes + 255) / 256 * 256;
+  cuda::Scratch buf(cand_idx_off + cand_bytes);
+  unsigned char* base = static_cast<unsigned char*>(buf.data());
+  ctx_.upload_bytes(base, host.data(), table_bytes);
+  ctx_.upload_bytes(base + table_bytes, keys.data(), static_cast<size_t>(used) * sizeof(const float*));
+  const int64_t* d_begin = reinterpret_cast<const int64_t*>(base);
+  const int32_t* d_nk = reinterpret_cast<const int32_t*>(base + static_cast<size_t>(T) * 8);
+  const float* const* d_keys = reinterpret_cast<const float* const*>(base + (static_cast<size_t>(T) + nk_words) * 8);
+  float* d_scores = reinterpret_cast<float*>(base + scores_off);
+  int32_t* d_out = reinterpret_cast<int32_t*>(base + out_off);
   for (int64_t r0 = 0; r0 < T; r0 += rows) {
     const int32_t nr = static_cast<int32_t>(std::min(rows, T - r0));
     cuda::IndexerScoreParams sp;
     sp.q = q.data() + r0 * n_heads * head_dim;
     sp.w = w.data() + r0 * n_heads;
-    sp.keys = d_keys.as<const float* const>();
-    sp.n_keys = d_nk.as<const int32_t>() + r0;
-    sp.scores = scores.as<float>();
+    sp.keys = d_keys;
+    sp.key_begin = d_begin + r0;
+    sp.n_keys = d_nk + r0;
+    sp.scores = d_scores;
     sp.ld = max_keys;
     sp.T = nr;
     sp.max_keys = static_cast<int32_t>(max_keys);
     sp.n_heads = to_i32(n_heads, "indexer_topk: n_heads");
     sp.head_dim = to_i32(head_dim, "indexer_topk: head_dim");
     sp.round_bf16 = bf16_acts();
-    cuda::launch_indexer_scores(sp, plan.score_smem, ctx_.stream());
-    cuda::TopkParams tp;
-    tp.scores = scores.as<const float>();
-    tp.n_keys = sp.n_keys;
-    tp.out = d_out.as<int32_t>() + r0 * top_k;
-    tp.ld = max_keys;
-    tp.T = nr;
-    tp.top_k = static_cast<int32_t>(top_k);
-    cuda::launch_topk(tp, ctx_.stream());
+    sp.vec4 = head_dim % 4 == 0 && bits % 16 == 0;
+    cuda::launch_indexer_scores(sp, plan, ctx_.stream());
+    if (plan.segmented_topk) {
+      cuda::TopkSegParams tp;
+      tp.scores = d_scores;
+      tp.n_keys = sp.n_keys;
+      tp.out = d_out + r0 * top_k_i;
+      tp.cand_key = cand_ld ? reinterpret_cast<uint32_t*>(base + cand_key_off) : nullptr;
+      tp.cand_idx = cand_ld ? reinterpret_cast<int32_t*>(base + cand_idx_off) : nullptr;
+      tp.ld = max_keys;
+      tp.cand_ld = cand_ld;
+      tp.T = nr;
+      tp.top_k = static_cast<int32_t>(top_k);
+      tp.n_seg = plan.n_seg;
+      cuda::launch_topk_segmented(tp, ctx_.stream());
+    } else {
+      cuda::TopkParams tp;
+      tp.scores = d_scores;
+      tp.n_keys = sp.n_keys;
+      tp.out = d_out + r0 * top_k_i;
+      tp.ld = max_keys;
+      tp.T = nr;
+      tp.top_k = static_cast<int32_t>(top_k);
+      cuda::launch_topk(tp, ctx_.stream());
+    }
   }
-  std::vector<int32_t> host(static_cast<size_t>(T * top_k));
-  ctx_.download_bytes(host.data(), d_out.data(), host.size() * sizeof(int32_t));
+  std::vector<int32_t> host_out(static_cast<size_t>(T * top_k));
+  ctx_.download_bytes(host_out.data(), d_out, host_out.size() * sizeof(int32_t));
   for (int64_t t = 0; t < T; ++t) {
     const int64_t k = std::min<int64_t>(top_k, n_keys[static_cast<size_t>(t)]);
-    const int32_t* r = host.data() + t * top_k;
+    const int32_t* r = host_out.data() + t * top_k;
     selected[static_cast<size_t>(t)].assign(r, r + k);
   }
 }

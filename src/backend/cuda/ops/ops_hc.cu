@@ -41,14 +41,15 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
   if (T == 0) return;
   const cuda::HcMixPlan mplan = cuda::plan_hc_mix(T, width, n_mix, ctx.sm_count());
   check(mplan.unsupported.empty(), std::string(op) + ": " + mplan.unsupported);
-  cuda::Scratch part_mu(static_cast<size_t>(mplan.splits * T * n_mix) * sizeof(float));
-  cuda::Scratch part_ss(static_cast<size_t>(mplan.splits * T) * sizeof(double));
+  // One stream-ordered allocation for both partial arrays: [part_ss f64 (splits x T)] [part_mu f32].
+  const size_t ss_bytes = (static_cast<size_t>(mplan.splits * T) * sizeof(double) + 255) / 256 * 256;
+  cuda::Scratch parts(ss_bytes + static_cast<size_t>(mplan.splits * T * n_mix) * sizeof(float));
 
   cuda::HcMixParams mp;
   mp.x = X.data();
   mp.fn = dw.f32(w.fn);
-  mp.part_mu = part_mu.as<float>();
-  mp.part_ss = part_ss.as<double>();
+  mp.part_ss = parts.as<double>();
+  mp.part_mu = reinterpret_cast<float*>(static_cast<unsigned char*>(parts.data()) + ss_bytes);
   mp.T = T;
   mp.width = static_cast<int32_t>(width);
   mp.n_mix = static_cast<int32_t>(n_mix);

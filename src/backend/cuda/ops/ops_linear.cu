@@ -5,16 +5,29 @@
 //   math       f32 dot products with the weight dequantized exactly;
 //   output     rounded to bf16 when act == Bf16 and kind != F32 (grouped_linear: whenever act == Bf16).
 // Paths, chosen per call:
+//   fp8-decode fp8_decode_kernel (gemm/fp8_decode.cuh): the fp8 path's conditions with M <= fp8_decode_max_m(N, K)
+//              (16 for N·K <= 4M weights like wq_a, 8 for K <= 4096, else 4: measured on the H200, the kernel's cost
+//              grows ~1-3 µs per row while act_quant + cuBLASLt stays ~25 µs to M = 64) and a 16-byte aligned x:
+//              act_quant fused into the kernel, f32 output written directly, one launch, no scratch.
+//              DSV4_LINEAR_FP8_DECODE=0 takes the fp8 path instead (A/B timing, fallback);
+//              DSV4_LINEAR_FP8_DECODE_MAX_M=<m> overrides the row limit (at most kFp8DecodeMaxM).
 //   fp8        act_quant + FP8 block-scaled GEMM (gemm/plan.h), bf16 out widened to f32: Bf16 acts, Quantized, FP8
-//              weight, K % 128 == 0, N % 16 == 0. mma.sync kernel for M <= 16, cuBLASLt block-scaled above (mma
-//              when cuBLASLt has no algorithm). The official numerics at every Flash FP8 linear.
+//              weight, K % 128 == 0, N % 16 == 0. mma.sync kernel for M <= 4 (M <= 16 for N·K <= 4M), cuBLASLt
+//              block-scaled above (mma when cuBLASLt has no algorithm). The official numerics at every Flash FP8
+//              linear.
 //   gemv       linear_gemv_kernel, weight read in its stored format, f32 FMAs: M <= 16 otherwise (decode of bf16
 //              weights, wo_a, the f32 numerics), and the fallback for any shape.
 //   dense      cuBLASLt for M > 16 otherwise: Bf16 acts with bf16-representable weights (BF16, FP8, MXFP4; FP8/MXFP4
-//              converted to a bf16 copy per call) run bf16 tensor cores on x split into hi + lo bf16 halves (one
-//              launch when x is known bf16, i.e. after act_quant); else f32 (TF32 off) on DeviceWeights::f32.
+//              read from a bf16 copy cached in DeviceWeight::bf16, built on first use) run bf16 tensor cores on x
+//              split into hi + lo bf16 halves. The halves are stacked as 2M rows of one GEMM (the weight is read
+//              once, not twice), then y = lo + hi (+ bf16 rounding) in one elementwise pass; one plain launch when
+//              x is known bf16 (after act_quant). Else f32 (TF32 off) on DeviceWeights::f32. The plan's algorithm
+//              is timed on first use (dense_plan.h). Fallbacks: DSV4_LINEAR_DENSE_STACKED=0 (two launches, beta =
+//              1 for lo), DSV4_LINEAR_BF16_CACHE=0 (per-call weight conversion into scratch).
 // Plans are built lazily per shape and cached for the process (cuBLASLt algorithm selection is slow).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,10 +36,12 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/dense_plan.h"
+#include "backend/cuda/gemm/fp8_gemm_limits.h"
 #include "backend/cuda/gemm/launch.h"
 #include "backend/cuda/gemm/linear_launch.h"
 #include "backend/cuda/gemm/plan.h"
 #include "backend/cuda/ops/cuda_ops.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
 
 namespace dsv4::backend {
@@ -42,6 +57,20 @@ using cuda::WeightFormat;
 using cuda::WeightRef;
 
 constexpr int64_t kGemvMaxM = 16;                  // decode rows: the weight-streaming kernels win
+
+// Rows up to which the fp8 path runs the mma.sync kernel rather than cuBLASLt (H200 run 1: mma 5.6 µs vs ~15 µs at
+// M = 1, but its cost grows with M: wq_b 16 → 57 µs from M = 1 to 64 while cuBLASLt stays ~16 µs).
+int64_t fp8_mma_max_m(int64_t N, int64_t K) { return N * K <= (int64_t{4} << 20) ? kGemvMaxM : 4; }
+
+// Rows up to which the fused fp8_decode kernel beats act_quant + cuBLASLt + widen (~23-27 µs at any M <= 64).
+// Measured (µs, M = 1 / 16 / 64): wq_a [1024x4096] 8.7 / 17.9 / 68.7, wq_b [32768x1024] 14.4 / 28.8 / 125,
+// wo_b [4096x8192] 20.3 / 41.4 / 169.
+int64_t fp8_decode_max_m(int64_t N, int64_t K) {
+  const int64_t forced = cuda::kernel_paths().linear_fp8_decode_max_m;
+  if (forced >= 0) return std::min<int64_t>(forced, cuda::kFp8DecodeMaxM);
+  if (N * K <= (int64_t{4} << 20)) return 16;
+  return K <= 4096 ? 8 : 4;
+}
 constexpr size_t kMaxWorkspaceBytes = 32ull << 20;  // cuBLASLt workspace cap
 
 struct PlanCache {
@@ -50,6 +79,7 @@ struct PlanCache {
   std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::unique_ptr<Fp8GemmPlan>> fp8;
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int>, std::unique_ptr<DenseGemmPlan>>
       dense;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, cuda::Fp8DecodeSchedule> decode;
 };
 
 PlanCache& plans() {
@@ -70,11 +100,23 @@ const Fp8GemmPlan& fp8_plan(int64_t M, int64_t N, int64_t K) {
     }
     return *slot;
   };
-  if (M > kGemvMaxM) {
+  if (M > fp8_mma_max_m(N, K)) {
     const Fp8GemmPlan& lt = get(Fp8GemmPath::CublasLt);
     if (lt.ok()) return lt;
   }
   return get(Fp8GemmPath::Mma);
+}
+
+// The fused decode kernel's schedule for (M, N, K); ok false when it does not apply.
+cuda::Fp8DecodeSchedule fp8_decode_schedule(int64_t M, int64_t N, int64_t K, int sm_count) {
+  const bool enabled = cuda::kernel_paths().linear_fp8_decode;
+  if (!enabled || M > cuda::kFp8DecodeMaxM || M > fp8_decode_max_m(N, K)) return {};
+  PlanCache& c = plans();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.decode.find({M, N, K});
+  if (it == c.decode.end())
+    it = c.decode.emplace(std::make_tuple(M, N, K), cuda::choose_fp8_decode_schedule({M, N, K}, sm_count)).first;
+  return it->second;
 }
 
 const DenseGemmPlan& dense_plan(const DenseGemmShape& s, cublasLtHandle_t handle) {
@@ -160,39 +202,64 @@ void run_gemv(const LinearProblem& lp, const WeightRef& ref, cudaStream_t stream
 // The dense cuBLASLt path; false when cuBLASLt has no algorithm (the caller falls back to gemv).
 bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw, const WeightRef& ref, bool bf16,
                cublasLtHandle_t handle, cudaStream_t stream) {
+  const bool stacked_on = cuda::kernel_paths().linear_dense_stacked;
+  const bool cache_on = cuda::kernel_paths().linear_bf16_cache;
   const int64_t rows = lp.N * lp.groups, x_n = lp.M * lp.groups * lp.K;
   const void* wp = nullptr;
-  Scratch w_bf16, x_hi, x_lo;
+  Scratch w_bf16, x_hi, x_lo, y2;
   const void* xs[2] = {lp.x, nullptr};
   const int64_t esize = bf16 ? 2 : 4;
+  // Stacked hi/lo: x_hi holds the hi rows [0, M) and the lo rows [M, 2M) of one GEMM into y2 [2M, rows].
+  const bool stacked = bf16 && !lp.x_bf16 && stacked_on;
+  float* gemm_y = lp.y;
+  int64_t gemm_m = lp.M;
   if (bf16) {
     if (ref.format == WeightFormat::Bf16) {
       wp = ref.data;
     } else {
-      w_bf16 = Scratch(static_cast<size_t>(rows * lp.K * 2));
       cuda::WeightToBf16Params c;
       c.w = ref;
-      c.out = w_bf16.as<__nv_bfloat16>();
       c.N = static_cast<int32_t>(rows);
       c.K = static_cast<int32_t>(lp.K);
-      cuda::launch_weight_to_bf16(c, stream);
-      wp = w_bf16.data();
+      if (cache_on) {
+        cuda::DeviceWeight& d = dw.get(w);
+        if (d.bf16.bytes() == 0) {
+          d.bf16 = cuda::DeviceBuffer(static_cast<size_t>(rows * lp.K * 2));
+          c.out = d.bf16.as<__nv_bfloat16>();
+          cuda::launch_weight_to_bf16(c, stream);  // stream-ordered before every use
+        }
+        wp = d.bf16.data();
+      } else {
+        w_bf16 = Scratch(static_cast<size_t>(rows * lp.K * 2));
+        c.out = w_bf16.as<__nv_bfloat16>();
+        cuda::launch_weight_to_bf16(c, stream);
+        wp = w_bf16.data();
+      }
     }
-    x_hi = Scratch(static_cast<size_t>(x_n * 2));
-    x_lo = Scratch(static_cast<size_t>(x_n * 2));
     cuda::SplitBf16Params sp;
     sp.x = lp.x;
-    sp.hi = x_hi.as<__nv_bfloat16>();
-    sp.lo = x_lo.as<__nv_bfloat16>();
     sp.n = x_n;
+    if (stacked) {
+      x_hi = Scratch(static_cast<size_t>(2 * x_n * 2));
+      sp.hi = x_hi.as<__nv_bfloat16>();
+      sp.lo = sp.hi + x_n;
+      y2 = Scratch(static_cast<size_t>(2 * lp.M * rows * 4));
+      gemm_y = y2.as<float>();
+      gemm_m = 2 * lp.M;
+    } else {
+      x_hi = Scratch(static_cast<size_t>(x_n * 2));
+      x_lo = Scratch(static_cast<size_t>(x_n * 2));
+      sp.hi = x_hi.as<__nv_bfloat16>();
+      sp.lo = x_lo.as<__nv_bfloat16>();
+    }
     cuda::launch_split_bf16(sp, stream);
     xs[0] = x_hi.data();
-    xs[1] = lp.x_bf16 ? nullptr : x_lo.data();
+    xs[1] = (lp.x_bf16 || stacked) ? nullptr : x_lo.data();
   } else {
     wp = ref.format == WeightFormat::F32 ? ref.data : dw.f32(w);
   }
   DenseGemmShape s;
-  s.M = lp.M;
+  s.M = gemm_m;
   s.N = lp.N;
   s.K = lp.K;
   s.groups = lp.groups;
@@ -200,14 +267,21 @@ bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw
   s.y_ld = lp.groups * lp.N;
   s.type = bf16 ? DenseGemmType::Bf16 : DenseGemmType::F32;
   s.align = std::min({align_of(reinterpret_cast<uintptr_t>(wp)), align_of(reinterpret_cast<uintptr_t>(xs[0])),
-                      align_of(reinterpret_cast<uintptr_t>(lp.y)), align_of(static_cast<uint64_t>(lp.K * esize)),
+                      align_of(reinterpret_cast<uintptr_t>(gemm_y)), align_of(static_cast<uint64_t>(lp.K * esize)),
                       align_of(static_cast<uint64_t>(lp.N * 4))});
   const DenseGemmPlan& plan = dense_plan(s, handle);
   if (!plan.ok()) return false;
   Scratch ws(plan.workspace_bytes());
-  plan.launch(wp, xs[0], lp.y, 0.0f, ws.data(), ws.bytes(), stream);
-  if (xs[1]) plan.launch(wp, xs[1], lp.y, 1.0f, ws.data(), ws.bytes(), stream);
-  if (lp.round) {
+  plan.launch(wp, xs[0], gemm_y, 0.0f, ws.data(), ws.bytes(), stream);
+  if (xs[1]) plan.launch(wp, xs[1], gemm_y, 1.0f, ws.data(), ws.bytes(), stream);
+  if (stacked) {
+    cuda::AddHalvesParams ap;
+    ap.in = gemm_y;
+    ap.y = lp.y;
+    ap.n = lp.M * rows;
+    ap.round = lp.round;
+    cuda::launch_add_halves(ap, stream);
+  } else if (lp.round) {
     cuda::RoundBf16Params rp;
     rp.x = lp.y;
     rp.n = lp.M * rows;
@@ -235,6 +309,27 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
 
   const bool fp8_path = act_quant && w.quant == weights::Quant::Fp8Block128 && w.scale_dtype != DType::BF16 &&
                         N % 16 == 0;  // DeviceWeights::fp8_scale_f32 reads e8m0 or f32 scales
+  if (fp8_path && reinterpret_cast<uintptr_t>(x.data()) % 16 == 0) {
+    const cuda::Fp8DecodeSchedule ds = fp8_decode_schedule(M, N, K, ctx_.sm_count());
+    if (ds.ok) {
+      cuda::Fp8DecodeParams dp;
+      dp.x = x.data();
+      dp.w = static_cast<const uint8_t*>(dw.raw.data());
+      dp.w_scale = dw_.fp8_scale_f32(w);
+      dp.y = y.data();
+      dp.M = static_cast<int32_t>(M);
+      dp.N = static_cast<int32_t>(N);
+      dp.K = static_cast<int32_t>(K);
+      dp.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(K));
+      dp.x_ld = K;
+      dp.y_ld = N;
+      dp.kb_per_cta = ds.kb_per_cta;
+      dp.row_warps = ds.row_warps;
+      dp.cluster = ds.cluster;
+      cuda::launch_fp8_decode(ds, dp, stream);
+      return;
+    }
+  }
   if (fp8_path) {
     Scratch q(static_cast<size_t>(M * K)), sc(static_cast<size_t>(M * (K / 128) * 4)),
         yb(static_cast<size_t>(M * N * 2));

@@ -7,10 +7,21 @@
 // bf16 mma.sync kernels when the linear is act-quantized and its weights are MXFP4 / FP8 with e8m0 scales,
 // N % 64 == 0 (decode tile below 32 slots per used expert, prefill tile above); else the generic f32 kernel
 // (any weight format F32/BF16/F16/FP8/MXFP4, any N, K; the tiny test models and exact-f32 numerics).
+// Decode (moe/moe_gemv.cuh, unless DSV4_MOE_GEMV=0): where the mma paths apply and N % 32 == 0, routed steps
+// averaging at most 8 slots per used expert and expert_ffn with at most 64 rows take the swap-AB gemv kernels
+// (each used expert's weights streamed once, no shared-memory staging), same rounding points.
+// Fused decode (unless DSV4_MOE_FUSE=0): on the gemv paths the kernels read f32 activations and FP8
+// fake-quantize them on load (no fake-quant launches, bit-identical operands), and moe_experts routes and aligns
+// in one single-CTA kernel when E <= 256 and T * top_k <= 1024 (4 launches: route+align, gate/up, down, combine).
 // Capabilities: E <= 1024 routed experts, top_k <= 16; all experts of a call share format and shape.
-// Per call, expert pointer tables (3 E entries) and plan data are uploaded as stream-ordered scratch.
+// Expert layouts and device pointer tables are cached per (DeviceWeights, expert array) (expert_set); a call's
+// temporaries come from one stream-ordered Scratch.
+#include <algorithm>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backend/cuda/common/cuda_check.h"
@@ -39,27 +50,27 @@ struct WeightLayout {
 };
 
 WeightLayout describe(const Weight& w) {
-  check(w.present() && w.shape.size() == 2, "moe: expert weight " + w.name + " missing or not 2-D");
+  if (!(w.present() && w.shape.size() == 2)) check(false, "moe: expert weight " + w.name + " missing or not 2-D");
   WeightLayout l;
   l.N = w.rows();
   l.K = w.cols();
   l.quantized = w.quant != weights::Quant::None;
   switch (w.quant) {
     case weights::Quant::None:
-      check(w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16,
-            "moe: expert weight " + w.name + " has unsupported dtype " + std::string(dtype_name(w.dtype)));
+      if (!(w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16))
+        check(false, "moe: expert weight " + w.name + " has unsupported dtype " + std::string(dtype_name(w.dtype)));
       l.format = w.dtype == DType::F32 ? MoeWeightFormat::F32
                  : w.dtype == DType::BF16 ? MoeWeightFormat::Bf16 : MoeWeightFormat::F16;
       return l;
     case weights::Quant::Fp8Block128: l.format = MoeWeightFormat::Fp8; break;
     case weights::Quant::Mxfp4:
       l.format = MoeWeightFormat::Mxfp4;
-      check(l.K % 32 == 0, "moe: MXFP4 weight " + w.name + " in_features not a multiple of 32");
+      if (l.K % 32 != 0) check(false, "moe: MXFP4 weight " + w.name + " in_features not a multiple of 32");
       break;
   }
-  check(w.scale != nullptr, "moe: quantized expert weight " + w.name + " has no scale");
-  check(w.scale_dtype == DType::F8_E8M0 || w.scale_dtype == DType::F32 || w.scale_dtype == DType::BF16,
-        "moe: expert weight " + w.name + " has unsupported scale dtype");
+  if (w.scale == nullptr) check(false, "moe: quantized expert weight " + w.name + " has no scale");
+  if (!(w.scale_dtype == DType::F8_E8M0 || w.scale_dtype == DType::F32 || w.scale_dtype == DType::BF16))
+    check(false, "moe: expert weight " + w.name + " has unsupported scale dtype");
   l.scale_dtype = w.scale_dtype == DType::F8_E8M0 ? MoeScaleDtype::E8m0
                   : w.scale_dtype == DType::F32   ? MoeScaleDtype::F32 : MoeScaleDtype::Bf16;
   return l;
@@ -72,14 +83,24 @@ struct LinearPlan {
   MoeGemmPath path = MoeGemmPath::Simt;
 };
 
-LinearPlan plan_linear(const WeightLayout& l, bool bf16, int64_t n_slots, int64_t n_experts) {
+// Gemv dispatch (moe_gemv.cuh), unless DSV4_MOE_GEMV=0: a single expert (expert_ffn) with at most 64 rows
+// (one tile of 16 or 64), or a routed decode step whose slots average at most 8 per used expert (tiles of 16).
+LinearPlan plan_linear(const WeightLayout& l, bool bf16, int64_t n_slots, int64_t n_experts, bool single) {
   LinearPlan p;
   p.layout = l;
   p.act_quant = bf16 && l.quantized && l.K % 128 == 0;
-  if (p.act_quant && cuda::moe_mma_unsupported(l.format, l.scale_dtype, l.N, l.K).empty())
+  if (p.act_quant && cuda::moe_mma_unsupported(l.format, l.scale_dtype, l.N, l.K).empty()) {
     p.path = cuda::moe_mma_tile(n_slots, n_experts);
+    if (cuda::moe_gemv_enabled() && cuda::moe_gemv_unsupported(l.format, l.scale_dtype, l.N, l.K).empty()) {
+      const int64_t used = std::max<int64_t>(1, std::min(n_slots, n_experts));
+      if (single && n_slots <= 64) p.path = n_slots <= 16 ? MoeGemmPath::MmaGemv : MoeGemmPath::MmaGemvWide;
+      else if (!single && n_slots <= 8 * used) p.path = MoeGemmPath::MmaGemv;
+    }
+  }
   return p;
 }
+
+bool is_gemv(MoeGemmPath p) { return p == MoeGemmPath::MmaGemv || p == MoeGemmPath::MmaGemvWide; }
 
 // A operand of a grouped GEMM: bf16 fake-quant values (mma), f32 fake-quant values, or x itself.
 struct GemmInput {
@@ -88,30 +109,48 @@ struct GemmInput {
   const float* f32 = nullptr;
 };
 
-GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPlan& lp, cudaStream_t stream) {
+// Fused input quant (DSV4_MOE_FUSE, default on): the gemv kernels read f32 x and fake-quantize it themselves.
+bool quant_in_gemv(const LinearPlan& lp) { return is_gemv(lp.path) && cuda::moe_fuse_enabled(); }
+
+// Bytes of the converted input prepare_input writes (0: x is read directly).
+size_t input_bytes(int64_t rows, int64_t K, const LinearPlan& lp) {
+  if ((lp.path == MoeGemmPath::Simt && !lp.act_quant) || quant_in_gemv(lp)) return 0;
+  return static_cast<size_t>(rows * K) * (lp.path != MoeGemmPath::Simt ? 2 : 4);
+}
+
+// The A operand of x; mem: input_bytes() of device memory (nullptr: a Scratch of its own).
+GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPlan& lp, cudaStream_t stream,
+                        void* mem = nullptr) {
   GemmInput in;
-  if (lp.path == MoeGemmPath::Simt && !lp.act_quant) {
+  if ((lp.path == MoeGemmPath::Simt && !lp.act_quant) || quant_in_gemv(lp)) {
     in.f32 = x;
     return in;
   }
   const bool mma = lp.path != MoeGemmPath::Simt;
-  in.buf = Scratch(static_cast<size_t>(rows * K) * (mma ? 2 : 4));
+  if (!mem) {
+    in.buf = Scratch(input_bytes(rows, K, lp));
+    mem = in.buf.data();
+  }
   cuda::MoeFakeQuantParams q;
   q.x = x;
   q.rows = rows;
   q.K = static_cast<int32_t>(K);
-  if (mma) q.out_bf16 = in.buf.as<__nv_bfloat16>();
-  else q.out_f32 = in.buf.as<float>();
+  if (mma) q.out_bf16 = static_cast<__nv_bfloat16*>(mem);
+  else q.out_f32 = static_cast<float*>(mem);
   cuda::launch_moe_fake_quant(q, stream);
   in.bf16 = q.out_bf16;
   in.f32 = q.out_f32;
   return in;
 }
 
-// A tile list on the device (tiles [max_tiles, 3] and n_tiles [1]).
+// A tile list on the device (tiles [max_tiles, 3] and n_tiles [1]); tiles == nullptr: the gemv paths' single
+// tile of `single_rows` rows of expert 0.
 struct Tiles {
-  Scratch tiles, n_tiles;
+  Scratch tiles_buf, n_tiles_buf;
+  int32_t* tiles = nullptr;
+  int32_t* n_tiles = nullptr;
   int64_t max_tiles = 0;
+  int32_t single_rows = 0;
 };
 
 // Tiles of one expert's n consecutive rows, built on the host (expert_ffn).
@@ -122,8 +161,10 @@ Tiles host_tiles(cuda::CudaContext& ctx, int64_t n, int bm) {
   Tiles out;
   out.max_tiles = static_cast<int64_t>(t.size() / 3);
   const int32_t count = static_cast<int32_t>(out.max_tiles);
-  out.tiles = ctx.upload(std::span<const int32_t>(t));
-  out.n_tiles = ctx.upload(std::span<const int32_t>(&count, 1));
+  out.tiles_buf = ctx.upload(std::span<const int32_t>(t));
+  out.n_tiles_buf = ctx.upload(std::span<const int32_t>(&count, 1));
+  out.tiles = out.tiles_buf.as<int32_t>();
+  out.n_tiles = out.n_tiles_buf.as<int32_t>();
   return out;
 }
 
@@ -136,8 +177,9 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   g.w1 = w1;
   g.w3 = w3;
   g.perm = perm;
-  g.tiles = tiles.tiles.as<int32_t>();
-  g.n_tiles = tiles.n_tiles.as<int32_t>();
+  g.tiles = tiles.tiles;
+  g.n_tiles = tiles.n_tiles;
+  g.single_rows = tiles.single_rows;
   g.weight = weight;
   g.out = out;
   g.N = static_cast<int32_t>(lp.layout.N);
@@ -152,25 +194,50 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   cuda::launch_moe_gemm(g, lp.path, tiles.max_tiles, stream);
 }
 
-// Layouts of w1/w3/w2 of a set of experts (all equal), checked against D.
-struct ExpertPlan {
-  LinearPlan up, down;  // up: w1 and w3
+// Layouts of w1/w3/w2 of a set of experts (all equal, checked against D) and the device pointer table
+// [w1 x E][w3 x E][w2 x E], cached per (DeviceWeights, expert array): describing 3 E weights and uploading the
+// table from pageable memory on every call cost more host time than the whole decode step. An entry is reused
+// while the host arrays of the first and last experts are the same and the DeviceWeights still maps them to the
+// cached device buffers without uploading anything (a fresh CudaOps at a recycled address uploads on that
+// lookup, so its entry is rebuilt).
+struct ExpertSet {
+  WeightLayout l1, l2;
+  cuda::DeviceBuffer table;
+  const void* host_first = nullptr;
+  const void* host_last = nullptr;
+  const void* dev_first = nullptr;
+  const void* dev_last = nullptr;
+  int64_t D = 0;
 };
 
-ExpertPlan plan_experts(std::span<const weights::ExpertWeights> experts, int64_t D, bool bf16, int64_t n_slots) {
+const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
+                            std::span<const weights::ExpertWeights> experts, int64_t D) {
+  using Key = std::tuple<const void*, const void*, size_t>;
+  static std::map<Key, std::unique_ptr<ExpertSet>> cache;
+  const Key key{&dw, experts.data(), experts.size()};
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    ExpertSet& es = *it->second;
+    if (es.D == D && es.host_first == experts.front().w1.data && es.host_last == experts.back().w2.data) {
+      const int64_t before = dw.bytes();
+      const void* f = dw.get(experts.front().w1).raw.data();
+      const void* l = dw.get(experts.back().w2).raw.data();
+      if (dw.bytes() == before && f == es.dev_first && l == es.dev_last) return es;
+    }
+    ctx.sync();  // the stale table may still be read by queued kernels
+    cache.erase(it);
+  }
+  auto es = std::make_unique<ExpertSet>();
   const WeightLayout l1 = describe(experts[0].w1), l3 = describe(experts[0].w3), l2 = describe(experts[0].w2);
-  check(l1 == l3, "moe: w1 and w3 of " + experts[0].w1.name + " differ in format or shape");
-  check(l1.K == D && l2.N == D && l2.K == l1.N, "moe: expert shapes of " + experts[0].w1.name +
-                                                    " do not match hidden size " + std::to_string(D));
+  if (!(l1 == l3)) check(false, "moe: w1 and w3 of " + experts[0].w1.name + " differ in format or shape");
+  if (!(l1.K == D && l2.N == D && l2.K == l1.N))
+    check(false, "moe: expert shapes of " + experts[0].w1.name + " do not match hidden size " + std::to_string(D));
   for (const auto& e : experts)
-    check(describe(e.w1) == l1 && describe(e.w3) == l3 && describe(e.w2) == l2,
-          "moe: expert " + e.w1.name + " differs in format or shape from " + experts[0].w1.name);
-  const int64_t E = static_cast<int64_t>(experts.size());
-  return {plan_linear(l1, bf16, n_slots, E), plan_linear(l2, bf16, n_slots, E)};
-}
-
-// Device pointer tables: [w1 x E][w3 x E][w2 x E].
-Scratch upload_tables(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, std::span<const weights::ExpertWeights> experts) {
+    if (!(describe(e.w1) == l1 && describe(e.w3) == l3 && describe(e.w2) == l2))
+      check(false, "moe: expert " + e.w1.name + " differs in format or shape from " + experts[0].w1.name);
+  es->l1 = l1;
+  es->l2 = l2;
+  es->D = D;
   const size_t E = experts.size();
   std::vector<cuda::MoeWeightPtr> t(3 * E);
   auto ptr = [&](const Weight& w) {
@@ -182,19 +249,42 @@ Scratch upload_tables(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, std::span
     t[E + e] = ptr(experts[e].w3);
     t[2 * E + e] = ptr(experts[e].w2);
   }
-  return ctx.upload(std::span<const cuda::MoeWeightPtr>(t));
+  es->table = cuda::DeviceBuffer(t.size() * sizeof(cuda::MoeWeightPtr));
+  es->table.upload(t.data(), t.size() * sizeof(cuda::MoeWeightPtr), ctx.stream());
+  ctx.sync();
+  es->host_first = experts.front().w1.data;
+  es->host_last = experts.back().w2.data;
+  es->dev_first = t[0].data;
+  es->dev_last = t[3 * E - 1].data;
+  return *cache.emplace(key, std::move(es)).first->second;
 }
 
-// Router on the device: sel i32 [T, top_k], weight f32 [T, top_k].
-void route_on_device(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tensor& logits, const Weight* bias,
-                     const Weight* tid2eid, std::span<const int32_t> tokens, int64_t top_k, bool normalize,
-                     float route_scale, Scratch& sel, Scratch& weight) {
+struct ExpertPlan {
+  LinearPlan up, down;  // up: w1 and w3
+};
+
+ExpertPlan plan_experts(const ExpertSet& es, bool bf16, int64_t n_slots, int64_t n_experts, bool single) {
+  return {plan_linear(es.l1, bf16, n_slots, n_experts, single), plan_linear(es.l2, bf16, n_slots, n_experts, single)};
+}
+
+// Bump allocation of one call's temporaries from a single stream-ordered Scratch (one cudaMallocAsync).
+struct Arena {
+  size_t bytes = 0;
+  size_t take(size_t n) {
+    const size_t off = bytes;
+    bytes += (n + 255) / 256 * 256;
+    return off;
+  }
+};
+
+// Router parameters (validated; hash-layer tokens uploaded into `tok`): sel i32 [T, top_k], weight f32 [T, top_k].
+cuda::RouteParams route_params(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tensor& logits,
+                               const Weight* bias, const Weight* tid2eid, std::span<const int32_t> tokens,
+                               int64_t top_k, bool normalize, float route_scale, int32_t* sel, float* weight,
+                               Scratch& tok) {
   require_cuda(logits, "route", "logits");
   const int64_t T = logits.shape().empty() ? 0 : logits.dim(0), E = logits.row_size();
-  sel = Scratch(static_cast<size_t>(T * top_k) * 4);
-  weight = Scratch(static_cast<size_t>(T * top_k) * 4);
   cuda::RouteParams p;
-  Scratch tok;
   if (tid2eid) {
     check(tid2eid->present() && (tid2eid->dtype == DType::I64 || tid2eid->dtype == DType::I32),
           "route: tid2eid " + tid2eid->name + " must be an I64 or I32 table");
@@ -214,13 +304,22 @@ void route_on_device(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
     p.bias = dw.f32(*bias);
   }
   p.logits = logits.data();
-  p.sel = sel.as<int32_t>();
-  p.weight = weight.as<float>();
+  p.sel = sel;
+  p.weight = weight;
   p.T = static_cast<int32_t>(T);
   p.E = static_cast<int32_t>(E);
   p.top_k = static_cast<int32_t>(top_k);
   p.normalize = normalize;
   p.route_scale = route_scale;
+  return p;
+}
+
+// Router on the device: sel i32 [T, top_k], weight f32 [T, top_k].
+void route_on_device(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tensor& logits, const Weight* bias,
+                     const Weight* tid2eid, std::span<const int32_t> tokens, int64_t top_k, bool normalize,
+                     float route_scale, int32_t* sel, float* weight, Scratch& tok) {
+  const cuda::RouteParams p =
+      route_params(ctx, dw, logits, bias, tid2eid, tokens, top_k, normalize, route_scale, sel, weight, tok);
   cuda::launch_route(p, ctx.stream());
 }
 
@@ -229,9 +328,10 @@ void route_on_device(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
 void CudaOps::route(const Tensor& logits, const Weight* bias, const Weight* tid2eid, std::span<const int32_t> tokens,
                     int64_t top_k, bool normalize, float route_scale, std::vector<int32_t>& sel,
                     std::vector<float>& weight) {
-  Scratch dsel, dweight;
-  route_on_device(ctx_, dw_, logits, bias, tid2eid, tokens, top_k, normalize, route_scale, dsel, dweight);
   const int64_t n = logits.shape().empty() ? 0 : logits.dim(0) * top_k;
+  Scratch dsel(static_cast<size_t>(n) * 4), dweight(static_cast<size_t>(n) * 4), tok;
+  route_on_device(ctx_, dw_, logits, bias, tid2eid, tokens, top_k, normalize, route_scale, dsel.as<int32_t>(),
+                  dweight.as<float>(), tok);
   sel.assign(static_cast<size_t>(n), 0);
   weight.assign(static_cast<size_t>(n), 0.0f);
   ctx_.download_bytes(sel.data(), dsel.data(), static_cast<size_t>(n) * 4);
@@ -242,27 +342,43 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
                          Tensor& y) {
   require_cuda(x, "expert_ffn", "x");
   const int64_t D = describe(e.w1).K;
-  check(x.numel() % D == 0, "expert_ffn " + e.w1.name + ": input width does not match " + std::to_string(D));
+  if (x.numel() % D != 0)
+    check(false, "expert_ffn " + e.w1.name + ": input width does not match " + std::to_string(D));
   const int64_t n = x.numel() / D;
-  const ExpertPlan ep = plan_experts(std::span<const weights::ExpertWeights>(&e, 1), D, bf16_acts(), n);
+  const ExpertSet& es = expert_set(ctx_, dw_, std::span<const weights::ExpertWeights>(&e, 1), D);
+  const ExpertPlan ep = plan_experts(es, bf16_acts(), n, 1, true);
   on_device(y, {n, D});
   if (n == 0) return;
   cudaStream_t s = ctx_.stream();
-  Scratch tables = upload_tables(ctx_, dw_, std::span<const weights::ExpertWeights>(&e, 1));
-  const auto* tab = tables.as<cuda::MoeWeightPtr>();
-  Scratch wdev;
-  if (weight) wdev = ctx_.upload(std::span<const float>(weight, static_cast<size_t>(n)));
+  const auto* tab = es.table.as<cuda::MoeWeightPtr>();
   const int64_t I = ep.up.layout.N;
 
-  const Tiles t_up = host_tiles(ctx_, n, cuda::moe_gemm_bm(ep.up.path));
-  const Tiles t_down = host_tiles(ctx_, n, cuda::moe_gemm_bm(ep.down.path));
-  Scratch h(static_cast<size_t>(n * I) * 4);
-  {
-    const GemmInput in = prepare_input(x.data(), n, D, ep.up, s);
-    run_gemm(in, ep.up, tab, tab + 1, t_up, nullptr, false, 1, weight ? wdev.as<float>() : nullptr, bf16_acts(),
-             swiglu_limit, h.as<float>(), s);
+  Arena ar;
+  const size_t o_w = weight ? ar.take(static_cast<size_t>(n) * 4) : 0;
+  const size_t o_h = ar.take(static_cast<size_t>(n * I) * 4);
+  const size_t o_xin = ar.take(input_bytes(n, D, ep.up));
+  const size_t o_hin = ar.take(input_bytes(n, I, ep.down));
+  Scratch mem(ar.bytes);
+  auto at = [&](size_t off) { return static_cast<uint8_t*>(mem.data()) + off; };
+  float* wdev = nullptr;
+  if (weight) {
+    wdev = reinterpret_cast<float*>(at(o_w));
+    ctx_.upload_bytes(wdev, weight, static_cast<size_t>(n) * 4);
   }
-  const GemmInput in = prepare_input(h.as<float>(), n, I, ep.down, s);
+  auto tiles_for = [&](const LinearPlan& lp) {
+    if (!is_gemv(lp.path)) return host_tiles(ctx_, n, cuda::moe_gemm_bm(lp.path));
+    Tiles t;  // one tile of all n rows
+    t.single_rows = static_cast<int32_t>(n);
+    return t;
+  };
+  const Tiles t_up = tiles_for(ep.up);
+  const Tiles t_down = tiles_for(ep.down);
+  float* h = reinterpret_cast<float*>(at(o_h));
+  {
+    const GemmInput in = prepare_input(x.data(), n, D, ep.up, s, at(o_xin));
+    run_gemm(in, ep.up, tab, tab + 1, t_up, nullptr, false, 1, wdev, bf16_acts(), swiglu_limit, h, s);
+  }
+  const GemmInput in = prepare_input(h, n, I, ep.down, s, at(o_hin));
   run_gemm(in, ep.down, tab + 2, nullptr, t_down, nullptr, false, 1, nullptr, bf16_acts(), 0.0f, y.data(), s);
 }
 
@@ -272,33 +388,59 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
   require_cuda(x, "moe_experts", "x");
   const int64_t T = x.shape().empty() ? 0 : x.dim(0), D = x.row_size();
   const int64_t E = static_cast<int64_t>(w.experts.size());
-  check(E > 0 && logits.numel() == T * E, "moe_experts: logits are not [T, " + std::to_string(E) + "]");
+  if (!(E > 0 && logits.numel() == T * E))
+    check(false, "moe_experts: logits are not [T, " + std::to_string(E) + "]");
   on_device(out, {T, D});
   if (T == 0) return;
   const int64_t n_slots = T * top_k;
   check(n_slots <= INT32_MAX / 2, "moe_experts: too many slots");
   cudaStream_t s = ctx_.stream();
-  Scratch sel, weight;
-  route_on_device(ctx_, dw_, logits, hash ? nullptr : &w.gate_bias, hash ? &w.tid2eid : nullptr, tokens, top_k,
-                  normalize, route_scale, sel, weight);
-  const ExpertPlan ep = plan_experts(w.experts, D, bf16_acts(), n_slots);
+  const ExpertSet& es = expert_set(ctx_, dw_, w.experts, D);
+  const ExpertPlan ep = plan_experts(es, bf16_acts(), n_slots, E, false);
   const int64_t I = ep.up.layout.N;
-  Scratch tables = upload_tables(ctx_, dw_, w.experts);
-  const auto* tab = tables.as<cuda::MoeWeightPtr>();
+  const auto* tab = es.table.as<cuda::MoeWeightPtr>();
+  const int bm_up = cuda::moe_gemm_bm(ep.up.path), bm_down = cuda::moe_gemm_bm(ep.down.path);
+  const int64_t mt_up = cuda::moe_max_tiles(n_slots, E, bm_up), mt_down = cuda::moe_max_tiles(n_slots, E, bm_down);
+
+  // All temporaries of the call in one allocation.
+  Arena ar;
+  const size_t o_sel = ar.take(static_cast<size_t>(n_slots) * 4), o_weight = ar.take(static_cast<size_t>(n_slots) * 4);
+  const size_t o_counts = ar.take(static_cast<size_t>(E) * 4), o_offsets = ar.take(static_cast<size_t>(E + 1) * 4);
+  const size_t o_perm = ar.take(static_cast<size_t>(n_slots) * 4);
+  const size_t o_tiles_up = ar.take(static_cast<size_t>(mt_up) * 12), o_nt_up = ar.take(4);
+  const size_t o_tiles_down = bm_down != bm_up ? ar.take(static_cast<size_t>(mt_down) * 12) : 0;
+  const size_t o_nt_down = bm_down != bm_up ? ar.take(4) : 0;
+  const size_t o_xin = ar.take(input_bytes(T, D, ep.up));
+  const size_t o_h = ar.take(static_cast<size_t>(n_slots * I) * 4);
+  const size_t o_hin = ar.take(input_bytes(n_slots, I, ep.down));
+  const size_t o_y = ar.take(static_cast<size_t>(n_slots * D) * 4);
+  Scratch mem(ar.bytes);
+  auto at = [&](size_t off) { return static_cast<uint8_t*>(mem.data()) + off; };
+  int32_t* sel = reinterpret_cast<int32_t*>(at(o_sel));
+  float* weight = reinterpret_cast<float*>(at(o_weight));
+  int32_t* perm = reinterpret_cast<int32_t*>(at(o_perm));
+
+  Scratch tok;
+  // Decode with the gemv paths on both linears (one tile height): route and align in one launch.
+  const bool fused_route = cuda::moe_fuse_enabled() && is_gemv(ep.up.path) && is_gemv(ep.down.path) &&
+                           bm_up == bm_down && cuda::moe_route_align_unsupported(E, top_k, n_slots).empty();
+  const cuda::RouteParams rp = route_params(ctx_, dw_, logits, hash ? nullptr : &w.gate_bias,
+                                            hash ? &w.tid2eid : nullptr, tokens, top_k, normalize, route_scale,
+                                            sel, weight, tok);
+  if (!fused_route) cuda::launch_route(rp, s);
 
   // Slots grouped by expert; one tile list per distinct tile height.
-  Scratch counts(static_cast<size_t>(E) * 4), offsets(static_cast<size_t>(E + 1) * 4), perm(static_cast<size_t>(n_slots) * 4);
-  auto align = [&](int bm, Tiles& t, bool place) {
-    t.max_tiles = cuda::moe_max_tiles(n_slots, E, bm);
-    t.tiles = Scratch(static_cast<size_t>(t.max_tiles) * 12);
-    t.n_tiles = Scratch(4);
+  auto align = [&](int bm, int64_t max_tiles, size_t o_tiles, size_t o_nt, Tiles& t, bool place) {
+    t.max_tiles = max_tiles;
+    t.tiles = reinterpret_cast<int32_t*>(at(o_tiles));
+    t.n_tiles = reinterpret_cast<int32_t*>(at(o_nt));
     cuda::MoeAlignParams a;
-    a.sel = sel.as<int32_t>();
-    a.counts = counts.as<int32_t>();
-    a.offsets = offsets.as<int32_t>();
-    a.perm = perm.as<int32_t>();
-    a.tiles = t.tiles.as<int32_t>();
-    a.n_tiles = t.n_tiles.as<int32_t>();
+    a.sel = sel;
+    a.counts = reinterpret_cast<int32_t*>(at(o_counts));
+    a.offsets = reinterpret_cast<int32_t*>(at(o_offsets));
+    a.perm = perm;
+    a.tiles = t.tiles;
+    a.n_tiles = t.n_tiles;
     a.n_slots = static_cast<int32_t>(n_slots);
     a.E = static_cast<int32_t>(E);
     a.bm = bm;
@@ -307,26 +449,42 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
     else cuda::launch_moe_align_tiles(a, s);
   };
   Tiles t_up, t_down;
-  const int bm_up = cuda::moe_gemm_bm(ep.up.path), bm_down = cuda::moe_gemm_bm(ep.down.path);
-  align(bm_up, t_up, true);
-  if (bm_down != bm_up) align(bm_down, t_down, false);
+  if (fused_route) {
+    t_up.max_tiles = mt_up;
+    t_up.tiles = reinterpret_cast<int32_t*>(at(o_tiles_up));
+    t_up.n_tiles = reinterpret_cast<int32_t*>(at(o_nt_up));
+    cuda::MoeRouteAlignParams ra;
+    ra.route = rp;
+    ra.align.sel = sel;
+    ra.align.counts = reinterpret_cast<int32_t*>(at(o_counts));
+    ra.align.offsets = reinterpret_cast<int32_t*>(at(o_offsets));
+    ra.align.perm = perm;
+    ra.align.tiles = t_up.tiles;
+    ra.align.n_tiles = t_up.n_tiles;
+    ra.align.n_slots = static_cast<int32_t>(n_slots);
+    ra.align.E = static_cast<int32_t>(E);
+    ra.align.bm = bm_up;
+    ra.align.max_tiles = static_cast<int32_t>(mt_up);
+    cuda::launch_moe_route_align(ra, s);
+  } else {
+    align(bm_up, mt_up, o_tiles_up, o_nt_up, t_up, true);
+  }
+  if (bm_down != bm_up) align(bm_down, mt_down, o_tiles_down, o_nt_down, t_down, false);
   const Tiles& td = bm_down != bm_up ? t_down : t_up;
 
-  Scratch h(static_cast<size_t>(n_slots * I) * 4);
+  float* h = reinterpret_cast<float*>(at(o_h));
   {
-    const GemmInput in = prepare_input(x.data(), T, D, ep.up, s);
-    run_gemm(in, ep.up, tab, tab + E, t_up, perm.as<int32_t>(), true, top_k, weight.as<float>(), bf16_acts(),
-             swiglu_limit, h.as<float>(), s);
+    const GemmInput in = prepare_input(x.data(), T, D, ep.up, s, at(o_xin));
+    run_gemm(in, ep.up, tab, tab + E, t_up, perm, true, top_k, weight, bf16_acts(), swiglu_limit, h, s);
   }
-  Scratch y(static_cast<size_t>(n_slots * D) * 4);
+  float* y = reinterpret_cast<float*>(at(o_y));
   {
-    const GemmInput in = prepare_input(h.as<float>(), n_slots, I, ep.down, s);
-    run_gemm(in, ep.down, tab + 2 * E, nullptr, td, perm.as<int32_t>(), false, top_k, nullptr, bf16_acts(), 0.0f,
-             y.as<float>(), s);
+    const GemmInput in = prepare_input(h, n_slots, I, ep.down, s, at(o_hin));
+    run_gemm(in, ep.down, tab + 2 * E, nullptr, td, perm, false, top_k, nullptr, bf16_acts(), 0.0f, y, s);
   }
   cuda::MoeCombineParams c;
-  c.y = y.as<float>();
-  c.sel = sel.as<int32_t>();
+  c.y = y;
+  c.sel = sel;
   c.out = out.data();
   c.T = static_cast<int32_t>(T);
   c.D = static_cast<int32_t>(D);

@@ -1,0 +1,49 @@
+// KernelPaths; see kernel_paths.h.
+#include "backend/cuda/common/kernel_paths.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "core/log.h"
+#include "core/options.h"
+
+namespace dsv4::cuda {
+
+bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* error) {
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "1" : item.substr(eq + 1);
+    const bool on = value != "0";
+    if (name == "linear_fp8_decode") p.linear_fp8_decode = on;
+    else if (name == "linear_fp8_decode_max_m") p.linear_fp8_decode_max_m = std::atoll(value.c_str());
+    else if (name == "linear_gemv16") p.linear_gemv16 = on;
+    else if (name == "linear_dense_stacked") p.linear_dense_stacked = on;
+    else if (name == "linear_bf16_cache") p.linear_bf16_cache = on;
+    else if (name == "dense_autotune") p.dense_autotune = on;
+    else if (name == "sparse_attn_wide") p.sparse_attn_wide = on;
+    else if (name == "indexer_fast") p.indexer_fast = on;
+    else if (name == "moe_gemv") p.moe_gemv = on;
+    else if (name == "moe_fuse") p.moe_fuse = on;
+    else {
+      if (error) *error = "unknown CUDA kernel path '" + name + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+KernelPaths& kernel_paths() {
+  static KernelPaths paths = [] {
+    KernelPaths p;
+    std::string err;
+    if (!apply_kernel_paths(options().cuda_paths, p, &err)) log::warn("DSV4_CUDA_PATHS: " + err);
+    return p;
+  }();
+  return paths;
+}
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,29 @@
+// KernelPaths: the switches between alternative kernel paths of the CUDA backend. Every fast path is on by
+// default; a switch turns one off (to A/B-measure it against the path it replaced, or to fall back if it
+// misbehaves on some machine). Initial values come from core/options (DSV4_CUDA_PATHS, e.g.
+// "moe_fuse=0,sparse_attn_wide=0"); tests flip them at run time. Read at each dispatch, never cached.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace dsv4::cuda {
+
+struct KernelPaths {
+  bool linear_fp8_decode = true;        // fused act_quant + FP8 mma decode kernel (M <= its limit)
+  int64_t linear_fp8_decode_max_m = -1; // >= 0 overrides the per-shape row limit of that kernel
+  bool linear_gemv16 = true;            // 16-byte-load GEMV for bf16/FP8 weights
+  bool linear_dense_stacked = true;     // hi/lo bf16 halves of x as one stacked GEMM
+  bool linear_bf16_cache = true;        // cached bf16 copy of quantized weights for dense GEMMs
+  bool dense_autotune = true;           // time cuBLASLt candidates on first use
+  bool sparse_attn_wide = true;         // 64-head CTA sparse attention (else the 16-head kernel)
+  bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
+  bool moe_gemv = true;                 // weight-streaming MoE decode kernels
+  bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower
+                                        // on the H200 (T=1 219 vs 98 µs; register spills), so off by default
+};
+
+KernelPaths& kernel_paths();
+// Applies "name=0|1|N,..." to p; unknown names are errors (message names them).
+bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* error);
+
+}  // namespace dsv4::cuda
