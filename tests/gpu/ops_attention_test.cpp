@@ -319,8 +319,10 @@ void test_ops_attention(Env& env) {
     check_sparse_attention(env, num, 3, 6, 96, 20, 7, false);     // generic kernel shape
     check_sparse_attention(env, num, 1, 64, 512, 128, 512, true);  // Flash decode, batch 1 (split-K)
     check_sparse_attention(env, num, 64, 64, 512, 128, 512, true);
-    check_sparse_attention(env, num, 3, 64, 512, 128, 40, false);  // wide path, ragged windows, partial tiles
-    check_sparse_attention(env, num, 2, 128, 512, 96, 300, false);  // wide path, two head groups, split-K
+    // The wide path runs from kAttnWideMinQueries (8) queries on.
+    check_sparse_attention(env, num, 9, 64, 512, 128, 40, false);  // wide path, ragged windows, partial tiles
+    check_sparse_attention(env, num, 8, 128, 512, 96, 300, false);  // wide path, two head groups, split-K
+    check_sparse_attention(env, num, 3, 64, 512, 128, 40, false);   // few queries: the 16-head kernel
     check_sparse_attention(env, num, 264, 64, 512, 128, 8, false);  // wide path without split (2 waves)
     if (is_bf16(num)) {  // the previous 16-head kernel (fallback) for before/after
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, true);

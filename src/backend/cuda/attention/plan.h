@@ -24,6 +24,7 @@ inline constexpr int kAttnWideHeads = 64;      // heads per CTA of the wide tens
 inline constexpr int kAttnWideKeyTile = 32;     // keys per tile of the wide path (one lane per key in the softmax)
 inline constexpr int kAttnWideThreads = 512;    // 16 warps
 inline constexpr int kAttnWideDim = 512;        // the only head dim the wide path is compiled for
+inline constexpr int64_t kAttnWideMinQueries = 8; // fewer queries: the 16-head kernel (more CTAs) is faster
 inline constexpr int kAttnGenericThreads = 128;
 inline constexpr int kAttnGenericMaxKeys = 16384;  // scores of one (query, head) in shared memory
 inline constexpr int kTopkThreads = 512;
