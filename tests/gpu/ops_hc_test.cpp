@@ -7,6 +7,10 @@
 //    generic kernel (130, 10000);
 //  * round_act, scale, add (same size and repeated), hc_expand, gather_rows, add_position_rows: exact.
 // Timing rows: hc_pre, hc_post, hc_head and rms_norm at Flash decode (T = 1, 64) and prefill (T = 4096).
+// Decode paths vs the ones they replaced (kernel_paths): hc_pre / hc_head in one kernel (hc_fused) vs the two
+// kernels, bitwise, at T = 1, 2, 3, 8, 33, 64 and hc = 3 / D = 65, timed at T = 1, 8, 64 ("legacy" rows);
+// rope with inline positions (rope_inline) and copy_rows with inline pointer lists (copy_rows_inline) vs the
+// uploaded forms, bitwise (and rope vs the CPU), timed at the decode shapes (q: 64 heads x 512, rope 64).
 // A fresh CudaOps per case: DeviceWeights caches by host pointer, and test vectors are freed between cases.
 #include <algorithm>
 #include <cmath>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
@@ -271,6 +276,165 @@ void test_small_ops(Env& env, const Numerics& num, int64_t T, int64_t D) {
   }
 }
 
+// Sets one kernel-path switch while alive and restores its previous value.
+struct PathSwitch {
+  PathSwitch(bool& flag, bool value) : flag_(flag), old_(flag) { flag_ = value; }
+  ~PathSwitch() { flag_ = old_; }
+  PathSwitch(const PathSwitch&) = delete;
+  PathSwitch& operator=(const PathSwitch&) = delete;
+  bool& flag_;
+  bool old_;
+};
+
+size_t bit_mismatches_dev(const Tensor& a_dev, const Tensor& b_dev) {
+  const Tensor a = a_dev.to(Device::Host), b = b_dev.to(Device::Host);
+  if (a.numel() != b.numel()) return static_cast<size_t>(std::max<int64_t>(a.numel(), 1));
+  size_t bad = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) bad += std::memcmp(a.data() + i, b.data() + i, 4) != 0;
+  return bad;
+}
+
+// hc_pre and hc_head through the fused kernel (default) and the two kernels: bitwise equal; timed both ways.
+void test_hc_fused_paths(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
+  const std::string detail = hc_detail(num, T, hc, D);
+  HcParams p;
+  p.hc = hc;
+  const Tensor Xd = host_tensor({T, hc, D}, random_stream(env.rng, T, hc * D, bf16(num))).to(Device::Cuda);
+  CudaOps gpu(num);
+  {
+    HcCase wc(env.rng, hc, D, true);
+    Tensor x1 = poisoned({T, D}), p1 = poisoned({T, hc}), c1 = poisoned({T, hc, hc});
+    Tensor x0 = poisoned({T, D}), p0 = poisoned({T, hc}), c0 = poisoned({T, hc, hc});
+    gpu.hc_pre(Xd, wc.w, p, x1, p1, c1);
+    gpu.hc_pre(Xd, wc.w, p, x1, p1, c1);  // twice: the tile counters must be back at zero
+    {
+      const PathSwitch legacy(cuda::kernel_paths().hc_fused, false);
+      gpu.hc_pre(Xd, wc.w, p, x0, p0, c0);
+    }
+    const size_t n = static_cast<size_t>(T * (D + hc + hc * hc));
+    env.report.exact("hc_pre fused vs 2 kernels", detail, n,
+                     bit_mismatches_dev(x1, x0) + bit_mismatches_dev(p1, p0) + bit_mismatches_dev(c1, c0));
+    if (timed) {
+      const int64_t n_mix = (2 + hc) * hc, width = hc * D;
+      const double bytes = 4.0 * (T * width + n_mix * width + T * D + T * (hc + hc * hc));
+      const cuda::Timing tf = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre(Xd, wc.w, p, x1, p1, c1); });
+      env.report.perf("hc_pre fused", detail + " 1 kernel", tf, bytes, 2.0 * T * n_mix * width, env.ceil);
+      const PathSwitch legacy(cuda::kernel_paths().hc_fused, false);
+      const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre(Xd, wc.w, p, x0, p0, c0); });
+      env.report.perf("hc_pre legacy", detail + " 2 kernels", t, bytes, 2.0 * T * n_mix * width, env.ceil);
+    }
+  }
+  {
+    HcCase wc(env.rng, hc, D, false);
+    Tensor y1 = poisoned({T, D}), y0 = poisoned({T, D});
+    gpu.hc_head(Xd, wc.w, p, y1);
+    {
+      const PathSwitch legacy(cuda::kernel_paths().hc_fused, false);
+      gpu.hc_head(Xd, wc.w, p, y0);
+    }
+    env.report.exact("hc_head fused vs 2 kernels", detail, static_cast<size_t>(T * D), bit_mismatches_dev(y1, y0));
+    if (timed) {
+      const int64_t width = hc * D;
+      const cuda::Timing tf = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_head(Xd, wc.w, p, y1); });
+      env.report.perf("hc_head fused", detail + " 1 kernel", tf, 4.0 * (T * width + hc * width + T * D),
+                      2.0 * T * hc * width, env.ceil);
+      const PathSwitch legacy(cuda::kernel_paths().hc_fused, false);
+      const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_head(Xd, wc.w, p, y0); });
+      env.report.perf("hc_head legacy", detail + " 2 kernels", t, 4.0 * (T * width + hc * width + T * D),
+                      2.0 * T * hc * width, env.ceil);
+    }
+  }
+}
+
+// rope: inline positions (default) vs the uploaded arrays, bitwise, and vs the CPU; positions up to ~1M.
+void test_rope_paths(Env& env, const Numerics& num, int64_t T, int64_t segs, int64_t dim, int64_t rope_dim,
+                     bool inverse, bool timed) {
+  const std::string detail = fmt("%s T=%lld segs=%lld dim=%lld rope=%lld%s", num_name(num), (long long)T,
+                                 (long long)segs, (long long)dim, (long long)rope_dim, inverse ? " inverse" : "");
+  backend::RopeTable table;
+  for (int64_t i = 0; i < rope_dim / 2; ++i)
+    table.freqs.push_back(static_cast<float>(std::pow(10000.0, -2.0 * double(i) / double(rope_dim))));
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  std::uniform_int_distribution<int64_t> pd(0, 1 << 20);
+  for (auto& q : pos) q = pd(env.rng);
+  const Tensor x = host_tensor({T, segs, dim}, random_stream(env.rng, T, segs * dim, bf16(num)));
+  CpuOps cpu(num);
+  CudaOps gpu(num);
+  Tensor ref = x;
+  cpu.rope(ref, dim, rope_dim, pos, table, inverse);
+  Tensor d1 = x.to(Device::Cuda), d0 = x.to(Device::Cuda);
+  gpu.rope(d1, dim, rope_dim, pos, table, inverse);
+  {
+    const PathSwitch legacy(cuda::kernel_paths().rope_inline, false);
+    gpu.rope(d0, dim, rope_dim, pos, table, inverse);
+  }
+  env.report.check("rope", detail, cmp(d1, ref), bf16(num) ? kTolBf16Rowwise : 1e-6);
+  env.report.exact("rope inline vs uploaded", detail, static_cast<size_t>(x.numel()), bit_mismatches_dev(d1, d0));
+  if (timed) {
+    const double bytes = 8.0 * T * segs * rope_dim;
+    const cuda::Timing t1 = cuda::time_on_stream(ops_stream(), [&](int) {
+      gpu.rope(d1, dim, rope_dim, pos, table, inverse);
+    });
+    env.report.perf("rope", detail, t1, bytes, 0, env.ceil);
+    const PathSwitch legacy(cuda::kernel_paths().rope_inline, false);
+    const cuda::Timing t0 = cuda::time_on_stream(ops_stream(), [&](int) {
+      gpu.rope(d0, dim, rope_dim, pos, table, inverse);
+    });
+    env.report.perf("rope legacy", detail + " uploaded", t0, bytes, 0, env.ceil);
+  }
+}
+
+// copy_rows between rows of one pool: n copies from random rows to random rows (some repeated destinations and
+// sources that an earlier copy wrote, so the call runs in several segments) or, `distinct`, row i to row n + i
+// (one segment of n rows), at float offset `shift` (1: the scalar path). Inline lists (default) vs the uploaded
+// lists vs the sequential host copies, bitwise.
+void test_copy_rows_paths(Env& env, int64_t n, int64_t width, int64_t shift, bool distinct, bool timed) {
+  const std::string detail = fmt("n=%lld width=%lld%s%s", (long long)n, (long long)width, shift ? " unaligned" : "",
+                                 distinct ? " one segment" : "");
+  const int64_t rows = 2 * n + 4, ld = width + 4;
+  const Tensor pool = host_tensor({rows, ld}, random_f32(env.rng, static_cast<size_t>(rows * ld), 1.0f));
+  std::uniform_int_distribution<int64_t> pick(0, rows - 1);
+  std::vector<int64_t> from(static_cast<size_t>(n)), to(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    from[i] = distinct ? i : pick(env.rng);
+    to[i] = distinct ? n + i : pick(env.rng);
+  }
+  if (!distinct && n > 2) to[n - 1] = to[0], from[n - 2] = to[0];  // a repeated destination; a source written before
+  Tensor href = pool;
+  Tensor d1 = pool.to(Device::Cuda), d0 = pool.to(Device::Cuda);
+  auto lists = [&](float* base, std::vector<const float*>& s, std::vector<float*>& d) {
+    s.clear();
+    d.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      s.push_back(base + from[i] * ld + shift);
+      d.push_back(base + to[i] * ld + shift);
+    }
+  };
+  std::vector<const float*> hs, s1, s0;
+  std::vector<float*> hd, t1, t0;
+  lists(href.data(), hs, hd);
+  lists(d1.data(), s1, t1);
+  lists(d0.data(), s0, t0);
+  CpuOps cpu(Numerics{});
+  CudaOps gpu(Numerics{});
+  cpu.copy_rows(hs, hd, width);
+  gpu.copy_rows(s1, t1, width);
+  {
+    const PathSwitch legacy(cuda::kernel_paths().copy_rows_inline, false);
+    gpu.copy_rows(s0, t0, width);
+  }
+  env.report.exact("copy_rows inline", detail, static_cast<size_t>(pool.numel()), bit_mismatches(d1, href));
+  env.report.exact("copy_rows uploaded", detail, static_cast<size_t>(pool.numel()), bit_mismatches(d0, href));
+  if (timed) {
+    const double bytes = 8.0 * n * width;
+    const cuda::Timing a = cuda::time_on_stream(ops_stream(), [&](int) { gpu.copy_rows(s1, t1, width); });
+    env.report.perf("copy_rows", detail, a, bytes, 0, env.ceil);
+    const PathSwitch legacy(cuda::kernel_paths().copy_rows_inline, false);
+    const cuda::Timing b = cuda::time_on_stream(ops_stream(), [&](int) { gpu.copy_rows(s0, t0, width); });
+    env.report.perf("copy_rows legacy", detail + " uploaded", b, bytes, 0, env.ceil);
+  }
+}
+
 }  // namespace
 
 void test_ops_hc(Env& env) {
@@ -289,6 +453,25 @@ void test_ops_hc(Env& env) {
       test_rms_norm_f32(env, num, rows, dim, weighted, false);
     test_small_ops(env, num, 7, 256);
     test_small_ops(env, num, 5, 66);
+    // Decode paths vs the paths they replaced (bitwise), timed at the official numerics.
+    for (auto [T, hc, D] : {std::tuple<int64_t, int64_t, int64_t>{1, 4, 4096}, {2, 4, 4096}, {3, 4, 256},
+                            {8, 4, 4096}, {33, 4, 4096}, {64, 4, 4096}, {5, 3, 65}, {1, 2, 64}})
+      test_hc_fused_paths(env, num, T, hc, D, official && hc == 4 && (T == 1 || T == 8 || T == 64));
+    test_rope_paths(env, num, 1, 64, 512, 64, false, official);   // q of one decode token
+    test_rope_paths(env, num, 1, 64, 512, 64, true, official);    // o (inverse)
+    test_rope_paths(env, num, 8, 64, 512, 64, false, official);   // q at batch 8
+    test_rope_paths(env, num, 3, 1, 512, 64, false, official);    // compressor entries / kv rows
+    test_rope_paths(env, num, 5, 3, 130, 6, true, false);         // odd dims
+    test_rope_paths(env, num, 300, 2, 128, 64, false, false);     // above the inline limit: the uploaded path
+    if (official) {
+      test_copy_rows_paths(env, 1, 512, 0, false, true);     // window update, one decode token
+      test_copy_rows_paths(env, 8, 1024, 0, true, true);     // compressor state rows, batch 8
+      test_copy_rows_paths(env, 9, 512, 0, false, false);    // repeated rows: several segments
+      test_copy_rows_paths(env, 5, 512, 1, false, false);    // unaligned: the scalar path
+      test_copy_rows_paths(env, 300, 512, 0, true, false);   // chunks of kCopyInlineMaxRows
+      test_copy_rows_paths(env, 90, 512, 0, false, false);   // random rows, the hash-set segmentation
+      test_copy_rows_paths(env, 700, 130, 0, true, false);   // above the inline limit: the uploaded path
+    }
     if (!official) continue;
     // Timing at the official numerics (the shapes the model runs).
     const int64_t prefill = env.quick ? 1024 : 4096;

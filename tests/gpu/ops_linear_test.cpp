@@ -6,7 +6,9 @@
 //    cuBLASLt above), gemv (M <= 16: gemv16 for BF16/FP8 with K % 16 == 0, the scalar kernel otherwise), dense
 //    cuBLASLt (bf16 hi/lo, f32);
 //  * Flash shapes: wq_a, wq_b, wo_b (FP8), compressor wkv/gate/weights_proj/head (BF16), M = 1, 64, prefill;
-//  * grouped_linear (wo_a): tiny (partial FP8 block, BF16) and Flash G=8, R=1024, Kg=4096 FP8;
+//  * grouped_linear (wo_a): tiny (partial FP8 block, BF16) and Flash G=8, R=1024, Kg=4096 FP8; the fp8-gemv path
+//    (FP8 weights, M <= 4: e8m0 and f32 scales, 3 K-blocks, R % 8 != 0 fallback) and its timing rows at M = 1, 2,
+//    4 (8, 16 forced through linear_fp8_gemv_max_m) next to "legacy" rows (linear_fp8_gemv=0, the gemv16 path);
 //  * embed: BF16, F32, FP8 tables.
 // Timing rows for the Flash decode shapes (M = 1, 64; FP8 also 4, 8, 16, 32; BF16 also 32; head also 256) and one
 // prefill shape per family. Decode timings rotate
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
@@ -288,6 +291,17 @@ void embed_case(Env& env, const Numerics& num, const HostWeight& table, int64_t 
   env.report.perf(std::string("embed/") + num_name(num), detail, t, T * table.K * (elem + 4.0), 0, env.ceil);
 }
 
+// Sets a kernel-path switch for a scope (restored on exit).
+template <typename T>
+struct PathSwitch {
+  PathSwitch(T& flag, T value) : flag_(flag), old_(flag) { flag_ = value; }
+  ~PathSwitch() { flag_ = old_; }
+  PathSwitch(const PathSwitch&) = delete;
+  PathSwitch& operator=(const PathSwitch&) = delete;
+  T& flag_;
+  T old_;
+};
+
 void tiny_cases(Env& env, const Numerics& num) {
   struct Case {
     Fmt fmt;
@@ -328,6 +342,16 @@ void tiny_cases(Env& env, const Numerics& num) {
     const HostWeight h = make_weight(env, Fmt::Bf16, 4 * 32, 256);
     for (int64_t M : {1, 20}) grouped_case(env, num, h, 4, M, false, "tiny");
   }
+  {  // fp8-gemv: 3 K-blocks, groups of 24 rows (tiles of 8 inside 128-row scale blocks), token tiles 1, 2, 4
+    const HostWeight h = make_weight(env, Fmt::Fp8, 4 * 24, 384);
+    for (int64_t M : {1, 2, 3, 4, 5}) grouped_case(env, num, h, 4, M, false, "tiny-fp8gemv");
+    const HostWeight hf = make_weight(env, Fmt::Fp8ScaleF32, 2 * 136, 256);  // f32 scales, rows across blocks
+    for (int64_t M : {1, 4}) grouped_case(env, num, hf, 2, M, false, "tiny-fp8gemv");
+    const HostWeight hr = make_weight(env, Fmt::Fp8, 2 * 20, 128);  // R % 8 != 0: the gemv fallback
+    grouped_case(env, num, hr, 2, 1, false, "tiny-fp8gemv-fallback");
+    const PathSwitch<int64_t> m16(cuda::kernel_paths().linear_fp8_gemv_max_m, int64_t{16});
+    for (int64_t M : {7, 16}) grouped_case(env, num, h, 4, M, false, "tiny-fp8gemv-m16");
+  }
   embed_case(env, num, make_weight(env, Fmt::Bf16, 1000, 256), 7, false);
   embed_case(env, num, make_weight(env, Fmt::F32, 50, 100), 5, false);
   embed_case(env, num, make_weight(env, Fmt::Fp8, 300, 200), 6, false);
@@ -361,6 +385,15 @@ void flash_cases(Env& env, const Numerics& num) {
   {
     const HostWeight h = make_weight(env, Fmt::Fp8, 8 * 1024, 4096);  // wo_a (FP8 as the checkpoint stores it)
     for (int64_t M : {1, 32, 64}) grouped_case(env, num, h, 8, M, true, "wo_a");  // 32, 64: cached bf16, stacked
+    for (int64_t M : {2, 4}) grouped_case(env, num, h, 8, M, true, "wo_a");        // fp8-gemv token tiles 2, 4
+    {
+      const PathSwitch<int64_t> m16(cuda::kernel_paths().linear_fp8_gemv_max_m, int64_t{16});
+      for (int64_t M : {8, 16}) grouped_case(env, num, h, 8, M, true, "wo_a-fp8gemv");  // 2, 4 tiles of 4 tokens
+    }
+    {
+      const PathSwitch<bool> legacy(cuda::kernel_paths().linear_fp8_gemv, false);  // before: gemv16
+      for (int64_t M : {1, 4, 8}) grouped_case(env, num, h, 8, M, true, "wo_a-legacy");
+    }
     if (!env.quick && official(num)) grouped_case(env, num, h, 8, 1024, true, "wo_a");
   }
   if (!env.quick && official(num)) {

@@ -8,6 +8,11 @@
 // reference's stage order (each stage exact f32 adds, so the result is bit-identical), 1/sqrt(dim) scale with
 // bf16 rounding, then FP4 e2m1 fake-quant in blocks of 32 (one warp per block). dim a power of two, 32..8192.
 // softmax_pool_kernel: one CTA per pooled entry, one thread per channel. copy_rows_kernel: one CTA per row.
+// rope_inline_kernel / copy_rows_inline_kernel: the decode forms, launched by CudaOps directly with the positions
+// and frequencies (the pointer lists) in the kernel parameters, so a call is one launch without an upload;
+// rope_inline_kernel computes each (row, pair) angle once into shared memory (the same sincosf of the same
+// product), so both are bitwise equal to rope_kernel / copy_rows_kernel. The non-template kernels are static:
+// this header is included by two translation units.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -38,7 +43,7 @@ __device__ __forceinline__ float clampf(float v, float lo, float hi) { return v 
 
 }  // namespace rowwise_detail
 
-__global__ void rope_kernel(const __grid_constant__ RopeParams p) {
+static __global__ void rope_kernel(const __grid_constant__ RopeParams p) {
   using namespace rowwise_detail;
   const int np = p.rope_dim / 2;
   const int64_t total = p.T * p.segs * np;
@@ -61,7 +66,7 @@ __global__ void rope_kernel(const __grid_constant__ RopeParams p) {
 }
 
 // blockDim.x a multiple of 32; one warp per (row, 64-value block).
-__global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) {
+static __global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) {
   using namespace rowwise_detail;
   constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
   const int lane = threadIdx.x & 31;
@@ -147,6 +152,78 @@ __global__ void __launch_bounds__(kThreads) copy_rows_kernel(const __grid_consta
   for (int r = blockIdx.x; r < p.n; r += gridDim.x) {
     const float* __restrict__ s = p.src[r];
     float* __restrict__ d = p.dst[r];
+    for (int c = threadIdx.x; c < p.width; c += kThreads) d[c] = s[c];
+  }
+}
+
+// Decode-size RoPE with its data in the parameters (under 4 KB): row t at position pos[t] (already f32, the
+// reference's conversion), rope_dim / 2 <= kRopeInlineMaxPairs. grid = (T, segment groups of segs_per_cta).
+inline constexpr int kRopeInlineMaxRows = 256;
+inline constexpr int kRopeInlineMaxPairs = 64;
+inline constexpr int kRopeInlineThreads = 256;
+struct RopeInlineParams {
+  float* __restrict__ x = nullptr;  // f32 [T, segs, dim], in place
+  int64_t T = 0;
+  int32_t segs = 0;
+  int32_t dim = 0;
+  int32_t rope_dim = 0;
+  int32_t segs_per_cta = 1;
+  bool inverse = false;
+  bool round_bf16 = false;
+  float pos[kRopeInlineMaxRows] = {};
+  float freqs[kRopeInlineMaxPairs] = {};
+};
+
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) rope_inline_kernel(const __grid_constant__ RopeInlineParams p) {
+  using namespace rowwise_detail;
+  __shared__ float s_cos[kRopeInlineMaxPairs], s_sin[kRopeInlineMaxPairs];
+  const int np = p.rope_dim / 2;
+  const int64_t t = blockIdx.x;
+  for (int i = threadIdx.x; i < np; i += kThreads) {
+    const float ang = __fmul_rn(p.pos[t], p.freqs[i]);
+    float sn, cs;
+    sincosf(ang, &sn, &cs);
+    s_cos[i] = cs;
+    s_sin[i] = p.inverse ? -sn : sn;
+  }
+  __syncthreads();
+  const int g0 = static_cast<int>(blockIdx.y) * p.segs_per_cta;
+  const int n = (min(p.segs, g0 + p.segs_per_cta) - g0) * np;
+  for (int idx = threadIdx.x; idx < n; idx += kThreads) {
+    const int g = g0 + idx / np, i = idx % np;
+    float* v = p.x + (t * p.segs + g) * p.dim + (p.dim - p.rope_dim) + 2 * i;
+    const float cs = s_cos[i], sn = s_sin[i];
+    const float a = v[0], b = v[1];
+    const float y0 = __fsub_rn(__fmul_rn(a, cs), __fmul_rn(b, sn));
+    const float y1 = __fadd_rn(__fmul_rn(a, sn), __fmul_rn(b, cs));
+    v[0] = p.round_bf16 ? round_bf16(y0) : y0;
+    v[1] = p.round_bf16 ? round_bf16(y1) : y1;
+  }
+}
+
+// Decode-size row copies with the pointer lists in the parameters: dst[r] = src[r] for r < n <=
+// kCopyInlineMaxRows (no aliasing within a launch, as copy_rows_kernel). One CTA per row; vec4: width % 4 == 0
+// and every pointer 16-byte aligned.
+inline constexpr int kCopyInlineMaxRows = 128;
+inline constexpr int kCopyInlineThreads = 128;
+struct CopyRowsInlineParams {
+  int32_t n = 0;
+  int32_t width = 0;
+  bool vec4 = false;
+  const float* src[kCopyInlineMaxRows];
+  float* dst[kCopyInlineMaxRows];
+};
+
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) copy_rows_inline_kernel(const __grid_constant__ CopyRowsInlineParams p) {
+  const float* __restrict__ s = p.src[blockIdx.x];
+  float* __restrict__ d = p.dst[blockIdx.x];
+  if (p.vec4) {
+    const int n4 = p.width / 4;
+    for (int c = threadIdx.x; c < n4; c += kThreads)
+      reinterpret_cast<float4*>(d)[c] = reinterpret_cast<const float4*>(s)[c];
+  } else {
     for (int c = threadIdx.x; c < p.width; c += kThreads) d[c] = s[c];
   }
 }

@@ -18,8 +18,14 @@ struct KernelPaths {
   bool sparse_attn_wide = true;         // 64-head CTA sparse attention (else the 16-head kernel)
   bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
+  bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
+  int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
+  bool expert_ffn_fp8_decode = true;    // expert_ffn on FP8 weights at n <= 16: fp8_decode (w1|w3), fp8_decode (w2)
   bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower
                                         // on the H200 (T=1 219 vs 98 µs; register spills), so off by default
+  bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
+  bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
+  bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
 };
 
 KernelPaths& kernel_paths();

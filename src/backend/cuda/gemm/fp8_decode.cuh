@@ -67,9 +67,12 @@ __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
   float* cta = reinterpret_cast<float*>(smem + lay.cta);           // f32 [M, rows_cta]
 
   // A fragments of one K-block: rows g and g+8 of the warp's 16, bytes [t*16, t*16+16) of each 64-wide half.
-  const uint8_t* wa = p.w + static_cast<int64_t>(row_ok ? nw + g : 0) * p.K + t * 16;
+  // Rows >= n_split come from the stacked second weight (w_hi), if any; a warp's 16 rows never straddle it.
+  const bool hi = p.w_hi != nullptr && nw >= p.n_split;
+  const int nr = hi ? nw - p.n_split : nw;
+  const uint8_t* wa = (hi ? p.w_hi : p.w) + static_cast<int64_t>(row_ok ? nr + g : 0) * p.K + t * 16;
   const uint8_t* wb8 = wa + 8LL * p.K;
-  const float* ws_row = p.w_scale + static_cast<int64_t>(row_ok ? nw / 128 : 0) * p.w_scale_ld;
+  const float* ws_row = (hi ? p.w_scale_hi : p.w_scale) + static_cast<int64_t>(row_ok ? nr / 128 : 0) * p.w_scale_ld;
   const bool active = row_ok && wb < we;
   uint4 a[kB][4];
   float sw[kB];
@@ -97,7 +100,25 @@ __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
       const int kbl = b - m * nkb;
       const float4 f = *reinterpret_cast<const float4*>(p.x + static_cast<int64_t>(m) * p.x_ld +
                                                         static_cast<int64_t>(cb + kbl) * 128 + lane * 4);
-      const float v[4] = {f.x, f.y, f.z, f.w};
+      float v[4] = {f.x, f.y, f.z, f.w};
+      if (p.x_up != nullptr) {  // clamped SwiGLU prologue (CpuOps::expert_ffn): v = bf16(silu(g') * u' [* weight])
+        const float4 u4 = *reinterpret_cast<const float4*>(p.x_up + static_cast<int64_t>(m) * p.x_ld +
+                                                           static_cast<int64_t>(cb + kbl) * 128 + lane * 4);
+        const float uv[4] = {u4.x, u4.y, u4.z, u4.w};
+        const float lim = p.glu_limit;
+        const float rw = p.glu_weight != nullptr ? p.glu_weight[m] : 1.0f;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          float gg = v[i], uu = uv[i];
+          if (lim > 0.0f) {  // std::clamp / std::min semantics: NaN passes through
+            uu = uu < -lim ? -lim : (lim < uu ? lim : uu);
+            gg = lim < gg ? lim : gg;
+          }
+          float h = gg / (1.0f + expf(-gg)) * uu;
+          if (p.glu_weight != nullptr) h *= rw;
+          v[i] = __bfloat162float(__float2bfloat16_rn(h));
+        }
+      }
       float amax = 0.0f;
       bool bad = false;
 #pragma unroll

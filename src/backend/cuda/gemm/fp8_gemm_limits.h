@@ -19,6 +19,10 @@ inline constexpr int kFp8DecodeWarps = 8;
 inline constexpr int kFp8DecodeMaxCluster = 8;
 inline constexpr size_t kFp8DecodeMaxSmem = 200 * 1024;
 
+// fp8_gemv_kernel: rows per CTA, threads per CTA (each thread 16 K-elements: K <= 16 * kFp8GemvThreads).
+inline constexpr int kFp8GemvRows = 8;
+inline constexpr int kFp8GemvThreads = 256;
+
 #if defined(__CUDACC__)
 #define DSV4_FP8_DECODE_HD __host__ __device__
 #else

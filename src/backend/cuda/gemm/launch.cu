@@ -6,6 +6,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/act_quant.cuh"
 #include "backend/cuda/gemm/fp8_decode.cuh"
+#include "backend/cuda/gemm/fp8_gemv.cuh"
 #include "backend/cuda/gemm/fp8_gemm_mma.cuh"
 #include "backend/cuda/gemm/launch.h"
 #include "core/check.h"
@@ -98,6 +99,10 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
   check(p.row_warps == s.row_warps && p.cluster == s.cluster && p.kb_per_cta == s.kb_per_cta,
         "launch_fp8_decode: params disagree with the schedule");
   check(s.smem_bytes <= kFp8DecodeMaxSmem, "launch_fp8_decode: shared memory beyond the budget");
+  check(p.w_hi == nullptr || (p.w_scale_hi != nullptr && p.n_split > 0 && p.n_split < p.N && p.n_split % 16 == 0 &&
+                              aligned(p.w_hi, 16)),
+        "launch_fp8_decode: stacked weight needs a scale, 0 < n_split < N, n_split % 16 == 0, 16-byte alignment");
+  check(p.x_up == nullptr || aligned(p.x_up, 16), "launch_fp8_decode: x_up must be 16-byte aligned");
   auto launch = [&]<int kTokTiles>() {
     auto* kernel = fp8_decode_kernel<kTokTiles>;
     static const bool attr = [&] {  // once per instance: allow the budget's dynamic shared memory
@@ -125,6 +130,28 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
     case 2: launch.template operator()<2>(); break;
     case 4: launch.template operator()<4>(); break;
     default: launch.template operator()<8>(); break;
+  }
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+bool fp8_gemv_supported(const Fp8GemvParams& p) {
+  return p.M >= 1 && p.N > 0 && p.N % kFp8GemvRows == 0 && p.rows_per_group > 0 &&
+         p.rows_per_group % kFp8GemvRows == 0 && p.N % p.rows_per_group == 0 && p.K > 0 && p.K % 16 == 0 &&
+         p.K <= 16 * kFp8GemvThreads && p.x_ld % 4 == 0 && p.x_group_stride % 4 == 0 && p.x_ld >= p.K &&
+         p.y_ld >= p.N && aligned(p.x, 16) && aligned(p.w, 16) && p.w_scale != nullptr && p.y != nullptr &&
+         (p.M + 3) / 4 <= 65535;
+}
+
+void launch_fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream) {
+  check(fp8_gemv_supported(p), "launch_fp8_gemv: unsupported shape M=" + std::to_string(p.M) + " N=" +
+                                   std::to_string(p.N) + " K=" + std::to_string(p.K) + " rows_per_group=" +
+                                   std::to_string(p.rows_per_group) + " (or misaligned operands)");
+  const int tok = p.M == 1 ? 1 : p.M == 2 ? 2 : 4;
+  const dim3 grid(static_cast<unsigned>(p.N / kFp8GemvRows), static_cast<unsigned>((p.M + tok - 1) / tok));
+  switch (tok) {
+    case 1: fp8_gemv_kernel<1><<<grid, kFp8GemvThreads, 0, stream>>>(p); break;
+    case 2: fp8_gemv_kernel<2><<<grid, kFp8GemvThreads, 0, stream>>>(p); break;
+    default: fp8_gemv_kernel<4><<<grid, kFp8GemvThreads, 0, stream>>>(p); break;
   }
   DSV4_CUDA_CHECK_LAUNCH();
 }

@@ -21,4 +21,9 @@ void launch_fp8_gemm(const Fp8GemmPlan& plan, const Fp8GemmArgs& args, void* wor
 // choose_fp8_decode_schedule({M, N, K}, sm_count) and ok.
 void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream);
 
+// Decode FP8 GEMV on an f32 input without act_quant (fp8_gemv_kernel; grouped_linear wo_a), one launch, no
+// workspace. Needs fp8_gemv_supported(); tokens in tiles of 1, 2 or 4 (grid.y over tiles).
+bool fp8_gemv_supported(const Fp8GemvParams& p);
+void launch_fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream);
+
 }  // namespace dsv4::cuda

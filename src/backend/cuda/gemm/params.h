@@ -72,6 +72,38 @@ struct Fp8DecodeParams {
   int32_t kb_per_cta = 0;               // K-blocks per cluster rank (the last rank may have fewer)
   int32_t row_warps = 8;                // 16-row groups per CTA (1, 2, 4, 8); k_warps = 8 / row_warps
   int32_t cluster = 1;                  // CTAs per cluster (1, 2, 4, 8), the cross-SM K split
+  // Optional second weight stacked below the first (expert_ffn's w1 | w3 in one launch): output rows
+  // [n_split, N) read w_hi / w_scale_hi at row n - n_split. n_split % 16 == 0; 0 = a single weight.
+  const uint8_t* __restrict__ w_hi = nullptr;      // e4m3 [N - n_split, K]
+  const float* __restrict__ w_scale_hi = nullptr;  // f32 [ceil((N - n_split)/128), w_scale_ld]
+  int32_t n_split = 0;
+  // Optional clamped-SwiGLU prologue (expert_ffn's w2): the kernel's input is h = bf16(silu(g') * u' [* glu_weight[m]])
+  // with g = x, u = x_up (both f32 [M, x_ld]), u' = clamp(u, ±glu_limit), g' = min(g, glu_limit) when glu_limit > 0
+  // (CpuOps::expert_ffn), act_quant'ed as usual. x_up == nullptr: plain input.
+  const float* __restrict__ x_up = nullptr;
+  const float* __restrict__ glu_weight = nullptr;  // f32 [M] or nullptr
+  float glu_limit = 0.0f;
+};
+
+// Decode FP8 GEMV without act_quant (fp8_gemv_kernel, CpuOps::grouped_linear / linear numerics with f32 input):
+// y[m, n] = Σ_k x[m, g(n)·x_group_stride + k] · (w[n, k] · w_scale), g(n) = n / rows_per_group, f32 FMAs, optional
+// bf16 output rounding. Each CTA (256 threads) owns kFp8GemvRows rows of one group and the whole K (thread t the
+// 16 elements [16t, 16t+16), one 16-byte load per row, all rows' loads in flight at once); partials reduced in a
+// fixed order through shared memory (deterministic). grid = (N / kFp8GemvRows, ceil(M / kTok)).
+struct Fp8GemvParams {
+  const float* __restrict__ x = nullptr;          // f32, 16-byte aligned; x_ld, x_group_stride % 4 == 0
+  const uint8_t* __restrict__ w = nullptr;        // e4m3 [N, K], 16-byte aligned
+  const float* __restrict__ w_scale = nullptr;    // f32 [ceil(N/128), w_scale_ld]
+  float* __restrict__ y = nullptr;                // f32 [M, y_ld]
+  int32_t M = 0;
+  int32_t N = 0;                        // all rows; multiple of kFp8GemvRows
+  int32_t K = 0;                        // per-group width; multiple of 16, at most 16 * 256
+  int32_t rows_per_group = 0;           // multiple of kFp8GemvRows
+  int32_t w_scale_ld = 0;
+  int64_t x_ld = 0;
+  int64_t x_group_stride = 0;
+  int64_t y_ld = 0;
+  bool round_bf16 = false;
 };
 
 }  // namespace dsv4::cuda

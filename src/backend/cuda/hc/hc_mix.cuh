@@ -24,19 +24,14 @@ __device__ __forceinline__ void hc_load(const float* __restrict__ p, float (&v)[
   }
 }
 
-template <int kMix, int kTpt, int kLanes, int kGroups, int kVec>
-__global__ void __launch_bounds__(kLanes * kGroups) hc_mix_kernel(const __grid_constant__ HcMixParams p) {
-  static_assert(kLanes % 32 == 0, "a group is whole warps");
-  constexpr int kThreads = kLanes * kGroups, kWarps = kThreads / 32, kWarpsPerGroup = kLanes / 32;
-  constexpr int kTokens = kTpt * kGroups;
-  const int lane_k = threadIdx.x % kLanes, group = threadIdx.x / kLanes;
-  const int64_t tile_t0 = static_cast<int64_t>(blockIdx.x) * kTokens;
-  const int64_t t0 = tile_t0 + static_cast<int64_t>(group) * kTpt;
-  const int k_begin = blockIdx.y * p.k_slice;
-  const int k_end = min(p.width, k_begin + p.k_slice);
-
-  float acc[kTpt][kMix];
-  double ss[kTpt];
+// The per-lane dot products of kTpt tokens (from t0) over the K range [k_begin, k_end), then the warp
+// reduction (xor shuffles): every lane returns its warp's sums. Shared by hc_mix_kernel and hc_fused_kernel,
+// so both produce the same partials bit for bit.
+template <int kMix, int kTpt, int kLanes, int kVec>
+__device__ __forceinline__ void hc_mix_warp_sums(const float* __restrict__ x, const float* __restrict__ fn,
+                                                 int64_t T, int width, int n_mix, int64_t t0, int k_begin,
+                                                 int k_end, int lane_k, float (&acc)[kTpt][kMix],
+                                                 double (&ss)[kTpt]) {
 #pragma unroll
   for (int i = 0; i < kTpt; ++i) {
     ss[i] = 0.0;
@@ -48,8 +43,8 @@ __global__ void __launch_bounds__(kLanes * kGroups) hc_mix_kernel(const __grid_c
     float xv[kTpt][kVec];
 #pragma unroll
     for (int i = 0; i < kTpt; ++i) {
-      if (t0 + i < p.T) {
-        hc_load<kVec>(p.x + (t0 + i) * p.width + k, xv[i]);
+      if (t0 + i < T) {
+        hc_load<kVec>(x + (t0 + i) * width + k, xv[i]);
       } else {
 #pragma unroll
         for (int e = 0; e < kVec; ++e) xv[i][e] = 0.0f;
@@ -59,9 +54,9 @@ __global__ void __launch_bounds__(kLanes * kGroups) hc_mix_kernel(const __grid_c
     }
 #pragma unroll
     for (int o = 0; o < kMix; ++o) {
-      if (o >= p.n_mix) break;
+      if (o >= n_mix) break;
       float wv[kVec];
-      hc_load<kVec>(p.fn + static_cast<int64_t>(o) * p.width + k, wv);
+      hc_load<kVec>(fn + static_cast<int64_t>(o) * width + k, wv);
 #pragma unroll
       for (int i = 0; i < kTpt; ++i)
 #pragma unroll
@@ -78,6 +73,22 @@ __global__ void __launch_bounds__(kLanes * kGroups) hc_mix_kernel(const __grid_c
 #pragma unroll
       for (int off = 16; off > 0; off >>= 1) acc[i][o] += __shfl_xor_sync(0xffffffffu, acc[i][o], off);
   }
+}
+
+template <int kMix, int kTpt, int kLanes, int kGroups, int kVec>
+__global__ void __launch_bounds__(kLanes * kGroups) hc_mix_kernel(const __grid_constant__ HcMixParams p) {
+  static_assert(kLanes % 32 == 0, "a group is whole warps");
+  constexpr int kThreads = kLanes * kGroups, kWarps = kThreads / 32, kWarpsPerGroup = kLanes / 32;
+  constexpr int kTokens = kTpt * kGroups;
+  const int lane_k = threadIdx.x % kLanes, group = threadIdx.x / kLanes;
+  const int64_t tile_t0 = static_cast<int64_t>(blockIdx.x) * kTokens;
+  const int64_t t0 = tile_t0 + static_cast<int64_t>(group) * kTpt;
+  const int k_begin = blockIdx.y * p.k_slice;
+  const int k_end = min(p.width, k_begin + p.k_slice);
+
+  float acc[kTpt][kMix];
+  double ss[kTpt];
+  hc_mix_warp_sums<kMix, kTpt, kLanes, kVec>(p.x, p.fn, p.T, p.width, p.n_mix, t0, k_begin, k_end, lane_k, acc, ss);
   __shared__ float red[kWarps][kTpt][kMix];
   __shared__ double red_ss[kWarps][kTpt];
   const int warp = threadIdx.x / 32;

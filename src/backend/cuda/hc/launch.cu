@@ -4,6 +4,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/hc/hc_finish.cuh"
+#include "backend/cuda/hc/hc_fused.cuh"
 #include "backend/cuda/hc/hc_mix.cuh"
 #include "backend/cuda/hc/hc_post.cuh"
 #include "backend/cuda/hc/launch.h"
@@ -65,6 +66,36 @@ void launch_hc_finish(const HcFinishParams& p, int hc, bool pre, const HcRowPlan
       else hc_finish_kernel<kHc, kVec, false><<<grid, kHcFinishThreads, 0, stream>>>(p);
     };
     plan.vec == 4 ? go.template operator()<4>() : go.template operator()<1>();
+  });
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+void launch_hc_fused(const HcFusedParams& p, int hc, bool pre, const HcMixPlan& plan, cudaStream_t stream) {
+  check(plan.unsupported.empty(), plan.unsupported);
+  check(plan.config != HcMixConfig::Large && p.T <= kHcFusedMaxT && plan.tiles <= kHcFusedMaxTiles,
+        "hc fused: T " + std::to_string(p.T) + " above " + std::to_string(kHcFusedMaxT));
+  check(plan.tokens_per_cta == 1 || plan.tokens_per_cta == 4, "hc fused: unexpected tokens per CTA");
+  check(p.k_slice == plan.k_slice && p.splits == plan.splits, "hc fused: params do not match the plan");
+  check(p.n_mix == (pre ? (2 + hc) * hc : hc) && p.width == hc * p.D, "hc fused: n_mix / width mismatch");
+  check(static_cast<int64_t>(p.splits + kHcFusedGroups) * p.k_slice <= INT32_MAX, "hc fused: K range overflow");
+  check(p.x && p.fn && p.base && p.scale && p.y && p.part_mu && p.part_ss && p.counters, "hc fused: null operand");
+  check(!pre || (p.post && p.comb), "hc fused: hc_pre needs post and comb");
+  check(plan.vec == (p.D % 4 == 0 ? 4 : 1), "hc fused: vector width of the mix and the collapse differ");
+  check(plan.vec == 1 || (aligned16(p.x) && aligned16(p.fn) && aligned16(p.y)),
+        "hc fused: x, fn and y must be 16-byte aligned");
+  if (p.T == 0 || p.D == 0) return;
+  const dim3 grid(static_cast<unsigned>(plan.tiles),
+                  static_cast<unsigned>((plan.splits + kHcFusedGroups - 1) / kHcFusedGroups));
+  with_hc(hc, "hc fused", [&]<int kHc>() {
+    auto go = [&]<int kTpt, int kVec>() {
+      if (pre) hc_fused_kernel<kHc, true, kTpt, kVec><<<grid, kHcFusedThreads<kTpt>, 0, stream>>>(p);
+      else hc_fused_kernel<kHc, false, kTpt, kVec><<<grid, kHcFusedThreads<kTpt>, 0, stream>>>(p);
+    };
+    if (plan.tokens_per_cta == 1) {
+      plan.vec == 4 ? go.template operator()<1, 4>() : go.template operator()<1, 1>();
+    } else {
+      plan.vec == 4 ? go.template operator()<4, 4>() : go.template operator()<4, 1>();
+    }
   });
   DSV4_CUDA_CHECK_LAUNCH();
 }

@@ -44,6 +44,35 @@ struct HcFinishParams {
   bool round_bf16 = false;
 };
 
+// hc_pre / hc_head at small T in one kernel (hc_fused_kernel): grid (token tiles of kTpt tokens, split groups);
+// a CTA computes the partials of kHcFusedGroups K splits of its tile (the same splits, lanes and summation order
+// as hc_mix_kernel, so the partials are bitwise those of the two-kernel path), writes them to part_mu/part_ss,
+// and takes a ticket on counters[tile]; the last CTA of the tile resets the counter and runs hc_finish_kernel's
+// tail for the tile's tokens (same order: partials summed in split order, Sinkhorn one element per lane) and the
+// collapse of the streams over all of D.
+struct HcFusedParams {
+  const float* __restrict__ x = nullptr;      // f32 [T, hc, D]
+  const float* __restrict__ fn = nullptr;     // f32 [n_mix, hc * D]
+  const float* __restrict__ base = nullptr;   // f32 [n_mix]
+  const float* __restrict__ scale = nullptr;  // f32 [3] (hc_pre) or [1] (hc_head)
+  float* __restrict__ y = nullptr;            // f32 [T, D]
+  float* __restrict__ post = nullptr;         // f32 [T, hc]; nullptr for hc_head
+  float* __restrict__ comb = nullptr;         // f32 [T, hc, hc]; nullptr for hc_head
+  float* part_mu = nullptr;                   // f32 [splits, T, n_mix] workspace (written, then read by the last CTA)
+  double* part_ss = nullptr;                  // f64 [splits, T]
+  unsigned* counters = nullptr;               // [tiles], zero before the launch; the kernel leaves them zero
+  int64_t T = 0;
+  int32_t width = 0;  // hc * D
+  int32_t D = 0;
+  int32_t n_mix = 0;
+  int32_t k_slice = 0;
+  int32_t splits = 0;
+  int32_t sinkhorn_iters = 0;
+  float hc_eps = 1e-6f;
+  float norm_eps = 1e-6f;
+  bool round_bf16 = false;
+};
+
 // hc_post (spec §4.2): out[t, k, c] = round(post[t, k] · a[t, c] + Σ_j comb[t, j, k] · R[t, j, c]), the sum
 // over j ascending, separate f32 multiply and add (the CPU reference's order). grid = (T, D chunks).
 struct HcPostParams {

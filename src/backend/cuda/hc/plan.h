@@ -15,6 +15,13 @@ inline constexpr int kHcMaxHc = 4;        // compiled hc values: 1..4 (n_mix <= 
 inline constexpr int kHcFinishThreads = 256;
 inline constexpr int kHcFinishStageSplits = 256;  // K-split partials hc_finish_kernel stages in shared memory
 inline constexpr int kHcPostThreads = 256;
+// hc_fused_kernel: T <= kHcFusedMaxT (the Tiny/Small mix configurations: 64-lane groups); a CTA is
+// kHcFusedGroups groups (one K split each) plus one tail warp per token of the tile.
+inline constexpr int kHcFusedMaxT = 64;
+inline constexpr int kHcFusedGroups = 4;
+inline constexpr int kHcFusedLanes = 64;
+inline constexpr int kHcFusedStageSplits = 64;  // K-split partials the last CTA stages in shared memory
+inline constexpr int kHcFusedMaxTiles = kHcFusedMaxT;  // counters in the workspace
 
 enum class HcMixConfig : uint8_t { Tiny, Small, Large };
 

@@ -12,6 +12,8 @@
 
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/plan.h"
+#include "backend/cuda/attention/rowwise.cuh"
+#include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
@@ -234,11 +236,33 @@ void CudaOps::softmax_pool(std::span<const float* const> a_rows, std::span<const
 
 // Copies run in segments with no destination aliasing a source or another destination of the same segment
 // (exact row pointers), so a later copy to the same row wins and a copy reading an earlier copy's output sees it.
+// A segment of up to 4 x kCopyInlineMaxRows rows runs as launches with the pointers in the parameters (no
+// upload; kernel_paths().copy_rows_inline = false: the uploaded lists); longer ones upload their lists.
 void CudaOps::copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) {
   check(src.size() == dst.size(), "copy_rows: source and destination lists differ in length");
   const int32_t w = to_i32(width, "copy_rows: width");
+  const bool inline_lists = cuda::kernel_paths().copy_rows_inline;
   auto run = [&](size_t b, size_t e) {
-    if (e <= b) return;
+    if (e <= b || w == 0) return;
+    if (inline_lists && e - b <= 4 * static_cast<size_t>(cuda::kCopyInlineMaxRows)) {
+      for (size_t c0 = b; c0 < e; c0 += cuda::kCopyInlineMaxRows) {
+        const size_t c1 = std::min(e, c0 + cuda::kCopyInlineMaxRows);
+        cuda::CopyRowsInlineParams p;
+        p.n = static_cast<int32_t>(c1 - c0);
+        p.width = w;
+        uintptr_t bits = 0;
+        for (size_t i = c0; i < c1; ++i) {
+          p.src[i - c0] = src[i];
+          p.dst[i - c0] = dst[i];
+          bits |= reinterpret_cast<uintptr_t>(src[i]) | reinterpret_cast<uintptr_t>(dst[i]);
+        }
+        p.vec4 = w % 4 == 0 && bits % 16 == 0;
+        cuda::copy_rows_inline_kernel<cuda::kCopyInlineThreads>
+            <<<static_cast<unsigned>(p.n), cuda::kCopyInlineThreads, 0, ctx_.stream()>>>(p);
+        DSV4_CUDA_CHECK_LAUNCH();
+      }
+      return;
+    }
     cuda::Scratch d_src = ctx_.upload(src.subspan(b, e - b));
     cuda::Scratch d_dst = ctx_.upload(dst.subspan(b, e - b));
     cuda::CopyRowsParams p;
@@ -248,6 +272,20 @@ void CudaOps::copy_rows(std::span<const float* const> src, std::span<float* cons
     p.width = w;
     cuda::launch_copy_rows(p, ctx_.stream());
   };
+  if (src.size() <= 32) {  // short lists (decode): the same segmentation by a linear scan, no hash sets
+    size_t b = 0;
+    for (size_t i = 0; i < src.size(); ++i) {
+      bool conflict = false;
+      for (size_t j = b; j < i && !conflict; ++j)
+        conflict = dst[j] == src[i] || dst[j] == dst[i] || src[j] == dst[i];
+      if (conflict) {
+        run(b, i);
+        b = i;
+      }
+    }
+    run(b, src.size());
+    return;
+  }
   std::unordered_set<const float*> seg_src, seg_dst;
   size_t b = 0;
   for (size_t i = 0; i < src.size(); ++i) {
@@ -263,6 +301,8 @@ void CudaOps::copy_rows(std::span<const float* const> src, std::span<float* cons
   run(b, src.size());
 }
 
+// Up to kRopeInlineMaxRows rows (decode): positions and frequencies travel in the kernel parameters (one launch,
+// no upload; kernel_paths().rope_inline = false: the uploaded arrays and rope_kernel). Bitwise the same results.
 void CudaOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int64_t> pos, const RopeTable& table,
                    bool inverse) {
   check_on_device(x, "rope");
@@ -270,6 +310,29 @@ void CudaOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int
   check(static_cast<int64_t>(table.freqs.size()) == rope_dim / 2, "rope: table size mismatch");
   const int64_t T = static_cast<int64_t>(pos.size());
   check(T > 0 && x.numel() % (T * dim) == 0, "rope: rows do not match positions");
+  const int64_t np = rope_dim / 2;
+  const int64_t segs = x.numel() / (T * dim);
+  if (cuda::kernel_paths().rope_inline && T <= cuda::kRopeInlineMaxRows && np <= cuda::kRopeInlineMaxPairs) {
+    if (np == 0 || segs == 0) return;
+    cuda::RopeInlineParams p;
+    p.x = x.data();
+    p.T = T;
+    p.segs = to_i32(segs, "rope: segments");
+    p.dim = to_i32(dim, "rope: dim");
+    p.rope_dim = static_cast<int32_t>(rope_dim);
+    p.segs_per_cta = static_cast<int32_t>(std::max<int64_t>(1, cuda::kRopeInlineThreads / np));
+    p.inverse = inverse;
+    p.round_bf16 = bf16_acts();
+    for (int64_t t = 0; t < T; ++t) p.pos[t] = static_cast<float>(pos[static_cast<size_t>(t)]);
+    for (int64_t i = 0; i < np; ++i) p.freqs[i] = table.freqs[static_cast<size_t>(i)];
+    const int64_t groups = (segs + p.segs_per_cta - 1) / p.segs_per_cta;
+    check(groups <= 65535, "rope: " + std::to_string(segs) + " segments per row out of range");
+    cuda::rope_inline_kernel<cuda::kRopeInlineThreads>
+        <<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(groups)), cuda::kRopeInlineThreads, 0,
+           ctx_.stream()>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
   cuda::Scratch d_pos = ctx_.upload(pos);
   cuda::Scratch d_freqs = ctx_.upload(std::span<const float>(table.freqs));
   cuda::RopeParams p;
@@ -277,7 +340,7 @@ void CudaOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int
   p.pos = d_pos.as<const int64_t>();
   p.freqs = d_freqs.as<const float>();
   p.T = T;
-  p.segs = to_i32(x.numel() / (T * dim), "rope: segments");
+  p.segs = to_i32(segs, "rope: segments");
   p.dim = to_i32(dim, "rope: dim");
   p.rope_dim = to_i32(rope_dim, "rope: rope_dim");
   p.inverse = inverse;

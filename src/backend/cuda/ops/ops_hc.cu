@@ -2,12 +2,17 @@
 // gather_rows, add, scale, add_position_rows (elementwise/ f32 kernels). All f32 on the device, rounded to
 // bf16 exactly where CpuOps rounds (cpu_hc.cpp, cpu_elementwise.cpp). hc weights (fn, base, scale) and norm
 // weights are read as dequantized f32 (DeviceWeights::f32, built once). hc_pre/hc_head use a stream-ordered
-// scratch for the K-split partials of the mixing GEMV. Capabilities: hc in 1..4; any T, D and segment size
+// scratch for the K-split partials of the mixing GEMV; at T <= kHcFusedMaxT they run as one kernel
+// (hc_fused_kernel, bitwise equal) on a cached workspace (kernel_paths().hc_fused = false: the two kernels). Capabilities: hc in 1..4; any T, D and segment size
 // (vectorized paths when D, dim or the row width is a multiple of 4).
+#include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/elementwise/launch.h"
 #include "backend/cuda/hc/launch.h"
 #include "backend/cuda/ops/cuda_ops.h"
@@ -18,6 +23,24 @@ namespace {
 
 void require_cuda(const Tensor& t, const char* op, const char* name) {
   check(t.device() == Device::Cuda, std::string(op) + ": " + name + " is not a CUDA tensor");
+}
+
+// The fused path's workspace: [tile counters u32 (kHcFusedMaxTiles), padded to 256 B] [part_ss f64] [part_mu
+// f32]; one device buffer owned here, grown on demand (zeroed when allocated; the kernel leaves its counters
+// zero), never freed (like the context). Every use is ordered on the one context stream.
+unsigned char* hc_fused_workspace(cuda::CudaContext& ctx, size_t bytes) {
+  struct Workspace {
+    std::mutex m;
+    cuda::DeviceBuffer buf;
+  };
+  static Workspace* ws = new Workspace;
+  std::lock_guard<std::mutex> lock(ws->m);
+  if (ws->buf.bytes() < bytes) {
+    if (ws->buf.bytes() > 0) ctx.sync();  // kernels queued on the old buffer finish before it is freed
+    ws->buf = cuda::DeviceBuffer(std::max<size_t>(bytes, size_t{1} << 20));
+    ws->buf.fill_bytes(0, ctx.stream());
+  }
+  return ws->buf.as<unsigned char>();
 }
 
 // Shared by hc_pre (pre = true: post and comb too) and hc_head.
@@ -41,6 +64,37 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
   if (T == 0) return;
   const cuda::HcMixPlan mplan = cuda::plan_hc_mix(T, width, n_mix, ctx.sm_count());
   check(mplan.unsupported.empty(), std::string(op) + ": " + mplan.unsupported);
+  // One kernel at decode sizes (same splits and orders as the two kernels below, so bitwise the same results).
+  if (cuda::kernel_paths().hc_fused && T <= cuda::kHcFusedMaxT && mplan.config != cuda::HcMixConfig::Large &&
+      mplan.vec == (D % 4 == 0 ? 4 : 1)) {
+    const size_t cnt_bytes = (cuda::kHcFusedMaxTiles * sizeof(unsigned) + 255) / 256 * 256;
+    const size_t ss_bytes = (static_cast<size_t>(mplan.splits * T) * sizeof(double) + 255) / 256 * 256;
+    const size_t mu_bytes = static_cast<size_t>(mplan.splits * T * n_mix) * sizeof(float);
+    unsigned char* ws = hc_fused_workspace(ctx, cnt_bytes + ss_bytes + mu_bytes);
+    cuda::HcFusedParams fp;
+    fp.x = X.data();
+    fp.fn = dw.f32(w.fn);
+    fp.base = dw.f32(w.base);
+    fp.scale = dw.f32(w.scale);
+    fp.y = x.data();
+    fp.post = pre ? post->data() : nullptr;
+    fp.comb = pre ? comb->data() : nullptr;
+    fp.counters = reinterpret_cast<unsigned*>(ws);
+    fp.part_ss = reinterpret_cast<double*>(ws + cnt_bytes);
+    fp.part_mu = reinterpret_cast<float*>(ws + cnt_bytes + ss_bytes);
+    fp.T = T;
+    fp.width = static_cast<int32_t>(width);
+    fp.D = static_cast<int32_t>(D);
+    fp.n_mix = static_cast<int32_t>(n_mix);
+    fp.k_slice = mplan.k_slice;
+    fp.splits = mplan.splits;
+    fp.sinkhorn_iters = static_cast<int32_t>(p.sinkhorn_iters);
+    fp.hc_eps = p.hc_eps;
+    fp.norm_eps = p.norm_eps;
+    fp.round_bf16 = round;
+    cuda::launch_hc_fused(fp, static_cast<int>(hc), pre, mplan, ctx.stream());
+    return;
+  }
   // One stream-ordered allocation for both partial arrays: [part_ss f64 (splits x T)] [part_mu f32].
   const size_t ss_bytes = (static_cast<size_t>(mplan.splits * T) * sizeof(double) + 255) / 256 * 256;
   cuda::Scratch parts(ss_bytes + static_cast<size_t>(mplan.splits * T * n_mix) * sizeof(float));

@@ -24,6 +24,9 @@
 //              x is known bf16 (after act_quant). Else f32 (TF32 off) on DeviceWeights::f32. The plan's algorithm
 //              is timed on first use (dense_plan.h). Fallbacks: DSV4_LINEAR_DENSE_STACKED=0 (two launches, beta =
 //              1 for lo), DSV4_LINEAR_BF16_CACHE=0 (per-call weight conversion into scratch).
+//   fp8-gemv   grouped_linear (no act_quant, f32 x) on FP8 weights at M <= fp8_gemv_max_m() (4): fp8_gemv_kernel
+//              (gemm/fp8_gemv.cuh), 16-byte weight loads, f32 FMAs, deterministic reduction, one launch.
+//              DSV4_CUDA_PATHS linear_fp8_gemv=0 takes the gemv path instead (A/B timing, fallback).
 // Plans are built lazily per shape and cached for the process (cuBLASLt algorithm selection is slow).
 #include <algorithm>
 #include <cstdlib>
@@ -70,6 +73,12 @@ int64_t fp8_decode_max_m(int64_t N, int64_t K) {
   if (forced >= 0) return std::min<int64_t>(forced, cuda::kFp8DecodeMaxM);
   if (N * K <= (int64_t{4} << 20)) return 16;
   return K <= 4096 ? 8 : 4;
+}
+// Rows up to which grouped_linear on FP8 weights takes fp8_gemv_kernel (token tiles of <= 4: larger M re-reads
+// the weight once per tile). DSV4_CUDA_PATHS linear_fp8_gemv_max_m=<m> overrides (at most kGemvMaxM).
+int64_t fp8_gemv_max_m() {
+  const int64_t forced = cuda::kernel_paths().linear_fp8_gemv_max_m;
+  return forced >= 0 ? std::min<int64_t>(forced, kGemvMaxM) : 4;
 }
 constexpr size_t kMaxWorkspaceBytes = 32ull << 20;  // cuBLASLt workspace cap
 
@@ -403,6 +412,27 @@ void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, T
   lp.round = bf16_acts();
   const bool bf16 = bf16_acts() && ref.format != WeightFormat::F32 && ref.format != WeightFormat::F16;
   cudaStream_t stream = ctx_.stream();
+  if (cuda::kernel_paths().linear_fp8_gemv && w.quant == weights::Quant::Fp8Block128 &&
+      w.scale_dtype != DType::BF16 && M <= fp8_gemv_max_m()) {
+    cuda::Fp8GemvParams gp;
+    gp.x = x.data();
+    gp.w = static_cast<const uint8_t*>(dw.raw.data());
+    gp.y = y.data();
+    gp.M = static_cast<int32_t>(M);
+    gp.N = static_cast<int32_t>(groups * R);
+    gp.K = static_cast<int32_t>(Kg);
+    gp.rows_per_group = static_cast<int32_t>(R);
+    gp.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(Kg));
+    gp.x_ld = groups * Kg;
+    gp.x_group_stride = Kg;
+    gp.y_ld = groups * R;
+    gp.round_bf16 = lp.round;
+    gp.w_scale = dw_.fp8_scale_f32(w);  // built once per weight
+    if (cuda::fp8_gemv_supported(gp)) {
+      cuda::launch_fp8_gemv(gp, stream);
+      return;
+    }
+  }
   if (M <= kGemvMaxM || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
 }
 

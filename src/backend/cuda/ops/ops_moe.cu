@@ -25,6 +25,10 @@
 #include <vector>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_paths.h"
+#include "backend/cuda/gemm/fp8_gemm_limits.h"
+#include "backend/cuda/gemm/launch.h"
+#include "backend/cuda/gemm/plan.h"
 #include "backend/cuda/moe/launch.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/check.h"
@@ -345,6 +349,73 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
   if (x.numel() % D != 0)
     check(false, "expert_ffn " + e.w1.name + ": input width does not match " + std::to_string(D));
   const int64_t n = x.numel() / D;
+  // FP8 decode path (unless DSV4_CUDA_PATHS expert_ffn_fp8_decode=0): Bf16 numerics, FP8 w1/w3/w2 with e8m0 or f32
+  // block scales, D and I multiples of 128, 1 <= n <= 16. Two fp8_decode launches (gemm/fp8_decode.cuh) with
+  // CpuOps::expert_ffn's rounding points: [g | u] = bf16(act_quant(x) · [w1 | w3]ᵀ) in one launch (w3 stacked
+  // below w1), then y = bf16(act_quant(h) · w2ᵀ) with h = bf16(silu(min(g, L)) · clamp(u, ±L) [· weight])
+  // computed in the second kernel's act_quant prologue.
+  if (cuda::kernel_paths().expert_ffn_fp8_decode && bf16_acts() && n >= 1 && n <= 16) {
+    auto fp8 = [](const Weight& w) {
+      return w.quant == weights::Quant::Fp8Block128 && w.dtype == DType::F8_E4M3 && w.shape.size() == 2 &&
+             (w.scale_dtype == DType::F8_E8M0 || w.scale_dtype == DType::F32);
+    };
+    const int64_t I = e.w1.rows();
+    if (fp8(e.w1) && fp8(e.w3) && fp8(e.w2) && e.w3.rows() == I && e.w3.cols() == D && e.w2.rows() == D &&
+        e.w2.cols() == I && D % 128 == 0 && I % 128 == 0 && 2 * I <= INT32_MAX && D <= INT32_MAX &&
+        reinterpret_cast<uintptr_t>(x.data()) % 16 == 0) {
+      const cuda::Fp8DecodeSchedule s1 = cuda::choose_fp8_decode_schedule({n, 2 * I, D}, ctx_.sm_count());
+      const cuda::Fp8DecodeSchedule s2 = cuda::choose_fp8_decode_schedule({n, D, I}, ctx_.sm_count());
+      if (s1.ok && s2.ok) {
+        on_device(y, {n, D});
+        cudaStream_t s = ctx_.stream();
+        const size_t gu_bytes = static_cast<size_t>(n * 2 * I) * 4;
+        Scratch mem(gu_bytes + (weight ? static_cast<size_t>(n) * 4 : 0));
+        float* gu = mem.as<float>();
+        float* wdev = nullptr;
+        if (weight) {
+          wdev = reinterpret_cast<float*>(static_cast<uint8_t*>(mem.data()) + gu_bytes);
+          ctx_.upload_bytes(wdev, weight, static_cast<size_t>(n) * 4);
+        }
+        cuda::Fp8DecodeParams p1;
+        p1.x = x.data();
+        p1.w = static_cast<const uint8_t*>(dw_.get(e.w1).raw.data());
+        p1.w_scale = dw_.fp8_scale_f32(e.w1);
+        p1.w_hi = static_cast<const uint8_t*>(dw_.get(e.w3).raw.data());
+        p1.w_scale_hi = dw_.fp8_scale_f32(e.w3);
+        p1.n_split = static_cast<int32_t>(I);
+        p1.y = gu;
+        p1.M = static_cast<int32_t>(n);
+        p1.N = static_cast<int32_t>(2 * I);
+        p1.K = static_cast<int32_t>(D);
+        p1.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(D));
+        p1.x_ld = D;
+        p1.y_ld = 2 * I;
+        p1.kb_per_cta = s1.kb_per_cta;
+        p1.row_warps = s1.row_warps;
+        p1.cluster = s1.cluster;
+        cuda::launch_fp8_decode(s1, p1, s);
+        cuda::Fp8DecodeParams p2;
+        p2.x = gu;
+        p2.x_up = gu + I;
+        p2.glu_weight = wdev;
+        p2.glu_limit = swiglu_limit;
+        p2.w = static_cast<const uint8_t*>(dw_.get(e.w2).raw.data());
+        p2.w_scale = dw_.fp8_scale_f32(e.w2);
+        p2.y = y.data();
+        p2.M = static_cast<int32_t>(n);
+        p2.N = static_cast<int32_t>(D);
+        p2.K = static_cast<int32_t>(I);
+        p2.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(I));
+        p2.x_ld = 2 * I;
+        p2.y_ld = D;
+        p2.kb_per_cta = s2.kb_per_cta;
+        p2.row_warps = s2.row_warps;
+        p2.cluster = s2.cluster;
+        cuda::launch_fp8_decode(s2, p2, s);
+        return;
+      }
+    }
+  }
   const ExpertSet& es = expert_set(ctx_, dw_, std::span<const weights::ExpertWeights>(&e, 1), D);
   const ExpertPlan ep = plan_experts(es, bf16_acts(), n, 1, true);
   on_device(y, {n, D});

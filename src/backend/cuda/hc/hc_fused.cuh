@@ -1,0 +1,197 @@
+// hc_fused_kernel: hc_pre / hc_head at small T (decode) in one launch, bitwise equal to hc_mix_kernel followed by
+// hc_finish_kernel (the same K splits, lane layout and summation orders; see params.h HcFusedParams).
+// CTA = kHcFusedGroups groups of kHcFusedLanes threads (group g: K split blockIdx.y * kHcFusedGroups + g of
+// the tile's kTpt tokens, through hc_mix_warp_sums) + kTpt tail warps (idle while mixing). After writing its
+// partials the CTA takes a ticket (threadfence + atomicAdd on counters[tile]); the last CTA of the tile:
+//   1. stages the tile's partials in shared memory (all loads in flight at once; L2 reads, __ldcg),
+//   2. tail warp tt sums token tt's partials in split order (lane o: mu[o]; lane 0: the f64 sum of squares),
+//      computes rho and the pre weights (hc_finish_kernel's arithmetic) into shared memory,
+//   3. then the tail warps run the Sinkhorn and write post / comb (hc_pre) while the mix warps collapse the
+//      streams of the tile's tokens over all of D (kU vectors per thread in flight).
+// The last CTA resets its counter, so the counters are zero again when the kernel ends (stream order makes
+// the next launch see it). Supports hc = kHc <= 4, T <= kHcFusedMaxT; kVec = 4 needs width and D % 4 == 0
+// and 16-byte aligned x, fn, y.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/hc/hc_finish.cuh"
+#include "backend/cuda/hc/hc_mix.cuh"
+#include "backend/cuda/hc/params.h"
+#include "backend/cuda/hc/plan.h"
+
+namespace dsv4::cuda {
+
+template <int kTpt>
+inline constexpr int kHcFusedThreads = kHcFusedGroups * kHcFusedLanes + 32 * kTpt;
+
+template <int kHc, bool kPre, int kTpt, int kVec>
+__global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const __grid_constant__ HcFusedParams p) {
+  constexpr int kMix = kPre ? (2 + kHc) * kHc : kHc;
+  static_assert(kMix <= 32 && kHc * kHc <= 32, "one warp holds mu and C");
+  constexpr int kLanes = kHcFusedLanes, kGroups = kHcFusedGroups;
+  constexpr int kMixThreads = kLanes * kGroups, kMixWarps = kMixThreads / 32, kWarpsPerGroup = kLanes / 32;
+  constexpr int kThreads = kHcFusedThreads<kTpt>;
+  constexpr int kStage = kHcFusedStageSplits;
+  constexpr int kU = 4;  // collapse vectors per thread in flight
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kTpt;
+  const int n_tok = static_cast<int>(min(static_cast<int64_t>(kTpt), p.T - t0));
+
+  __shared__ float red[kMixWarps][kTpt][kMix];
+  __shared__ double red_ss[kMixWarps][kTpt];
+  __shared__ float s_part[kStage * kTpt * kMix];  // [split][token][mix]
+  __shared__ double s_pss[kStage * kTpt];         // [split][token]
+  __shared__ float s_pre[kTpt][kHc];
+  __shared__ unsigned s_ticket;
+
+  // Partials of this CTA's K splits (hc_mix_kernel's arithmetic).
+  if (tid < kMixThreads) {
+    const int group = tid / kLanes, lane_k = tid % kLanes;
+    const int split = static_cast<int>(blockIdx.y) * kGroups + group;
+    const int k_begin = split * p.k_slice;
+    const int k_end = min(p.width, k_begin + p.k_slice);  // empty past the last split
+    float acc[kTpt][kMix];
+    double ss[kTpt];
+    hc_mix_warp_sums<kMix, kTpt, kLanes, kVec>(p.x, p.fn, p.T, p.width, kMix, t0, k_begin, k_end, lane_k, acc, ss);
+    if (lane == 0) {
+#pragma unroll
+      for (int i = 0; i < kTpt; ++i) {
+        red_ss[warp][i] = ss[i];
+#pragma unroll
+        for (int o = 0; o < kMix; ++o) red[warp][i][o] = acc[i][o];
+      }
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < kGroups * kTpt * (kMix + 1); idx += kThreads) {
+    const int g = idx / (kTpt * (kMix + 1)), r = idx % (kTpt * (kMix + 1));
+    const int i = r / (kMix + 1), o = r % (kMix + 1);
+    const int split = static_cast<int>(blockIdx.y) * kGroups + g;
+    const int64_t t = t0 + i;
+    if (split >= p.splits || t >= p.T) continue;
+    if (o < kMix) {
+      float s = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarpsPerGroup; ++w) s += red[g * kWarpsPerGroup + w][i][o];
+      p.part_mu[(static_cast<int64_t>(split) * p.T + t) * kMix + o] = s;
+    } else {
+      double s = 0.0;
+#pragma unroll
+      for (int w = 0; w < kWarpsPerGroup; ++w) s += red_ss[g * kWarpsPerGroup + w][i];
+      p.part_ss[static_cast<int64_t>(split) * p.T + t] = s;
+    }
+  }
+
+  // Ticket: the last CTA of the tile continues.
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) s_ticket = atomicAdd(p.counters + blockIdx.x, 1u);
+  __syncthreads();
+  if (s_ticket != gridDim.y - 1) return;
+  __threadfence();
+  if (tid == 0) p.counters[blockIdx.x] = 0u;
+
+  const bool staged = p.splits <= kStage;
+  if (staged) {
+    const int per_split = n_tok * kMix;  // the tile's partials of one split are contiguous
+    for (int i = tid; i < p.splits * per_split; i += kThreads) {
+      const int s = i / per_split, r = i % per_split;
+      s_part[s * kTpt * kMix + r] = __ldcg(p.part_mu + (static_cast<int64_t>(s) * p.T + t0) * kMix + r);
+    }
+    for (int i = tid; i < p.splits * n_tok; i += kThreads) {
+      const int s = i / n_tok, tt = i % n_tok;
+      s_pss[s * kTpt + tt] = __ldcg(p.part_ss + static_cast<int64_t>(s) * p.T + t0 + tt);
+    }
+  }
+  __syncthreads();
+
+  // Tail warp tt: token t0 + tt (hc_finish_kernel's warp-0 arithmetic).
+  const bool tail = warp >= kMixWarps;
+  const int tt = warp - kMixWarps;
+  const bool tail_tok = tail && tt < n_tok;
+  float mu = 0.0f;
+  if (tail_tok) {
+    const int64_t t = t0 + tt;
+    double ss = 0.0;
+    if (staged) {
+      if (lane < kMix)
+        for (int s = 0; s < p.splits; ++s) mu += s_part[(s * kTpt + tt) * kMix + lane];
+      if (lane == 0)
+        for (int s = 0; s < p.splits; ++s) ss += s_pss[s * kTpt + tt];
+    } else {
+      if (lane < kMix)
+        for (int s = 0; s < p.splits; ++s) mu += __ldcg(p.part_mu + (static_cast<int64_t>(s) * p.T + t) * kMix + lane);
+      if (lane == 0)
+        for (int s = 0; s < p.splits; ++s) ss += __ldcg(p.part_ss + static_cast<int64_t>(s) * p.T + t);
+    }
+    ss = __shfl_sync(0xffffffffu, ss, 0);
+    const double width = static_cast<double>(kHc) * p.D;
+    const float rho = 1.0f / sqrtf(static_cast<float>(ss / width) + p.norm_eps);
+    mu = __fmul_rn(mu, rho);
+    const float mu_pre = __shfl_sync(0xffffffffu, mu, lane % kHc);
+    if (lane < kHc)
+      s_pre[tt][lane] = __fadd_rn(hc_sigmoid(__fadd_rn(__fmul_rn(mu_pre, p.scale[0]), p.base[lane])), p.hc_eps);
+  }
+  __syncthreads();
+
+  if (tail) {
+    if constexpr (kPre) {
+      if (tail_tok) {
+        const int64_t t = t0 + tt;
+        const int j = lane % kHc;
+        const float mu_post = __shfl_sync(0xffffffffu, mu, kHc + j);
+        const float mu_comb = __shfl_sync(0xffffffffu, mu, min(2 * kHc + lane, 31));
+        const float z = lane < kHc * kHc ? __fadd_rn(__fmul_rn(mu_comb, p.scale[2]), p.base[2 * kHc + lane]) : 0.0f;
+        const float c = hc_sinkhorn<kHc>(z, lane, p.sinkhorn_iters, p.hc_eps);
+        if (lane < kHc)
+          p.post[t * kHc + lane] = 2.0f * hc_sigmoid(__fadd_rn(__fmul_rn(mu_post, p.scale[1]), p.base[kHc + lane]));
+        if (lane < kHc * kHc) p.comb[t * kHc * kHc + lane] = c;
+      }
+    }
+    return;
+  }
+
+  // Collapse (mix warps): y[t, c] = round(Σ_j pre_j · x[t, j, c]), j ascending, separate multiply and add.
+  const int nv = p.D / kVec;
+  const int total = n_tok * nv;
+  for (int v0 = tid; v0 < total; v0 += kMixThreads * kU) {
+    float xin[kU][kHc][kVec];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int v = v0 + u * kMixThreads;
+      if (v < total) {
+        const int tk = v / nv, c = (v % nv) * kVec;
+        const float* xr = p.x + (t0 + tk) * kHc * p.D + c;
+#pragma unroll
+        for (int jj = 0; jj < kHc; ++jj) hc_load<kVec>(xr + jj * p.D, xin[u][jj]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int v = v0 + u * kMixThreads;
+      if (v >= total) continue;
+      const int tk = v / nv, c = (v % nv) * kVec;
+      float out[kVec];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) out[e] = 0.0f;
+#pragma unroll
+      for (int jj = 0; jj < kHc; ++jj) {
+        const float pj = s_pre[tk][jj];
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) out[e] = __fadd_rn(out[e], __fmul_rn(pj, xin[u][jj][e]));
+      }
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) out[e] = hc_round(out[e], p.round_bf16);
+      float* y = p.y + (t0 + tk) * p.D + c;
+      if constexpr (kVec == 4) {
+        *reinterpret_cast<float4*>(y) = make_float4(out[0], out[1], out[2], out[3]);
+      } else {
+        y[0] = out[0];
+      }
+    }
+  }
+}
+
+}  // namespace dsv4::cuda
