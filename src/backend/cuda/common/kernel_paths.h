@@ -20,7 +20,8 @@ struct KernelPaths {
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
-  bool expert_ffn_fp8_decode = true;    // expert_ffn on FP8 weights at n <= 16: fp8_decode (w1|w3), fp8_decode (w2)
+  bool expert_ffn_fp8_decode = false;   // expert_ffn on FP8 weights at n <= 16: fp8_decode (w1|w3), fp8_decode (w2);
+                                        // off: not faster on the H200 (n=1 23.2 vs 22.1 µs, run 6)
   bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower
                                         // on the H200 (T=1 219 vs 98 µs; register spills), so off by default
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
