@@ -165,4 +165,23 @@ std::vector<float> bf16_bits_to_f32(const std::vector<uint16_t>& v) {
   return o;
 }
 
+Tensor host_tensor(Shape s, std::vector<float> v) {
+  Tensor t(std::move(s));
+  check(static_cast<int64_t>(v.size()) == t.numel(), "host_tensor: value count differs from the shape");
+  t.vec() = std::move(v);
+  return t;
+}
+
+Tensor poisoned(Shape s) {
+  Tensor y(Device::Cuda, s);
+  y.resize(s, NAN);
+  return y;
+}
+
+Compare compare_tensors(const Tensor& got_dev, const Tensor& ref) {
+  const Tensor got = got_dev.to(Device::Host);
+  if (got.numel() != ref.numel()) return Compare{0, 1e9, 0, 1, 0};
+  return compare(got.data(), ref.data(), static_cast<size_t>(ref.numel()));
+}
+
 }  // namespace dsv4::gpu_test

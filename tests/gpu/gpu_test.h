@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/cuda/common/timing.h"
+#include "core/tensor.h"
 #include "backend/cuda/gemm/plan.h"
 
 namespace dsv4::gpu_test {
@@ -104,5 +105,23 @@ void test_ops_hc(Env& env);         // ops_hc_test.cpp: hc_pre/post/head, rms_no
 void test_ops_moe(Env& env);        // ops_moe_test.cpp: route, expert_ffn, moe_experts
 
 std::string fmt(const char* f, ...);
+
+// ---- shared by the CudaOps op tests (ops_*_test.cpp) ----
+// splitmix64: fast enough to fill GB-sized test weights.
+struct FastRng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+};
+// A host tensor holding v (v.size() == numel of s).
+Tensor host_tensor(Shape s, std::vector<float> v);
+// A device tensor of shape s filled with NaN: an output element the op leaves unwritten fails the comparison.
+Tensor poisoned(Shape s);
+// Downloads got_dev and compares it with ref; a different element count compares as a failure.
+Compare compare_tensors(const Tensor& got_dev, const Tensor& ref);
 
 }  // namespace dsv4::gpu_test

@@ -50,12 +50,6 @@ std::vector<float> values(Env& env, size_t n, float sigma, bool bf16) {
   return v;
 }
 
-HostTensor host_tensor(Shape s, std::vector<float> v) {
-  HostTensor t(std::move(s));
-  t.vec() = std::move(v);
-  return t;
-}
-
 std::vector<float> download(const Tensor& t) { return t.to(Device::Host).vec(); }
 
 cudaStream_t ops_stream() { return cuda::CudaContext::get().stream(); }

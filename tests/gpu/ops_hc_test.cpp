@@ -60,24 +60,8 @@ std::vector<float> random_stream(std::mt19937_64& rng, int64_t rows, int64_t col
   return v;
 }
 
-Tensor host_tensor(Shape s, std::vector<float> v) {
-  Tensor t(s);
-  t.vec() = std::move(v);
-  return t;
-}
 
-Tensor poisoned(Shape s) {
-  Tensor y(Device::Cuda, s);
-  y.resize(s, NAN);
-  return y;
-}
 
-Compare cmp(const Tensor& got_dev, const Tensor& ref) {
-  const Tensor got = got_dev.to(Device::Host);
-  check(got.numel() == ref.numel(), "ops_hc test: shape mismatch " + shape_str(got.shape()) + " vs " +
-                                        shape_str(ref.shape()));
-  return compare(got.data(), ref.data(), static_cast<size_t>(ref.numel()));
-}
 
 size_t bit_mismatches(const Tensor& got_dev, const Tensor& ref) {
   const Tensor got = got_dev.to(Device::Host);
@@ -132,9 +116,9 @@ void test_hc_pre(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D
   const Tensor Xd = X.to(Device::Cuda);
   Tensor xd = poisoned({T, D}), postd = poisoned({T, hc}), combd = poisoned({T, hc, hc});
   gpu.hc_pre(Xd, wc.w, p, xd, postd, combd);
-  env.report.check("hc_pre x", detail, cmp(xd, x), tol_for(num));
-  env.report.check("hc_pre post", detail, cmp(postd, post), kTolF32);
-  env.report.check("hc_pre comb", detail, cmp(combd, comb), kTolF32);
+  env.report.check("hc_pre x", detail, compare_tensors(xd, x), tol_for(num));
+  env.report.check("hc_pre post", detail, compare_tensors(postd, post), kTolF32);
+  env.report.check("hc_pre comb", detail, compare_tensors(combd, comb), kTolF32);
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre(Xd, wc.w, p, xd, postd, combd); });
     const int64_t n_mix = (2 + hc) * hc, width = hc * D;
@@ -156,7 +140,7 @@ void test_hc_head(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t 
   const Tensor Xd = X.to(Device::Cuda);
   Tensor yd = poisoned({T, D});
   gpu.hc_head(Xd, wc.w, p, yd);
-  env.report.check("hc_head", detail, cmp(yd, y), tol_for(num));
+  env.report.check("hc_head", detail, compare_tensors(yd, y), tol_for(num));
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_head(Xd, wc.w, p, yd); });
     const int64_t width = hc * D;
@@ -182,7 +166,7 @@ void test_hc_post(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t 
   Tensor od = poisoned({T, hc, D});
   gpu.hc_post(ad, Rd, pd, cd, od);
   const size_t bad = bit_mismatches(od, out);
-  env.report.check("hc_post", detail, cmp(od, out), round ? kTolBf16Rowwise : kTolF32, true,
+  env.report.check("hc_post", detail, compare_tensors(od, out), round ? kTolBf16Rowwise : kTolF32, true,
                    fmt("%zu values differ bitwise", bad));
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_post(ad, Rd, pd, cd, od); });
@@ -204,7 +188,7 @@ void test_rms_norm_f32(Env& env, const Numerics& num, int64_t rows, int64_t dim,
   Tensor xd = x.to(Device::Cuda);
   gpu.rms_norm(xd, dim, weighted ? &w : nullptr, 1e-6f);
   const size_t bad = bit_mismatches(xd, ref);
-  env.report.check("rms_norm f32", detail, cmp(xd, ref), tol_for(num), true, fmt("%zu values differ bitwise", bad));
+  env.report.check("rms_norm f32", detail, compare_tensors(xd, ref), tol_for(num), true, fmt("%zu values differ bitwise", bad));
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
       gpu.rms_norm(xd, dim, weighted ? &w : nullptr, 1e-6f);
@@ -368,7 +352,7 @@ void test_rope_paths(Env& env, const Numerics& num, int64_t T, int64_t segs, int
     const PathSwitch legacy(cuda::kernel_paths().rope_inline, false);
     gpu.rope(d0, dim, rope_dim, pos, table, inverse);
   }
-  env.report.check("rope", detail, cmp(d1, ref), bf16(num) ? kTolBf16Rowwise : 1e-6);
+  env.report.check("rope", detail, compare_tensors(d1, ref), bf16(num) ? kTolBf16Rowwise : 1e-6);
   env.report.exact("rope inline vs uploaded", detail, static_cast<size_t>(x.numel()), bit_mismatches_dev(d1, d0));
   if (timed) {
     const double bytes = 8.0 * T * segs * rope_dim;

@@ -54,16 +54,6 @@ const char* kind_name(LinearKind k) {
   return k == LinearKind::Quantized ? "quantized" : k == LinearKind::Bf16 ? "bf16-out" : "f32-out";
 }
 
-// splitmix64: fast enough for the 1 GB head weight.
-struct FastRng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
 
 // A checkpoint-format weight on the host; view() points into the vectors (keep the object alive).
 struct HostWeight {
@@ -169,11 +159,6 @@ Tensor make_x(Env& env, int64_t M, int64_t K, bool f32_values) {
 bool official(const Numerics& n) { return n.act == backend::ActDtype::Bf16; }
 const char* num_name(const Numerics& n) { return official(n) ? "bf16" : "f32"; }
 
-Tensor poisoned(Shape s) {
-  Tensor y(Device::Cuda, s);
-  y.resize(s, NAN);
-  return y;
-}
 
 cudaStream_t ops_stream() { return cuda::CudaContext::get().stream(); }
 

@@ -44,15 +44,6 @@ constexpr double kTolRoute = 1e-5;  // expf / log1pf ulps
 enum class Fmt { F32, Bf16, Fp8, Mxfp4 };
 const char* fmt_name(Fmt f) { return f == Fmt::F32 ? "f32" : f == Fmt::Bf16 ? "bf16" : f == Fmt::Fp8 ? "fp8" : "mxfp4"; }
 
-struct FastRng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
 
 // Owns the bytes the test Weights point at.
 struct Store {
@@ -133,23 +124,8 @@ weights::ExpertWeights make_expert(Store& st, FastRng& rng, Fmt f, int64_t D, in
           make_weight(st, rng, f, I, D, name + ".w3")};
 }
 
-Tensor host_tensor(const std::vector<float>& v, Shape s) {
-  Tensor t(std::move(s));
-  std::copy(v.begin(), v.end(), t.vec().begin());
-  return t;
-}
 
-Tensor poisoned(Shape s) {
-  Tensor y(Device::Cuda, s);
-  y.resize(s, NAN);
-  return y;
-}
 
-Compare compare_tensors(const Tensor& got_dev, const Tensor& ref) {
-  const Tensor got = got_dev.to(Device::Host);
-  if (got.numel() != ref.numel()) return Compare{0, 1e9, 0, 1, 0};
-  return compare(got.data(), ref.data(), static_cast<size_t>(ref.numel()));
-}
 
 const char* num_name(const Numerics& n) { return n.act == backend::ActDtype::F32 ? "f32" : "bf16"; }
 double tol_for(const Numerics& n) { return n.act == backend::ActDtype::F32 ? kTolF32 : kTolFp8Gemm; }
@@ -211,7 +187,7 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
   const Weight tid = make_tid2eid(st, env.rng, 1000, E, top_k, hash == 64);
   std::vector<int32_t> tokens(static_cast<size_t>(T));
   for (auto& t : tokens) t = static_cast<int32_t>(env.rng() % 1000);
-  const Tensor zh = host_tensor(z, {T, E});
+  const Tensor zh = host_tensor({T, E}, z);
   CpuOps cpu(Numerics{});
   CudaOps gpu(Numerics{});
   std::vector<int32_t> sc, sg;
@@ -255,7 +231,7 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
   Store st;
   FastRng rng{env.rng()};
   const weights::ExpertWeights e = make_expert(st, rng, f, D, I, "shared");
-  const Tensor x = host_tensor(random_activations(env.rng, n, D), {n, D});
+  const Tensor x = host_tensor({n, D}, random_activations(env.rng, n, D));
   std::vector<float> wt(static_cast<size_t>(n));
   std::uniform_real_distribution<float> ud(0.05f, 1.0f);
   for (auto& v : wt) v = ud(env.rng);
@@ -297,8 +273,8 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
   w.tid2eid = make_tid2eid(st, env.rng, 4096, c.E, c.top_k, c.hash == 64);
   std::vector<int32_t> tokens(static_cast<size_t>(c.T));
   for (auto& t : tokens) t = static_cast<int32_t>(env.rng() % 4096);
-  const Tensor x = host_tensor(random_activations(env.rng, c.T, c.D), {c.T, c.D});
-  const Tensor z = host_tensor(planted_logits(env.rng, c.T, c.E, c.top_k), {c.T, c.E});
+  const Tensor x = host_tensor({c.T, c.D}, random_activations(env.rng, c.T, c.D));
+  const Tensor z = host_tensor({c.T, c.E}, planted_logits(env.rng, c.T, c.E, c.top_k));
   const bool hash = c.hash != 0;
   CudaOps gpu(num);
   const Tensor xd = x.to(Device::Cuda), zd = z.to(Device::Cuda);
