@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/cuda/common/ceilings.h"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/common/timing.h"
@@ -45,66 +46,18 @@ std::vector<uint8_t> random_operand(size_t elems, bool fp8, uint64_t seed) {
 double dense_gemm_tflops(bool fp8, uint64_t seed) {
   const int64_t n = 8192;
   cuda::CudaContext& ctx = cuda::CudaContext::get();
-  cudaStream_t stream = ctx.stream();
   const size_t elem = fp8 ? 1 : 2;
-  DeviceBuffer a(n * n * elem), b(n * n * elem), d(n * n * 2), scale(sizeof(float) * 8);
+  DeviceBuffer a(n * n * elem), b(n * n * elem);
   const auto ha = random_operand(static_cast<size_t>(n * n), fp8, seed + 1);
   const auto hb = random_operand(static_cast<size_t>(n * n), fp8, seed + 2);
-  a.upload(ha.data(), ha.size(), stream);
-  b.upload(hb.data(), hb.size(), stream);
-  const float scales[8] = {1.0f / 64, 0, 0, 0, 1.0f / 64, 0, 0, 0};
-  scale.upload(scales, sizeof(scales), stream);
-  ctx.sync();
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
-  const cudaDataType_t in_t = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-  DSV4_CUDA_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;  // FP8 on Hopper needs "TN"
-  DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  if (fp8) {
-    const float* sa = scale.as<float>();
-    const float* sb = scale.as<float>() + 4;
-    DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof(sa)));
-    DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof(sb)));
-  }
-  DSV4_CUDA_CHECK(cublasLtMatrixLayoutCreate(&la, in_t, n, n, n));
-  DSV4_CUDA_CHECK(cublasLtMatrixLayoutCreate(&lb, in_t, n, n, n));
-  DSV4_CUDA_CHECK(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, n, n, n));
-  const size_t ws_bytes = 64ull << 20;
-  DeviceBuffer ws(ws_bytes);
-  cublasLtMatmulPreference_t pref = nullptr;
-  DSV4_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  DSV4_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes,
-                                                       sizeof(ws_bytes)));
-  cublasLtMatmulHeuristicResult_t results[8] = {};
-  int returned = 0;
-  DSV4_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt(), desc, la, lb, ld, ld, pref, 8, results, &returned));
-  const float alpha = 1.0f, beta = 0.0f;
-  int chosen = -1;
-  for (int i = 0; i < returned && chosen < 0; ++i) {
-    const cublasStatus_t st = cublasLtMatmul(ctx.lt(), desc, &alpha, a.data(), la, b.data(), lb, &beta, d.data(), ld,
-                                             d.data(), ld, &results[i].algo, ws.data(), ws_bytes, stream);
-    if (st == CUBLAS_STATUS_SUCCESS) chosen = i;
-  }
-  double tflops = 0;
-  if (chosen >= 0) {
-    const cublasLtMatmulHeuristicResult_t& res = results[chosen];
-    const cuda::Timing t = cuda::time_on_stream(stream, [&](int) {
-      DSV4_CUDA_CHECK(cublasLtMatmul(ctx.lt(), desc, &alpha, a.data(), la, b.data(), lb, &beta, d.data(), ld,
-                                     d.data(), ld, &res.algo, ws.data(), ws_bytes, stream));
-    }, {.warmup = 3, .samples = 10, .min_sample_ms = 0.0});
-    tflops = 2.0 * n * n * n / (t.median_ms * 1e-3) * 1e-12;
-  } else {
+  a.upload(ha.data(), ha.size(), ctx.stream());
+  b.upload(hb.data(), hb.size(), ctx.stream());
+  const cuda::DenseGemmTiming g = cuda::time_dense_gemm(ctx.lt(), ctx.stream(), fp8, a.data(), b.data(), n);
+  if (!g.timing) {
     std::fprintf(stderr, "cuda_bench: no cuBLASLt algorithm ran for the %s ceiling GEMM\n", fp8 ? "fp8" : "bf16");
+    return 0;
   }
-  cublasLtMatmulPreferenceDestroy(pref);
-  cublasLtMatrixLayoutDestroy(la);
-  cublasLtMatrixLayoutDestroy(lb);
-  cublasLtMatrixLayoutDestroy(ld);
-  cublasLtMatmulDescDestroy(desc);
-  ctx.sync();
-  return tflops;
+  return 2.0 * n * n * n / (g.timing->median_ms * 1e-3) * 1e-12;
 }
 
 }  // namespace
@@ -132,9 +85,7 @@ Ceilings measure_ceilings(uint64_t seed) {
     const size_t bytes = 2ull << 30;
     DeviceBuffer src(bytes), dst(bytes);
     src.fill_bytes(0x5A, ctx.stream());
-    const cuda::Timing t = cuda::time_on_stream(ctx.stream(), [&](int) {
-      DSV4_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, ctx.stream()));
-    }, {.warmup = 2, .samples = 10, .min_sample_ms = 0.0});
+    const cuda::Timing t = cuda::time_device_copy(ctx.stream(), dst.data(), src.data(), bytes, 10);
     c.copy_gbps = 2.0 * static_cast<double>(bytes) / (t.median_ms * 1e-3) * 1e-9;
     ctx.sync();
   }
