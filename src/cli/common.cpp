@@ -159,7 +159,7 @@ std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
   auto t0 = std::chrono::steady_clock::now();
   std::cerr << "loading " << f.model.model_dir << " ...\n";
   auto e = runtime::Engine::create({.model_dir = f.model.model_dir, .numerics = *numerics, .device = *device,
-                                    .kv_memory_bytes = *bytes,
+                                    .progress = upload_progress(), .kv_memory_bytes = *bytes,
                                     .max_running = f.max_running, .max_tokens_per_step = f.max_tokens_per_step,
                                     .max_prefill_chunk = f.max_prefill_chunk, .max_model_len = f.max_model_len});
   if (!e.ok()) {

@@ -20,7 +20,7 @@ struct Engine::Live {
 
 Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   std::unique_ptr<Engine> e(new Engine());
-  auto m = load_local_model(opts.model_dir, opts.numerics, opts.device);
+  auto m = load_local_model(opts.model_dir, opts.numerics, opts.device, opts.progress);
   if (!m.ok()) return m.error();
   e->model_ = std::move(m.value());
   if (std::filesystem::exists(opts.model_dir / "tokenizer.json")) {

@@ -26,6 +26,7 @@ struct EngineOptions {
   std::filesystem::path model_dir;
   backend::Numerics numerics;
   Device device = Device::Host;                // backend: CPU reference or CUDA
+  LoadProgress progress;                       // weight upload progress (device backends)
   int64_t kv_memory_bytes = int64_t{1} << 30;  // budget for the paged KV pools
   int64_t max_running = 16;                    // sequences holding KV at once
   int64_t max_tokens_per_step = 512;           // token budget of one step
