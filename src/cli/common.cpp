@@ -89,7 +89,8 @@ void add_engine_options(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--act-dtype", f.model.act_dtype, "activation rounding: bf16 (official), f32")->capture_default_str();
   add_device_option(cmd, f.model.device);
   cmd->add_option("--kv-memory", f.kv_memory,
-                  "memory for the paged KV cache: bytes (1GiB, 512MiB, 1073741824) or a share of free memory (50%)")
+                  "memory for the paged KV cache: bytes (1GiB, 512MiB, 1073741824) or a share of free memory (50%: of the "
+                  "host's, or with --device cuda of the GPU's left after the weights)")
       ->capture_default_str();
   cmd->add_option("--max-running", f.max_running, "sequences decoded at once")->capture_default_str();
   cmd->add_option("--max-step-tokens", f.max_tokens_per_step, "token budget of one engine step")->capture_default_str();
@@ -103,25 +104,12 @@ std::string default_model_dir() {
   return DSV4_DEFAULT_MODEL_DIR;
 }
 
-namespace {
-// MemAvailable of /proc/meminfo: the "free memory" of the CPU backend.
-int64_t available_memory_bytes() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (f >> key >> kib >> unit)
-    if (key == "MemAvailable:") return kib * 1024;
-  return 0;
-}
-}  // namespace
-
 Result<int64_t> parse_budget(const std::string& s) {
   if (!s.empty() && s.back() == '%') {
     char* end = nullptr;
     double pct = std::strtod(s.c_str(), &end);
     if (end != s.c_str() + s.size() - 1) return make_error("\"" + s + "\" is not a percentage (example: 50%)");
-    return kv::resolve_budget(kv::BudgetFraction{pct / 100.0}, available_memory_bytes());
+    return kv::resolve_budget(kv::BudgetFraction{pct / 100.0}, runtime::free_memory_bytes(Device::Host));
   }
   return parse_bytes(s);
 }
@@ -156,10 +144,15 @@ std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
               << (!numerics.ok() ? numerics.message() : !bytes.ok() ? bytes.message() : device.message()) << "\n";
     return nullptr;
   }
+  // "N%" on a device: a share of the device memory left after the weights, resolved by the engine.
+  double kv_fraction = 0;
+  if (*device != Device::Host && !f.kv_memory.empty() && f.kv_memory.back() == '%')
+    kv_fraction = std::strtod(f.kv_memory.c_str(), nullptr) / 100.0;
   auto t0 = std::chrono::steady_clock::now();
   std::cerr << "loading " << f.model.model_dir << " ...\n";
   auto e = runtime::Engine::create({.model_dir = f.model.model_dir, .numerics = *numerics, .device = *device,
                                     .progress = upload_progress(), .kv_memory_bytes = *bytes,
+                                    .kv_memory_fraction = kv_fraction,
                                     .max_running = f.max_running, .max_tokens_per_step = f.max_tokens_per_step,
                                     .max_prefill_chunk = f.max_prefill_chunk, .max_model_len = f.max_model_len});
   if (!e.ok()) {

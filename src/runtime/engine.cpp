@@ -33,8 +33,14 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   auto layout = kv::make_layout(f32_cache_shape(e->model_->cfg));
   if (!layout.ok()) return layout.error();
   kv::Concurrency conc{.max_seqs = opts.max_running, .max_step_tokens = opts.max_tokens_per_step};
-  auto sizes = kv::size_pools(*layout, opts.kv_memory_bytes, conc);
-  if (!sizes.ok()) return make_error("KV memory " + std::to_string(opts.kv_memory_bytes) + " bytes: " + sizes.message());
+  int64_t kv_bytes = opts.kv_memory_bytes;
+  if (opts.kv_memory_fraction > 0) {
+    auto b = kv::resolve_budget(kv::BudgetFraction{opts.kv_memory_fraction}, free_memory_bytes(opts.device));
+    if (!b.ok()) return make_error("KV memory: " + b.message());
+    kv_bytes = *b;
+  }
+  auto sizes = kv::size_pools(*layout, kv_bytes, conc);
+  if (!sizes.ok()) return make_error("KV memory " + std::to_string(kv_bytes) + " bytes: " + sizes.message());
   e->kv_ = std::make_unique<kv::HybridKvManager>(*layout, *sizes);
   e->store_ = std::make_unique<PagedKvStore>(e->model_->cfg, *layout, *sizes, opts.device);
   e->kv_capacity_ = kv::tokens_that_fit(*layout, *sizes);

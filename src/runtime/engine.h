@@ -28,6 +28,8 @@ struct EngineOptions {
   Device device = Device::Host;                // backend: CPU reference or CUDA
   LoadProgress progress;                       // weight upload progress (device backends)
   int64_t kv_memory_bytes = int64_t{1} << 30;  // budget for the paged KV pools
+  double kv_memory_fraction = 0;               // > 0: that share of the device's free memory after the weights
+                                               // are loaded, instead of kv_memory_bytes
   int64_t max_running = 16;                    // sequences holding KV at once
   int64_t max_tokens_per_step = 512;           // token budget of one step
   int64_t max_prefill_chunk = 256;             // prompt tokens of one request per step

@@ -2,6 +2,7 @@
 #include "runtime/local_model.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include "backend/cpu/cpu_ops.h"
 #include "weights/loader.h"
@@ -17,6 +18,22 @@ bool cuda_available() {
 #else
   return false;
 #endif
+}
+
+int64_t free_memory_bytes(Device device) {
+  if (device == Device::Cuda) {
+#ifdef DSV4_HAVE_CUDA
+    return cuda::CudaContext::get().free_bytes();
+#else
+    return 0;
+#endif
+  }
+  std::ifstream f("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (f >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
 }
 
 Result<Device> parse_device(const std::string& s) {

@@ -37,6 +37,9 @@ Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path
 Result<Device> parse_device(const std::string& s);
 // Whether this build has the CUDA backend.
 bool cuda_available();
+// Memory available for new allocations on `device`: MemAvailable of /proc/meminfo for the host, the free
+// memory the CUDA driver reports for the GPU (after whatever this process already holds, e.g. the weights).
+int64_t free_memory_bytes(Device device);
 
 // Checks token ids against the vocabulary; the error names the first bad id and its index.
 Status validate_tokens(const model::ModelConfig& cfg, std::span<const int32_t> tokens);

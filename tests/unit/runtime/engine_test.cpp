@@ -175,6 +175,24 @@ TEST(Engine, CancelFreesKv) {
   EXPECT_FALSE(eng->cancel(*id + 1000));
 }
 
+TEST(Engine, KvBudgetAsAShareOfFreeMemory) {
+  // A share of the host's free memory, resolved after the model is loaded: the pools get a non-zero budget below
+  // what is free, and requests run.
+  EngineOptions o{.model_dir = model_dir(), .numerics = backend::Numerics{}, .kv_memory_fraction = 0.001,
+                  .max_running = 4, .max_tokens_per_step = 96, .max_prefill_chunk = 40};
+  auto e = Engine::create(o);
+  ASSERT_TRUE(e.ok()) << e.message();
+  EXPECT_GT((*e)->max_model_len(), 0);
+  auto s = std::make_shared<RequestStream>();
+  ASSERT_TRUE((*e)->submit({.prompt = prompt_ids(20), .params = greedy(4)}, s).ok());
+  Collected c = drain(*s);
+  EXPECT_EQ(c.finish, "length") << c.error;
+  EXPECT_EQ(c.tokens.size(), 4u);
+  o.kv_memory_fraction = 1.5;
+  auto bad = Engine::create(o);
+  EXPECT_FALSE(bad.ok());
+}
+
 TEST(Engine, ValidationErrors) {
   auto eng = make_engine();
   ASSERT_TRUE(eng);

@@ -78,4 +78,10 @@ void CudaContext::download_bytes(void* dst, const void* src, size_t bytes) {
 
 void CudaContext::sync() { DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
+int64_t CudaContext::free_bytes() const {
+  size_t free = 0, total = 0;
+  DSV4_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return static_cast<int64_t>(free);
+}
+
 }  // namespace dsv4::cuda

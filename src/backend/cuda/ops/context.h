@@ -53,6 +53,7 @@ class CudaContext {
   void upload_bytes(void* dst, const void* src, size_t bytes);
   void download_bytes(void* dst, const void* src, size_t bytes);  // synchronizes the stream
   void sync();
+  int64_t free_bytes() const;  // cudaMemGetInfo's free device memory
 
  private:
   CudaContext();
