@@ -163,6 +163,9 @@ TEST(Engine, CancelFreesKv) {
   ASSERT_TRUE(id.ok()) << id.message();
   Event e;
   ASSERT_TRUE(s->next(e, std::chrono::milliseconds(60000)));  // generation has started
+  // Stats are published at the end of a step, possibly just after the step's events: wait for them.
+  for (int i = 0; i < 500 && eng->stats().kv_pages_used + eng->stats().running == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_GT(eng->stats().kv_pages_used + eng->stats().running, 0);
   EXPECT_TRUE(eng->cancel(*id));
   Collected c = drain(*s);
