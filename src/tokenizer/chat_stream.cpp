@@ -91,10 +91,12 @@ void CompletionStream::step(std::vector<ChatDelta>& out, bool final) {
       continue;
     }
     if (phase_ == Phase::kToolBlock) {
-      // Parse the block only once the completion has ended (EOS or end of stream): text after a closing tag
-      // can change how the reference parser reads the block (a closing tag inside an attribute value), so an
-      // earlier parse could emit calls that the one-shot parse_completion rejects.
-      if (find_first(buf_, pos_, kEosStop).which < 0 && !final) return;
+      // Parse the block only once the stream has ended: text after a closing tag can change how the reference
+      // parser reads the block (a closing tag inside an attribute value), and an EOS inside a parameter value is
+      // data to it (libFuzzer found a block that failed to parse at the first EOS and parsed at the end), so an
+      // earlier parse could emit what the one-shot parse_completion does not. The engine stops at the EOS token,
+      // so the end of the stream follows it at once.
+      if (!final) return;
       ToolBlock b = parse_tool_block(buf_, pos_ + kToolCallsStart.size());
       if (!b.error.empty()) {
         // Malformed: the block is kept as content, up to the EOS (wait for it unless the stream ended).

@@ -167,6 +167,18 @@ TEST(ChatParse, StreamingToolBlockWaitsForTheEnd) {
   for (size_t chunk : {1u, 7u, 64u, 1000u}) check_stream(text, ThinkingMode::kChat, chunk, "closing tag in name");
 }
 
+// An EOS inside a parameter value is data to the reference parser, which then finds the closing tags after it
+// (found by libFuzzer: the stream had parsed the block at that EOS, failed, and emitted it as content).
+TEST(ChatParse, StreamingToolBlockWithEosInsideAValue) {
+  const std::string text =
+      "x\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">\n"
+      "<｜end▁of▁sentence｜></｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>";
+  ParsedMessage batch = parse_completion(text, ThinkingMode::kChat);
+  EXPECT_TRUE(batch.error.empty()) << batch.error;
+  EXPECT_EQ(batch.tool_calls.size(), 1u);
+  for (size_t chunk : {1u, 7u, 14u, 64u, 1000u}) check_stream(text, ThinkingMode::kChat, chunk, "EOS in a value");
+}
+
 TEST(ChatParse, StreamingEmitsEarly) {
   CompletionStream s(ThinkingMode::kThinking);
   std::vector<ChatDelta> out;
