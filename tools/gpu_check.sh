@@ -124,7 +124,7 @@ fi
 if [[ ${#TEST_ARGS[@]} -gt 0 ]]; then
   GROUPS_TO_RUN=("custom")
 else
-  GROUPS_TO_RUN=("ceil,rms,actq,gemm-lt" "ceil,gemm-mma" "ceil,mxfp4")
+  GROUPS_TO_RUN=("ceil,rms,actq,gemm-lt" "ceil,gemm-mma" "ceil,ops-linear,ops-attn,ops-hc,ops-moe")
 fi
 RC=0
 : > "$OUT_DIR/gpu_ops.log"

@@ -22,7 +22,6 @@ namespace dsv4::gpu_test {
 // Tolerances of the precision recipe (relative L2 error vs the CPU reference), not of individual tests.
 inline constexpr double kTolBf16Rowwise = 2e-3;  // f32 math, one bf16 rounding; only sum order differs
 inline constexpr double kTolFp8Gemm = 5e-3;      // + FP8 tensor-core accumulation inside a 128-block
-inline constexpr double kTolMxfp4 = 2e-3;        // f32 CUDA-core FMAs, bf16 output
 // Attention with bf16 probabilities: the online softmax rounds p = exp(z - running max) to bf16 against a
 // different max than the CPU's two-pass softmax, so each p can differ by one bf16 ulp (measured 2.2e-3-2.3e-3).
 inline constexpr double kTolAttentionBf16 = 5e-3;
@@ -97,7 +96,6 @@ void measure_ceilings(Env& env);
 void test_rms_norm(Env& env);
 void test_act_quant(Env& env);    // act_quant bit-exactness + the cuBLASLt scale-layout probe
 void test_fp8_gemm(Env& env, cuda::Fp8GemmPath path);
-void test_mxfp4_gemv(Env& env);
 // CudaOps vs CpuOps, op by op (backend::Ops interface), one suite per implementation file.
 void test_ops_linear(Env& env);     // ops_linear_test.cpp: linear, grouped_linear, embed
 void test_ops_attention(Env& env);  // ops_attention_test.cpp: sparse_attention, indexer_topk, softmax_pool, ...

@@ -7,7 +7,6 @@
 
 namespace dsv4::cuda {
 
-void launch_mxfp4_gemv(const Mxfp4GemvParams& p, cudaStream_t stream);
 // sel / weight of the router on the device.
 void launch_route(const RouteParams& p, cudaStream_t stream);
 // counts, offsets, tile list (p.bm), then perm.
