@@ -58,7 +58,12 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
 }
 
 Engine::~Engine() {
-  stop_ = true;
+  {
+    // Set under the loop's mutex: otherwise the loop can test its wait predicate, miss the flag and the
+    // notification, and sleep forever (seen as a hang of `dsv4 run` exiting early on a bad prompt).
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
