@@ -179,6 +179,18 @@ class Attention(nn.Module):
         nope = ste(kv[..., :n], fq_blocks(kv[..., :n], 64, "fp8", 1e-4))
         return torch.cat((nope, kv[..., n:]), -1)
 
+    def _needle_entries(self, ctx, vis, B, Wc):
+        """[B, T, Wc] bool: on the supervised answer rows (ctx sup_rows [B, T]), the visible ratio-4 entries
+        that pool a needle key token (ctx sup_keys [B, T]); entry w pools windows w-1 and w (overlap c=2).
+        None without supervision."""
+        sk, sr = ctx.get("sup_keys"), ctx.get("sup_rows")
+        if sk is None or sr is None:
+            return None
+        m = self.ratio
+        own = sk[:, :Wc * m].reshape(B, Wc, m).any(-1)
+        ent = own | torch.cat((own.new_zeros(B, 1), own[:, :-1]), 1)  # [B, Wc]
+        return ent[:, None, :] & vis[None] & sr[:, :, None]
+
     def forward(self, x, ctx):
         B, T, _ = x.shape
         H, d, Wn = self.H, self.d, self.window
@@ -203,6 +215,7 @@ class Attention(nn.Module):
         lw = lw.masked_fill(~mask_w, float("-inf")).reshape(B, H, T, 2 * Wn)
         parts = [lw]
         aux = x.new_zeros(())
+        tv = None
         if self.ratio > 0:
             comp = self.kv_fq(self.compressor(x, freqs)).to(ACT)  # [B, Wc, d]
             Wc = comp.shape[1]
@@ -224,6 +237,13 @@ class Attention(nn.Module):
                     kl_ans = (kl * ar).sum() / ar.sum().clamp(min=1)
                     self.last_kl_ans = kl_ans.detach()
                     aux = aux + ctx["idx_rows_w"] * kl_ans
+                tv = self._needle_entries(ctx, vis, B, Wc)  # [B, T, Wc] or None (train.py --passkey-v3)
+                if tv is not None:
+                    # The indexer's own supervision on the answer rows: its softmax mass on the needle's entries.
+                    lpi = torch.log_softmax(score, -1).masked_fill(~tv, float("-inf"))
+                    rows_s = tv.any(-1)
+                    mi = torch.logsumexp(lpi, -1).masked_fill(~rows_s, 0.0)
+                    aux = aux + ctx["idx_sup_w"] * (-mi.sum() / rows_s.sum().clamp(min=1))
                 if not ctx["dense_csa"] and Wc > self.topk:
                     idx = score.detach().topk(self.topk, dim=-1).indices
                     sel = torch.zeros_like(score, dtype=torch.bool).scatter_(-1, idx, True) & vis
@@ -235,6 +255,14 @@ class Attention(nn.Module):
             parts.append(lc)
         parts.append(self.attn_sink.float()[None, :, None, None].expand(B, H, T, 1))
         p = torch.softmax(torch.cat(parts, -1), -1)
+        self.last_sup = None
+        if self.ratio == 4 and tv is not None:
+            # Attention supervision (--passkey-v3): on the answer rows, the best head's probability mass on the
+            # compressed entries that pool the needle's key tokens (only where the indexer selected them).
+            rows_s = tv.any(-1)  # [B, T]
+            if bool(rows_s.any()):
+                mass = (p[..., 2 * Wn:2 * Wn + Wc] * tv[:, None].to(p.dtype)).sum(-1).amax(1)  # [B, T]
+                self.last_sup = -(torch.log(mass + 1e-4) * rows_s).sum() / rows_s.sum()
         pw = p[..., :2 * Wn].reshape(B, H, nb, Wn, 2 * Wn).to(ACT)
         o = torch.einsum("bhnqk,bndk->bnqhd", pw, kwin).reshape(B, T, H, d).float()
         if self.ratio > 0:
@@ -410,22 +438,27 @@ class DeepseekV4Tiny(nn.Module):
             if hasattr(m, "qat"):
                 m.qat = on
 
-    def ctx(self, T, device, dense_csa, idx_rows=None, idx_rows_w=0.0):
-        return {"pos": torch.arange(T, device=device), "freqs": (self.freqs_main, self.freqs_comp),
-                "had": self.had, "dense_csa": dense_csa, "idx_rows": idx_rows, "idx_rows_w": idx_rows_w}
+    def ctx(self, T, device, dense_csa, idx_rows=None, idx_rows_w=0.0, sup=None):
+        c = {"pos": torch.arange(T, device=device), "freqs": (self.freqs_main, self.freqs_comp),
+             "had": self.had, "dense_csa": dense_csa, "idx_rows": idx_rows, "idx_rows_w": idx_rows_w}
+        if sup is not None:  # (sup_rows [B, T] bool, sup_keys [B, T] bool, idx_sup_w)
+            c["sup_rows"], c["sup_keys"], c["idx_sup_w"] = sup
+        return c
 
     def logits(self, X, fn, scale, base, norm):
         c = self.cfg
         y = norm(hc_head(X, fn, scale, base, c["hc_eps"], c["rms_norm_eps"]))
         return F.linear(y.to(self.head.weight.dtype) if not torch.is_autocast_enabled() else y, self.head.weight)
 
-    def forward(self, tokens, dense_csa=False, with_mtp=True, idx_rows=None, idx_rows_w=0.0):
+    def forward(self, tokens, dense_csa=False, with_mtp=True, idx_rows=None, idx_rows_w=0.0, sup=None):
         """tokens [B, T] -> (main logits [B, T, V], mtp logits [B, T-1, V] predicting t+2 or None, aux).
         idx_rows [B, T] (bool, optional) marks query rows whose indexer KL is added again with weight
-        idx_rows_w (the pass-key answer queries of train.py --passkey-v2)."""
+        idx_rows_w (the pass-key answer queries of train.py --passkey-v2). sup (--passkey-v3): (answer rows,
+        needle key-token positions, indexer weight): the CSA layers' attention and indexer supervision, left
+        in each Attention's last_sup (model loss) and added to aux (indexer)."""
         B, T = tokens.shape
         hc = self.cfg["hc_mult"]
-        ctx = self.ctx(T, tokens.device, dense_csa, idx_rows, idx_rows_w)
+        ctx = self.ctx(T, tokens.device, dense_csa, idx_rows, idx_rows_w, sup)
         h = self.embed(tokens).float()
         X = h[:, :, None, :].expand(B, T, hc, h.shape[-1]).contiguous()
         aux = h.new_zeros(())
