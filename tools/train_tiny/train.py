@@ -163,7 +163,10 @@ PK2 = {"seed": 20260709, "lr": 1e-3, "min_lr_frac": 0.1, "warmup_steps": 30, "de
 #   them), added to the model loss.
 # * idx_sup_weight: the indexer's own CE toward those entries on the same rows (its softmax mass on them), added to
 #   its KL objective (separately clipped as in v2).
-PK3 = {"seed": 20260710, "attn_sup_weight": 1.0, "idx_sup_weight": 1.0}
+# * needle_weight 0: no LM loss on the needle and the question (v2 trained them: a first v3 run with them learned
+#   retrieval, 100/100, but then wrote "The pass key is NN. Remember it. …" after any short prompt); only the answer
+#   tokens (and the supervision above) are trained on pass-key rows.
+PK3 = {"seed": 20260710, "attn_sup_weight": 1.0, "idx_sup_weight": 1.0, "needle_weight": 0.0}
 # Curriculum of --passkey-v2, [T, B, kind, prob, near] as in CURRICULUM (near 0: uniform depth). 25 % of the
 # steps are (distilled) text. Phase 0: 256/512 (needle inside or just outside the window), phase 1 up to 4K,
 # phase 2 up to 16K.
@@ -252,11 +255,12 @@ def make_batch(rng, bucket, stream, filler, pk, bscale):
             if "filler_weight" in HP:  # v2: LM loss only on needle, question and answer
                 ns, nl = pk.last_needle
                 w[b] = HP["filler_weight"]
-                w[b, ns:ns + nl] = 1.0
+                nw = HP.get("needle_weight", 1.0)  # v3: 0, the answer alone (no needle text in free generation)
+                w[b, ns:ns + nl] = nw
                 kid = pk.ids(D.ANSWER.format(key=key))[-1]
                 occ = [i for i in range(ns, ns + nl) if seq[i] == kid]
-                w[b, occ[1:]] = HP["answer_weight"]  # the key's repetition in the needle: an in-window copy
-                w[b, apos - len(pk.ids(D.QUESTION)):apos] = 1.0
+                w[b, occ[1:]] = HP["answer_weight"] * nw  # the key's repetition in the needle: an in-window copy
+                w[b, apos - len(pk.ids(D.QUESTION)):apos] = nw
             w[b, apos:apos + len(ans)] = HP["answer_weight"]
             qm[b, apos - 1:apos - 1 + len(ans)] = True
         else:
@@ -689,6 +693,12 @@ def main():
                 p.copy_(p.to(torch.bfloat16).float())
     t0 = time.time()
     res = torch_eval(model, heldout, cases, prompts, dev, autocast)
+    # Free generation must not drift into the synthetic task: greedy samples that contain " pass key".
+    pkp = pk.ids(" pass key")
+    leak = [s_ for s_ in res["samples_ids"]
+            if any(s_["ids"][i:i + len(pkp)] == pkp for i in range(len(s_["ids"])))]
+    res["samples_with_pass_key"] = len(leak)
+    print(f"greedy samples containing ' pass key': {len(leak)}/{len(res['samples_ids'])}", flush=True)
     if teacher is not None:  # held-out perplexity of the initial model, same numerics, for the comparison
         nll, n = 0.0, 0
         for seq in heldout:
