@@ -177,17 +177,17 @@ void ProfilingOps::hc_head(const Tensor& X, const HcWeights& w, const backend::H
   inner_.hc_head(X, w, p, y);
 }
 
-void ProfilingOps::sparse_attention(std::span<const backend::AttentionQuery> queries, int64_t n_heads, int64_t dim,
+void ProfilingOps::sparse_attention(const backend::AttentionKeys& keys, int64_t n_heads, int64_t dim,
                                     const Weight& sink, float scale, Tensor& out) {
   Scope s(*this, "sparse_attention");
-  inner_.sparse_attention(queries, n_heads, dim, sink, scale, out);
+  inner_.sparse_attention(keys, n_heads, dim, sink, scale, out);
 }
 
-void ProfilingOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                                std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
-                                int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) {
+void ProfilingOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const backend::SeqEntries> seqs,
+                                std::span<const int64_t> n_keys, const backend::IndexerDims& dims,
+                                IndexTensor& selected) {
   Scope s(*this, "indexer_topk");
-  inner_.indexer_topk(q, w, keys, key_begin, n_keys, n_heads, head_dim, top_k, selected);
+  inner_.indexer_topk(q, w, seqs, n_keys, dims, selected);
 }
 
 void ProfilingOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const float* weight,

@@ -57,11 +57,11 @@ class ProfilingOps final : public backend::Ops {
               Tensor& comb) override;
   void hc_post(const Tensor& a, const Tensor& R, const Tensor& post, const Tensor& comb, Tensor& out) override;
   void hc_head(const Tensor& X, const HcWeights& w, const backend::HcParams& p, Tensor& y) override;
-  void sparse_attention(std::span<const backend::AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                        const Weight& sink, float scale, Tensor& out) override;
-  void indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                    std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
-                    int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) override;
+  void sparse_attention(const backend::AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink,
+                        float scale, Tensor& out) override;
+  void indexer_topk(const Tensor& q, const Tensor& w, std::span<const backend::SeqEntries> seqs,
+                    std::span<const int64_t> n_keys, const backend::IndexerDims& dims,
+                    IndexTensor& selected) override;
   void expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const float* weight, float swiglu_limit,
                   Tensor& y) override;
   void route(const Tensor& logits, const Weight* bias, const Weight* tid2eid, std::span<const int32_t> tokens,

@@ -3,15 +3,18 @@
 // multi-threaded); a CUDA backend implements the same interface and is checked against it op by op.
 // Every tensor argument states dtype and shape. Activations are f32 Tensors on the backend's device(); their
 // values are rounded to bf16 at the reference's rounding points when Numerics::act == ActDtype::Bf16.
-// Outputs are resized onto the backend's device. Host spans (ids, positions, pointer lists) are plan data
-// the backend copies to its device; pointers in them address the backend's device memory.
+// Outputs are resized onto the backend's device. Host spans (ids, positions, pointer lists, row blocks) are plan
+// data the backend copies to its device; pointers in them address the backend's device memory. Index outputs
+// (the indexer's selections) stay on the device: no op of a decode step returns device data to the host.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "core/index_tensor.h"
 #include "core/result.h"
+#include "core/row_blocks.h"
 #include "core/tensor.h"
 #include "weights/model_weights.h"
 
@@ -66,10 +69,36 @@ struct HcParams {
   float norm_eps = 1e-6f;
 };
 
-// One query's attention inputs (spec §5.5): keys are rows of `kv` (K = V), selected by `index` (-1 skipped).
+// The rows [row_begin, row_begin + n_rows) of a batched call belong to one sequence whose entries (compressed
+// KV rows, or indexer keys) are `entries`. A call's chunks cover its rows in order.
+struct SeqEntries {
+  int64_t row_begin = 0;
+  int64_t n_rows = 0;
+  RowBlocks entries;  // rows each f32 [dim] on the backend's device
+};
+
+// One query's attention inputs (spec §5.5): its window rows (host-built, at most sliding_window), then
+// n_compressed compressed entries of its sequence (AttentionKeys).
 struct AttentionQuery {
-  const float* q;               // f32 [H, d]
-  std::span<const float* const> keys;  // each f32 [d]; window rows then compressed rows
+  const float* q = nullptr;                    // f32 [H, d]
+  std::span<const float* const> window;        // each f32 [d], oldest first
+  int64_t n_compressed = 0;
+};
+
+// Keys of a sparse_attention call (K = V). Query i (a row of chunk c) attends its window rows, then the
+// entries e_j, j < n_compressed, of chunk c's `entries`: e_j = j (selected == nullptr: all of the first
+// n_vis entries, HCA layers) or e_j = selected[i, j] (CSA layers: the indexer's selections).
+struct AttentionKeys {
+  std::span<const AttentionQuery> queries;
+  std::span<const SeqEntries> seqs;
+  const IndexTensor* selected = nullptr;  // i32 [n_q, >= max n_compressed] on the backend's device, or nullptr
+};
+
+// Shape of a lightning-indexer call.
+struct IndexerDims {
+  int64_t n_heads = 0;
+  int64_t head_dim = 0;
+  int64_t top_k = 0;
 };
 
 class Ops {
@@ -102,19 +131,18 @@ class Ops {
                        const Tensor& comb, Tensor& out) = 0;
   // mHC head (spec §4.4): X f32 [T, hc, D] -> y f32 [T, D].
   virtual void hc_head(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& y) = 0;
-  // Sparse attention with sink (spec §5.5) for each query: out f32 [n_q, H, d]. Key pointers address
-  // memory of this backend's device (cache rows or rows of this batch's kv); sink f32 [H].
-  virtual void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                                const Weight& sink, float scale, Tensor& out) = 0;
-  // Lightning indexer selection (spec §5.8 step 6-7): for query t, score[s] = Σ_h w[t,h]·relu(q[t,h]·K_t[s])
-  // over the n_keys[t] key rows K_t[s] = keys[key_begin[t] + s] (each f32 [head_dim]), then the top
-  // min(top_k, n_keys[t]) entries s by score, ties to the lower index, in descending score order. q f32
-  // [T, nh, hd], w f32 [T, nh]. `keys` is the concatenation of per-sequence key lists (a whole batch in one
-  // call): rows of one sequence share a key_begin, key_begin[t] + n_keys[t] <= keys.size(). The selected
-  // indices are relative to row t's list. selected[t] resized.
-  virtual void indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                            std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
-                            int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) = 0;
+  // Sparse attention with sink (spec §5.5) for each query of keys.queries: out f32 [n_q, H, d]; sink f32 [H].
+  // Every query has at least one key.
+  virtual void sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink,
+                                float scale, Tensor& out) = 0;
+  // Lightning indexer selection (spec §5.8 step 6-7): for query row t of chunk c, score[s] =
+  // Σ_h w[t,h]·relu(q[t,h]·K[s]) over the n_keys[t] entries K[s] = c.entries.row(s) (each f32 [head_dim]),
+  // then the top min(top_k, n_keys[t]) entries s by score, ties to the lower index, in descending score order.
+  // q f32 [T, nh, hd], w f32 [T, nh]; the chunks cover rows [0, T) in order. selected: i32 [T, top_k] on the
+  // backend's device (resized), row t's first min(top_k, n_keys[t]) slots the selection, the rest -1. Nothing
+  // returns to the host: the caller knows each row's count from its position.
+  virtual void indexer_topk(const Tensor& q, const Tensor& w, std::span<const SeqEntries> seqs,
+                            std::span<const int64_t> n_keys, const IndexerDims& dims, IndexTensor& selected) = 0;
   // Expert FFN with clamped SwiGLU (spec §6.2) for rows x f32 [n, D]:
   // y f32 [n, D] = w2( weight[i] · silu(min(w1 x, lim)) · clamp(w3 x, ±lim) ). weight == nullptr means 1
   // (the shared expert); weight is a host array. swiglu_limit <= 0 disables the clamp.

@@ -11,10 +11,10 @@
 namespace dsv4::model {
 namespace {
 
-// Key pointers for every row: window positions max(0, p-W+1)..p (chronological), then compressed entries.
-std::vector<std::vector<const float*>> gather_keys(const ModelConfig& cfg, const LayerContext& layer,
-                                                   const ForwardBatch& batch, const Tensor& kv,
-                                                   const std::vector<std::vector<int64_t>>* selected) {
+// Window row pointers of every row: positions max(0, p-W+1)..p (chronological), from the window ring before
+// the chunk and from this batch's kv rows inside it.
+std::vector<std::vector<const float*>> gather_window(const ModelConfig& cfg, const LayerContext& layer,
+                                                     const ForwardBatch& batch, const Tensor& kv) {
   const int64_t W = cfg.sliding_window;
   std::vector<std::vector<const float*>> keys(static_cast<size_t>(batch.n_rows()));
   for (const BatchChunk& c : batch.chunks) {
@@ -28,16 +28,29 @@ std::vector<std::vector<const float*>> gather_keys(const ModelConfig& cfg, const
         else
           k.push_back(kv.row(c.row_begin + (q - c.pos0)));
       }
-      if (layer.ratio == 0) continue;
-      if (selected) {
-        for (int64_t s : (*selected)[static_cast<size_t>(r)]) k.push_back(cache.compressed_row(layer.il, s));
-      } else {
-        int64_t n_vis = (p + 1) / layer.ratio;
-        for (int64_t s = 0; s < n_vis; ++s) k.push_back(cache.compressed_row(layer.il, s));
-      }
     }
   }
   return keys;
+}
+
+// Compressed entries each row attends after its window: all n_vis = (p+1)/ratio visible entries (HCA), or
+// the indexer's min(index_topk, n_vis) selections (CSA), counts known from positions alone; and each chunk's
+// compressed rows (the first max n_vis entries of its sequence).
+std::vector<backend::SeqEntries> compressed_keys(const ModelConfig& cfg, const LayerContext& layer,
+                                                 const ForwardBatch& batch, std::vector<int64_t>& n_compressed) {
+  n_compressed.assign(static_cast<size_t>(batch.n_rows()), 0);
+  std::vector<backend::SeqEntries> seqs;
+  for (const BatchChunk& c : batch.chunks) {
+    int64_t max_vis = 0;
+    for (int64_t r = c.row_begin; r < c.row_begin + c.n_rows; ++r) {
+      const int64_t n_vis = layer.ratio == 0 ? 0 : (batch.pos[static_cast<size_t>(r)] + 1) / layer.ratio;
+      max_vis = std::max(max_vis, n_vis);
+      n_compressed[static_cast<size_t>(r)] = layer.ratio == 4 ? std::min(cfg.index_topk, n_vis) : n_vis;
+    }
+    seqs.push_back({.row_begin = c.row_begin, .n_rows = c.n_rows,
+                    .entries = layer.ratio == 0 ? RowBlocks{} : c.seq->compressed_rows(layer.il, max_vis)});
+  }
+  return seqs;
 }
 
 // Stores the kv rows of the last W positions of each chunk into the window ring (after attention read it).
@@ -75,18 +88,22 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
   ops.rms_norm(kv, d, &w.kv_norm, eps);
   ops.rope(kv, d, r, batch.pos, layer.rope, false);
   ops.kv_round(kv, d, r, ops.numerics().kv_cache);
-  // Compressed entries (§5.7, §5.8).
-  std::vector<std::vector<int64_t>> selected;
+  // Compressed entries (§5.7, §5.8); the indexer's selections stay on the backend's device.
+  IndexTensor selected;
   if (layer.ratio == 4) selected = indexer_forward(ops, cfg, layer, *w.indexer, batch, x, qr);
   if (layer.ratio > 0)
     compressor_forward(ops, cfg, layer, *w.compressor, {.ratio = layer.ratio, .dim = d, .indexer = false},
                        batch, x);
   // Sparse attention with sink (§5.5).
-  auto keys = gather_keys(cfg, layer, batch, kv, layer.ratio == 4 ? &selected : nullptr);
+  const auto window = gather_window(cfg, layer, batch, kv);
+  std::vector<int64_t> n_compressed;
+  const std::vector<backend::SeqEntries> seqs = compressed_keys(cfg, layer, batch, n_compressed);
   std::vector<backend::AttentionQuery> queries(static_cast<size_t>(batch.n_rows()));
-  for (int64_t i = 0; i < batch.n_rows(); ++i) queries[i] = {q.row(i), keys[static_cast<size_t>(i)]};
+  for (int64_t i = 0; i < batch.n_rows(); ++i)
+    queries[static_cast<size_t>(i)] = {q.row(i), window[static_cast<size_t>(i)], n_compressed[static_cast<size_t>(i)]};
   Tensor o;
-  ops.sparse_attention(queries, H, d, w.attn_sink, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
+  ops.sparse_attention({.queries = queries, .seqs = seqs, .selected = layer.ratio == 4 ? &selected : nullptr}, H, d,
+                       w.attn_sink, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
   update_window(ops, cfg, layer, batch, kv);
   // Output path (§5.6).
   ops.rope(o, d, r, batch.pos, layer.rope, true);

@@ -3,16 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "model/compressor.h"
 
 namespace dsv4::model {
 
-std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
-                                                  const LayerContext& layer, const weights::IndexerWeights& w,
-                                                  const ForwardBatch& batch, const Tensor& x,
-                                                  const Tensor& qr) {
+IndexTensor indexer_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
+                            const weights::IndexerWeights& w, const ForwardBatch& batch, const Tensor& x,
+                            const Tensor& qr) {
   const int64_t nh = cfg.index_n_heads, hd = cfg.index_head_dim, T = batch.n_rows();
   compressor_forward(ops, cfg, layer, w.compressor, {.ratio = 4, .dim = hd, .indexer = true}, batch, x);
 
@@ -25,23 +23,22 @@ std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const Model
   ops.scale(wi, wscale);
   ops.round_act(wi);
 
-  // One indexer_topk call for the whole batch: the key lists of the chunks (one sequence each) are concatenated
-  // and every row points at its chunk's list (key_begin). The activations are the chunks' rows in order
+  // One indexer_topk call for the whole batch: each chunk (one sequence) hands its indexer keys as row blocks
+  // and row r sees the first (pos[r] + 1) / 4 of them. The activations are the chunks' rows in order
   // (forward_batch.h), so q and wi are passed as they are.
-  std::vector<std::vector<int64_t>> selected(static_cast<size_t>(T));
-  std::vector<int64_t> key_begin(static_cast<size_t>(T), 0), n_vis(static_cast<size_t>(T), 0);
-  std::vector<const float*> keys;
+  std::vector<int64_t> n_vis(static_cast<size_t>(T), 0);
+  std::vector<backend::SeqEntries> seqs;
   for (const BatchChunk& c : batch.chunks) {
     int64_t max_vis = 0;
     for (int64_t i = 0; i < c.n_rows; ++i) {
       const int64_t r = c.row_begin + i;
       n_vis[static_cast<size_t>(r)] = (batch.pos[static_cast<size_t>(r)] + 1) / 4;
-      key_begin[static_cast<size_t>(r)] = static_cast<int64_t>(keys.size());
       max_vis = std::max(max_vis, n_vis[static_cast<size_t>(r)]);
     }
-    for (int64_t s = 0; s < max_vis; ++s) keys.push_back(c.seq->index_key_row(layer.il, s));
+    seqs.push_back({.row_begin = c.row_begin, .n_rows = c.n_rows, .entries = c.seq->index_key_rows(layer.il, max_vis)});
   }
-  ops.indexer_topk(q, wi, keys, key_begin, n_vis, nh, hd, cfg.index_topk, selected);
+  IndexTensor selected;
+  ops.indexer_topk(q, wi, seqs, n_vis, {.n_heads = nh, .head_dim = hd, .top_k = cfg.index_topk}, selected);
   return selected;
 }
 

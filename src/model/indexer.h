@@ -12,8 +12,9 @@
 namespace dsv4::model {
 
 // x f32 [T, D] (attn_norm output), qr f32 [T, q_lora_rank] (normalised query latent).
-// Returns, for each row, the selected compressed-entry indices in descending score order (ties: lower index).
-std::vector<std::vector<int64_t>> indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
+// Returns i32 [T, index_topk] on the backend's device: row t's first min(index_topk, (pos[t] + 1) / 4) slots
+// are its selected compressed-entry indices in descending score order (ties: lower index), the rest -1.
+IndexTensor indexer_forward(backend::Ops& ops, const ModelConfig& cfg,
                                                   const LayerContext& layer, const weights::IndexerWeights& w,
                                                   const ForwardBatch& batch, const Tensor& x,
                                                   const Tensor& qr);

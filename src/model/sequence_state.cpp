@@ -54,6 +54,24 @@ float* SequenceState::index_key_row(int64_t il, int64_t w) {
   return grow_row(layers_.at(static_cast<size_t>(il)).index_keys, w);
 }
 
+RowBlocks SequenceState::one_block(Tensor& v, int64_t n) {
+  RowBlocks b;
+  b.stride = v.dim(1);
+  if (n <= 0) return b;
+  grow_row(v, n - 1);
+  b.blocks = {v.data()};
+  b.rows_per_block = v.dim(0);
+  return b;
+}
+
+RowBlocks SequenceState::compressed_rows(int64_t il, int64_t n) {
+  return one_block(layers_.at(static_cast<size_t>(il)).compressed, n);
+}
+
+RowBlocks SequenceState::index_key_rows(int64_t il, int64_t n) {
+  return one_block(layers_.at(static_cast<size_t>(il)).index_keys, n);
+}
+
 CompressorState SequenceState::compressor(int64_t il, bool indexer) {
   Layer& l = layers_.at(static_cast<size_t>(il));
   check(l.ratio > 0, "compressor state requested for a layer without compressor");

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/row_blocks.h"
 #include "core/tensor.h"
 #include "model/config.h"
 
@@ -38,6 +39,10 @@ class SequenceCache {
   virtual float* compressed_row(int64_t il, int64_t w) = 0;     // f32 [head_dim]
   virtual float* index_key_row(int64_t il, int64_t w) = 0;      // f32 [index_head_dim]
   virtual CompressorState compressor(int64_t il, bool indexer) = 0;
+  // Entries [0, n) of layer il as row blocks (what the attention and indexer ops read): row s of the result
+  // is compressed_row(il, s) / index_key_row(il, s). Valid until the rows move (see core/row_blocks.h).
+  virtual RowBlocks compressed_rows(int64_t il, int64_t n) = 0;
+  virtual RowBlocks index_key_rows(int64_t il, int64_t n) = 0;
 
   int64_t n_past = 0;      // tokens already processed by the main model
   int64_t mtp_n_past = 0;  // tokens already processed by the MTP block
@@ -54,6 +59,8 @@ class SequenceState final : public SequenceCache {
   float* compressed_row(int64_t il, int64_t w) override;
   float* index_key_row(int64_t il, int64_t w) override;
   CompressorState compressor(int64_t il, bool indexer) override;
+  RowBlocks compressed_rows(int64_t il, int64_t n) override;  // one block
+  RowBlocks index_key_rows(int64_t il, int64_t n) override;   // one block
 
  private:
   struct Layer {
@@ -64,6 +71,7 @@ class SequenceState final : public SequenceCache {
     Tensor cmp, idx_cmp;
   };
   static float* grow_row(Tensor& v, int64_t row);
+  static RowBlocks one_block(Tensor& v, int64_t n);
   const ModelConfig& cfg_;
   Device device_;
   std::vector<Layer> layers_;  // n_layers_total

@@ -85,6 +85,22 @@ class PagedSequence final : public model::SequenceCache {
     return s_.compressed_.ptr() +
            compressed_byte(w / rpp, L.indexer_offset(j) + (w % rpp) * L.shape.indexer_row_bytes) / 4;
   }
+  // One block per compressed page: page k holds entries [k·rpp, (k+1)·rpp) of the layer, contiguous in the
+  // layer's block of that page (kv::CacheLayout).
+  RowBlocks compressed_rows(int64_t il, int64_t n) override {
+    const kv::CacheLayout& L = s_.layout_;
+    int64_t j = s_.csa_index_[static_cast<size_t>(il)];
+    if (j >= 0) return page_blocks(n, L.csa_rows_per_page, L.csa_offset(j), L.shape.kv_row_bytes);
+    j = s_.hca_index_[static_cast<size_t>(il)];
+    check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no compressed rows");
+    return page_blocks(n, L.hca_rows_per_page, L.hca_offset(j), L.shape.kv_row_bytes);
+  }
+  RowBlocks index_key_rows(int64_t il, int64_t n) override {
+    const kv::CacheLayout& L = s_.layout_;
+    int64_t j = s_.csa_index_[static_cast<size_t>(il)];
+    check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no indexer keys");
+    return page_blocks(n, L.csa_rows_per_page, L.indexer_offset(j), L.shape.indexer_row_bytes);
+  }
   model::CompressorState compressor(int64_t il, bool indexer) override {
     int64_t off = (indexer ? s_.idx_state_offset_ : s_.state_offset_)[static_cast<size_t>(il)];
     check(off >= 0 && pages_.state != kv::kNoPage, "paged KV: no compressor state for layer " + std::to_string(il));
@@ -105,6 +121,14 @@ class PagedSequence final : public model::SequenceCache {
     check(page_index < static_cast<int64_t>(pages_.compressed.size()),
           "paged KV: compressed page " + std::to_string(page_index) + " is not allocated");
     return pages_.compressed[static_cast<size_t>(page_index)] * s_.layout_.compressed_page_bytes + in_page;
+  }
+  RowBlocks page_blocks(int64_t n, int64_t rpp, int64_t block_offset, int64_t row_bytes) const {
+    RowBlocks b;
+    b.rows_per_block = rpp;
+    b.stride = row_bytes / 4;
+    for (int64_t k = 0; k * rpp < n; ++k)
+      b.blocks.push_back(s_.compressed_.ptr() + compressed_byte(k, block_offset) / 4);
+    return b;
   }
   PagedKvStore& s_;
   const kv::SeqPages& pages_;

@@ -1,19 +1,24 @@
 // CudaOps attention family vs CpuOps (src/backend/cpu/cpu_attention.cpp and cpu_elementwise.cpp are the spec),
 // both numerics (official: Bf16 acts, FP8 KV, FP4 indexer; exact_f32) on fresh random inputs with NaN-poisoned
 // outputs:
-//  * sparse_attention: tiny (4 heads x 128, ragged key lists), the generic kernel (dim 96),
+//  * sparse_attention (window row pointers per query + compressed entries through row blocks: CSA selections
+//    from a device i32 IndexTensor, or HCA all of the first n entries): tiny (4 heads x 128, ragged key lists),
+//    the generic kernel (dim 96),
 //    Flash decode (64 heads x 512, 128 window + 512 compressed keys; batch 1 = split-K, batch 64), the wide
 //    (64 heads per CTA) kernel on ragged lists, two head groups and without split, and the previous 16-head
-//    kernel (DSV4_SPARSE_ATTN_NARROW=1, "narrow" rows) at the Flash decode shapes for before/after;
+//    kernel (DSV4_SPARSE_ATTN_NARROW=1, "narrow" rows) at the Flash decode shapes for before/after; HCA rows
+//    (ragged counts) and several sequences per call; paged rows (blocks of 64 / 2 rows in shuffled slots);
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
-//    lists of different lengths, key_begin per row), rows of 1..5 top-k segments (8192 keys each: the merge
+//    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..5 top-k segments (8192 keys each: the merge
 //    stage), and the previous kernels (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
-//    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k;
+//    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k: the
+//    device i32 [T, top_k] selections are poisoned before the run and compared slot by slot (-1 padding too);
 //  * softmax_pool, copy_rows (with a repeated destination: the later copy wins), rope (forward and inverse,
 //    positions up to 1M), kv_round (Fp8 / Bf16, bitwise), indexer_round (Fp4 / Bf16, bitwise).
-// Timing rows: sparse_attention Flash decode batch 1 and 64 (wide and narrow), 256 and a 2048-query prefill; indexer_topk Flash
-// decode at 4K context batch 1 and 64 (one call), 1M context (262144 keys, one query, top-512) and a
-// 1024-query prefill chunk, each also with the previous kernels ("legacy").
+// Timing rows: sparse_attention Flash decode batch 1 and 64 (wide and narrow), 256 and a 2048-query prefill;
+// indexer_topk Flash decode at 4K context batch 1 and 64 (one call), 1M context (262144 keys, one query,
+// top-512) and a 1024-query prefill chunk, each also with the previous kernels ("legacy"); paged 1M-context rows: indexer_topk
+// over 4096 blocks of 64 keys, HCA sparse_attention over 8192 entries in blocks of 2, CSA decode batch 64.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,10 +29,12 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
+#include "core/index_tensor.h"
 #include "gpu_test.h"
 
 namespace dsv4::gpu_test {
@@ -65,16 +72,70 @@ struct NarrowAttention {
   bool on_;
 };
 
-// narrow: run the previous 16-head tensor-core kernel instead of the wide (64-head) one.
+// Entry rows of n_seq sequences as row blocks inside one pool tensor: sequence j's n[j] entries in blocks of
+// rpb rows (rpb == 0: one block holding all of them, the contiguous SequenceState), the blocks of all sequences
+// placed in shuffled slots after the pool's first `first` rows (the paged store: pages anywhere in the pool).
+struct PoolLayout {
+  std::vector<std::vector<int64_t>> block_row;  // [seq][block] first pool row of the block
+  std::vector<int64_t> rpb;                     // [seq] rows per block
+  int64_t rows = 0;                             // pool rows in all
+};
+
+PoolLayout make_layout(Env& env, const std::vector<int64_t>& n, int64_t rpb, int64_t first) {
+  PoolLayout L;
+  std::vector<std::pair<size_t, int64_t>> slots;  // (seq, rows) of each block, in slot order after the shuffle
+  for (size_t j = 0; j < n.size(); ++j) {
+    const int64_t r = rpb > 0 ? rpb : std::max<int64_t>(1, n[j]);
+    L.rpb.push_back(r);
+    L.block_row.emplace_back();
+    for (int64_t k = 0; k * r < std::max<int64_t>(1, n[j]); ++k) slots.push_back({j, r});
+  }
+  std::vector<size_t> order(slots.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  if (rpb > 0) std::shuffle(order.begin(), order.end(), env.rng);
+  L.rows = first;
+  for (size_t o : order) {
+    L.block_row[slots[o].first].push_back(L.rows);
+    L.rows += slots[o].second;
+  }
+  if (rpb > 0)  // block k of a sequence in any slot
+    for (auto& br : L.block_row) std::shuffle(br.begin(), br.end(), env.rng);
+  return L;
+}
+
+RowBlocks blocks_of(const PoolLayout& L, size_t j, const Tensor& pool) {
+  RowBlocks b;
+  b.rows_per_block = L.rpb[j];
+  b.stride = pool.row_size();
+  for (int64_t r : L.block_row[j]) b.blocks.push_back(pool.row(r));
+  return b;
+}
+
+// Compressed-entry layout of an attention case: sequences in one call, paged blocks, HCA (all of the first
+// n entries) or CSA (selected entries).
+struct AttnLayout {
+  int64_t n_seq = 1;
+  int64_t rows_per_block = 0;  // 0: one contiguous block per sequence
+  bool hca = false;
+};
+
+// narrow: run the previous 16-head tensor-core kernel instead of the wide (64-head) one. Each query has a
+// window of host row pointers then `compressed` entries of its sequence (n_seq sequences share the queries in
+// order): HCA the first ones (ragged counts for the untimed cases), CSA a shuffled selection out of
+// 2 x compressed entries (i32 [n_q, compressed + 3], -1 padded) uploaded as a device IndexTensor.
 void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t H, int64_t d, int64_t window,
-                            int64_t compressed, bool timed, bool check_ref = true, bool narrow = false) {
+                            int64_t compressed, bool timed, bool check_ref = true, bool narrow = false,
+                            AttnLayout lay = {}) {
   const NarrowAttention narrow_env(narrow);
   const bool bf = is_bf16(num);
-  const int64_t pool_rows = n_q * window + std::max<int64_t>(compressed * 2, 1);
-  const std::string detail = fmt("%s nq=%lld H=%lld d=%lld keys<=%lld%s", num_name(num), (long long)n_q,
+  const int64_t n_entries = lay.hca ? compressed : std::max<int64_t>(compressed * 2, 1);
+  const std::vector<int64_t> seq_entries(static_cast<size_t>(lay.n_seq), n_entries);
+  const PoolLayout L = make_layout(env, seq_entries, lay.rows_per_block, n_q * window);
+  const std::string detail = fmt("%s nq=%lld H=%lld d=%lld keys<=%lld%s%s seqs=%lld%s", num_name(num), (long long)n_q,
                                  (long long)H, (long long)d, (long long)(window + compressed),
-                                 narrow ? " narrow" : "");
-  HostTensor pool = host_tensor({pool_rows, d}, values(env, size_t(pool_rows * d), 1.0f, bf));
+                                 narrow ? " narrow" : "", lay.hca ? " hca" : " csa", (long long)lay.n_seq,
+                                 lay.rows_per_block ? fmt(" paged(%lld)", (long long)lay.rows_per_block).c_str() : "");
+  HostTensor pool = host_tensor({L.rows, d}, values(env, size_t(L.rows * d), 1.0f, bf));
   HostTensor q = host_tensor({n_q, H, d}, values(env, size_t(n_q * H * d), 1.0f, bf));
   std::vector<float> sink_v = values(env, size_t(H), 1.0f, false);
   weights::Weight sink;
@@ -82,42 +143,54 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
   sink.shape = {H};
   sink.data = sink_v.data();
   const Tensor dpool = pool.to(Device::Cuda), dq = q.to(Device::Cuda);
-  // Key lists (row indices into the pool): this query's window rows, then compressed rows in a shuffled order;
-  // ragged lengths for the tiny shapes.
-  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(n_q));
-  std::uniform_int_distribution<int64_t> pick(n_q * window, pool_rows - 1);
+  // Chunks: queries split evenly over the sequences, in order.
+  std::vector<backend::SeqEntries> hseqs, dseqs;
+  for (int64_t j = 0; j < lay.n_seq; ++j) {
+    const int64_t r0 = n_q * j / lay.n_seq, r1 = n_q * (j + 1) / lay.n_seq;
+    hseqs.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = blocks_of(L, size_t(j), pool)});
+    dseqs.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = blocks_of(L, size_t(j), dpool)});
+  }
+  const int64_t top_k = compressed + 3;
+  IndexTensor hsel(Device::Host, n_q, top_k);
+  std::fill(hsel.data(), hsel.data() + hsel.numel(), -1);
+  std::vector<std::vector<const float*>> hk(static_cast<size_t>(n_q)), dk(static_cast<size_t>(n_q));
+  std::vector<AttentionQuery> hq(static_cast<size_t>(n_q)), dqs(static_cast<size_t>(n_q));
+  std::vector<int64_t> perm(static_cast<size_t>(n_entries));
   for (int64_t i = 0; i < n_q; ++i) {
-    auto& r = rows[size_t(i)];
     const int64_t w = window > 8 && !timed ? 1 + (i * 37) % window : window;
-    for (int64_t j = 0; j < w; ++j) r.push_back(i * window + j);
-    for (int64_t j = 0; j < compressed; ++j) r.push_back(pick(env.rng));
-  }
-  std::vector<std::vector<const float*>> hk(rows.size()), dk(rows.size());
-  std::vector<AttentionQuery> hq(rows.size()), dqs(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    for (int64_t r : rows[i]) {
-      hk[i].push_back(pool.row(r));
-      dk[i].push_back(dpool.row(r));
+    for (int64_t j = 0; j < w; ++j) {
+      hk[size_t(i)].push_back(pool.row(i * window + j));
+      dk[size_t(i)].push_back(dpool.row(i * window + j));
     }
-    hq[i] = {q.row(int64_t(i)), hk[i]};
-    dqs[i] = {dq.row(int64_t(i)), dk[i]};
+    int64_t nc = compressed;
+    if (lay.hca && !timed && compressed > 1) nc = (i * 13) % (compressed + 1);  // 0..compressed entries
+    if (!lay.hca) {
+      std::iota(perm.begin(), perm.end(), int64_t(0));
+      std::shuffle(perm.begin(), perm.end(), env.rng);
+      for (int64_t j = 0; j < nc; ++j) hsel.row(i)[j] = static_cast<int32_t>(perm[size_t(j)]);
+    }
+    hq[size_t(i)] = {q.row(i), hk[size_t(i)], nc};
+    dqs[size_t(i)] = {dq.row(i), dk[size_t(i)], nc};
   }
+  const IndexTensor dsel = hsel.to(Device::Cuda);
+  const backend::AttentionKeys hkeys{.queries = hq, .seqs = hseqs, .selected = lay.hca ? nullptr : &hsel};
+  const backend::AttentionKeys dkeys{.queries = dqs, .seqs = dseqs, .selected = lay.hca ? nullptr : &dsel};
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   CudaOps gpu(num);
   Tensor out(Device::Cuda, {n_q, H, d});
   out.resize({n_q, H, d}, NAN);
-  gpu.sparse_attention(dqs, H, d, sink, scale, out);
+  gpu.sparse_attention(dkeys, H, d, sink, scale, out);
   if (check_ref) {
     CpuOps cpu(num);
     HostTensor ref;
-    cpu.sparse_attention(hq, H, d, sink, scale, ref);
+    cpu.sparse_attention(hkeys, H, d, sink, scale, ref);
     const std::vector<float> got = download(out);
     env.report.check("sparse_attention", detail, compare(got.data(), ref.data(), got.size()),
                      bf ? kTolAttentionBf16 : 1e-5);
   }
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
-      gpu.sparse_attention(dqs, H, d, sink, scale, out);
+      gpu.sparse_attention(dkeys, H, d, sink, scale, out);
     });
     const double keys = double(n_q) * double(window + compressed);
     env.report.perf("sparse_attention", detail, t, keys * d * 4 + 2.0 * n_q * H * d * 4,
@@ -137,72 +210,67 @@ struct LegacyIndexer {
   bool on_;
 };
 
-// n_seq sequences in one call, each with its own key list (concatenated; key_begin per row) and `rows` query
-// rows. Sequence 0 has n_max keys, sequence j > 0 fewer (n_max·(n_seq + 1 - j)/(n_seq + 1), at least 1), so the
-// lists differ in length and content. Within a sequence row r sees n_max_j·(r+1)/rows keys (all of them when
-// rows == 1); with rows > 2 its first row sees fewer keys than top_k. legacy: the previous kernels.
+// n_seq sequences in one call, each with its own indexer keys (row blocks: one contiguous block, or paged
+// blocks of rows_per_block rows in shuffled pool slots) and `rows` query rows. Sequence 0 has n_max keys,
+// sequence j > 0 fewer (n_max·(n_seq + 1 - j)/(n_seq + 1), at least 1), so the lists differ in length and
+// content. Within a sequence row r sees n_max_j·(r+1)/rows keys (all of them when rows == 1); with rows > 2
+// its first row sees fewer keys than top_k. The selections (i32 [T, top_k], -1 padded) are poisoned before the
+// run, downloaded here only, and must match the reference in every slot. legacy: the previous kernels.
 void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, int64_t nh, int64_t hd,
-                   int64_t n_max, int64_t top_k, bool timed, bool check_ref = true, bool legacy = false) {
+                   int64_t n_max, int64_t top_k, bool timed, bool check_ref = true, bool legacy = false,
+                   int64_t rows_per_block = 0) {
   const bool bf = is_bf16(num);
   const int64_t T = n_seq * rows;
   const std::string detail =
-      fmt("%s%s seqs=%lld T=%lld heads=%lld hd=%lld keys<=%lld k=%lld", num_name(num), legacy ? " legacy" : "",
-          (long long)n_seq, (long long)T, (long long)nh, (long long)hd, (long long)n_max, (long long)top_k);
-  std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq)), seq_begin(static_cast<size_t>(n_seq));
-  int64_t total = 0;
-  for (int64_t j = 0; j < n_seq; ++j) {
+      fmt("%s%s seqs=%lld T=%lld heads=%lld hd=%lld keys<=%lld k=%lld%s", num_name(num), legacy ? " legacy" : "",
+          (long long)n_seq, (long long)T, (long long)nh, (long long)hd, (long long)n_max, (long long)top_k,
+          rows_per_block ? fmt(" paged(%lld)", (long long)rows_per_block).c_str() : "");
+  std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq));
+  for (int64_t j = 0; j < n_seq; ++j)
     seq_keys[size_t(j)] = j == 0 ? n_max : std::max<int64_t>(1, n_max * (n_seq + 1 - j) / (n_seq + 1));
-    seq_begin[size_t(j)] = total;
-    total += seq_keys[size_t(j)];
-  }
-  HostTensor keys = host_tensor({total, hd}, values(env, size_t(total * hd), 0.5f, bf));
+  const PoolLayout L = make_layout(env, seq_keys, rows_per_block, 0);
+  HostTensor keys = host_tensor({L.rows, hd}, values(env, size_t(L.rows * hd), 0.5f, bf));
   HostTensor q = host_tensor({T, nh, hd}, values(env, size_t(T * nh * hd), 0.5f, bf));
   HostTensor w = host_tensor({T, nh}, values(env, size_t(T * nh), 0.1f, bf));
   const Tensor dkeys = keys.to(Device::Cuda), dq = q.to(Device::Cuda), dw = w.to(Device::Cuda);
-  std::vector<const float*> hk(static_cast<size_t>(total)), dk(static_cast<size_t>(total));
-  for (int64_t s = 0; s < total; ++s) {
-    hk[size_t(s)] = keys.row(s);
-    dk[size_t(s)] = dkeys.row(s);
-  }
-  std::vector<int64_t> n_keys(static_cast<size_t>(T)), key_begin(static_cast<size_t>(T));
+  std::vector<backend::SeqEntries> hseqs, dseqs;
+  std::vector<int64_t> n_keys(static_cast<size_t>(T));
   for (int64_t j = 0; j < n_seq; ++j) {
-    const int64_t L = seq_keys[size_t(j)];
+    hseqs.push_back({.row_begin = j * rows, .n_rows = rows, .entries = blocks_of(L, size_t(j), keys)});
+    dseqs.push_back({.row_begin = j * rows, .n_rows = rows, .entries = blocks_of(L, size_t(j), dkeys)});
+    const int64_t n = seq_keys[size_t(j)];
     for (int64_t r = 0; r < rows; ++r) {
       const size_t t = size_t(j * rows + r);
-      key_begin[t] = seq_begin[size_t(j)];
-      n_keys[t] = rows == 1 ? L : std::max<int64_t>(1, L * (r + 1) / rows);
-      if (rows > 2 && r == 0) n_keys[t] = std::min<int64_t>(top_k / 2 + 1, L);  // fewer keys than top_k
+      n_keys[t] = rows == 1 ? n : std::max<int64_t>(1, n * (r + 1) / rows);
+      if (rows > 2 && r == 0) n_keys[t] = std::min<int64_t>(top_k / 2 + 1, n);  // fewer keys than top_k
     }
   }
+  const backend::IndexerDims dims{.n_heads = nh, .head_dim = hd, .top_k = top_k};
   LegacyIndexer guard(legacy);
   CudaOps gpu(num);
-  std::vector<std::vector<int64_t>> got;
-  gpu.indexer_topk(dq, dw, dk, key_begin, n_keys, nh, hd, top_k, got);
+  IndexTensor got(Device::Cuda, T, top_k);
+  DSV4_CUDA_CHECK(cudaMemsetAsync(got.data(), 0x5a, size_t(T * top_k) * 4, ops_stream()));  // poison
+  gpu.indexer_topk(dq, dw, dseqs, n_keys, dims, got);
   if (check_ref) {
     CpuOps cpu(num);
-    std::vector<std::vector<int64_t>> ref;
-    cpu.indexer_topk(q, w, hk, key_begin, n_keys, nh, hd, top_k, ref);
-    size_t n = 0, bad = 0;
-    for (int64_t t = 0; t < T; ++t) {
-      const auto& a = got[size_t(t)];
-      const auto& b = ref[size_t(t)];
-      n += b.size();
-      if (a.size() != b.size()) {
-        bad += b.size();
-        continue;
-      }
-      for (size_t j = 0; j < b.size(); ++j) bad += a[j] != b[j];
-    }
-    env.report.exact("indexer_topk", detail, n, bad);
+    IndexTensor ref;
+    cpu.indexer_topk(q, w, hseqs, n_keys, dims, ref);
+    const IndexTensor h = got.to(Device::Host);
+    size_t bad = 0;
+    if (h.rows() != ref.rows() || h.cols() != ref.cols())
+      bad = size_t(ref.numel());
+    else
+      for (int64_t i = 0; i < ref.numel(); ++i) bad += h.data()[i] != ref.data()[i];
+    env.report.exact("indexer_topk", detail, size_t(ref.numel()), bad);
   }
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
-      gpu.indexer_topk(dq, dw, dk, key_begin, n_keys, nh, hd, top_k, got);
+      gpu.indexer_topk(dq, dw, dseqs, n_keys, dims, got);
     });
-    double pairs = 0;
+    double pairs = 0, total = 0;
     for (int64_t n : n_keys) pairs += double(n);
-    env.report.perf("indexer_topk", detail, t, double(total) * hd * 4 + pairs * 4 * 5, 2.0 * pairs * nh * hd,
-                    env.ceil);
+    for (int64_t n : seq_keys) total += double(n);
+    env.report.perf("indexer_topk", detail, t, total * hd * 4 + pairs * 4 * 5, 2.0 * pairs * nh * hd, env.ceil);
   }
 }
 
@@ -318,6 +386,16 @@ void test_ops_attention(Env& env) {
     check_sparse_attention(env, num, 8, 128, 512, 96, 300, false);  // wide path, two head groups, split-K
     check_sparse_attention(env, num, 3, 64, 512, 128, 40, false);   // few queries: the 16-head kernel
     check_sparse_attention(env, num, 264, 64, 512, 128, 8, false);  // wide path without split (2 waves)
+    // Compressed entries through row blocks: HCA (all of the first n, ragged), CSA selections, several
+    // sequences per call, paged blocks (CSA pages of 64 rows, HCA pages of 2 rows).
+    check_sparse_attention(env, num, 5, 4, 128, 128, 40, false, true, false, {.n_seq = 2, .hca = true});
+    check_sparse_attention(env, num, 6, 4, 128, 20, 40, false, true, false, {.n_seq = 3, .rows_per_block = 64});
+    check_sparse_attention(env, num, 9, 64, 512, 128, 64, false, true, false,
+                           {.n_seq = 3, .rows_per_block = 2, .hca = true});
+    check_sparse_attention(env, num, 16, 64, 512, 128, 512, false, true, false, {.n_seq = 4, .rows_per_block = 64});
+    check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false, {.rows_per_block = 64});  // split-K
+    check_sparse_attention(env, num, 3, 64, 512, 128, 300, false, true, false,
+                           {.n_seq = 3, .rows_per_block = 2, .hca = true});  // 16-head kernel, paged HCA
     if (is_bf16(num)) {  // the previous 16-head kernel (fallback) for before/after
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, true);
       check_sparse_attention(env, num, 64, 64, 512, 128, 512, true, true, true);
@@ -329,6 +407,10 @@ void test_ops_attention(Env& env) {
     check_indexer(env, num, 6, 1, 64, 128, 20000, 512, false);   // 6 sequences: 1..3 segments, different lists
     check_indexer(env, num, 1, 1, 64, 128, 40000, 512, false);   // 5 segments
     check_indexer(env, num, 2, 3, 64, 128, 4096, 512, false, true, true);  // legacy kernels, batched call
+    // Paged indexer keys (blocks of 64 rows in shuffled pool slots, the paged store's CSA page).
+    check_indexer(env, num, 3, 3, 64, 128, 4096, 512, false, true, false, 64);
+    check_indexer(env, num, 2, 1, 64, 128, 20000, 512, false, true, false, 64);  // 3 segments, paged
+    check_indexer(env, num, 2, 3, 4, 128, 300, 64, false, true, true, 64);       // legacy kernels, paged
     check_rope(env, num, 7, 4, 128, 64, false);
     check_rope(env, num, 64, 64, 512, 64, true);
   }
@@ -345,6 +427,13 @@ void test_ops_attention(Env& env) {
     check_indexer(env, Numerics{}, 64, 1, 64, 128, 1024, 512, true, false, true);
     check_indexer(env, Numerics{}, 1, 1, 64, 128, 262144, 512, true, false, true);
     check_indexer(env, Numerics{}, 1, 1024, 64, 128, 1024, 512, true, false, true);
+    // 1M context through the paged layout: indexer keys in 4096 blocks of 64, an HCA layer's 8192 entries in
+    // blocks of 2 (checked against the reference, then timed), CSA decode batch 64 over paged rows.
+    check_indexer(env, Numerics{}, 1, 1, 64, 128, 262144, 512, true, false, false, 64);
+    check_sparse_attention(env, Numerics{}, 1, 64, 512, 128, 8192, true, true, false,
+                           {.rows_per_block = 2, .hca = true});
+    check_sparse_attention(env, Numerics{}, 64, 64, 512, 128, 512, true, false, false,
+                           {.n_seq = 64, .rows_per_block = 64});
   }
   check_softmax_pool(env, 37, 512);
   check_softmax_pool(env, 5, 128);

@@ -1,6 +1,7 @@
-// Attention-side ops of the CPU reference: sparse attention over an explicit key list with the per-head sink
-// (spec §5.5), lightning-indexer scores and top-k (§5.8 steps 6-7), the compressor's per-channel softmax
-// pooling (§5.7) and row copies between tensors and caches.
+// Attention-side ops of the CPU reference: sparse attention with the per-head sink (spec §5.5) over each
+// query's key list (window rows, then compressed entries resolved through the sequence's row blocks and, on
+// CSA layers, the indexer's selections), lightning-indexer scores and top-k (§5.8 steps 6-7), the
+// compressor's per-channel softmax pooling (§5.7) and row copies between tensors and caches.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -14,25 +15,66 @@
 
 namespace dsv4::backend {
 
-void CpuOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                              const Weight& sink_w, float scale, HostTensor& out) {
+namespace {
+// Index of the chunk holding each of n rows (chunks in order, covering [0, n)).
+std::vector<size_t> chunk_of_rows(std::span<const SeqEntries> seqs, int64_t n, const char* op) {
+  std::vector<size_t> of(static_cast<size_t>(n));
+  int64_t next = 0;
+  for (size_t c = 0; c < seqs.size(); ++c) {
+    check(seqs[c].row_begin == next && seqs[c].n_rows >= 0,
+          std::string(op) + ": chunk " + std::to_string(c) + " does not start at row " + std::to_string(next));
+    for (int64_t r = 0; r < seqs[c].n_rows; ++r) of[static_cast<size_t>(next + r)] = c;
+    next += seqs[c].n_rows;
+  }
+  check(next == n, std::string(op) + ": chunks cover " + std::to_string(next) + " rows, expected " +
+                       std::to_string(n));
+  return of;
+}
+
+// Query i's key list: window rows, then its compressed entries (the first n, or its selected entries).
+std::vector<std::vector<const float*>> resolve_keys(const AttentionKeys& keys) {
+  const int64_t nq = static_cast<int64_t>(keys.queries.size());
+  const std::vector<size_t> chunk = chunk_of_rows(keys.seqs, nq, "sparse_attention");
+  std::vector<std::vector<const float*>> out(static_cast<size_t>(nq));
+  for (int64_t i = 0; i < nq; ++i) {
+    const AttentionQuery& q = keys.queries[static_cast<size_t>(i)];
+    const RowBlocks& rb = keys.seqs[chunk[static_cast<size_t>(i)]].entries;
+    auto& k = out[static_cast<size_t>(i)];
+    k.assign(q.window.begin(), q.window.end());
+    if (keys.selected)
+      check(keys.selected->on_host() && keys.selected->rows() == nq && keys.selected->cols() >= q.n_compressed,
+            "sparse_attention: selections are not a host i32 [n_q, >= n_compressed] tensor");
+    for (int64_t j = 0; j < q.n_compressed; ++j) {
+      const int64_t e = keys.selected ? keys.selected->row(i)[j] : j;
+      check(e >= 0 && e < rb.capacity(), "sparse_attention: query " + std::to_string(i) + " entry " +
+                                             std::to_string(e) + " outside its sequence's rows");
+      k.push_back(rb.row(e));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void CpuOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink_w,
+                              float scale, HostTensor& out) {
   const std::vector<float> sink_v = weights::dequant_all(sink_w);
   const float* sink = sink_v.data();
-  int64_t nq = static_cast<int64_t>(queries.size());
+  const std::vector<std::vector<const float*>> lists = resolve_keys(keys);
+  int64_t nq = static_cast<int64_t>(lists.size());
   out.resize({nq, n_heads, dim});
   bool round = bf16_acts();
   parallel_for(nq * n_heads, [&](int64_t b, int64_t e) {
     std::vector<float> z, acc(static_cast<size_t>(dim));
     for (int64_t i = b; i < e; ++i) {
       int64_t qi = i / n_heads, h = i % n_heads;
-      const AttentionQuery& q = queries[static_cast<size_t>(qi)];
-      const float* qh = q.q + h * dim;
-      size_t n = q.keys.size();
+      const std::vector<const float*>& kl = lists[static_cast<size_t>(qi)];
+      const float* qh = keys.queries[static_cast<size_t>(qi)].q + h * dim;
+      size_t n = kl.size();
       check(n > 0, "sparse_attention: empty key list");
       z.resize(n);
       float m = -std::numeric_limits<float>::infinity();
       for (size_t s = 0; s < n; ++s) {
-        z[s] = dot_f32(qh, q.keys[s], dim) * scale;
+        z[s] = dot_f32(qh, kl[s], dim) * scale;
         m = std::max(m, z[s]);
       }
       std::fill(acc.begin(), acc.end(), 0.0f);
@@ -41,7 +83,7 @@ void CpuOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n
         float pe = std::exp(z[s] - m);
         denom += pe;  // the denominator sums unrounded exponentials (spec §13.2)
         float pv = round ? round_bf16(pe) : pe;
-        const float* k = q.keys[s];
+        const float* k = kl[s];
         for (int64_t c = 0; c < dim; ++c) acc[c] += pv * k[c];
       }
       denom += std::exp(sink[h] - m);
@@ -53,13 +95,13 @@ void CpuOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n
 
 namespace {
 // score[s] for s < n of one query (the reference's rounding points).
-void indexer_row_scores(const float* qt, const float* wt, std::span<const float* const> keys, int64_t n,
+void indexer_row_scores(const float* qt, const float* wt, const RowBlocks& keys, int64_t n,
                         int64_t n_heads, int64_t head_dim, bool round, std::vector<float>& sc) {
   sc.assign(static_cast<size_t>(n), 0.0f);
   for (int64_t s = 0; s < n; ++s) {
     float total = 0;
     for (int64_t h = 0; h < n_heads; ++h) {
-      float d = dot_f32(qt + h * head_dim, keys[static_cast<size_t>(s)], head_dim);
+      float d = dot_f32(qt + h * head_dim, keys.row(s), head_dim);
       if (round) d = round_bf16(d);
       float r = d > 0 ? d : 0.0f;
       total += round ? round_bf16(wt[h] * r) : wt[h] * r;
@@ -70,32 +112,32 @@ void indexer_row_scores(const float* qt, const float* wt, std::span<const float*
 }
 }  // namespace
 
-void CpuOps::indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
-                          std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
-                          int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) {
-  int64_t T = static_cast<int64_t>(n_keys.size());
-  check(key_begin.size() == n_keys.size(), "indexer_topk: key_begin and n_keys differ in length");
-  for (size_t t = 0; t < n_keys.size(); ++t)
-    check(key_begin[t] >= 0 && n_keys[t] >= 0 && key_begin[t] + n_keys[t] <= static_cast<int64_t>(keys.size()),
-          "indexer_topk: row " + std::to_string(t) + " key list outside the " + std::to_string(keys.size()) +
-              " keys");
-  selected.resize(static_cast<size_t>(T));
+void CpuOps::indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const SeqEntries> seqs,
+                          std::span<const int64_t> n_keys, const IndexerDims& dims, IndexTensor& selected) {
+  const int64_t T = static_cast<int64_t>(n_keys.size()), top_k = dims.top_k;
+  const std::vector<size_t> chunk = chunk_of_rows(seqs, T, "indexer_topk");
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t n = n_keys[static_cast<size_t>(t)];
+    check(n >= 0 && n <= seqs[chunk[static_cast<size_t>(t)]].entries.capacity(),
+          "indexer_topk: row " + std::to_string(t) + " sees " + std::to_string(n) + " keys, its sequence holds " +
+              std::to_string(seqs[chunk[static_cast<size_t>(t)]].entries.capacity()));
+  }
+  selected.resize_on(Device::Host, T, top_k);
+  std::fill(selected.data(), selected.data() + selected.numel(), -1);
   bool round = bf16_acts();
   parallel_for(T, [&](int64_t b, int64_t e) {
     std::vector<float> sc;
     for (int64_t t = b; t < e; ++t) {
       int64_t n = n_keys[static_cast<size_t>(t)];
-      indexer_row_scores(q.data() + t * n_heads * head_dim, w.data() + t * n_heads,
-                         keys.subspan(static_cast<size_t>(key_begin[static_cast<size_t>(t)])), n, n_heads, head_dim,
-                         round, sc);
+      indexer_row_scores(q.data() + t * dims.n_heads * dims.head_dim, w.data() + t * dims.n_heads,
+                         seqs[chunk[static_cast<size_t>(t)]].entries, n, dims.n_heads, dims.head_dim, round, sc);
       int64_t k = std::min<int64_t>(top_k, n);
       std::vector<int64_t> idx(static_cast<size_t>(n));
       std::iota(idx.begin(), idx.end(), 0);
       std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t x, int64_t y) {
         return sc[x] > sc[y] || (sc[x] == sc[y] && x < y);
       });
-      idx.resize(static_cast<size_t>(k));
-      selected[static_cast<size_t>(t)] = std::move(idx);
+      std::copy(idx.begin(), idx.begin() + k, selected.row(t));
     }
   }, 1);
 }

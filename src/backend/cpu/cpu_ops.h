@@ -24,11 +24,10 @@ class CpuOps final : public Ops {
   void hc_post(const HostTensor& a, const HostTensor& R, const HostTensor& post, const HostTensor& comb,
                HostTensor& out) override;
   void hc_head(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& y) override;
-  void sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                        const Weight& sink, float scale, HostTensor& out) override;
-  void indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const float* const> keys,
-                    std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
-                    int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) override;
+  void sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink, float scale,
+                        HostTensor& out) override;
+  void indexer_topk(const HostTensor& q, const HostTensor& w, std::span<const SeqEntries> seqs,
+                    std::span<const int64_t> n_keys, const IndexerDims& dims, IndexTensor& selected) override;
   void expert_ffn(const HostTensor& x, const weights::ExpertWeights& e, const float* weight,
                   float swiglu_limit, HostTensor& y) override;
   void route(const HostTensor& logits, const Weight* bias, const Weight* tid2eid,

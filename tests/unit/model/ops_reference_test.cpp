@@ -55,16 +55,64 @@ TEST(CpuOps, RopeRotatesInterleavedTrailingPairsAndInverts) {
 TEST(CpuOps, SparseAttentionWithSink) {
   CpuOps ops(Numerics::exact_f32());
   float q[2] = {1, 0}, k1[2] = {1, 0}, k2[2] = {0, 1};
-  std::vector<const float*> keys{k1, k2};
-  backend::AttentionQuery aq{q, keys};
+  // k1 is the window row, k2 the one compressed entry (a one-row block).
+  std::vector<const float*> window{k1};
+  backend::AttentionQuery aq{q, window, 1};
+  std::vector<backend::SeqEntries> seqs{{.row_begin = 0, .n_rows = 1, .entries = {{k2}, 1, 2}}};
   std::vector<float> sink{0.0f};
   auto sink_w = f32_weight(sink, {1});
   HostTensor out;
-  ops.sparse_attention(std::span(&aq, 1), 1, 2, sink_w, 1.0f, out);
+  ops.sparse_attention({.queries = std::span(&aq, 1), .seqs = seqs}, 1, 2, sink_w, 1.0f, out);
   // z = (1, 0), M = 1: weights (1, e^-1), sink term e^-1 in the denominator only.
   double den = 1.0 + 2.0 * std::exp(-1.0);
   EXPECT_NEAR(out.data()[0], 1.0 / den, 1e-6);
   EXPECT_NEAR(out.data()[1], std::exp(-1.0) / den, 1e-6);
+}
+
+// Entries resolved through multi-block rows (two blocks of 2 rows, stride 3 floats) and per-query selections
+// give the same output as the explicit key lists.
+TEST(CpuOps, SparseAttentionResolvesBlocksAndSelections) {
+  CpuOps ops(Numerics::exact_f32());
+  std::vector<float> b0{1, 0, 9, 0, 1, 9}, b1{1, 1, 9, -1, 2, 9};  // rows e0, e1 | e2, e3 (third float unused)
+  float q0[2] = {0.5f, -1}, q1[2] = {2, 1}, w0[2] = {3, 1};
+  std::vector<const float*> window{w0};
+  std::vector<backend::AttentionQuery> aq{{q0, window, 2}, {q1, window, 1}};
+  std::vector<backend::SeqEntries> seqs{{.row_begin = 0, .n_rows = 2, .entries = {{b0.data(), b1.data()}, 2, 3}}};
+  IndexTensor sel(Device::Host, 2, 3);
+  const int32_t picks[6] = {3, 0, -1, 2, -1, -1};
+  std::copy(picks, picks + 6, sel.data());
+  std::vector<float> sink{0.5f};
+  auto sink_w = f32_weight(sink, {1});
+  HostTensor out, ref0, ref1;
+  ops.sparse_attention({.queries = aq, .seqs = seqs, .selected = &sel}, 1, 2, sink_w, 0.7f, out);
+  std::vector<const float*> l0{w0, b1.data() + 3, b0.data()}, l1{w0, b1.data()};
+  std::vector<backend::AttentionQuery> e0{{q0, l0, 0}}, e1{{q1, l1, 0}};
+  std::vector<backend::SeqEntries> one{{.row_begin = 0, .n_rows = 1}};
+  ops.sparse_attention({.queries = e0, .seqs = one}, 1, 2, sink_w, 0.7f, ref0);
+  ops.sparse_attention({.queries = e1, .seqs = one}, 1, 2, sink_w, 0.7f, ref1);
+  EXPECT_EQ(out.data()[0], ref0.data()[0]);
+  EXPECT_EQ(out.data()[1], ref0.data()[1]);
+  EXPECT_EQ(out.data()[2], ref1.data()[0]);
+  EXPECT_EQ(out.data()[3], ref1.data()[1]);
+}
+
+// Two sequences in one call: keys through row blocks, selections -1 padded past min(top_k, n_keys).
+TEST(CpuOps, IndexerTopkOverRowBlocks) {
+  CpuOps ops(Numerics::exact_f32());
+  // Sequence 0: 5 keys in blocks of 2 (1-d keys, stride 1): scores q·k with q = 1, w = 1 -> relu(k).
+  std::vector<float> a{0.5f, 3}, b{-1, 2}, c{3, 0};
+  std::vector<float> d{1, 4, 2};  // sequence 1: one block
+  HostTensor q({3, 1, 1}, 1.0f), w({3, 1}, 1.0f);
+  std::vector<backend::SeqEntries> seqs{
+      {.row_begin = 0, .n_rows = 2, .entries = {{a.data(), b.data(), c.data()}, 2, 1}},
+      {.row_begin = 2, .n_rows = 1, .entries = {{d.data()}, 3, 1}}};
+  std::vector<int64_t> n_keys{5, 2, 3};
+  IndexTensor sel;
+  ops.indexer_topk(q, w, seqs, n_keys, {.n_heads = 1, .head_dim = 1, .top_k = 3}, sel);
+  ASSERT_EQ(sel.rows(), 3);
+  ASSERT_EQ(sel.cols(), 3);
+  const int32_t want[9] = {1, 4, 3, 1, 0, -1, 1, 2, 0};  // ties (3, 3) to the lower index
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(sel.data()[i], want[i]) << i;
 }
 
 TEST(CpuOps, SoftmaxPoolPerChannel) {

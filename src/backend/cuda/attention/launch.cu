@@ -148,6 +148,15 @@ void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream) {
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
+void launch_resolve_rows(const ResolveRowsParams& p, cudaStream_t stream) {
+  check(p.n >= 0 && p.n <= 65535, "resolve_rows: " + std::to_string(p.n) + " lists out of range");
+  if (p.n == 0 || p.max_len == 0) return;
+  const dim3 grid(std::min<unsigned>(static_cast<unsigned>((p.max_len + 255) / 256), 1024u),
+                  static_cast<unsigned>(p.n));
+  resolve_rows_kernel<<<grid, 256, 0, stream>>>(p);
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
 void launch_rope(const RopeParams& p, cudaStream_t stream) {
   check(p.rope_dim >= 0 && p.rope_dim % 2 == 0 && p.rope_dim <= p.dim,
         "rope: rope_dim " + std::to_string(p.rope_dim) + " with dim " + std::to_string(p.dim));

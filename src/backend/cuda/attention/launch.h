@@ -18,6 +18,8 @@ void launch_topk(const TopkParams& p, cudaStream_t stream);
 void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream);
 void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream);
 void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream);
+// Key pointer lists from row blocks (and selections) into p.out.
+void launch_resolve_rows(const ResolveRowsParams& p, cudaStream_t stream);
 void launch_rope(const RopeParams& p, cudaStream_t stream);
 void launch_kv_round(const KvRoundParams& p, cudaStream_t stream);
 void launch_indexer_round(const IndexerRoundParams& p, cudaStream_t stream);

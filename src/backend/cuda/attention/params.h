@@ -74,6 +74,31 @@ struct TopkSegParams {
   int32_t n_seg = 1;    // segments of the longest row
 };
 
+// Row blocks of one key list (core/row_blocks.h): entry e at blocks[block_begin + e / rows_per_block] +
+// (e % rows_per_block) * stride.
+struct RowBlocksDesc {
+  int64_t stride = 0;        // floats
+  int32_t block_begin = 0;   // first block of the list in ResolveRowsParams::blocks
+  int32_t rows_per_block = 1;
+};
+
+// Key pointer lists built on the device from compact plan data (no per-entry host list): list i fills
+// out[out_offsets[i] .. out_offsets[i+1]) with its n_direct = direct_offsets[i+1] - direct_offsets[i] direct
+// rows (host-built, e.g. a query's window rows), then entries e_j for j < len - n_direct resolved through
+// desc[i]: e_j = selected[i, j] (selected != nullptr: the indexer's selections) or j.
+struct ResolveRowsParams {
+  const float* const* __restrict__ direct = nullptr;        // [direct_offsets[n]] device pointers, or nullptr
+  const int32_t* __restrict__ direct_offsets = nullptr;     // [n + 1], or nullptr (no direct rows)
+  const int64_t* __restrict__ out_offsets = nullptr;        // [n + 1]
+  const RowBlocksDesc* __restrict__ desc = nullptr;         // [n]
+  const float* const* __restrict__ blocks = nullptr;        // block bases of all lists, each f32 [rows, stride]
+  const int32_t* __restrict__ selected = nullptr;           // i32 [n, sel_ld], valid where read, or nullptr
+  const float** __restrict__ out = nullptr;                 // [out_offsets[n]] device pointers
+  int64_t sel_ld = 0;
+  int32_t n = 0;
+  int32_t max_len = 0;  // longest list
+};
+
 // Compressor pooling: out[i, c] = Σ_j softmax_j(g_j[c]) · a_j[c] over rows j in [offsets[i], offsets[i+1]).
 struct SoftmaxPoolParams {
   const float* const* __restrict__ a_rows = nullptr;  // [offsets[n]] device pointers, each f32 [dim]

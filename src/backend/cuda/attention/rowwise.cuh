@@ -8,6 +8,8 @@
 // reference's stage order (each stage exact f32 adds, so the result is bit-identical), 1/sqrt(dim) scale with
 // bf16 rounding, then FP4 e2m1 fake-quant in blocks of 32 (one warp per block). dim a power of two, 32..8192.
 // softmax_pool_kernel: one CTA per pooled entry, one thread per channel. copy_rows_kernel: one CTA per row.
+// resolve_rows_kernel: CTAs (x: slices of a list, y: list) write one row pointer per thread (key lists of
+// sparse_attention and indexer_topk built on the device from row blocks and selections).
 // rope_inline_kernel / copy_rows_inline_kernel: the decode forms, launched by CudaOps directly with the positions
 // and frequencies (the pointer lists) in the kernel parameters, so a call is one launch without an upload;
 // rope_inline_kernel computes each (row, pair) angle once into shared memory (the same sincosf of the same
@@ -225,6 +227,25 @@ __global__ void __launch_bounds__(kThreads) copy_rows_inline_kernel(const __grid
       reinterpret_cast<float4*>(d)[c] = reinterpret_cast<const float4*>(s)[c];
   } else {
     for (int c = threadIdx.x; c < p.width; c += kThreads) d[c] = s[c];
+  }
+}
+
+static __global__ void __launch_bounds__(256) resolve_rows_kernel(const __grid_constant__ ResolveRowsParams p) {
+  const int i = blockIdx.y;
+  const int64_t o0 = p.out_offsets[i], len = p.out_offsets[i + 1] - o0;
+  const int32_t d0 = p.direct_offsets ? p.direct_offsets[i] : 0;
+  const int64_t nd = p.direct_offsets ? p.direct_offsets[i + 1] - d0 : 0;
+  const RowBlocksDesc b = p.desc[i];
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < len; j += int64_t(gridDim.x) * blockDim.x) {
+    const float* r;
+    if (j < nd) {
+      r = p.direct[d0 + j];
+    } else {
+      const int64_t c = j - nd;
+      const int64_t e = p.selected ? p.selected[int64_t(i) * p.sel_ld + c] : c;
+      r = p.blocks[b.block_begin + e / b.rows_per_block] + (e % b.rows_per_block) * b.stride;
+    }
+    p.out[o0 + j] = r;
   }
 }
 

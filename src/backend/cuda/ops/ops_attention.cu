@@ -1,7 +1,9 @@
 // CudaOps attention-side ops (cuda_ops.h): sparse attention with sink, the indexer's scores + top-k, the
 // compressor's softmax pooling, row copies, RoPE and the cache roundings. Each op turns its host plan data
-// (pointer lists, positions, offsets) into stream-ordered uploads and launches the attention kernel family
-// (backend/cuda/attention); only indexer_topk returns data to the host (its index lists, one download).
+// (pointer lists, row blocks, positions, offsets) into one stream-ordered upload per call and launches the
+// attention kernel family (backend/cuda/attention). Nothing returns to the host: the indexer's selections stay
+// in a device IndexTensor, and the per-entry key pointer lists of sparse_attention and indexer_topk are built
+// on the device (resolve_rows_kernel) from the sequences' row blocks and those selections.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -30,62 +32,159 @@ int32_t to_i32(int64_t v, const char* what) {
   return static_cast<int32_t>(v);
 }
 
+template <typename T>
+size_t words(size_t n) {
+  return (n * sizeof(T) + 7) / 8;
+}
+
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+// Index of the chunk holding each of n rows (chunks in order, covering [0, n)).
+std::vector<int32_t> chunk_of_rows(std::span<const SeqEntries> seqs, int64_t n, const char* op) {
+  std::vector<int32_t> of(static_cast<size_t>(n));
+  int64_t next = 0;
+  for (size_t c = 0; c < seqs.size(); ++c) {
+    check(seqs[c].row_begin == next && seqs[c].n_rows >= 0 && next + seqs[c].n_rows <= n,
+          std::string(op) + ": chunk " + std::to_string(c) + " does not continue at row " + std::to_string(next));
+    for (int64_t r = 0; r < seqs[c].n_rows; ++r) of[static_cast<size_t>(next + r)] = static_cast<int32_t>(c);
+    next += seqs[c].n_rows;
+  }
+  check(next == n, std::string(op) + ": chunks cover " + std::to_string(next) + " rows, expected " + std::to_string(n));
+  return of;
+}
+
+// Per-chunk row-block descriptors and the concatenated block bases (host side of launch_resolve_rows).
+struct BlockTable {
+  std::vector<cuda::RowBlocksDesc> desc;  // [n_chunks]
+  std::vector<const float*> blocks;
+  uintptr_t bits = 0;  // OR of every block base and row stride in bytes (16-byte alignment test)
+};
+
+BlockTable block_table(std::span<const SeqEntries> seqs, const char* op) {
+  BlockTable t;
+  for (const SeqEntries& s : seqs) {
+    const RowBlocks& rb = s.entries;
+    check(rb.rows_per_block > 0 && rb.rows_per_block <= INT32_MAX && rb.stride >= 0,
+          std::string(op) + ": bad row blocks (" + std::to_string(rb.rows_per_block) + " rows per block)");
+    t.desc.push_back({.stride = rb.stride, .block_begin = to_i32(static_cast<int64_t>(t.blocks.size()), op),
+                      .rows_per_block = static_cast<int32_t>(rb.rows_per_block)});
+    for (const float* b : rb.blocks) {
+      t.blocks.push_back(b);
+      t.bits |= reinterpret_cast<uintptr_t>(b);
+    }
+    t.bits |= static_cast<uintptr_t>(rb.stride * 4);
+  }
+  return t;
+}
+
+// Host staging of one sparse_attention call, uploaded in one copy (sections in 8-byte words):
+// [desc (nq)] [q rows (nq)] [window rows] [block bases] [key offsets i64 (nq + 1)] [key offsets i32 (nq + 1)]
+// [window offsets i32 (nq + 1)]. Key list of query i: its window rows, then its n_compressed entries.
+struct AttnStaging {
+  size_t w_q = 0, w_win = 0, w_blk = 0, w_off64 = 0, w_off32 = 0, w_woff = 0, n_words = 0;
+  int64_t n_keys = 0, max_keys = 0;
+  bool aligned = false;
+};
+
+AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, std::vector<uint64_t>& host) {
+  const size_t nq = keys.queries.size();
+  const std::vector<int32_t> chunk = chunk_of_rows(keys.seqs, static_cast<int64_t>(nq), "sparse_attention");
+  const BlockTable bt = block_table(keys.seqs, "sparse_attention");
+  size_t n_win = 0;
+  for (const AttentionQuery& q : keys.queries) n_win += q.window.size();
+  AttnStaging st;
+  st.w_q = words<cuda::RowBlocksDesc>(nq);
+  st.w_win = st.w_q + nq;
+  st.w_blk = st.w_win + n_win;
+  st.w_off64 = st.w_blk + bt.blocks.size();
+  st.w_off32 = st.w_off64 + nq + 1;
+  st.w_woff = st.w_off32 + words<int32_t>(nq + 1);
+  st.n_words = st.w_woff + words<int32_t>(nq + 1);
+  host.resize(st.n_words);
+  auto* desc = reinterpret_cast<cuda::RowBlocksDesc*>(host.data());
+  auto* q_rows = reinterpret_cast<const float**>(host.data() + st.w_q);
+  auto* win = reinterpret_cast<const float**>(host.data() + st.w_win);
+  auto* off64 = reinterpret_cast<int64_t*>(host.data() + st.w_off64);
+  auto* off32 = reinterpret_cast<int32_t*>(host.data() + st.w_off32);
+  auto* woff = reinterpret_cast<int32_t*>(host.data() + st.w_woff);
+  std::copy(bt.blocks.begin(), bt.blocks.end(), reinterpret_cast<const float**>(host.data() + st.w_blk));
+  uintptr_t bits = bt.bits;
+  size_t nw = 0;
+  off64[0] = off32[0] = woff[0] = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    const AttentionQuery& q = keys.queries[i];
+    const int64_t n = static_cast<int64_t>(q.window.size()) + q.n_compressed;
+    check(q.n_compressed >= 0 && n > 0, "sparse_attention: empty key list for query " + std::to_string(i));
+    check(q.n_compressed <= keys.seqs[static_cast<size_t>(chunk[i])].entries.capacity() &&
+              (!keys.selected || q.n_compressed <= keys.selected->cols()),
+          "sparse_attention: query " + std::to_string(i) + " has " + std::to_string(q.n_compressed) +
+              " compressed entries, more than its sequence's rows or selections");
+    desc[i] = bt.desc[static_cast<size_t>(chunk[i])];
+    q_rows[i] = q.q;
+    bits |= reinterpret_cast<uintptr_t>(q.q);
+    for (const float* k : q.window) {
+      win[nw++] = k;
+      bits |= reinterpret_cast<uintptr_t>(k);
+    }
+    st.max_keys = std::max(st.max_keys, n);
+    st.n_keys += n;
+    off64[i + 1] = st.n_keys;
+    off32[i + 1] = to_i32(st.n_keys, "sparse_attention: key count");
+    woff[i + 1] = to_i32(static_cast<int64_t>(nw), "sparse_attention: window rows");
+  }
+  st.aligned = dim % 4 == 0 && bits % 16 == 0;
+  return st;
+}
+
 }  // namespace
 
-void CudaOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t n_heads, int64_t dim,
-                               const Weight& sink, float scale, Tensor& out) {
-  const int64_t nq = static_cast<int64_t>(queries.size());
+void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink,
+                               float scale, Tensor& out) {
+  const int64_t nq = static_cast<int64_t>(keys.queries.size());
   on_device(out, {nq, n_heads, dim});
   if (nq == 0) return;
   check(sink.rows() == n_heads, "sparse_attention: sink " + sink.name + " has " + std::to_string(sink.rows()) +
                                     " entries, expected n_heads " + std::to_string(n_heads));
-  // One host buffer, one allocation, one upload per call: [key offsets i32 (nq + 1), padded to 8 bytes]
-  // [q row pointers (nq)] [key pointers] then, on the device only, the split-K partials.
-  size_t n_keys_total = 0;
-  for (const AttentionQuery& q : queries) n_keys_total += q.keys.size();
-  const size_t off_words = (static_cast<size_t>(nq) + 2) / 2;  // 8-byte words holding nq + 1 int32
-  // Reused across calls (no allocation or zero fill of the ~2 KB-per-query pointer list at decode).
+  check(!keys.selected || (keys.selected->device() == Device::Cuda && keys.selected->rows() == nq),
+        "sparse_attention: selections are not an i32 [n_q, top_k] tensor on the CUDA device");
+  // Reused across calls (no allocation of the staging buffer at decode).
   static thread_local std::vector<uint64_t> host;
-  host.resize(off_words + static_cast<size_t>(nq) + n_keys_total);
-  int32_t* offsets = reinterpret_cast<int32_t*>(host.data());
-  const float** q_rows = reinterpret_cast<const float**>(host.data() + off_words);
-  const float** keys = q_rows + nq;
-  bool aligned = dim % 4 == 0;
-  int64_t max_keys = 0;
-  size_t nk = 0;
-  offsets[0] = 0;
-  for (int64_t i = 0; i < nq; ++i) {
-    const AttentionQuery& q = queries[static_cast<size_t>(i)];
-    check(!q.keys.empty(), "sparse_attention: empty key list for query " + std::to_string(i));
-    q_rows[i] = q.q;
-    std::copy(q.keys.begin(), q.keys.end(), keys + nk);
-    uintptr_t bits = reinterpret_cast<uintptr_t>(q.q);
-    for (const float* k : q.keys) bits |= reinterpret_cast<uintptr_t>(k);
-    nk += q.keys.size();
-    aligned = aligned && bits % 16 == 0;
-    max_keys = std::max<int64_t>(max_keys, static_cast<int64_t>(q.keys.size()));
-    offsets[i + 1] = to_i32(static_cast<int64_t>(nk), "sparse_attention: key count");
-  }
+  const AttnStaging st = stage_attention(keys, dim, host);
   // kernel_paths().sparse_attn_wide = false forces the previous 16-head tensor-core kernel.
   const bool allow_wide = cuda::kernel_paths().sparse_attn_wide;
-  const cuda::SparseAttnPlan plan = cuda::plan_sparse_attention(nq, n_heads, dim, max_keys, bf16_acts() && aligned,
-                                                                ctx_.sm_count(), allow_wide);
+  const cuda::SparseAttnPlan plan = cuda::plan_sparse_attention(nq, n_heads, dim, st.max_keys,
+                                                                bf16_acts() && st.aligned, ctx_.sm_count(), allow_wide);
   check(plan.unsupported.empty(), plan.unsupported);
-  const size_t list_bytes = host.size() * sizeof(uint64_t);
+  // Device: [staging] [key pointers (resolved here)] [split-K partials].
+  const size_t list_bytes = st.n_words * sizeof(uint64_t);
+  const size_t keys_off = align256(list_bytes);
   size_t part_rows = 0;
   if (plan.n_split > 1) part_rows = static_cast<size_t>(nq * n_heads * plan.n_split);
-  const size_t ml_off = (list_bytes + 255) / 256 * 256;
-  const size_t po_off = ml_off + (part_rows * 2 * sizeof(float) + 255) / 256 * 256;
+  const size_t ml_off = align256(keys_off + static_cast<size_t>(st.n_keys) * sizeof(const float*));
+  const size_t po_off = ml_off + align256(part_rows * 2 * sizeof(float));
   cuda::Scratch buf(po_off + part_rows * static_cast<size_t>(dim) * sizeof(float));
   ctx_.upload_bytes(buf.data(), host.data(), list_bytes);
   unsigned char* base = static_cast<unsigned char*>(buf.data());
+  const float** d_keys = reinterpret_cast<const float**>(base + keys_off);
+  cuda::ResolveRowsParams rp;
+  rp.direct = reinterpret_cast<const float* const*>(base + st.w_win * 8);
+  rp.direct_offsets = reinterpret_cast<const int32_t*>(base + st.w_woff * 8);
+  rp.out_offsets = reinterpret_cast<const int64_t*>(base + st.w_off64 * 8);
+  rp.desc = reinterpret_cast<const cuda::RowBlocksDesc*>(base);
+  rp.blocks = reinterpret_cast<const float* const*>(base + st.w_blk * 8);
+  rp.selected = keys.selected ? keys.selected->data() : nullptr;
+  rp.sel_ld = keys.selected ? keys.selected->cols() : 0;
+  rp.out = d_keys;
+  rp.n = to_i32(nq, "sparse_attention: n_q");
+  rp.max_len = to_i32(st.max_keys, "sparse_attention: keys per query");
+  cuda::launch_resolve_rows(rp, ctx_.stream());
   cuda::SparseAttnParams p;
-  p.key_offsets = reinterpret_cast<const int32_t*>(base);
-  p.q_rows = reinterpret_cast<const float* const*>(base + off_words * sizeof(uint64_t));
-  p.keys = p.q_rows + nq;
+  p.key_offsets = reinterpret_cast<const int32_t*>(base + st.w_off32 * 8);
+  p.q_rows = reinterpret_cast<const float* const*>(base + st.w_q * 8);
+  p.keys = d_keys;
   p.sink = dw_.f32(sink);
   p.out = out.data();
-  p.n_q = to_i32(nq, "sparse_attention: n_q");
+  p.n_q = rp.n;
   p.n_heads = to_i32(n_heads, "sparse_attention: n_heads");
   p.dim = to_i32(dim, "sparse_attention: dim");
   p.scale = scale;
@@ -99,117 +198,167 @@ void CudaOps::sparse_attention(std::span<const AttentionQuery> queries, int64_t 
   cuda::launch_sparse_attention(p, plan, ctx_.stream());
 }
 
-void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const float* const> keys,
-                           std::span<const int64_t> key_begin, std::span<const int64_t> n_keys, int64_t n_heads,
-                           int64_t head_dim, int64_t top_k, std::vector<std::vector<int64_t>>& selected) {
-  const int64_t T = static_cast<int64_t>(n_keys.size());
-  selected.assign(static_cast<size_t>(T), {});
+namespace {
+
+// Host staging of one indexer_topk call (8-byte words): [key_begin i64 (T)] [desc (n_chunks)] [block bases]
+// [list offsets i64 (n_chunks + 1)] [n_keys i32 (T)]. Chunk c's key list holds its rows' longest prefix.
+struct IndexerStaging {
+  size_t w_desc = 0, w_blk = 0, w_off = 0, w_nk = 0, n_words = 0;
+  int64_t used = 0, max_keys = 0, max_list = 0;
+  bool aligned = false;
+};
+
+IndexerStaging stage_indexer(std::span<const SeqEntries> seqs, std::span<const int64_t> n_keys, int64_t head_dim,
+                             std::vector<uint64_t>& host) {
+  const size_t T = n_keys.size(), nc = seqs.size();
+  const std::vector<int32_t> chunk = chunk_of_rows(seqs, static_cast<int64_t>(T), "indexer_topk");
+  const BlockTable bt = block_table(seqs, "indexer_topk");
+  IndexerStaging st;
+  st.w_desc = T;
+  st.w_blk = st.w_desc + words<cuda::RowBlocksDesc>(nc);
+  st.w_off = st.w_blk + bt.blocks.size();
+  st.w_nk = st.w_off + nc + 1;
+  st.n_words = st.w_nk + words<int32_t>(T);
+  host.assign(st.n_words, 0);
+  auto* begin = reinterpret_cast<int64_t*>(host.data());
+  auto* off = reinterpret_cast<int64_t*>(host.data() + st.w_off);
+  auto* nk = reinterpret_cast<int32_t*>(host.data() + st.w_nk);
+  std::copy(bt.desc.begin(), bt.desc.end(), reinterpret_cast<cuda::RowBlocksDesc*>(host.data() + st.w_desc));
+  std::copy(bt.blocks.begin(), bt.blocks.end(), reinterpret_cast<const float**>(host.data() + st.w_blk));
+  std::vector<int64_t> list(nc, 0);
+  for (size_t t = 0; t < T; ++t) {
+    const int64_t n = n_keys[t], cap = seqs[static_cast<size_t>(chunk[t])].entries.capacity();
+    check(n >= 0 && n <= cap, "indexer_topk: row " + std::to_string(t) + " sees " + std::to_string(n) +
+                                  " keys, its sequence holds " + std::to_string(cap));
+    nk[t] = to_i32(n, "indexer_topk: n_keys");
+    list[static_cast<size_t>(chunk[t])] = std::max(list[static_cast<size_t>(chunk[t])], n);
+    st.max_keys = std::max(st.max_keys, n);
+  }
+  off[0] = 0;
+  for (size_t c = 0; c < nc; ++c) {
+    off[c + 1] = off[c] + list[c];
+    st.max_list = std::max(st.max_list, list[c]);
+  }
+  for (size_t t = 0; t < T; ++t) begin[t] = off[static_cast<size_t>(chunk[t])];
+  st.used = off[nc];
+  st.aligned = head_dim % 4 == 0 && bt.bits % 16 == 0;
+  return st;
+}
+
+// Device buffers of one indexer_topk call.
+struct IndexerRun {
+  const float* q = nullptr;              // f32 [T, n_heads, head_dim]
+  const float* w = nullptr;              // f32 [T, n_heads]
+  const float* const* keys = nullptr;    // device key pointers (every chunk's list)
+  const int64_t* key_begin = nullptr;    // [T] start of row t's list in keys
+  const int32_t* n_keys = nullptr;       // [T]
+  float* scores = nullptr;               // f32 [rows_per_chunk, max_keys]
+  uint32_t* cand_key = nullptr;          // segmented top-k candidates [rows_per_chunk, cand_ld], or nullptr
+  int32_t* cand_idx = nullptr;
+  int32_t* out = nullptr;                // i32 [T, top_k]
+  int64_t cand_ld = 0;
+  int64_t max_keys = 0;
+  bool vec4 = false;                     // key rows 16-byte aligned, head_dim % 4 == 0
+};
+
+// Scores then selects the rows in chunks of plan.rows_per_chunk (score rows [rows, max_keys] reused).
+void run_indexer(const IndexerRun& r, const cuda::IndexerPlan& plan, int64_t T, const IndexerDims& dims,
+                 bool round_bf16, cudaStream_t stream) {
+  const int64_t rows = plan.rows_per_chunk, n_heads = dims.n_heads, head_dim = dims.head_dim, top_k = dims.top_k;
+  for (int64_t r0 = 0; r0 < T; r0 += rows) {
+    const int32_t nr = static_cast<int32_t>(std::min(rows, T - r0));
+    cuda::IndexerScoreParams sp;
+    sp.q = r.q + r0 * n_heads * head_dim;
+    sp.w = r.w + r0 * n_heads;
+    sp.keys = r.keys;
+    sp.key_begin = r.key_begin + r0;
+    sp.n_keys = r.n_keys + r0;
+    sp.scores = r.scores;
+    sp.ld = r.max_keys;
+    sp.T = nr;
+    sp.max_keys = static_cast<int32_t>(r.max_keys);
+    sp.n_heads = to_i32(n_heads, "indexer_topk: n_heads");
+    sp.head_dim = to_i32(head_dim, "indexer_topk: head_dim");
+    sp.round_bf16 = round_bf16;
+    sp.vec4 = r.vec4;
+    cuda::launch_indexer_scores(sp, plan, stream);
+    if (plan.segmented_topk) {
+      cuda::TopkSegParams tp;
+      tp.scores = r.scores;
+      tp.n_keys = sp.n_keys;
+      tp.out = r.out + r0 * top_k;
+      tp.cand_key = r.cand_key;
+      tp.cand_idx = r.cand_idx;
+      tp.ld = r.max_keys;
+      tp.cand_ld = r.cand_ld;
+      tp.T = nr;
+      tp.top_k = static_cast<int32_t>(top_k);
+      tp.n_seg = plan.n_seg;
+      cuda::launch_topk_segmented(tp, stream);
+    } else {
+      cuda::TopkParams tp;
+      tp.scores = r.scores;
+      tp.n_keys = sp.n_keys;
+      tp.out = r.out + r0 * top_k;
+      tp.ld = r.max_keys;
+      tp.T = nr;
+      tp.top_k = static_cast<int32_t>(top_k);
+      cuda::launch_topk(tp, stream);
+    }
+  }
+}
+
+}  // namespace
+
+void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const SeqEntries> seqs,
+                           std::span<const int64_t> n_keys, const IndexerDims& dims, IndexTensor& selected) {
+  const int64_t T = static_cast<int64_t>(n_keys.size()), n_heads = dims.n_heads, head_dim = dims.head_dim;
+  const int64_t top_k = dims.top_k;
+  selected.resize_on(Device::Cuda, T, top_k);
   if (T == 0) return;
-  check(key_begin.size() == n_keys.size(), "indexer_topk: key_begin and n_keys differ in length");
   check_on_device(q, "indexer_topk");
   check_on_device(w, "indexer_topk");
   check(q.numel() == T * n_heads * head_dim, "indexer_topk: q has " + std::to_string(q.numel()) +
                                                   " values, expected T x n_heads x head_dim");
   check(w.numel() == T * n_heads, "indexer_topk: w has " + std::to_string(w.numel()) + " values, expected T x n_heads");
-  // One device buffer: [key_begin i64 (T)] [n_keys i32 (T), padded to 8 bytes] [key pointers (used)] [scores]
-  // [out] [segment candidates]; two uploads (the row table from a host buffer, the key pointers straight from
-  // `keys`). Only the prefix of `keys` that some row reaches is uploaded.
-  int64_t max_keys = 0, used = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t b = key_begin[static_cast<size_t>(t)], n = n_keys[static_cast<size_t>(t)];
-    check(b >= 0 && n >= 0 && b + n <= static_cast<int64_t>(keys.size()),
-          "indexer_topk: row " + std::to_string(t) + " key list [" + std::to_string(b) + ", " +
-              std::to_string(b + n) + ") outside the " + std::to_string(keys.size()) + " keys");
-    to_i32(n, "indexer_topk: n_keys");
-    max_keys = std::max(max_keys, n);
-    if (n > 0) used = std::max(used, b + n);
+  static thread_local std::vector<uint64_t> host;
+  const IndexerStaging st = stage_indexer(seqs, n_keys, head_dim, host);
+  if (st.max_keys == 0) {  // no row sees a key: every slot -1 (0xff bytes)
+    DSV4_CUDA_CHECK(cudaMemsetAsync(selected.data(), 0xff, static_cast<size_t>(T * top_k) * 4, ctx_.stream()));
+    return;
   }
-  if (max_keys == 0) return;
   // kernel_paths().indexer_fast = false runs the previous kernels (fallback, before/after timing).
   const bool legacy = !cuda::kernel_paths().indexer_fast;
-  cuda::IndexerPlan plan = cuda::plan_indexer(T, max_keys, n_heads, head_dim, top_k, ctx_.sm_count(), legacy);
+  cuda::IndexerPlan plan = cuda::plan_indexer(T, st.max_keys, n_heads, head_dim, top_k, ctx_.sm_count(), legacy);
   check(plan.unsupported.empty(), plan.unsupported);
-  const size_t nk_words = (static_cast<size_t>(T) + 1) / 2;
-  static thread_local std::vector<uint64_t> host;
-  host.resize(static_cast<size_t>(T) + nk_words);
-  int64_t* h_begin = reinterpret_cast<int64_t*>(host.data());
-  int32_t* h_nk = reinterpret_cast<int32_t*>(host.data() + T);
-  uintptr_t bits = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    h_begin[t] = key_begin[static_cast<size_t>(t)];
-    h_nk[t] = static_cast<int32_t>(n_keys[static_cast<size_t>(t)]);
-  }
-  if (T % 2) h_nk[T] = 0;
-  for (int64_t s = 0; s < used; ++s) bits |= reinterpret_cast<uintptr_t>(keys[static_cast<size_t>(s)]);
+  // Device: [staging] [key pointers (resolved here)] [scores] [segment candidates].
   const int64_t rows = plan.rows_per_chunk;
-  const int64_t top_k_i = top_k;
-  const size_t table_bytes = host.size() * sizeof(uint64_t);
-  const size_t list_bytes = table_bytes + static_cast<size_t>(used) * sizeof(const float*);
-  const size_t scores_off = (list_bytes + 255) / 256 * 256;
-  const size_t scores_bytes = static_cast<size_t>(rows * max_keys) * sizeof(float);
-  const size_t out_off = scores_off + (scores_bytes + 255) / 256 * 256;
-  const size_t out_bytes = static_cast<size_t>(T * top_k) * sizeof(int32_t);
+  const size_t list_bytes = st.n_words * sizeof(uint64_t);
+  const size_t keys_off = align256(list_bytes);
+  const size_t scores_off = align256(keys_off + static_cast<size_t>(st.used) * sizeof(const float*));
+  const size_t scores_bytes = static_cast<size_t>(rows * st.max_keys) * sizeof(float);
   const int64_t cand_ld = plan.segmented_topk && plan.n_seg > 1 ? int64_t(plan.n_seg) * top_k : 0;
-  const size_t cand_key_off = out_off + (out_bytes + 255) / 256 * 256;
+  const size_t cand_key_off = scores_off + align256(scores_bytes);
   const size_t cand_bytes = static_cast<size_t>(rows * cand_ld) * 4;
-  const size_t cand_idx_off = cand_key_off + (cand_bytes + 255) / 256 * 256;
+  const size_t cand_idx_off = cand_key_off + align256(cand_bytes);
   cuda::Scratch buf(cand_idx_off + cand_bytes);
   unsigned char* base = static_cast<unsigned char*>(buf.data());
-  ctx_.upload_bytes(base, host.data(), table_bytes);
-  ctx_.upload_bytes(base + table_bytes, keys.data(), static_cast<size_t>(used) * sizeof(const float*));
-  const int64_t* d_begin = reinterpret_cast<const int64_t*>(base);
-  const int32_t* d_nk = reinterpret_cast<const int32_t*>(base + static_cast<size_t>(T) * 8);
-  const float* const* d_keys = reinterpret_cast<const float* const*>(base + (static_cast<size_t>(T) + nk_words) * 8);
-  float* d_scores = reinterpret_cast<float*>(base + scores_off);
-  int32_t* d_out = reinterpret_cast<int32_t*>(base + out_off);
-  for (int64_t r0 = 0; r0 < T; r0 += rows) {
-    const int32_t nr = static_cast<int32_t>(std::min(rows, T - r0));
-    cuda::IndexerScoreParams sp;
-    sp.q = q.data() + r0 * n_heads * head_dim;
-    sp.w = w.data() + r0 * n_heads;
-    sp.keys = d_keys;
-    sp.key_begin = d_begin + r0;
-    sp.n_keys = d_nk + r0;
-    sp.scores = d_scores;
-    sp.ld = max_keys;
-    sp.T = nr;
-    sp.max_keys = static_cast<int32_t>(max_keys);
-    sp.n_heads = to_i32(n_heads, "indexer_topk: n_heads");
-    sp.head_dim = to_i32(head_dim, "indexer_topk: head_dim");
-    sp.round_bf16 = bf16_acts();
-    sp.vec4 = head_dim % 4 == 0 && bits % 16 == 0;
-    cuda::launch_indexer_scores(sp, plan, ctx_.stream());
-    if (plan.segmented_topk) {
-      cuda::TopkSegParams tp;
-      tp.scores = d_scores;
-      tp.n_keys = sp.n_keys;
-      tp.out = d_out + r0 * top_k_i;
-      tp.cand_key = cand_ld ? reinterpret_cast<uint32_t*>(base + cand_key_off) : nullptr;
-      tp.cand_idx = cand_ld ? reinterpret_cast<int32_t*>(base + cand_idx_off) : nullptr;
-      tp.ld = max_keys;
-      tp.cand_ld = cand_ld;
-      tp.T = nr;
-      tp.top_k = static_cast<int32_t>(top_k);
-      tp.n_seg = plan.n_seg;
-      cuda::launch_topk_segmented(tp, ctx_.stream());
-    } else {
-      cuda::TopkParams tp;
-      tp.scores = d_scores;
-      tp.n_keys = sp.n_keys;
-      tp.out = d_out + r0 * top_k_i;
-      tp.ld = max_keys;
-      tp.T = nr;
-      tp.top_k = static_cast<int32_t>(top_k);
-      cuda::launch_topk(tp, ctx_.stream());
-    }
-  }
-  std::vector<int32_t> host_out(static_cast<size_t>(T * top_k));
-  ctx_.download_bytes(host_out.data(), d_out, host_out.size() * sizeof(int32_t));
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t k = std::min<int64_t>(top_k, n_keys[static_cast<size_t>(t)]);
-    const int32_t* r = host_out.data() + t * top_k;
-    selected[static_cast<size_t>(t)].assign(r, r + k);
-  }
+  ctx_.upload_bytes(base, host.data(), list_bytes);
+  cuda::ResolveRowsParams rp;
+  rp.out_offsets = reinterpret_cast<const int64_t*>(base + st.w_off * 8);
+  rp.desc = reinterpret_cast<const cuda::RowBlocksDesc*>(base + st.w_desc * 8);
+  rp.blocks = reinterpret_cast<const float* const*>(base + st.w_blk * 8);
+  rp.out = reinterpret_cast<const float**>(base + keys_off);
+  rp.n = to_i32(static_cast<int64_t>(seqs.size()), "indexer_topk: sequences");
+  rp.max_len = to_i32(st.max_list, "indexer_topk: keys per sequence");
+  cuda::launch_resolve_rows(rp, ctx_.stream());
+  IndexerRun run{.q = q.data(), .w = w.data(), .keys = rp.out, .key_begin = reinterpret_cast<const int64_t*>(base),
+                 .n_keys = reinterpret_cast<const int32_t*>(base + st.w_nk * 8),
+                 .scores = reinterpret_cast<float*>(base + scores_off),
+                 .cand_key = cand_ld ? reinterpret_cast<uint32_t*>(base + cand_key_off) : nullptr,
+                 .cand_idx = cand_ld ? reinterpret_cast<int32_t*>(base + cand_idx_off) : nullptr,
+                 .out = selected.data(), .cand_ld = cand_ld, .max_keys = st.max_keys, .vec4 = st.aligned};
+  run_indexer(run, plan, T, dims, bf16_acts(), ctx_.stream());
 }
 
 void CudaOps::softmax_pool(std::span<const float* const> a_rows, std::span<const float* const> g_rows,
