@@ -11,6 +11,9 @@
 #   cli    dsv4 generate/logits/run --device cuda on a golden checkpoint and the tiny model -> gpu_run.log
 #   bench  dsv4_cuda_bench: Flash-shaped layers, decode and prefill vs floors             -> bench.log, bench.csv
 #   hf     tools/bench_hf_layer.py: HF transformers (bf16, eager) on the same shapes      -> hf.log
+#   sampling        dsv4_gpu_sampling: CUDA sampler vs host sampler, engine device vs host sampling -> sampling.log
+#   sampling_bench  dsv4_sampling_bench: GPU sampling vs D2H + host sampler, B=1..256       -> sampling_bench.log/.csv
+# (sampling and sampling_bench are not in the default list: name them, e.g. "sampling,sampling_bench".)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT_DIR=${1:-${OUT:-$ROOT/gpu-run-out}}
@@ -65,5 +68,18 @@ if has hf; then
   log "stage hf"
   PYTHONUNBUFFERED=1 timeout 180 python3 "$ROOT/tools/bench_hf_layer.py" ${DSV4_HF_ARGS:-} > "$OUT_DIR/hf.log" 2>&1
   log "hf exit $? ($(( $(date +%s) - T0 )) s)"
+fi
+if has sampling; then
+  log "stage sampling"
+  DSV4_TEST_DATA_DIR=$ROOT/tests/data timeout 300 "${BIN_ENV[@]}" "$C/dsv4_gpu_sampling" > "$OUT_DIR/sampling.log" 2>&1
+  log "sampling exit $? ($(( $(date +%s) - T0 )) s)"
+  grep -E "^\[gpu-sampling\]|FAILED|PASSED" "$OUT_DIR/sampling.log" | tail -40 >> "$LOG"
+fi
+if has sampling_bench; then
+  log "stage sampling_bench"
+  timeout 240 "${BIN_ENV[@]}" "$C/dsv4_sampling_bench" ${DSV4_SAMPLING_BENCH_ARGS:---quick} \
+    --out "$OUT_DIR/sampling_bench.csv" > "$OUT_DIR/sampling_bench.log" 2>&1
+  log "sampling_bench exit $? ($(( $(date +%s) - T0 )) s)"
+  cat "$OUT_DIR/sampling_bench.log" >> "$LOG"
 fi
 log "done in $(( $(date +%s) - T0 )) s"

@@ -45,7 +45,7 @@ void Transformer::forward(const ForwardBatch& batch, const ForwardOptions& opt, 
     ops_.gather_rows(X, rows, Xs);
     head(Xs, w_.hc_head, w_.norm, logits);
   }
-  out.logits = logits.on_host() ? std::move(logits) : logits.to(Device::Host);
+  out.logits = logits.on_host() || opt.logits_on_device ? std::move(logits) : logits.to(Device::Host);
 }
 
 void Transformer::mtp_forward(const ForwardBatch& batch, const Tensor& hidden, Tensor& logits) {

@@ -15,10 +15,11 @@ namespace dsv4::model {
 struct ForwardOptions {
   bool all_logits = false;   // logits of every row (else only the last row of each chunk)
   bool keep_hidden = false;  // return the final residual streams (MTP input)
+  bool logits_on_device = false;  // leave the logits on the backend's device (a device sampler reads them)
 };
 
 struct ForwardOutput {
-  Tensor logits;  // f32 [n_out, vocab], on the host
+  Tensor logits;  // f32 [n_out, vocab], on the host (on the backend's device with opt.logits_on_device)
   Tensor hidden;  // f32 [T, hc, D] final block output before hc_head (when keep_hidden), on the backend's device
 };
 

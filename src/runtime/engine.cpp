@@ -48,6 +48,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
                                 .max_prefill_chunk = opts.max_prefill_chunk};
   if (auto s = scheduler::validate(sc); !s.ok()) return s.error();
   e->sched_ = std::make_unique<scheduler::Scheduler>(sc, *e->kv_);
+  if (opts.device == Device::Cuda && opts.device_sampling)
+    e->device_sampler_ = std::make_unique<DeviceSampler>(e->model_->cfg.vocab_size);
   int64_t limit = std::min(e->model_->cfg.max_position_embeddings, e->kv_capacity_);
   e->max_model_len_ = opts.max_model_len > 0 ? std::min(opts.max_model_len, limit) : limit;
   log::info("KV cache: " + std::to_string(e->store_->bytes() >> 20) + " MiB, " + std::to_string(e->kv_capacity_) +
@@ -155,6 +157,17 @@ void Engine::loop() {
   for (RequestId id : ids) finish(id, "cancelled");
 }
 
+std::vector<sampling::SampleResult> Engine::sample(model::ForwardOutput& fo, std::span<const int64_t> logit_rows,
+                                                  std::span<const sampling::SampleRow> rows) {
+  if (!fo.logits.on_host()) return device_sampler_->sample(fo.logits, logit_rows, rows);
+  const int64_t V = model_->cfg.vocab_size;
+  HostTensor logits({static_cast<int64_t>(rows.size()), V});
+  for (size_t k = 0; k < rows.size(); ++k)
+    std::copy(fo.logits.row(logit_rows[k]), fo.logits.row(logit_rows[k]) + V, logits.row(static_cast<int64_t>(k)));
+  sampling::Sampler sampler(V);
+  return sampler.sample({.logits = TensorView{logits.data(), DType::F32, logits.shape()}, .rows = rows});
+}
+
 void Engine::step_once() {
   scheduler::StepPlan plan = sched_->step();
   for (const scheduler::Finished& f : plan.finished)
@@ -171,7 +184,7 @@ void Engine::step_once() {
     }
     batch.tokens = plan.input_ids;
     model::ForwardOutput fo;
-    model_->transformer->forward(batch, {}, fo);
+    model_->transformer->forward(batch, {.logits_on_device = device_sampler_ != nullptr}, fo);
     std::vector<sampling::SampleRow> rows;
     std::vector<std::pair<size_t, Live*>> owners;  // chunk index, request
     for (size_t i = 0; i < plan.seqs.size(); ++i) {
@@ -186,15 +199,12 @@ void Engine::step_once() {
         it->second->stream->push(std::move(ev));
       }
     }
-    const int64_t V = model_->cfg.vocab_size;
-    HostTensor logits({static_cast<int64_t>(owners.size()), V});
+    std::vector<int64_t> logit_rows;
     for (size_t k = 0; k < owners.size(); ++k) {
-      std::copy(fo.logits.row(static_cast<int64_t>(owners[k].first)), fo.logits.row(static_cast<int64_t>(owners[k].first)) + V,
-                logits.row(static_cast<int64_t>(k)));
+      logit_rows.push_back(static_cast<int64_t>(owners[k].first));
       rows.push_back({&owners[k].second->params, &*owners[k].second->state});
     }
-    sampling::Sampler sampler(V);
-    auto sampled = sampler.sample({.logits = TensorView{logits.data(), DType::F32, logits.shape()}, .rows = rows});
+    auto sampled = sample(fo, logit_rows, rows);
     for (size_t k = 0; k < owners.size(); ++k) {
       Live& l = *owners[k].second;
       const sampling::SampleResult& r = sampled[k];

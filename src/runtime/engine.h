@@ -14,6 +14,7 @@
 #include "backend/ops.h"
 #include "core/result.h"
 #include "kv/hybrid_kv_manager.h"
+#include "runtime/device_sampler.h"
 #include "runtime/events.h"
 #include "runtime/local_model.h"
 #include "runtime/paged_cache.h"
@@ -34,6 +35,8 @@ struct EngineOptions {
   int64_t max_tokens_per_step = 512;           // token budget of one step
   int64_t max_prefill_chunk = 256;             // prompt tokens of one request per step
   int64_t max_model_len = 0;                   // prompt + generated tokens; 0 = min(config limit, KV capacity)
+  bool device_sampling = true;                 // on Device::Cuda, sample on the GPU (DeviceSampler); false copies
+                                               // the logits to the host and runs sampling::Sampler (same tokens)
 };
 
 struct EngineStats {
@@ -64,6 +67,9 @@ class Engine {
   Engine() = default;
   void loop();
   void step_once();
+  // One result per owner row of fo.logits (host or device), in order.
+  std::vector<sampling::SampleResult> sample(model::ForwardOutput& fo, std::span<const int64_t> logit_rows,
+                                             std::span<const sampling::SampleRow> rows);
   void finish(RequestId id, const std::string& reason);
 
   std::unique_ptr<LocalModel> model_;
@@ -71,6 +77,7 @@ class Engine {
   std::unique_ptr<kv::HybridKvManager> kv_;
   std::unique_ptr<PagedKvStore> store_;
   std::unique_ptr<scheduler::Scheduler> sched_;
+  std::unique_ptr<DeviceSampler> device_sampler_;  // set when the model runs on CUDA with device_sampling
   int64_t max_model_len_ = 0, kv_capacity_ = 0;
 
   mutable std::mutex mu_;                 // guards pending_, cancels_, stats_, live_ membership
