@@ -16,7 +16,9 @@ routed experts, stored stacked as `ffn.experts_w{1,2,3}` [E, out, in] and split 
                   score = sum_h w_h relu(q_h.k). Top-k passes no gradient: the indexer is trained with its
                   own loss, KL(main attention's distribution over the compressed entries || softmax(score)),
                   on detached inputs (DeepSeek-V3.2's recipe). While `dense_csa` is set (warm-up), CSA layers
-                  attend to all visible entries.
+                  attend to all visible entries. Optional retrieval supervision (train.py --passkey-v3, ctx "sup"):
+                  on marked answer rows, the best head's attention mass on the entries pooling the needle's key
+                  (Attention.last_sup, a model loss) and the indexer's softmax mass on them (added to aux).
   MoE (§6)        sqrt(softplus) scores in f32; hash layers use tid2eid, others top-k of score+bias (bias
                   only for selection, updated outside the graph: aux-loss-free balancing); weights normalised
                   x routed_scaling_factor, applied before w2; clamped SwiGLU on routed and shared experts.

@@ -10,6 +10,8 @@
 # dequantized to bf16 by import_shipped.py, exactly the values the shipped model computes with) into
 # /tmp/dsv4-tiny-shipped-bf16, so only the corpus has to be carried, e.g. (carry .traindata/{corpus.jsonl,manifest.json}):
 #   bash tools/train_tiny/run_device.sh full 1100 380 --init-from shipped --passkey-v2
+# Stage 2 of the shipped model (pass-key retrieval with attention/indexer supervision, train.py PK3):
+#   DATA=.traincarry bash tools/train_tiny/run_device.sh full 1000 330 --init-from shipped --passkey-v3
 # DATA=dir overrides the data folder (default .traindata); a corpus.jsonl.xz there is unpacked first.
 set -uo pipefail
 mode=$1; steps=${2:-2400}; tl=${3:-420}; shift 3 || shift $#

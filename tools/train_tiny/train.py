@@ -27,6 +27,8 @@ Usage: python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 110
            --init-from .traindata/dsv4-tiny-bf16 --passkey-curriculum        (the continued pass-key run)
        python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1100 --time-limit 380 \
            --init-from .traindata/dsv4-tiny-bf16 --passkey-v2           (the v2 pass-key run: PK2, CURRICULUM2)
+       python3 tools/train_tiny/train.py --data .traindata --out OUT --steps 1000 --time-limit 330 \
+           --init-from DIR --passkey-v3     (stage 2 of the shipped model: PK2 + PK3, retrieval supervision)
        python3 tools/train_tiny/train.py --cpu-test ...   (tiny shapes, byte tokenizer: a CPU smoke test;
            --passkey-v2 with --cpu-test needs --init-from a ckpt_bf16 of a --cpu-test run)
 """
