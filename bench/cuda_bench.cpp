@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "backend/cuda/ops/cuda_ops.h"
+#include "backend/cuda/sampling/cuda_sampler.h"
 #include "cuda_bench_cache.h"
 #include "cuda_bench_ceilings.h"
 #include "cuda_bench_model.h"
@@ -161,6 +162,7 @@ class Bench {
   int64_t cache_budget() const;
 
   const Options& o_;
+  cuda::CudaSampler sampler_;  // decode steps end as the engine's do: greedy sampling on the device logits
   BenchModel& m_;
   const model::ModelConfig& cfg_;
   ProfilingOps& prof_;
@@ -204,7 +206,7 @@ StepTimes Bench::time_steps(const std::function<void(int)>& prepare, const std::
     prepare(i);
     prof_.begin_step();
     const auto a = Clock::now();
-    run();  // returns after the logits reached the host (the stream is idle)
+    run();  // returns with the stream idle (decode: the sampled tokens, prefill: the logits reached the host)
     const double wall = std::chrono::duration<double, std::milli>(Clock::now() - a).count();
     prof_.end_step();
     std::vector<double> s = prof_.collect();
@@ -313,7 +315,12 @@ void Bench::decode(int64_t ctx, int64_t batch) {
       fb.chunks.push_back({.seq = set.seqs[static_cast<size_t>(k)], .row_begin = k, .n_rows = 1, .pos0 = pos});
     }
   };
-  auto run = [&] { tf_.forward(fb, {}, out); };
+  std::vector<cuda::SampleRowParams> greedy(static_cast<size_t>(batch));
+  for (int64_t k = 0; k < batch; ++k) greedy[static_cast<size_t>(k)] = {.logits_row = k, .greedy = 1};
+  auto run = [&] {
+    tf_.forward(fb, {.logits_on_device = true}, out);
+    sampler_.sample(out.logits, greedy, {});  // downloads the B tokens: the stream is idle after it
+  };
   const StepTimes t = time_steps(prepare, run, 2, 10, 0.5);
   Row base;
   base.batch = batch;
@@ -350,7 +357,7 @@ void Bench::report_decode(const StepTimes& t, const Row& base) {
   eh.ms = embed_head_ms(t);
   eh.bytes = static_cast<double>(m_.embed_head_bytes() + batch * cfg_.hidden_size * 2);
   eh.floor_ms = eh.bytes / bps * 1e3;
-  eh.note = "includes the f32 logits copy to the host";
+  eh.note = "includes greedy sampling on the device (logits stay there) and the token download";
   rep_.add(eh);
   Row st = base;
   st.section = "decode";
@@ -524,7 +531,8 @@ void add_notes(Report& rep, const Options& o) {
            "them and times are optimistic there");
   rep.note("decode floor: (attention-side weights + shared expert + expected distinct routed experts "
            "256*(1-(1-6/256)^B) + B x KV rows read, f32 as stored) / HBM copy rate; embed+head floor: head + "
-           "hc_head + norm + B embed rows; the step's f32 logits copy to the host is in the embed+head time");
+           "hc_head + norm + B embed rows; the step ends with greedy sampling on the device (the engine's path since "
+           "run 11; before, the f32 logits were copied to the host), whose time is in embed+head");
   rep.note("prefill floor: FP8/MXFP4 linear FLOPs (6 routed + shared expert, attention and indexer projections) / "
            "FP8 rate + bf16/f32 linear, attention (4*H*d per key) and indexer score FLOPs / bf16 rate");
   rep.note("prefill: one sequence in chunks of --chunk tokens; a timed chunk continues a sequence whose cache "
