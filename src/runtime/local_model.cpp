@@ -42,6 +42,10 @@ Result<Device> parse_device(const std::string& s) {
     if (!cuda_available())
       return make_error("--device cuda: this dsv4 was built without the CUDA backend (configure with "
                         "-DDSV4_CUDA=ON, e.g. cmake --preset cuda)");
+#ifdef DSV4_HAVE_CUDA
+    if (std::string why = cuda::cuda_device_problem(); !why.empty())
+      return make_error("--device cuda: " + why + "; use --device cpu");
+#endif
     return Device::Cuda;
   }
   return make_error("unknown device '" + s + "': expected cpu or cuda");
@@ -49,7 +53,8 @@ Result<Device> parse_device(const std::string& s) {
 
 Result<std::unique_ptr<LocalModel>> load_local_model(const std::filesystem::path& dir, backend::Numerics numerics,
                                                      Device device, const LoadProgress& progress) {
-  if (device == Device::Cuda && !cuda_available()) return parse_device("cuda").error();
+  if (device == Device::Cuda)
+    if (auto d = parse_device("cuda"); !d.ok()) return d.error();
   auto m = std::make_unique<LocalModel>();
   auto cfg = model::load_config(dir);
   if (!cfg.ok()) return cfg.error();
