@@ -267,6 +267,7 @@ void Bench::profile_ops(const std::function<void(int)>& prepare, const std::func
     r.op = key.second;
     r.ms = tot.ms / t.steps;
     r.calls = static_cast<double>(tot.calls) / t.steps;
+    r.host_ms = tot.host_ms / t.steps;
     rep_.add(r);
   }
 }

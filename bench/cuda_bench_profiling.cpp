@@ -32,12 +32,14 @@ class ProfilingOps::Scope {
  public:
   Scope(ProfilingOps& p, std::string label) : p_(p) {
     if (p_.mode_ != Mode::Ops) return;
-    rec_ = {p_.segment_, std::move(label), p_.next_event(), nullptr};
+    rec_ = {p_.segment_, std::move(label), p_.next_event(), nullptr, 0.0};
     DSV4_CUDA_CHECK(cudaEventRecord(rec_.start, p_.stream_));
     active_ = true;
+    t0_ = std::chrono::steady_clock::now();
   }
   ~Scope() {
     if (!active_) return;
+    rec_.host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
     rec_.end = p_.next_event();
     cudaEventRecord(rec_.end, p_.stream_);
     p_.records_.push_back(std::move(rec_));
@@ -49,6 +51,7 @@ class ProfilingOps::Scope {
   ProfilingOps& p_;
   OpRecord rec_{};
   bool active_ = false;
+  std::chrono::steady_clock::time_point t0_;
 };
 
 ProfilingOps::ProfilingOps(backend::CudaOps& inner, std::vector<std::string> block_kinds)
@@ -106,6 +109,7 @@ std::vector<double> ProfilingOps::collect() {
   for (const OpRecord& r : records_) {
     OpTotal& t = op_totals_[{segment_kind(r.segment), r.label}];
     t.ms += ms(r.start, r.end);
+    t.host_ms += r.host_ms;
     t.calls += 1;
   }
   records_.clear();

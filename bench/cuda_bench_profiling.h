@@ -7,11 +7,13 @@
 // logits copy to the host, until end_step()). Segments tile the step: host work between ops (pointer lists,
 // plan uploads) shows up as time of the segment it happens in.
 // Ops mode additionally brackets every op with an event pair and aggregates by (layer kind, op label); an op's
-// time is then max(its GPU time, its host time) as the stream saw it, host-side syncs included.
+// time is then max(its GPU time, its host time) as the stream saw it, host-side syncs included; its host time
+// (wall time of the forwarded call on the CPU: plan building, uploads, allocations, launches) is kept apart.
 // Invariant: a step is begin_step() → Transformer::forward (one pass, no MTP) → end_step() → collect().
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <utility>
@@ -28,7 +30,8 @@ class ProfilingOps final : public backend::Ops {
  public:
   enum class Mode { Layers, Ops };
   struct OpTotal {
-    double ms = 0;
+    double ms = 0;       // between the op's events on the stream
+    double host_ms = 0;  // in the forwarded call on the CPU
     int64_t calls = 0;
   };
 
@@ -88,6 +91,7 @@ class ProfilingOps final : public backend::Ops {
     int segment;  // -1 embed, k block k, n_blocks head
     std::string label;
     cudaEvent_t start, end;
+    double host_ms;
   };
   cudaEvent_t next_event();
   void record_boundary(size_t slot);

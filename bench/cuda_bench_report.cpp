@@ -48,7 +48,7 @@ void print_table(const std::vector<Row>& rows, const std::string& section, const
   if (section == "op") {
     // Rows come sorted by time within (condition, kind); the table keeps the top kTopOps of each, the CSV all.
     constexpr int kTopOps = 12;
-    std::printf("| condition | layer kind | op | calls/step | ms/step |\n|---|---|---|---|---|\n");
+    std::printf("| condition | layer kind | op | calls/step | ms/step | host ms/step |\n|---|---|---|---|---|---|\n");
     std::string group;
     int shown = 0;
     for (const Row& r : rows) {
@@ -60,8 +60,8 @@ void print_table(const std::vector<Row>& rows, const std::string& section, const
         shown = 0;
       }
       if (shown++ >= kTopOps) continue;
-      std::printf("| %s | %s | %s | %s | %s |\n", cond.c_str(), r.kind.c_str(), r.op.c_str(),
-                  num(r.calls, "%.0f").c_str(), num(r.ms).c_str());
+      std::printf("| %s | %s | %s | %s | %s | %s |\n", cond.c_str(), r.kind.c_str(), r.op.c_str(),
+                  num(r.calls, "%.0f").c_str(), num(r.ms).c_str(), num(r.host_ms).c_str());
     }
     return;
   }
@@ -96,13 +96,14 @@ void Report::print_markdown(const std::string& header) const {
 bool Report::write_csv(const std::string& path) const {
   std::ofstream f(path);
   if (!f) return false;
-  f << "section,kind,op,batch,context,prompt,cache,ms,floor_ms,floor_over_ms,tok_s,bytes,flops,calls,value,note\n";
+  f << "section,kind,op,batch,context,prompt,cache,ms,floor_ms,floor_over_ms,tok_s,bytes,flops,calls,value,host_ms,"
+       "note\n";
   for (const Row& r : rows_) {
     char b[512];
-    std::snprintf(b, sizeof(b), "%lld,%lld,%lld,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g",
+    std::snprintf(b, sizeof(b), "%lld,%lld,%lld,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g",
                   static_cast<long long>(r.batch), static_cast<long long>(r.context),
                   static_cast<long long>(r.prompt), csv_field(r.cache).c_str(), r.ms, r.floor_ms,
-                  r.ms > 0 ? r.floor_ms / r.ms : 0.0, r.tok_s, r.bytes, r.flops, r.calls, r.value);
+                  r.ms > 0 ? r.floor_ms / r.ms : 0.0, r.tok_s, r.bytes, r.flops, r.calls, r.value, r.host_ms);
     f << csv_field(r.section) << ',' << csv_field(r.kind) << ',' << csv_field(r.op) << ',' << b << ','
       << csv_field(r.note) << '\n';
   }

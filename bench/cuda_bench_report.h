@@ -22,6 +22,7 @@ struct Row {
   double bytes = 0;
   double flops = 0;
   double calls = 0;     // per step (op rows)
+  double host_ms = 0;   // op rows: CPU time in the op call per step
   double value = 0;     // ceilings: GB/s or TFLOP/s
   std::string note;
 };

@@ -429,7 +429,7 @@ void test_upload_paths(Env& env) {
     const PathSwitch sw(cuda::kernel_paths().upload_pinned, pinned);
     std::uniform_int_distribution<size_t> small(1, 4096), large(size_t{1} << 20, size_t{3} << 20);
     std::vector<size_t> sizes;
-    for (int i = 0; i < 90; ++i) sizes.push_back(i % 3 == 0 ? large(env.rng) : small(env.rng) * 4);
+    for (int i = 0; i < 90; ++i) sizes.push_back(i % 3 == 0 ? large(env.rng) / 4 * 4 : small(env.rng) * 4);  // whole words
     sizes.push_back(size_t{5} << 20);  // larger than a ring segment
     std::vector<std::vector<uint32_t>> expect;
     std::vector<cuda::Scratch> dev;
