@@ -4,6 +4,7 @@
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <version>
 #if defined(__cpp_lib_source_location)
 #include <source_location>
@@ -46,6 +47,14 @@ inline void check(bool cond, const char* msg,
 inline void check(bool cond, const std::string& msg,
                   SourceLocation loc = SourceLocation::current()) {
   if (!cond) [[unlikely]] panic(msg, loc);
+}
+// The message built only on failure: check(ok, [&] { return "x " + std::to_string(v); }). For hot paths, where
+// building a std::string on every call would cost more than the checked work (per-op checks of the CUDA
+// backend run hundreds of times per decode step).
+template <typename MakeMsg>
+  requires std::is_invocable_r_v<std::string, MakeMsg>
+inline void check(bool cond, MakeMsg&& make_msg, SourceLocation loc = SourceLocation::current()) {
+  if (!cond) [[unlikely]] panic(make_msg(), loc);
 }
 
 }  // namespace dsv4

@@ -28,7 +28,7 @@ void register_device_memory(Device d, DeviceMemory* m) { g_device_memory[static_
 
 DeviceMemory& device_memory(Device d) {
   DeviceMemory* m = g_device_memory[static_cast<int>(d)];
-  check(m != nullptr, std::string("no backend provides memory on device ") + to_string(d));
+  check(m != nullptr, [&] { return std::string("no backend provides memory on device ") + to_string(d); });
   return *m;
 }
 

@@ -29,7 +29,7 @@ void set_smem(Kernel kernel, size_t bytes) {
 
 void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& plan, cudaStream_t stream) {
   check(plan.unsupported.empty(), plan.unsupported);
-  check(p.n_q >= 0 && p.n_q <= 65535, "sparse_attention: n_q " + std::to_string(p.n_q) + " out of range");
+  check(p.n_q >= 0 && p.n_q <= 65535, [&] { return "sparse_attention: n_q " + std::to_string(p.n_q) + " out of range"; });
   if (p.n_q == 0) return;
   if (!plan.mma) {
     check(p.n_split == 1, "sparse_attention: the generic kernel has no split-K");
@@ -44,9 +44,9 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
         "sparse_attention: split-K partial buffers missing");
   if (plan.wide) {
     check(p.dim == kAttnWideDim && p.n_heads % kAttnWideHeads == 0,
-          "sparse_attention: wide path compiled for dim " + std::to_string(kAttnWideDim) +
+          [&] { return "sparse_attention: wide path compiled for dim " + std::to_string(kAttnWideDim) +
               " and a multiple of " + std::to_string(kAttnWideHeads) + " heads, got dim " + std::to_string(p.dim) +
-              ", " + std::to_string(p.n_heads) + " heads");
+              ", " + std::to_string(p.n_heads) + " heads"; });
     check(p.n_split == 1 || p.keys_per_split % kAttnWideKeyTile == 0, "sparse_attention: bad wide split");
     auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;
     static const bool smem_set = (set_smem(kernel, plan.smem_bytes), true);  // constant size: set once
@@ -81,14 +81,14 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
 }
 
 void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan, cudaStream_t stream) {
-  check(p.T >= 0 && p.T <= 65535, "indexer_topk: " + std::to_string(p.T) + " query rows per launch");
+  check(p.T >= 0 && p.T <= 65535, [&] { return "indexer_topk: " + std::to_string(p.T) + " query rows per launch"; });
   check(p.ld >= p.max_keys, "indexer_topk: score row stride below max_keys");
   if (p.T == 0 || p.max_keys == 0) return;
   if (plan.tiled) {
     check(p.head_dim % 8 == 0 && p.n_heads <= plan.head_groups * kIdxHeadsPerThread &&
               plan.head_groups <= kIdxMaxHeadGroups,
-          "indexer_topk: tiled score kernel needs head_dim % 8 == 0 and n_heads <= " +
-              std::to_string(kIdxMaxHeadGroups * kIdxHeadsPerThread));
+          [&] { return "indexer_topk: tiled score kernel needs head_dim % 8 == 0 and n_heads <= " +
+              std::to_string(kIdxMaxHeadGroups * kIdxHeadsPerThread); });
     set_smem(indexer_score_tiled_kernel, plan.score_smem);
     const dim3 grid(static_cast<unsigned>(plan.key_ctas), static_cast<unsigned>(p.T));
     indexer_score_tiled_kernel<<<grid, static_cast<unsigned>(plan.head_groups * 32), plan.score_smem, stream>>>(p);
@@ -104,7 +104,7 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
 
 void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
   check(p.top_k > 0 && p.top_k <= kTopkMaxK,
-        "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK));
+        [&] { return "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK); });
   check(p.T >= 0 && p.T <= 65535 && p.n_seg >= 1 && p.n_seg <= 65535, "indexer_topk: segmented top-k grid");
   check(p.n_seg == 1 || (p.cand_key && p.cand_idx && p.cand_ld >= int64_t(p.n_seg) * p.top_k),
         "indexer_topk: segmented top-k candidate buffers missing");
@@ -127,7 +127,7 @@ void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
 
 void launch_topk(const TopkParams& p, cudaStream_t stream) {
   check(p.top_k > 0 && p.top_k <= kTopkMaxK,
-        "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK));
+        [&] { return "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK); });
   check(p.T >= 0, "indexer_topk: negative row count");
   if (p.T == 0) return;
   topk_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, 0, stream>>>(p);
@@ -135,21 +135,21 @@ void launch_topk(const TopkParams& p, cudaStream_t stream) {
 }
 
 void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream) {
-  check(p.n >= 0 && p.dim > 0, "softmax_pool: dim " + std::to_string(p.dim));
+  check(p.n >= 0 && p.dim > 0, [&] { return "softmax_pool: dim " + std::to_string(p.dim); });
   if (p.n == 0) return;
   softmax_pool_kernel<128><<<static_cast<unsigned>(p.n), 128, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream) {
-  check(p.width >= 0, "copy_rows: width " + std::to_string(p.width));
+  check(p.width >= 0, [&] { return "copy_rows: width " + std::to_string(p.width); });
   if (p.n == 0 || p.width == 0) return;
   copy_rows_kernel<128><<<grid_for(p.n, 1), 128, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_resolve_rows(const ResolveRowsParams& p, cudaStream_t stream) {
-  check(p.n >= 0 && p.n <= 65535, "resolve_rows: " + std::to_string(p.n) + " lists out of range");
+  check(p.n >= 0 && p.n <= 65535, [&] { return "resolve_rows: " + std::to_string(p.n) + " lists out of range"; });
   if (p.n == 0 || p.max_len == 0) return;
   const dim3 grid(std::min<unsigned>(static_cast<unsigned>((p.max_len + 255) / 256), 1024u),
                   static_cast<unsigned>(p.n));
@@ -159,7 +159,7 @@ void launch_resolve_rows(const ResolveRowsParams& p, cudaStream_t stream) {
 
 void launch_rope(const RopeParams& p, cudaStream_t stream) {
   check(p.rope_dim >= 0 && p.rope_dim % 2 == 0 && p.rope_dim <= p.dim,
-        "rope: rope_dim " + std::to_string(p.rope_dim) + " with dim " + std::to_string(p.dim));
+        [&] { return "rope: rope_dim " + std::to_string(p.rope_dim) + " with dim " + std::to_string(p.dim); });
   const int64_t work = p.T * p.segs * (p.rope_dim / 2);
   if (work == 0) return;
   rope_kernel<<<grid_for(work, 256), 256, 0, stream>>>(p);
@@ -167,9 +167,9 @@ void launch_rope(const RopeParams& p, cudaStream_t stream) {
 }
 
 void launch_kv_round(const KvRoundParams& p, cudaStream_t stream) {
-  check(p.dim > 0 && p.nope >= 0 && p.nope <= p.dim, "kv_round: dim " + std::to_string(p.dim));
-  check(!p.fp8 || p.nope % 64 == 0, "kv_round: no-RoPE width " + std::to_string(p.nope) +
-                                        " is not a multiple of the FP8 block (64)");
+  check(p.dim > 0 && p.nope >= 0 && p.nope <= p.dim, [&] { return "kv_round: dim " + std::to_string(p.dim); });
+  check(!p.fp8 || p.nope % 64 == 0, [&] { return "kv_round: no-RoPE width " + std::to_string(p.nope) +
+                                        " is not a multiple of the FP8 block (64)"; });
   const int64_t units = p.n_rows * ((p.dim + 63) / 64);
   if (units == 0) return;
   kv_round_kernel<<<grid_for(units, 8), 256, 0, stream>>>(p);
@@ -178,8 +178,8 @@ void launch_kv_round(const KvRoundParams& p, cudaStream_t stream) {
 
 void launch_indexer_round(const IndexerRoundParams& p, cudaStream_t stream) {
   check(p.dim >= 32 && p.dim <= kIndexerRoundMaxDim && (p.dim & (p.dim - 1)) == 0,
-        "indexer_round: dim " + std::to_string(p.dim) + " is not a power of two in 32.." +
-            std::to_string(kIndexerRoundMaxDim));
+        [&] { return "indexer_round: dim " + std::to_string(p.dim) + " is not a power of two in 32.." +
+            std::to_string(kIndexerRoundMaxDim); });
   if (p.n_rows == 0) return;
   auto kernel = indexer_round_kernel<128>;
   const size_t smem = size_t(p.dim) * 4;

@@ -37,15 +37,15 @@ void DeviceBuffer::fill_bytes(uint8_t value, cudaStream_t stream) {
 }
 
 void DeviceBuffer::upload(const void* src, size_t bytes, cudaStream_t stream, size_t offset) {
-  check(offset + bytes <= bytes_, "DeviceBuffer::upload: " + std::to_string(offset + bytes) +
-                                      " bytes exceed the buffer's " + std::to_string(bytes_));
+  check(offset + bytes <= bytes_, [&] { return "DeviceBuffer::upload: " + std::to_string(offset + bytes) +
+                                      " bytes exceed the buffer's " + std::to_string(bytes_); });
   DSV4_CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(data_) + offset, src, bytes, cudaMemcpyHostToDevice,
                                   stream));
 }
 
 void DeviceBuffer::download(void* dst, size_t bytes, cudaStream_t stream, size_t offset) const {
-  check(offset + bytes <= bytes_, "DeviceBuffer::download: " + std::to_string(offset + bytes) +
-                                      " bytes exceed the buffer's " + std::to_string(bytes_));
+  check(offset + bytes <= bytes_, [&] { return "DeviceBuffer::download: " + std::to_string(offset + bytes) +
+                                      " bytes exceed the buffer's " + std::to_string(bytes_); });
   DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, static_cast<const uint8_t*>(data_) + offset, bytes, cudaMemcpyDeviceToHost,
                                   stream));
 }

@@ -14,7 +14,7 @@ namespace dsv4::cuda {
 void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream) {
   const RmsNormPlan plan = plan_rms_norm(p.dim);
   check(plan.unsupported.empty(), plan.unsupported);
-  check(p.n_rows >= 0 && p.n_rows <= INT32_MAX, "rms_norm: n_rows " + std::to_string(p.n_rows) + " out of range");
+  check(p.n_rows >= 0 && p.n_rows <= INT32_MAX, [&] { return "rms_norm: n_rows " + std::to_string(p.n_rows) + " out of range"; });
   check(reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && reinterpret_cast<uintptr_t>(p.y) % 16 == 0 &&
             reinterpret_cast<uintptr_t>(p.weight) % 16 == 0,
         "rms_norm: x, y and weight must be 16-byte aligned");
@@ -37,20 +37,20 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }  // namespace
 
 void launch_rms_norm_f32(const RmsNormF32Params& p, cudaStream_t stream) {
-  check(p.dim > 0, "rms_norm f32: dim " + std::to_string(p.dim) + " must be positive");
+  check(p.dim > 0, [&] { return "rms_norm f32: dim " + std::to_string(p.dim) + " must be positive"; });
   check(p.n_seg >= 0, "rms_norm f32: negative segment count");
   check(p.x != nullptr || p.n_seg == 0, "rms_norm f32: null x");
   if (p.n_seg == 0) return;
   const RmsNormF32Plan plan = plan_rms_norm_f32(p.dim);
   if (plan.group == 0 || !aligned16(p.x)) {
-    check(p.n_seg <= INT32_MAX, "rms_norm f32: n_seg " + std::to_string(p.n_seg) + " exceeds grid.x");
+    check(p.n_seg <= INT32_MAX, [&] { return "rms_norm f32: n_seg " + std::to_string(p.n_seg) + " exceeds grid.x"; });
     rms_norm_f32_generic_kernel<<<static_cast<unsigned>(p.n_seg), kRmsNormF32Threads, 0, stream>>>(p);
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }
   const int64_t segs_per_cta = kRmsNormF32Threads / plan.group;
   const int64_t blocks = (p.n_seg + segs_per_cta - 1) / segs_per_cta;
-  check(blocks <= INT32_MAX, "rms_norm f32: n_seg " + std::to_string(p.n_seg) + " exceeds grid.x");
+  check(blocks <= INT32_MAX, [&] { return "rms_norm f32: n_seg " + std::to_string(p.n_seg) + " exceeds grid.x"; });
   auto launch = [&]<int kGroup, int kChunks>() {
     rms_norm_f32_kernel<kGroup, kChunks><<<static_cast<unsigned>(blocks), kRmsNormF32Threads, 0, stream>>>(p);
   };
@@ -77,7 +77,7 @@ void launch_f32_map(const F32MapParams& p, F32Map op, int sms, cudaStream_t stre
   check(p.y != nullptr, "f32 map: null y");
   if (op == F32Map::Add)
     check(p.x != nullptr && p.x_n > 0 && p.n % p.x_n == 0,
-          "add: y has " + std::to_string(p.n) + " values, not a multiple of x's " + std::to_string(p.x_n));
+          [&] { return "add: y has " + std::to_string(p.n) + " values, not a multiple of x's " + std::to_string(p.x_n); });
   const bool vec = p.n % 4 == 0 && aligned16(p.y) && (op != F32Map::Add || (p.x_n % 4 == 0 && aligned16(p.x)));
   const int blocks = plan_flat_blocks(vec ? p.n / 4 : p.n, sms);
   auto launch = [&]<F32Map kOp>() {

@@ -97,11 +97,11 @@ DenseGemmPlan DenseGemmPlan::create(const DenseGemmShape& s, cublasLtHandle_t ha
 
 void DenseGemmPlan::launch(const void* w, const void* x, float* y, float beta, void* workspace,
                            size_t workspace_bytes, cudaStream_t stream) const {
-  check(ok(), "dense gemm: unusable plan: " + unsupported_);
+  check(ok(), [&] { return "dense gemm: unusable plan: " + unsupported_; });
   check(w && x && y, "dense gemm: null operand");
   check(workspace_bytes >= workspace_bytes_ && (workspace_bytes_ == 0 || workspace != nullptr),
-        "dense gemm: workspace of " + std::to_string(workspace_bytes) + " bytes, plan needs " +
-            std::to_string(workspace_bytes_));
+        [&] { return "dense gemm: workspace of " + std::to_string(workspace_bytes) + " bytes, plan needs " +
+            std::to_string(workspace_bytes_); });
   if (!tuned_ && beta == 0.0f) tune(w, x, y, workspace, stream);
   const float alpha = 1.0f;
   DSV4_CUDA_CHECK(cublasLtMatmul(handle_, desc_, &alpha, w, a_, x, b_, &beta, y, d_, y, d_, &tuned_algo_, workspace,

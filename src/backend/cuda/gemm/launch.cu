@@ -17,7 +17,7 @@ namespace {
 bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 void check_args(const Fp8GemmPlan& plan, const Fp8GemmArgs& a) {
-  check(plan.ok(), "launch_fp8_gemm: unusable plan: " + plan.unsupported());
+  check(plan.ok(), [&] { return "launch_fp8_gemm: unusable plan: " + plan.unsupported(); });
   check(a.xq && a.x_scale && a.w && a.w_scale && a.y, "launch_fp8_gemm: null operand");
   check(aligned(a.xq, 16) && aligned(a.w, 16) && aligned(a.y, 16) && aligned(a.x_scale, 16) &&
             aligned(a.w_scale, 16),
@@ -53,8 +53,8 @@ void run_mma(const Fp8GemmPlan& plan, const Fp8GemmArgs& a, cudaStream_t stream)
 void run_cublaslt(const Fp8GemmPlan& plan, const Fp8GemmArgs& a, void* workspace, size_t workspace_bytes,
                   cudaStream_t stream) {
   check(workspace_bytes >= plan.workspace_bytes() && (plan.workspace_bytes() == 0 || workspace != nullptr),
-        "launch_fp8_gemm: workspace of " + std::to_string(workspace_bytes) + " bytes, plan needs " +
-            std::to_string(plan.workspace_bytes()));
+        [&] { return "launch_fp8_gemm: workspace of " + std::to_string(workspace_bytes) + " bytes, plan needs " +
+            std::to_string(plan.workspace_bytes()); });
   const Fp8GemmPlan::Lt& lt = plan.lt();
   DSV4_CUDA_CHECK(cublasLtMatmulDescSetAttribute(lt.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a.w_scale,
                                                  sizeof(a.w_scale)));
@@ -68,14 +68,14 @@ void run_cublaslt(const Fp8GemmPlan& plan, const Fp8GemmArgs& a, void* workspace
 }  // namespace
 
 void launch_act_quant(const ActQuantParams& p, cudaStream_t stream) {
-  check(p.K > 0 && p.K % 128 == 0, "act_quant: K " + std::to_string(p.K) + " is not a positive multiple of 128");
+  check(p.K > 0 && p.K % 128 == 0, [&] { return "act_quant: K " + std::to_string(p.K) + " is not a positive multiple of 128"; });
   check(p.M >= 0, "act_quant: negative M");
   check(p.x && p.q && p.scale, "act_quant: null operand");
   check(aligned(p.x, 8) && aligned(p.q, 4), "act_quant: x must be 8-byte and q 4-byte aligned");
   const int64_t blocks = p.M * (p.K / 128);
   if (blocks == 0) return;
   const int64_t ctas = (blocks + kActQuantWarps - 1) / kActQuantWarps;
-  check(ctas <= INT32_MAX, "act_quant: M " + std::to_string(p.M) + " too large for one launch");
+  check(ctas <= INT32_MAX, [&] { return "act_quant: M " + std::to_string(p.M) + " too large for one launch"; });
   act_quant_kernel<<<static_cast<unsigned>(ctas), kActQuantWarps * 32, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
@@ -91,8 +91,8 @@ void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream) {
 void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream) {
   check(s.ok, "launch_fp8_decode: unusable schedule");
   check(p.M >= 1 && p.M <= kFp8DecodeMaxM && p.N > 0 && p.N % 16 == 0 && p.K > 0 && p.K % 128 == 0,
-        "launch_fp8_decode: bad shape M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) +
-            " K=" + std::to_string(p.K));
+        [&] { return "launch_fp8_decode: bad shape M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) +
+            " K=" + std::to_string(p.K); });
   check(p.x && p.w && p.w_scale && p.y, "launch_fp8_decode: null operand");
   check(aligned(p.x, 16) && p.x_ld % 4 == 0 && p.x_ld >= p.K && p.y_ld >= p.N && aligned(p.w, 16),
         "launch_fp8_decode: x must be 16-byte aligned with x_ld % 4 == 0, w 16-byte aligned");
@@ -143,9 +143,9 @@ bool fp8_gemv_supported(const Fp8GemvParams& p) {
 }
 
 void launch_fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream) {
-  check(fp8_gemv_supported(p), "launch_fp8_gemv: unsupported shape M=" + std::to_string(p.M) + " N=" +
+  check(fp8_gemv_supported(p), [&] { return "launch_fp8_gemv: unsupported shape M=" + std::to_string(p.M) + " N=" +
                                    std::to_string(p.N) + " K=" + std::to_string(p.K) + " rows_per_group=" +
-                                   std::to_string(p.rows_per_group) + " (or misaligned operands)");
+                                   std::to_string(p.rows_per_group) + " (or misaligned operands)"; });
   const int tok = p.M == 1 ? 1 : p.M == 2 ? 2 : 4;
   const dim3 grid(static_cast<unsigned>(p.N / kFp8GemvRows), static_cast<unsigned>((p.M + tok - 1) / tok));
   switch (tok) {

@@ -23,7 +23,7 @@ void with_hc(int hc, const char* op, F&& f) {
     case 2: f.template operator()<2>(); break;
     case 3: f.template operator()<3>(); break;
     case 4: f.template operator()<4>(); break;
-    default: check(false, std::string(op) + ": hc " + std::to_string(hc) + " not compiled (1..4)");
+    default: check(false, [&] { return std::string(op) + ": hc " + std::to_string(hc) + " not compiled (1..4)"; });
   }
 }
 
@@ -34,7 +34,7 @@ void launch_hc_mix(const HcMixParams& p, const HcMixPlan& plan, cudaStream_t str
   check(p.n_mix <= plan.mix && p.k_slice == plan.k_slice, "hc mix: params do not match the plan");
   check(p.x && p.fn && p.part_mu && p.part_ss, "hc mix: null operand");
   check(plan.vec == 1 || (aligned16(p.x) && aligned16(p.fn)), "hc mix: x and fn must be 16-byte aligned");
-  check(plan.tiles <= INT32_MAX, "hc mix: T " + std::to_string(p.T) + " out of range");
+  check(plan.tiles <= INT32_MAX, [&] { return "hc mix: T " + std::to_string(p.T) + " out of range"; });
   if (p.T == 0) return;
   const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
   auto launch = [&]<int kMix, int kVec>() {
@@ -57,7 +57,7 @@ void launch_hc_finish(const HcFinishParams& p, int hc, bool pre, const HcRowPlan
   check(!pre || (p.post && p.comb), "hc finish: hc_pre needs post and comb");
   check(p.d_chunk == plan.d_chunk && p.d_chunk % plan.vec == 0, "hc finish: d_chunk does not match the plan");
   check(plan.vec == 1 || (aligned16(p.x) && aligned16(p.y)), "hc finish: x and y must be 16-byte aligned");
-  check(p.T <= INT32_MAX, "hc finish: T " + std::to_string(p.T) + " out of range");
+  check(p.T <= INT32_MAX, [&] { return "hc finish: T " + std::to_string(p.T) + " out of range"; });
   if (p.T == 0 || p.D == 0) return;
   const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(plan.chunks));
   with_hc(hc, "hc finish", [&]<int kHc>() {
@@ -73,7 +73,7 @@ void launch_hc_finish(const HcFinishParams& p, int hc, bool pre, const HcRowPlan
 void launch_hc_fused(const HcFusedParams& p, int hc, bool pre, const HcMixPlan& plan, cudaStream_t stream) {
   check(plan.unsupported.empty(), plan.unsupported);
   check(plan.config != HcMixConfig::Large && p.T <= kHcFusedMaxT && plan.tiles <= kHcFusedMaxTiles,
-        "hc fused: T " + std::to_string(p.T) + " above " + std::to_string(kHcFusedMaxT));
+        [&] { return "hc fused: T " + std::to_string(p.T) + " above " + std::to_string(kHcFusedMaxT); });
   check(plan.tokens_per_cta == 1 || plan.tokens_per_cta == 4, "hc fused: unexpected tokens per CTA");
   check(p.k_slice == plan.k_slice && p.splits == plan.splits, "hc fused: params do not match the plan");
   check(p.n_mix == (pre ? (2 + hc) * hc : hc) && p.width == hc * p.D, "hc fused: n_mix / width mismatch");
@@ -106,7 +106,7 @@ void launch_hc_post(const HcPostParams& p, int hc, const HcRowPlan& plan, cudaSt
   check(p.d_chunk == plan.d_chunk && p.d_chunk % plan.vec == 0, "hc post: d_chunk does not match the plan");
   check(plan.vec == 1 || (aligned16(p.a) && aligned16(p.R) && aligned16(p.out)),
         "hc post: a, R and out must be 16-byte aligned");
-  check(p.T <= INT32_MAX, "hc post: T " + std::to_string(p.T) + " out of range");
+  check(p.T <= INT32_MAX, [&] { return "hc post: T " + std::to_string(p.T) + " out of range"; });
   if (p.T == 0 || p.D == 0) return;
   const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(plan.chunks));
   with_hc(hc, "hc post", [&]<int kHc>() {

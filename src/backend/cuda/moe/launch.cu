@@ -13,10 +13,10 @@
 namespace dsv4::cuda {
 
 void launch_route(const RouteParams& p, cudaStream_t stream) {
-  check(p.E > 0 && p.E <= kRouteMaxExperts, "route: E " + std::to_string(p.E) + " outside [1, " +
-                                                std::to_string(kRouteMaxExperts) + "]");
+  check(p.E > 0 && p.E <= kRouteMaxExperts, [&] { return "route: E " + std::to_string(p.E) + " outside [1, " +
+                                                std::to_string(kRouteMaxExperts) + "]"; });
   check(p.top_k > 0 && p.top_k <= kRouteMaxTopK && (p.tid2eid || p.top_k <= p.E),
-        "route: top_k " + std::to_string(p.top_k) + " outside [1, min(E, " + std::to_string(kRouteMaxTopK) + ")]");
+        [&] { return "route: top_k " + std::to_string(p.top_k) + " outside [1, min(E, " + std::to_string(kRouteMaxTopK) + ")]"; });
   check(p.logits && p.sel && p.weight && (!p.tid2eid || p.tokens), "route: null operand");
   if (p.T == 0) return;
   route_kernel<<<(p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream>>>(p);
@@ -24,8 +24,8 @@ void launch_route(const RouteParams& p, cudaStream_t stream) {
 }
 
 void launch_moe_align_tiles(const MoeAlignParams& p, cudaStream_t stream) {
-  check(p.E > 0 && p.E <= kAlignMaxExperts, "moe align: E " + std::to_string(p.E) + " outside [1, " +
-                                                std::to_string(kAlignMaxExperts) + "]");
+  check(p.E > 0 && p.E <= kAlignMaxExperts, [&] { return "moe align: E " + std::to_string(p.E) + " outside [1, " +
+                                                std::to_string(kAlignMaxExperts) + "]"; });
   check(p.bm > 0 && p.max_tiles >= moe_max_tiles(p.n_slots, p.E, p.bm), "moe align: tile capacity too small");
   moe_align_count_kernel<<<1, kAlignThreads, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
@@ -51,19 +51,19 @@ void launch_moe_route_align(const MoeRouteAlignParams& p, cudaStream_t stream) {
   const MoeAlignParams& a = p.align;
   const std::string why = moe_route_align_unsupported(r.E, r.top_k, a.n_slots);
   check(why.empty(), why);
-  check(a.E == r.E && a.n_slots == r.T * r.top_k, "moe route+align: route and align shapes differ");
-  check(r.tid2eid || r.top_k <= r.E, "moe route+align: top_k exceeds E");
+  check(a.E == r.E && a.n_slots == r.T * r.top_k, [&] { return "moe route+align: route and align shapes differ"; });
+  check(r.tid2eid || r.top_k <= r.E, [&] { return "moe route+align: top_k exceeds E"; });
   check(r.logits && r.sel && r.weight && (!r.tid2eid || r.tokens) && a.sel == r.sel && a.counts && a.offsets &&
             a.perm && a.tiles && a.n_tiles,
-        "moe route+align: null operand");
-  check(a.bm > 0 && a.max_tiles >= moe_max_tiles(a.n_slots, a.E, a.bm), "moe route+align: tile capacity too small");
+        [&] { return "moe route+align: null operand"; });
+  check(a.bm > 0 && a.max_tiles >= moe_max_tiles(a.n_slots, a.E, a.bm), [&] { return "moe route+align: tile capacity too small"; });
   if (r.T == 0) return;
   moe_route_align_kernel<<<1, kAlignThreads, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream) {
-  check(p.K > 0 && p.K % 128 == 0, "moe fake quant: K " + std::to_string(p.K) + " is not a multiple of 128");
+  check(p.K > 0 && p.K % 128 == 0, [&] { return "moe fake quant: K " + std::to_string(p.K) + " is not a multiple of 128"; });
   const int64_t blocks = p.rows * (p.K / 128);
   if (blocks == 0) return;
   moe_fake_quant_kernel<<<static_cast<unsigned>((blocks + 7) / 8), 256, 0, stream>>>(p);
@@ -76,8 +76,8 @@ template <int BM, int BN, int MT, int NT, bool kGateUp, MoeWeightFormat kFmt>
 void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   auto kernel = moe_gemm_mma_kernel<BM, BN, MT, NT, kGateUp, kFmt>;
   const int64_t smem = moe_mma_smem_bytes(BM, BN, kGateUp ? 2 : 1, p.K);
-  check(smem <= 227 * 1024, "moe mma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
-                                " bytes of shared memory (scales of the CTA's rows)");
+  check(smem <= 227 * 1024, [&] { return "moe mma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
+                                " bytes of shared memory (scales of the CTA's rows)"; });
   // Raised once per instance (to the largest size asked so far), not on every call.
   static int64_t smem_set = 0;
   if (smem > smem_set) {
@@ -103,7 +103,7 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
   check(p.w1 && p.out && (gemv || (p.tiles && p.n_tiles)) && (!p.tiles || p.n_tiles) && (!p.gate_up || p.w3) &&
             (!p.gather || p.perm),
         "moe gemm: null operand");
-  check(max_tiles <= 65535, "moe gemm: " + std::to_string(max_tiles) + " tiles exceed grid.y");
+  check(max_tiles <= 65535, [&] { return "moe gemm: " + std::to_string(max_tiles) + " tiles exceed grid.y"; });
   if (p.N == 0) return;
   if (gemv) {
     const int nt = path == MoeGemmPath::MmaGemv ? 2 : 8;
@@ -113,7 +113,7 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
     check(p.a_bf16 != nullptr || reinterpret_cast<uintptr_t>(p.a_f32) % 16 == 0,
           "moe gemv: f32 A (fused quant) must be 16-byte aligned");
     check(p.tiles || (p.single_rows >= 0 && p.single_rows <= 8 * nt),
-          "moe gemv: single tile of " + std::to_string(p.single_rows) + " rows exceeds " + std::to_string(8 * nt));
+          [&] { return "moe gemv: single tile of " + std::to_string(p.single_rows) + " rows exceeds " + std::to_string(8 * nt); });
     if (p.tiles ? max_tiles == 0 : p.single_rows == 0) return;
     auto by_format = [&]<int kNT, bool kGateUp>() {
       if (p.format == MoeWeightFormat::Mxfp4) launch_gemv<kNT, kGateUp, MoeWeightFormat::Mxfp4>(p, max_tiles, stream);
@@ -154,7 +154,7 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
 }
 
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
-  check(p.top_k > 0 && p.top_k <= kRouteMaxTopK, "moe combine: top_k " + std::to_string(p.top_k) + " too large");
+  check(p.top_k > 0 && p.top_k <= kRouteMaxTopK, [&] { return "moe combine: top_k " + std::to_string(p.top_k) + " too large"; });
   check(p.y && p.sel && p.out, "moe combine: null operand");
   if (p.T == 0 || p.D == 0) return;
   moe_combine_kernel<<<p.T, kCombineThreads, 0, stream>>>(p);

@@ -61,7 +61,7 @@ void DeviceWeights::upload_all(const weights::ModelWeights& mw, const Progress& 
 }
 
 DeviceWeight& DeviceWeights::get(const weights::Weight& w) {
-  check(w.present(), "CUDA backend: weight " + w.name + " is not present");
+  check(w.present(), [&] { return "CUDA backend: weight " + w.name + " is not present"; });
   auto it = map_.find(w.data);
   if (it != map_.end()) return *it->second;
   auto dw = std::make_unique<DeviceWeight>();
@@ -94,13 +94,14 @@ const float* DeviceWeights::f32(const weights::Weight& w) {
 }
 
 const float* DeviceWeights::fp8_scale_f32(const weights::Weight& w) {
-  check(w.quant == weights::Quant::Fp8Block128, "fp8_scale_f32: " + w.name + " is not FP8 block-scaled");
+  check(w.quant == weights::Quant::Fp8Block128,
+        [&] { return "fp8_scale_f32: " + w.name + " is not FP8 block-scaled"; });
   DeviceWeight& dw = get(w);
   if (dw.fp8_scale.bytes() == 0) {
     const int64_t N = w.rows(), K = w.cols();
     const int64_t nb = (N + 127) / 128, kb = (K + 127) / 128, ld = fp8_weight_scale_ld(K);
     check(w.scale_shape.size() == 2 && w.scale_shape[0] == nb && w.scale_shape[1] == kb,
-          "fp8_scale_f32: " + w.name + " scale shape " + shape_str(w.scale_shape));
+          [&] { return "fp8_scale_f32: " + w.name + " scale shape " + shape_str(w.scale_shape); });
     std::vector<float> v(static_cast<size_t>(nb * ld), 0.0f);
     for (int64_t i = 0; i < nb; ++i)
       for (int64_t j = 0; j < kb; ++j) {

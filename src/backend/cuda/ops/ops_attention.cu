@@ -24,11 +24,12 @@ namespace dsv4::backend {
 namespace {
 
 void check_on_device(const Tensor& x, const char* op) {
-  check(x.device() == Device::Cuda, std::string(op) + ": tensor is not on the CUDA device");
+  check(x.device() == Device::Cuda, [&] { return std::string(op) + ": tensor is not on the CUDA device"; });
 }
 
 int32_t to_i32(int64_t v, const char* what) {
-  check(v >= 0 && v <= INT32_MAX, std::string(what) + " " + std::to_string(v) + " out of the 32-bit range");
+  check(v >= 0 && v <= INT32_MAX,
+        [&] { return std::string(what) + " " + std::to_string(v) + " out of the 32-bit range"; });
   return static_cast<int32_t>(v);
 }
 
@@ -45,11 +46,12 @@ std::vector<int32_t> chunk_of_rows(std::span<const SeqEntries> seqs, int64_t n, 
   int64_t next = 0;
   for (size_t c = 0; c < seqs.size(); ++c) {
     check(seqs[c].row_begin == next && seqs[c].n_rows >= 0 && next + seqs[c].n_rows <= n,
-          std::string(op) + ": chunk " + std::to_string(c) + " does not continue at row " + std::to_string(next));
+          [&] { return std::string(op) + ": chunk " + std::to_string(c) + " does not continue at row " + std::to_string(next); });
     for (int64_t r = 0; r < seqs[c].n_rows; ++r) of[static_cast<size_t>(next + r)] = static_cast<int32_t>(c);
     next += seqs[c].n_rows;
   }
-  check(next == n, std::string(op) + ": chunks cover " + std::to_string(next) + " rows, expected " + std::to_string(n));
+  check(next == n,
+        [&] { return std::string(op) + ": chunks cover " + std::to_string(next) + " rows, expected " + std::to_string(n); });
   return of;
 }
 
@@ -65,7 +67,7 @@ BlockTable block_table(std::span<const SeqEntries> seqs, const char* op) {
   for (const SeqEntries& s : seqs) {
     const RowBlocks& rb = s.entries;
     check(rb.rows_per_block > 0 && rb.rows_per_block <= INT32_MAX && rb.stride >= 0,
-          std::string(op) + ": bad row blocks (" + std::to_string(rb.rows_per_block) + " rows per block)");
+          [&] { return std::string(op) + ": bad row blocks (" + std::to_string(rb.rows_per_block) + " rows per block)"; });
     t.desc.push_back({.stride = rb.stride, .block_begin = to_i32(static_cast<int64_t>(t.blocks.size()), op),
                       .rows_per_block = static_cast<int32_t>(rb.rows_per_block)});
     for (const float* b : rb.blocks) {
@@ -114,11 +116,12 @@ AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, std::vector<
   for (size_t i = 0; i < nq; ++i) {
     const AttentionQuery& q = keys.queries[i];
     const int64_t n = static_cast<int64_t>(q.window.size()) + q.n_compressed;
-    check(q.n_compressed >= 0 && n > 0, "sparse_attention: empty key list for query " + std::to_string(i));
+    check(q.n_compressed >= 0 && n > 0,
+          [&] { return "sparse_attention: empty key list for query " + std::to_string(i); });
     check(q.n_compressed <= keys.seqs[static_cast<size_t>(chunk[i])].entries.capacity() &&
               (!keys.selected || q.n_compressed <= keys.selected->cols()),
-          "sparse_attention: query " + std::to_string(i) + " has " + std::to_string(q.n_compressed) +
-              " compressed entries, more than its sequence's rows or selections");
+          [&] { return "sparse_attention: query " + std::to_string(i) + " has " + std::to_string(q.n_compressed) +
+              " compressed entries, more than its sequence's rows or selections"; });
     desc[i] = bt.desc[static_cast<size_t>(chunk[i])];
     q_rows[i] = q.q;
     bits |= reinterpret_cast<uintptr_t>(q.q);
@@ -143,8 +146,9 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   const int64_t nq = static_cast<int64_t>(keys.queries.size());
   on_device(out, {nq, n_heads, dim});
   if (nq == 0) return;
-  check(sink.rows() == n_heads, "sparse_attention: sink " + sink.name + " has " + std::to_string(sink.rows()) +
-                                    " entries, expected n_heads " + std::to_string(n_heads));
+  check(sink.rows() == n_heads,
+        [&] { return "sparse_attention: sink " + sink.name + " has " + std::to_string(sink.rows()) +
+                                    " entries, expected n_heads " + std::to_string(n_heads); });
   check(!keys.selected || (keys.selected->device() == Device::Cuda && keys.selected->rows() == nq),
         "sparse_attention: selections are not an i32 [n_q, top_k] tensor on the CUDA device");
   // Reused across calls (no allocation of the staging buffer at decode).
@@ -228,8 +232,8 @@ IndexerStaging stage_indexer(std::span<const SeqEntries> seqs, std::span<const i
   std::vector<int64_t> list(nc, 0);
   for (size_t t = 0; t < T; ++t) {
     const int64_t n = n_keys[t], cap = seqs[static_cast<size_t>(chunk[t])].entries.capacity();
-    check(n >= 0 && n <= cap, "indexer_topk: row " + std::to_string(t) + " sees " + std::to_string(n) +
-                                  " keys, its sequence holds " + std::to_string(cap));
+    check(n >= 0 && n <= cap, [&] { return "indexer_topk: row " + std::to_string(t) + " sees " + std::to_string(n) +
+                                  " keys, its sequence holds " + std::to_string(cap); });
     nk[t] = to_i32(n, "indexer_topk: n_keys");
     list[static_cast<size_t>(chunk[t])] = std::max(list[static_cast<size_t>(chunk[t])], n);
     st.max_keys = std::max(st.max_keys, n);
@@ -318,9 +322,10 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   if (T == 0) return;
   check_on_device(q, "indexer_topk");
   check_on_device(w, "indexer_topk");
-  check(q.numel() == T * n_heads * head_dim, "indexer_topk: q has " + std::to_string(q.numel()) +
-                                                  " values, expected T x n_heads x head_dim");
-  check(w.numel() == T * n_heads, "indexer_topk: w has " + std::to_string(w.numel()) + " values, expected T x n_heads");
+  check(q.numel() == T * n_heads * head_dim, [&] { return "indexer_topk: q has " + std::to_string(q.numel()) +
+                                                  " values, expected T x n_heads x head_dim"; });
+  check(w.numel() == T * n_heads,
+        [&] { return "indexer_topk: w has " + std::to_string(w.numel()) + " values, expected T x n_heads"; });
   static thread_local std::vector<uint64_t> host;
   const IndexerStaging st = stage_indexer(seqs, n_keys, head_dim, host);
   if (st.max_keys == 0) {  // no row sees a key: every slot -1 (0xff bytes)
@@ -475,7 +480,7 @@ void CudaOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int
     for (int64_t t = 0; t < T; ++t) p.pos[t] = static_cast<float>(pos[static_cast<size_t>(t)]);
     for (int64_t i = 0; i < np; ++i) p.freqs[i] = table.freqs[static_cast<size_t>(i)];
     const int64_t groups = (segs + p.segs_per_cta - 1) / p.segs_per_cta;
-    check(groups <= 65535, "rope: " + std::to_string(segs) + " segments per row out of range");
+    check(groups <= 65535, [&] { return "rope: " + std::to_string(segs) + " segments per row out of range"; });
     cuda::rope_inline_kernel<cuda::kRopeInlineThreads>
         <<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(groups)), cuda::kRopeInlineThreads, 0,
            ctx_.stream()>>>(p);

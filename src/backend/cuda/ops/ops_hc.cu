@@ -22,7 +22,7 @@ namespace dsv4::backend {
 namespace {
 
 void require_cuda(const Tensor& t, const char* op, const char* name) {
-  check(t.device() == Device::Cuda, std::string(op) + ": " + name + " is not a CUDA tensor");
+  check(t.device() == Device::Cuda, [&] { return std::string(op) + ": " + name + " is not a CUDA tensor"; });
 }
 
 // The fused path's workspace: [tile counters u32 (kHcFusedMaxTiles), padded to 256 B] [part_ss f64] [part_mu
@@ -49,13 +49,17 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
   const char* op = pre ? "hc_pre" : "hc_head";
   require_cuda(X, op, "X");
   const int64_t hc = p.hc, T = X.dim(0), width = X.row_size();
-  check(hc >= 1 && hc <= cuda::kHcMaxHc, std::string(op) + ": hc " + std::to_string(hc) + " not in [1, 4]");
-  check(width % hc == 0, std::string(op) + ": row size " + std::to_string(width) + " not a multiple of hc");
+  check(hc >= 1 && hc <= cuda::kHcMaxHc,
+        [&] { return std::string(op) + ": hc " + std::to_string(hc) + " not in [1, 4]"; });
+  check(width % hc == 0,
+        [&] { return std::string(op) + ": row size " + std::to_string(width) + " not a multiple of hc"; });
   const int64_t D = width / hc, n_mix = pre ? (2 + hc) * hc : hc;
-  check(w.fn.rows() == n_mix && w.fn.cols() == width, std::string(op) + ": fn shape mismatch for " + w.fn.name);
+  check(w.fn.rows() == n_mix && w.fn.cols() == width,
+        [&] { return std::string(op) + ": fn shape mismatch for " + w.fn.name; });
   check(shape_numel(w.base.shape) >= n_mix && shape_numel(w.scale.shape) >= (pre ? 3 : 1),
-        std::string(op) + ": base/scale too small for " + w.fn.name);
-  check(D <= INT32_MAX && width <= INT32_MAX, std::string(op) + ": D " + std::to_string(D) + " out of range");
+        [&] { return std::string(op) + ": base/scale too small for " + w.fn.name; });
+  check(D <= INT32_MAX && width <= INT32_MAX,
+        [&] { return std::string(op) + ": D " + std::to_string(D) + " out of range"; });
   on_device(x, {T, D});
   if (pre) {
     on_device(*post, {T, hc});
@@ -63,7 +67,7 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
   }
   if (T == 0) return;
   const cuda::HcMixPlan mplan = cuda::plan_hc_mix(T, width, n_mix, ctx.sm_count());
-  check(mplan.unsupported.empty(), std::string(op) + ": " + mplan.unsupported);
+  check(mplan.unsupported.empty(), [&] { return std::string(op) + ": " + mplan.unsupported; });
   // One kernel at decode sizes (same splits and orders as the two kernels below, so bitwise the same results).
   if (cuda::kernel_paths().hc_fused && T <= cuda::kHcFusedMaxT && mplan.config != cuda::HcMixConfig::Large &&
       mplan.vec == (D % 4 == 0 ? 4 : 1)) {
@@ -150,8 +154,8 @@ void CudaOps::hc_post(const Tensor& a, const Tensor& R, const Tensor& post, cons
   const int64_t T = a.dim(0), D = a.row_size(), hc = post.row_size();
   check(R.numel() == T * hc * D, "hc_post: residual shape mismatch");
   check(post.numel() == T * hc && comb.numel() == T * hc * hc, "hc_post: post/comb shape mismatch");
-  check(hc >= 1 && hc <= cuda::kHcMaxHc, "hc_post: hc " + std::to_string(hc) + " not in [1, 4]");
-  check(D <= INT32_MAX, "hc_post: D " + std::to_string(D) + " out of range");
+  check(hc >= 1 && hc <= cuda::kHcMaxHc, [&] { return "hc_post: hc " + std::to_string(hc) + " not in [1, 4]"; });
+  check(D <= INT32_MAX, [&] { return "hc_post: D " + std::to_string(D) + " out of range"; });
   on_device(out, {T, hc, D});
   if (T == 0 || D == 0) return;
   const cuda::HcRowPlan plan = cuda::plan_hc_rows(T, D, cuda::kHcPostThreads, ctx_.sm_count());
@@ -171,10 +175,10 @@ void CudaOps::hc_post(const Tensor& a, const Tensor& R, const Tensor& post, cons
 void CudaOps::rms_norm(Tensor& x, int64_t dim, const Weight* w, float eps) {
   require_cuda(x, "rms_norm", "x");
   check(dim > 0 && x.numel() % dim == 0, "rms_norm: size not a multiple of dim");
-  check(dim <= INT32_MAX, "rms_norm: dim " + std::to_string(dim) + " out of range");
+  check(dim <= INT32_MAX, [&] { return "rms_norm: dim " + std::to_string(dim) + " out of range"; });
   if (w)
-    check(w->rows() == dim, "rms_norm: weight " + w->name + " has " + std::to_string(w->rows()) +
-                                " elements, expected " + std::to_string(dim));
+    check(w->rows() == dim, [&] { return "rms_norm: weight " + w->name + " has " + std::to_string(w->rows()) +
+                                " elements, expected " + std::to_string(dim); });
   cuda::RmsNormF32Params p;
   p.x = x.data();
   p.weight = w ? dw_.f32(*w) : nullptr;
@@ -208,7 +212,7 @@ void CudaOps::add(Tensor& y, const Tensor& x) {
   require_cuda(x, "add", "x");
   if (y.numel() == 0) return;
   check(x.numel() > 0 && y.numel() % x.numel() == 0,
-        "add: y " + shape_str(y.shape()) + " is not a repetition of x " + shape_str(x.shape()));
+        [&] { return "add: y " + shape_str(y.shape()) + " is not a repetition of x " + shape_str(x.shape()); });
   cuda::F32MapParams p;
   p.y = y.data();
   p.x = x.data();
@@ -219,9 +223,9 @@ void CudaOps::add(Tensor& y, const Tensor& x) {
 
 void CudaOps::hc_expand(const Tensor& h, int64_t hc, Tensor& X) {
   require_cuda(h, "hc_expand", "h");
-  check(hc >= 1, "hc_expand: hc " + std::to_string(hc) + " must be positive");
+  check(hc >= 1, [&] { return "hc_expand: hc " + std::to_string(hc) + " must be positive"; });
   const int64_t T = h.dim(0), D = h.row_size();
-  check(D <= INT32_MAX, "hc_expand: D " + std::to_string(D) + " out of range");
+  check(D <= INT32_MAX, [&] { return "hc_expand: D " + std::to_string(D) + " out of range"; });
   on_device(X, {T, hc, D});
   cuda::RowGatherParams p;
   p.src = h.data();
@@ -238,9 +242,9 @@ void CudaOps::gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor
   check(!x.shape().empty(), "gather_rows: x has no rows");
   const int64_t n = static_cast<int64_t>(rows.size()), width = x.row_size(), src_rows = x.dim(0);
   for (int64_t r : rows)
-    check(r >= 0 && r < src_rows, "gather_rows: row " + std::to_string(r) + " outside [0, " +
-                                      std::to_string(src_rows) + ")");
-  check(width <= INT32_MAX, "gather_rows: row size " + std::to_string(width) + " out of range");
+    check(r >= 0 && r < src_rows, [&] { return "gather_rows: row " + std::to_string(r) + " outside [0, " +
+                                      std::to_string(src_rows) + ")"; });
+  check(width <= INT32_MAX, [&] { return "gather_rows: row size " + std::to_string(width) + " out of range"; });
   Shape s = x.shape();
   s[0] = n;
   on_device(out, std::move(s));
@@ -259,12 +263,12 @@ void CudaOps::gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor
 void CudaOps::add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) {
   require_cuda(x, "add_position_rows", "x");
   const int64_t T = x.shape().empty() ? 0 : x.dim(0), width = x.row_size(), m = table.rows();
-  check(static_cast<int64_t>(pos.size()) == T, "add_position_rows: " + std::to_string(pos.size()) +
-                                                    " positions for " + std::to_string(T) + " rows");
-  check(m > 0 && shape_numel(table.shape) == m * width, "add_position_rows: table " + table.name + " " +
+  check(static_cast<int64_t>(pos.size()) == T, [&] { return "add_position_rows: " + std::to_string(pos.size()) +
+                                                    " positions for " + std::to_string(T) + " rows"; });
+  check(m > 0 && shape_numel(table.shape) == m * width, [&] { return "add_position_rows: table " + table.name + " " +
                                                  shape_str(table.shape) + " does not have rows of " +
-                                                 std::to_string(width));
-  for (int64_t q : pos) check(q >= 0, "add_position_rows: negative position " + std::to_string(q));
+                                                 std::to_string(width); });
+  for (int64_t q : pos) check(q >= 0, [&] { return "add_position_rows: negative position " + std::to_string(q); });
   check(width <= INT32_MAX, "add_position_rows: row size out of range");
   if (T == 0 || width == 0) return;
   cuda::Scratch idx = ctx_.upload(pos);

@@ -156,7 +156,7 @@ WeightRef weight_ref(cuda::DeviceWeight& dw, const Weight& w) {
       case DType::BF16: r.scale_format = cuda::ScaleFormat::Bf16; break;
       default: panic(who + ": unsupported scale dtype " + std::string(dtype_name(w.scale_dtype)));
     }
-    check(w.scale_shape.size() == 2, who + ": scale shape " + shape_str(w.scale_shape) + " is not 2-D");
+    check(w.scale_shape.size() == 2, [&] { return who + ": scale shape " + shape_str(w.scale_shape) + " is not 2-D"; });
     r.scale_cols = static_cast<int32_t>(w.scale_shape[1]);
   }
   switch (w.quant) {
@@ -169,14 +169,14 @@ WeightRef weight_ref(cuda::DeviceWeight& dw, const Weight& w) {
       }
       break;
     case weights::Quant::Fp8Block128:
-      check(w.dtype == DType::F8_E4M3, who + ": Fp8Block128 weight must be F8_E4M3");
+      check(w.dtype == DType::F8_E4M3, [&] { return who + ": Fp8Block128 weight must be F8_E4M3"; });
       check(w.scale_shape[0] == (w.rows() + 127) / 128 && w.scale_shape[1] == (w.cols() + 127) / 128,
-            who + ": scale shape " + shape_str(w.scale_shape) + " does not match " + shape_str(w.shape));
+            [&] { return who + ": scale shape " + shape_str(w.scale_shape) + " does not match " + shape_str(w.shape); });
       r.format = WeightFormat::Fp8;
       break;
     case weights::Quant::Mxfp4:
       check(w.cols() % 32 == 0 && w.scale_shape[0] == w.rows() && w.scale_shape[1] == w.cols() / 32,
-            who + ": MXFP4 scale shape " + shape_str(w.scale_shape) + " does not match " + shape_str(w.shape));
+            [&] { return who + ": MXFP4 scale shape " + shape_str(w.scale_shape) + " does not match " + shape_str(w.shape); });
       r.format = WeightFormat::Mxfp4;
       break;
   }
@@ -303,9 +303,9 @@ bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw
 
 void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kind) {
   const int64_t K = w.cols(), N = w.rows();
-  check(x.device() == Device::Cuda, "CUDA linear " + w.name + ": input is not on the device");
+  check(x.device() == Device::Cuda, [&] { return "CUDA linear " + w.name + ": input is not on the device"; });
   check(K > 0 && x.numel() % K == 0,
-        "linear " + w.name + ": input width does not match in_features " + std::to_string(K));
+        [&] { return "linear " + w.name + ": input width does not match in_features " + std::to_string(K); });
   const int64_t M = x.numel() / K;
   on_device(y, {M, N});
   if (M == 0 || N == 0) return;
@@ -314,7 +314,8 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
   const WeightRef ref = weight_ref(dw, w);
   const bool act_quant = bf16_acts() && kind == LinearKind::Quantized && w.quant != weights::Quant::None &&
                          K % 128 == 0;
-  check(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX, "CUDA linear " + w.name + ": dimension beyond int32");
+  check(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX,
+        [&] { return "CUDA linear " + w.name + ": dimension beyond int32"; });
 
   const bool fp8_path = act_quant && w.quant == weights::Quant::Fp8Block128 && w.scale_dtype != DType::BF16 &&
                         N % 16 == 0;  // DeviceWeights::fp8_scale_f32 reads e8m0 or f32 scales
@@ -350,7 +351,7 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
     ap.K = static_cast<int32_t>(K);
     cuda::launch_act_quant_f32(ap, stream);
     const Fp8GemmPlan& plan = fp8_plan(M, N, K);
-    check(plan.ok(), "CUDA linear " + w.name + ": " + plan.unsupported());
+    check(plan.ok(), [&] { return "CUDA linear " + w.name + ": " + plan.unsupported(); });
     Scratch ws(plan.workspace_bytes());
     cuda::Fp8GemmArgs a;
     a.xq = q.as<uint8_t>();
@@ -391,15 +392,16 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
 }
 
 void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) {
-  check(groups > 0 && w.rows() % groups == 0, "grouped linear " + w.name + ": rows not divisible by groups");
+  check(groups > 0 && w.rows() % groups == 0,
+        [&] { return "grouped linear " + w.name + ": rows not divisible by groups"; });
   const int64_t Kg = w.cols(), R = w.rows() / groups;
-  check(x.device() == Device::Cuda, "CUDA grouped linear " + w.name + ": input is not on the device");
-  check(x.numel() % (groups * Kg) == 0, "grouped linear " + w.name + ": input width mismatch");
+  check(x.device() == Device::Cuda, [&] { return "CUDA grouped linear " + w.name + ": input is not on the device"; });
+  check(x.numel() % (groups * Kg) == 0, [&] { return "grouped linear " + w.name + ": input width mismatch"; });
   const int64_t M = x.numel() / (groups * Kg);
   on_device(y, {M, groups * R});
   if (M == 0 || R == 0) return;
   check(M <= INT32_MAX && groups * R <= INT32_MAX && Kg <= INT32_MAX,
-        "CUDA grouped linear " + w.name + ": dimension beyond int32");
+        [&] { return "CUDA grouped linear " + w.name + ": dimension beyond int32"; });
   cuda::DeviceWeight& dw = dw_.get(w);
   const WeightRef ref = weight_ref(dw, w);
   LinearProblem lp;
@@ -439,7 +441,7 @@ void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, T
 void CudaOps::embed(const Weight& table, std::span<const int32_t> ids, Tensor& out) {
   const int64_t D = table.cols(), T = static_cast<int64_t>(ids.size());
   for (int32_t id : ids)
-    check(id >= 0 && id < table.rows(), "token id " + std::to_string(id) + " out of range");
+    check(id >= 0 && id < table.rows(), [&] { return "token id " + std::to_string(id) + " out of range"; });
   check(T <= INT32_MAX && D <= INT32_MAX, "CUDA embed: dimension beyond int32");
   on_device(out, {T, D});
   if (T == 0 || D == 0) return;

@@ -42,7 +42,7 @@ using cuda::MoeWeightFormat;
 using cuda::Scratch;
 
 void require_cuda(const Tensor& t, const char* op, const char* name) {
-  check(t.device() == Device::Cuda, std::string(op) + ": " + name + " is not a CUDA tensor");
+  check(t.device() == Device::Cuda, [&] { return std::string(op) + ": " + name + " is not a CUDA tensor"; });
 }
 
 struct WeightLayout {
@@ -54,7 +54,8 @@ struct WeightLayout {
 };
 
 WeightLayout describe(const Weight& w) {
-  if (!(w.present() && w.shape.size() == 2)) check(false, "moe: expert weight " + w.name + " missing or not 2-D");
+  if (!(w.present() && w.shape.size() == 2)) check(false,
+                                                   [&] { return "moe: expert weight " + w.name + " missing or not 2-D"; });
   WeightLayout l;
   l.N = w.rows();
   l.K = w.cols();
@@ -62,19 +63,21 @@ WeightLayout describe(const Weight& w) {
   switch (w.quant) {
     case weights::Quant::None:
       if (!(w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16))
-        check(false, "moe: expert weight " + w.name + " has unsupported dtype " + std::string(dtype_name(w.dtype)));
+        check(false,
+              [&] { return "moe: expert weight " + w.name + " has unsupported dtype " + std::string(dtype_name(w.dtype)); });
       l.format = w.dtype == DType::F32 ? MoeWeightFormat::F32
                  : w.dtype == DType::BF16 ? MoeWeightFormat::Bf16 : MoeWeightFormat::F16;
       return l;
     case weights::Quant::Fp8Block128: l.format = MoeWeightFormat::Fp8; break;
     case weights::Quant::Mxfp4:
       l.format = MoeWeightFormat::Mxfp4;
-      if (l.K % 32 != 0) check(false, "moe: MXFP4 weight " + w.name + " in_features not a multiple of 32");
+      if (l.K % 32 != 0) check(false,
+                               [&] { return "moe: MXFP4 weight " + w.name + " in_features not a multiple of 32"; });
       break;
   }
-  if (w.scale == nullptr) check(false, "moe: quantized expert weight " + w.name + " has no scale");
+  if (w.scale == nullptr) check(false, [&] { return "moe: quantized expert weight " + w.name + " has no scale"; });
   if (!(w.scale_dtype == DType::F8_E8M0 || w.scale_dtype == DType::F32 || w.scale_dtype == DType::BF16))
-    check(false, "moe: expert weight " + w.name + " has unsupported scale dtype");
+    check(false, [&] { return "moe: expert weight " + w.name + " has unsupported scale dtype"; });
   l.scale_dtype = w.scale_dtype == DType::F8_E8M0 ? MoeScaleDtype::E8m0
                   : w.scale_dtype == DType::F32   ? MoeScaleDtype::F32 : MoeScaleDtype::Bf16;
   return l;
@@ -233,12 +236,15 @@ const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
   }
   auto es = std::make_unique<ExpertSet>();
   const WeightLayout l1 = describe(experts[0].w1), l3 = describe(experts[0].w3), l2 = describe(experts[0].w2);
-  if (!(l1 == l3)) check(false, "moe: w1 and w3 of " + experts[0].w1.name + " differ in format or shape");
+  if (!(l1 == l3)) check(false,
+                         [&] { return "moe: w1 and w3 of " + experts[0].w1.name + " differ in format or shape"; });
   if (!(l1.K == D && l2.N == D && l2.K == l1.N))
-    check(false, "moe: expert shapes of " + experts[0].w1.name + " do not match hidden size " + std::to_string(D));
+    check(false,
+          [&] { return "moe: expert shapes of " + experts[0].w1.name + " do not match hidden size " + std::to_string(D); });
   for (const auto& e : experts)
     if (!(describe(e.w1) == l1 && describe(e.w3) == l3 && describe(e.w2) == l2))
-      check(false, "moe: expert " + e.w1.name + " differs in format or shape from " + experts[0].w1.name);
+      check(false,
+            [&] { return "moe: expert " + e.w1.name + " differs in format or shape from " + experts[0].w1.name; });
   es->l1 = l1;
   es->l2 = l2;
   es->D = D;
@@ -291,20 +297,21 @@ cuda::RouteParams route_params(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, 
   cuda::RouteParams p;
   if (tid2eid) {
     check(tid2eid->present() && (tid2eid->dtype == DType::I64 || tid2eid->dtype == DType::I32),
-          "route: tid2eid " + tid2eid->name + " must be an I64 or I32 table");
-    check(tid2eid->cols() == top_k, "route: tid2eid " + tid2eid->name + " has " + std::to_string(tid2eid->cols()) +
-                                        " columns, top_k is " + std::to_string(top_k));
+          [&] { return "route: tid2eid " + tid2eid->name + " must be an I64 or I32 table"; });
+    check(tid2eid->cols() == top_k,
+          [&] { return "route: tid2eid " + tid2eid->name + " has " + std::to_string(tid2eid->cols()) +
+                                        " columns, top_k is " + std::to_string(top_k); });
     check(static_cast<int64_t>(tokens.size()) >= T, "route: fewer tokens than logits rows");
     for (int64_t t = 0; t < T; ++t)
       check(tokens[static_cast<size_t>(t)] >= 0 && tokens[static_cast<size_t>(t)] < tid2eid->rows(),
-            "route: token id " + std::to_string(tokens[static_cast<size_t>(t)]) + " outside tid2eid");
+            [&] { return "route: token id " + std::to_string(tokens[static_cast<size_t>(t)]) + " outside tid2eid"; });
     tok = ctx.upload(tokens.subspan(0, static_cast<size_t>(T)));
     p.tid2eid = dw.get(*tid2eid).raw.data();
     p.tid2eid_i64 = tid2eid->dtype == DType::I64;
     p.tokens = tok.as<int32_t>();
   }
   if (bias && bias->present()) {
-    check(shape_numel(bias->shape) == E, "route: bias " + bias->name + " does not have E entries");
+    check(shape_numel(bias->shape) == E, [&] { return "route: bias " + bias->name + " does not have E entries"; });
     p.bias = dw.f32(*bias);
   }
   p.logits = logits.data();
@@ -347,7 +354,7 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
   require_cuda(x, "expert_ffn", "x");
   const int64_t D = describe(e.w1).K;
   if (x.numel() % D != 0)
-    check(false, "expert_ffn " + e.w1.name + ": input width does not match " + std::to_string(D));
+    check(false, [&] { return "expert_ffn " + e.w1.name + ": input width does not match " + std::to_string(D); });
   const int64_t n = x.numel() / D;
   // FP8 decode path (unless DSV4_CUDA_PATHS expert_ffn_fp8_decode=0): Bf16 numerics, FP8 w1/w3/w2 with e8m0 or f32
   // block scales, D and I multiples of 128, 1 <= n <= 16. Two fp8_decode launches (gemm/fp8_decode.cuh) with
@@ -460,7 +467,7 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
   const int64_t T = x.shape().empty() ? 0 : x.dim(0), D = x.row_size();
   const int64_t E = static_cast<int64_t>(w.experts.size());
   if (!(E > 0 && logits.numel() == T * E))
-    check(false, "moe_experts: logits are not [T, " + std::to_string(E) + "]");
+    check(false, [&] { return "moe_experts: logits are not [T, " + std::to_string(E) + "]"; });
   on_device(out, {T, D});
   if (T == 0) return;
   const int64_t n_slots = T * top_k;

@@ -19,11 +19,11 @@ void validate_rows(const Tensor& logits, std::span<const SampleRowParams> rows, 
     const SampleRowParams& r = rows[k];
     const std::string at = "CudaSampler: row " + std::to_string(k) + ": ";
     check(r.logits_row >= 0 && r.logits_row < logits.dim(0),
-          at + "logits_row " + std::to_string(r.logits_row) + " outside [0, " + std::to_string(logits.dim(0)) + ")");
+          [&] { return at + "logits_row " + std::to_string(r.logits_row) + " outside [0, " + std::to_string(logits.dim(0)) + ")"; });
     check(r.edit_begin >= 0 && r.n_edits >= 0 && static_cast<size_t>(r.edit_begin) + r.n_edits <= n_edits,
-          at + "edit slice outside the edit list");
-    check(r.n_logprobs >= -1 && r.n_logprobs <= kSampleMaxTopLogprobs, at + "n_logprobs outside [-1, 20]");
-    check(r.greedy || (r.top_p > 0.0f && r.top_p <= 1.0f), at + "top_p outside (0, 1]");
+          [&] { return at + "edit slice outside the edit list"; });
+    check(r.n_logprobs >= -1 && r.n_logprobs <= kSampleMaxTopLogprobs, [&] { return at + "n_logprobs outside [-1, 20]"; });
+    check(r.greedy || (r.top_p > 0.0f && r.top_p <= 1.0f), [&] { return at + "top_p outside (0, 1]"; });
   }
 }
 
@@ -32,7 +32,7 @@ void validate_rows(const Tensor& logits, std::span<const SampleRowParams> rows, 
 std::vector<SampleRowResult> CudaSampler::sample(Tensor& logits, std::span<const SampleRowParams> rows,
                                                  std::span<const SampleEdit> edits) {
   check(logits.device() == Device::Cuda, "CudaSampler: logits must be on the CUDA device");
-  check(logits.shape().size() == 2, "CudaSampler: logits must be 2-D [n_rows, vocab], got " + shape_str(logits.shape()));
+  check(logits.shape().size() == 2, [&] { return "CudaSampler: logits must be 2-D [n_rows, vocab], got " + shape_str(logits.shape()); });
   validate_rows(logits, rows, edits.size());
   std::vector<SampleRowResult> out(rows.size());
   if (rows.empty()) return out;
@@ -49,9 +49,9 @@ std::vector<SampleRowResult> CudaSampler::sample(Tensor& logits, std::span<const
                 s);
   ctx.download_bytes(out.data(), results_.data(), rows.size() * sizeof(SampleRowResult));
   for (size_t k = 0; k < out.size(); ++k)
-    check(out[k].error == kSampleOk, "CudaSampler: row " + std::to_string(k) + " (logits row " +
+    check(out[k].error == kSampleOk, [&] { return "CudaSampler: row " + std::to_string(k) + " (logits row " +
                                          std::to_string(rows[k].logits_row) + ") has " +
-                                         (out[k].error == kSampleNonFinite ? "NaN or +inf" : "no finite value"));
+                                         (out[k].error == kSampleNonFinite ? "NaN or +inf" : "no finite value"); });
   return out;
 }
 
