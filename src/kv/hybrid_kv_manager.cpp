@@ -38,7 +38,7 @@ int64_t HybridKvManager::n_tokens(SeqId seq) const {
 
 const SeqPages& HybridKvManager::pages(SeqId seq) const {
   auto it = seqs_.find(seq);
-  check(it != seqs_.end(), "HybridKvManager::pages: unknown sequence " + std::to_string(seq));
+  check(it != seqs_.end(), [&] { return "HybridKvManager::pages: unknown sequence " + std::to_string(seq); });
   return it->second;
 }
 
@@ -94,7 +94,7 @@ Status HybridKvManager::allocate(SeqId seq, int64_t n_new) {
 
 void HybridKvManager::trim_window(SeqId seq) {
   auto it = seqs_.find(seq);
-  check(it != seqs_.end(), "HybridKvManager::trim_window: unknown sequence " + std::to_string(seq));
+  check(it != seqs_.end(), [&] { return "HybridKvManager::trim_window: unknown sequence " + std::to_string(seq); });
   SeqPages& s = it->second;
   const int64_t p = layout_.page_tokens();
   const int64_t new_lo = std::max(s.window_lo, s.n_tokens - layout_.shape.window);

@@ -16,7 +16,7 @@ PagePool::PagePool(int64_t n_pages) {
 }
 
 void PagePool::check_id(PageId page) const {
-  check(page >= 0 && page < n_pages(), "PagePool: page id " + std::to_string(page) + " out of range");
+  check(page >= 0 && page < n_pages(), [&] { return "PagePool: page id " + std::to_string(page) + " out of range"; });
 }
 
 std::optional<PageId> PagePool::allocate() {
@@ -36,7 +36,7 @@ void PagePool::retain(PageId page) {
 void PagePool::release(PageId page) {
   check_id(page);
   int32_t& rc = refcount_[static_cast<size_t>(page)];
-  check(rc > 0, "PagePool::release on a free page " + std::to_string(page));
+  check(rc > 0, [&] { return "PagePool::release on a free page " + std::to_string(page); });
   if (--rc == 0) free_.push_back(page);
 }
 

@@ -59,7 +59,7 @@ class PagedSequence final : public model::SequenceCache {
     const kv::CacheLayout& L = s_.layout_;
     size_t t = static_cast<size_t>(L.page_of(pos));
     check(t < pages_.window.size() && pages_.window[t] != kv::kNoPage,
-          "paged KV: window row of position " + std::to_string(pos) + " is not held");
+          [&] { return "paged KV: window row of position " + std::to_string(pos) + " is not held"; });
     int64_t byte = pages_.window[t] * L.window_page_bytes + L.window_offset(il) +
                    (pos % L.page_tokens()) * L.shape.kv_row_bytes;
     return s_.window_.ptr() + byte / 4;
@@ -71,7 +71,7 @@ class PagedSequence final : public model::SequenceCache {
       off = L.csa_offset(j);
     } else {
       j = s_.hca_index_[static_cast<size_t>(il)];
-      check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no compressed rows");
+      check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no compressed rows"; });
       rpp = L.hca_rows_per_page;
       off = L.hca_offset(j);
     }
@@ -80,7 +80,7 @@ class PagedSequence final : public model::SequenceCache {
   float* index_key_row(int64_t il, int64_t w) override {
     const kv::CacheLayout& L = s_.layout_;
     int64_t j = s_.csa_index_[static_cast<size_t>(il)];
-    check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no indexer keys");
+    check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no indexer keys"; });
     int64_t rpp = L.csa_rows_per_page;
     return s_.compressed_.ptr() +
            compressed_byte(w / rpp, L.indexer_offset(j) + (w % rpp) * L.shape.indexer_row_bytes) / 4;
@@ -92,18 +92,18 @@ class PagedSequence final : public model::SequenceCache {
     int64_t j = s_.csa_index_[static_cast<size_t>(il)];
     if (j >= 0) return page_blocks(n, L.csa_rows_per_page, L.csa_offset(j), L.shape.kv_row_bytes);
     j = s_.hca_index_[static_cast<size_t>(il)];
-    check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no compressed rows");
+    check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no compressed rows"; });
     return page_blocks(n, L.hca_rows_per_page, L.hca_offset(j), L.shape.kv_row_bytes);
   }
   RowBlocks index_key_rows(int64_t il, int64_t n) override {
     const kv::CacheLayout& L = s_.layout_;
     int64_t j = s_.csa_index_[static_cast<size_t>(il)];
-    check(j >= 0, "paged KV: layer " + std::to_string(il) + " has no indexer keys");
+    check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no indexer keys"; });
     return page_blocks(n, L.csa_rows_per_page, L.indexer_offset(j), L.shape.indexer_row_bytes);
   }
   model::CompressorState compressor(int64_t il, bool indexer) override {
     int64_t off = (indexer ? s_.idx_state_offset_ : s_.state_offset_)[static_cast<size_t>(il)];
-    check(off >= 0 && pages_.state != kv::kNoPage, "paged KV: no compressor state for layer " + std::to_string(il));
+    check(off >= 0 && pages_.state != kv::kNoPage, [&] { return "paged KV: no compressor state for layer " + std::to_string(il); });
     int64_t m = s_.cfg_.compress_ratio(il);
     int64_t width = (m == 4 ? 2 : 1) * (indexer ? s_.cfg_.index_head_dim : s_.cfg_.head_dim);
     float* base = s_.state_.ptr() + pages_.state * s_.layout_.state_slot_bytes / 4 + off;
@@ -119,7 +119,7 @@ class PagedSequence final : public model::SequenceCache {
  private:
   int64_t compressed_byte(int64_t page_index, int64_t in_page) const {
     check(page_index < static_cast<int64_t>(pages_.compressed.size()),
-          "paged KV: compressed page " + std::to_string(page_index) + " is not allocated");
+          [&] { return "paged KV: compressed page " + std::to_string(page_index) + " is not allocated"; });
     return pages_.compressed[static_cast<size_t>(page_index)] * s_.layout_.compressed_page_bytes + in_page;
   }
   RowBlocks page_blocks(int64_t n, int64_t rpp, int64_t block_offset, int64_t row_bytes) const {

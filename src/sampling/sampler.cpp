@@ -24,7 +24,7 @@ SampleResult sample_row(const float* row, int64_t vocab_size, const SampleRow& r
   const SamplingParams& p = *r.params;
   s.logits.assign(row, row + vocab_size);
   for (float v : s.logits)
-    check(!std::isnan(v) && v != std::numeric_limits<float>::infinity(), "Sampler::sample: logits row has NaN or +inf");
+    check(!std::isnan(v) && v != std::numeric_limits<float>::infinity(), [&] { return "Sampler::sample: logits row has NaN or +inf"; });
   std::span<float> logits(s.logits);
   process_logits(logits, p, *r.state);
   SampleResult out;
@@ -52,12 +52,12 @@ Sampler::Sampler(int64_t vocab_size) : vocab_size_(vocab_size) {
 std::vector<SampleResult> Sampler::sample(const SampleBatch& batch) const {
   const TensorView& t = batch.logits;
   check(t.dtype == DType::F32, "Sampler::sample: logits must be f32");
-  check(t.shape.size() == 2, "Sampler::sample: logits must be 2-D [n_rows, vocab_size], got " + shape_str(t.shape));
-  check(t.dim(1) == vocab_size_, "Sampler::sample: logits dim 1 (vocab) is " + std::to_string(t.dim(1)) +
-                                     ", sampler vocab_size is " + std::to_string(vocab_size_));
+  check(t.shape.size() == 2, [&] { return "Sampler::sample: logits must be 2-D [n_rows, vocab_size], got " + shape_str(t.shape); });
+  check(t.dim(1) == vocab_size_, [&] { return "Sampler::sample: logits dim 1 (vocab) is " + std::to_string(t.dim(1)) +
+                                     ", sampler vocab_size is " + std::to_string(vocab_size_); });
   check(t.dim(0) == static_cast<int64_t>(batch.rows.size()),
-        "Sampler::sample: logits dim 0 (rows) is " + std::to_string(t.dim(0)) + ", batch has " +
-            std::to_string(batch.rows.size()) + " rows");
+        [&] { return "Sampler::sample: logits dim 0 (rows) is " + std::to_string(t.dim(0)) + ", batch has " +
+            std::to_string(batch.rows.size()) + " rows"; });
   for (const SampleRow& r : batch.rows) check(r.params && r.state, "Sampler::sample: row without params or state");
   std::vector<SampleResult> out(batch.rows.size());
   // A failed check must not escape a pool worker (that would terminate): keep it and rethrow here.

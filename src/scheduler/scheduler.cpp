@@ -57,7 +57,7 @@ const Request* Scheduler::find(ReqId id) const {
 
 Request& Scheduler::get(ReqId id) {
   auto it = requests_.find(id);
-  check(it != requests_.end(), "scheduler: unknown request " + std::to_string(id));
+  check(it != requests_.end(), [&] { return "scheduler: unknown request " + std::to_string(id); });
   return it->second;
 }
 
@@ -74,7 +74,7 @@ void Scheduler::end_request(ReqId id, FinishReason reason) {
   kv_->free(id);  // no-op for a waiting or preempted request
   std::vector<ReqId>& queue = r.state == RequestState::Running ? running_ : waiting_;
   auto pos = std::find(queue.begin(), queue.end(), id);
-  check(pos != queue.end(), "scheduler: request " + std::to_string(id) + " missing from its queue");
+  check(pos != queue.end(), [&] { return "scheduler: request " + std::to_string(id) + " missing from its queue"; });
   queue.erase(pos);
   requests_.erase(id);
 }
@@ -83,7 +83,7 @@ void Scheduler::commit(const StepResult& result) {
   check(in_flight_, "Scheduler::commit without a step in flight");
   std::unordered_map<ReqId, const SampledToken*> sampled;
   for (const SampledToken& s : result.sampled)
-    check(sampled.emplace(s.id, &s).second, "Scheduler::commit: two tokens for request " + std::to_string(s.id));
+    check(sampled.emplace(s.id, &s).second, [&] { return "Scheduler::commit: two tokens for request " + std::to_string(s.id); });
   for (const ScheduledSeq& item : in_flight_seqs_) {
     auto it = sampled.find(item.id);
     const SampledToken* token = it == sampled.end() ? nullptr : it->second;
@@ -102,14 +102,14 @@ void Scheduler::commit_chunk(const ScheduledSeq& item, const SampledToken* token
     end_request(r.id, FinishReason::Cancelled);
     return;
   }
-  check(r.n_computed == item.start, "Scheduler::commit: chunk does not continue request " + std::to_string(r.id));
+  check(r.n_computed == item.start, [&] { return "Scheduler::commit: chunk does not continue request " + std::to_string(r.id); });
   r.n_computed = item.end;
   kv_->trim_window(r.id);
   if (!item.needs_logits) {
-    check(token == nullptr, "Scheduler::commit: token for a chunk without logits, request " + std::to_string(r.id));
+    check(token == nullptr, [&] { return "Scheduler::commit: token for a chunk without logits, request " + std::to_string(r.id); });
     return;
   }
-  check(token != nullptr, "Scheduler::commit: missing token for request " + std::to_string(r.id));
+  check(token != nullptr, [&] { return "Scheduler::commit: missing token for request " + std::to_string(r.id); });
   r.tokens.push_back(token->token);
   if (token->stop)
     end_request(r.id, FinishReason::Stop);

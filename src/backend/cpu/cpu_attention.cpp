@@ -22,12 +22,12 @@ std::vector<size_t> chunk_of_rows(std::span<const SeqEntries> seqs, int64_t n, c
   int64_t next = 0;
   for (size_t c = 0; c < seqs.size(); ++c) {
     check(seqs[c].row_begin == next && seqs[c].n_rows >= 0,
-          std::string(op) + ": chunk " + std::to_string(c) + " does not start at row " + std::to_string(next));
+          [&] { return std::string(op) + ": chunk " + std::to_string(c) + " does not start at row " + std::to_string(next); });
     for (int64_t r = 0; r < seqs[c].n_rows; ++r) of[static_cast<size_t>(next + r)] = c;
     next += seqs[c].n_rows;
   }
-  check(next == n, std::string(op) + ": chunks cover " + std::to_string(next) + " rows, expected " +
-                       std::to_string(n));
+  check(next == n, [&] { return std::string(op) + ": chunks cover " + std::to_string(next) + " rows, expected " +
+                       std::to_string(n); });
   return of;
 }
 
@@ -46,8 +46,8 @@ std::vector<std::vector<const float*>> resolve_keys(const AttentionKeys& keys) {
             "sparse_attention: selections are not a host i32 [n_q, >= n_compressed] tensor");
     for (int64_t j = 0; j < q.n_compressed; ++j) {
       const int64_t e = keys.selected ? keys.selected->row(i)[j] : j;
-      check(e >= 0 && e < rb.capacity(), "sparse_attention: query " + std::to_string(i) + " entry " +
-                                             std::to_string(e) + " outside its sequence's rows");
+      check(e >= 0 && e < rb.capacity(), [&] { return "sparse_attention: query " + std::to_string(i) + " entry " +
+                                             std::to_string(e) + " outside its sequence's rows"; });
       k.push_back(rb.row(e));
     }
   }
@@ -119,8 +119,8 @@ void CpuOps::indexer_topk(const HostTensor& q, const HostTensor& w, std::span<co
   for (int64_t t = 0; t < T; ++t) {
     const int64_t n = n_keys[static_cast<size_t>(t)];
     check(n >= 0 && n <= seqs[chunk[static_cast<size_t>(t)]].entries.capacity(),
-          "indexer_topk: row " + std::to_string(t) + " sees " + std::to_string(n) + " keys, its sequence holds " +
-              std::to_string(seqs[chunk[static_cast<size_t>(t)]].entries.capacity()));
+          [&] { return "indexer_topk: row " + std::to_string(t) + " sees " + std::to_string(n) + " keys, its sequence holds " +
+              std::to_string(seqs[chunk[static_cast<size_t>(t)]].entries.capacity()); });
   }
   selected.resize_on(Device::Host, T, top_k);
   std::fill(selected.data(), selected.data() + selected.numel(), -1);

@@ -14,8 +14,8 @@ void CpuOps::rms_norm(HostTensor& x, int64_t dim, const Weight* w, float eps) {
   check(dim > 0 && x.numel() % dim == 0, "rms_norm: size not a multiple of dim");
   std::vector<float> wv;
   if (w) {
-    check(w->rows() == dim, "rms_norm: weight " + w->name + " has " + std::to_string(w->rows()) +
-                                " elements, expected " + std::to_string(dim));
+    check(w->rows() == dim, [&] { return "rms_norm: weight " + w->name + " has " + std::to_string(w->rows()) +
+                                " elements, expected " + std::to_string(dim); });
     wv = weights::dequant_all(*w);
   }
   int64_t n = x.numel() / dim;
@@ -113,7 +113,7 @@ void CpuOps::gather_rows(const HostTensor& x, std::span<const int64_t> rows, Hos
 
 void CpuOps::add(HostTensor& y, const HostTensor& x) {
   const int64_t n = y.numel(), m = x.numel();
-  check(m > 0 && n % m == 0, "add: element counts " + std::to_string(n) + " and " + std::to_string(m));
+  check(m > 0 && n % m == 0, [&] { return "add: element counts " + std::to_string(n) + " and " + std::to_string(m); });
   float* yd = y.data();
   const float* xd = x.data();
   for (int64_t i = 0; i < n; ++i) yd[i] += xd[i % m];

@@ -64,7 +64,7 @@ void CpuOps::hc_pre(const HostTensor& X, const HcWeights& w, const HcParams& p, 
                     HostTensor& post, HostTensor& comb) {
   int64_t hc = p.hc, width = X.row_size(), D = width / hc, T = X.dim(0);
   int64_t n_mix = (2 + hc) * hc;
-  check(w.fn.rows() == n_mix && w.fn.cols() == width, "hc_pre: fn shape mismatch for " + w.fn.name);
+  check(w.fn.rows() == n_mix && w.fn.cols() == width, [&] { return "hc_pre: fn shape mismatch for " + w.fn.name; });
   std::vector<float> fn = weights::dequant_all(w.fn), base = weights::dequant_all(w.base),
                      scale = weights::dequant_all(w.scale);
   x.resize({T, D});
@@ -113,7 +113,7 @@ void CpuOps::hc_post(const HostTensor& a, const HostTensor& R, const HostTensor&
 
 void CpuOps::hc_head(const HostTensor& X, const HcWeights& w, const HcParams& p, HostTensor& y) {
   int64_t hc = p.hc, width = X.row_size(), D = width / hc, T = X.dim(0);
-  check(w.fn.rows() == hc && w.fn.cols() == width, "hc_head: fn shape mismatch for " + w.fn.name);
+  check(w.fn.rows() == hc && w.fn.cols() == width, [&] { return "hc_head: fn shape mismatch for " + w.fn.name; });
   std::vector<float> fn = weights::dequant_all(w.fn), base = weights::dequant_all(w.base),
                      scale = weights::dequant_all(w.scale);
   y.resize({T, D});

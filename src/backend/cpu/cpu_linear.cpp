@@ -49,8 +49,8 @@ void linear_f32(const float* x, int64_t T, int64_t K, const Weight& w, float* y)
 
 void CpuOps::linear(const HostTensor& x, const Weight& w, HostTensor& y, LinearKind kind) {
   int64_t K = w.cols(), N = w.rows();
-  check(x.numel() % K == 0, "linear " + w.name + ": input width does not match in_features " +
-                                std::to_string(K));
+  check(x.numel() % K == 0, [&] { return "linear " + w.name + ": input width does not match in_features " +
+                                std::to_string(K); });
   int64_t T = x.numel() / K;
   y.resize({T, N});
   const float* xin = x.data();
@@ -67,8 +67,8 @@ void CpuOps::linear(const HostTensor& x, const Weight& w, HostTensor& y, LinearK
 
 void CpuOps::grouped_linear(const HostTensor& x, const Weight& w, int64_t groups, HostTensor& y) {
   int64_t Kg = w.cols(), R = w.rows() / groups;
-  check(w.rows() % groups == 0, "grouped linear " + w.name + ": rows not divisible by groups");
-  check(x.numel() % (groups * Kg) == 0, "grouped linear " + w.name + ": input width mismatch");
+  check(w.rows() % groups == 0, [&] { return "grouped linear " + w.name + ": rows not divisible by groups"; });
+  check(x.numel() % (groups * Kg) == 0, [&] { return "grouped linear " + w.name + ": input width mismatch"; });
   int64_t T = x.numel() / (groups * Kg);
   y.resize({T, groups * R});
   int64_t N = groups * R;
@@ -92,7 +92,7 @@ void CpuOps::embed(const Weight& table, std::span<const int32_t> ids, HostTensor
   int64_t D = table.cols();
   out.resize({static_cast<int64_t>(ids.size()), D});
   for (size_t i = 0; i < ids.size(); ++i) {
-    check(ids[i] >= 0 && ids[i] < table.rows(), "token id " + std::to_string(ids[i]) + " out of range");
+    check(ids[i] >= 0 && ids[i] < table.rows(), [&] { return "token id " + std::to_string(ids[i]) + " out of range"; });
     weights::dequant_rows(table, ids[i], ids[i] + 1, out.row(static_cast<int64_t>(i)));
   }
 }
