@@ -122,4 +122,15 @@ Tensor poisoned(Shape s);
 // Downloads got_dev and compares it with ref; a different element count compares as a failure.
 Compare compare_tensors(const Tensor& got_dev, const Tensor& ref);
 
+// Sets one kernel-path switch (cuda::kernel_paths()) while alive and restores its previous value.
+template <typename T>
+struct PathSwitch {
+  PathSwitch(T& flag, T value) : flag_(flag), old_(flag) { flag_ = value; }
+  ~PathSwitch() { flag_ = old_; }
+  PathSwitch(const PathSwitch&) = delete;
+  PathSwitch& operator=(const PathSwitch&) = delete;
+  T& flag_;
+  T old_;
+};
+
 }  // namespace dsv4::gpu_test

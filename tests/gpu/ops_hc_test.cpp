@@ -260,16 +260,6 @@ void test_small_ops(Env& env, const Numerics& num, int64_t T, int64_t D) {
   }
 }
 
-// Sets one kernel-path switch while alive and restores its previous value.
-struct PathSwitch {
-  PathSwitch(bool& flag, bool value) : flag_(flag), old_(flag) { flag_ = value; }
-  ~PathSwitch() { flag_ = old_; }
-  PathSwitch(const PathSwitch&) = delete;
-  PathSwitch& operator=(const PathSwitch&) = delete;
-  bool& flag_;
-  bool old_;
-};
-
 size_t bit_mismatches_dev(const Tensor& a_dev, const Tensor& b_dev) {
   const Tensor a = a_dev.to(Device::Host), b = b_dev.to(Device::Host);
   if (a.numel() != b.numel()) return static_cast<size_t>(std::max<int64_t>(a.numel(), 1));
@@ -419,47 +409,43 @@ void test_copy_rows_paths(Env& env, int64_t n, int64_t width, int64_t shift, boo
   }
 }
 
-// CudaContext::upload_bytes through the pinned ring and straight from pageable memory: many uploads from ONE
-// host buffer that is overwritten right after each call (the contract: reusable at once), sizes from 16 B to a
-// segment and beyond (the pageable fallback), more bytes in all than the ring holds so its segments wrap around
-// twice; every device copy must equal the data of its own call.
-void test_upload_paths(Env& env) {
+// CudaContext::upload_bytes' contract: the host buffer may be reused as soon as the call returns. Many uploads
+// from ONE host buffer overwritten right after each call, 16 B to 5 MiB; every device copy must equal the data
+// of its own call.
+void test_upload_reuse(Env& env) {
   cuda::CudaContext& ctx = cuda::CudaContext::get();
-  for (const bool pinned : {true, false}) {
-    const PathSwitch sw(cuda::kernel_paths().upload_pinned, pinned);
-    std::uniform_int_distribution<size_t> small(1, 4096), large(size_t{1} << 20, size_t{3} << 20);
-    std::vector<size_t> sizes;
-    for (int i = 0; i < 90; ++i) sizes.push_back(i % 3 == 0 ? large(env.rng) / 4 * 4 : small(env.rng) * 4);  // whole words
-    sizes.push_back(size_t{5} << 20);  // larger than a ring segment
-    std::vector<std::vector<uint32_t>> expect;
-    std::vector<cuda::Scratch> dev;
-    std::vector<uint32_t> host;
-    size_t total = 0;
-    for (size_t bytes : sizes) {
-      host.resize(bytes / 4);
-      for (uint32_t& v : host) v = static_cast<uint32_t>(env.rng());
-      dev.emplace_back(bytes);
-      ctx.upload_bytes(dev.back().data(), host.data(), bytes);
-      expect.push_back(host);
-      std::fill(host.begin(), host.end(), 0xdeadbeefu);  // reuse the host buffer at once
-      total += bytes;
-    }
-    size_t bad = 0, words = 0;
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      std::vector<uint32_t> got(sizes[i] / 4);
-      ctx.download_bytes(got.data(), dev[i].data(), sizes[i]);
-      for (size_t k = 0; k < got.size(); ++k) bad += got[k] != expect[i][k];
-      words += got.size();
-    }
-    env.report.exact(pinned ? "upload pinned ring" : "upload pageable",
-                     fmt("%zu uploads, %.1f MiB", sizes.size(), static_cast<double>(total) / (1 << 20)), words, bad);
+  std::uniform_int_distribution<size_t> small(1, 4096), large(size_t{1} << 20, size_t{3} << 20);
+  std::vector<size_t> sizes;
+  for (int i = 0; i < 90; ++i) sizes.push_back(i % 3 == 0 ? large(env.rng) / 4 * 4 : small(env.rng) * 4);  // words
+  sizes.push_back(size_t{5} << 20);
+  std::vector<std::vector<uint32_t>> expect;
+  std::vector<cuda::Scratch> dev;
+  std::vector<uint32_t> host;
+  size_t total = 0;
+  for (size_t bytes : sizes) {
+    host.resize(bytes / 4);
+    for (uint32_t& v : host) v = static_cast<uint32_t>(env.rng());
+    dev.emplace_back(bytes);
+    ctx.upload_bytes(dev.back().data(), host.data(), bytes);
+    expect.push_back(host);
+    std::fill(host.begin(), host.end(), 0xdeadbeefu);  // reuse the host buffer at once
+    total += bytes;
   }
+  size_t bad = 0, words = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::vector<uint32_t> got(sizes[i] / 4);
+    ctx.download_bytes(got.data(), dev[i].data(), sizes[i]);
+    for (size_t k = 0; k < got.size(); ++k) bad += got[k] != expect[i][k];
+    words += got.size();
+  }
+  const double mib = static_cast<double>(total) / (1 << 20);
+  env.report.exact("upload host reuse", fmt("%zu uploads, %.1f MiB", sizes.size(), mib), words, bad);
 }
 
 }  // namespace
 
 void test_ops_hc(Env& env) {
-  test_upload_paths(env);
+  test_upload_reuse(env);
   for (const Numerics num : {Numerics::exact_f32(), Numerics{}}) {
     const bool official = bf16(num);
     // hc_pre / hc_head: tiny, scalar paths (hc = 3, odd D), Flash decode and prefill configurations.

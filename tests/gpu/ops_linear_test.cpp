@@ -276,17 +276,6 @@ void embed_case(Env& env, const Numerics& num, const HostWeight& table, int64_t 
   env.report.perf(std::string("embed/") + num_name(num), detail, t, T * table.K * (elem + 4.0), 0, env.ceil);
 }
 
-// Sets a kernel-path switch for a scope (restored on exit).
-template <typename T>
-struct PathSwitch {
-  PathSwitch(T& flag, T value) : flag_(flag), old_(flag) { flag_ = value; }
-  ~PathSwitch() { flag_ = old_; }
-  PathSwitch(const PathSwitch&) = delete;
-  PathSwitch& operator=(const PathSwitch&) = delete;
-  T& flag_;
-  T old_;
-};
-
 void tiny_cases(Env& env, const Numerics& num) {
   struct Case {
     Fmt fmt;

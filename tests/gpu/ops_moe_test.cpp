@@ -216,16 +216,6 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
                    wg.size() == wc.size());
 }
 
-// Sets one kernel-path switch while alive and restores its previous value.
-struct PathSwitch {
-  PathSwitch(bool& flag, bool value) : flag_(flag), old_(flag) { flag_ = value; }
-  ~PathSwitch() { flag_ = old_; }
-  PathSwitch(const PathSwitch&) = delete;
-  PathSwitch& operator=(const PathSwitch&) = delete;
-  bool& flag_;
-  bool old_;
-};
-
 void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I, int64_t n, bool weighted,
                      bool timing, const char* tag = "") {
   Store st;

@@ -34,7 +34,6 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "hc_fused") p.hc_fused = on;
     else if (name == "rope_inline") p.rope_inline = on;
     else if (name == "copy_rows_inline") p.copy_rows_inline = on;
-    else if (name == "upload_pinned") p.upload_pinned = on;
     else {
       if (error) *error = "unknown CUDA kernel path '" + name + "'";
       return false;

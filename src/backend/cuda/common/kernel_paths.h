@@ -27,7 +27,6 @@ struct KernelPaths {
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
-  bool upload_pinned = true;            // host plan data staged through a pinned ring (else pageable copies)
 };
 
 KernelPaths& kernel_paths();

@@ -2,10 +2,8 @@
 #include "backend/cuda/ops/context.h"
 
 #include <cstdint>
-#include <cstring>
 
 #include "backend/cuda/common/cuda_check.h"
-#include "backend/cuda/common/kernel_paths.h"
 
 namespace dsv4::cuda {
 void fill_f32(float* dst, float value, int64_t n, cudaStream_t stream);  // fill.cu
@@ -77,15 +75,6 @@ CudaContext::CudaContext() {
 
 void CudaContext::upload_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  if (kernel_paths().upload_pinned) {
-    std::lock_guard lk(upload_mu_);
-    if (!ring_) ring_ = std::make_unique<PinnedRing>(size_t{4} << 20, 8);
-    if (void* slot = ring_->reserve(bytes, stream_)) {
-      std::memcpy(slot, src, bytes);
-      DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice, stream_));
-      return;
-    }
-  }
   // Pageable source: cudaMemcpyAsync returns once the data is staged, so the host buffer may be freed.
   DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
 }

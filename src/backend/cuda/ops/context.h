@@ -9,13 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/gemm/plan.h"
-#include "backend/cuda/ops/pinned_ring.h"
 #include "core/tensor.h"
 
 namespace dsv4::cuda {
@@ -57,8 +55,7 @@ class CudaContext {
     upload_bytes(s.data(), host.data(), host.size_bytes());
     return s;
   }
-  // Enqueues the copy; the host buffer may be reused at once. Through the pinned ring (pinned_ring.h) when the
-  // kernel path upload_pinned is on and the data fits a segment, else straight from pageable memory.
+  // Enqueues the copy; the host buffer may be reused at once.
   void upload_bytes(void* dst, const void* src, size_t bytes);
   void download_bytes(void* dst, const void* src, size_t bytes);  // synchronizes the stream
   void sync();
@@ -69,8 +66,6 @@ class CudaContext {
   cudaStream_t stream_ = nullptr;
   CublasLt lt_;
   int sm_count_ = 0;
-  std::mutex upload_mu_;              // the ring's slot order must match the order of the queued copies
-  std::unique_ptr<PinnedRing> ring_;  // created on the first pinned upload
 };
 
 }  // namespace dsv4::cuda
