@@ -13,6 +13,8 @@
 #   hf     tools/bench_hf_layer.py: HF transformers (bf16, eager) on the same shapes      -> hf.log
 #   sampling        dsv4_gpu_sampling: CUDA sampler vs host sampler, engine device vs host sampling -> sampling.log
 #   sampling_bench  dsv4_sampling_bench: GPU sampling vs D2H + host sampler, B=1..256       -> sampling_bench.log/.csv
+#   profile  ncu (kernel durations only, clocks and caches left alone) over decode steps of dsv4_cuda_bench:
+#            one CSA layer + embed/head, B=1, contexts in DSV4_PROFILE_CONTEXTS (default 4K,1M) -> profile_*.csv
 # (sampling and sampling_bench are not in the default list: name them, e.g. "sampling,sampling_bench".)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,5 +83,19 @@ if has sampling_bench; then
     --out "$OUT_DIR/sampling_bench.csv" > "$OUT_DIR/sampling_bench.log" 2>&1
   log "sampling_bench exit $? ($(( $(date +%s) - T0 )) s)"
   cat "$OUT_DIR/sampling_bench.log" >> "$LOG"
+fi
+if has profile; then
+  log "stage profile"
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  for ctx in $(echo "${DSV4_PROFILE_CONTEXTS:-4K,1M}" | tr , ' '); do
+    # Every kernel launch of the run (set-up, warm-up, timed steps: ~2000 at B=1), in launch order.
+    timeout 240 "${BIN_ENV[@]}" "$NCU" --clock-control none --cache-control none --metrics gpu__time_duration.sum \
+      --csv --print-units base -k regex:'^(?!fill)' --launch-skip "${DSV4_PROFILE_SKIP:-0}" \
+      --launch-count "${DSV4_PROFILE_COUNT:-5000}" "$C/dsv4_cuda_bench" --layers 4 --batches 1 --contexts "$ctx" \
+      --prefill '' --op-batches 0 --budget-s 60 > "$OUT_DIR/profile_$ctx.csv" 2> "$OUT_DIR/profile.err"
+    log "profile $ctx exit $? ($(( $(date +%s) - T0 )) s)"
+    tail -5 "$OUT_DIR/profile.err" >> "$LOG"
+    rm -f "$OUT_DIR/profile.err"
+  done
 fi
 log "done in $(( $(date +%s) - T0 )) s"

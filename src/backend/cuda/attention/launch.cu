@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/attention/indexer.cuh"
+#include "backend/cuda/attention/indexer_mma.cuh"
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/rowwise.cuh"
 #include "backend/cuda/attention/sparse_attention.cuh"
@@ -84,6 +85,18 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
   check(p.T >= 0 && p.T <= 65535, [&] { return "indexer_topk: " + std::to_string(p.T) + " query rows per launch"; });
   check(p.ld >= p.max_keys, "indexer_topk: score row stride below max_keys");
   if (p.T == 0 || p.max_keys == 0) return;
+  if (plan.mma && p.vec4 && p.round_bf16 && p.n_heads <= 64 && (p.head_dim == 64 || p.head_dim == 128)) {
+    const dim3 grid(static_cast<unsigned>(plan.mma_key_ctas), static_cast<unsigned>(p.T));
+    auto run = [&]<int kHd>() {
+      static const bool smem_set = (set_smem(indexer_score_mma_kernel<kHd>, indexer_mma_smem(64, kHd)), true);
+      (void)smem_set;
+      indexer_score_mma_kernel<kHd><<<grid, kIdxMmaThreads, plan.mma_smem, stream>>>(p);
+    };
+    if (p.head_dim == 128) run.template operator()<128>();
+    else run.template operator()<64>();
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
   if (plan.tiled) {
     check(p.head_dim % 8 == 0 && p.n_heads <= plan.head_groups * kIdxHeadsPerThread &&
               plan.head_groups <= kIdxMaxHeadGroups,

@@ -86,8 +86,13 @@ size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim) {
   return size_t(heads * head_dim + head_dim * (kIdxTileKeys + 1) + heads * (kIdxTileKeys + 1)) * 4;
 }
 
+size_t indexer_mma_smem(int64_t n_heads, int64_t head_dim) {
+  const int64_t heads = (n_heads + 15) / 16 * 16;
+  return size_t(kIdxMmaTileKeys * (head_dim + 8)) * 2 + size_t(heads * kIdxMmaTermLd) * 4;
+}
+
 IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
-                         int sm_count, bool legacy) {
+                         int sm_count, bool legacy, bool bf16_scores, bool allow_mma) {
   IndexerPlan p;
   if (n_heads <= 0 || head_dim <= 0 || top_k <= 0 || top_k > kTopkMaxK) {
     p.unsupported = "indexer_topk: n_heads " + std::to_string(n_heads) + ", head_dim " + std::to_string(head_dim) +
@@ -107,6 +112,14 @@ IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t h
     const int64_t rows = std::max<int64_t>(std::min(p.rows_per_chunk, T), 1);
     const int64_t want = 4 * int64_t(std::max(sm_count, 1));  // resident CTAs: ~2-3 per SM, a little over
     p.key_ctas = static_cast<int>(std::clamp<int64_t>((want + rows - 1) / rows, 1, std::min<int64_t>(tiles, 65535)));
+    p.mma = bf16_scores && allow_mma && n_heads <= 64 && (head_dim == 64 || head_dim == 128);
+    if (p.mma) {
+      p.mma_smem = indexer_mma_smem(n_heads, head_dim);
+      const int64_t mtiles = (std::max<int64_t>(max_keys, 1) + kIdxMmaTileKeys - 1) / kIdxMmaTileKeys;
+      const int64_t mwant = 3 * int64_t(std::max(sm_count, 1));  // 3 resident CTAs per SM (~69 KB each)
+      p.mma_key_ctas =
+          static_cast<int>(std::clamp<int64_t>((mwant + rows - 1) / rows, 1, std::min<int64_t>(mtiles, 65535)));
+    }
   } else {
     p.score_smem = size_t(n_heads * head_dim + head_dim * (kIndexerKeyTile + 1)) * 4;
     if (p.score_smem > 200 * 1024) {

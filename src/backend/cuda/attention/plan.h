@@ -33,6 +33,9 @@ inline constexpr int kIndexerKeyTile = 128;     // keys per CTA of the score ker
 inline constexpr int kIdxTileKeys = 32;          // keys per tile of the tiled score kernel (one lane per key)
 inline constexpr int kIdxHeadsPerThread = 8;     // heads per thread of the tiled score kernel
 inline constexpr int kIdxMaxHeadGroups = 8;      // warps (head groups) per CTA: n_heads <= 64
+inline constexpr int kIdxMmaTileKeys = 128;     // keys per tile of the tensor-core score kernel
+inline constexpr int kIdxMmaThreads = 128;       // its CTA: 4 warps x 16 heads
+inline constexpr int kIdxMmaTermLd = kIdxMmaTileKeys + 4;
 inline constexpr int kTopkSegment = 8192;        // keys per CTA of the segmented top-k (held in shared memory)
 inline constexpr int kIndexerRoundMaxDim = 8192;
 inline constexpr int64_t kIndexerScratchBytes = int64_t(256) << 20;
@@ -62,6 +65,9 @@ struct IndexerPlan {
   int64_t rows_per_chunk = 0;  // query rows scored then selected per pass
   size_t score_smem = 0;       // dynamic shared memory of the score kernel
   bool tiled = false;          // tiled score kernel (head groups per warp, key tiles looped per CTA)
+  bool mma = false;            // tensor-core score kernel (bf16 numerics; falls back to tiled for unaligned keys)
+  int mma_key_ctas = 1;        // mma: CTAs per row along the key list
+  size_t mma_smem = 0;         // mma: dynamic shared memory
   int key_ctas = 1;            // tiled: CTAs per row along the key list (each loops over tiles)
   int head_groups = 1;         // tiled: warps per CTA
   bool segmented_topk = false; // multi-CTA segmented top-k (else the one-CTA-per-row kernel)
@@ -70,9 +76,14 @@ struct IndexerPlan {
 };
 
 // legacy = true: the previous kernels (one CTA per (row, 128 keys) scores, one CTA per row top-k), kept as a
-// fallback and for before/after timing (DSV4_INDEXER_LEGACY=1).
+// fallback and for before/after timing (DSV4_CUDA_PATHS=indexer_fast=0). bf16_scores: the bf16 numerics
+// (q and keys are bf16 values), where the tensor-core score kernel may run (allow_mma; n_heads <= 64,
+// head_dim 64 or 128).
 IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
-                         int sm_count = 132, bool legacy = false);
+                         int sm_count = 132, bool legacy = false, bool bf16_scores = false, bool allow_mma = true);
+
+// Dynamic shared memory of the tensor-core score kernel.
+size_t indexer_mma_smem(int64_t n_heads, int64_t head_dim);
 
 // Dynamic shared memory of the tiled score kernel.
 size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim);

@@ -157,7 +157,8 @@ void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
   check(p.top_k > 0 && p.top_k <= kRouteMaxTopK, [&] { return "moe combine: top_k " + std::to_string(p.top_k) + " too large"; });
   check(p.y && p.sel && p.out, "moe combine: null operand");
   if (p.T == 0 || p.D == 0) return;
-  moe_combine_kernel<<<p.T, kCombineThreads, 0, stream>>>(p);
+  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + 4 * kCombineThreads - 1) / (4 * kCombineThreads)));
+  moe_combine_kernel<<<grid, kCombineThreads, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

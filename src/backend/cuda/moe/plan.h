@@ -25,7 +25,7 @@ inline constexpr int kRouteMaxTopK = 16;
 inline constexpr int kAlignMaxExperts = 1024;
 inline constexpr int kAlignThreads = 1024;
 inline constexpr int kAlignPlaceThreads = 256;
-inline constexpr int kCombineThreads = 256;
+inline constexpr int kCombineThreads = 128;
 inline constexpr int kFusedRouteMaxExperts = 256;  // moe_route_align_kernel: a lane holds E / 32 <= 8 keys
 
 // Empty when moe_route_align_kernel supports the shape.

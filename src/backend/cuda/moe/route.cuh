@@ -7,7 +7,8 @@
 //   GEMM tile list (tiles of bm slots of one expert). moe_align_place_kernel (one CTA per expert): stable
 //   compaction of the expert's slot ids into perm, so the permutation does not depend on scheduling.
 // moe_fake_quant_kernel: FP8 fake-quant of GEMM inputs, one warp per 1x128 block (core fp8_fake_quant).
-// moe_combine_kernel: one CTA per token; its k slot outputs summed from 0 in ascending (expert, k) order.
+// moe_combine_kernel: one CTA per (token, 4 x kCombineThreads columns); a token's k slot outputs summed from 0 in
+// ascending (expert, k) order.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -336,7 +337,24 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __gr
   }
   const float* y = p.y + static_cast<int64_t>(t) * p.top_k * p.D;
   float* out = p.out + static_cast<int64_t>(t) * p.D;
-  for (int c = threadIdx.x; c < p.D; c += kCombineThreads) {
+  // CTA blockIdx.y covers columns [c0, c0 + 4 kCombineThreads): 4 per thread, each column's loads in flight
+  // together (one CTA per token was latency-bound: 16 µs at D = 4096).
+  const int c0 = blockIdx.y * 4 * kCombineThreads;
+  if ((p.D & 3) == 0) {
+    const int c = c0 + 4 * threadIdx.x;
+    if (c >= p.D) return;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int j = 0; j < p.top_k; ++j) {
+      const float4 v = *reinterpret_cast<const float4*>(y + static_cast<int64_t>(order[j]) * p.D + c);
+      acc.x += v.x;
+      acc.y += v.y;
+      acc.z += v.z;
+      acc.w += v.w;
+    }
+    *reinterpret_cast<float4*>(out + c) = acc;
+    return;
+  }
+  for (int c = c0 + threadIdx.x; c < min(p.D, c0 + 4 * kCombineThreads); c += kCombineThreads) {
     float acc = 0.0f;
     for (int j = 0; j < p.top_k; ++j) acc += y[static_cast<int64_t>(order[j]) * p.D + c];
     out[c] = acc;

@@ -334,7 +334,8 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   }
   // kernel_paths().indexer_fast = false runs the previous kernels (fallback, before/after timing).
   const bool legacy = !cuda::kernel_paths().indexer_fast;
-  cuda::IndexerPlan plan = cuda::plan_indexer(T, st.max_keys, n_heads, head_dim, top_k, ctx_.sm_count(), legacy);
+  cuda::IndexerPlan plan = cuda::plan_indexer(T, st.max_keys, n_heads, head_dim, top_k, ctx_.sm_count(), legacy,
+                                              bf16_acts(), cuda::kernel_paths().indexer_mma);
   check(plan.unsupported.empty(), plan.unsupported);
   // Device: [staging] [key pointers (resolved here)] [scores] [segment candidates].
   const int64_t rows = plan.rows_per_chunk;

@@ -1,0 +1,161 @@
+// indexer_score_mma_kernel: lightning-indexer scores on the tensor cores, for the bf16 numerics only (q and the
+// indexer keys are bf16 values there: bf16-rounded, or Hadamard + FP4 fake-quantized, which bf16 holds
+// exactly). Why a second score kernel: at long contexts the CUDA-core kernel (indexer.cuh) is compute-bound —
+// 2·64·128 FLOP per (query, key), 4.3 GFLOP per query at 1M context, about 0.4 ms per CSA layer on the H200 —
+// while mma.sync bf16 does the same dot products in a fraction of the key-read time.
+//
+// Layout: one CTA (4 warps) per (row t, key slice blockIdx.x), looping over 128-key tiles tile = blockIdx.x,
+// blockIdx.x + gridDim.x, ... of row t's key list. Warp w owns heads [16w, 16w + 16) as the mma's A operand
+// (its q fragments stay in registers for the whole kernel); the key tile (bf16 in shared memory, row stride
+// kIdxMmaLd so the B-fragment loads are conflict-free) is the B operand, 16 n-tiles of 8 keys. The f32
+// accumulators are the per-(head, key) dot products: products of bf16 values are exact and the tensor core
+// sums them in f32 in its own order, so d differs from the reference's ordered sum only in the last f32 bits
+// (and not at all when the sum is exact, as it is for FP4-simulated q and keys whose block scales are close),
+// which survives the bf16 rounding of d except next to a rounding boundary. After that the reference's rounding
+// points and order are kept: d rounded to bf16, relu, times w[t, h] rounded to bf16, and the per-key sum over
+// heads in ascending head order with a bf16 rounding after every add (one thread per key, terms through shared
+// memory). So the scores equal CpuOps' except for rare last-bit flips, which can only swap keys whose scores
+// tie or nearly tie at the top-k boundary; the op test checks exactly that.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/attention/params.h"
+#include "backend/cuda/attention/plan.h"
+
+namespace dsv4::cuda {
+namespace indexer_mma_detail {
+
+inline constexpr int kKeys = kIdxMmaTileKeys;  // 128 keys per tile, one thread per key in the head sum
+inline constexpr int kTermLd = kIdxMmaTermLd;  // f32 row stride of the term matrix [heads][keys]
+
+__device__ __forceinline__ float rbf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+}  // namespace indexer_mma_detail
+
+// Shared memory (indexer_mma_smem): keys bf16 [kKeys][kHd + 8] (the pad makes the B-fragment loads
+// conflict-free), terms f32 [n_heads rounded up to 16][kTermLd]. kHd in {64, 128}, n_heads <= 64, key rows
+// 16-byte aligned (p.vec4).
+template <int kHd>
+__global__ void __launch_bounds__(kIdxMmaThreads) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
+  using namespace indexer_mma_detail;
+  constexpr int kSteps = kHd / 16;
+  constexpr int kLd = kHd + 8;
+  extern __shared__ __align__(16) unsigned char idx_mma_smem[];
+  __nv_bfloat16* ks = reinterpret_cast<__nv_bfloat16*>(idx_mma_smem);
+  float* terms = reinterpret_cast<float*>(idx_mma_smem + size_t(kKeys) * kLd * 2);
+  const int t = blockIdx.y;
+  const int n = p.n_keys[t];
+  if (blockIdx.x * kKeys >= n) return;
+  const int nh = p.n_heads;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, q4 = lane & 3;
+  const int h0 = warp * 16 + g, h1 = h0 + 8;
+  const bool warp_live = warp * 16 < nh;
+
+  // A fragments (q, heads h0 / h1, k = 16 s + 2 q4 + {0, 1, 8, 9}) for the whole kernel.
+  uint32_t a[kSteps][4];
+  {
+    const float* __restrict__ qt = p.q + int64_t(t) * nh * kHd;
+    const float* q0 = qt + int64_t(h0) * kHd;
+    const float* q1 = qt + int64_t(h1) * kHd;
+    const bool l0 = h0 < nh, l1 = h1 < nh;
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      const int k = 16 * s + 2 * q4;
+      const float2 x00 = l0 ? *reinterpret_cast<const float2*>(q0 + k) : make_float2(0.f, 0.f);
+      const float2 x10 = l1 ? *reinterpret_cast<const float2*>(q1 + k) : make_float2(0.f, 0.f);
+      const float2 x01 = l0 ? *reinterpret_cast<const float2*>(q0 + k + 8) : make_float2(0.f, 0.f);
+      const float2 x11 = l1 ? *reinterpret_cast<const float2*>(q1 + k + 8) : make_float2(0.f, 0.f);
+      a[s][0] = pack_bf16x2(x00.x, x00.y);
+      a[s][1] = pack_bf16x2(x10.x, x10.y);
+      a[s][2] = pack_bf16x2(x01.x, x01.y);
+      a[s][3] = pack_bf16x2(x11.x, x11.y);
+    }
+  }
+  const float* __restrict__ wrow = p.w + int64_t(t) * nh;
+  const float w0 = h0 < nh ? wrow[h0] : 0.0f, w1 = h1 < nh ? wrow[h1] : 0.0f;
+  const float* const* __restrict__ row_keys = p.keys + p.key_begin[t];
+  const int tiles = (n + kKeys - 1) / kKeys;
+  constexpr int kVec = kHd / 4;  // float4 per key row
+
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int s0 = tile * kKeys;
+    __syncthreads();  // the previous tile's keys and terms are consumed
+    // Key tile: f32 rows -> bf16 (exact for bf16 values), 8 float4 loads in flight per thread.
+#pragma unroll 1
+    for (int i0 = tid; i0 < kKeys * kVec; i0 += kIdxMmaThreads * 8) {
+      float4 v[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        const int i = i0 + u * kIdxMmaThreads;
+        const int r = i / kVec, c = i - r * kVec;
+        v[u] = (i < kKeys * kVec && s0 + r < n) ? *reinterpret_cast<const float4*>(row_keys[s0 + r] + 4 * c)
+                                                 : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        const int i = i0 + u * kIdxMmaThreads;
+        if (i >= kKeys * kVec) break;
+        const int r = i / kVec, c = i - r * kVec;
+        uint2 b;
+        b.x = pack_bf16x2(v[u].x, v[u].y);
+        b.y = pack_bf16x2(v[u].z, v[u].w);
+        *reinterpret_cast<uint2*>(ks + r * kLd + 4 * c) = b;
+      }
+    }
+    __syncthreads();
+    if (warp_live) {
+#pragma unroll 2
+      for (int nt = 0; nt < kKeys / 8; ++nt) {
+        float c[4] = {0.f, 0.f, 0.f, 0.f};
+        const __nv_bfloat16* kr = ks + (nt * 8 + g) * kLd + 2 * q4;
+#pragma unroll
+        for (int s = 0; s < kSteps; ++s) {
+          const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + 16 * s);
+          const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + 16 * s + 8);
+          mma16816(c, a[s], b0, b1);
+        }
+        // c0/c1: head h0, keys nt*8 + 2 q4 + {0, 1}; c2/c3: head h1, same keys.
+        const int key = nt * 8 + 2 * q4;
+        float d[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          float x = p.round_bf16 ? rbf16(c[j]) : c[j];
+          x = x > 0.0f ? x : 0.0f;
+          x = __fmul_rn(j < 2 ? w0 : w1, x);
+          d[j] = p.round_bf16 ? rbf16(x) : x;
+        }
+        if (h0 < nh) *reinterpret_cast<float2*>(terms + h0 * kTermLd + key) = make_float2(d[0], d[1]);
+        if (h1 < nh) *reinterpret_cast<float2*>(terms + h1 * kTermLd + key) = make_float2(d[2], d[3]);
+      }
+    }
+    __syncthreads();
+    // One thread per key: the sum over heads in ascending order (the reference's order and roundings).
+    {
+      float total = 0.0f;
+      const float* tc = terms + tid;
+      for (int h = 0; h < nh; ++h) {
+        total = __fadd_rn(total, tc[h * kTermLd]);
+        if (p.round_bf16) total = rbf16(total);
+      }
+      if (s0 + tid < n) p.scores[int64_t(t) * p.ld + s0 + tid] = total;
+    }
+  }
+}
+
+}  // namespace dsv4::cuda
