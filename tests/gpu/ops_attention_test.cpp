@@ -492,6 +492,9 @@ void test_ops_attention(Env& env) {
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, false, false, 64, true, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, true, false, 64, false, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, false, false, 64, true, true);
+      // An HCA layer at 1M context, one query: 8192 entries (paged, blocks of 2) + the window.
+      check_sparse_attention(env, num, 1, 64, 512, 128, 8192, true, true, false, {.rows_per_block = 2, .hca = true});
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true);  // CSA decode: 640 keys (16-head)
     }
     check_rope(env, num, 7, 4, 128, 64, false);
     check_rope(env, num, 64, 64, 512, 64, true);

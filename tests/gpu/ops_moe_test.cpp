@@ -28,6 +28,7 @@
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
 #include "backend/cuda/common/kernel_paths.h"
+#include "backend/cuda/moe/plan.h"
 #include "gpu_test.h"
 
 namespace dsv4::gpu_test {
@@ -208,9 +209,11 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
       const bool near_tie = !hash && sg[i] >= 0 && sg[i] < E && std::fabs(key(sg[i]) - key(sc[i])) <= 1e-5f;
       if (!near_tie) ++bad;
     }
-  const std::string detail = fmt("T=%lld E=%lld k=%lld %s%s", static_cast<long long>(T), static_cast<long long>(E),
+  const bool rank = cuda::kernel_paths().route_rank && T <= cuda::kRouteRankMaxT;
+  const std::string detail = fmt("T=%lld E=%lld k=%lld %s%s %s", static_cast<long long>(T), static_cast<long long>(E),
                                  static_cast<long long>(top_k), hash ? (hash == 64 ? "hash-i64" : "hash-i32") :
-                                 bias ? "bias" : "no-bias", normalize ? "" : " unnormalised");
+                                 bias ? "bias" : "no-bias", normalize ? "" : " unnormalised",
+                                 rank ? "rank-kernel" : "warp-kernel");
   env.report.exact("route.sel", detail, sc.size(), sg.size() == sc.size() ? bad : sc.size());
   env.report.check("route.weight", detail, compare(wg.data(), wc.data(), wc.size()), kTolRoute,
                    wg.size() == wc.size());
@@ -305,6 +308,11 @@ void test_ops_moe(Env& env) {
   test_route(env, 37, 16, 2, false, false, 0);
   test_route(env, 37, 256, 6, false, true, 64);
   test_route(env, 37, 64, 6, false, true, 32);
+  {  // the one-warp-per-token kernel at decode sizes too
+    const PathSwitch<bool> warp(cuda::kernel_paths().route_rank, false);
+    test_route(env, 5, 256, 6, true, true, 0);
+    test_route(env, 37, 64, 6, false, true, 32);
+  }
 
   const Numerics nums[2] = {Numerics{}, Numerics::exact_f32()};
   for (const Numerics& num : nums) {

@@ -28,7 +28,7 @@ namespace dsv4::cuda {
 namespace indexer_mma_detail {
 
 inline constexpr int kKeys = kIdxMmaTileKeys;  // 128 keys per tile, one thread per key in the head sum
-inline constexpr int kTermLd = kIdxMmaTermLd;  // f32 row stride of the term matrix [heads][keys]
+inline constexpr int kTermLd = kIdxMmaTermLd;  // bf16 row stride of the term matrix [heads][keys]
 
 __device__ __forceinline__ float rbf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
@@ -48,16 +48,17 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 }  // namespace indexer_mma_detail
 
 // Shared memory (indexer_mma_smem): keys bf16 [kKeys][kHd + 8] (the pad makes the B-fragment loads
-// conflict-free), terms f32 [n_heads rounded up to 16][kTermLd]. kHd in {64, 128}, n_heads <= 64, key rows
-// 16-byte aligned (p.vec4).
+// conflict-free), terms bf16 [n_heads rounded up to 16][kTermLd] (52 KB at 64 heads: 4 CTAs per SM). kHd in
+// {64, 128}, n_heads <= 64, key rows 16-byte aligned (p.vec4); bf16 numerics only (p.round_bf16: every term is
+// a bf16 value, which is what lets the term matrix be bf16).
 template <int kHd>
-__global__ void __launch_bounds__(kIdxMmaThreads) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
+__global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
   using namespace indexer_mma_detail;
   constexpr int kSteps = kHd / 16;
   constexpr int kLd = kHd + 8;
   extern __shared__ __align__(16) unsigned char idx_mma_smem[];
   __nv_bfloat16* ks = reinterpret_cast<__nv_bfloat16*>(idx_mma_smem);
-  float* terms = reinterpret_cast<float*>(idx_mma_smem + size_t(kKeys) * kLd * 2);
+  __nv_bfloat16* terms = reinterpret_cast<__nv_bfloat16*>(idx_mma_smem + size_t(kKeys) * kLd * 2);
   const int t = blockIdx.y;
   const int n = p.n_keys[t];
   if (blockIdx.x * kKeys >= n) return;
@@ -135,24 +136,21 @@ __global__ void __launch_bounds__(kIdxMmaThreads) indexer_score_mma_kernel(const
         float d[4];
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          float x = p.round_bf16 ? rbf16(c[j]) : c[j];
+          float x = rbf16(c[j]);
           x = x > 0.0f ? x : 0.0f;
-          x = __fmul_rn(j < 2 ? w0 : w1, x);
-          d[j] = p.round_bf16 ? rbf16(x) : x;
+          d[j] = rbf16(__fmul_rn(j < 2 ? w0 : w1, x));
         }
-        if (h0 < nh) *reinterpret_cast<float2*>(terms + h0 * kTermLd + key) = make_float2(d[0], d[1]);
-        if (h1 < nh) *reinterpret_cast<float2*>(terms + h1 * kTermLd + key) = make_float2(d[2], d[3]);
+        // d are bf16 values (rounded above), so the bf16 term matrix holds them exactly.
+        if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = __floats2bfloat162_rn(d[0], d[1]);
+        if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = __floats2bfloat162_rn(d[2], d[3]);
       }
     }
     __syncthreads();
     // One thread per key: the sum over heads in ascending order (the reference's order and roundings).
     {
       float total = 0.0f;
-      const float* tc = terms + tid;
-      for (int h = 0; h < nh; ++h) {
-        total = __fadd_rn(total, tc[h * kTermLd]);
-        if (p.round_bf16) total = rbf16(total);
-      }
+      const __nv_bfloat16* tc = terms + tid;
+      for (int h = 0; h < nh; ++h) total = rbf16(__fadd_rn(total, __bfloat162float(tc[h * kTermLd])));
       if (s0 + tid < n) p.scores[int64_t(t) * p.ld + s0 + tid] = total;
     }
   }

@@ -150,7 +150,8 @@ void launch_topk(const TopkParams& p, cudaStream_t stream) {
 void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream) {
   check(p.n >= 0 && p.dim > 0, [&] { return "softmax_pool: dim " + std::to_string(p.dim); });
   if (p.n == 0) return;
-  softmax_pool_kernel<128><<<static_cast<unsigned>(p.n), 128, 0, stream>>>(p);
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((p.dim + 127) / 128, 65535));
+  softmax_pool_kernel<128><<<dim3(static_cast<unsigned>(p.n), blocks), 128, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

@@ -45,6 +45,8 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
   }
   // The 64-head CTA reads each key once per query, which pays off with many queries; a single query is
   // latency-bound and the 16-head kernel's 4x more CTAs win (H200 run 4: nq=1 21.3 vs 29.4 µs; nq=64 148 vs 115).
+  // (Also for long HCA lists at 1M context: one query over 8320 keys, the 64-head kernel split over the SMs
+  // took 51.9 us, the 16-head kernel 41.7 us; H200, 2026-11-28.)
   p.wide = allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0 && n_q >= kAttnWideMinQueries;
   if (p.wide) {
     // One CTA per (query, 64-head group, key split), one CTA per SM (shared memory). Split count s minimizes
@@ -88,7 +90,7 @@ size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim) {
 
 size_t indexer_mma_smem(int64_t n_heads, int64_t head_dim) {
   const int64_t heads = (n_heads + 15) / 16 * 16;
-  return size_t(kIdxMmaTileKeys * (head_dim + 8)) * 2 + size_t(heads * kIdxMmaTermLd) * 4;
+  return size_t(kIdxMmaTileKeys * (head_dim + 8)) * 2 + size_t(heads * kIdxMmaTermLd) * 2;
 }
 
 IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,
@@ -116,7 +118,7 @@ IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t h
     if (p.mma) {
       p.mma_smem = indexer_mma_smem(n_heads, head_dim);
       const int64_t mtiles = (std::max<int64_t>(max_keys, 1) + kIdxMmaTileKeys - 1) / kIdxMmaTileKeys;
-      const int64_t mwant = 3 * int64_t(std::max(sm_count, 1));  // 3 resident CTAs per SM (~69 KB each)
+      const int64_t mwant = 4 * int64_t(std::max(sm_count, 1));  // 4 resident CTAs per SM (52 KB each)
       p.mma_key_ctas =
           static_cast<int>(std::clamp<int64_t>((mwant + rows - 1) / rows, 1, std::min<int64_t>(mtiles, 65535)));
     }

@@ -25,6 +25,7 @@ inline constexpr int kAttnWideKeyTile = 32;     // keys per tile of the wide pat
 inline constexpr int kAttnWideThreads = 512;    // 16 warps
 inline constexpr int kAttnWideDim = 512;        // the only head dim the wide path is compiled for
 inline constexpr int64_t kAttnWideMinQueries = 8; // fewer queries: the 16-head kernel (more CTAs) is faster
+inline constexpr int kAttnCombineMaxSplit = 1024;  // split weights the combine kernel keeps in shared memory
 inline constexpr int kAttnGenericThreads = 128;
 inline constexpr int kAttnGenericMaxKeys = 16384;  // scores of one (query, head) in shared memory
 inline constexpr int kTopkThreads = 512;
@@ -35,7 +36,7 @@ inline constexpr int kIdxHeadsPerThread = 8;     // heads per thread of the tile
 inline constexpr int kIdxMaxHeadGroups = 8;      // warps (head groups) per CTA: n_heads <= 64
 inline constexpr int kIdxMmaTileKeys = 128;     // keys per tile of the tensor-core score kernel
 inline constexpr int kIdxMmaThreads = 128;       // its CTA: 4 warps x 16 heads
-inline constexpr int kIdxMmaTermLd = kIdxMmaTileKeys + 4;
+inline constexpr int kIdxMmaTermLd = kIdxMmaTileKeys + 8;
 inline constexpr int kTopkSegment = 8192;        // keys per CTA of the segmented top-k (held in shared memory)
 inline constexpr int kIndexerRoundMaxDim = 8192;
 inline constexpr int64_t kIndexerScratchBytes = int64_t(256) << 20;

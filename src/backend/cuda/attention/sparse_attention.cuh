@@ -515,23 +515,53 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
   }
 }
 
-// Merges the n_split partials of one (query, head): grid (n_heads, n_q).
+// Merges the n_split partials of one (query, head): grid (n_heads, n_q). The split weights expf(m_j - b) are
+// computed once per CTA in parallel (shared memory, up to kAttnCombineMaxSplit; beyond, per column as before),
+// the denominator summed in split order by thread 0, and each column's partials loaded 8 splits at a time, so a
+// CTA no longer waits on n_split dependent loads and exps per column (8.6 us at B=1 with 10 splits, H200 ncu).
+// Same arithmetic and order as the one-thread-per-column form: bitwise equal.
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) sparse_attention_combine_kernel(const __grid_constant__ SparseAttnParams p) {
   using namespace attn_detail;
+  __shared__ float wsh[kAttnCombineMaxSplit];
+  __shared__ float red[kThreads / 32];
+  __shared__ float s_b, s_den;
   const int h = blockIdx.x, qi = blockIdx.y;
   const int64_t row = int64_t(qi) * p.n_heads + h;
   const float* __restrict__ ml = p.part_ml + row * p.n_split * 2;
+  const int ns = p.n_split;
   float m = -INFINITY;
-  for (int j = 0; j < p.n_split; ++j) m = fmaxf(m, ml[2 * j]);
+  for (int j = threadIdx.x; j < ns; j += kThreads) m = fmaxf(m, ml[2 * j]);
+  m = block_max<kThreads>(m, red);
   const float b = m == -INFINITY ? 0.0f : m;
-  float l = 0.0f;
-  for (int j = 0; j < p.n_split; ++j) l += ml[2 * j + 1] * expf(ml[2 * j] - b);
-  const float den = l + expf(p.sink[h] - b);
-  const float* __restrict__ po = p.part_o + row * p.n_split * p.dim;
+  const bool cached = ns <= kAttnCombineMaxSplit;
+  if (cached)
+    for (int j = threadIdx.x; j < ns; j += kThreads) wsh[j] = expf(ml[2 * j] - b);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float l = 0.0f;
+    for (int j = 0; j < ns; ++j) l += ml[2 * j + 1] * (cached ? wsh[j] : expf(ml[2 * j] - b));
+    s_den = l + expf(p.sink[h] - b);
+    s_b = b;
+  }
+  __syncthreads();
+  const float den = s_den;
+  const float* __restrict__ po = p.part_o + row * ns * p.dim;
   for (int c = threadIdx.x; c < p.dim; c += kThreads) {
     float acc = 0.0f;
-    for (int j = 0; j < p.n_split; ++j) acc = fmaf(po[int64_t(j) * p.dim + c], expf(ml[2 * j] - b), acc);
+    int j = 0;
+    if (cached) {
+      for (; j + 8 <= ns; j += 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = po[int64_t(j + u) * p.dim + c];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc = fmaf(v[u], wsh[j + u], acc);
+      }
+      for (; j < ns; ++j) acc = fmaf(po[int64_t(j) * p.dim + c], wsh[j], acc);
+    } else {
+      for (; j < ns; ++j) acc = fmaf(po[int64_t(j) * p.dim + c], expf(ml[2 * j] - s_b), acc);
+    }
     const float y = acc / den;
     p.out[row * p.dim + c] = p.round_bf16 ? round_bf16(y) : y;
   }

@@ -19,7 +19,8 @@ void launch_route(const RouteParams& p, cudaStream_t stream) {
         [&] { return "route: top_k " + std::to_string(p.top_k) + " outside [1, min(E, " + std::to_string(kRouteMaxTopK) + ")]"; });
   check(p.logits && p.sel && p.weight && (!p.tid2eid || p.tokens), "route: null operand");
   if (p.T == 0) return;
-  route_kernel<<<(p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream>>>(p);
+  if (p.rank && p.T <= kRouteRankMaxT) route_rank_kernel<<<p.T, kRouteRankThreads, 0, stream>>>(p);
+  else route_kernel<<<(p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

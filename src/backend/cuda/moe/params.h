@@ -23,6 +23,7 @@ struct RouteParams {
   int32_t tid2eid_i64 = 0;
   int32_t normalize = 1;
   float route_scale = 1.0f;
+  int32_t rank = 1;  // launch_route: route_rank_kernel (one CTA per token) when T <= kRouteRankMaxT
 };
 
 // moe_align (vLLM moe_align_block_size, deterministic): the n_slots = T·top_k (token, k) slots grouped by

@@ -22,6 +22,8 @@ namespace dsv4::cuda {
 inline constexpr int kRouteWarps = 4;
 inline constexpr int kRouteMaxExperts = 1024;
 inline constexpr int kRouteMaxTopK = 16;
+inline constexpr int kRouteRankThreads = 256;  // route_rank_kernel: one CTA per token
+inline constexpr int kRouteRankMaxT = 256;     // tokens up to which launch_route picks route_rank_kernel
 inline constexpr int kAlignMaxExperts = 1024;
 inline constexpr int kAlignThreads = 1024;
 inline constexpr int kAlignPlaceThreads = 256;

@@ -91,6 +91,59 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_co
   }
 }
 
+// route_rank_kernel: the router for few tokens (decode), one CTA per token. Every thread scores its experts,
+// then finds each expert's rank by counting the experts that beat it (route_better: higher key, ties to the
+// lower id) — the same selection as route_kernel's top_k argmax rounds, in one parallel pass instead of top_k
+// dependent warp reductions (H200, ncu: route_kernel took 11 us for one token). A NaN key counts as -inf.
+// Weights: thread 0 normalises in k order exactly as route_kernel does.
+__global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __grid_constant__ RouteParams p) {
+  __shared__ float s[kRouteMaxExperts];
+  __shared__ float key[kRouteMaxExperts];
+  __shared__ int32_t chosen[kRouteMaxTopK];
+  const int t = blockIdx.x, tid = threadIdx.x;
+  const float* z = p.logits + static_cast<int64_t>(t) * p.E;
+  for (int e = tid; e < p.E; e += kRouteRankThreads) {
+    const float sv = route_score(z[e]);
+    s[e] = sv;
+    const float kv = p.bias ? sv + p.bias[e] : sv;
+    key[e] = isnan(kv) ? -INFINITY : kv;
+  }
+  __syncthreads();
+  int32_t* sel = p.sel + static_cast<int64_t>(t) * p.top_k;
+  if (p.tid2eid) {
+    const int64_t base = static_cast<int64_t>(p.tokens[t]) * p.top_k;
+    for (int k = tid; k < p.top_k; k += kRouteRankThreads) {
+      const int32_t e = p.tid2eid_i64 ? static_cast<int32_t>(static_cast<const int64_t*>(p.tid2eid)[base + k])
+                                      : static_cast<const int32_t*>(p.tid2eid)[base + k];
+      sel[k] = e;
+      chosen[k] = e;
+    }
+  } else {
+    for (int e = tid; e < p.E; e += kRouteRankThreads) {
+      const float ke = key[e];
+      int rank = 0;
+      for (int j = 0; j < p.E; ++j) {
+        const float kj = key[j];
+        rank += (kj > ke) | ((kj == ke) & (j < e));
+      }
+      if (rank < p.top_k) {
+        sel[rank] = e;
+        chosen[rank] = e;
+      }
+    }
+  }
+  __syncthreads();
+  if (tid == 0) {
+    float sum = 0.0f;
+    for (int k = 0; k < p.top_k; ++k) sum += s[chosen[k]];
+    float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
+    for (int k = 0; k < p.top_k; ++k) {
+      const float sv = s[chosen[k]];
+      w[k] = (p.normalize ? sv / sum : sv) * p.route_scale;
+    }
+  }
+}
+
 // Exclusive block scan of one int per thread (blockDim.x == kAlignThreads); returns the block total in *total.
 __device__ __forceinline__ int align_block_scan(int v, int* warp_sums, int* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

@@ -322,6 +322,7 @@ cuda::RouteParams route_params(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, 
   p.top_k = static_cast<int32_t>(top_k);
   p.normalize = normalize;
   p.route_scale = route_scale;
+  p.rank = cuda::kernel_paths().route_rank;
   return p;
 }
 
