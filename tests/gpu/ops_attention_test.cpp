@@ -264,7 +264,8 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
       fmt("%s%s%s%s seqs=%lld T=%lld heads=%lld hd=%lld keys<=%lld k=%lld%s", num_name(num), legacy ? " legacy" : "",
           mma ? " mma" : (bf && !legacy ? " cuda-core" : ""), fp4 ? " fp4" : "", (long long)n_seq, (long long)T,
           (long long)nh, (long long)hd, (long long)n_max, (long long)top_k,
-          rows_per_block ? fmt(" paged(%lld)", (long long)rows_per_block).c_str() : "");
+          rows_per_block ? fmt(" paged(%lld)", (long long)rows_per_block).c_str() : "") +
+      (cuda::kernel_paths().topk_two_level ? "" : " one-level-merge");
   const PathSwitch<bool> core_switch(cuda::kernel_paths().indexer_mma, !cuda_core);
   std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq));
   for (int64_t j = 0; j < n_seq; ++j)
@@ -486,6 +487,13 @@ void test_ops_attention(Env& env) {
       check_indexer(env, num, 1, 4, 64, 128, 4096, 512, false, true, false, 0, false, true);
       check_indexer(env, num, 3, 3, 64, 128, 20000, 512, false, true, false, 64, false, true);
       check_indexer(env, num, 2, 3, 8, 64, 700, 64, false, true, false, 0, false, true);  // head_dim 64, 8 heads
+      // Two-level top-k merge: 3 sequences of 13, 10 and 7 segments of 8192 keys (groups of 8: 8 + 5, 8 + 2, and
+      // one-level), then the same with one merge CTA per row.
+      check_indexer(env, num, 3, 1, 64, 128, 100000, 512, false, true, false, 64, false, true);
+      {
+        const PathSwitch<bool> one_level(cuda::kernel_paths().topk_two_level, false);
+        check_indexer(env, num, 3, 1, 64, 128, 100000, 512, false, true, false, 64, false, true);
+      }
       // Flash decode at 1M context (262144 keys, paged), batch 1: tensor cores (checked, FP4 inputs) then the
       // CUDA-core kernel, both timed; batch 64 at 4K both ways.
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true);

@@ -445,11 +445,70 @@ __global__ void __launch_bounds__(kTopkThreads) topk_merge_kernel(const __grid_c
   const int t = blockIdx.x, tid = threadIdx.x;
   const int n = p.n_keys[t];
   const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
-  if (nseg == 1) return;
+  if (nseg == 1 || (p.cand2_ld > 0 && nseg > kTopkMergeGroup)) return;  // the two-level kernels take those rows
   const int last = n - (nseg - 1) * kTopkSegment;
   const int m = (nseg - 1) * p.top_k + min(p.top_k, last);
   const int64_t base = int64_t(t) * p.cand_ld;
   const int k = block_topk<kTopkThreads>(p.cand_key + base, p.cand_idx + base, 0, m, p.top_k, cand, hist, sh,
+                                         warp_cnt);
+  int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
+  for (int j = tid; j < p.top_k; j += kTopkThreads)
+    out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
+}
+
+// Candidates segment s of a row with nseg segments and `last` keys in its last segment contributes.
+__device__ __forceinline__ int topk_seg_count(int s, int nseg, int last, int top_k) {
+  return s == nseg - 1 ? min(top_k, last) : top_k;
+}
+
+// Two-level merge, stage 2a (rows of more than kTopkMergeGroup segments): CTA (group g, row t) merges the
+// candidates of segments [g·G, min(nseg, (g+1)·G)) (G = kTopkMergeGroup) into cand2[t][g·top_k, ...), sorted
+// like a segment's candidates (descending score, ties to the lower index). One merge CTA over all 32 segments of a
+// 1M-context row took 60 us (H200, ncu); groups of 8 run side by side and leave 4 x top_k for stage 2b.
+__global__ void __launch_bounds__(kTopkThreads) topk_group_merge_kernel(const __grid_constant__ TopkSegParams p) {
+  using namespace indexer_detail;
+  extern __shared__ __align__(16) unsigned char topk_smem[];
+  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
+  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + kTopkMaxK) + kTopkSegment;
+  uint32_t* sh = hist + 256;
+  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
+  const int t = blockIdx.y, g = blockIdx.x, tid = threadIdx.x;
+  const int n = p.n_keys[t];
+  const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
+  if (nseg <= kTopkMergeGroup || g * kTopkMergeGroup >= nseg) return;
+  const int last = n - (nseg - 1) * kTopkSegment;
+  const int s0 = g * kTopkMergeGroup, s1 = min(nseg, s0 + kTopkMergeGroup);
+  int m = 0;
+  for (int s = s0; s < s1; ++s) m += topk_seg_count(s, nseg, last, p.top_k);
+  const int64_t base = int64_t(t) * p.cand_ld + int64_t(s0) * p.top_k;
+  const int k = block_topk<kTopkThreads>(p.cand_key + base, p.cand_idx + base, 0, m, p.top_k, cand, hist, sh,
+                                         warp_cnt);
+  const int64_t dst = int64_t(t) * p.cand2_ld + int64_t(g) * p.top_k;
+  for (int j = tid; j < k; j += kTopkThreads) {
+    p.cand2_key[dst + j] = ~static_cast<uint32_t>(cand[j] >> 32);
+    p.cand2_idx[dst + j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
+  }
+}
+
+// Two-level merge, stage 2b: one CTA per row of more than kTopkMergeGroup segments merges its groups' candidates.
+__global__ void __launch_bounds__(kTopkThreads) topk_group_final_kernel(const __grid_constant__ TopkSegParams p) {
+  using namespace indexer_detail;
+  extern __shared__ __align__(16) unsigned char topk_smem[];
+  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
+  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + kTopkMaxK) + kTopkSegment;
+  uint32_t* sh = hist + 256;
+  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
+  const int t = blockIdx.x, tid = threadIdx.x;
+  const int n = p.n_keys[t];
+  const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
+  if (nseg <= kTopkMergeGroup) return;
+  const int last = n - (nseg - 1) * kTopkSegment;
+  const int ng = (nseg + kTopkMergeGroup - 1) / kTopkMergeGroup;
+  int m_last = 0;  // candidates of the last group, of which it kept min(top_k, m_last)
+  for (int s = (ng - 1) * kTopkMergeGroup; s < nseg; ++s) m_last += topk_seg_count(s, nseg, last, p.top_k);
+  const int m = (ng - 1) * p.top_k + min(p.top_k, m_last);
+  const int64_t base = int64_t(t) * p.cand2_ld;
+  const int k = block_topk<kTopkThreads>(p.cand2_key + base, p.cand2_idx + base, 0, m, p.top_k, cand, hist, sh,
                                          warp_cnt);
   int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
   for (int j = tid; j < p.top_k; j += kTopkThreads)

@@ -48,7 +48,7 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 }  // namespace indexer_mma_detail
 
 // Shared memory (indexer_mma_smem): keys bf16 [kKeys][kHd + 8] (the pad makes the B-fragment loads
-// conflict-free), terms bf16 [n_heads rounded up to 16][kTermLd] (52 KB at 64 heads: 4 CTAs per SM). kHd in
+// conflict-free), terms bf16 [64][kTermLd], the tile's key pointers [kKeys] (53 KB: 4 CTAs per SM). kHd in
 // {64, 128}, n_heads <= 64, key rows 16-byte aligned (p.vec4); bf16 numerics only (p.round_bf16: every term is
 // a bf16 value, which is what lets the term matrix be bf16).
 template <int kHd>
@@ -93,23 +93,34 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
   const float* const* __restrict__ row_keys = p.keys + p.key_begin[t];
   const int tiles = (n + kKeys - 1) / kKeys;
   constexpr int kVec = kHd / 4;  // float4 per key row
+  // The tile's key row pointers go through shared memory, each loaded one tile ahead (thread tid: key tid of
+  // the tile), so the key loads below do not wait on a pointer load first.
+  const float** kp = reinterpret_cast<const float**>(terms + kIdxMmaMaxHeads * kTermLd);
+  const float* next_ptr = blockIdx.x * kKeys + tid < n ? row_keys[blockIdx.x * kKeys + tid] : nullptr;
 
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const int s0 = tile * kKeys;
-    __syncthreads();  // the previous tile's keys and terms are consumed
-    // Key tile: f32 rows -> bf16 (exact for bf16 values), 8 float4 loads in flight per thread.
+    __syncthreads();  // the previous tile's keys, terms and pointers are consumed
+    kp[tid] = next_ptr;
+    __syncthreads();
+    {
+      const int s1 = (tile + gridDim.x) * kKeys + tid;
+      next_ptr = tile + gridDim.x < tiles && s1 < n ? row_keys[s1] : nullptr;
+    }
+    // Key tile: f32 rows -> bf16 (exact for bf16 values), kLoads float4 loads in flight per thread.
+    constexpr int kLoads = 16;
 #pragma unroll 1
-    for (int i0 = tid; i0 < kKeys * kVec; i0 += kIdxMmaThreads * 8) {
-      float4 v[8];
+    for (int i0 = tid; i0 < kKeys * kVec; i0 += kIdxMmaThreads * kLoads) {
+      float4 v[kLoads];
 #pragma unroll
-      for (int u = 0; u < 8; ++u) {
+      for (int u = 0; u < kLoads; ++u) {
         const int i = i0 + u * kIdxMmaThreads;
         const int r = i / kVec, c = i - r * kVec;
-        v[u] = (i < kKeys * kVec && s0 + r < n) ? *reinterpret_cast<const float4*>(row_keys[s0 + r] + 4 * c)
+        v[u] = (i < kKeys * kVec && s0 + r < n) ? *reinterpret_cast<const float4*>(kp[r] + 4 * c)
                                                  : make_float4(0.f, 0.f, 0.f, 0.f);
       }
 #pragma unroll
-      for (int u = 0; u < 8; ++u) {
+      for (int u = 0; u < kLoads; ++u) {
         const int i = i0 + u * kIdxMmaThreads;
         if (i >= kKeys * kVec) break;
         const int r = i / kVec, c = i - r * kVec;

@@ -127,13 +127,30 @@ void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
                                 DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_merge_kernel,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
+                                DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_group_merge_kernel,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
+                                DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_group_final_kernel,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
                                 true);
   (void)smem_set;
   topk_segment_kernel<<<dim3(static_cast<unsigned>(p.n_seg), static_cast<unsigned>(p.T)), kTopkThreads, smem,
                         stream>>>(p);
   DSV4_CUDA_CHECK_LAUNCH();
-  if (p.n_seg > 1) {
+  const bool two_level = p.n_seg > kTopkMergeGroup && p.cand2_ld > 0;
+  check(!two_level || (p.cand2_key && p.cand2_idx &&
+                       p.cand2_ld >= int64_t((p.n_seg + kTopkMergeGroup - 1) / kTopkMergeGroup) * p.top_k),
+        "indexer_topk: two-level merge buffers missing");
+  // Rows of 2..kTopkMergeGroup segments (all of them without the two-level buffers); one row of more segments
+  // takes the two-level path only.
+  if (p.n_seg > 1 && !(two_level && p.T == 1)) {
     topk_merge_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, smem, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+  }
+  if (two_level) {
+    const unsigned groups = static_cast<unsigned>((p.n_seg + kTopkMergeGroup - 1) / kTopkMergeGroup);
+    topk_group_merge_kernel<<<dim3(groups, static_cast<unsigned>(p.T)), kTopkThreads, smem, stream>>>(p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    topk_group_final_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, smem, stream>>>(p);
     DSV4_CUDA_CHECK_LAUNCH();
   }
 }

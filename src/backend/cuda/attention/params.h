@@ -72,6 +72,11 @@ struct TopkSegParams {
   int32_t T = 0;
   int32_t top_k = 0;    // <= kTopkMaxK
   int32_t n_seg = 1;    // segments of the longest row
+  // Two-level merge (rows of more than kTopkMergeGroup segments): stage 2a merges each group of kTopkMergeGroup
+  // segments' candidates into cand2_* [T, cand2_ld] (group g at [g * top_k, ...)), stage 2b merges the groups.
+  uint32_t* __restrict__ cand2_key = nullptr;
+  int32_t* __restrict__ cand2_idx = nullptr;
+  int64_t cand2_ld = 0;  // max groups x top_k; 0: one-level merge
 };
 
 // Row blocks of one key list (core/row_blocks.h): entry e at blocks[block_begin + e / rows_per_block] +

@@ -89,8 +89,9 @@ size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim) {
 }
 
 size_t indexer_mma_smem(int64_t n_heads, int64_t head_dim) {
-  const int64_t heads = (n_heads + 15) / 16 * 16;
-  return size_t(kIdxMmaTileKeys * (head_dim + 8)) * 2 + size_t(heads * kIdxMmaTermLd) * 2;
+  (void)n_heads;  // the term matrix is laid out for kIdxMmaMaxHeads (the pointer table follows it)
+  return size_t(kIdxMmaTileKeys * (head_dim + 8)) * 2 + size_t(kIdxMmaMaxHeads * kIdxMmaTermLd) * 2 +
+         size_t(kIdxMmaTileKeys) * sizeof(void*);
 }
 
 IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t head_dim, int64_t top_k,

@@ -37,7 +37,9 @@ inline constexpr int kIdxMaxHeadGroups = 8;      // warps (head groups) per CTA:
 inline constexpr int kIdxMmaTileKeys = 128;     // keys per tile of the tensor-core score kernel
 inline constexpr int kIdxMmaThreads = 128;       // its CTA: 4 warps x 16 heads
 inline constexpr int kIdxMmaTermLd = kIdxMmaTileKeys + 8;
-inline constexpr int kTopkSegment = 8192;        // keys per CTA of the segmented top-k (held in shared memory)
+inline constexpr int kIdxMmaMaxHeads = 64;
+inline constexpr int kTopkSegment = 8192;
+inline constexpr int kTopkMergeGroup = 8;        // segments merged per CTA in the first of two merge levels        // keys per CTA of the segmented top-k (held in shared memory)
 inline constexpr int kIndexerRoundMaxDim = 8192;
 inline constexpr int64_t kIndexerScratchBytes = int64_t(256) << 20;
 

@@ -28,6 +28,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "indexer_fast") p.indexer_fast = on;
     else if (name == "indexer_mma") p.indexer_mma = on;
     else if (name == "route_rank") p.route_rank = on;
+    else if (name == "topk_two_level") p.topk_two_level = on;
     else if (name == "moe_gemv") p.moe_gemv = on;
     else if (name == "moe_fuse") p.moe_fuse = on;
     else if (name == "linear_fp8_gemv") p.linear_fp8_gemv = on;

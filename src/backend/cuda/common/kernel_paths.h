@@ -17,6 +17,7 @@ struct KernelPaths {
   bool dense_autotune = true;           // time cuBLASLt candidates on first use
   bool sparse_attn_wide = true;         // 64-head CTA sparse attention (else the 16-head kernel)
   bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
+  bool topk_two_level = true;           // indexer top-k of > 8 segments: merge groups of 8 side by side, then them
   bool route_rank = true;               // MoE router at small T: one CTA per token, rank by counting (else one warp)
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels

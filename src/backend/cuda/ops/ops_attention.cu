@@ -260,8 +260,11 @@ struct IndexerRun {
   float* scores = nullptr;               // f32 [rows_per_chunk, max_keys]
   uint32_t* cand_key = nullptr;          // segmented top-k candidates [rows_per_chunk, cand_ld], or nullptr
   int32_t* cand_idx = nullptr;
+  uint32_t* cand2_key = nullptr;         // two-level merge: group candidates [rows_per_chunk, cand2_ld], or nullptr
+  int32_t* cand2_idx = nullptr;
   int32_t* out = nullptr;                // i32 [T, top_k]
   int64_t cand_ld = 0;
+  int64_t cand2_ld = 0;
   int64_t max_keys = 0;
   bool vec4 = false;                     // key rows 16-byte aligned, head_dim % 4 == 0
 };
@@ -296,6 +299,9 @@ void run_indexer(const IndexerRun& r, const cuda::IndexerPlan& plan, int64_t T, 
       tp.cand_idx = r.cand_idx;
       tp.ld = r.max_keys;
       tp.cand_ld = r.cand_ld;
+      tp.cand2_key = r.cand2_key;
+      tp.cand2_idx = r.cand2_idx;
+      tp.cand2_ld = r.cand2_ld;
       tp.T = nr;
       tp.top_k = static_cast<int32_t>(top_k);
       tp.n_seg = plan.n_seg;
@@ -348,7 +354,14 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   const size_t cand_key_off = scores_off + align256(scores_bytes);
   const size_t cand_bytes = static_cast<size_t>(rows * cand_ld) * 4;
   const size_t cand_idx_off = cand_key_off + align256(cand_bytes);
-  cuda::Scratch buf(cand_idx_off + cand_bytes);
+  // Two-level merge of rows with more than kTopkMergeGroup segments (kernel_paths().topk_two_level).
+  const int64_t groups = (plan.n_seg + cuda::kTopkMergeGroup - 1) / cuda::kTopkMergeGroup;
+  const int64_t cand2_ld =
+      cand_ld && plan.n_seg > cuda::kTopkMergeGroup && cuda::kernel_paths().topk_two_level ? groups * top_k : 0;
+  const size_t cand2_bytes = static_cast<size_t>(rows * cand2_ld) * 4;
+  const size_t cand2_key_off = cand_idx_off + align256(cand_bytes);
+  const size_t cand2_idx_off = cand2_key_off + align256(cand2_bytes);
+  cuda::Scratch buf(cand2_idx_off + cand2_bytes);
   unsigned char* base = static_cast<unsigned char*>(buf.data());
   ctx_.upload_bytes(base, host.data(), list_bytes);
   cuda::ResolveRowsParams rp;
@@ -364,7 +377,10 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
                  .scores = reinterpret_cast<float*>(base + scores_off),
                  .cand_key = cand_ld ? reinterpret_cast<uint32_t*>(base + cand_key_off) : nullptr,
                  .cand_idx = cand_ld ? reinterpret_cast<int32_t*>(base + cand_idx_off) : nullptr,
-                 .out = selected.data(), .cand_ld = cand_ld, .max_keys = st.max_keys, .vec4 = st.aligned};
+                 .cand2_key = cand2_ld ? reinterpret_cast<uint32_t*>(base + cand2_key_off) : nullptr,
+                 .cand2_idx = cand2_ld ? reinterpret_cast<int32_t*>(base + cand2_idx_off) : nullptr,
+                 .out = selected.data(), .cand_ld = cand_ld, .cand2_ld = cand2_ld, .max_keys = st.max_keys,
+                 .vec4 = st.aligned};
   run_indexer(run, plan, T, dims, bf16_acts(), ctx_.stream());
 }
 
