@@ -396,6 +396,48 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
 inline constexpr size_t kTopkSegSmem = size_t(kTopkSegment) * 4 + size_t(kTopkMaxK) * 8 + 256 * 4 + 4 * 4 +
                                        (kTopkThreads / 32) * 4;
 
+// block_topk's scratch in that layout (the merge kernels leave the key array unused).
+struct TopkScratch {
+  unsigned long long* cand;
+  uint32_t* keys;
+  uint32_t* hist;
+  uint32_t* sh;
+  int* warp_cnt;
+};
+__device__ __forceinline__ TopkScratch topk_scratch(unsigned char* smem) {
+  TopkScratch s;
+  s.cand = reinterpret_cast<unsigned long long*>(smem);
+  s.keys = reinterpret_cast<uint32_t*>(s.cand + kTopkMaxK);
+  s.hist = s.keys + kTopkSegment;
+  s.sh = s.hist + 256;
+  s.warp_cnt = reinterpret_cast<int*>(s.sh + 4);
+  return s;
+}
+
+// The top-k of m candidates (order keys + row indices, equal keys in ascending index order) into s.cand.
+__device__ __forceinline__ int merge_topk(const TopkScratch& s, const uint32_t* keys, const int32_t* idx, int m,
+                                          int top_k) {
+  return block_topk<kTopkThreads>(keys, idx, 0, m, top_k, s.cand, s.hist, s.sh, s.warp_cnt);
+}
+
+// The first k of cand as a row's selections (-1 after, up to top_k) / as candidates (order key, row index).
+__device__ __forceinline__ void write_selection(const unsigned long long* cand, int k, int top_k, int32_t* out) {
+  for (int j = threadIdx.x; j < top_k; j += kTopkThreads)
+    out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
+}
+__device__ __forceinline__ void write_candidates(const unsigned long long* cand, int k, uint32_t* key,
+                                                 int32_t* idx) {
+  for (int j = threadIdx.x; j < k; j += kTopkThreads) {
+    key[j] = ~static_cast<uint32_t>(cand[j] >> 32);
+    idx[j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
+  }
+}
+
+// Candidates segment s of a row with nseg segments and `last` keys in its last segment contributes.
+__device__ __forceinline__ int topk_seg_count(int s, int nseg, int last, int top_k) {
+  return s == nseg - 1 ? min(top_k, last) : top_k;
+}
+
 }  // namespace indexer_detail
 
 // Segmented top-k, stage 1: CTA (segment j, row t) selects the top-k of keys [j·S, min(n, (j+1)·S)) of row t
@@ -404,11 +446,8 @@ inline constexpr size_t kTopkSegSmem = size_t(kTopkSegment) * 4 + size_t(kTopkMa
 __global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid_constant__ TopkSegParams p) {
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
-  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
-  uint32_t* keys = reinterpret_cast<uint32_t*>(cand + kTopkMaxK);
-  uint32_t* hist = keys + kTopkSegment;
-  uint32_t* sh = hist + 256;
-  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
+  const TopkScratch sc = topk_scratch(topk_smem);
+  uint32_t* keys = sc.keys;
   const int t = blockIdx.y, seg = blockIdx.x, tid = threadIdx.x;
   const int n = p.n_keys[t];
   const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
@@ -418,17 +457,12 @@ __global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid
   const float* __restrict__ row = p.scores + int64_t(t) * p.ld + s0;
   for (int i = tid; i < len; i += kTopkThreads) keys[i] = order_key(row[i]);
   __syncthreads();
-  const int k = block_topk<kTopkThreads>(keys, nullptr, s0, len, p.top_k, cand, hist, sh, warp_cnt);
+  const int k = block_topk<kTopkThreads>(keys, nullptr, s0, len, p.top_k, sc.cand, sc.hist, sc.sh, sc.warp_cnt);
   if (nseg == 1) {
-    int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
-    for (int j = tid; j < p.top_k; j += kTopkThreads)
-      out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
+    write_selection(sc.cand, k, p.top_k, p.out + int64_t(t) * p.top_k);
   } else {
     const int64_t base = int64_t(t) * p.cand_ld + int64_t(seg) * p.top_k;
-    for (int j = tid; j < k; j += kTopkThreads) {
-      p.cand_key[base + j] = ~static_cast<uint32_t>(cand[j] >> 32);
-      p.cand_idx[base + j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
-    }
+    write_candidates(sc.cand, k, p.cand_key + base, p.cand_idx + base);
   }
 }
 
@@ -438,27 +472,16 @@ __global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid
 __global__ void __launch_bounds__(kTopkThreads) topk_merge_kernel(const __grid_constant__ TopkSegParams p) {
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
-  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
-  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + kTopkMaxK) + kTopkSegment;
-  uint32_t* sh = hist + 256;
-  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
-  const int t = blockIdx.x, tid = threadIdx.x;
+  const TopkScratch sc = topk_scratch(topk_smem);
+  const int t = blockIdx.x;
   const int n = p.n_keys[t];
   const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
   if (nseg == 1 || (p.cand2_ld > 0 && nseg > kTopkMergeGroup)) return;  // the two-level kernels take those rows
   const int last = n - (nseg - 1) * kTopkSegment;
   const int m = (nseg - 1) * p.top_k + min(p.top_k, last);
   const int64_t base = int64_t(t) * p.cand_ld;
-  const int k = block_topk<kTopkThreads>(p.cand_key + base, p.cand_idx + base, 0, m, p.top_k, cand, hist, sh,
-                                         warp_cnt);
-  int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
-  for (int j = tid; j < p.top_k; j += kTopkThreads)
-    out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
-}
-
-// Candidates segment s of a row with nseg segments and `last` keys in its last segment contributes.
-__device__ __forceinline__ int topk_seg_count(int s, int nseg, int last, int top_k) {
-  return s == nseg - 1 ? min(top_k, last) : top_k;
+  const int k = merge_topk(sc, p.cand_key + base, p.cand_idx + base, m, p.top_k);
+  write_selection(sc.cand, k, p.top_k, p.out + int64_t(t) * p.top_k);
 }
 
 // Two-level merge, stage 2a (rows of more than kTopkMergeGroup segments): CTA (group g, row t) merges the
@@ -468,11 +491,8 @@ __device__ __forceinline__ int topk_seg_count(int s, int nseg, int last, int top
 __global__ void __launch_bounds__(kTopkThreads) topk_group_merge_kernel(const __grid_constant__ TopkSegParams p) {
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
-  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
-  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + kTopkMaxK) + kTopkSegment;
-  uint32_t* sh = hist + 256;
-  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
-  const int t = blockIdx.y, g = blockIdx.x, tid = threadIdx.x;
+  const TopkScratch sc = topk_scratch(topk_smem);
+  const int t = blockIdx.y, g = blockIdx.x;
   const int n = p.n_keys[t];
   const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
   if (nseg <= kTopkMergeGroup || g * kTopkMergeGroup >= nseg) return;
@@ -481,24 +501,17 @@ __global__ void __launch_bounds__(kTopkThreads) topk_group_merge_kernel(const __
   int m = 0;
   for (int s = s0; s < s1; ++s) m += topk_seg_count(s, nseg, last, p.top_k);
   const int64_t base = int64_t(t) * p.cand_ld + int64_t(s0) * p.top_k;
-  const int k = block_topk<kTopkThreads>(p.cand_key + base, p.cand_idx + base, 0, m, p.top_k, cand, hist, sh,
-                                         warp_cnt);
+  const int k = merge_topk(sc, p.cand_key + base, p.cand_idx + base, m, p.top_k);
   const int64_t dst = int64_t(t) * p.cand2_ld + int64_t(g) * p.top_k;
-  for (int j = tid; j < k; j += kTopkThreads) {
-    p.cand2_key[dst + j] = ~static_cast<uint32_t>(cand[j] >> 32);
-    p.cand2_idx[dst + j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
-  }
+  write_candidates(sc.cand, k, p.cand2_key + dst, p.cand2_idx + dst);
 }
 
 // Two-level merge, stage 2b: one CTA per row of more than kTopkMergeGroup segments merges its groups' candidates.
 __global__ void __launch_bounds__(kTopkThreads) topk_group_final_kernel(const __grid_constant__ TopkSegParams p) {
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
-  unsigned long long* cand = reinterpret_cast<unsigned long long*>(topk_smem);
-  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + kTopkMaxK) + kTopkSegment;
-  uint32_t* sh = hist + 256;
-  int* warp_cnt = reinterpret_cast<int*>(sh + 4);
-  const int t = blockIdx.x, tid = threadIdx.x;
+  const TopkScratch sc = topk_scratch(topk_smem);
+  const int t = blockIdx.x;
   const int n = p.n_keys[t];
   const int nseg = max(1, (n + kTopkSegment - 1) / kTopkSegment);
   if (nseg <= kTopkMergeGroup) return;
@@ -508,11 +521,8 @@ __global__ void __launch_bounds__(kTopkThreads) topk_group_final_kernel(const __
   for (int s = (ng - 1) * kTopkMergeGroup; s < nseg; ++s) m_last += topk_seg_count(s, nseg, last, p.top_k);
   const int m = (ng - 1) * p.top_k + min(p.top_k, m_last);
   const int64_t base = int64_t(t) * p.cand2_ld;
-  const int k = block_topk<kTopkThreads>(p.cand2_key + base, p.cand2_idx + base, 0, m, p.top_k, cand, hist, sh,
-                                         warp_cnt);
-  int32_t* __restrict__ out = p.out + int64_t(t) * p.top_k;
-  for (int j = tid; j < p.top_k; j += kTopkThreads)
-    out[j] = j < k ? static_cast<int32_t>(cand[j] & 0xffffffffu) : -1;
+  const int k = merge_topk(sc, p.cand2_key + base, p.cand2_idx + base, m, p.top_k);
+  write_selection(sc.cand, k, p.top_k, p.out + int64_t(t) * p.top_k);
 }
 
 }  // namespace dsv4::cuda

@@ -23,6 +23,7 @@
 
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
+#include "backend/cuda/attention/sparse_attention.cuh"  // attn_detail::mma_bf16
 
 namespace dsv4::cuda {
 namespace indexer_mma_detail {
@@ -35,14 +36,6 @@ __device__ __forceinline__ float rbf16(float x) { return __bfloat162float(__floa
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 }  // namespace indexer_mma_detail
@@ -140,7 +133,7 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
         for (int s = 0; s < kSteps; ++s) {
           const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + 16 * s);
           const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + 16 * s + 8);
-          mma16816(c, a[s], b0, b1);
+          attn_detail::mma_bf16(c, a[s], b0, b1);
         }
         // c0/c1: head h0, keys nt*8 + 2 q4 + {0, 1}; c2/c3: head h1, same keys.
         const int key = nt * 8 + 2 * q4;

@@ -30,6 +30,17 @@ __device__ __forceinline__ bool route_better(float ka, int ia, float kb, int ib)
   return ka > kb || (ka == kb && ia < ib);
 }
 
+// Routing weights of token t (one thread): s[sel[k]], normalised by their sum in k order, times route_scale.
+__device__ __forceinline__ void route_weights(const RouteParams& p, int t, const float* s, const int32_t* sel) {
+  float sum = 0.0f;
+  for (int k = 0; k < p.top_k; ++k) sum += s[sel[k]];
+  float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
+  for (int k = 0; k < p.top_k; ++k) {
+    const float sv = s[sel[k]];
+    w[k] = (p.normalize ? sv / sum : sv) * p.route_scale;
+  }
+}
+
 __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_constant__ RouteParams p) {
   __shared__ float s_all[kRouteWarps][kRouteMaxExperts];
   __shared__ float key_all[kRouteWarps][kRouteMaxExperts];
@@ -80,15 +91,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_co
     }
   }
   __syncwarp();
-  if (lane == 0) {
-    float sum = 0.0f;
-    for (int k = 0; k < p.top_k; ++k) sum += s[sel[k]];
-    float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
-    for (int k = 0; k < p.top_k; ++k) {
-      const float sv = s[sel[k]];
-      w[k] = (p.normalize ? sv / sum : sv) * p.route_scale;
-    }
-  }
+  if (lane == 0) route_weights(p, t, s, sel);
 }
 
 // route_rank_kernel: the router for few tokens (decode), one CTA per token. Every thread scores its experts,
@@ -133,15 +136,7 @@ __global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __g
     }
   }
   __syncthreads();
-  if (tid == 0) {
-    float sum = 0.0f;
-    for (int k = 0; k < p.top_k; ++k) sum += s[chosen[k]];
-    float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
-    for (int k = 0; k < p.top_k; ++k) {
-      const float sv = s[chosen[k]];
-      w[k] = (p.normalize ? sv / sum : sv) * p.route_scale;
-    }
-  }
+  if (tid == 0) route_weights(p, t, s, chosen);
 }
 
 // Exclusive block scan of one int per thread (blockDim.x == kAlignThreads); returns the block total in *total.
