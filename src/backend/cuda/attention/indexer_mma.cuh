@@ -7,7 +7,7 @@
 // Layout: one CTA (4 warps) per (row t, key slice blockIdx.x), looping over 128-key tiles tile = blockIdx.x,
 // blockIdx.x + gridDim.x, ... of row t's key list. Warp w owns heads [16w, 16w + 16) as the mma's A operand
 // (its q fragments stay in registers for the whole kernel); the key tile (bf16 in shared memory, row stride
-// kIdxMmaLd so the B-fragment loads are conflict-free) is the B operand, 16 n-tiles of 8 keys. The f32
+// head_dim + 8 so the B-fragment loads are conflict-free) is the B operand, 16 n-tiles of 8 keys. The f32
 // accumulators are the per-(head, key) dot products: products of bf16 values are exact and the tensor core
 // sums them in f32 in its own order, so d differs from the reference's ordered sum only in the last f32 bits
 // (and not at all when the sum is exact, as it is for FP4-simulated q and keys whose block scales are close),
@@ -23,15 +23,13 @@
 
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
-#include "backend/cuda/attention/sparse_attention.cuh"  // attn_detail::mma_bf16
+#include "backend/cuda/attention/sparse_attention.cuh"  // attn_detail: mma_bf16, round_bf16, store_bf16x4
 
 namespace dsv4::cuda {
 namespace indexer_mma_detail {
 
 inline constexpr int kKeys = kIdxMmaTileKeys;  // 128 keys per tile, one thread per key in the head sum
 inline constexpr int kTermLd = kIdxMmaTermLd;  // bf16 row stride of the term matrix [heads][keys]
-
-__device__ __forceinline__ float rbf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -47,6 +45,7 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 template <int kHd>
 __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
   using namespace indexer_mma_detail;
+  using attn_detail::round_bf16;
   constexpr int kSteps = kHd / 16;
   constexpr int kLd = kHd + 8;
   extern __shared__ __align__(16) unsigned char idx_mma_smem[];
@@ -117,10 +116,7 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
         const int i = i0 + u * kIdxMmaThreads;
         if (i >= kKeys * kVec) break;
         const int r = i / kVec, c = i - r * kVec;
-        uint2 b;
-        b.x = pack_bf16x2(v[u].x, v[u].y);
-        b.y = pack_bf16x2(v[u].z, v[u].w);
-        *reinterpret_cast<uint2*>(ks + r * kLd + 4 * c) = b;
+        attn_detail::store_bf16x4(ks + r * kLd + 4 * c, v[u]);
       }
     }
     __syncthreads();
@@ -140,9 +136,9 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
         float d[4];
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          float x = rbf16(c[j]);
+          float x = round_bf16(c[j]);
           x = x > 0.0f ? x : 0.0f;
-          d[j] = rbf16(__fmul_rn(j < 2 ? w0 : w1, x));
+          d[j] = round_bf16(__fmul_rn(j < 2 ? w0 : w1, x));
         }
         // d are bf16 values (rounded above), so the bf16 term matrix holds them exactly.
         if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = __floats2bfloat162_rn(d[0], d[1]);
@@ -154,7 +150,7 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
     {
       float total = 0.0f;
       const __nv_bfloat16* tc = terms + tid;
-      for (int h = 0; h < nh; ++h) total = rbf16(__fadd_rn(total, __bfloat162float(tc[h * kTermLd])));
+      for (int h = 0; h < nh; ++h) total = round_bf16(__fadd_rn(total, __bfloat162float(tc[h * kTermLd])));
       if (s0 + tid < n) p.scores[int64_t(t) * p.ld + s0 + tid] = total;
     }
   }

@@ -85,10 +85,12 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
   check(p.T >= 0 && p.T <= 65535, [&] { return "indexer_topk: " + std::to_string(p.T) + " query rows per launch"; });
   check(p.ld >= p.max_keys, "indexer_topk: score row stride below max_keys");
   if (p.T == 0 || p.max_keys == 0) return;
-  if (plan.mma && p.vec4 && p.round_bf16 && p.n_heads <= 64 && (p.head_dim == 64 || p.head_dim == 128)) {
+  if (plan.mma && p.vec4) {  // unaligned key rows: the tiled kernel below
+    check(p.round_bf16 && p.n_heads <= kIdxMmaMaxHeads && (p.head_dim == 64 || p.head_dim == 128),
+          "indexer_topk: tensor-core scores need the bf16 numerics, <= 64 heads and head_dim 64 or 128");
     const dim3 grid(static_cast<unsigned>(plan.mma_key_ctas), static_cast<unsigned>(p.T));
     auto run = [&]<int kHd>() {
-      static const bool smem_set = (set_smem(indexer_score_mma_kernel<kHd>, indexer_mma_smem(64, kHd)), true);
+      static const bool smem_set = (set_smem(indexer_score_mma_kernel<kHd>, indexer_mma_smem(kHd)), true);
       (void)smem_set;
       indexer_score_mma_kernel<kHd><<<grid, kIdxMmaThreads, plan.mma_smem, stream>>>(p);
     };

@@ -88,8 +88,7 @@ size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim) {
   return size_t(heads * head_dim + head_dim * (kIdxTileKeys + 1) + heads * (kIdxTileKeys + 1)) * 4;
 }
 
-size_t indexer_mma_smem(int64_t n_heads, int64_t head_dim) {
-  (void)n_heads;  // the term matrix is laid out for kIdxMmaMaxHeads (the pointer table follows it)
+size_t indexer_mma_smem(int64_t head_dim) {  // the term matrix is laid out for kIdxMmaMaxHeads
   return size_t(kIdxMmaTileKeys * (head_dim + 8)) * 2 + size_t(kIdxMmaMaxHeads * kIdxMmaTermLd) * 2 +
          size_t(kIdxMmaTileKeys) * sizeof(void*);
 }
@@ -117,7 +116,7 @@ IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t h
     p.key_ctas = static_cast<int>(std::clamp<int64_t>((want + rows - 1) / rows, 1, std::min<int64_t>(tiles, 65535)));
     p.mma = bf16_scores && allow_mma && n_heads <= 64 && (head_dim == 64 || head_dim == 128);
     if (p.mma) {
-      p.mma_smem = indexer_mma_smem(n_heads, head_dim);
+      p.mma_smem = indexer_mma_smem(head_dim);
       const int64_t mtiles = (std::max<int64_t>(max_keys, 1) + kIdxMmaTileKeys - 1) / kIdxMmaTileKeys;
       const int64_t mwant = 4 * int64_t(std::max(sm_count, 1));  // 4 resident CTAs per SM (52 KB each)
       p.mma_key_ctas =

@@ -86,7 +86,7 @@ IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t h
                          int sm_count = 132, bool legacy = false, bool bf16_scores = false, bool allow_mma = true);
 
 // Dynamic shared memory of the tensor-core score kernel.
-size_t indexer_mma_smem(int64_t n_heads, int64_t head_dim);
+size_t indexer_mma_smem(int64_t head_dim);
 
 // Dynamic shared memory of the tiled score kernel.
 size_t indexer_tiled_smem(int64_t n_heads, int64_t head_dim);

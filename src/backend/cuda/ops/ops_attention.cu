@@ -156,9 +156,8 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   const AttnStaging st = stage_attention(keys, dim, host);
   // kernel_paths().sparse_attn_wide = false forces the previous 16-head tensor-core kernel.
   const bool allow_wide = cuda::kernel_paths().sparse_attn_wide;
-  const cuda::SparseAttnPlan plan =
-      cuda::plan_sparse_attention(nq, n_heads, dim, st.max_keys, bf16_acts() && st.aligned, ctx_.sm_count(),
-                                  allow_wide);
+  const cuda::SparseAttnPlan plan = cuda::plan_sparse_attention(nq, n_heads, dim, st.max_keys,
+                                                                bf16_acts() && st.aligned, ctx_.sm_count(), allow_wide);
   check(plan.unsupported.empty(), plan.unsupported);
   // Device: [staging] [key pointers (resolved here)] [split-K partials].
   const size_t list_bytes = st.n_words * sizeof(uint64_t);
