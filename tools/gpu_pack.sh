@@ -17,6 +17,6 @@ for t in "${targets[@]}"; do
   strip -o "$C/stage/$t" "$f"
 done
 cp -L /lib/x86_64-linux-gnu/libpcre2-8.so.0 /lib/x86_64-linux-gnu/libstdc++.so.6 "$C/"
-tar -cJf "$C/bin.tar.xz" -C "$C/stage" .
+XZ_OPT=-9e tar -cJf "$C/bin.tar.xz" -C "$C/stage" .
 rm -rf "$C/stage"
 du -sh "$C"/*

@@ -6,7 +6,7 @@
 # runtime but not the project's host libraries (pcre2, gtest, CLI11), so building there would cost device time.
 # Stages (comma list, default ops,e2e,cli,bench,hf), each under its own time limit, outputs in OUT_DIR (at most 8
 # files: the device tool's limit):
-#   ops    dsv4_gpu_ops --quick: every CUDA op vs the CPU reference + kernel timings    -> ops_summary.md, ops_results.csv
+#   ops    dsv4_gpu_ops ${DSV4_OPS_ARGS:---quick}: every CUDA op vs the CPU reference + kernel timings    -> ops_summary.md, ops_results.csv
 #   e2e    dsv4_gpu_e2e: whole model on the GPU vs HF goldens and the CPU reference      -> e2e.log
 #   cli    dsv4 generate/logits/run --device cuda on a golden checkpoint and the tiny model -> gpu_run.log
 #   bench  dsv4_cuda_bench: Flash-shaped layers, decode and prefill vs floors             -> bench.log, bench.csv
@@ -15,7 +15,10 @@
 #   sampling_bench  dsv4_sampling_bench: GPU sampling vs D2H + host sampler, B=1..256       -> sampling_bench.log/.csv
 #   profile  ncu (kernel durations only, clocks and caches left alone) over decode steps of dsv4_cuda_bench:
 #            one CSA layer + embed/head, B=1, contexts in DSV4_PROFILE_CONTEXTS (default 4K,1M) -> profile_*.csv
-# (sampling and sampling_bench are not in the default list: name them, e.g. "sampling,sampling_bench".)
+#   ncu      ncu sections (speed of light, memory, warp states, occupancy, instructions) on the kernels matching
+#            DSV4_NCU_KERNEL (regex, default moe_gemv_mma) in dsv4_gpu_ops --only ops-moe --no-perf --match
+#            DSV4_NCU_MATCH (default flash), plus the SASS opcode census of those kernels -> ncu.txt, sass.txt
+# (sampling, sampling_bench and ncu are not in the default list: name them, e.g. "sampling,sampling_bench".)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT_DIR=${1:-${OUT:-$ROOT/gpu-run-out}}
@@ -36,7 +39,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 if has ops; then
   log "stage ops"
-  timeout 150 "${BIN_ENV[@]}" "$C/dsv4_gpu_ops" --quick --out "$OUT_DIR/ops" >> "$LOG" 2>&1
+  timeout 150 "${BIN_ENV[@]}" "$C/dsv4_gpu_ops" ${DSV4_OPS_ARGS:---quick} --out "$OUT_DIR/ops" >> "$LOG" 2>&1
   log "ops exit $? ($(( $(date +%s) - T0 )) s)"
   [[ -f $OUT_DIR/ops/summary.md ]] && mv "$OUT_DIR/ops/summary.md" "$OUT_DIR/ops_summary.md"
   [[ -f $OUT_DIR/ops/results.csv ]] && mv "$OUT_DIR/ops/results.csv" "$OUT_DIR/ops_results.csv"
@@ -97,5 +100,26 @@ if has profile; then
     tail -5 "$OUT_DIR/profile.err" >> "$LOG"
     rm -f "$OUT_DIR/profile.err"
   done
+fi
+if has ncu; then
+  log "stage ncu"
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  KRE=${DSV4_NCU_KERNEL:-moe_gemv_mma}
+  timeout 300 "${BIN_ENV[@]}" "$NCU" --kernel-name-base demangled -k "regex:$KRE" --launch-count "${DSV4_NCU_COUNT:-24}" \
+    --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
+    --section LaunchStats --section SchedulerStats --section InstructionStats \
+    "$C/dsv4_gpu_ops" --only ops-moe --quick --no-perf --match "${DSV4_NCU_MATCH:-flash}" > "$OUT_DIR/ncu.txt" 2>&1
+  log "ncu exit $? ($(( $(date +%s) - T0 )) s)"
+  CUOBJ=$(command -v cuobjdump || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null | head -1)
+  "$CUOBJ" -sass "$C/dsv4_gpu_ops" 2>/dev/null | python3 -c '
+import collections, re, sys
+kre = re.compile(sys.argv[1])
+for f in re.split(r"\n\s+Function : ", sys.stdin.read())[1:]:
+    name = f.split("\n")[0]
+    if not kre.search(name): continue
+    ops = collections.Counter(m.group(1).split(".")[0] for m in re.finditer(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", f))
+    print(name, sum(ops.values()), " ".join("%s:%d" % kv for kv in ops.most_common(30)))
+' "${DSV4_SASS_KERNEL:-moe_gemv}" > "$OUT_DIR/sass.txt"
+  log "sass census: $(wc -l < "$OUT_DIR/sass.txt") kernels"
 fi
 log "done in $(( $(date +%s) - T0 )) s"

@@ -2,6 +2,9 @@
 // CPU reference on fresh random inputs and timed against ceilings measured in the same run. Exit status: 0 when
 // every check passed, 1 on any failure, 77 (skip) when no CUDA device is present.
 //   dsv4_gpu_ops [--seed N] [--out DIR] [--only ceil,rms,actq,gemm-lt,gemm-mma,ops-linear,ops-attn,ops-hc,ops-moe] [--quick]
+//                [--no-perf] [--match S]
+// --no-perf skips the timing loops (checks only: one launch per case, e.g. under ncu); --match S runs only the MoE
+// cases whose label contains S.
 // --only selects suites (default all); tools/gpu_check.sh runs groups of them in separate processes so a sticky
 // CUDA error (an illegal address) in one kernel cannot hide the results of the others.
 #include <cuda_runtime_api.h>
@@ -24,15 +27,18 @@ int main(int argc, char** argv) {
   std::string out, only = "ceil,rms,actq,gemm-lt,gemm-mma,ops-linear,ops-attn,ops-hc,ops-moe";
   uint64_t seed = std::random_device{}() ^ static_cast<uint64_t>(
                       std::chrono::steady_clock::now().time_since_epoch().count());
-  bool quick = false;
+  bool quick = false, perf = true;
+  std::string match;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--out" && i + 1 < argc) out = argv[++i];
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--quick") quick = true;
+    else if (a == "--no-perf") perf = false;
+    else if (a == "--match" && i + 1 < argc) match = argv[++i];
     else {
-      fprintf(stderr, "usage: %s [--seed N] [--out DIR] [--only ceil,rms,actq,gemm-lt,gemm-mma,ops-linear,ops-attn,ops-hc,ops-moe] [--quick]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--seed N] [--out DIR] [--only ceil,rms,actq,gemm-lt,gemm-mma,ops-linear,ops-attn,ops-hc,ops-moe] [--quick] [--no-perf] [--match S]\n", argv[0]);
       return 2;
     }
   }
@@ -46,6 +52,8 @@ int main(int argc, char** argv) {
     env.seed = seed;
     env.rng.seed(seed);
     env.quick = quick;
+    env.perf = perf;
+    env.match = match;
     cudaDeviceProp prop{};
     DSV4_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     env.device_sms = prop.multiProcessorCount;

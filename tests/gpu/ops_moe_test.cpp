@@ -221,6 +221,10 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
 
 void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I, int64_t n, bool weighted,
                      bool timing, const char* tag = "") {
+  const std::string detail = fmt("%s %s D=%lld I=%lld n=%lld%s%s%s", num_name(num), fmt_name(f),
+                                 static_cast<long long>(D), static_cast<long long>(I), static_cast<long long>(n),
+                                 weighted ? " weighted" : "", tag[0] ? " " : "", tag);
+  if (detail.find(env.match) == std::string::npos) return;
   Store st;
   FastRng rng{env.rng()};
   const weights::ExpertWeights e = make_expert(st, rng, f, D, I, "shared");
@@ -236,11 +240,8 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
   const Tensor xd = x.to(Device::Cuda);
   Tensor y = poisoned({n, D});
   gpu.expert_ffn(xd, e, wp, 10.0f, y);
-  const std::string detail = fmt("%s %s D=%lld I=%lld n=%lld%s%s%s", num_name(num), fmt_name(f),
-                                 static_cast<long long>(D), static_cast<long long>(I), static_cast<long long>(n),
-                                 weighted ? " weighted" : "", tag[0] ? " " : "", tag);
   env.report.check("expert_ffn", detail, compare_tensors(y, ref), tol_for(num));
-  if (!timing) return;
+  if (!timing || !env.perf) return;
   const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(),
                                               [&](int) { gpu.expert_ffn(xd, e, wp, 10.0f, y); });
   const double wbytes = 3.0 * D * I * (f == Fmt::Fp8 ? 1.0 : f == Fmt::Mxfp4 ? 0.53 : 2.0);
@@ -255,6 +256,12 @@ struct MoeCase {
 };
 
 void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing) {
+  const bool hash = c.hash != 0;
+  const std::string detail = fmt("%s %s %s D=%lld I=%lld E=%lld k=%lld T=%lld%s", c.name, num_name(num), fmt_name(c.f),
+                                 static_cast<long long>(c.D), static_cast<long long>(c.I), static_cast<long long>(c.E),
+                                 static_cast<long long>(c.top_k), static_cast<long long>(c.T),
+                                 hash ? (c.hash == 64 ? " hash-i64" : " hash-i32") : "");
+  if (detail.find(env.match) == std::string::npos) return;
   Store st;
   FastRng rng{env.rng()};
   weights::MoEWeights w;
@@ -268,22 +275,17 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
   for (auto& t : tokens) t = static_cast<int32_t>(env.rng() % 4096);
   const Tensor x = host_tensor({c.T, c.D}, random_activations(env.rng, c.T, c.D));
   const Tensor z = host_tensor({c.T, c.E}, planted_logits(env.rng, c.T, c.E, c.top_k));
-  const bool hash = c.hash != 0;
   CudaOps gpu(num);
   const Tensor xd = x.to(Device::Cuda), zd = z.to(Device::Cuda);
   Tensor out = poisoned({c.T, c.D});
   gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
-  const std::string detail = fmt("%s %s %s D=%lld I=%lld E=%lld k=%lld T=%lld%s", c.name, num_name(num), fmt_name(c.f),
-                                 static_cast<long long>(c.D), static_cast<long long>(c.I), static_cast<long long>(c.E),
-                                 static_cast<long long>(c.top_k), static_cast<long long>(c.T),
-                                 hash ? (c.hash == 64 ? " hash-i64" : " hash-i32") : "");
   if (check_cpu) {
     CpuOps cpu(num);
     Tensor ref;
     cpu.moe_experts(x, z, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, ref);
     env.report.check("moe_experts", detail, compare_tensors(out, ref), tol_for(num));
   }
-  if (!timing) return;
+  if (!timing || !env.perf) return;
   // Bytes: the weights of every expert the routing uses (each streamed once per call).
   std::set<int64_t> used;
   for (int64_t t = 0; t < c.T; ++t) {
@@ -372,6 +374,7 @@ void test_ops_moe(Env& env) {
   test_moe_experts(env, Numerics::exact_f32(), {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, false);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
+  test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 256, Fmt::Mxfp4, 0}, false, true);
   test_moe_experts(env, Numerics{}, {"flash-prefill", 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, false, true);
 }
 

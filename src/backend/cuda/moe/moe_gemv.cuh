@@ -25,8 +25,14 @@
 
 namespace dsv4::cuda {
 
-// Top nibble (MXFP4) / byte (FP8) of each 16-bit half as bf16x2 times 2^-126 / 2^-120.
-__device__ __forceinline__ uint32_t gemv_fp4_pair(uint32_t v) { return (v & 0x80008000u) | ((v >> 6) & 0x01C001C0u); }
+// FP8: top byte of each 16-bit half as bf16x2 times 2^-120.
+// MXFP4: nibble position pp (0, 1) of each 16-bit half of w (use w >> 8 for positions 2, 3) as bf16x2 times
+// 2^-126: mask the two nibbles, one multiply writes two copies of each (sign copy at bits [15:12], magnitude copy
+// at [9:6] of its half; the copies do not overlap, so the product is their OR), keep bit 15 and bits [8:6].
+__device__ __forceinline__ uint32_t gemv_fp4_pair(uint32_t w, int pp) {
+  const uint32_t m = w & (0x000F000Fu << (4 * pp));
+  return (m * ((1u << (12 - 4 * pp)) + (1u << (6 - 4 * pp)))) & 0x81C081C0u;
+}
 __device__ __forceinline__ uint32_t gemv_fp8_pair(uint32_t v) { return (v & 0x80008000u) | ((v >> 4) & 0x07F007F0u); }
 __device__ __forceinline__ uint32_t gemv_mul_bf16x2(uint32_t a, uint32_t b) {
   uint32_t d;
@@ -50,9 +56,14 @@ __device__ __forceinline__ GemvScale gemv_scale(uint32_t x, uint32_t bias) {
   s.m2 = b2 | (b2 << 16);
   return s;
 }
+// kTwo: some lane of the warp has a scale outside the one-multiply range (e8m0 above 2^1 for MXFP4, 2^7 for
+// FP8), so every lane checks its own; else one multiply and no predicated second one.
+template <bool kTwo>
 __device__ __forceinline__ uint32_t gemv_apply(uint32_t code, const GemvScale& s) {
   uint32_t v = gemv_mul_bf16x2(code, s.m1);
-  if (s.two) v = gemv_mul_bf16x2(v, s.m2);
+  if constexpr (kTwo) {
+    if (s.two) v = gemv_mul_bf16x2(v, s.m2);
+  }
   return v;
 }
 
@@ -170,127 +181,129 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
 #pragma unroll
       for (int r = 0; r < 4; ++r) acc[a][nt][r] = 0.0f;
 
-  uint4 raw[2][2][kRaw], raw_n[2][2][kRaw];
-  uint32_t sc[2][2], sc_n[2][2];
-  uint4 xb[4], xb_n[kXW];
-  auto load = [&](int s, uint4 (&rw)[2][2][kRaw], uint32_t (&sw)[2][2], uint4 (&xw)[kXW]) {
+  // One superstep's register operands: weight words, scale bytes, the first n-tile's A words (as loaded).
+  struct Stage {
+    uint4 raw[2][2][kRaw];
+    uint32_t sc[2][2];
+    uint4 xw[kXW];
+  };
+  auto load = [&](int s, Stage& st) {
 #pragma unroll
     for (int a = 0; a < 2; ++a)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const uint4* src = reinterpret_cast<const uint4*>(wrow[a][h] + static_cast<int64_t>(s) * (kFp4 ? 64 : 128));
 #pragma unroll
-        for (int c = 0; c < kRaw; ++c) rw[a][h][c] = __ldg(src + c);
-        sw[a][h] = kFp4 ? __ldg(srow[a][h] + 4 * s) : (h == 0 ? __ldg(srow[a][0] + s) : 0u);
+        for (int c = 0; c < kRaw; ++c) st.raw[a][h][c] = __ldg(src + c);
+        st.sc[a][h] = kFp4 ? __ldg(srow[a][h] + 4 * s) : (h == 0 ? __ldg(srow[a][0] + s) : 0u);
       }
     const uint4 zero = make_uint4(0, 0, 0, 0);
 #pragma unroll
-    for (int c = 0; c < kXW; ++c) xw[c] = xrow[0] ? __ldg(xrow[0] + s * (4 * kXW) + c) : zero;
+    for (int c = 0; c < kXW; ++c) st.xw[c] = xrow[0] ? __ldg(xrow[0] + s * (4 * kXW) + c) : zero;
+  };
+  auto load_x = [&](int s, int nt, uint4 (&xv)[4]) {
+    uint4 xw[kXW];
+#pragma unroll
+    for (int c = 0; c < kXW; ++c) xw[c] = xrow[nt] ? __ldg(xrow[nt] + s * (4 * kXW) + c) : make_uint4(0, 0, 0, 0);
+    to_b(xw, xv);
+  };
+  auto mma_step = [&](int nt, int t, const uint4 (&xv)[4], const uint32_t (&f0)[4], const uint32_t (&f1)[4]) {
+    const uint32_t lo = (t & 1) ? xv[t >> 1].z : xv[t >> 1].x;
+    const uint32_t hi = (t & 1) ? xv[t >> 1].w : xv[t >> 1].y;
+    const uint32_t b[2] = {__byte_perm(lo, hi, 0x5410), __byte_perm(lo, hi, 0x7632)};
+    moe_mma_bf16(acc[0][nt], f0, b);
+    moe_mma_bf16(acc[1][nt], f1, b);
   };
 
-  int s = warp;
-  if (s < S) {
-    uint4 xw0[kXW];
-    load(s, raw, sc, xw0);
-    to_b(xw0, xb);
-  }
-  for (; s < S; s += kW) {
-    const bool more = s + kW < S;
-    if (more) load(s + kW, raw_n, sc_n, xb_n);
-    // A fragment {a0, a1, a2, a3} of set a, mma step t.
-    auto decode = [&](int a, int t, uint32_t (&f)[4]) {
-      if constexpr (kFp4) {
+  // Superstep s from `cur` while `nxt` receives superstep s + kW (when there is one).
+  auto superstep = [&](int s, const Stage& cur, Stage& nxt) {
+    if (s + kW < S) load(s + kW, nxt);
+    GemvScale gs[2][2];
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const GemvScale gs = gemv_scale(sc[a][h], 126u);
-          const uint4 r4 = raw[a][h][0];
+    for (int a = 0; a < 2; ++a)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) gs[a][h] = kFp4 ? gemv_scale(cur.sc[a][h], 126u) : gemv_scale(cur.sc[a][0], 120u);
+    // A fragment {a0, a1, a2, a3} of set a, mma step t; kTwo: some lane needs two scale multiplies.
+    auto decode = [&]<bool kTwo>(int a, int t, uint32_t (&f)[4]) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        if constexpr (kFp4) {
+          const uint4 r4 = cur.raw[a][h][0];
           const uint32_t word = (t >> 1) == 0 ? r4.x : (t >> 1) == 1 ? r4.y : (t >> 1) == 2 ? r4.z : r4.w;
-          // bytes (B0, B2, B1, B3): nibble p of the low half pairs with nibble p of the high half:
-          // p = 0..3 -> (e0, e2), (e1, e3), (e4, e6), (e5, e7) of the word's 8 elements.
-          const uint32_t w = __byte_perm(word, 0u, 0x3120);
-          const int p0 = 2 * (t & 1);
-          f[h] = gemv_apply(gemv_fp4_pair(w << (12 - 4 * p0)), gs);
-          f[2 + h] = gemv_apply(gemv_fp4_pair(w << (8 - 4 * p0)), gs);
+          // Bytes (B0, B2, B1, B3): nibble p of the low half pairs with nibble p of the high half, p = 0..3 ->
+          // (e0, e2), (e1, e3), (e4, e6), (e5, e7); odd t takes p = 2, 3 (the word shifted down a byte).
+          const uint32_t w = __byte_perm(word, 0u, 0x3120) >> (8 * (t & 1));
+          f[h] = gemv_apply<kTwo>(gemv_fp4_pair(w, 0), gs[a][h]);
+          f[2 + h] = gemv_apply<kTwo>(gemv_fp4_pair(w, 1), gs[a][h]);
+        } else {
+          const uint4 r4 = cur.raw[a][h][t >> 2];
+          const uint32_t word = (t & 3) == 0 ? r4.x : (t & 3) == 1 ? r4.y : (t & 3) == 2 ? r4.z : r4.w;
+          f[h] = gemv_apply<kTwo>(gemv_fp8_pair(word << 8), gs[a][0]);  // (e0, e2)
+          f[2 + h] = gemv_apply<kTwo>(gemv_fp8_pair(word), gs[a][0]);   // (e1, e3)
+        }
+      }
+    };
+    auto compute = [&]<bool kTwo>() {
+      uint4 xb[4];
+      to_b(cur.xw, xb);
+      if constexpr (kNT > 2) {
+        // Many slots: decode the superstep once (64 registers), reuse it for every n-tile.
+        uint32_t af[2][8][4];
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+          decode.template operator()<kTwo>(0, t, af[0][t]);
+          decode.template operator()<kTwo>(1, t, af[1][t]);
+        }
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+          if (nt < nact) {
+            uint4 xv[4];
+            if (nt == 0) {
+#pragma unroll
+              for (int c = 0; c < 4; ++c) xv[c] = xb[c];
+            } else {
+              load_x(s, nt, xv);
+            }
+#pragma unroll
+            for (int t = 0; t < 8; ++t) mma_step(nt, t, xv, af[0][t], af[1][t]);
+          }
         }
       } else {
-        const GemvScale gs = gemv_scale(sc[a][0], 120u);
+        // Few slots (decode): decode step by step (fewer registers); a second n-tile decodes again.
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const uint4 r4 = raw[a][h][t >> 2];
-          const uint32_t word = (t & 3) == 0 ? r4.x : (t & 3) == 1 ? r4.y : (t & 3) == 2 ? r4.z : r4.w;
-          f[h] = gemv_apply(gemv_fp8_pair(word << 8), gs);  // (e0, e2)
-          f[2 + h] = gemv_apply(gemv_fp8_pair(word), gs);   // (e1, e3)
-        }
-      }
-    };
-    auto mma_step = [&](int nt, int t, const uint4 (&xv)[4], const uint32_t (&f0)[4], const uint32_t (&f1)[4]) {
-      const uint32_t lo = (t & 1) ? xv[t >> 1].z : xv[t >> 1].x;
-      const uint32_t hi = (t & 1) ? xv[t >> 1].w : xv[t >> 1].y;
-      const uint32_t b[2] = {__byte_perm(lo, hi, 0x5410), __byte_perm(lo, hi, 0x7632)};
-      moe_mma_bf16(acc[0][nt], f0, b);
-      moe_mma_bf16(acc[1][nt], f1, b);
-    };
-    auto load_x = [&](int nt, uint4 (&xv)[4]) {
-      uint4 xw[kXW];
+        for (int nt = 0; nt < kNT; ++nt) {
+          if (nt < nact) {
+            uint4 xv[4];
+            if (nt == 0) {
 #pragma unroll
-      for (int c = 0; c < kXW; ++c) xw[c] = xrow[nt] ? __ldg(xrow[nt] + s * (4 * kXW) + c) : make_uint4(0, 0, 0, 0);
-      to_b(xw, xv);
-    };
-    if constexpr (kNT > 2) {
-      // Many slots: decode the superstep once (64 registers), reuse it for every n-tile.
-      uint32_t af[2][8][4];
+              for (int c = 0; c < 4; ++c) xv[c] = xb[c];
+            } else {
+              load_x(s, nt, xv);
+            }
 #pragma unroll
-      for (int t = 0; t < 8; ++t) {
-        decode(0, t, af[0][t]);
-        decode(1, t, af[1][t]);
-      }
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        if (nt < nact) {
-          uint4 xv[4];
-          if (nt == 0) {
-#pragma unroll
-            for (int c = 0; c < 4; ++c) xv[c] = xb[c];
-          } else {
-            load_x(nt, xv);
-          }
-#pragma unroll
-          for (int t = 0; t < 8; ++t) mma_step(nt, t, xv, af[0][t], af[1][t]);
-        }
-      }
-    } else {
-      // Few slots (decode): decode step by step (fewer registers); a second n-tile decodes again.
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        if (nt < nact) {
-          uint4 xv[4];
-          if (nt == 0) {
-#pragma unroll
-            for (int c = 0; c < 4; ++c) xv[c] = xb[c];
-          } else {
-            load_x(nt, xv);
-          }
-#pragma unroll
-          for (int t = 0; t < 8; ++t) {
-            uint32_t f0[4], f1[4];
-            decode(0, t, f0);
-            decode(1, t, f1);
-            mma_step(nt, t, xv, f0, f1);
+            for (int t = 0; t < 8; ++t) {
+              uint32_t f0[4], f1[4];
+              decode.template operator()<kTwo>(0, t, f0);
+              decode.template operator()<kTwo>(1, t, f1);
+              mma_step(nt, t, xv, f0, f1);
+            }
           }
         }
       }
-    }
-    if (more) {
-#pragma unroll
-      for (int a = 0; a < 2; ++a)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-#pragma unroll
-          for (int c = 0; c < kRaw; ++c) raw[a][h][c] = raw_n[a][h][c];
-          sc[a][h] = sc_n[a][h];
-        }
-      to_b(xb_n, xb);
-    }
+    };
+    // Warp-uniform: the common case (every scale in the one-multiply range) has no predicated second multiply.
+    if (__any_sync(0xffffffffu, gs[0][0].two || gs[0][1].two || gs[1][0].two || gs[1][1].two)) compute.template operator()<true>();
+    else compute.template operator()<false>();
+  };
+
+  // Two stages used in turn (no register copies between supersteps).
+  Stage st0, st1;
+  int s = warp;
+  if (s < S) load(s, st0);
+  for (; s < S; s += 2 * kW) {
+    superstep(s, st0, st1);
+    if (s + kW >= S) break;
+    superstep(s + kW, st1, st0);
   }
 
   // Reduce the warps' partial sums (warp order) and store, one n-tile at a time.
