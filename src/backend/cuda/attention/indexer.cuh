@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 
@@ -31,6 +32,7 @@ __device__ __forceinline__ uint32_t order_key(float f) {
 }  // namespace indexer_detail
 
 __global__ void __launch_bounds__(kIndexerKeyTile) indexer_score_kernel(const __grid_constant__ IndexerScoreParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   constexpr int kLd = kIndexerKeyTile + 1;
   extern __shared__ float score_smem[];
@@ -77,6 +79,7 @@ __global__ void __launch_bounds__(kIndexerKeyTile) indexer_score_kernel(const __
 }
 
 __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const __grid_constant__ TopkParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   constexpr int kWarps = kTopkThreads / 32;
   __shared__ uint32_t hist[256];
@@ -182,6 +185,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const __grid_constan
 // n_heads <= 8 x kIdxMaxHeadGroups.
 __global__ void __launch_bounds__(kIdxMaxHeadGroups * 32, 2)
     indexer_score_tiled_kernel(const __grid_constant__ IndexerScoreParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   constexpr int kH = kIdxHeadsPerThread;
   constexpr int kLd = kIdxTileKeys + 1;
@@ -444,6 +448,7 @@ __device__ __forceinline__ int topk_seg_count(int s, int nseg, int last, int top
 // (S = kTopkSegment), held in shared memory as order keys. A row of one segment writes its final result;
 // otherwise the segment's sorted candidates go to cand_*[t][j·top_k, ...).
 __global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid_constant__ TopkSegParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
   const TopkScratch sc = topk_scratch(topk_smem);
@@ -470,6 +475,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid
 // 0..nseg-2 give top_k each, the last min(top_k, its length)); equal scores keep ascending row indices in
 // candidate order, so the tie rule carries over.
 __global__ void __launch_bounds__(kTopkThreads) topk_merge_kernel(const __grid_constant__ TopkSegParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
   const TopkScratch sc = topk_scratch(topk_smem);
@@ -489,6 +495,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_merge_kernel(const __grid_c
 // like a segment's candidates (descending score, ties to the lower index). One merge CTA over all 32 segments of a
 // 1M-context row took 60 us (H200, ncu); groups of 8 run side by side and leave 4 x top_k for stage 2b.
 __global__ void __launch_bounds__(kTopkThreads) topk_group_merge_kernel(const __grid_constant__ TopkSegParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
   const TopkScratch sc = topk_scratch(topk_smem);
@@ -508,6 +515,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_group_merge_kernel(const __
 
 // Two-level merge, stage 2b: one CTA per row of more than kTopkMergeGroup segments merges its groups' candidates.
 __global__ void __launch_bounds__(kTopkThreads) topk_group_final_kernel(const __grid_constant__ TopkSegParams p) {
+  grid_dependency_sync();
   using namespace indexer_detail;
   extern __shared__ __align__(16) unsigned char topk_smem[];
   const TopkScratch sc = topk_scratch(topk_smem);

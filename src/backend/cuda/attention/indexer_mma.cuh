@@ -21,6 +21,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/attention/sparse_attention.cuh"  // attn_detail: mma_bf16, round_bf16, store_bf16x4
@@ -44,6 +45,7 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 // a bf16 value, which is what lets the term matrix be bf16).
 template <int kHd>
 __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
+  grid_dependency_sync();
   using namespace indexer_mma_detail;
   using attn_detail::round_bf16;
   constexpr int kSteps = kHd / 16;

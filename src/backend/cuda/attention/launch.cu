@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/indexer.cuh"
 #include "backend/cuda/attention/indexer_mma.cuh"
 #include "backend/cuda/attention/launch.h"
@@ -36,8 +37,8 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     check(p.n_split == 1, "sparse_attention: the generic kernel has no split-K");
     auto kernel = sparse_attention_kernel<kAttnGenericThreads>;
     set_smem(kernel, plan.smem_bytes);
-    kernel<<<dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)), kAttnGenericThreads,
-             plan.smem_bytes, stream>>>(p);
+    launch_kernel(kernel, dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)), kAttnGenericThreads,
+             plan.smem_bytes, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -54,7 +55,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     (void)smem_set;
     const dim3 wgrid(static_cast<unsigned>(p.n_split), static_cast<unsigned>(p.n_heads / kAttnWideHeads),
                      static_cast<unsigned>(p.n_q));
-    kernel<<<wgrid, kAttnWideThreads, plan.smem_bytes, stream>>>(p);
+    launch_kernel(kernel, wgrid, kAttnWideThreads, plan.smem_bytes, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
   } else {
     const dim3 grid(static_cast<unsigned>(p.n_split),
@@ -63,7 +64,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     auto launch = [&]<int kDim>() {
       auto kernel = sparse_attention_mma_kernel<kDim>;
       set_smem(kernel, plan.smem_bytes);
-      kernel<<<grid, kAttnMmaThreads, plan.smem_bytes, stream>>>(p);
+      launch_kernel(kernel, grid, kAttnMmaThreads, plan.smem_bytes, stream, p);
     };
     switch (p.dim) {
       case 64: launch.template operator()<64>(); break;
@@ -75,8 +76,8 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     DSV4_CUDA_CHECK_LAUNCH();
   }
   if (p.n_split > 1) {
-    sparse_attention_combine_kernel<128>
-        <<<dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)), 128, 0, stream>>>(p);
+    launch_kernel(sparse_attention_combine_kernel<128>, dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)),
+                  128, 0, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
   }
 }
@@ -92,7 +93,7 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
     auto run = [&]<int kHd>() {
       static const bool smem_set = (set_smem(indexer_score_mma_kernel<kHd>, indexer_mma_smem(kHd)), true);
       (void)smem_set;
-      indexer_score_mma_kernel<kHd><<<grid, kIdxMmaThreads, plan.mma_smem, stream>>>(p);
+      launch_kernel(indexer_score_mma_kernel<kHd>, grid, kIdxMmaThreads, plan.mma_smem, stream, p);
     };
     if (p.head_dim == 128) run.template operator()<128>();
     else run.template operator()<64>();
@@ -106,14 +107,14 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
               std::to_string(kIdxMaxHeadGroups * kIdxHeadsPerThread); });
     set_smem(indexer_score_tiled_kernel, plan.score_smem);
     const dim3 grid(static_cast<unsigned>(plan.key_ctas), static_cast<unsigned>(p.T));
-    indexer_score_tiled_kernel<<<grid, static_cast<unsigned>(plan.head_groups * 32), plan.score_smem, stream>>>(p);
+    launch_kernel(indexer_score_tiled_kernel, grid, static_cast<unsigned>(plan.head_groups * 32), plan.score_smem, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }
   set_smem(indexer_score_kernel, plan.score_smem);
   const dim3 grid(static_cast<unsigned>((p.max_keys + kIndexerKeyTile - 1) / kIndexerKeyTile),
                   static_cast<unsigned>(p.T));
-  indexer_score_kernel<<<grid, kIndexerKeyTile, plan.score_smem, stream>>>(p);
+  launch_kernel(indexer_score_kernel, grid, kIndexerKeyTile, plan.score_smem, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -135,8 +136,8 @@ void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
                                 true);
   (void)smem_set;
-  topk_segment_kernel<<<dim3(static_cast<unsigned>(p.n_seg), static_cast<unsigned>(p.T)), kTopkThreads, smem,
-                        stream>>>(p);
+  launch_kernel(topk_segment_kernel, dim3(static_cast<unsigned>(p.n_seg), static_cast<unsigned>(p.T)), kTopkThreads, smem,
+                        stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
   const bool two_level = p.n_seg > kTopkMergeGroup && p.cand2_ld > 0;
   check(!two_level || (p.cand2_key && p.cand2_idx &&
@@ -145,14 +146,14 @@ void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
   // Rows of 2..kTopkMergeGroup segments (all of them without the two-level buffers); one row of more segments
   // takes the two-level path only.
   if (p.n_seg > 1 && !(two_level && p.T == 1)) {
-    topk_merge_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, smem, stream>>>(p);
+    launch_kernel(topk_merge_kernel, static_cast<unsigned>(p.T), kTopkThreads, smem, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
   }
   if (two_level) {
     const unsigned groups = static_cast<unsigned>((p.n_seg + kTopkMergeGroup - 1) / kTopkMergeGroup);
-    topk_group_merge_kernel<<<dim3(groups, static_cast<unsigned>(p.T)), kTopkThreads, smem, stream>>>(p);
+    launch_kernel(topk_group_merge_kernel, dim3(groups, static_cast<unsigned>(p.T)), kTopkThreads, smem, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
-    topk_group_final_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, smem, stream>>>(p);
+    launch_kernel(topk_group_final_kernel, static_cast<unsigned>(p.T), kTopkThreads, smem, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
   }
 }
@@ -162,7 +163,7 @@ void launch_topk(const TopkParams& p, cudaStream_t stream) {
         [&] { return "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK); });
   check(p.T >= 0, "indexer_topk: negative row count");
   if (p.T == 0) return;
-  topk_kernel<<<static_cast<unsigned>(p.T), kTopkThreads, 0, stream>>>(p);
+  launch_kernel(topk_kernel, static_cast<unsigned>(p.T), kTopkThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -170,14 +171,14 @@ void launch_softmax_pool(const SoftmaxPoolParams& p, cudaStream_t stream) {
   check(p.n >= 0 && p.dim > 0, [&] { return "softmax_pool: dim " + std::to_string(p.dim); });
   if (p.n == 0) return;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((p.dim + 127) / 128, 65535));
-  softmax_pool_kernel<128><<<dim3(static_cast<unsigned>(p.n), blocks), 128, 0, stream>>>(p);
+  launch_kernel(softmax_pool_kernel<128>, dim3(static_cast<unsigned>(p.n), blocks), 128, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_copy_rows(const CopyRowsParams& p, cudaStream_t stream) {
   check(p.width >= 0, [&] { return "copy_rows: width " + std::to_string(p.width); });
   if (p.n == 0 || p.width == 0) return;
-  copy_rows_kernel<128><<<grid_for(p.n, 1), 128, 0, stream>>>(p);
+  launch_kernel(copy_rows_kernel<128>, grid_for(p.n, 1), 128, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -186,7 +187,7 @@ void launch_resolve_rows(const ResolveRowsParams& p, cudaStream_t stream) {
   if (p.n == 0 || p.max_len == 0) return;
   const dim3 grid(std::min<unsigned>(static_cast<unsigned>((p.max_len + 255) / 256), 1024u),
                   static_cast<unsigned>(p.n));
-  resolve_rows_kernel<<<grid, 256, 0, stream>>>(p);
+  launch_kernel(resolve_rows_kernel, grid, 256, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -195,7 +196,7 @@ void launch_rope(const RopeParams& p, cudaStream_t stream) {
         [&] { return "rope: rope_dim " + std::to_string(p.rope_dim) + " with dim " + std::to_string(p.dim); });
   const int64_t work = p.T * p.segs * (p.rope_dim / 2);
   if (work == 0) return;
-  rope_kernel<<<grid_for(work, 256), 256, 0, stream>>>(p);
+  launch_kernel(rope_kernel, grid_for(work, 256), 256, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -205,7 +206,7 @@ void launch_kv_round(const KvRoundParams& p, cudaStream_t stream) {
                                         " is not a multiple of the FP8 block (64)"; });
   const int64_t units = p.n_rows * ((p.dim + 63) / 64);
   if (units == 0) return;
-  kv_round_kernel<<<grid_for(units, 8), 256, 0, stream>>>(p);
+  launch_kernel(kv_round_kernel, grid_for(units, 8), 256, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -217,7 +218,7 @@ void launch_indexer_round(const IndexerRoundParams& p, cudaStream_t stream) {
   auto kernel = indexer_round_kernel<128>;
   const size_t smem = size_t(p.dim) * 4;
   set_smem(kernel, smem);
-  kernel<<<grid_for(p.n_rows, 1), 128, smem, stream>>>(p);
+  launch_kernel(kernel, grid_for(p.n_rows, 1), 128, smem, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/common/numerics.cuh"
@@ -47,6 +48,7 @@ __device__ __forceinline__ float clampf(float v, float lo, float hi) { return v 
 }  // namespace rowwise_detail
 
 static __global__ void rope_kernel(const __grid_constant__ RopeParams p) {
+  grid_dependency_sync();
   using namespace rowwise_detail;
   const int np = p.rope_dim / 2;
   const int64_t total = p.T * p.segs * np;
@@ -70,6 +72,7 @@ static __global__ void rope_kernel(const __grid_constant__ RopeParams p) {
 
 // blockDim.x a multiple of 32; one warp per (row, 64-value block).
 static __global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) {
+  grid_dependency_sync();
   using namespace rowwise_detail;
   constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
   const int lane = threadIdx.x & 31;
@@ -99,6 +102,7 @@ static __global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) 
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) indexer_round_kernel(const __grid_constant__ IndexerRoundParams p) {
+  grid_dependency_sync();
   using namespace rowwise_detail;
   constexpr float kInvE2m1Max = static_cast<float>(1.0 / 6.0);
   constexpr float kFp4AmaxFloor = 6.0f * 0x1p-126f;
@@ -132,6 +136,7 @@ __global__ void __launch_bounds__(kThreads) indexer_round_kernel(const __grid_co
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) softmax_pool_kernel(const __grid_constant__ SoftmaxPoolParams p) {
+  grid_dependency_sync();
   const int i = blockIdx.x;
   const int64_t j0 = p.offsets[i], j1 = p.offsets[i + 1];
   for (int c = blockIdx.y * kThreads + threadIdx.x; c < p.dim; c += kThreads * gridDim.y) {
@@ -152,6 +157,7 @@ __global__ void __launch_bounds__(kThreads) softmax_pool_kernel(const __grid_con
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) copy_rows_kernel(const __grid_constant__ CopyRowsParams p) {
+  grid_dependency_sync();
   for (int r = blockIdx.x; r < p.n; r += gridDim.x) {
     const float* __restrict__ s = p.src[r];
     float* __restrict__ d = p.dst[r];
@@ -179,6 +185,7 @@ struct RopeInlineParams {
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) rope_inline_kernel(const __grid_constant__ RopeInlineParams p) {
+  grid_dependency_sync();
   using namespace rowwise_detail;
   __shared__ float s_cos[kRopeInlineMaxPairs], s_sin[kRopeInlineMaxPairs];
   const int np = p.rope_dim / 2;
@@ -220,6 +227,7 @@ struct CopyRowsInlineParams {
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) copy_rows_inline_kernel(const __grid_constant__ CopyRowsInlineParams p) {
+  grid_dependency_sync();
   const float* __restrict__ s = p.src[blockIdx.x];
   float* __restrict__ d = p.dst[blockIdx.x];
   if (p.vec4) {
@@ -232,6 +240,7 @@ __global__ void __launch_bounds__(kThreads) copy_rows_inline_kernel(const __grid
 }
 
 static __global__ void __launch_bounds__(256) resolve_rows_kernel(const __grid_constant__ ResolveRowsParams p) {
+  grid_dependency_sync();
   const int i = blockIdx.y;
   const int64_t o0 = p.out_offsets[i], len = p.out_offsets[i + 1] - o0;
   const int32_t d0 = p.direct_offsets ? p.direct_offsets[i] : 0;

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 
@@ -107,6 +108,7 @@ __device__ __forceinline__ void store_bf16x4(__nv_bfloat16* dst, float4 v) {
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) sparse_attention_kernel(const __grid_constant__ SparseAttnParams p) {
+  grid_dependency_sync();
   using namespace attn_detail;
   extern __shared__ float z[];  // [n keys of this query]
   __shared__ float red[kThreads / 32];
@@ -144,6 +146,7 @@ __global__ void __launch_bounds__(kThreads) sparse_attention_kernel(const __grid
 template <int kDim>
 __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     const __grid_constant__ SparseAttnParams p) {
+  grid_dependency_sync();
   using namespace attn_detail;
   constexpr int kG = kAttnHeadGroup, kT = kAttnKeyTile, kWarps = kAttnMmaThreads / 32;
   constexpr int kLd = kDim + 8;        // bf16 row stride of Qs / Ks (16-byte rows, conflict-free ldmatrix)
@@ -327,6 +330,7 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
 template <int kDim>
 __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_kernel(
     const __grid_constant__ SparseAttnParams p) {
+  grid_dependency_sync();
   using namespace attn_detail;
   constexpr int kH = kAttnWideHeads, kT = kAttnWideKeyTile, kThreads = kAttnWideThreads;
   constexpr int kLd = kDim + 8;     // bf16 row stride of Qs / Ks
@@ -522,6 +526,7 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
 // Same arithmetic and order as the one-thread-per-column form: bitwise equal.
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) sparse_attention_combine_kernel(const __grid_constant__ SparseAttnParams p) {
+  grid_dependency_sync();
   using namespace attn_detail;
   __shared__ float wsh[kAttnCombineMaxSplit];
   __shared__ float red[kThreads / 32];

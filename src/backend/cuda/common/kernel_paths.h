@@ -30,6 +30,7 @@ struct KernelPaths {
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
+  bool pdl = true;                      // programmatic dependent launch for every kernel (common/pdl.cuh)
 };
 
 KernelPaths& kernel_paths();

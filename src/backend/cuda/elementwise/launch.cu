@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/elementwise/launch.h"
 #include "backend/cuda/elementwise/plan.h"
@@ -21,7 +22,7 @@ void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream) {
   check(p.x != p.y, "rms_norm: y must not alias x");
   if (p.n_rows == 0) return;
   auto launch = [&]<int kChunks>() {
-    rms_norm_kernel<kRmsNormThreads, kChunks><<<static_cast<unsigned>(p.n_rows), kRmsNormThreads, 0, stream>>>(p);
+    launch_kernel(rms_norm_kernel<kRmsNormThreads, kChunks>, static_cast<unsigned>(p.n_rows), kRmsNormThreads, 0, stream, p);
   };
   switch (plan.chunks) {
     case 1: launch.template operator()<1>(); break;
@@ -44,7 +45,7 @@ void launch_rms_norm_f32(const RmsNormF32Params& p, cudaStream_t stream) {
   const RmsNormF32Plan plan = plan_rms_norm_f32(p.dim);
   if (plan.group == 0 || !aligned16(p.x)) {
     check(p.n_seg <= INT32_MAX, [&] { return "rms_norm f32: n_seg " + std::to_string(p.n_seg) + " exceeds grid.x"; });
-    rms_norm_f32_generic_kernel<<<static_cast<unsigned>(p.n_seg), kRmsNormF32Threads, 0, stream>>>(p);
+    launch_kernel(rms_norm_f32_generic_kernel, static_cast<unsigned>(p.n_seg), kRmsNormF32Threads, 0, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -52,7 +53,7 @@ void launch_rms_norm_f32(const RmsNormF32Params& p, cudaStream_t stream) {
   const int64_t blocks = (p.n_seg + segs_per_cta - 1) / segs_per_cta;
   check(blocks <= INT32_MAX, [&] { return "rms_norm f32: n_seg " + std::to_string(p.n_seg) + " exceeds grid.x"; });
   auto launch = [&]<int kGroup, int kChunks>() {
-    rms_norm_f32_kernel<kGroup, kChunks><<<static_cast<unsigned>(blocks), kRmsNormF32Threads, 0, stream>>>(p);
+    launch_kernel(rms_norm_f32_kernel<kGroup, kChunks>, static_cast<unsigned>(blocks), kRmsNormF32Threads, 0, stream, p);
   };
   if (plan.group == 32) {
     switch (plan.chunks) {
@@ -81,8 +82,8 @@ void launch_f32_map(const F32MapParams& p, F32Map op, int sms, cudaStream_t stre
   const bool vec = p.n % 4 == 0 && aligned16(p.y) && (op != F32Map::Add || (p.x_n % 4 == 0 && aligned16(p.x)));
   const int blocks = plan_flat_blocks(vec ? p.n / 4 : p.n, sms);
   auto launch = [&]<F32Map kOp>() {
-    if (vec) f32_map_kernel<kOp, 4><<<blocks, kF32MapThreads, 0, stream>>>(p);
-    else f32_map_kernel<kOp, 1><<<blocks, kF32MapThreads, 0, stream>>>(p);
+    if (vec) launch_kernel(f32_map_kernel<kOp, 4>, blocks, kF32MapThreads, 0, stream, p);
+    else launch_kernel(f32_map_kernel<kOp, 1>, blocks, kF32MapThreads, 0, stream, p);
   };
   switch (op) {
     case F32Map::Round: launch.template operator()<F32Map::Round>(); break;
@@ -101,8 +102,8 @@ void launch_row_gather(const RowGatherParams& p, RowGather mode, int sms, cudaSt
   const bool vec = p.width % 4 == 0 && aligned16(p.src) && aligned16(p.dst);
   const int blocks = plan_flat_blocks(p.n_rows * (vec ? p.width / 4 : p.width), sms);
   auto launch = [&]<RowGather kMode>() {
-    if (vec) row_gather_kernel<kMode, 4><<<blocks, kF32MapThreads, 0, stream>>>(p);
-    else row_gather_kernel<kMode, 1><<<blocks, kF32MapThreads, 0, stream>>>(p);
+    if (vec) launch_kernel(row_gather_kernel<kMode, 4>, blocks, kF32MapThreads, 0, stream, p);
+    else launch_kernel(row_gather_kernel<kMode, 1>, blocks, kF32MapThreads, 0, stream, p);
   };
   switch (mode) {
     case RowGather::Expand: launch.template operator()<RowGather::Expand>(); break;

@@ -5,12 +5,14 @@
 #pragma once
 #include <cuda_bf16.h>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/elementwise/params.h"
 
 namespace dsv4::cuda {
 
 template <int kThreads, int kChunks>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const __grid_constant__ RmsNormParams p) {
+  grid_dependency_sync();
   const int64_t row = blockIdx.x;
   const int n_chunks = p.dim / 8;
   const uint4* xr = reinterpret_cast<const uint4*>(p.x + row * p.dim);

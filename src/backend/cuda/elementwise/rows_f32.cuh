@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/elementwise/params.h"
 
 namespace dsv4::cuda {
@@ -41,6 +42,7 @@ __device__ __forceinline__ float rms_scale(float v, float inv, const float* __re
 
 template <int kGroup, int kChunks>
 __global__ void __launch_bounds__(256) rms_norm_f32_kernel(const __grid_constant__ RmsNormF32Params p) {
+  grid_dependency_sync();
   constexpr int kSegs = 256 / kGroup;
   const int lane = threadIdx.x % kGroup;
   const int64_t seg = static_cast<int64_t>(blockIdx.x) * kSegs + threadIdx.x / kGroup;
@@ -75,6 +77,7 @@ __global__ void __launch_bounds__(256) rms_norm_f32_kernel(const __grid_constant
 }
 
 __global__ void __launch_bounds__(256) rms_norm_f32_generic_kernel(const __grid_constant__ RmsNormF32Params p) {
+  grid_dependency_sync();
   float* row = p.x + static_cast<int64_t>(blockIdx.x) * p.dim;
   double ss = 0.0;
   for (int i = threadIdx.x; i < p.dim; i += 256) ss = fma(static_cast<double>(row[i]), static_cast<double>(row[i]), ss);
@@ -93,6 +96,7 @@ __device__ __forceinline__ float f32_map_one(const F32MapParams& p, float y, int
 // kVec = 4: n % 4 == 0 (and x_n % 4 == 0 for Add), 16-byte aligned pointers.
 template <F32Map kOp, int kVec>
 __global__ void __launch_bounds__(256) f32_map_kernel(const __grid_constant__ F32MapParams p) {
+  grid_dependency_sync();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < p.n / kVec; v += stride) {
     const int64_t i = v * kVec;
@@ -112,6 +116,7 @@ __global__ void __launch_bounds__(256) f32_map_kernel(const __grid_constant__ F3
 // kVec = 4: width % 4 == 0, 16-byte aligned pointers.
 template <RowGather kMode, int kVec>
 __global__ void __launch_bounds__(256) row_gather_kernel(const __grid_constant__ RowGatherParams p) {
+  grid_dependency_sync();
   const int wv = p.width / kVec;
   const int64_t total = p.n_rows * wv;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_bf16.h>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/gemm/params.h"
 
@@ -12,6 +13,7 @@ namespace dsv4::cuda {
 inline constexpr int kActQuantWarps = 8;
 
 __global__ void __launch_bounds__(kActQuantWarps * 32) act_quant_kernel(const __grid_constant__ ActQuantParams p) {
+  grid_dependency_sync();
   constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
   const int lane = threadIdx.x & 31;
   const int kb_count = p.K / 128;
@@ -56,6 +58,7 @@ __global__ void __launch_bounds__(kActQuantWarps * 32) act_quant_kernel(const __
 }
 
 __global__ void e8m0_to_f32_kernel(const __grid_constant__ E8m0ToF32Params p) {
+  grid_dependency_sync();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= static_cast<int64_t>(p.rows) * p.ld) return;
   const int r = static_cast<int>(i / p.ld);

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/gemm/fp8_gemm_limits.h"
 #include "backend/cuda/gemm/fp8_gemm_mma.cuh"
@@ -32,6 +33,7 @@ inline constexpr int kFp8DecodeBatch = kTokTiles >= 4 ? 1 : 2;
 template <int kTokTiles>
 __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
     fp8_decode_kernel(const __grid_constant__ Fp8DecodeParams p) {
+  grid_dependency_sync();
   namespace cg = cooperative_groups;
   constexpr int kCols = 8 * kTokTiles;
   constexpr int kRedLd = kCols + 1;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_gemm_limits.h"
 #include "backend/cuda/gemm/params.h"
 
@@ -35,6 +36,7 @@ __device__ __forceinline__ uint4 load_nc16(const uint8_t* p) { return __ldg(rein
 template <int kTokTiles>
 __global__ void __launch_bounds__(mma_max_warps(kTokTiles) * 32)
     fp8_gemm_mma_kernel(const __grid_constant__ Fp8GemmMmaParams p) {
+  grid_dependency_sync();
   constexpr int kCols = 8 * kTokTiles;
   constexpr int kRedLd = kCols + 1;  // padded row of the cross-warp reduction buffer
   extern __shared__ float red[];     // f32 [n_warps, 16, kRedLd]

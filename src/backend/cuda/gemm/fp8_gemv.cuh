@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_gemm_limits.h"
 #include "backend/cuda/gemm/params.h"
 
@@ -34,6 +35,7 @@ __device__ __forceinline__ void e4m3x4_to_f32(uint32_t w, float* out) {
 
 template <int kTok>
 __global__ void __launch_bounds__(kFp8GemvThreads) fp8_gemv_kernel(const __grid_constant__ Fp8GemvParams p) {
+  grid_dependency_sync();
   constexpr int kR = kFp8GemvRows;
   __shared__ float red[kR * kTok][kFp8GemvThreads];
   const int tid = threadIdx.x;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/act_quant.cuh"
 #include "backend/cuda/gemm/fp8_decode.cuh"
@@ -39,7 +40,7 @@ void run_mma(const Fp8GemmPlan& plan, const Fp8GemmArgs& a, cudaStream_t stream)
   const dim3 grid(static_cast<unsigned>(s.n_ctas), static_cast<unsigned>(s.m_ctas));
   const unsigned threads = static_cast<unsigned>(32 * s.k_splits);
   auto launch = [&]<int kTokTiles>() {
-    fp8_gemm_mma_kernel<kTokTiles><<<grid, threads, s.smem_bytes, stream>>>(p);
+    launch_kernel(fp8_gemm_mma_kernel<kTokTiles>, grid, threads, s.smem_bytes, stream, p);
   };
   switch (s.tok_tiles) {
     case 1: launch.template operator()<1>(); break;
@@ -76,7 +77,7 @@ void launch_act_quant(const ActQuantParams& p, cudaStream_t stream) {
   if (blocks == 0) return;
   const int64_t ctas = (blocks + kActQuantWarps - 1) / kActQuantWarps;
   check(ctas <= INT32_MAX, [&] { return "act_quant: M " + std::to_string(p.M) + " too large for one launch"; });
-  act_quant_kernel<<<static_cast<unsigned>(ctas), kActQuantWarps * 32, 0, stream>>>(p);
+  launch_kernel(act_quant_kernel, static_cast<unsigned>(ctas), kActQuantWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -84,7 +85,7 @@ void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream) {
   check(p.rows >= 0 && p.cols >= 0 && p.ld >= p.cols, "e8m0_to_f32: bad shape (ld must be >= cols)");
   const int64_t n = static_cast<int64_t>(p.rows) * p.ld;
   if (n == 0) return;
-  e8m0_to_f32_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(p);
+  launch_kernel(e8m0_to_f32_kernel, static_cast<unsigned>((n + 255) / 256), 256, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -116,13 +117,15 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
     cfg.blockDim = dim3(kFp8DecodeWarps * 32, 1, 1);
     cfg.dynamicSmemBytes = s.smem_bytes;
     cfg.stream = stream;
-    cudaLaunchAttribute at[1];
+    cudaLaunchAttribute at[2];
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = static_cast<unsigned>(s.cluster);
     at[0].val.clusterDim.y = 1;
     at[0].val.clusterDim.z = 1;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;  // common/pdl.cuh
+    at[1].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = at;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = kernel_paths().pdl ? 2 : 1;
     DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
   };
   switch (s.tok_tiles) {
@@ -149,9 +152,9 @@ void launch_fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream) {
   const int tok = p.M == 1 ? 1 : p.M == 2 ? 2 : 4;
   const dim3 grid(static_cast<unsigned>(p.N / kFp8GemvRows), static_cast<unsigned>((p.M + tok - 1) / tok));
   switch (tok) {
-    case 1: fp8_gemv_kernel<1><<<grid, kFp8GemvThreads, 0, stream>>>(p); break;
-    case 2: fp8_gemv_kernel<2><<<grid, kFp8GemvThreads, 0, stream>>>(p); break;
-    default: fp8_gemv_kernel<4><<<grid, kFp8GemvThreads, 0, stream>>>(p); break;
+    case 1: launch_kernel(fp8_gemv_kernel<1>, grid, kFp8GemvThreads, 0, stream, p); break;
+    case 2: launch_kernel(fp8_gemv_kernel<2>, grid, kFp8GemvThreads, 0, stream, p); break;
+    default: launch_kernel(fp8_gemv_kernel<4>, grid, kFp8GemvThreads, 0, stream, p); break;
   }
   DSV4_CUDA_CHECK_LAUNCH();
 }

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/gemm/linear_params.h"
 
@@ -97,6 +98,7 @@ __device__ __forceinline__ float round_to_bf16(float x) { return __bfloat162floa
 
 template <WeightFormat F, int kTok, int kVec>
 __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv_kernel(const __grid_constant__ LinearGemvParams p) {
+  grid_dependency_sync();
   const int lane = threadIdx.x & 31;
   const int n = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
   if (n >= p.N) return;
@@ -149,6 +151,7 @@ inline constexpr int kGemv16Vec = F == WeightFormat::Fp8 ? 16 : 8;  // elements 
 
 template <WeightFormat F, int kTok, int kSplit>
 __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __grid_constant__ LinearGemvParams p) {
+  grid_dependency_sync();
   constexpr int V = kGemv16Vec<F>;
   constexpr int kU = 4;
   constexpr int kRows = kGemvWarps / kSplit;
@@ -269,6 +272,7 @@ __device__ __forceinline__ uint8_t quant_code(float v, float s) {
 }
 
 __global__ void __launch_bounds__(kQuantWarps * 32) act_quant_f32_kernel(const __grid_constant__ ActQuantF32Params p) {
+  grid_dependency_sync();
   const int kb_count = p.K / 128;
   const int64_t block = static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5);
   if (block >= p.M * kb_count) return;
@@ -288,6 +292,7 @@ __global__ void __launch_bounds__(kQuantWarps * 32) act_quant_f32_kernel(const _
 }
 
 __global__ void __launch_bounds__(kQuantWarps * 32) fp8_fake_quant_kernel(const __grid_constant__ Fp8FakeQuantParams p) {
+  grid_dependency_sync();
   const int kb_count = p.K / 128;
   const int64_t block = static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5);
   if (block >= p.M * kb_count) return;
@@ -301,6 +306,7 @@ __global__ void __launch_bounds__(kQuantWarps * 32) fp8_fake_quant_kernel(const 
 }
 
 __global__ void split_bf16_kernel(const __grid_constant__ SplitBf16Params p) {
+  grid_dependency_sync();
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float x = p.x[i];
@@ -312,6 +318,7 @@ __global__ void split_bf16_kernel(const __grid_constant__ SplitBf16Params p) {
 
 template <WeightFormat F>
 __global__ void weight_to_bf16_kernel(const __grid_constant__ WeightToBf16Params p) {
+  grid_dependency_sync();
   const int64_t total = static_cast<int64_t>(p.N) * p.K;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -322,12 +329,14 @@ __global__ void weight_to_bf16_kernel(const __grid_constant__ WeightToBf16Params
 }
 
 __global__ void widen_bf16_kernel(const __grid_constant__ WidenBf16Params p) {
+  grid_dependency_sync();
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     p.y[i] = __bfloat162float(p.in[i]);
 }
 
 __global__ void add_halves_kernel(const __grid_constant__ AddHalvesParams p) {
+  grid_dependency_sync();
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float v = p.in[p.n + i] + p.in[i];  // lo + hi: the order of the previous beta = 1 accumulation
@@ -336,6 +345,7 @@ __global__ void add_halves_kernel(const __grid_constant__ AddHalvesParams p) {
 }
 
 __global__ void round_bf16_kernel(const __grid_constant__ RoundBf16Params p) {
+  grid_dependency_sync();
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     p.x[i] = round_to_bf16(p.x[i]);
@@ -343,6 +353,7 @@ __global__ void round_bf16_kernel(const __grid_constant__ RoundBf16Params p) {
 
 template <WeightFormat F>
 __global__ void embed_kernel(const __grid_constant__ EmbedParams p) {
+  grid_dependency_sync();
   const int t = blockIdx.x;
   const int64_t id = p.ids[t];
   float* out = p.out + static_cast<int64_t>(t) * p.D;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/linear_kernels.cuh"
 #include "backend/cuda/gemm/linear_launch.h"
@@ -68,7 +69,7 @@ void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream) {
     check(grid.y <= 65535, "linear_gemv: M " + std::to_string(p.M) + " too large for one launch");
     auto by_fmt = [&]<WeightFormat F>() {
       auto launch = [&]<int kTok, int kSplit>() {
-        linear_gemv16_kernel<F, kTok, kSplit><<<grid, kGemvWarps * 32, 0, stream>>>(p);
+        launch_kernel(linear_gemv16_kernel<F, kTok, kSplit>, grid, kGemvWarps * 32, 0, stream, p);
       };
       auto by_split = [&]<int kTok>() {
         switch (split) {
@@ -99,7 +100,7 @@ void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream) {
   check(grid.y <= 65535, "linear_gemv: M " + std::to_string(p.M) + " too large for one launch");
   with_format(p.w.format, [&]<WeightFormat F>() {
     auto launch = [&]<int kTok, int kVec>() {
-      linear_gemv_kernel<F, kTok, kVec><<<grid, kGemvWarps * 32, 0, stream>>>(p);
+      launch_kernel(linear_gemv_kernel<F, kTok, kVec>, grid, kGemvWarps * 32, 0, stream, p);
     };
     auto by_tok = [&]<int kVec>() {
       switch (tok) {
@@ -123,7 +124,7 @@ void launch_act_quant_f32(const ActQuantF32Params& p, cudaStream_t stream) {
   if (blocks == 0) return;
   const int64_t ctas = (blocks + kQuantWarps - 1) / kQuantWarps;
   check(ctas <= INT32_MAX, "act_quant_f32: M " + std::to_string(p.M) + " too large for one launch");
-  act_quant_f32_kernel<<<static_cast<unsigned>(ctas), kQuantWarps * 32, 0, stream>>>(p);
+  launch_kernel(act_quant_f32_kernel, static_cast<unsigned>(ctas), kQuantWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -134,14 +135,14 @@ void launch_fp8_fake_quant(const Fp8FakeQuantParams& p, cudaStream_t stream) {
   if (blocks == 0) return;
   const int64_t ctas = (blocks + kQuantWarps - 1) / kQuantWarps;
   check(ctas <= INT32_MAX, "fp8_fake_quant: M " + std::to_string(p.M) + " too large for one launch");
-  fp8_fake_quant_kernel<<<static_cast<unsigned>(ctas), kQuantWarps * 32, 0, stream>>>(p);
+  launch_kernel(fp8_fake_quant_kernel, static_cast<unsigned>(ctas), kQuantWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_split_bf16(const SplitBf16Params& p, cudaStream_t stream) {
   check(p.x && p.hi && p.lo, "split_bf16: null operand");
   if (p.n == 0) return;
-  split_bf16_kernel<<<element_blocks(p.n), kElementThreads, 0, stream>>>(p);
+  launch_kernel(split_bf16_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -151,7 +152,7 @@ void launch_weight_to_bf16(const WeightToBf16Params& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.N) * p.K;
   if (n == 0) return;
   with_format(p.w.format, [&]<WeightFormat F>() {
-    weight_to_bf16_kernel<F><<<element_blocks(n), kElementThreads, 0, stream>>>(p);
+    launch_kernel(weight_to_bf16_kernel<F>, element_blocks(n), kElementThreads, 0, stream, p);
   });
   DSV4_CUDA_CHECK_LAUNCH();
 }
@@ -159,21 +160,21 @@ void launch_weight_to_bf16(const WeightToBf16Params& p, cudaStream_t stream) {
 void launch_widen_bf16(const WidenBf16Params& p, cudaStream_t stream) {
   check(p.in && p.y, "widen_bf16: null operand");
   if (p.n == 0) return;
-  widen_bf16_kernel<<<element_blocks(p.n), kElementThreads, 0, stream>>>(p);
+  launch_kernel(widen_bf16_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_add_halves(const AddHalvesParams& p, cudaStream_t stream) {
   check(p.in && p.y, "add_halves: null operand");
   if (p.n == 0) return;
-  add_halves_kernel<<<element_blocks(p.n), kElementThreads, 0, stream>>>(p);
+  launch_kernel(add_halves_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_round_bf16(const RoundBf16Params& p, cudaStream_t stream) {
   check(p.x != nullptr, "round_bf16: null operand");
   if (p.n == 0) return;
-  round_bf16_kernel<<<element_blocks(p.n), kElementThreads, 0, stream>>>(p);
+  launch_kernel(round_bf16_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -183,7 +184,7 @@ void launch_embed(const EmbedParams& p, cudaStream_t stream) {
   if (p.T == 0) return;
   const unsigned threads = static_cast<unsigned>(std::min<int32_t>(256, (p.D + 31) / 32 * 32));
   with_format(p.table.format, [&]<WeightFormat F>() {
-    embed_kernel<F><<<static_cast<unsigned>(p.T), threads, 0, stream>>>(p);
+    launch_kernel(embed_kernel<F>, static_cast<unsigned>(p.T), threads, 0, stream, p);
   });
   DSV4_CUDA_CHECK_LAUNCH();
 }

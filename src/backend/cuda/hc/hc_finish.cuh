@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/hc/params.h"
 #include "backend/cuda/hc/plan.h"
 
@@ -56,6 +57,7 @@ __device__ __forceinline__ float hc_sinkhorn(float c, int lane, int iters, float
 
 template <int kHc, int kVec, bool kPre>
 __global__ void __launch_bounds__(256) hc_finish_kernel(const __grid_constant__ HcFinishParams p) {
+  grid_dependency_sync();
   constexpr int kMix = kPre ? (2 + kHc) * kHc : kHc;
   static_assert(kMix <= 32 && kHc * kHc <= 32, "one warp holds mu and C");
   const int64_t t = blockIdx.x;

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/hc/hc_finish.cuh"
 #include "backend/cuda/hc/hc_mix.cuh"
 #include "backend/cuda/hc/params.h"
@@ -28,6 +29,7 @@ inline constexpr int kHcFusedThreads = kHcFusedGroups * kHcFusedLanes + 32 * kTp
 
 template <int kHc, bool kPre, int kTpt, int kVec>
 __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const __grid_constant__ HcFusedParams p) {
+  grid_dependency_sync();
   constexpr int kMix = kPre ? (2 + kHc) * kHc : kHc;
   static_assert(kMix <= 32 && kHc * kHc <= 32, "one warp holds mu and C");
   constexpr int kLanes = kHcFusedLanes, kGroups = kHcFusedGroups;

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/hc/params.h"
 
 namespace dsv4::cuda {
@@ -77,6 +78,7 @@ __device__ __forceinline__ void hc_mix_warp_sums(const float* __restrict__ x, co
 
 template <int kMix, int kTpt, int kLanes, int kGroups, int kVec>
 __global__ void __launch_bounds__(kLanes * kGroups) hc_mix_kernel(const __grid_constant__ HcMixParams p) {
+  grid_dependency_sync();
   static_assert(kLanes % 32 == 0, "a group is whole warps");
   constexpr int kThreads = kLanes * kGroups, kWarps = kThreads / 32, kWarpsPerGroup = kLanes / 32;
   constexpr int kTokens = kTpt * kGroups;

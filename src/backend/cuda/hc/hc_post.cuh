@@ -8,12 +8,14 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/hc/params.h"
 
 namespace dsv4::cuda {
 
 template <int kHc, int kVec>
 __global__ void __launch_bounds__(256) hc_post_kernel(const __grid_constant__ HcPostParams p) {
+  grid_dependency_sync();
   const int64_t t = blockIdx.x;
   float post[kHc], C[kHc * kHc];
 #pragma unroll

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/hc/hc_finish.cuh"
 #include "backend/cuda/hc/hc_fused.cuh"
@@ -39,9 +40,9 @@ void launch_hc_mix(const HcMixParams& p, const HcMixPlan& plan, cudaStream_t str
   const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
   auto launch = [&]<int kMix, int kVec>() {
     switch (plan.config) {
-      case HcMixConfig::Tiny: hc_mix_kernel<kMix, 1, 64, 1, kVec><<<grid, 64, 0, stream>>>(p); break;
-      case HcMixConfig::Small: hc_mix_kernel<kMix, 4, 64, 1, kVec><<<grid, 64, 0, stream>>>(p); break;
-      case HcMixConfig::Large: hc_mix_kernel<kMix, 4, 32, 8, kVec><<<grid, 256, 0, stream>>>(p); break;
+      case HcMixConfig::Tiny: launch_kernel(hc_mix_kernel<kMix, 1, 64, 1, kVec>, grid, 64, 0, stream, p); break;
+      case HcMixConfig::Small: launch_kernel(hc_mix_kernel<kMix, 4, 64, 1, kVec>, grid, 64, 0, stream, p); break;
+      case HcMixConfig::Large: launch_kernel(hc_mix_kernel<kMix, 4, 32, 8, kVec>, grid, 256, 0, stream, p); break;
     }
   };
   if (plan.mix == 4) {
@@ -62,8 +63,8 @@ void launch_hc_finish(const HcFinishParams& p, int hc, bool pre, const HcRowPlan
   const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(plan.chunks));
   with_hc(hc, "hc finish", [&]<int kHc>() {
     auto go = [&]<int kVec>() {
-      if (pre) hc_finish_kernel<kHc, kVec, true><<<grid, kHcFinishThreads, 0, stream>>>(p);
-      else hc_finish_kernel<kHc, kVec, false><<<grid, kHcFinishThreads, 0, stream>>>(p);
+      if (pre) launch_kernel(hc_finish_kernel<kHc, kVec, true>, grid, kHcFinishThreads, 0, stream, p);
+      else launch_kernel(hc_finish_kernel<kHc, kVec, false>, grid, kHcFinishThreads, 0, stream, p);
     };
     plan.vec == 4 ? go.template operator()<4>() : go.template operator()<1>();
   });
@@ -88,8 +89,8 @@ void launch_hc_fused(const HcFusedParams& p, int hc, bool pre, const HcMixPlan& 
                   static_cast<unsigned>((plan.splits + kHcFusedGroups - 1) / kHcFusedGroups));
   with_hc(hc, "hc fused", [&]<int kHc>() {
     auto go = [&]<int kTpt, int kVec>() {
-      if (pre) hc_fused_kernel<kHc, true, kTpt, kVec><<<grid, kHcFusedThreads<kTpt>, 0, stream>>>(p);
-      else hc_fused_kernel<kHc, false, kTpt, kVec><<<grid, kHcFusedThreads<kTpt>, 0, stream>>>(p);
+      if (pre) launch_kernel(hc_fused_kernel<kHc, true, kTpt, kVec>, grid, kHcFusedThreads<kTpt>, 0, stream, p);
+      else launch_kernel(hc_fused_kernel<kHc, false, kTpt, kVec>, grid, kHcFusedThreads<kTpt>, 0, stream, p);
     };
     if (plan.tokens_per_cta == 1) {
       plan.vec == 4 ? go.template operator()<1, 4>() : go.template operator()<1, 1>();
@@ -110,8 +111,8 @@ void launch_hc_post(const HcPostParams& p, int hc, const HcRowPlan& plan, cudaSt
   if (p.T == 0 || p.D == 0) return;
   const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(plan.chunks));
   with_hc(hc, "hc post", [&]<int kHc>() {
-    if (plan.vec == 4) hc_post_kernel<kHc, 4><<<grid, kHcPostThreads, 0, stream>>>(p);
-    else hc_post_kernel<kHc, 1><<<grid, kHcPostThreads, 0, stream>>>(p);
+    if (plan.vec == 4) launch_kernel(hc_post_kernel<kHc, 4>, grid, kHcPostThreads, 0, stream, p);
+    else launch_kernel(hc_post_kernel<kHc, 1>, grid, kHcPostThreads, 0, stream, p);
   });
   DSV4_CUDA_CHECK_LAUNCH();
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/moe/launch.h"
 #include "backend/cuda/moe/moe_gemm.cuh"
@@ -19,8 +20,8 @@ void launch_route(const RouteParams& p, cudaStream_t stream) {
         [&] { return "route: top_k " + std::to_string(p.top_k) + " outside [1, min(E, " + std::to_string(kRouteMaxTopK) + ")]"; });
   check(p.logits && p.sel && p.weight && (!p.tid2eid || p.tokens), "route: null operand");
   if (p.T == 0) return;
-  if (p.rank && p.T <= kRouteRankMaxT) route_rank_kernel<<<p.T, kRouteRankThreads, 0, stream>>>(p);
-  else route_kernel<<<(p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream>>>(p);
+  if (p.rank && p.T <= kRouteRankMaxT) launch_kernel(route_rank_kernel, p.T, kRouteRankThreads, 0, stream, p);
+  else launch_kernel(route_kernel, (p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -28,13 +29,13 @@ void launch_moe_align_tiles(const MoeAlignParams& p, cudaStream_t stream) {
   check(p.E > 0 && p.E <= kAlignMaxExperts, [&] { return "moe align: E " + std::to_string(p.E) + " outside [1, " +
                                                 std::to_string(kAlignMaxExperts) + "]"; });
   check(p.bm > 0 && p.max_tiles >= moe_max_tiles(p.n_slots, p.E, p.bm), "moe align: tile capacity too small");
-  moe_align_count_kernel<<<1, kAlignThreads, 0, stream>>>(p);
+  launch_kernel(moe_align_count_kernel, 1, kAlignThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
   launch_moe_align_tiles(p, stream);
-  moe_align_place_kernel<<<p.E, kAlignPlaceThreads, 0, stream>>>(p);
+  launch_kernel(moe_align_place_kernel, p.E, kAlignPlaceThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -59,7 +60,7 @@ void launch_moe_route_align(const MoeRouteAlignParams& p, cudaStream_t stream) {
         [&] { return "moe route+align: null operand"; });
   check(a.bm > 0 && a.max_tiles >= moe_max_tiles(a.n_slots, a.E, a.bm), [&] { return "moe route+align: tile capacity too small"; });
   if (r.T == 0) return;
-  moe_route_align_kernel<<<1, kAlignThreads, 0, stream>>>(p);
+  launch_kernel(moe_route_align_kernel, 1, kAlignThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -67,7 +68,7 @@ void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream) {
   check(p.K > 0 && p.K % 128 == 0, [&] { return "moe fake quant: K " + std::to_string(p.K) + " is not a multiple of 128"; });
   const int64_t blocks = p.rows * (p.K / 128);
   if (blocks == 0) return;
-  moe_fake_quant_kernel<<<static_cast<unsigned>((blocks + 7) / 8), 256, 0, stream>>>(p);
+  launch_kernel(moe_fake_quant_kernel, static_cast<unsigned>((blocks + 7) / 8), 256, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -86,15 +87,15 @@ void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) 
     smem_set = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.N / BN), static_cast<unsigned>(max_tiles));
-  kernel<<<grid, moe_mma_threads(BM, BN, MT, NT), static_cast<size_t>(smem), stream>>>(p);
+  launch_kernel(kernel, grid, moe_mma_threads(BM, BN, MT, NT), static_cast<size_t>(smem), stream, p);
 }
 
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
 void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.N / (kGateUp ? 16 : 32)), static_cast<unsigned>(p.tiles ? max_tiles : 1));
   // bf16 A given: the pre-quantized operand; else f32 A fake-quantized in the kernel (fused input quant).
-  if (p.a_bf16) moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false><<<grid, kMoeGemvWarps * 32, 0, stream>>>(p);
-  else moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true><<<grid, kMoeGemvWarps * 32, 0, stream>>>(p);
+  if (p.a_bf16) launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false>, grid, kMoeGemvWarps * 32, 0, stream, p);
+  else launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true>, grid, kMoeGemvWarps * 32, 0, stream, p);
 }
 
 }  // namespace
@@ -133,8 +134,8 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
   if (path == MoeGemmPath::Simt) {
     check(p.a_f32 != nullptr, "moe gemm: the generic path reads f32 A");
     const dim3 grid(static_cast<unsigned>((p.N + kMoeSimtBN - 1) / kMoeSimtBN), static_cast<unsigned>(max_tiles));
-    if (p.gate_up) moe_gemm_simt_kernel<true><<<grid, kMoeSimtThreads, 0, stream>>>(p);
-    else moe_gemm_simt_kernel<false><<<grid, kMoeSimtThreads, 0, stream>>>(p);
+    if (p.gate_up) launch_kernel(moe_gemm_simt_kernel<true>, grid, kMoeSimtThreads, 0, stream, p);
+    else launch_kernel(moe_gemm_simt_kernel<false>, grid, kMoeSimtThreads, 0, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -159,7 +160,7 @@ void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
   check(p.y && p.sel && p.out, "moe combine: null operand");
   if (p.T == 0 || p.D == 0) return;
   const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + 4 * kCombineThreads - 1) / (4 * kCombineThreads)));
-  moe_combine_kernel<<<grid, kCombineThreads, 0, stream>>>(p);
+  launch_kernel(moe_combine_kernel, grid, kCombineThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/moe/params.h"
 #include "backend/cuda/moe/plan.h"
@@ -83,6 +84,7 @@ __device__ __forceinline__ void moe_store(const MoeGemmParams& p, int i, int c, 
 
 template <bool kGateUp>
 __global__ void __launch_bounds__(kMoeSimtThreads) moe_gemm_simt_kernel(const __grid_constant__ MoeGemmParams p) {
+  grid_dependency_sync();
   constexpr int BM = kMoeSimtBM, BN = kMoeSimtBN, BK = kMoeSimtBK, kMats = kGateUp ? 2 : 1;
   __shared__ float As[BM][BK + 1];
   __shared__ float Ws[kMats][BN][BK + 1];
@@ -173,6 +175,7 @@ __host__ __device__ constexpr int64_t moe_mma_smem_bytes(int bm, int bn, int mat
 template <int BM, int BN, int MT, int NT, bool kGateUp, MoeWeightFormat kFmt>
 __global__ void __launch_bounds__(moe_mma_threads(BM, BN, MT, NT), 2)
     moe_gemm_mma_kernel(const __grid_constant__ MoeGemmParams p) {
+  grid_dependency_sync();
   constexpr int kMats = kGateUp ? 2 : 1, BK = kMoeMmaBK, kLds = BK + 8;
   constexpr int kWarpsN = BN / (8 * NT), kThreads = moe_mma_threads(BM, BN, MT, NT);
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe_gemm.cuh"
 #include "backend/cuda/moe/params.h"
 #include "backend/cuda/moe/plan.h"
@@ -113,6 +114,7 @@ __device__ __forceinline__ void gemv_fake_quant_a(const uint4 (&xw)[8], uint4 (&
 
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false>
 __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_mma_kernel(const __grid_constant__ MoeGemmParams p) {
+  grid_dependency_sync();
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int kRaw = kFp4 ? 1 : 2;          // uint4 per (matrix row) per superstep
   constexpr int kCols = kGateUp ? 16 : 32;    // output columns per CTA

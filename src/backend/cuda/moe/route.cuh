@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/moe/params.h"
 #include "backend/cuda/moe/plan.h"
@@ -42,6 +43,7 @@ __device__ __forceinline__ void route_weights(const RouteParams& p, int t, const
 }
 
 __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_constant__ RouteParams p) {
+  grid_dependency_sync();
   __shared__ float s_all[kRouteWarps][kRouteMaxExperts];
   __shared__ float key_all[kRouteWarps][kRouteMaxExperts];
   __shared__ uint8_t taken_all[kRouteWarps][kRouteMaxExperts];
@@ -100,6 +102,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_co
 // dependent warp reductions (H200, ncu: route_kernel took 11 us for one token). A NaN key counts as -inf.
 // Weights: thread 0 normalises in k order exactly as route_kernel does.
 __global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __grid_constant__ RouteParams p) {
+  grid_dependency_sync();
   __shared__ float s[kRouteMaxExperts];
   __shared__ float key[kRouteMaxExperts];
   __shared__ int32_t chosen[kRouteMaxTopK];
@@ -168,6 +171,7 @@ __device__ __forceinline__ int align_block_scan(int v, int* warp_sums, int* tota
 }
 
 __global__ void __launch_bounds__(kAlignThreads) moe_align_count_kernel(const __grid_constant__ MoeAlignParams p) {
+  grid_dependency_sync();
   __shared__ int cnt[kAlignMaxExperts];
   __shared__ int warp_sums[kAlignThreads / 32];
   __shared__ int total_rows, total_tiles;
@@ -200,6 +204,7 @@ __global__ void __launch_bounds__(kAlignThreads) moe_align_count_kernel(const __
 }
 
 __global__ void __launch_bounds__(kAlignPlaceThreads) moe_align_place_kernel(const __grid_constant__ MoeAlignParams p) {
+  grid_dependency_sync();
   constexpr int kWarps = kAlignPlaceThreads / 32;
   __shared__ int warp_counts[kWarps];
   const int e = blockIdx.x;
@@ -230,6 +235,7 @@ __global__ void __launch_bounds__(kAlignPlaceThreads) moe_align_place_kernel(con
 // (shared integer atomics), offsets and tile list by align_block_scan as moe_align_count_kernel, then slot s
 // (thread s) is placed at offsets[e] + (number of earlier slots of e): moe_align_place_kernel's stable order.
 __global__ void __launch_bounds__(kAlignThreads) moe_route_align_kernel(const __grid_constant__ MoeRouteAlignParams p) {
+  grid_dependency_sync();
   constexpr int kJ = kFusedRouteMaxExperts / 32;
   __shared__ int s_sel[kAlignThreads];
   __shared__ int cnt[kFusedRouteMaxExperts];
@@ -339,6 +345,7 @@ __global__ void __launch_bounds__(kAlignThreads) moe_route_align_kernel(const __
 }
 
 __global__ void __launch_bounds__(256) moe_fake_quant_kernel(const __grid_constant__ MoeFakeQuantParams p) {
+  grid_dependency_sync();
   constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
   const int lane = threadIdx.x & 31;
   const int kb_count = p.K / 128;
@@ -372,6 +379,7 @@ __global__ void __launch_bounds__(256) moe_fake_quant_kernel(const __grid_consta
 }
 
 __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __grid_constant__ MoeCombineParams p) {
+  grid_dependency_sync();
   const int t = blockIdx.x;
   const int32_t* sel = p.sel + static_cast<int64_t>(t) * p.top_k;
   int order[kRouteMaxTopK];

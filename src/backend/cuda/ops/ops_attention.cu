@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/attention/rowwise.cuh"
@@ -428,8 +429,8 @@ void CudaOps::copy_rows(std::span<const float* const> src, std::span<float* cons
           bits |= reinterpret_cast<uintptr_t>(src[i]) | reinterpret_cast<uintptr_t>(dst[i]);
         }
         p.vec4 = w % 4 == 0 && bits % 16 == 0;
-        cuda::copy_rows_inline_kernel<cuda::kCopyInlineThreads>
-            <<<static_cast<unsigned>(p.n), cuda::kCopyInlineThreads, 0, ctx_.stream()>>>(p);
+        cuda::launch_kernel(cuda::copy_rows_inline_kernel<cuda::kCopyInlineThreads>, static_cast<unsigned>(p.n),
+                            cuda::kCopyInlineThreads, 0, ctx_.stream(), p);
         DSV4_CUDA_CHECK_LAUNCH();
       }
       return;
@@ -498,9 +499,9 @@ void CudaOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int
     for (int64_t i = 0; i < np; ++i) p.freqs[i] = table.freqs[static_cast<size_t>(i)];
     const int64_t groups = (segs + p.segs_per_cta - 1) / p.segs_per_cta;
     check(groups <= 65535, [&] { return "rope: " + std::to_string(segs) + " segments per row out of range"; });
-    cuda::rope_inline_kernel<cuda::kRopeInlineThreads>
-        <<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(groups)), cuda::kRopeInlineThreads, 0,
-           ctx_.stream()>>>(p);
+    cuda::launch_kernel(cuda::rope_inline_kernel<cuda::kRopeInlineThreads>,
+                        dim3(static_cast<unsigned>(T), static_cast<unsigned>(groups)), cuda::kRopeInlineThreads, 0,
+                        ctx_.stream(), p);
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }

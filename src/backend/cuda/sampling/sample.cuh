@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/sampling/params.h"
 
 namespace dsv4::cuda::sampling_detail {
@@ -332,6 +333,7 @@ namespace dsv4::cuda {
 
 // grid [n_rows], block kSampleThreads: one CTA per row.
 __global__ void __launch_bounds__(sampling_detail::kSampleThreads) sample_kernel(const __grid_constant__ SampleParams prm) {
+  grid_dependency_sync();
   using namespace sampling_detail;
   __shared__ SampleShared sh;
   const SampleRowParams p = prm.rows[blockIdx.x];

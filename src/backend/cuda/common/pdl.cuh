@@ -1,0 +1,41 @@
+// Programmatic dependent launch (PDL, sm_90): every kernel of the backend is launched through launch_kernel,
+// which marks the launch as allowed to begin while the previous kernel on the stream is still running, and
+// every kernel starts with grid_dependency_sync(): it waits there (griddepcontrol.wait) until the previous grid
+// has completed and its memory is visible, then lets the next one launch (griddepcontrol.launch_dependents). So
+// the stream order of memory effects is unchanged (no kernel touches memory before its predecessor is done);
+// what overlaps is the next kernel's launch and block scheduling with the current kernel's tail, which is most
+// of the cost of the many 2-5 us kernels of a small-batch decode step (docs/perf.md, run 14 profile). Kernels
+// not launched with the attribute (e.g. cuBLASLt's) behave as usual, and the wait is a no-op without it.
+// Switch: kernel_paths().pdl (DSV4_CUDA_PATHS=pdl=0 launches plainly).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <utility>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_paths.h"
+
+namespace dsv4::cuda {
+
+__device__ __forceinline__ void grid_dependency_sync() {
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+template <typename... KArgs, typename... Args>
+inline void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                          Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = kernel_paths().pdl ? 1 : 0;
+  DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+
+}  // namespace dsv4::cuda
