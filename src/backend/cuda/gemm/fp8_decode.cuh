@@ -33,7 +33,6 @@ inline constexpr int kFp8DecodeBatch = kTokTiles >= 4 ? 1 : 2;
 template <int kTokTiles>
 __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
     fp8_decode_kernel(const __grid_constant__ Fp8DecodeParams p) {
-  grid_dependency_sync();
   namespace cg = cooperative_groups;
   constexpr int kCols = 8 * kTokTiles;
   constexpr int kRedLd = kCols + 1;
@@ -92,6 +91,9 @@ __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
     }
   };
   if (active) load_batch(a, sw, wb);
+  // The first weight batch (never written by a kernel) is in flight before the wait for the previous kernel
+  // (common/pdl.cuh); nothing before this line reads or writes anything a kernel produces.
+  grid_dependency_sync();
 
   // Prologue: act_quant of x[:, cb*128 : ce*128) into shared memory, one warp per 1x128 block.
   {

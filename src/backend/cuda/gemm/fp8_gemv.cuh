@@ -35,7 +35,6 @@ __device__ __forceinline__ void e4m3x4_to_f32(uint32_t w, float* out) {
 
 template <int kTok>
 __global__ void __launch_bounds__(kFp8GemvThreads) fp8_gemv_kernel(const __grid_constant__ Fp8GemvParams p) {
-  grid_dependency_sync();
   constexpr int kR = kFp8GemvRows;
   __shared__ float red[kR * kTok][kFp8GemvThreads];
   const int tid = threadIdx.x;
@@ -52,6 +51,7 @@ __global__ void __launch_bounds__(kFp8GemvThreads) fp8_gemv_kernel(const __grid_
 #pragma unroll
     for (int r = 0; r < kR; ++r) wv[r] = __ldg(reinterpret_cast<const uint4*>(wp + static_cast<int64_t>(r) * p.K));
   }
+  grid_dependency_sync();  // after the weight loads (common/pdl.cuh): nothing above touches kernel outputs
   float acc[kR][kTok];
 #pragma unroll
   for (int r = 0; r < kR; ++r)

@@ -151,7 +151,6 @@ inline constexpr int kGemv16Vec = F == WeightFormat::Fp8 ? 16 : 8;  // elements 
 
 template <WeightFormat F, int kTok, int kSplit>
 __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __grid_constant__ LinearGemvParams p) {
-  grid_dependency_sync();
   constexpr int V = kGemv16Vec<F>;
   constexpr int kU = 4;
   constexpr int kRows = kGemvWarps / kSplit;
@@ -167,24 +166,31 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __
   float acc[kTok];
 #pragma unroll
   for (int j = 0; j < kTok; ++j) acc[j] = 0.0f;
+  const int nvec = p.K / V;  // 16-byte vectors per weight row
+  const uint4* wrow = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(p.w.data) +
+                                                     static_cast<int64_t>(row_ok ? n : 0) * p.K * (F == WeightFormat::Fp8 ? 1 : 2));
+  const int step = 32 * kSplit;
+  uint4 raw[kU];
+  float sc[kU];
+  auto load_w = [&](int v0) {
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int v = v0 + u * step;
+      if (v < nvec) {
+        raw[u] = __ldg(wrow + v);
+        if constexpr (F == WeightFormat::Fp8) sc[u] = load_scale(p.w, (n / 128) * p.w.scale_cols + (v * V) / 128);
+      }
+    }
+  };
+  // The first weight loads (never written by a kernel) go out before the wait for the previous kernel
+  // (common/pdl.cuh); nothing before the wait reads or writes what a kernel produces.
+  if (row_ok) load_w(sp * 32 + lane);
+  grid_dependency_sync();
   if (row_ok) {
     const float* xg = p.x + static_cast<int64_t>(n / p.rows_per_group) * p.x_group_stride +
                       static_cast<int64_t>(m0) * p.x_ld;
-    const int nvec = p.K / V;                     // 16-byte vectors per weight row
-    const uint4* wrow = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(p.w.data) +
-                                                       static_cast<int64_t>(n) * p.K * (F == WeightFormat::Fp8 ? 1 : 2));
-    const int step = 32 * kSplit;
     for (int v0 = sp * 32 + lane; v0 < nvec; v0 += kU * step) {
-      uint4 raw[kU];
-      float sc[kU];
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        const int v = v0 + u * step;
-        if (v < nvec) {
-          raw[u] = __ldg(wrow + v);
-          if constexpr (F == WeightFormat::Fp8) sc[u] = load_scale(p.w, (n / 128) * p.w.scale_cols + (v * V) / 128);
-        }
-      }
+      if (v0 != sp * 32 + lane) load_w(v0);
 #pragma unroll
       for (int u = 0; u < kU; ++u) {
         const int v = v0 + u * step;

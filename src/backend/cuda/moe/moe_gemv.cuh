@@ -114,13 +114,16 @@ __device__ __forceinline__ void gemv_fake_quant_a(const uint4 (&xw)[8], uint4 (&
 
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false>
 __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_mma_kernel(const __grid_constant__ MoeGemmParams p) {
-  grid_dependency_sync();
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int kRaw = kFp4 ? 1 : 2;          // uint4 per (matrix row) per superstep
   constexpr int kCols = kGateUp ? 16 : 32;    // output columns per CTA
   constexpr int kW = kMoeGemvWarps;
   __shared__ float red[kW][2][4][32];
 
+  // PDL (common/pdl.cuh): a tile list and a slot permutation come from kernels (moe_align), so with either the
+  // kernel waits first; the single tile of expert 0 in row order waits only after its first weight loads (below).
+  const bool wait_first = p.tiles != nullptr || p.gather;
+  if (wait_first) grid_dependency_sync();
   int expert = 0, row0 = 0, rows = p.single_rows;
   if (p.tiles) {
     const int tile = blockIdx.y;
@@ -189,7 +192,7 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
     uint32_t sc[2][2];
     uint4 xw[kXW];
   };
-  auto load = [&](int s, Stage& st) {
+  auto load_w = [&](int s, Stage& st) {
 #pragma unroll
     for (int a = 0; a < 2; ++a)
 #pragma unroll
@@ -199,9 +202,15 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
         for (int c = 0; c < kRaw; ++c) st.raw[a][h][c] = __ldg(src + c);
         st.sc[a][h] = kFp4 ? __ldg(srow[a][h] + 4 * s) : (h == 0 ? __ldg(srow[a][0] + s) : 0u);
       }
+  };
+  auto load_a = [&](int s, Stage& st) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
 #pragma unroll
     for (int c = 0; c < kXW; ++c) st.xw[c] = xrow[0] ? __ldg(xrow[0] + s * (4 * kXW) + c) : zero;
+  };
+  auto load = [&](int s, Stage& st) {
+    load_w(s, st);
+    load_a(s, st);
   };
   auto load_x = [&](int s, int nt, uint4 (&xv)[4]) {
     uint4 xw[kXW];
@@ -301,7 +310,9 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
   // Two stages used in turn (no register copies between supersteps).
   Stage st0, st1;
   int s = warp;
-  if (s < S) load(s, st0);
+  if (s < S) load_w(s, st0);
+  if (!wait_first) grid_dependency_sync();
+  if (s < S) load_a(s, st0);
   for (; s < S; s += 2 * kW) {
     superstep(s, st0, st1);
     if (s + kW >= S) break;
