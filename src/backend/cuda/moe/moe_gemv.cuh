@@ -254,45 +254,38 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
         }
       }
     };
+    // B words of n-tile nt: the first came with the stage, the others load now.
+    auto b_words = [&](int nt, const uint4 (&xb)[4], uint4 (&xv)[4]) {
+      if (nt == 0) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) xv[c] = xb[c];
+      } else {
+        load_x(s, nt, xv);
+      }
+    };
     auto compute = [&]<bool kTwo>() {
       uint4 xb[4];
       to_b(cur.xw, xb);
+      // Many slots (kNT > 2): the superstep decoded once (64 registers) and reused by every n-tile; few slots
+      // (decode): decoded step by step (fewer registers), a second n-tile decodes again.
+      [[maybe_unused]] uint32_t af[2][kNT > 2 ? 8 : 1][4];
       if constexpr (kNT > 2) {
-        // Many slots: decode the superstep once (64 registers), reuse it for every n-tile.
-        uint32_t af[2][8][4];
 #pragma unroll
         for (int t = 0; t < 8; ++t) {
           decode.template operator()<kTwo>(0, t, af[0][t]);
           decode.template operator()<kTwo>(1, t, af[1][t]);
         }
+      }
 #pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-          if (nt < nact) {
-            uint4 xv[4];
-            if (nt == 0) {
+      for (int nt = 0; nt < kNT; ++nt) {
+        if (nt < nact) {
+          uint4 xv[4];
+          b_words(nt, xb, xv);
 #pragma unroll
-              for (int c = 0; c < 4; ++c) xv[c] = xb[c];
+          for (int t = 0; t < 8; ++t) {
+            if constexpr (kNT > 2) {
+              mma_step(nt, t, xv, af[0][t], af[1][t]);
             } else {
-              load_x(s, nt, xv);
-            }
-#pragma unroll
-            for (int t = 0; t < 8; ++t) mma_step(nt, t, xv, af[0][t], af[1][t]);
-          }
-        }
-      } else {
-        // Few slots (decode): decode step by step (fewer registers); a second n-tile decodes again.
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-          if (nt < nact) {
-            uint4 xv[4];
-            if (nt == 0) {
-#pragma unroll
-              for (int c = 0; c < 4; ++c) xv[c] = xb[c];
-            } else {
-              load_x(s, nt, xv);
-            }
-#pragma unroll
-            for (int t = 0; t < 8; ++t) {
               uint32_t f0[4], f1[4];
               decode.template operator()<kTwo>(0, t, f0);
               decode.template operator()<kTwo>(1, t, f1);
