@@ -75,7 +75,7 @@ struct Env {
   Ceilings ceil;
   Report report;
   bool quick = false;
-  bool perf = true;      // --no-perf: checks only, no timing loops (e.g. under ncu)
+  bool perf = true;      // --no-perf: the MoE suite checks only, no timing loops (e.g. under ncu)
   std::string match;     // --match S: the MoE suite runs only the cases whose label contains S
   int device_sms = 0;
   size_t l2_bytes = 0;

@@ -3,8 +3,8 @@
 // every check passed, 1 on any failure, 77 (skip) when no CUDA device is present.
 //   dsv4_gpu_ops [--seed N] [--out DIR] [--only ceil,rms,actq,gemm-lt,gemm-mma,ops-linear,ops-attn,ops-hc,ops-moe] [--quick]
 //                [--no-perf] [--match S]
-// --no-perf skips the timing loops (checks only: one launch per case, e.g. under ncu); --match S runs only the MoE
-// cases whose label contains S.
+// --no-perf skips the MoE suite's timing loops (checks only: one launch per case, e.g. under ncu); --match S runs
+// only the MoE cases whose label contains S. The other suites ignore both.
 // --only selects suites (default all); tools/gpu_check.sh runs groups of them in separate processes so a sticky
 // CUDA error (an illegal address) in one kernel cannot hide the results of the others.
 #include <cuda_runtime_api.h>

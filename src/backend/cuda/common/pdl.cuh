@@ -2,11 +2,13 @@
 // which marks the launch as allowed to begin while the previous kernel on the stream is still running, and
 // every kernel starts with grid_dependency_sync(): it waits there (griddepcontrol.wait) until the previous grid
 // has completed and its memory is visible, then lets the next one launch (griddepcontrol.launch_dependents). So
-// the stream order of memory effects is unchanged (no kernel touches memory before its predecessor is done);
-// what overlaps is the next kernel's launch and block scheduling with the current kernel's tail, which is most
-// of the cost of the many 2-5 us kernels of a small-batch decode step (docs/perf.md, run 14 profile). Kernels
-// not launched with the attribute (e.g. cuBLASLt's) behave as usual, and the wait is a no-op without it.
-// Switch: kernel_paths().pdl (DSV4_CUDA_PATHS=pdl=0 launches plainly).
+// the stream order of memory effects is unchanged (no kernel touches what a kernel produces before its
+// predecessor is done); what overlaps is the next kernel's launch and block scheduling with the current kernel's
+// tail, which is most of the cost of the many 2-5 us kernels of a small-batch decode step (docs/perf.md, run 14
+// profile). A kernel may read before its wait only what no kernel writes: checkpoint weights and host-built scale
+// copies, uploaded by cudaMemcpyAsync (a copy, complete before the next kernel starts); not the dense path's bf16
+// weight cache (weight_to_bf16_kernel writes it). Kernels not launched with the attribute (e.g. cuBLASLt's)
+// behave as usual, and the wait is a no-op without it. Switch: kernel_paths().pdl (DSV4_CUDA_PATHS=pdl=0).
 #pragma once
 #include <cuda_runtime.h>
 

@@ -91,7 +91,8 @@ __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
     }
   };
   if (active) load_batch(a, sw, wb);
-  // The first weight batch (never written by a kernel) is in flight before the wait for the previous kernel
+  // The first weight batch is in flight before the wait for the previous kernel (the FP8 codes and the f32 scales
+  // DeviceWeights builds on the host are uploaded by copies, never written by a kernel)
   // (common/pdl.cuh); nothing before this line reads or writes anything a kernel produces.
   grid_dependency_sync();
 

@@ -182,7 +182,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __
       }
     }
   };
-  // The first weight loads (never written by a kernel) go out before the wait for the previous kernel
+  // The first weight loads go out before the wait for the previous kernel (the stored weights and scales are
+  // uploaded by copies at load time, never written by a kernel)
   // (common/pdl.cuh); nothing before the wait reads or writes what a kernel produces.
   if (row_ok) load_w(sp * 32 + lane);
   grid_dependency_sync();
