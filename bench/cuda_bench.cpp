@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "backend/cuda/sampling/cuda_sampler.h"
 #include "cuda_bench_cache.h"
@@ -54,6 +55,7 @@ struct Options {
   double reserve_gib = 20;  // device memory kept free for activations when sizing the synthetic caches
   uint64_t seed = 20261128;
   bool quick = false;
+  std::string graphs = "on";  // decode steps: on (CUDA graphs), off (eager), ab (eager, then graphs)
 };
 
 // "4K" = 4096, "1M" = 1048576, plain numbers as they are.
@@ -107,11 +109,15 @@ bool parse_options(int argc, char** argv, Options& o) {
       o.reserve_gib = std::stod(val());
     } else if (a == "--seed") {
       o.seed = std::stoull(val());
+    } else if (a == "--graphs") {
+      o.graphs = val();
+      if (o.graphs != "on" && o.graphs != "off" && o.graphs != "ab")
+        throw std::invalid_argument("--graphs takes on, off or ab");
     } else {
       std::fprintf(stderr,
                    "usage: dsv4_cuda_bench [--quick] [--layers 0,4,128] [--batches 1,8,64,256] "
                    "[--contexts 4K,64K,1M] [--prefill 8K,128K] [--chunk 8K] [--op-batches 1,64] [--out FILE.csv] "
-                   "[--budget-s 200] [--reserve-gib 20] [--seed N]\n");
+                   "[--budget-s 200] [--reserve-gib 20] [--seed N] [--graphs on|off|ab]\n");
       return false;
     }
   }
@@ -137,8 +143,9 @@ struct StepTimes {
 class Bench {
  public:
   // t0: the program start (the time budget covers setup too).
-  Bench(const Options& o, BenchModel& m, ProfilingOps& prof, const Ceilings& c, Report& rep, Clock::time_point t0)
-      : o_(o), m_(m), cfg_(m.cfg()), prof_(prof), tf_(m.cfg(), m.weights(), prof), ceil_(c), rep_(rep),
+  Bench(const Options& o, BenchModel& m, backend::CudaOps& cuda_ops, ProfilingOps& prof, const Ceilings& c, Report& rep,
+        Clock::time_point t0)
+      : o_(o), m_(m), cfg_(m.cfg()), cuda_ops_(cuda_ops), prof_(prof), tf_(m.cfg(), m.weights(), prof), ceil_(c), rep_(rep),
         rnd_(o.seed + 7), rng_(o.seed + 3), t0_(t0) {}
 
   void decode(int64_t ctx, int64_t batch);
@@ -165,6 +172,7 @@ class Bench {
   cuda::CudaSampler sampler_;  // decode steps end as the engine's do: greedy sampling on the device logits
   BenchModel& m_;
   const model::ModelConfig& cfg_;
+  backend::CudaOps& cuda_ops_;
   ProfilingOps& prof_;
   model::Transformer tf_;
   Ceilings ceil_;
@@ -322,12 +330,27 @@ void Bench::decode(int64_t ctx, int64_t batch) {
     tf_.forward(fb, {.logits_on_device = true}, out);
     sampler_.sample(out.logits, greedy, {});  // downloads the B tokens: the stream is idle after it
   };
-  const StepTimes t = time_steps(prepare, run, 2, 10, 0.5);
+  // Graphs: the first step at a batch size runs eagerly and each of the 4 positions of the cycle has its own
+  // segment topologies (the compressors emit at different steps), so more warm-up steps.
+  const bool graphs = cuda::kernel_paths().graphs;
+  const cuda::GraphStats g0 = cuda_ops_.graph_stats();
+  const StepTimes t = time_steps(prepare, run, graphs ? 6 : 2, 10, 0.5);
+  const cuda::GraphStats g1 = cuda_ops_.graph_stats();
   Row base;
   base.batch = batch;
   base.context = ctx;
-  base.cache = cache;
+  base.cache = cache + (graphs ? ", graphs" : ", eager");
   report_decode(t, base);
+  if (graphs) {
+    std::string n = what + ": " + std::to_string(g1.graph_steps - g0.graph_steps) + " graph steps, " +
+                    std::to_string(g1.launches - g0.launches) + " segment launches, " +
+                    std::to_string(g1.instantiated - g0.instantiated) + " instantiated, " +
+                    std::to_string(g1.updated - g0.updated) + " updated, " +
+                    std::to_string(g1.update_failed - g0.update_failed) + " updates refused, " +
+                    std::to_string((g1.nodes - g0.nodes) / std::max<int64_t>(1, g1.launches - g0.launches)) +
+                    " nodes per segment";
+    rep_.note(n);
+  }
   if (ctx == o_.contexts.front() &&
       std::find(o_.op_batches.begin(), o_.op_batches.end(), batch) != o_.op_batches.end())
     profile_ops(prepare, run, base);
@@ -510,7 +533,9 @@ std::string header(const DeviceInfo& dev, const Ceilings& c, const Options& o, c
                 "(read+write), bf16 dense %.1f TFLOP/s, FP8 dense %.1f TFLOP/s (cuBLASLt 8192^3).\n"
                 "Model: DeepSeek-V4-Flash shapes, %zu layers [%s], random weights in the checkpoint dtypes "
                 "(FP8 e4m3 + e8m0 128x128, MXFP4 experts, bf16/f32 rest), %.2f GB on the device (host view %.2f GB). "
-                "Numerics: official (bf16 activations, FP8 KV rounding, FP4 indexer), CudaOps, eager (no CUDA graphs).\n",
+                "Numerics: official (bf16 activations, FP8 KV rounding, FP4 indexer), CudaOps; decode steps as CUDA "
+                "graphs (one per segment: embed, each block, head) where the cache column says graphs, else eager "
+                "launches.\n",
                 dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.sm_count, dev.mem_gib, dev.driver, dev.runtime,
                 c.copy_gbps, c.bf16_tflops, c.fp8_tflops, o.layers.size(), layers.c_str(),
                 static_cast<double>(dev_bytes) * 1e-9, static_cast<double>(m.total_bytes()) * 1e-9);
@@ -518,10 +543,11 @@ std::string header(const DeviceInfo& dev, const Ceilings& c, const Options& o, c
 }
 
 void add_notes(Report& rep, const Options& o) {
-  rep.note("per-layer times: CUDA events at the block boundaries on the CudaOps stream (found by counting hc_pre/"
-           "hc_post calls); they include the host work done inside the layer (pointer lists, plan uploads, the "
-           "device-to-host copies of routing/top-k), medians over the timed steps (warm-up 2, then up to 10 "
-           "steps or 0.5 s; prefill: warm-up 1, up to 3 chunks or 0.5 s)");
+  rep.note("per-layer times: CUDA events at the block boundaries on the CudaOps stream (eager: found by counting "
+           "hc_pre/hc_post calls; graphs: recorded between the segment graph launches); they include the host work "
+           "done inside the layer where the stream waits for it (pointer lists, plan uploads, capture), medians "
+           "over the timed steps (warm-up 2 eager / 6 graphs, then up to 10 steps or 0.5 s; prefill: warm-up 1, "
+           "up to 3 chunks or 0.5 s)");
   rep.note("decode: each sequence continues at position ctx-4+(step%4) (n_past reset before every step, so "
            "the context stays fixed and no cache grows inside a timed step); window rows, compressed rows and "
            "indexer keys are synthetic random f32 values allocated up to ctx/ratio entries");
@@ -582,15 +608,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> kinds;
   for (int64_t r : o.layers) kinds.push_back(kind_name(r));
   ProfilingOps prof(cuda_ops, kinds);
-  Bench bench(o, model, prof, ceil, rep, t_start);
+  Bench bench(o, model, cuda_ops, prof, ceil, rep, t_start);
   std::printf("[cuda_bench] setup %.1f s\n", std::chrono::duration<double>(Clock::now() - t_start).count());
   std::fflush(stdout);
   add_notes(rep, o);
 
   bool ok = true;
   auto decode_at = [&](int64_t ctx) {
-    for (int64_t B : o.batches)
-      if (ok) ok = guarded(rep, "decode B=" + std::to_string(B) + " ctx=" + std::to_string(ctx), [&] { bench.decode(ctx, B); });
+    for (int64_t B : o.batches) {
+      const std::string what = "decode B=" + std::to_string(B) + " ctx=" + std::to_string(ctx);
+      if (o.graphs == "ab") {
+        cuda::kernel_paths().graphs = false;
+        if (ok) ok = guarded(rep, what + " eager", [&] { bench.decode(ctx, B); });
+      }
+      cuda::kernel_paths().graphs = o.graphs != "off";
+      if (ok) ok = guarded(rep, what, [&] { bench.decode(ctx, B); });
+    }
   };
   auto prefill_of = [&](int64_t P) {
     if (ok) ok = guarded(rep, "prefill P=" + std::to_string(P), [&] { bench.prefill(P); });

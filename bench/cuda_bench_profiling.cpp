@@ -55,10 +55,23 @@ class ProfilingOps::Scope {
 };
 
 ProfilingOps::ProfilingOps(backend::CudaOps& inner, std::vector<std::string> block_kinds)
-    : inner_(inner), kinds_(std::move(block_kinds)), stream_(cuda::CudaContext::get().stream()) {}
+    : inner_(inner), kinds_(std::move(block_kinds)), stream_(cuda::CudaContext::get().stream()) {
+  // Segment s of a graph step ends the embed (s = 0) or block s - 1; the head's end is end_step().
+  inner_.graphs().set_on_launch([this](int64_t s) {
+    if (graph_ && s <= static_cast<int64_t>(kinds_.size())) record_boundary(1 + static_cast<size_t>(s));
+  });
+}
 
 ProfilingOps::~ProfilingOps() {
+  inner_.graphs().set_on_launch({});
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
+}
+
+void ProfilingOps::graph_begin(int64_t n_rows) {
+  graph_ = false;
+  if (mode_ != Mode::Layers) return;
+  inner_.graph_begin(n_rows);
+  graph_ = inner_.graph_active();
 }
 
 cudaEvent_t ProfilingOps::next_event() {
@@ -90,7 +103,10 @@ void ProfilingOps::begin_step() {
   record_boundary(0);
 }
 
-void ProfilingOps::end_step() { record_boundary(kinds_.size() + 2); }
+void ProfilingOps::end_step() {
+  record_boundary(kinds_.size() + 2);
+  graph_ = false;
+}
 
 std::vector<double> ProfilingOps::collect() {
   const size_t n = kinds_.size();
@@ -156,7 +172,7 @@ void ProfilingOps::hc_pre(const Tensor& X, const HcWeights& w, const backend::Hc
                           Tensor& comb) {
   if (n_hc_pre_ % 2 == 0) {
     const int block = n_hc_pre_ / 2;
-    if (block < static_cast<int>(kinds_.size())) record_boundary(1 + static_cast<size_t>(block));
+    if (block < static_cast<int>(kinds_.size()) && !graph_) record_boundary(1 + static_cast<size_t>(block));
     segment_ = block;
   }
   ++n_hc_pre_;
@@ -171,7 +187,7 @@ void ProfilingOps::hc_post(const Tensor& a, const Tensor& R, const Tensor& post,
   }
   ++n_hc_post_;
   if (n_hc_post_ == 2 * static_cast<int>(kinds_.size())) {
-    record_boundary(kinds_.size() + 1);
+    if (!graph_) record_boundary(kinds_.size() + 1);
     segment_ = static_cast<int>(kinds_.size());
   }
 }

@@ -9,6 +9,7 @@
 // Ops mode additionally brackets every op with an event pair and aggregates by (layer kind, op label); an op's
 // time is then max(its GPU time, its host time) as the stream saw it, host-side syncs included; its host time
 // (wall time of the forwarded call on the CPU: plan building, uploads, allocations, launches) is kept apart.
+// With graphs (Layers mode), the boundaries are recorded right after each segment's graph launch instead.
 // Invariant: a step is begin_step() → Transformer::forward (one pass, no MTP) → end_step() → collect().
 #pragma once
 #include <cuda_runtime_api.h>
@@ -81,6 +82,12 @@ class ProfilingOps final : public backend::Ops {
   void add(Tensor& y, const Tensor& x) override;
   void scale(Tensor& x, float s) override;
   void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) override;
+  // Layers mode: the step runs as the inner backend's graphs (when it captures it) and the segment boundaries
+  // are recorded between the segment launches; Ops mode runs the step eagerly (an event pair per op).
+  void graph_begin(int64_t n_rows) override;
+  void graph_break() override { inner_.graph_break(); }
+  void graph_end() override { inner_.graph_end(); }
+  void graph_abort() noexcept override { inner_.graph_abort(); }
   Device device() const override { return inner_.device(); }
   void round_act(Tensor& x) override;
   const backend::Numerics& numerics() const override { return inner_.numerics(); }
@@ -107,6 +114,7 @@ class ProfilingOps final : public backend::Ops {
   std::vector<cudaEvent_t> bounds_;
   int n_hc_pre_ = 0, n_hc_post_ = 0;
   int segment_ = -1;
+  bool graph_ = false;  // this step is captured: boundaries come from the segment launches
   std::vector<OpRecord> records_;
   std::map<std::pair<std::string, std::string>, OpTotal> op_totals_;
 };

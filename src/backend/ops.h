@@ -177,6 +177,14 @@ class Ops {
   virtual void scale(Tensor& x, float s) = 0;
   // x[t] += table[pos[t] % table.rows()] for every row t; table f32 [m, x.row_size()] (compressor ape).
   virtual void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) = 0;
+  // Decode-step graphs (the CUDA backend captures a step's ops and runs them as CUDA graphs; other backends run
+  // ops as they come): graph_begin(T) before the first op of a step of T single-row chunks, graph_break()
+  // between segments (a segment may start running while the host issues the next), graph_end() after the
+  // last op, before anything reads the step's outputs on the host; graph_abort() after an exception.
+  virtual void graph_begin(int64_t /*n_rows*/) {}
+  virtual void graph_break() {}
+  virtual void graph_end() {}
+  virtual void graph_abort() noexcept {}
   // The device this backend's tensors and cache memory live on.
   virtual Device device() const = 0;
   // Rounds every value to bf16 when activations are bf16; no-op in f32 mode.

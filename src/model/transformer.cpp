@@ -28,23 +28,36 @@ void Transformer::head(const Tensor& X, const weights::HcWeights& hc, const weig
 
 void Transformer::forward(const ForwardBatch& batch, const ForwardOptions& opt, ForwardOutput& out) {
   const int64_t hc = cfg_.hc_mult;
-  Tensor h, X;
-  ops_.embed(w_.embed, batch.tokens, h);
-  ops_.hc_expand(h, hc, X);
-  for (size_t il = 0; il < layers_.size(); ++il) block_forward(ops_, cfg_, layers_[il], w_.layers[il], batch, X);
+  // A decode step (one row per sequence) may run as backend graphs: segments embed, each block, head.
+  bool decode = !batch.chunks.empty();
+  for (const BatchChunk& c : batch.chunks) decode = decode && c.n_rows == 1;
+  if (decode) ops_.graph_begin(batch.n_rows());
+  Tensor h, X, logits;
+  try {
+    ops_.embed(w_.embed, batch.tokens, h);
+    ops_.hc_expand(h, hc, X);
+    for (size_t il = 0; il < layers_.size(); ++il) {
+      if (decode) ops_.graph_break();
+      block_forward(ops_, cfg_, layers_[il], w_.layers[il], batch, X);
+    }
+    if (decode) ops_.graph_break();
+    if (opt.all_logits) {
+      head(X, w_.hc_head, w_.norm, logits);
+    } else {
+      // The last row of each chunk.
+      std::vector<int64_t> rows;
+      for (const BatchChunk& c : batch.chunks) rows.push_back(c.row_begin + c.n_rows - 1);
+      Tensor Xs;
+      ops_.gather_rows(X, rows, Xs);
+      head(Xs, w_.hc_head, w_.norm, logits);
+    }
+    if (decode) ops_.graph_end();
+  } catch (...) {
+    if (decode) ops_.graph_abort();
+    throw;
+  }
   for (const BatchChunk& c : batch.chunks) c.seq->n_past += c.n_rows;
   if (opt.keep_hidden) out.hidden = X;
-  Tensor logits;
-  if (opt.all_logits) {
-    head(X, w_.hc_head, w_.norm, logits);
-  } else {
-    // The last row of each chunk.
-    std::vector<int64_t> rows;
-    for (const BatchChunk& c : batch.chunks) rows.push_back(c.row_begin + c.n_rows - 1);
-    Tensor Xs;
-    ops_.gather_rows(X, rows, Xs);
-    head(Xs, w_.hc_head, w_.norm, logits);
-  }
   out.logits = logits.on_host() || opt.logits_on_device ? std::move(logits) : logits.to(Device::Host);
 }
 

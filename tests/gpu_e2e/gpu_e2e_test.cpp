@@ -4,6 +4,7 @@
 // top-1 agreement reported; chunked prefill, decode and a two-sequence batch must agree with one prefill; the
 // serving engine on the GPU must produce the greedy continuation HF produced; on the embedded trained model the
 // official numerics on the GPU must be as good as the CPU reference's (perplexity, distance to exact f32).
+// Decode steps run as CUDA graphs must give the logits of eager launches, bit for bit.
 // The data folder can be moved with DSV4_TEST_DATA_DIR (the binary is built on one machine and run on another).
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
@@ -12,11 +13,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cuda/common/kernel_paths.h"
+#include "backend/cuda/ops/cuda_ops.h"
 #include "core/npy.h"
 #include "runtime/engine.h"
 #include "runtime/local_model.h"
@@ -198,6 +202,64 @@ TEST_P(GpuGolden, ChunkedPrefillDecodeAndBatchAgreeOnGpu) {
     EXPECT_LT(std::max(xa.st.rel_err, xb.st.rel_err), tol);
     EXPECT_GE(std::min(xa.top1, xb.top1), top1_min);
   }
+}
+
+// Decode as CUDA graphs (ops/step_graphs.h) against eager launches of the same kernels: three sequences at
+// different positions (their compressors emit at different steps, so segment topologies change from step to
+// step) decode together, then one alone; the logits must be identical bit for bit, and the graph path must
+// really have run (graph steps, updates of cached graphs).
+TEST_P(GpuGolden, GraphDecodeEqualsEagerDecode) {
+  auto ids = read_ids(dir() / "input_ids.json");
+  const size_t steps = 24;
+  const std::vector<size_t> starts{40, 61, 90};
+  ASSERT_GT(ids.size(), starts.back() + steps);
+  cuda::GraphStats stats;
+  auto run = [&](bool graphs) {
+    cuda::kernel_paths().graphs = graphs;
+    auto m = load(backend::Numerics{}, Device::Cuda);
+    std::vector<float> all;
+    if (!m) return all;
+    std::vector<std::unique_ptr<model::SequenceState>> seqs;
+    model::ForwardOutput fo;
+    for (size_t s : starts) {
+      seqs.push_back(std::make_unique<model::SequenceState>(m->cfg, Device::Cuda));
+      m->transformer->forward(model::single_batch(*seqs.back(), std::span(ids).first(s)), {}, fo);
+    }
+    for (size_t k = 0; k < steps; ++k) {
+      model::ForwardBatch b;
+      for (size_t i = 0; i < starts.size(); ++i) {
+        const int64_t pos = static_cast<int64_t>(starts[i] + k);
+        b.tokens.push_back(ids[static_cast<size_t>(pos)]);
+        b.pos.push_back(pos);
+        b.chunks.push_back({.seq = seqs[i].get(), .row_begin = static_cast<int64_t>(i), .n_rows = 1, .pos0 = pos});
+      }
+      m->transformer->forward(b, {}, fo);
+      all.insert(all.end(), fo.logits.data(), fo.logits.data() + fo.logits.numel());
+    }
+    for (size_t k = 0; k < steps; ++k) {  // the first sequence alone (one row per step)
+      std::vector<int32_t> one{ids[starts[0] + steps + k]};
+      m->transformer->forward(model::single_batch(*seqs[0], one), {}, fo);
+      all.insert(all.end(), fo.logits.data(), fo.logits.data() + fo.logits.numel());
+    }
+    stats = dynamic_cast<backend::CudaOps&>(*m->ops).graph_stats();
+    return all;
+  };
+  const std::vector<float> eager = run(false);
+  const std::vector<float> graph = run(true);
+  cuda::kernel_paths().graphs = true;
+  ASSERT_FALSE(eager.empty());
+  ASSERT_EQ(graph.size(), eager.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < eager.size(); ++i) differ += std::memcmp(&eager[i], &graph[i], sizeof(float)) != 0;
+  std::printf("[gpu %s] graphs vs eager decode: %zu of %zu logits differ; %lld graph steps, %lld eager, %lld "
+              "segment launches, %lld instantiated, %lld updated, %lld updates refused\n",
+              GetParam().c_str(), differ, eager.size(), static_cast<long long>(stats.graph_steps),
+              static_cast<long long>(stats.eager_steps), static_cast<long long>(stats.launches),
+              static_cast<long long>(stats.instantiated), static_cast<long long>(stats.updated),
+              static_cast<long long>(stats.update_failed));
+  EXPECT_EQ(differ, 0u);
+  EXPECT_EQ(stats.graph_steps, static_cast<int64_t>(2 * steps - 2));  // the first step at each row count is eager
+  EXPECT_GT(stats.updated, 0);
 }
 
 TEST_P(GpuGolden, MtpLogitsMatchCpu) {

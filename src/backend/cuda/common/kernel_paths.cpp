@@ -31,6 +31,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "topk_two_level") p.topk_two_level = on;
     else if (name == "moe_gemv") p.moe_gemv = on;
     else if (name == "pdl") p.pdl = on;
+    else if (name == "graphs") p.graphs = on;
     else if (name == "moe_fuse") p.moe_fuse = on;
     else if (name == "linear_fp8_gemv") p.linear_fp8_gemv = on;
     else if (name == "linear_fp8_gemv_max_m") p.linear_fp8_gemv_max_m = std::atoll(value.c_str());

@@ -31,6 +31,7 @@ struct KernelPaths {
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
   bool pdl = true;                      // programmatic dependent launch for every kernel (common/pdl.cuh)
+  bool graphs = true;                   // decode steps captured and run as CUDA graphs (ops/step_graphs.h)
 };
 
 KernelPaths& kernel_paths();

@@ -16,6 +16,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/kernel_paths.h"
+#include "backend/cuda/common/launch_trace.h"
 
 namespace dsv4::cuda {
 
@@ -37,6 +38,7 @@ inline void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = kernel_paths().pdl ? 1 : 0;
+  note_launch(reinterpret_cast<const void*>(kernel));  // the graph signature (common/launch_trace.h)
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 

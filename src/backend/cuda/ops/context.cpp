@@ -4,6 +4,8 @@
 #include <cstdint>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/launch_trace.h"
+#include "core/check.h"
 
 namespace dsv4::cuda {
 void fill_f32(float* dst, float value, int64_t n, cudaStream_t stream);  // fill.cu
@@ -11,32 +13,24 @@ void fill_f32(float* dst, float value, int64_t n, cudaStream_t stream);  // fill
 namespace {
 class CudaMemory final : public DeviceMemory {
  public:
-  void* allocate(size_t bytes) override {
-    void* p = nullptr;
-    DSV4_CUDA_CHECK(cudaMallocAsync(&p, bytes, CudaContext::get().stream()));
-    return p;
-  }
-  void release(void* p) override { DSV4_CUDA_CHECK(cudaFreeAsync(p, CudaContext::get().stream())); }
-  void copy(void* dst, const void* src, size_t bytes) override {
-    cudaStream_t s = CudaContext::get().stream();
-    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
-    DSV4_CUDA_CHECK(cudaStreamSynchronize(s));
-  }
+  void* allocate(size_t bytes) override { return CudaContext::get().alloc_device(bytes); }
+  void release(void* p) override { CudaContext::get().free_device(p); }
+  void copy(void* dst, const void* src, size_t bytes) override { CudaContext::get().copy_device(dst, src, bytes); }
   void fill(float* dst, float value, int64_t n) override { fill_f32(dst, value, n, CudaContext::get().stream()); }
 };
 }  // namespace
 
 Scratch::Scratch(size_t bytes) : bytes_(bytes) {
-  if (bytes > 0) DSV4_CUDA_CHECK(cudaMallocAsync(&p_, bytes, CudaContext::get().stream()));
+  if (bytes > 0) p_ = CudaContext::get().alloc_device(bytes);
 }
 
 Scratch::~Scratch() {
-  if (p_) cudaFreeAsync(p_, CudaContext::get().stream());
+  if (p_) CudaContext::get().free_device(p_);
 }
 
 Scratch& Scratch::operator=(Scratch&& o) noexcept {
   if (this != &o) {
-    if (p_) cudaFreeAsync(p_, CudaContext::get().stream());
+    if (p_) CudaContext::get().free_device(p_);
     p_ = o.p_;
     bytes_ = o.bytes_;
     o.p_ = nullptr;
@@ -75,17 +69,88 @@ CudaContext::CudaContext() {
 
 void CudaContext::upload_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
+  if (capturing_) {  // the graph's copy node reads the staged bytes when it runs
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, staging_.stage(src, bytes), bytes, cudaMemcpyHostToDevice, stream_));
+    return;
+  }
   // Pageable source: cudaMemcpyAsync returns once the data is staged, so the host buffer may be freed.
   DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
 }
 
 void CudaContext::download_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
+  check(!capturing_, "internal error: a device-to-host copy while a CUDA graph is captured");
   DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaContext::sync() { DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaContext::sync() {
+  check(!capturing_, "internal error: stream synchronize while a CUDA graph is captured");
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void* CudaContext::alloc_device(size_t bytes) {
+  if (capturing_) return arena_.allocate(bytes);
+  void* p = nullptr;
+  DSV4_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_));
+  return p;
+}
+
+void CudaContext::free_device(void* p) {
+  if (!p) return;
+  if (arena_.owns(p)) {
+    arena_.release(p);  // reused only by work queued after this point on the stream
+  } else if (capturing_) {
+    deferred_.push_back(p);
+  } else {
+    DSV4_CUDA_CHECK(cudaFreeAsync(p, stream_));
+  }
+}
+
+void CudaContext::copy_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (capturing_) {
+    cudaPointerAttributes a{}, b{};
+    DSV4_CUDA_CHECK(cudaPointerGetAttributes(&a, dst));
+    DSV4_CUDA_CHECK(cudaPointerGetAttributes(&b, src));
+    check(a.type == cudaMemoryTypeDevice && b.type == cudaMemoryTypeDevice,
+          "internal error: a host copy while a CUDA graph is captured");
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaContext::begin_capture() {
+  check(!capturing_, "internal error: nested CUDA graph capture");
+  reset_launch_signature();
+  DSV4_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+  capturing_ = true;
+}
+
+cudaGraph_t CudaContext::end_capture(uint64_t* signature) {
+  check(capturing_, "internal error: end of a CUDA graph capture that was not begun");
+  capturing_ = false;
+  cudaGraph_t g = nullptr;
+  DSV4_CUDA_CHECK(cudaStreamEndCapture(stream_, &g));
+  if (signature) *signature = launch_signature();
+  return g;
+}
+
+void CudaContext::abort_capture() noexcept {
+  if (!capturing_) return;
+  capturing_ = false;
+  cudaGraph_t g = nullptr;
+  if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+  cudaGetLastError();
+  release_deferred();
+}
+
+void CudaContext::release_deferred() {
+  for (void* p : deferred_) cudaFreeAsync(p, stream_);
+  deferred_.clear();
+}
 
 int64_t CudaContext::free_bytes() const {
   size_t free = 0, total = 0;

@@ -3,6 +3,9 @@
 // stream(); tensor copies to the host synchronize it. Temporary device arrays built from host plan data
 // (positions, pointer lists, ids) come from upload(): allocated stream-ordered and freed stream-ordered when
 // the returned handle dies, so a kernel queued before the handle's destruction still reads valid memory.
+// While a graph is captured on the stream (ops/step_graphs.h), allocations come from a deterministic arena,
+// uploads are staged in pinned memory that the captured copy reads when the graph runs, and frees of memory
+// allocated outside the capture wait until the graph is launched (common/graph_memory.h).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -13,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/common/graph_memory.h"
 #include "backend/cuda/gemm/plan.h"
 #include "core/tensor.h"
 
@@ -58,14 +62,36 @@ class CudaContext {
   // Enqueues the copy; the host buffer may be reused at once.
   void upload_bytes(void* dst, const void* src, size_t bytes);
   void download_bytes(void* dst, const void* src, size_t bytes);  // synchronizes the stream
-  void sync();
+  void sync();  // an error while a graph is captured
   int64_t free_bytes() const;  // cudaMemGetInfo's free device memory
+
+  // Device memory of tensors and scratch: the stream-ordered pool, or the arena while capturing.
+  void* alloc_device(size_t bytes);
+  void free_device(void* p);
+  // Stream-ordered device-to-device copy; synchronizes the stream unless a graph is captured.
+  void copy_device(void* dst, const void* src, size_t bytes);
+
+  // Graph capture of the stream (relaxed mode). end_capture returns the captured graph (the caller destroys
+  // it) and the signature of its kernel launches; release_deferred() frees, stream-ordered, what was released
+  // during the capture (call it after launching the graph); reset_staging() once the graphs that read the
+  // staged uploads have run.
+  void begin_capture();
+  cudaGraph_t end_capture(uint64_t* signature);
+  void abort_capture() noexcept;
+  bool capturing() const { return capturing_; }
+  void release_deferred();
+  void reset_staging() { staging_.reset(); }
+  size_t arena_bytes() const { return arena_.reserved(); }
 
  private:
   CudaContext();
   cudaStream_t stream_ = nullptr;
   CublasLt lt_;
   int sm_count_ = 0;
+  bool capturing_ = false;
+  DeviceArena arena_;
+  PinnedStaging staging_;
+  std::vector<void*> deferred_;  // pool memory released while capturing
 };
 
 }  // namespace dsv4::cuda

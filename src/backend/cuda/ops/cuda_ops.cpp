@@ -3,9 +3,12 @@
 
 namespace dsv4::backend {
 
-CudaOps::CudaOps(Numerics numerics) : ctx_(cuda::CudaContext::get()), numerics_(numerics) {}
+CudaOps::CudaOps(Numerics numerics) : ctx_(cuda::CudaContext::get()), numerics_(numerics), graphs_(ctx_) {}
 
-CudaOps::~CudaOps() { ctx_.sync(); }
+CudaOps::~CudaOps() {
+  graphs_.abort();
+  ctx_.sync();
+}
 
 void CudaOps::upload_weights(const weights::ModelWeights& w, const cuda::DeviceWeights::Progress& progress) {
   dw_.upload_all(w, progress);

@@ -10,6 +10,7 @@
 #pragma once
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/device_weights.h"
+#include "backend/cuda/ops/step_graphs.h"
 #include "backend/ops.h"
 
 namespace dsv4::backend {
@@ -56,6 +57,14 @@ class CudaOps final : public Ops {
   void scale(Tensor& x, float s) override;
   void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) override;
   void round_act(Tensor& x) override;
+  void graph_begin(int64_t n_rows) override { graphs_.begin(n_rows); }
+  void graph_break() override { graphs_.next_segment(); }
+  void graph_end() override { graphs_.end(); }
+  void graph_abort() noexcept override { graphs_.abort(); }
+  // Whether the current step is being captured (between graph_begin and graph_end).
+  bool graph_active() const { return graphs_.active(); }
+  const cuda::GraphStats& graph_stats() const { return graphs_.stats(); }
+  cuda::StepGraphs& graphs() { return graphs_; }
   const Numerics& numerics() const override { return numerics_; }
   Device device() const override { return Device::Cuda; }
 
@@ -64,6 +73,7 @@ class CudaOps final : public Ops {
   cuda::CudaContext& ctx_;
   Numerics numerics_;
   cuda::DeviceWeights dw_;
+  cuda::StepGraphs graphs_;
 };
 
 // Output helper for op implementations: y on the device with shape s (reallocated only when needed).

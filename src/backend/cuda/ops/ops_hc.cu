@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
@@ -36,7 +37,13 @@ unsigned char* hc_fused_workspace(cuda::CudaContext& ctx, size_t bytes) {
   static Workspace* ws = new Workspace;
   std::lock_guard<std::mutex> lock(ws->m);
   if (ws->buf.bytes() < bytes) {
-    if (ws->buf.bytes() > 0) ctx.sync();  // kernels queued on the old buffer finish before it is freed
+    static std::vector<cuda::DeviceBuffer> retired;  // outgrown while a graph was captured: kept, never reused
+    if (ws->buf.bytes() > 0) {
+      if (ctx.capturing())
+        retired.push_back(std::move(ws->buf));
+      else
+        ctx.sync();  // kernels queued on the old buffer finish before it is freed
+    }
     ws->buf = cuda::DeviceBuffer(std::max<size_t>(bytes, size_t{1} << 20));
     ws->buf.fill_bytes(0, ctx.stream());
   }
