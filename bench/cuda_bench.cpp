@@ -326,8 +326,11 @@ void Bench::decode(int64_t ctx, int64_t batch) {
   };
   std::vector<cuda::SampleRowParams> greedy(static_cast<size_t>(batch));
   for (int64_t k = 0; k < batch; ++k) greedy[static_cast<size_t>(k)] = {.logits_row = k, .greedy = 1};
+  std::vector<double> host_fwd;  // host time in Transformer::forward per step (returns once all is queued)
   auto run = [&] {
+    const auto a = Clock::now();
     tf_.forward(fb, {.logits_on_device = true}, out);
+    host_fwd.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
     sampler_.sample(out.logits, greedy, {});  // downloads the B tokens: the stream is idle after it
   };
   // Graphs: the first step at a batch size runs eagerly and each of the 4 positions of the cycle has its own
@@ -341,6 +344,13 @@ void Bench::decode(int64_t ctx, int64_t batch) {
   base.context = ctx;
   base.cache = cache + (graphs ? ", graphs" : ", eager");
   report_decode(t, base);
+  {
+    std::vector<double> last(host_fwd.end() - std::min<size_t>(host_fwd.size(), t.steps), host_fwd.end());
+    char b[160];
+    std::snprintf(b, sizeof(b), "%s (%s): host time in forward %.3f ms per step (median), step wall %.3f ms",
+                  what.c_str(), graphs ? "graphs" : "eager", median(last), t.wall_ms);
+    rep_.note(b);
+  }
   if (graphs) {
     std::string n = what + ": " + std::to_string(g1.graph_steps - g0.graph_steps) + " graph steps, " +
                     std::to_string(g1.launches - g0.launches) + " segment launches, " +
@@ -349,6 +359,15 @@ void Bench::decode(int64_t ctx, int64_t batch) {
                     std::to_string(g1.update_failed - g0.update_failed) + " updates refused, " +
                     std::to_string((g1.nodes - g0.nodes) / std::max<int64_t>(1, g1.launches - g0.launches)) +
                     " nodes per segment";
+    const double steps = static_cast<double>(std::max<int64_t>(1, g1.graph_steps - g0.graph_steps));
+    char b[320];
+    std::snprintf(b, sizeof(b),
+                  "; host ms per graph step: issuing ops %.3f, end capture %.3f, update %.3f, instantiate %.3f, "
+                  "launch %.3f, destroy %.3f",
+                  (g1.capture_ms - g0.capture_ms) / steps, (g1.end_capture_ms - g0.end_capture_ms) / steps,
+                  (g1.update_ms - g0.update_ms) / steps, (g1.instantiate_ms - g0.instantiate_ms) / steps,
+                  (g1.launch_ms - g0.launch_ms) / steps, (g1.destroy_ms - g0.destroy_ms) / steps);
+    n += b;
     rep_.note(n);
   }
   if (ctx == o_.contexts.front() &&
@@ -534,7 +553,7 @@ std::string header(const DeviceInfo& dev, const Ceilings& c, const Options& o, c
                 "Model: DeepSeek-V4-Flash shapes, %zu layers [%s], random weights in the checkpoint dtypes "
                 "(FP8 e4m3 + e8m0 128x128, MXFP4 experts, bf16/f32 rest), %.2f GB on the device (host view %.2f GB). "
                 "Numerics: official (bf16 activations, FP8 KV rounding, FP4 indexer), CudaOps; decode steps as CUDA "
-                "graphs (one per segment: embed, each block, head) where the cache column says graphs, else eager "
+                "graphs (one per segment: embed, each half block, head) where the cache column says graphs, else eager "
                 "launches.\n",
                 dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.sm_count, dev.mem_gib, dev.driver, dev.runtime,
                 c.copy_gbps, c.bf16_tflops, c.fp8_tflops, o.layers.size(), layers.c_str(),

@@ -56,9 +56,11 @@ class ProfilingOps::Scope {
 
 ProfilingOps::ProfilingOps(backend::CudaOps& inner, std::vector<std::string> block_kinds)
     : inner_(inner), kinds_(std::move(block_kinds)), stream_(cuda::CudaContext::get().stream()) {
-  // Segment s of a graph step ends the embed (s = 0) or block s - 1; the head's end is end_step().
+  // Segments of a graph step: the embed (s = 0), then two per block (attention half, MoE half: block k ends
+  // with segment 2k + 2), then the head, whose end is end_step().
   inner_.graphs().set_on_launch([this](int64_t s) {
-    if (graph_ && s <= static_cast<int64_t>(kinds_.size())) record_boundary(1 + static_cast<size_t>(s));
+    if (graph_ && s % 2 == 0 && s <= 2 * static_cast<int64_t>(kinds_.size()))
+      record_boundary(1 + static_cast<size_t>(s / 2));
   });
 }
 
@@ -158,6 +160,11 @@ void ProfilingOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<cons
   inner_.rope(x, dim, rope_dim, pos, table, inverse);
 }
 
+void ProfilingOps::finish_rows(Tensor& x, int64_t dim, std::span<const int64_t> pos, const backend::RowFinish& f) {
+  Scope s(*this, "finish_rows[d=" + std::to_string(dim) + "]");
+  inner_.finish_rows(x, dim, pos, f);
+}
+
 void ProfilingOps::kv_round(Tensor& x, int64_t dim, int64_t rope_dim, backend::KvCacheDtype dt) {
   Scope s(*this, "kv_round");
   inner_.kv_round(x, dim, rope_dim, dt);
@@ -168,16 +175,27 @@ void ProfilingOps::indexer_round(Tensor& x, int64_t dim, backend::IndexerDtype d
   inner_.indexer_round(x, dim, dt);
 }
 
-void ProfilingOps::hc_pre(const Tensor& X, const HcWeights& w, const backend::HcParams& p, Tensor& x, Tensor& post,
-                          Tensor& comb) {
+void ProfilingOps::note_hc_pre() {
   if (n_hc_pre_ % 2 == 0) {
     const int block = n_hc_pre_ / 2;
     if (block < static_cast<int>(kinds_.size()) && !graph_) record_boundary(1 + static_cast<size_t>(block));
     segment_ = block;
   }
   ++n_hc_pre_;
+}
+
+void ProfilingOps::hc_pre(const Tensor& X, const HcWeights& w, const backend::HcParams& p, Tensor& x, Tensor& post,
+                          Tensor& comb) {
+  note_hc_pre();
   Scope s(*this, label("hc_pre", &w.fn));
   inner_.hc_pre(X, w, p, x, post, comb);
+}
+
+void ProfilingOps::hc_pre_norm(const Tensor& X, const HcWeights& w, const backend::HcParams& p, const Weight& norm,
+                               float eps, Tensor& x, Tensor& post, Tensor& comb) {
+  note_hc_pre();
+  Scope s(*this, label("hc_pre_norm", &w.fn));
+  inner_.hc_pre_norm(X, w, p, norm, eps, x, post, comb);
 }
 
 void ProfilingOps::hc_post(const Tensor& a, const Tensor& R, const Tensor& post, const Tensor& comb, Tensor& out) {

@@ -55,10 +55,13 @@ class ProfilingOps final : public backend::Ops {
   void rms_norm(Tensor& x, int64_t dim, const Weight* w, float eps) override;
   void rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int64_t> pos, const backend::RopeTable& table,
             bool inverse) override;
+  void finish_rows(Tensor& x, int64_t dim, std::span<const int64_t> pos, const backend::RowFinish& f) override;
   void kv_round(Tensor& x, int64_t dim, int64_t rope_dim, backend::KvCacheDtype dt) override;
   void indexer_round(Tensor& x, int64_t dim, backend::IndexerDtype dt) override;
   void hc_pre(const Tensor& X, const HcWeights& w, const backend::HcParams& p, Tensor& x, Tensor& post,
               Tensor& comb) override;
+  void hc_pre_norm(const Tensor& X, const HcWeights& w, const backend::HcParams& p, const Weight& norm, float eps,
+                   Tensor& x, Tensor& post, Tensor& comb) override;
   void hc_post(const Tensor& a, const Tensor& R, const Tensor& post, const Tensor& comb, Tensor& out) override;
   void hc_head(const Tensor& X, const HcWeights& w, const backend::HcParams& p, Tensor& y) override;
   void sparse_attention(const backend::AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink,
@@ -102,6 +105,7 @@ class ProfilingOps final : public backend::Ops {
   };
   cudaEvent_t next_event();
   void record_boundary(size_t slot);
+  void note_hc_pre();  // block boundaries: every block calls hc_pre (or hc_pre_norm) twice
   std::string segment_kind(int segment) const;
 
   backend::CudaOps& inner_;

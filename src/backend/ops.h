@@ -101,6 +101,21 @@ struct IndexerDims {
   int64_t top_k = 0;
 };
 
+// Post-processing of segments of `dim` values (the q and kv heads, compressor entries), in this order:
+// round_act (round_input), rms_norm (norm; norm_weight may be null), RoPE on the last rope_dim values of every
+// segment of row t at pos[t] (rope_dim > 0), then the cache rounding (kv_round with rope_dim, or indexer_round,
+// in the backend's numerics).
+struct RowFinish {
+  enum class Round : uint8_t { None, Kv, Indexer };
+  bool round_input = false;
+  bool norm = false;
+  const Weight* norm_weight = nullptr;
+  float eps = 0.0f;
+  int64_t rope_dim = 0;
+  const RopeTable* rope = nullptr;
+  Round round = Round::None;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -119,6 +134,9 @@ class Ops {
   // Segment s of row t uses position pos[t]. inverse rotates by -angle.
   virtual void rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int64_t> pos,
                     const RopeTable& table, bool inverse) = 0;
+  // RowFinish f on x f32 [T, segs * dim] (pos: T positions). The default runs the ops above in order, which
+  // defines the result; a backend may fuse them (CUDA: one kernel, bitwise equal to its own op sequence).
+  virtual void finish_rows(Tensor& x, int64_t dim, std::span<const int64_t> pos, const RowFinish& f);
   // Cache rounding of KV rows x f32 [n, d] (no-RoPE dims for Fp8; all dims for Bf16).
   virtual void kv_round(Tensor& x, int64_t dim, int64_t rope_dim, KvCacheDtype dt) = 0;
   // Indexer rounding of rows x f32 [n, dim]: Hadamard + FP4 fake-quant (Fp4), bf16 rounding (Bf16), none.
@@ -126,6 +144,10 @@ class Ops {
   // mHC (spec §4.1): X f32 [T, hc, D] -> x f32 [T, D], post f32 [T, hc], comb f32 [T, hc, hc].
   virtual void hc_pre(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& x,
                       Tensor& post, Tensor& comb) = 0;
+  // hc_pre, then rms_norm(x, D, &norm, eps) (a sublayer's input norm). The default runs the two ops; a backend
+  // may fuse them (CUDA at decode sizes: one kernel, bitwise equal to its two).
+  virtual void hc_pre_norm(const Tensor& X, const HcWeights& w, const HcParams& p, const Weight& norm, float eps,
+                           Tensor& x, Tensor& post, Tensor& comb);
   // mHC (spec §4.2): out f32 [T, hc, D] = post ⊗ a + combᵀ R.
   virtual void hc_post(const Tensor& a, const Tensor& R, const Tensor& post,
                        const Tensor& comb, Tensor& out) = 0;
@@ -179,8 +201,9 @@ class Ops {
   virtual void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) = 0;
   // Decode-step graphs (the CUDA backend captures a step's ops and runs them as CUDA graphs; other backends run
   // ops as they come): graph_begin(T) before the first op of a step of T single-row chunks, graph_break()
-  // between segments (a segment may start running while the host issues the next), graph_end() after the
-  // last op, before anything reads the step's outputs on the host; graph_abort() after an exception.
+  // between segments (a segment may start running while the host issues the next; outside a graph step it
+  // does nothing), graph_end() after the last op, before anything reads the step's outputs on the host;
+  // graph_abort() after an exception.
   virtual void graph_begin(int64_t /*n_rows*/) {}
   virtual void graph_break() {}
   virtual void graph_end() {}

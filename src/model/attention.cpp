@@ -80,14 +80,12 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
   ops.linear(x, w.wq_a, qr, backend::LinearKind::Quantized);
   ops.rms_norm(qr, cfg.q_lora_rank, &w.q_norm, eps);
   ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
-  ops.rms_norm(q, d, nullptr, eps);
-  ops.rope(q, d, r, batch.pos, layer.rope, false);
+  ops.finish_rows(q, d, batch.pos, {.norm = true, .eps = eps, .rope_dim = r, .rope = &layer.rope});
   // KV path (§5.3).
   Tensor kv;
   ops.linear(x, w.wkv, kv, backend::LinearKind::Quantized);  // [T, d]
-  ops.rms_norm(kv, d, &w.kv_norm, eps);
-  ops.rope(kv, d, r, batch.pos, layer.rope, false);
-  ops.kv_round(kv, d, r, ops.numerics().kv_cache);
+  ops.finish_rows(kv, d, batch.pos, {.norm = true, .norm_weight = &w.kv_norm, .eps = eps, .rope_dim = r,
+                                     .rope = &layer.rope, .round = backend::RowFinish::Round::Kv});
   // Compressed entries (§5.7, §5.8); the indexer's selections stay on the backend's device.
   IndexTensor selected;
   if (layer.ratio == 4) selected = indexer_forward(ops, cfg, layer, *w.indexer, batch, x, qr);

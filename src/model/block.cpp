@@ -18,12 +18,11 @@ void block_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext
   const backend::HcParams hp = hc_params(cfg);
   const float eps = static_cast<float>(cfg.rms_norm_eps);
   Tensor x, post, comb, y, Xn;
-  ops.hc_pre(X, w.hc_attn, hp, x, post, comb);
-  ops.rms_norm(x, cfg.hidden_size, &w.attn_norm, eps);
+  ops.hc_pre_norm(X, w.hc_attn, hp, w.attn_norm, eps, x, post, comb);
   attention_forward(ops, cfg, layer, w.attn, batch, x, y);
   ops.hc_post(y, X, post, comb, Xn);
-  ops.hc_pre(Xn, w.hc_ffn, hp, x, post, comb);
-  ops.rms_norm(x, cfg.hidden_size, &w.ffn_norm, eps);
+  ops.graph_break();  // a graph step's segments are half blocks: the GPU starts sooner (ops.h)
+  ops.hc_pre_norm(Xn, w.hc_ffn, hp, w.ffn_norm, eps, x, post, comb);
   moe_forward(ops, cfg, layer, w.ffn, batch, x, y);
   ops.hc_post(y, Xn, post, comb, X);
 }

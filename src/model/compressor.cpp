@@ -92,13 +92,11 @@ void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCo
   ops.copy_rows(plan.state_src, plan.state_dst, width);  // cur → prev first: batch rows may overwrite cur
   ops.copy_rows(plan.batch_src, plan.batch_dst, width);
   if (n == 0) return;
-  ops.round_act(entries);
-  ops.rms_norm(entries, spec.dim, &w.norm, static_cast<float>(cfg.rms_norm_eps));
-  ops.rope(entries, spec.dim, cfg.qk_rope_head_dim, plan.entry_pos, layer.rope, false);
-  if (spec.indexer)
-    ops.indexer_round(entries, spec.dim, ops.numerics().indexer);
-  else
-    ops.kv_round(entries, spec.dim, cfg.qk_rope_head_dim, ops.numerics().kv_cache);
+  ops.finish_rows(entries, spec.dim, plan.entry_pos,
+                  {.round_input = true, .norm = true, .norm_weight = &w.norm,
+                   .eps = static_cast<float>(cfg.rms_norm_eps), .rope_dim = cfg.qk_rope_head_dim,
+                   .rope = &layer.rope,
+                   .round = spec.indexer ? backend::RowFinish::Round::Indexer : backend::RowFinish::Round::Kv});
   // Destinations last-to-first: a growing contiguous cache reaches its final size on the first call.
   std::vector<const float*> src(static_cast<size_t>(n));
   std::vector<float*> dst(static_cast<size_t>(n));

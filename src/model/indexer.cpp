@@ -16,8 +16,8 @@ IndexTensor indexer_forward(backend::Ops& ops, const ModelConfig& cfg, const Lay
 
   Tensor q, wi;
   ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, nh*hd]
-  ops.rope(q, hd, cfg.qk_rope_head_dim, batch.pos, layer.rope, false);
-  ops.indexer_round(q, hd, ops.numerics().indexer);
+  ops.finish_rows(q, hd, batch.pos, {.rope_dim = cfg.qk_rope_head_dim, .rope = &layer.rope,
+                                     .round = backend::RowFinish::Round::Indexer});
   ops.linear(x, w.weights_proj, wi, backend::LinearKind::Bf16);  // [T, nh]
   const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd) * static_cast<double>(nh)));
   ops.scale(wi, wscale);

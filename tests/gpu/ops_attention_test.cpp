@@ -14,7 +14,8 @@
 //    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k: the
 //    device i32 [T, top_k] selections are poisoned before the run and compared slot by slot (-1 padding too);
 //  * softmax_pool, copy_rows (with a repeated destination: the later copy wins), rope (forward and inverse,
-//    positions up to 1M), kv_round (Fp8 / Bf16, bitwise), indexer_round (Fp4 / Bf16, bitwise).
+//    positions up to 1M), kv_round (Fp8 / Bf16, bitwise), indexer_round (Fp4 / Bf16, bitwise), finish_rows
+//    (vs the CPU op sequence, and bitwise vs the CUDA op sequence).
 // Timing rows: sparse_attention Flash decode batch 1 and 64 (wide and narrow), 256 and a 2048-query prefill;
 // indexer_topk Flash decode at 4K context batch 1 and 64 (one call), 1M context (262144 keys, one query,
 // top-512) and a 1024-query prefill chunk, each also with the previous kernels ("legacy"); paged 1M-context rows: indexer_topk
@@ -440,6 +441,47 @@ void check_bitwise(Env& env, const char* name, const std::string& detail, HostTe
   env.report.exact(name, detail, got.size(), bad);
 }
 
+// finish_rows (the fused norm + RoPE + cache rounding kernel) against the CPU reference's op sequence (within the
+// rowwise tolerance: sincosf vs libm may move a last ulp before a bf16 rounding) and bitwise against the CUDA op
+// sequence (kernel path off), for the four uses of the model: q heads, kv row, indexer q, compressor entries.
+void check_finish_rows(Env& env, const Numerics& num, const char* what, int64_t T, int64_t segs, int64_t dim,
+                       bool weighted, backend::RowFinish f) {
+  HostTensor x = host_tensor({T, segs * dim}, random_activations(env.rng, T, segs * dim));
+  x.vec()[3] = 1e30f;  // a large value (the norm's f64 sum of squares)
+  std::vector<float> wv = values(env, size_t(dim), 1.0f, false);
+  weights::Weight w;
+  w.name = "finish_norm";
+  w.dtype = DType::F32;
+  w.shape = {dim};
+  w.data = wv.data();
+  backend::RopeTable table;
+  for (int64_t i = 0; i < f.rope_dim / 2; ++i)
+    table.freqs.push_back(static_cast<float>(std::pow(10000.0, -2.0 * double(i) / double(f.rope_dim))));
+  f.rope = &table;
+  f.norm_weight = weighted ? &w : nullptr;
+  f.eps = 1e-6f;
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  std::uniform_int_distribution<int64_t> pd(0, 1 << 20);
+  for (auto& p : pos) p = pd(env.rng);
+  Tensor fused = x.to(Device::Cuda), seq = x.to(Device::Cuda);
+  CpuOps cpu(num);
+  CudaOps gpu(num);
+  cpu.finish_rows(x, dim, pos, f);
+  gpu.finish_rows(fused, dim, pos, f);
+  {
+    const PathSwitch<bool> off(cuda::kernel_paths().finish_rows, false);
+    gpu.finish_rows(seq, dim, pos, f);
+  }
+  const std::vector<float> got = download(fused), want = download(seq);
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
+  const std::string detail = fmt("%s %s T=%lld segs=%lld dim=%lld", what, num_name(num), (long long)T,
+                                 (long long)segs, (long long)dim);
+  env.report.exact("finish_rows vs CUDA op sequence", detail, got.size(), bad);
+  env.report.check("finish_rows", detail, compare(got.data(), x.data(), got.size()),
+                   is_bf16(num) ? kTolBf16Rowwise : 1e-6);
+}
+
 }  // namespace
 
 void test_ops_attention(Env& env) {
@@ -526,6 +568,17 @@ void test_ops_attention(Env& env) {
                            {.rows_per_block = 2, .hca = true});
     check_sparse_attention(env, Numerics{}, 64, 64, 512, 128, 512, true, false, false,
                            {.n_seq = 64, .rows_per_block = 64});
+  }
+  for (const Numerics& num : nums) {
+    using R = backend::RowFinish::Round;
+    check_finish_rows(env, num, "q heads", 3, 64, 512, false, {.norm = true, .rope_dim = 64});
+    check_finish_rows(env, num, "kv", 5, 1, 512, true, {.norm = true, .rope_dim = 64, .round = R::Kv});
+    check_finish_rows(env, num, "indexer q", 2, 64, 128, false, {.rope_dim = 64, .round = R::Indexer});
+    check_finish_rows(env, num, "kv entries", 7, 1, 512, true,
+                      {.round_input = true, .norm = true, .rope_dim = 64, .round = R::Kv});
+    check_finish_rows(env, num, "indexer entries", 9, 1, 128, true,
+                      {.round_input = true, .norm = true, .rope_dim = 64, .round = R::Indexer});
+    check_finish_rows(env, num, "rows 300 (op sequence)", 300, 1, 512, true, {.norm = true, .rope_dim = 64});
   }
   check_softmax_pool(env, 37, 512);
   check_softmax_pool(env, 5, 128);

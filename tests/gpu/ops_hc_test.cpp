@@ -127,6 +127,43 @@ void test_hc_pre(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D
   }
 }
 
+// hc_pre_norm: the fused norm epilogue against CUDA hc_pre + rms_norm (bitwise: same arithmetic) and the CPU
+// reference's op sequence (tolerance of the precision recipe); post and comb as hc_pre's.
+void test_hc_pre_norm(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
+  const std::string detail = hc_detail(num, T, hc, D);
+  HcCase wc(env.rng, hc, D, true);
+  HcParams p;
+  p.hc = hc;
+  const std::vector<float> nv = random_f32(env.rng, static_cast<size_t>(D), 1.0f);
+  const weights::Weight norm = f32_weight("norm", {D}, nv);
+  const Tensor X = host_tensor({T, hc, D}, random_stream(env.rng, T, hc * D, bf16(num)));
+  CpuOps cpu(num);
+  Tensor x, post, comb;
+  cpu.hc_pre_norm(X, wc.w, p, norm, 1e-6f, x, post, comb);
+  CudaOps gpu(num);
+  const Tensor Xd = X.to(Device::Cuda);
+  Tensor xd = poisoned({T, D}), postd = poisoned({T, hc}), combd = poisoned({T, hc, hc});
+  gpu.hc_pre_norm(Xd, wc.w, p, norm, 1e-6f, xd, postd, combd);
+  Tensor xs = poisoned({T, D}), posts = poisoned({T, hc}), combs = poisoned({T, hc, hc});
+  {
+    const PathSwitch two(cuda::kernel_paths().hc_pre_norm, false);
+    gpu.hc_pre_norm(Xd, wc.w, p, norm, 1e-6f, xs, posts, combs);
+  }
+  const Tensor xs_host = xs.to(Device::Host);
+  env.report.exact("hc_pre_norm vs hc_pre + rms_norm", detail, static_cast<size_t>(xs_host.numel()),
+                   bit_mismatches(xd, xs_host) + bit_mismatches(postd, posts.to(Device::Host)) +
+                       bit_mismatches(combd, combs.to(Device::Host)));
+  env.report.check("hc_pre_norm x", detail, compare_tensors(xd, x), tol_for(num));
+  env.report.check("hc_pre_norm post", detail, compare_tensors(postd, post), kTolF32);
+  if (timed) {
+    const cuda::Timing t =
+        cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre_norm(Xd, wc.w, p, norm, 1e-6f, xd, postd, combd); });
+    const int64_t n_mix = (2 + hc) * hc, width = hc * D;
+    const double bytes = 4.0 * (T * width + n_mix * width + T * D + T * (hc + hc * hc));
+    env.report.perf("hc_pre_norm", detail, t, bytes, 2.0 * T * n_mix * width, env.ceil);
+  }
+}
+
 void test_hc_head(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
   const std::string detail = hc_detail(num, T, hc, D);
   HcCase wc(env.rng, hc, D, false);
@@ -459,6 +496,11 @@ void test_ops_hc(Env& env) {
                                        {5, 1024, true}, {64 * 8, 512, false}, {33, 64, false}, {7, 130, true},
                                        {2, 10000, true}})
       test_rms_norm_f32(env, num, rows, dim, weighted, false);
+    // hc_pre + norm in one kernel: decode tiles of 1 and 4 tokens, T = 64, the V4-Pro width (7168), and shapes
+    // the epilogue does not take (D <= 512, T > 64: the two ops).
+    for (auto [T, hc, D] : {std::tuple<int64_t, int64_t, int64_t>{1, 4, 4096}, {3, 4, 4096}, {64, 4, 4096},
+                            {2, 4, 7168}, {3, 4, 256}, {100, 4, 4096}})
+      test_hc_pre_norm(env, num, T, hc, D, false);
     test_small_ops(env, num, 7, 256);
     test_small_ops(env, num, 5, 66);
     // Decode paths vs the paths they replaced (bitwise), timed at the official numerics.
@@ -488,6 +530,7 @@ void test_ops_hc(Env& env) {
       test_hc_head(env, num, T, 4, 4096, true);
       test_hc_post(env, num, T, 4, 4096, true);
       test_rms_norm_f32(env, num, T, 4096, true, true);
+      test_hc_pre_norm(env, num, T, 4, 4096, true);
     }
   }
 }

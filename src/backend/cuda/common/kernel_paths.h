@@ -31,6 +31,8 @@ struct KernelPaths {
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
   bool pdl = true;                      // programmatic dependent launch for every kernel (common/pdl.cuh)
+  bool hc_pre_norm = true;              // hc_pre + the sublayer's RMSNorm in one hc_fused launch (T <= 64)
+  bool finish_rows = true;              // norm + RoPE + cache rounding of head rows as one kernel (finish_rows.cuh)
   bool graphs = true;                   // decode steps captured and run as CUDA graphs (ops/step_graphs.h)
 };
 

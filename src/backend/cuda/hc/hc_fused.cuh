@@ -10,7 +10,8 @@
 //      streams of the tile's tokens over all of D (kU vectors per thread in flight).
 // The last CTA resets its counter, so the counters are zero again when the kernel ends (stream order makes
 // the next launch see it). Supports hc = kHc <= 4, T <= kHcFusedMaxT; kVec = 4 needs width and D % 4 == 0
-// and 16-byte aligned x, fn, y.
+// and 16-byte aligned x, fn, y. With out_norm (hc_pre_norm) the mix threads then RMS-normalize the tile's rows
+// (hc_fused_out_norm, bitwise rms_norm_f32_kernel).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -26,6 +27,54 @@ namespace dsv4::cuda {
 
 template <int kTpt>
 inline constexpr int kHcFusedThreads = kHcFusedGroups * kHcFusedLanes + 32 * kTpt;
+
+// The out_norm epilogue: the kMixThreads (= 256) mix threads normalize each collapsed row of the tile in place
+// with rms_norm_f32_kernel<256, kChunks>'s arithmetic: thread tid sums the squares of float4 c = tid + 256 i in
+// f64 (absent chunks add exact zeros, so any kChunks gives the same sum), warp xor-shuffle, then the 8 warp sums
+// in order; scale, weight and bf16 rounding as rms_scale. Named barrier 1: the tail warps have returned.
+__device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_t t0, int n_tok, int tid) {
+  constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
+  static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
+  constexpr int kMaxChunks = 8;
+  __shared__ double s_wsum[kThreads / 32];
+  const int lane = tid % 32, warp = tid / 32, n4 = p.D / 4;
+  asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // the collapsed rows are written
+  for (int tk = 0; tk < n_tok; ++tk) {
+    float4* row = reinterpret_cast<float4*>(p.y + (t0 + tk) * p.D);
+    float4 v[kMaxChunks];
+    double ss = 0.0;
+#pragma unroll
+    for (int i = 0; i < kMaxChunks; ++i) {
+      const int c = tid + i * kThreads;
+      v[i] = c < n4 ? row[c] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      ss = fma(static_cast<double>(v[i].x), static_cast<double>(v[i].x), ss);
+      ss = fma(static_cast<double>(v[i].y), static_cast<double>(v[i].y), ss);
+      ss = fma(static_cast<double>(v[i].z), static_cast<double>(v[i].z), ss);
+      ss = fma(static_cast<double>(v[i].w), static_cast<double>(v[i].w), ss);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) s_wsum[warp] = ss;
+    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");
+    ss = 0.0;
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; ++w) ss += s_wsum[w];
+    const float inv = 1.0f / sqrtf(static_cast<float>(ss / static_cast<double>(p.D)) + p.out_norm_eps);
+    auto scale = [&](float x, int i) {
+      float y = __fmul_rn(x, inv);
+      y = __fmul_rn(y, p.out_norm_w[i]);
+      return p.round_bf16 ? hc_round(y, true) : y;
+    };
+#pragma unroll
+    for (int i = 0; i < kMaxChunks; ++i) {
+      const int c = tid + i * kThreads;
+      if (c < n4)
+        row[c] = make_float4(scale(v[i].x, 4 * c + 0), scale(v[i].y, 4 * c + 1), scale(v[i].z, 4 * c + 2),
+                             scale(v[i].w, 4 * c + 3));
+    }
+    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // s_wsum is reused by the next row
+  }
+}
 
 template <int kHc, bool kPre, int kTpt, int kVec>
 __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const __grid_constant__ HcFusedParams p) {
@@ -193,6 +242,9 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
         y[0] = out[0];
       }
     }
+  }
+  if constexpr (kVec == 4) {
+    if (p.out_norm) hc_fused_out_norm(p, t0, n_tok, tid);
   }
 }
 

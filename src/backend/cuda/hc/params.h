@@ -71,6 +71,11 @@ struct HcFusedParams {
   float hc_eps = 1e-6f;
   float norm_eps = 1e-6f;
   bool round_bf16 = false;
+  // hc_pre_norm: RMSNorm of each collapsed row y (weight out_norm_w [D]) by the mix threads of the last CTA,
+  // rms_norm_f32_kernel<256, *>'s arithmetic (needs D % 4 == 0, 512 < D <= 8192, kVec = 4).
+  const float* __restrict__ out_norm_w = nullptr;
+  float out_norm_eps = 0.0f;
+  bool out_norm = false;
 };
 
 // hc_post (spec §4.2): out[t, k, c] = round(post[t, k] · a[t, c] + Σ_j comb[t, j, k] · R[t, j, c]), the sum

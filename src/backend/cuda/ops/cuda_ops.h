@@ -4,9 +4,9 @@
 // routing or top-k lists consumed as plan data) are copied back. Each op is checked against CpuOps by
 // tests/gpu (op test) and the whole model against the CPU reference and HF goldens (tests/gpu e2e).
 // Implementations are split by area: ops_linear.cu (linear, grouped_linear, embed), ops_attention.cu
-// (sparse_attention, indexer_topk, softmax_pool, copy_rows, kv_round, indexer_round, rope), ops_hc.cu (hc_*,
-// rms_norm, round_act, hc_expand, gather_rows, add, scale, add_position_rows), ops_moe.cu (route,
-// expert_ffn, moe_experts).
+// (sparse_attention, indexer_topk, softmax_pool, copy_rows, kv_round, indexer_round, rope, finish_rows),
+// ops_hc.cu (hc_*, rms_norm, round_act, hc_expand, gather_rows, add, scale, add_position_rows), ops_moe.cu
+// (route, expert_ffn, moe_experts). Decode steps run as CUDA graphs through StepGraphs (step_graphs.h).
 #pragma once
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/device_weights.h"
@@ -30,10 +30,13 @@ class CudaOps final : public Ops {
   void rms_norm(Tensor& x, int64_t dim, const Weight* w, float eps) override;
   void rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int64_t> pos, const RopeTable& table,
             bool inverse) override;
+  void finish_rows(Tensor& x, int64_t dim, std::span<const int64_t> pos, const RowFinish& f) override;
   void kv_round(Tensor& x, int64_t dim, int64_t rope_dim, KvCacheDtype dt) override;
   void indexer_round(Tensor& x, int64_t dim, IndexerDtype dt) override;
   void hc_pre(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& x, Tensor& post,
               Tensor& comb) override;
+  void hc_pre_norm(const Tensor& X, const HcWeights& w, const HcParams& p, const Weight& norm, float eps, Tensor& x,
+                   Tensor& post, Tensor& comb) override;
   void hc_post(const Tensor& a, const Tensor& R, const Tensor& post, const Tensor& comb, Tensor& out) override;
   void hc_head(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& y) override;
   void sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink, float scale,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/attention/finish_rows.cuh"
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/attention/rowwise.cuh"
@@ -518,6 +519,61 @@ void CudaOps::rope(Tensor& x, int64_t dim, int64_t rope_dim, std::span<const int
   p.inverse = inverse;
   p.round_bf16 = bf16_acts();
   cuda::launch_rope(p, ctx_.stream());
+}
+
+void CudaOps::finish_rows(Tensor& x, int64_t dim, std::span<const int64_t> pos, const RowFinish& f) {
+  check_on_device(x, "finish_rows");
+  const int64_t T = static_cast<int64_t>(pos.size());
+  const int64_t np = f.rope_dim / 2;
+  cuda::FinishRound round = cuda::FinishRound::None;
+  if (f.round == RowFinish::Round::Kv && numerics_.kv_cache != KvCacheDtype::F32)
+    round = numerics_.kv_cache == KvCacheDtype::Fp8 ? cuda::FinishRound::KvFp8 : cuda::FinishRound::Bf16;
+  if (f.round == RowFinish::Round::Indexer && numerics_.indexer != IndexerDtype::F32)
+    round = numerics_.indexer == IndexerDtype::Fp4 ? cuda::FinishRound::IndexerFp4 : cuda::FinishRound::Bf16;
+  const bool pow2 = dim >= 32 && (dim & (dim - 1)) == 0;
+  const bool fused = cuda::kernel_paths().finish_rows && T > 0 && T <= cuda::kFinishMaxRows && dim > 0 &&
+                     dim % 4 == 0 && dim <= cuda::kFinishMaxDim && x.numel() % (T * dim) == 0 &&
+                     f.rope_dim >= 0 && f.rope_dim <= dim && f.rope_dim % 2 == 0 && np <= cuda::kRopeInlineMaxPairs &&
+                     (f.rope_dim == 0 || (f.rope && static_cast<int64_t>(f.rope->freqs.size()) == np)) &&
+                     (!f.norm || !f.norm_weight || f.norm_weight->rows() == dim) &&
+                     (round != cuda::FinishRound::KvFp8 || (dim - f.rope_dim) % 64 == 0) &&
+                     (round != cuda::FinishRound::IndexerFp4 || pow2) &&
+                     reinterpret_cast<uintptr_t>(x.data()) % 16 == 0;
+  if (!fused) {
+    Ops::finish_rows(x, dim, pos, f);  // the op sequence (also where a shape is out of this kernel's range)
+    return;
+  }
+  if (x.numel() == 0) return;
+  cuda::FinishRowsParams p;
+  p.x = x.data();
+  p.norm_w = f.norm && f.norm_weight ? dw_.f32(*f.norm_weight) : nullptr;
+  p.n_seg = x.numel() / dim;
+  p.segs_per_row = to_i32(x.numel() / (T * dim), "finish_rows: segments per row");
+  p.dim = static_cast<int32_t>(dim);
+  p.rope_dim = static_cast<int32_t>(f.rope_dim);
+  p.nope = static_cast<int32_t>(dim - f.rope_dim);
+  p.eps = f.eps;
+  p.hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
+  p.round_input = f.round_input && bf16_acts();
+  p.norm = f.norm;
+  p.round_bf16 = bf16_acts();
+  p.round = round;
+  for (int64_t t = 0; t < T; ++t) p.pos[t] = static_cast<float>(pos[static_cast<size_t>(t)]);
+  for (int64_t i = 0; i < np; ++i) p.freqs[i] = f.rope->freqs[static_cast<size_t>(i)];
+  const int64_t blocks = (p.n_seg + cuda::kFinishWarps - 1) / cuda::kFinishWarps;
+  check(blocks <= INT32_MAX, "finish_rows: too many segments");
+  const int n4 = static_cast<int>(dim / 4);
+  auto launch = [&]<int kChunks>() {
+    cuda::launch_kernel(cuda::finish_rows_kernel<kChunks>, dim3(static_cast<unsigned>(blocks)),
+                        cuda::kFinishWarps * 32, 0, ctx_.stream(), p);
+  };
+  if (n4 <= 32)
+    launch.template operator()<1>();
+  else if (n4 <= 64)
+    launch.template operator()<2>();
+  else
+    launch.template operator()<4>();
+  DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void CudaOps::kv_round(Tensor& x, int64_t dim, int64_t rope_dim, KvCacheDtype dt) {

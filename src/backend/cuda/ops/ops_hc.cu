@@ -15,6 +15,7 @@
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/elementwise/launch.h"
+#include "backend/cuda/elementwise/plan.h"
 #include "backend/cuda/hc/launch.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/check.h"
@@ -50,9 +51,11 @@ unsigned char* hc_fused_workspace(cuda::CudaContext& ctx, size_t bytes) {
   return ws->buf.as<unsigned char>();
 }
 
-// Shared by hc_pre (pre = true: post and comb too) and hc_head.
-void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tensor& X, const HcWeights& w,
-                     const HcParams& p, bool pre, bool round, Tensor& x, Tensor* post, Tensor* comb) {
+// Shared by hc_pre (pre = true: post and comb too), hc_pre_norm and hc_head. With out_norm, the fused kernel
+// also RMS-normalizes x when it can (returns true); else the caller runs rms_norm.
+bool run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tensor& X, const HcWeights& w,
+                     const HcParams& p, bool pre, bool round, Tensor& x, Tensor* post, Tensor* comb,
+                     const Weight* out_norm = nullptr, float out_eps = 0.0f) {
   const char* op = pre ? "hc_pre" : "hc_head";
   require_cuda(X, op, "X");
   const int64_t hc = p.hc, T = X.dim(0), width = X.row_size();
@@ -72,7 +75,7 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
     on_device(*post, {T, hc});
     on_device(*comb, {T, hc, hc});
   }
-  if (T == 0) return;
+  if (T == 0) return true;
   const cuda::HcMixPlan mplan = cuda::plan_hc_mix(T, width, n_mix, ctx.sm_count());
   check(mplan.unsupported.empty(), [&] { return std::string(op) + ": " + mplan.unsupported; });
   // One kernel at decode sizes (same splits and orders as the two kernels below, so bitwise the same results).
@@ -103,8 +106,14 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
     fp.hc_eps = p.hc_eps;
     fp.norm_eps = p.norm_eps;
     fp.round_bf16 = round;
+    // The norm epilogue takes the shapes rms_norm_f32 runs with 256-thread groups (512 < D <= 8192).
+    const cuda::RmsNormF32Plan nplan = cuda::plan_rms_norm_f32(D);
+    fp.out_norm = out_norm && out_norm->rows() == D && mplan.vec == 4 && nplan.group == 256 &&
+                  reinterpret_cast<uintptr_t>(x.data()) % 16 == 0;
+    fp.out_norm_w = fp.out_norm ? dw.f32(*out_norm) : nullptr;
+    fp.out_norm_eps = out_eps;
     cuda::launch_hc_fused(fp, static_cast<int>(hc), pre, mplan, ctx.stream());
-    return;
+    return fp.out_norm;
   }
   // One stream-ordered allocation for both partial arrays: [part_ss f64 (splits x T)] [part_mu f32].
   const size_t ss_bytes = (static_cast<size_t>(mplan.splits * T) * sizeof(double) + 255) / 256 * 256;
@@ -140,6 +149,7 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
   fp.norm_eps = p.norm_eps;
   fp.round_bf16 = round;
   cuda::launch_hc_finish(fp, static_cast<int>(hc), pre, rplan, ctx.stream());
+  return false;
 }
 
 }  // namespace
@@ -147,6 +157,13 @@ void run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
 void CudaOps::hc_pre(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& x, Tensor& post,
                      Tensor& comb) {
   run_hc_collapse(ctx_, dw_, X, w, p, true, bf16_acts(), x, &post, &comb);
+}
+
+void CudaOps::hc_pre_norm(const Tensor& X, const HcWeights& w, const HcParams& p, const Weight& norm, float eps,
+                          Tensor& x, Tensor& post, Tensor& comb) {
+  const Weight* fuse = cuda::kernel_paths().hc_pre_norm ? &norm : nullptr;
+  if (!run_hc_collapse(ctx_, dw_, X, w, p, true, bf16_acts(), x, &post, &comb, fuse, eps))
+    rms_norm(x, x.row_size(), &norm, eps);  // not fused (path off, T > 64, or a D the epilogue does not take)
 }
 
 void CudaOps::hc_head(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& y) {

@@ -17,8 +17,9 @@
 //              linear.
 //   gemv       linear_gemv_kernel, weight read in its stored format, f32 FMAs: M <= 16 otherwise (decode of bf16
 //              weights, wo_a, the f32 numerics), and the fallback for any shape.
-//   dense      cuBLASLt for M > 16 otherwise: Bf16 acts with bf16-representable weights (BF16, FP8, MXFP4; FP8/MXFP4
-//              read from a bf16 copy cached in DeviceWeight::bf16, built on first use) run bf16 tensor cores on x
+//   dense      cuBLASLt for M > 16 otherwise (M > 4 for weights of >= 256M elements: the head): Bf16 acts with
+//              bf16-representable weights (BF16, FP8, MXFP4; FP8/MXFP4 read from a bf16 copy cached in
+//              DeviceWeight::bf16, built on first use) run bf16 tensor cores on x
 //              split into hi + lo bf16 halves. The halves are stacked as 2M rows of one GEMM (the weight is read
 //              once, not twice), then y = lo + hi (+ bf16 rounding) in one elementwise pass; one plain launch when
 //              x is known bf16 (after act_quant). Else f32 (TF32 off) on DeviceWeights::f32. The plan's algorithm
@@ -388,7 +389,10 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
     lp.x_bf16 = true;
   }
   const bool bf16 = bf16_acts() && ref.format != WeightFormat::F32 && ref.format != WeightFormat::F16;
-  if (M <= kGemvMaxM || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
+  // A weight as large as the Flash head (129280 x 4096 bf16) goes to the tensor cores from M = 5: the GEMV reads
+  // every x row per weight vector and took 1.1 ms at M = 8 against 0.25 ms at M = 1 (bench run 31).
+  const int64_t gemv_max = bf16 && N * K >= (int64_t{256} << 20) ? 4 : kGemvMaxM;
+  if (M <= gemv_max || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
 }
 
 void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) {

@@ -7,7 +7,16 @@
 
 namespace dsv4::cuda {
 namespace {
-uint64_t mix(uint64_t h, uint64_t v) { return (h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2))) * 0x100000001b3ull; }
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point& t) {
+  const Clock::time_point now = Clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - t).count();
+  t = now;
+  return ms;
+}
+uint64_t mix(uint64_t h, uint64_t v) {
+  return (h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2))) * 0x100000001b3ull;
+}
 }  // namespace
 
 StepGraphs::StepGraphs(CudaContext& ctx) : ctx_(ctx) {
@@ -42,15 +51,23 @@ bool StepGraphs::begin(int64_t n_rows) {
   n_rows_ = n_rows;
   segment_ = 0;
   ++stats_.graph_steps;
-  ctx_.begin_capture();
+  start_capture();
   return true;
 }
 
+void StepGraphs::start_capture() {
+  ctx_.begin_capture();
+  capture_start_ = Clock::now();
+}
+
 void StepGraphs::launch_segment() {
+  Clock::time_point t = capture_start_;
+  stats_.capture_ms += ms_since(t);
   uint64_t sig = 0;
   cudaGraph_t g = ctx_.end_capture(&sig);
   size_t n_nodes = 0;
   DSV4_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n_nodes));
+  stats_.end_capture_ms += ms_since(t);
   uint64_t key = mix(mix(mix(static_cast<uint64_t>(n_rows_), static_cast<uint64_t>(segment_)), sig), n_nodes);
   cudaGraphExec_t& exec = execs_[key];
   bool fresh = exec == nullptr;
@@ -64,16 +81,20 @@ void StepGraphs::launch_segment() {
       DSV4_CUDA_CHECK(cudaGraphExecDestroy(exec));
       fresh = true;
     }
+    stats_.update_ms += ms_since(t);
   }
   if (fresh) {
     DSV4_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
     ++stats_.instantiated;
+    stats_.instantiate_ms += ms_since(t);
   }
   DSV4_CUDA_CHECK(cudaGraphLaunch(exec, ctx_.stream()));
   ++stats_.launches;
   stats_.nodes += static_cast<int64_t>(n_nodes);
+  stats_.launch_ms += ms_since(t);
   DSV4_CUDA_CHECK(cudaGraphDestroy(g));
   ctx_.release_deferred();
+  stats_.destroy_ms += ms_since(t);
   if (on_launch_) on_launch_(segment_);
 }
 
@@ -81,7 +102,7 @@ void StepGraphs::next_segment() {
   if (!active_) return;
   launch_segment();
   ++segment_;
-  ctx_.begin_capture();
+  start_capture();
 }
 
 void StepGraphs::end() {

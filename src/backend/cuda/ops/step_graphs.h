@@ -1,11 +1,12 @@
-// StepGraphs: decode steps as CUDA graphs, one graph per segment of the step (embed, each block, head), each
-// launched as soon as it is captured so the host captures segment i + 1 while the GPU runs segment i.
+// StepGraphs: decode steps as CUDA graphs, one graph per segment of the step (the model's graph_break()s: embed,
+// each half block, head), each launched as soon as it is captured so the host captures segment i + 1 while the
+// GPU runs segment i (the GPU idles only while the first half block is captured).
 //
 // Why segments and capture every step: the ops take their plan data (positions, pointer lists, row blocks) from
 // the host, so the host runs the model code every step anyway; capturing instead of launching costs about a
 // quarter of an eager launch per kernel (measured on the H200: 1.1 us capture + 0.3 us update + 0.4 us graph
 // teardown against 4 us for cudaLaunchKernelEx), and the GPU runs a graph's kernels back to back. One graph per
-// step would serialize the whole capture before the first kernel runs; a segment per block keeps the overlap.
+// step would serialize the whole capture before the first kernel runs; short segments keep the overlap.
 //
 // Executable graphs are cached by (rows, segment index, kernel signature, node count): a step whose segment has
 // the topology of a cached one updates it in place (cudaGraphExecUpdate: new pointers, counts, grids), else a
@@ -14,6 +15,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
@@ -31,6 +33,9 @@ struct GraphStats {
   int64_t updated = 0;        // cached executable graphs updated in place
   int64_t update_failed = 0;  // updates refused (then re-instantiated)
   int64_t nodes = 0;          // nodes of the launched graphs
+  // Host time, ms: issuing the captured ops (the model code and the ops' plans), ending captures, updating or
+  // instantiating, launching, destroying the captured graphs.
+  double capture_ms = 0, end_capture_ms = 0, update_ms = 0, instantiate_ms = 0, launch_ms = 0, destroy_ms = 0;
 };
 
 class StepGraphs {
@@ -53,6 +58,7 @@ class StepGraphs {
 
  private:
   void launch_segment();
+  void start_capture();
   static constexpr size_t kMaxExecs = 4096;
   CudaContext& ctx_;
   std::unordered_map<uint64_t, cudaGraphExec_t> execs_;
@@ -63,6 +69,7 @@ class StepGraphs {
   int64_t segment_ = 0;
   GraphStats stats_;
   std::function<void(int64_t)> on_launch_;
+  std::chrono::steady_clock::time_point capture_start_;
 };
 
 }  // namespace dsv4::cuda
