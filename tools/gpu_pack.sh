@@ -10,6 +10,7 @@ cmake -S "$ROOT" -B "$B" -G Ninja -DDSV4_CUDA=ON -DCMAKE_BUILD_TYPE=Release > /d
 targets=(dsv4 dsv4_gpu_ops dsv4_gpu_e2e dsv4_gpu_sampling)
 grep -q dsv4_cuda_bench "$B/build.ninja" && targets+=(dsv4_cuda_bench)
 grep -q dsv4_sampling_bench "$B/build.ninja" && targets+=(dsv4_sampling_bench)
+grep -q dsv4_launch_cost_bench "$B/build.ninja" && targets+=(dsv4_launch_cost_bench)
 cmake --build "$B" --target "${targets[@]}" -j "$(nproc)"
 rm -rf "$C" && mkdir -p "$C/stage"
 for t in "${targets[@]}"; do

@@ -15,10 +15,11 @@
 #   sampling_bench  dsv4_sampling_bench: GPU sampling vs D2H + host sampler, B=1..256       -> sampling_bench.log/.csv
 #   profile  ncu (kernel durations only, clocks and caches left alone) over decode steps of dsv4_cuda_bench:
 #            one CSA layer + embed/head, B=1, contexts in DSV4_PROFILE_CONTEXTS (default 4K,1M) -> profile_*.csv
+#   launch_cost  dsv4_launch_cost_bench: eager launches vs capture + update + graph launch  -> launch_cost.csv
 #   ncu      ncu sections (speed of light, memory, warp states, occupancy, instructions) on the kernels matching
 #            DSV4_NCU_KERNEL (regex, default moe_gemv_mma) in dsv4_gpu_ops --only ops-moe --no-perf --match
 #            DSV4_NCU_MATCH (default flash), plus the SASS opcode census of those kernels -> ncu.txt, sass.txt
-# (sampling, sampling_bench and ncu are not in the default list: name them, e.g. "sampling,sampling_bench".)
+# (sampling, sampling_bench, launch_cost and ncu are not in the default list: name them, e.g. "sampling,sampling_bench".)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT_DIR=${1:-${OUT:-$ROOT/gpu-run-out}}
@@ -73,6 +74,12 @@ if has hf; then
   log "stage hf"
   PYTHONUNBUFFERED=1 timeout 180 python3 "$ROOT/tools/bench_hf_layer.py" ${DSV4_HF_ARGS:-} > "$OUT_DIR/hf.log" 2>&1
   log "hf exit $? ($(( $(date +%s) - T0 )) s)"
+fi
+if has launch_cost; then
+  log "stage launch_cost"
+  timeout 60 "${BIN_ENV[@]}" "$C/dsv4_launch_cost_bench" > "$OUT_DIR/launch_cost.csv" 2>&1
+  log "launch_cost exit $? ($(( $(date +%s) - T0 )) s)"
+  cat "$OUT_DIR/launch_cost.csv" >> "$LOG"
 fi
 if has sampling; then
   log "stage sampling"

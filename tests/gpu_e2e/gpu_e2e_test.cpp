@@ -206,7 +206,8 @@ TEST_P(GpuGolden, ChunkedPrefillDecodeAndBatchAgreeOnGpu) {
 
 // Decode as CUDA graphs (ops/step_graphs.h) against eager launches of the same kernels: three sequences at
 // different positions (their compressors emit at different steps, so segment topologies change from step to
-// step) decode together, then one alone; the logits must be identical bit for bit, and the graph path must
+// step) decode together, then one alone, then a fresh model decodes from position 0 with no prefill (first
+// uses of weight forms inside captures); the logits must be identical bit for bit, and the graph path must
 // really have run (graph steps, updates of cached graphs).
 TEST_P(GpuGolden, GraphDecodeEqualsEagerDecode) {
   auto ids = read_ids(dir() / "input_ids.json");
@@ -241,6 +242,18 @@ TEST_P(GpuGolden, GraphDecodeEqualsEagerDecode) {
       m->transformer->forward(model::single_batch(*seqs[0], one), {}, fo);
       all.insert(all.end(), fo.logits.data(), fo.logits.data() + fo.logits.numel());
     }
+    // A fresh model and sequence decoded from position 0 without a prefill: the first compressor entries (and
+    // the derived weight forms they need on first use) are produced inside captured steps.
+    auto fresh = load(backend::Numerics{}, Device::Cuda);
+    if (!fresh) return std::vector<float>{};
+    model::SequenceState s0(fresh->cfg, Device::Cuda);
+    for (size_t k = 0; k < steps; ++k) {
+      std::vector<int32_t> one{ids[k]};
+      fresh->transformer->forward(model::single_batch(s0, one), {}, fo);
+      all.insert(all.end(), fo.logits.data(), fo.logits.data() + fo.logits.numel());
+    }
+    const cuda::GraphStats& fs = dynamic_cast<backend::CudaOps&>(*fresh->ops).graph_stats();
+    if (graphs) EXPECT_EQ(fs.graph_steps, static_cast<int64_t>(steps - 1)) << "decode from scratch";
     stats = dynamic_cast<backend::CudaOps&>(*m->ops).graph_stats();
     return all;
   };

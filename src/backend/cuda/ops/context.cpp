@@ -56,6 +56,7 @@ CudaContext& CudaContext::get() {
 CudaContext::CudaContext() {
   DSV4_CUDA_CHECK(cudaSetDevice(0));
   DSV4_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  DSV4_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
   cudaMemPool_t pool;
   DSV4_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
   uint64_t threshold = UINT64_MAX;  // keep freed blocks cached: ops allocate per call
@@ -76,6 +77,14 @@ void CudaContext::upload_bytes(void* dst, const void* src, size_t bytes) {
   // Pageable source: cudaMemcpyAsync returns once the data is staged, so the host buffer may be freed.
   DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
 }
+
+void CudaContext::upload_now(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, side_));
+  sync_side();
+}
+
+void CudaContext::sync_side() { DSV4_CUDA_CHECK(cudaStreamSynchronize(side_)); }
 
 void CudaContext::download_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;

@@ -61,6 +61,11 @@ class CudaContext {
   }
   // Enqueues the copy; the host buffer may be reused at once.
   void upload_bytes(void* dst, const void* src, size_t bytes);
+  // A copy done when this returns, through a side stream: for new device memory no queued work uses yet
+  // (weights and their derived forms built on first use), also while a graph is captured on stream().
+  void upload_now(void* dst, const void* src, size_t bytes);
+  cudaStream_t side_stream() const { return side_; }
+  void sync_side();
   void download_bytes(void* dst, const void* src, size_t bytes);  // synchronizes the stream
   void sync();  // an error while a graph is captured
   int64_t free_bytes() const;  // cudaMemGetInfo's free device memory
@@ -86,6 +91,7 @@ class CudaContext {
  private:
   CudaContext();
   cudaStream_t stream_ = nullptr;
+  cudaStream_t side_ = nullptr;
   CublasLt lt_;
   int sm_count_ = 0;
   bool capturing_ = false;

@@ -66,16 +66,16 @@ DeviceWeight& DeviceWeights::get(const weights::Weight& w) {
   if (it != map_.end()) return *it->second;
   auto dw = std::make_unique<DeviceWeight>();
   dw->host = &w;
-  cudaStream_t s = CudaContext::get().stream();
+  // Synchronous copies on the context's side stream (the host bytes are mmapped pages; nothing queued uses the
+  // new buffers yet), so a first use inside a captured graph step uploads for real, not into the graph.
+  CudaContext& ctx = CudaContext::get();
   const int64_t nb = stored_bytes(w), sb = scale_bytes(w);
   dw->raw = DeviceBuffer(static_cast<size_t>(nb));
-  dw->raw.upload(w.data, static_cast<size_t>(nb), s);
+  ctx.upload_now(dw->raw.data(), w.data, static_cast<size_t>(nb));
   if (sb > 0) {
     dw->raw_scale = DeviceBuffer(static_cast<size_t>(sb));
-    dw->raw_scale.upload(w.scale, static_cast<size_t>(sb), s);
+    ctx.upload_now(dw->raw_scale.data(), w.scale, static_cast<size_t>(sb));
   }
-  // The host bytes are mmapped pages: make sure the copy is done before anything else touches them.
-  DSV4_CUDA_CHECK(cudaStreamSynchronize(s));
   bytes_ += nb + sb;
   DeviceWeight& ref = *dw;
   map_.emplace(w.data, std::move(dw));
@@ -87,8 +87,7 @@ const float* DeviceWeights::f32(const weights::Weight& w) {
   if (dw.f32.bytes() == 0) {
     std::vector<float> v = weights::dequant_all(w);
     dw.f32 = DeviceBuffer(v.size() * sizeof(float));
-    dw.f32.upload(v.data(), v.size() * sizeof(float), CudaContext::get().stream());
-    CudaContext::get().sync();
+    CudaContext::get().upload_now(dw.f32.data(), v.data(), v.size() * sizeof(float));
   }
   return dw.f32.as<float>();
 }
@@ -110,8 +109,7 @@ const float* DeviceWeights::fp8_scale_f32(const weights::Weight& w) {
                                                         : static_cast<const float*>(w.scale)[k];
       }
     dw.fp8_scale = DeviceBuffer(v.size() * sizeof(float));
-    dw.fp8_scale.upload(v.data(), v.size() * sizeof(float), CudaContext::get().stream());
-    CudaContext::get().sync();
+    CudaContext::get().upload_now(dw.fp8_scale.data(), v.data(), v.size() * sizeof(float));
   }
   return dw.fp8_scale.as<float>();
 }

@@ -46,7 +46,12 @@ unsigned char* hc_fused_workspace(cuda::CudaContext& ctx, size_t bytes) {
         ctx.sync();  // kernels queued on the old buffer finish before it is freed
     }
     ws->buf = cuda::DeviceBuffer(std::max<size_t>(bytes, size_t{1} << 20));
-    ws->buf.fill_bytes(0, ctx.stream());
+    if (ctx.capturing()) {  // zeroed now, not by a node of the graph being captured
+      ws->buf.fill_bytes(0, ctx.side_stream());
+      ctx.sync_side();
+    } else {
+      ws->buf.fill_bytes(0, ctx.stream());
+    }
   }
   return ws->buf.as<unsigned char>();
 }

@@ -236,7 +236,13 @@ bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw
         if (d.bf16.bytes() == 0) {
           d.bf16 = cuda::DeviceBuffer(static_cast<size_t>(rows * lp.K * 2));
           c.out = d.bf16.as<__nv_bfloat16>();
-          cuda::launch_weight_to_bf16(c, stream);  // stream-ordered before every use
+          cuda::CudaContext& ctx = cuda::CudaContext::get();
+          if (ctx.capturing()) {  // built for real now, not as a node of the graph being captured
+            cuda::launch_weight_to_bf16(c, ctx.side_stream());
+            ctx.sync_side();
+          } else {
+            cuda::launch_weight_to_bf16(c, stream);  // stream-ordered before every use
+          }
         }
         wp = d.bf16.data();
       } else {

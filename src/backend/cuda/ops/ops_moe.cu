@@ -231,7 +231,11 @@ const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
       const void* l = dw.get(experts.back().w2).raw.data();
       if (dw.bytes() == before && f == es.dev_first && l == es.dev_last) return es;
     }
-    ctx.sync();  // the stale table may still be read by queued kernels
+    static std::vector<std::unique_ptr<ExpertSet>> retired;  // replaced while a graph was captured: kept
+    if (ctx.capturing())
+      retired.push_back(std::move(it->second));
+    else
+      ctx.sync();  // the stale table may still be read by queued kernels
     cache.erase(it);
   }
   auto es = std::make_unique<ExpertSet>();
@@ -260,8 +264,7 @@ const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
     t[2 * E + e] = ptr(experts[e].w2);
   }
   es->table = cuda::DeviceBuffer(t.size() * sizeof(cuda::MoeWeightPtr));
-  es->table.upload(t.data(), t.size() * sizeof(cuda::MoeWeightPtr), ctx.stream());
-  ctx.sync();
+  ctx.upload_now(es->table.data(), t.data(), t.size() * sizeof(cuda::MoeWeightPtr));
   es->host_first = experts.front().w1.data;
   es->host_last = experts.back().w2.data;
   es->dev_first = t[0].data;
