@@ -127,6 +127,12 @@ bool parse_options(int argc, char** argv, Options& o) {
   return true;
 }
 
+std::string fmt_double(double v) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.1f", v);
+  return b;
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -145,7 +151,8 @@ class Bench {
   // t0: the program start (the time budget covers setup too).
   Bench(const Options& o, BenchModel& m, backend::CudaOps& cuda_ops, ProfilingOps& prof, const Ceilings& c, Report& rep,
         Clock::time_point t0)
-      : o_(o), m_(m), cfg_(m.cfg()), cuda_ops_(cuda_ops), prof_(prof), tf_(m.cfg(), m.weights(), prof), ceil_(c), rep_(rep),
+      : o_(o), m_(m), cfg_(m.cfg()), cuda_ops_(cuda_ops), prof_(prof), tf_(m.cfg(), m.weights(), prof), ceil_(c),
+        rep_(rep),
         rnd_(o.seed + 7), rng_(o.seed + 3), t0_(t0) {}
 
   void decode(int64_t ctx, int64_t batch);
@@ -369,6 +376,23 @@ void Bench::decode(int64_t ctx, int64_t batch) {
                   (g1.launch_ms - g0.launch_ms) / steps, (g1.destroy_ms - g0.destroy_ms) / steps);
     n += b;
     rep_.note(n);
+    // The engine's segmentation (growing segments, a few graph launches per step) for the step wall; the
+    // per-layer rows above need a segment per break point (their boundaries are recorded between launches).
+    cuda_ops_.graphs().set_split_every_break(false);
+    const cuda::GraphStats w0 = cuda_ops_.graph_stats();
+    const StepTimes tw = time_steps(prepare, run, 6, 10, 0.3);
+    const cuda::GraphStats w1 = cuda_ops_.graph_stats();
+    cuda_ops_.graphs().set_split_every_break(true);
+    Row r = base;
+    r.section = "decode";
+    r.kind = "step wall (" + std::to_string(cfg_.num_hidden_layers) + " layers), growing segments";
+    r.ms = tw.wall_ms;
+    r.tok_s = static_cast<double>(batch) / tw.wall_ms * 1e3;
+    r.note = std::to_string(tw.steps) + " timed steps; " +
+             fmt_double(static_cast<double>(w1.launches - w0.launches) /
+                        static_cast<double>(std::max<int64_t>(1, w1.graph_steps - w0.graph_steps))) +
+             " graph launches per step";
+    rep_.add(r);
   }
   if (ctx == o_.contexts.front() &&
       std::find(o_.op_batches.begin(), o_.op_batches.end(), batch) != o_.op_batches.end())

@@ -56,8 +56,9 @@ class ProfilingOps::Scope {
 
 ProfilingOps::ProfilingOps(backend::CudaOps& inner, std::vector<std::string> block_kinds)
     : inner_(inner), kinds_(std::move(block_kinds)), stream_(cuda::CudaContext::get().stream()) {
-  // Segments of a graph step: the embed (s = 0), then two per block (attention half, MoE half: block k ends
-  // with segment 2k + 2), then the head, whose end is end_step().
+  // Segments of a graph step, one per break point (set_split_every_break): the embed (s = 0), then two per block
+  // (attention half, MoE half: block k ends with segment 2k + 2), then the head, whose end is end_step().
+  inner_.graphs().set_split_every_break(true);
   inner_.graphs().set_on_launch([this](int64_t s) {
     if (graph_ && s % 2 == 0 && s <= 2 * static_cast<int64_t>(kinds_.size()))
       record_boundary(1 + static_cast<size_t>(s / 2));
@@ -66,6 +67,7 @@ ProfilingOps::ProfilingOps(backend::CudaOps& inner, std::vector<std::string> blo
 
 ProfilingOps::~ProfilingOps() {
   inner_.graphs().set_on_launch({});
+  inner_.graphs().set_split_every_break(false);
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
 }
 

@@ -21,7 +21,7 @@ void block_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext
   ops.hc_pre_norm(X, w.hc_attn, hp, w.attn_norm, eps, x, post, comb);
   attention_forward(ops, cfg, layer, w.attn, batch, x, y);
   ops.hc_post(y, X, post, comb, Xn);
-  ops.graph_break();  // a graph step's segments are half blocks: the GPU starts sooner (ops.h)
+  ops.graph_break();  // a break point of a graph step (ops.h): half blocks let the GPU start sooner
   ops.hc_pre_norm(Xn, w.hc_ffn, hp, w.ffn_norm, eps, x, post, comb);
   moe_forward(ops, cfg, layer, w.ffn, batch, x, y);
   ops.hc_post(y, Xn, post, comb, X);

@@ -28,7 +28,7 @@ void Transformer::head(const Tensor& X, const weights::HcWeights& hc, const weig
 
 void Transformer::forward(const ForwardBatch& batch, const ForwardOptions& opt, ForwardOutput& out) {
   const int64_t hc = cfg_.hc_mult;
-  // A decode step (one row per sequence) may run as backend graphs: embed, each half block (block.cpp), head.
+  // A decode step (one row per sequence) may run as backend graphs; break points after the embed and each half block.
   bool decode = !batch.chunks.empty();
   for (const BatchChunk& c : batch.chunks) decode = decode && c.n_rows == 1;
   if (decode) ops_.graph_begin(batch.n_rows());

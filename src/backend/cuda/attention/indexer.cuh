@@ -376,8 +376,13 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
   while (size < k) size <<= 1;
   for (int i = k + tid; i < size; i += kThreads) cand[i] = ~0ull;
   __syncthreads();
+  // Bitonic sort, ascending. The strides >= 64 of a merge stage sweep the block with a barrier each; the
+  // strides below stay inside 64-element chunks, so one warp finishes a chunk with warp barriers only (6
+  // block barriers for 512 candidates instead of 45; the same compare-exchanges, so the same result).
+  const int chunk = min(size, 64);
   for (int len = 2; len <= size; len <<= 1) {
-    for (int stride = len >> 1; stride > 0; stride >>= 1) {
+    int stride = len >> 1;
+    for (; stride >= 64; stride >>= 1) {
       for (int i = tid; i < size; i += kThreads) {
         const int j = i ^ stride;
         if (j > i) {
@@ -391,6 +396,23 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
       }
       __syncthreads();
     }
+    for (int c0 = warp * chunk; c0 < size; c0 += kWarps * chunk) {
+      for (int st = stride; st > 0; st >>= 1) {
+        if (lane < chunk / 2) {  // pair `lane` of the chunk: i has bit log2(st) clear, j = i + st
+          const int lg = __ffs(st) - 1;
+          const int i = c0 + (((lane >> lg) << (lg + 1)) | (lane & (st - 1)));
+          const int j = i + st;
+          const bool up = (i & len) == 0;
+          const unsigned long long a = cand[i], b = cand[j];
+          if ((a > b) == up) {
+            cand[i] = b;
+            cand[j] = a;
+          }
+        }
+        __syncwarp();
+      }
+    }
+    __syncthreads();
   }
   return k;
 }

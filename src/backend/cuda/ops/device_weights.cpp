@@ -1,6 +1,7 @@
 // DeviceWeights; see device_weights.h.
 #include "backend/cuda/ops/device_weights.h"
 
+#include <atomic>
 #include <vector>
 
 #include "backend/cuda/common/cuda_check.h"
@@ -45,6 +46,11 @@ void for_each_weight(const weights::ModelWeights& mw, const std::function<void(c
 }
 
 }  // namespace
+
+DeviceWeights::DeviceWeights() {
+  static std::atomic<uint64_t> next{1};
+  id_ = next++;
+}
 
 void DeviceWeights::upload_all(const weights::ModelWeights& mw, const Progress& progress) {
   int64_t total = 0, done = 0;

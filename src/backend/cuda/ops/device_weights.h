@@ -29,6 +29,10 @@ struct DeviceWeight {
 class DeviceWeights {
  public:
   using Progress = std::function<void(int64_t bytes_done, int64_t bytes_total)>;
+  DeviceWeights();
+  // Unique per instance for the process (caches keyed by a DeviceWeights must not mistake a new instance at a
+  // recycled address, whose weights may sit at recycled device addresses too, for the old one).
+  uint64_t id() const { return id_; }
   // Uploads every present tensor (main layers, MTP blocks, embed, head).
   void upload_all(const weights::ModelWeights& w, const Progress& progress = {});
   DeviceWeight& get(const weights::Weight& w);
@@ -41,6 +45,7 @@ class DeviceWeights {
  private:
   std::unordered_map<const void*, std::unique_ptr<DeviceWeight>> map_;
   int64_t bytes_ = 0;
+  uint64_t id_ = 0;
 };
 
 }  // namespace dsv4::cuda

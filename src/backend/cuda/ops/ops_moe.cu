@@ -203,10 +203,11 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
 
 // Layouts of w1/w3/w2 of a set of experts (all equal, checked against D) and the device pointer table
 // [w1 x E][w3 x E][w2 x E], cached per (DeviceWeights, expert array): describing 3 E weights and uploading the
-// table from pageable memory on every call cost more host time than the whole decode step. An entry is reused
-// while the host arrays of the first and last experts are the same and the DeviceWeights still maps them to the
-// cached device buffers without uploading anything (a fresh CudaOps at a recycled address uploads on that
-// lookup, so its entry is rebuilt).
+// table from pageable memory on every call cost more host time than the whole decode step. An entry is keyed by
+// the DeviceWeights' unique id (not its address: a new CudaOps at a recycled address, with its weights at
+// recycled device addresses, once reused another checkpoint's entry, whose layouts differed: wrong MoE outputs,
+// e2e runs 38-39) and reused while the host arrays of the first and last experts are the same and the
+// DeviceWeights still maps them to the cached device buffers without uploading anything.
 struct ExpertSet {
   WeightLayout l1, l2;
   cuda::DeviceBuffer table;
@@ -219,9 +220,9 @@ struct ExpertSet {
 
 const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
                             std::span<const weights::ExpertWeights> experts, int64_t D) {
-  using Key = std::tuple<const void*, const void*, size_t>;
+  using Key = std::tuple<uint64_t, const void*, size_t>;
   static std::map<Key, std::unique_ptr<ExpertSet>> cache;
-  const Key key{&dw, experts.data(), experts.size()};
+  const Key key{dw.id(), experts.data(), experts.size()};
   auto it = cache.find(key);
   if (it != cache.end()) {
     ExpertSet& es = *it->second;

@@ -50,6 +50,8 @@ bool StepGraphs::begin(int64_t n_rows) {
   active_ = true;
   n_rows_ = n_rows;
   segment_ = 0;
+  breaks_ = 0;
+  target_ = 1;
   ++stats_.graph_steps;
   start_capture();
   return true;
@@ -100,8 +102,11 @@ void StepGraphs::launch_segment() {
 
 void StepGraphs::next_segment() {
   if (!active_) return;
+  if (++breaks_ < target_ && !split_every_break_) return;
   launch_segment();
   ++segment_;
+  breaks_ = 0;
+  if (segment_ >= 2) target_ *= 2;
   start_capture();
 }
 

@@ -1,12 +1,16 @@
-// StepGraphs: decode steps as CUDA graphs, one graph per segment of the step (the model's graph_break()s: embed,
-// each half block, head), each launched as soon as it is captured so the host captures segment i + 1 while the
-// GPU runs segment i (the GPU idles only while the first half block is captured).
+// StepGraphs: decode steps as CUDA graphs. The model marks break points (graph_break(): after the embed and after
+// each half block); a segment of the step is captured up to a break point and launched at once, so the host
+// captures segment i + 1 while the GPU runs segment i. Segments grow: the first two end at the first two break
+// points (the GPU idles only while the embed and the first half block are captured), then each spans twice the
+// break points of the one before (2, 4, 8, ...), so a 43-layer step is 8 graph launches and the host, which
+// captures a layer in about a third of the time the GPU runs it, stays ahead. set_split_every_break(true)
+// launches at every break point instead (the benchmark's per-layer timing).
 //
 // Why segments and capture every step: the ops take their plan data (positions, pointer lists, row blocks) from
 // the host, so the host runs the model code every step anyway; capturing instead of launching costs about a
-// quarter of an eager launch per kernel (measured on the H200: 1.1 us capture + 0.3 us update + 0.4 us graph
-// teardown against 4 us for cudaLaunchKernelEx), and the GPU runs a graph's kernels back to back. One graph per
-// step would serialize the whole capture before the first kernel runs; short segments keep the overlap.
+// quarter of an eager launch per kernel (bench/launch_cost_bench.cu on the H200: 0.95 us capture + 0.3 us update
+// + 0.2 us graph teardown against 3.5 us for cudaLaunchKernelEx), and the GPU runs a graph's kernels back to back.
+// One graph per step would serialize the whole capture before the first kernel runs.
 //
 // Executable graphs are cached by (rows, segment index, kernel signature, node count): a step whose segment has
 // the topology of a cached one updates it in place (cudaGraphExecUpdate: new pointers, counts, grids), else a
@@ -55,6 +59,7 @@ class StepGraphs {
   void clear();  // destroys the cached executable graphs
   // Called with the segment index right after each segment's launch, outside any capture (benchmark timing).
   void set_on_launch(std::function<void(int64_t)> f) { on_launch_ = std::move(f); }
+  void set_split_every_break(bool on) { split_every_break_ = on; }
 
  private:
   void launch_segment();
@@ -67,6 +72,9 @@ class StepGraphs {
   bool active_ = false;
   int64_t n_rows_ = 0;
   int64_t segment_ = 0;
+  int64_t breaks_ = 0;   // break points inside the segment being captured
+  int64_t target_ = 1;   // break points the current segment spans
+  bool split_every_break_ = false;
   GraphStats stats_;
   std::function<void(int64_t)> on_launch_;
   std::chrono::steady_clock::time_point capture_start_;
