@@ -253,7 +253,9 @@ TEST_P(GpuGolden, GraphDecodeEqualsEagerDecode) {
       all.insert(all.end(), fo.logits.data(), fo.logits.data() + fo.logits.numel());
     }
     const cuda::GraphStats& fs = dynamic_cast<backend::CudaOps&>(*fresh->ops).graph_stats();
-    if (graphs) EXPECT_EQ(fs.graph_steps, static_cast<int64_t>(steps - 1)) << "decode from scratch";
+    if (graphs) {
+      EXPECT_EQ(fs.graph_steps, static_cast<int64_t>(steps - 1)) << "decode from scratch";
+    }
     stats = dynamic_cast<backend::CudaOps&>(*m->ops).graph_stats();
     return all;
   };

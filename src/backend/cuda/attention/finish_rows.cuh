@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "backend/cuda/attention/rowwise.cuh"
+#include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/common/pdl.cuh"
 
 namespace dsv4::cuda {
@@ -63,10 +64,7 @@ __global__ void __launch_bounds__(kFinishWarps * 32) finish_rows_kernel(const __
     double ss = 0.0;
 #pragma unroll
     for (int i = 0; i < kChunks; ++i) {
-      ss = fma(static_cast<double>(v[i].x), static_cast<double>(v[i].x), ss);
-      ss = fma(static_cast<double>(v[i].y), static_cast<double>(v[i].y), ss);
-      ss = fma(static_cast<double>(v[i].z), static_cast<double>(v[i].z), ss);
-      ss = fma(static_cast<double>(v[i].w), static_cast<double>(v[i].w), ss);
+      ss = fma_sq4(v[i], ss);
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
@@ -109,26 +107,15 @@ __global__ void __launch_bounds__(kFinishWarps * 32) finish_rows_kernel(const __
   if (p.round == FinishRound::Bf16) {
     for (int i = lane; i < n; i += 32) xs[i] = round_bf16(xs[i]);
   } else if (p.round == FinishRound::KvFp8) {
-    constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
     for (int c0 = 0; c0 < n; c0 += 64) {
       const int ca = c0 + lane, cb = c0 + 32 + lane;
       float va = ca < n ? round_bf16(xs[ca]) : 0.0f;
       float vb = cb < n ? round_bf16(xs[cb]) : 0.0f;
-      if (c0 + 64 <= p.nope) {
-        float amax = fmaxf(fabsf(va), fabsf(vb));
-        const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-        const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
-        va = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(va / s, -448.0f, 448.0f))) * s);
-        vb = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f))) * s);
-      }
+      if (c0 + 64 <= p.nope) fp8_block_fake_quant(va, vb);
       if (ca < n) xs[ca] = va;
       if (cb < n) xs[cb] = vb;
     }
   } else if (p.round == FinishRound::IndexerFp4) {
-    constexpr float kInvE2m1Max = static_cast<float>(1.0 / 6.0);
-    constexpr float kFp4AmaxFloor = 6.0f * 0x1p-126f;
     for (int i = lane; i < n; i += 32) xs[i] = round_bf16(xs[i]);
     __syncwarp();
     for (int h = 1; h < n; h *= 2) {
@@ -140,15 +127,8 @@ __global__ void __launch_bounds__(kFinishWarps * 32) finish_rows_kernel(const __
       }
       __syncwarp();
     }
-    for (int b0 = 0; b0 < n; b0 += 32) {
-      const float val = round_bf16(xs[b0 + lane] * p.hadamard_scale);
-      const bool nan = __any_sync(0xffffffffu, isnan(val));
-      float amax = fabsf(val);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
-      xs[b0 + lane] = round_bf16(e2m1_round(clampf(val / s, -6.0f, 6.0f)) * s);
-    }
+    for (int b0 = 0; b0 < n; b0 += 32)
+      xs[b0 + lane] = fp4_block_fake_quant(round_bf16(xs[b0 + lane] * p.hadamard_scale));
   }
   __syncwarp();
   for (int c = lane; c < n4; c += 32) row[c] = reinterpret_cast<const float4*>(xs)[c];

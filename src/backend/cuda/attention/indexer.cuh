@@ -31,6 +31,52 @@ __device__ __forceinline__ uint32_t order_key(float f) {
 
 }  // namespace indexer_detail
 
+namespace topk_detail {
+
+// Bitonic sort of cand[0, k) ascending, padded to a power of two with ~0 (every thread of the CTA calls it;
+// cand in shared memory). The strides >= 64 of a merge stage sweep the block with a barrier each; the strides
+// below stay inside 64-element chunks, so one warp finishes a chunk with warp barriers only (6 block barriers
+// for 512 candidates instead of 45; the same compare-exchanges in the same order per element, so the same result).
+template <int kThreads>
+__device__ __forceinline__ void sort_candidates(unsigned long long* cand, int k) {
+  constexpr int kWarps = kThreads / 32;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  int size = 1;
+  while (size < k) size <<= 1;
+  for (int i = k + tid; i < size; i += kThreads) cand[i] = ~0ull;
+  __syncthreads();
+  auto exchange = [&](int i, int j, int len) {  // i < j
+    const bool up = (i & len) == 0;
+    const unsigned long long a = cand[i], b = cand[j];
+    if ((a > b) == up) {
+      cand[i] = b;
+      cand[j] = a;
+    }
+  };
+  const int chunk = min(size, 64);
+  for (int len = 2; len <= size; len <<= 1) {
+    int stride = len >> 1;
+    for (; stride >= 64; stride >>= 1) {
+      for (int i = tid; i < size; i += kThreads)
+        if ((i ^ stride) > i) exchange(i, i ^ stride, len);
+      __syncthreads();
+    }
+    for (int c0 = warp * chunk; c0 < size; c0 += kWarps * chunk) {
+      for (int st = stride; st > 0; st >>= 1) {
+        if (lane < chunk / 2) {  // pair `lane` of the chunk: i has bit log2(st) clear, j = i + st
+          const int lg = __ffs(st) - 1;
+          const int i = c0 + (((lane >> lg) << (lg + 1)) | (lane & (st - 1)));
+          exchange(i, i + st, len);
+        }
+        __syncwarp();
+      }
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace topk_detail
+
 __global__ void __launch_bounds__(kIndexerKeyTile) indexer_score_kernel(const __grid_constant__ IndexerScoreParams p) {
   grid_dependency_sync();
   using namespace indexer_detail;
@@ -152,26 +198,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const __grid_constan
     }
   }
   // Bitonic sort of cand[0, k) ascending (score desc, index asc), padded to a power of two.
-  int size = 1;
-  while (size < k) size <<= 1;
-  for (int i = k + tid; i < size; i += kTopkThreads) cand[i] = ~0ull;
-  __syncthreads();
-  for (int len = 2; len <= size; len <<= 1) {
-    for (int stride = len >> 1; stride > 0; stride >>= 1) {
-      for (int i = tid; i < size; i += kTopkThreads) {
-        const int j = i ^ stride;
-        if (j > i) {
-          const bool up = (i & len) == 0;
-          const unsigned long long a = cand[i], b = cand[j];
-          if ((a > b) == up) {
-            cand[i] = b;
-            cand[j] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
+  topk_detail::sort_candidates<kTopkThreads>(cand, k);
   for (int j = tid; j < k; j += kTopkThreads) out[j] = static_cast<int32_t>(cand[j] & 0xffffffffu);
 }
 
@@ -372,48 +399,7 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
       __syncthreads();
     }
   }
-  int size = 1;
-  while (size < k) size <<= 1;
-  for (int i = k + tid; i < size; i += kThreads) cand[i] = ~0ull;
-  __syncthreads();
-  // Bitonic sort, ascending. The strides >= 64 of a merge stage sweep the block with a barrier each; the
-  // strides below stay inside 64-element chunks, so one warp finishes a chunk with warp barriers only (6
-  // block barriers for 512 candidates instead of 45; the same compare-exchanges, so the same result).
-  const int chunk = min(size, 64);
-  for (int len = 2; len <= size; len <<= 1) {
-    int stride = len >> 1;
-    for (; stride >= 64; stride >>= 1) {
-      for (int i = tid; i < size; i += kThreads) {
-        const int j = i ^ stride;
-        if (j > i) {
-          const bool up = (i & len) == 0;
-          const unsigned long long a = cand[i], b = cand[j];
-          if ((a > b) == up) {
-            cand[i] = b;
-            cand[j] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
-    for (int c0 = warp * chunk; c0 < size; c0 += kWarps * chunk) {
-      for (int st = stride; st > 0; st >>= 1) {
-        if (lane < chunk / 2) {  // pair `lane` of the chunk: i has bit log2(st) clear, j = i + st
-          const int lg = __ffs(st) - 1;
-          const int i = c0 + (((lane >> lg) << (lg + 1)) | (lane & (st - 1)));
-          const int j = i + st;
-          const bool up = (i & len) == 0;
-          const unsigned long long a = cand[i], b = cand[j];
-          if ((a > b) == up) {
-            cand[i] = b;
-            cand[j] = a;
-          }
-        }
-        __syncwarp();
-      }
-    }
-    __syncthreads();
-  }
+  topk_detail::sort_candidates<kThreads>(cand, k);
   return k;
 }
 

@@ -45,6 +45,32 @@ __device__ __forceinline__ float e2m1_round(float x) {
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
 
+// FP8 e4m3 fake-quant with a ue8m0 scale of one 64-value block held by a warp as (va, vb) per lane (bf16 values;
+// a NaN anywhere in the block makes the whole block NaN). Every lane of the warp calls it.
+__device__ __forceinline__ void fp8_block_fake_quant(float& va, float& vb) {
+  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
+  float amax = fmaxf(fabsf(va), fabsf(vb));
+  const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
+  va = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(va / s, -448.0f, 448.0f))) * s);
+  vb = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f))) * s);
+}
+
+// FP4 e2m1 fake-quant with a ue8m0 scale of one 32-value block, value v per lane (already Hadamard-scaled and
+// bf16-rounded). Every lane of the warp calls it.
+__device__ __forceinline__ float fp4_block_fake_quant(float v) {
+  constexpr float kInvE2m1Max = static_cast<float>(1.0 / 6.0);
+  constexpr float kFp4AmaxFloor = 6.0f * 0x1p-126f;
+  const bool nan = __any_sync(0xffffffffu, isnan(v));
+  float amax = fabsf(v);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
+  return round_bf16(e2m1_round(clampf(v / s, -6.0f, 6.0f)) * s);
+}
+
 }  // namespace rowwise_detail
 
 static __global__ void rope_kernel(const __grid_constant__ RopeParams p) {
@@ -74,7 +100,6 @@ static __global__ void rope_kernel(const __grid_constant__ RopeParams p) {
 static __global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) {
   grid_dependency_sync();
   using namespace rowwise_detail;
-  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
   const int lane = threadIdx.x & 31;
   const int blocks = (p.dim + 63) / 64;
   const int64_t units = p.n_rows * blocks;
@@ -86,15 +111,7 @@ static __global__ void kv_round_kernel(const __grid_constant__ KvRoundParams p) 
     const int ca = c0 + lane, cb = c0 + 32 + lane;
     float va = ca < p.dim ? round_bf16(x[ca]) : 0.0f;
     float vb = cb < p.dim ? round_bf16(x[cb]) : 0.0f;
-    if (p.fp8 && c0 + 64 <= p.nope) {
-      float amax = fmaxf(fabsf(va), fabsf(vb));
-      const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
-      va = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(va / s, -448.0f, 448.0f))) * s);
-      vb = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f))) * s);
-    }
+    if (p.fp8 && c0 + 64 <= p.nope) fp8_block_fake_quant(va, vb);
     if (ca < p.dim) x[ca] = va;
     if (cb < p.dim) x[cb] = vb;
   }
@@ -104,8 +121,6 @@ template <int kThreads>
 __global__ void __launch_bounds__(kThreads) indexer_round_kernel(const __grid_constant__ IndexerRoundParams p) {
   grid_dependency_sync();
   using namespace rowwise_detail;
-  constexpr float kInvE2m1Max = static_cast<float>(1.0 / 6.0);
-  constexpr float kFp4AmaxFloor = 6.0f * 0x1p-126f;
   extern __shared__ float xs[];  // [dim]
   const int n = p.dim, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int64_t r = blockIdx.x; r < p.n_rows; r += gridDim.x) {
@@ -121,15 +136,8 @@ __global__ void __launch_bounds__(kThreads) indexer_round_kernel(const __grid_co
       }
       __syncthreads();
     }
-    for (int b0 = warp * 32; b0 < n; b0 += kThreads) {
-      const float v = round_bf16(xs[b0 + lane] * p.hadamard_scale);
-      const bool nan = __any_sync(0xffffffffu, isnan(v));
-      float amax = fabsf(v);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
-      x[b0 + lane] = round_bf16(e2m1_round(clampf(v / s, -6.0f, 6.0f)) * s);
-    }
+    for (int b0 = warp * 32; b0 < n; b0 += kThreads)
+      x[b0 + lane] = fp4_block_fake_quant(round_bf16(xs[b0 + lane] * p.hadamard_scale));
     __syncthreads();
   }
 }

@@ -15,7 +15,7 @@ size_t round_up(size_t b, size_t a) { return (b + a - 1) / a * a; }
 }  // namespace
 
 DeviceArena::~DeviceArena() {
-  for (const Chunk& c : chunks_) cudaFree(c.base);
+  for (const MemChunk& c : chunks_) cudaFree(c.base);
 }
 
 void* DeviceArena::allocate(size_t bytes) {
@@ -28,13 +28,13 @@ void* DeviceArena::allocate(size_t bytes) {
     return p;
   }
   if (chunks_.empty() || chunks_.back().size - chunks_.back().used < size) {
-    Chunk c;
+    MemChunk c;
     c.size = std::max(kChunk, size);
     DSV4_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&c.base), c.size));
     chunks_.push_back(c);
     reserved_ += c.size;
   }
-  Chunk& c = chunks_.back();
+  MemChunk& c = chunks_.back();
   void* p = c.base + c.used;
   c.used += size;
   sizes_[p] = size;
@@ -49,19 +49,19 @@ void DeviceArena::release(void* p) {
 }
 
 PinnedStaging::~PinnedStaging() {
-  for (const Chunk& c : chunks_) cudaFreeHost(c.base);
+  for (const MemChunk& c : chunks_) cudaFreeHost(c.base);
 }
 
 void* PinnedStaging::stage(const void* src, size_t bytes) {
   const size_t size = round_up(std::max<size_t>(bytes, 1), 64);
   while (current_ < chunks_.size() && chunks_[current_].size - chunks_[current_].used < size) ++current_;
   if (current_ == chunks_.size()) {
-    Chunk c;
+    MemChunk c;
     c.size = std::max(kChunk, size);
     DSV4_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.base), c.size, cudaHostAllocDefault));
     chunks_.push_back(c);
   }
-  Chunk& c = chunks_[current_];
+  MemChunk& c = chunks_[current_];
   unsigned char* p = c.base + c.used;
   c.used += size;
   std::memcpy(p, src, bytes);
@@ -69,7 +69,7 @@ void* PinnedStaging::stage(const void* src, size_t bytes) {
 }
 
 void PinnedStaging::reset() {
-  for (Chunk& c : chunks_) c.used = 0;
+  for (MemChunk& c : chunks_) c.used = 0;
   current_ = 0;
 }
 

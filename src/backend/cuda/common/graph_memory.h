@@ -17,6 +17,11 @@
 
 namespace dsv4::cuda {
 
+struct MemChunk {  // a block of memory handed out from its start
+  unsigned char* base = nullptr;
+  size_t size = 0, used = 0;
+};
+
 class DeviceArena {
  public:
   DeviceArena() = default;
@@ -30,11 +35,7 @@ class DeviceArena {
   static constexpr size_t kChunk = size_t{256} << 20;
 
  private:
-  struct Chunk {
-    unsigned char* base = nullptr;
-    size_t size = 0, used = 0;
-  };
-  std::vector<Chunk> chunks_;
+  std::vector<MemChunk> chunks_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // rounded size -> released blocks (LIFO)
   std::unordered_map<const void*, size_t> sizes_;        // live blocks
   size_t reserved_ = 0;
@@ -52,11 +53,7 @@ class PinnedStaging {
   static constexpr size_t kChunk = size_t{16} << 20;
 
  private:
-  struct Chunk {
-    unsigned char* base = nullptr;
-    size_t size = 0, used = 0;
-  };
-  std::vector<Chunk> chunks_;
+  std::vector<MemChunk> chunks_;
   size_t current_ = 0;
 };
 

@@ -36,4 +36,12 @@ __device__ __forceinline__ float e4m3_to_f32(uint8_t b) {
   return __half2float(__half(h));
 }
 
+// ss + v.x² + v.y² + v.z² + v.w² in f64, in that order (the RMSNorm kernels' per-thread sum of squares).
+__device__ __forceinline__ double fma_sq4(float4 v, double ss) {
+  ss = fma(static_cast<double>(v.x), static_cast<double>(v.x), ss);
+  ss = fma(static_cast<double>(v.y), static_cast<double>(v.y), ss);
+  ss = fma(static_cast<double>(v.z), static_cast<double>(v.z), ss);
+  return fma(static_cast<double>(v.w), static_cast<double>(v.w), ss);
+}
+
 }  // namespace dsv4::cuda

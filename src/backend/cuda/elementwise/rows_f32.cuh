@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/elementwise/params.h"
 
@@ -55,10 +56,7 @@ __global__ void __launch_bounds__(256) rms_norm_f32_kernel(const __grid_constant
   for (int i = 0; i < kChunks; ++i) {
     const int c = lane + i * kGroup;
     v[i] = active && c < n4 ? row[c] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    ss = fma(static_cast<double>(v[i].x), static_cast<double>(v[i].x), ss);
-    ss = fma(static_cast<double>(v[i].y), static_cast<double>(v[i].y), ss);
-    ss = fma(static_cast<double>(v[i].z), static_cast<double>(v[i].z), ss);
-    ss = fma(static_cast<double>(v[i].w), static_cast<double>(v[i].w), ss);
+    ss = fma_sq4(v[i], ss);
   }
   ss = group_sum<kGroup>(ss);
   if (!active) return;

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/hc/hc_finish.cuh"
 #include "backend/cuda/hc/hc_mix.cuh"
@@ -47,10 +48,7 @@ __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_
     for (int i = 0; i < kMaxChunks; ++i) {
       const int c = tid + i * kThreads;
       v[i] = c < n4 ? row[c] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      ss = fma(static_cast<double>(v[i].x), static_cast<double>(v[i].x), ss);
-      ss = fma(static_cast<double>(v[i].y), static_cast<double>(v[i].y), ss);
-      ss = fma(static_cast<double>(v[i].z), static_cast<double>(v[i].z), ss);
-      ss = fma(static_cast<double>(v[i].w), static_cast<double>(v[i].w), ss);
+      ss = fma_sq4(v[i], ss);
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
