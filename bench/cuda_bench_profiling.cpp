@@ -278,6 +278,16 @@ void ProfilingOps::add(Tensor& y, const Tensor& x) {
   inner_.add(y, x);
 }
 
+void ProfilingOps::add_round(Tensor& y, const Tensor& x) {
+  Scope s(*this, "add_round");
+  inner_.add_round(y, x);
+}
+
+void ProfilingOps::scale_round(Tensor& x, float s) {
+  Scope sc(*this, "scale_round");
+  inner_.scale_round(x, s);
+}
+
 void ProfilingOps::scale(Tensor& x, float s_) {
   Scope s(*this, "scale");
   inner_.scale(x, s_);

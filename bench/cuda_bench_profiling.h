@@ -84,6 +84,8 @@ class ProfilingOps final : public backend::Ops {
   void gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) override;
   void add(Tensor& y, const Tensor& x) override;
   void scale(Tensor& x, float s) override;
+  void add_round(Tensor& y, const Tensor& x) override;
+  void scale_round(Tensor& x, float s) override;
   void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) override;
   // Layers mode: the step runs as the inner backend's graphs (when it captures it) and the segment boundaries
   // are recorded between the segment launches; Ops mode runs the step eagerly (an event pair per op).

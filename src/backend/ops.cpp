@@ -22,4 +22,14 @@ void Ops::hc_pre_norm(const Tensor& X, const HcWeights& w, const HcParams& p, co
   rms_norm(x, x.row_size(), &norm, eps);
 }
 
+void Ops::add_round(Tensor& y, const Tensor& x) {
+  add(y, x);
+  round_act(y);
+}
+
+void Ops::scale_round(Tensor& x, float s) {
+  scale(x, s);
+  round_act(x);
+}
+
 }  // namespace dsv4::backend

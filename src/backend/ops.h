@@ -197,6 +197,10 @@ class Ops {
   virtual void add(Tensor& y, const Tensor& x) = 0;
   // x *= s.
   virtual void scale(Tensor& x, float s) = 0;
+  // add(y, x) then round_act(y), and scale(x, s) then round_act(x); the defaults run the two ops, a backend may
+  // fuse each pair (CUDA: one elementwise kernel, bitwise the same).
+  virtual void add_round(Tensor& y, const Tensor& x);
+  virtual void scale_round(Tensor& x, float s);
   // x[t] += table[pos[t] % table.rows()] for every row t; table f32 [m, x.row_size()] (compressor ape).
   virtual void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) = 0;
   // Decode-step graphs (the CUDA backend captures a step's ops and runs them as CUDA graphs; other backends run

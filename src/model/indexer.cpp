@@ -20,8 +20,7 @@ IndexTensor indexer_forward(backend::Ops& ops, const ModelConfig& cfg, const Lay
                                      .round = backend::RowFinish::Round::Indexer});
   ops.linear(x, w.weights_proj, wi, backend::LinearKind::Bf16);  // [T, nh]
   const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd) * static_cast<double>(nh)));
-  ops.scale(wi, wscale);
-  ops.round_act(wi);
+  ops.scale_round(wi, wscale);
 
   // One indexer_topk call for the whole batch: each chunk (one sequence) hands its indexer keys as row blocks
   // and row r sees the first (pos[r] + 1) / 4 of them. The activations are the chunks' rows in order

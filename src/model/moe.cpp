@@ -13,8 +13,7 @@ void moe_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& 
                   static_cast<float>(cfg.routed_scaling_factor), limit, out);
   Tensor ye;
   ops.expert_ffn(x, w.shared, nullptr, limit, ye);
-  ops.add(out, ye);
-  ops.round_act(out);
+  ops.add_round(out, ye);
 }
 
 }  // namespace dsv4::model

@@ -266,6 +266,14 @@ void test_small_ops(Env& env, const Numerics& num, int64_t T, int64_t D) {
     cpu.add(ref2, r);
     gpu.add(got2, r.to(Device::Cuda));
     exact("add repeated", got2, ref2);
+    Tensor ref3 = x, got3 = x.to(Device::Cuda);
+    cpu.add_round(ref3, b);
+    gpu.add_round(got3, b.to(Device::Cuda));
+    exact("add_round", got3, ref3);
+    Tensor ref4 = x, got4 = x.to(Device::Cuda);
+    cpu.scale_round(ref4, 0.37f);
+    gpu.scale_round(got4, 0.37f);
+    exact("scale_round", got4, ref4);
   }
   {
     const int64_t hc = 4;

@@ -76,10 +76,11 @@ void launch_f32_map(const F32MapParams& p, F32Map op, int sms, cudaStream_t stre
   check(p.n >= 0, "f32 map: negative n");
   if (p.n == 0) return;
   check(p.y != nullptr, "f32 map: null y");
-  if (op == F32Map::Add)
+  const bool adds = op == F32Map::Add || op == F32Map::AddRound;
+  if (adds)
     check(p.x != nullptr && p.x_n > 0 && p.n % p.x_n == 0,
           [&] { return "add: y has " + std::to_string(p.n) + " values, not a multiple of x's " + std::to_string(p.x_n); });
-  const bool vec = p.n % 4 == 0 && aligned16(p.y) && (op != F32Map::Add || (p.x_n % 4 == 0 && aligned16(p.x)));
+  const bool vec = p.n % 4 == 0 && aligned16(p.y) && (!adds || (p.x_n % 4 == 0 && aligned16(p.x)));
   const int blocks = plan_flat_blocks(vec ? p.n / 4 : p.n, sms);
   auto launch = [&]<F32Map kOp>() {
     if (vec) launch_kernel(f32_map_kernel<kOp, 4>, blocks, kF32MapThreads, 0, stream, p);
@@ -89,6 +90,8 @@ void launch_f32_map(const F32MapParams& p, F32Map op, int sms, cudaStream_t stre
     case F32Map::Round: launch.template operator()<F32Map::Round>(); break;
     case F32Map::Scale: launch.template operator()<F32Map::Scale>(); break;
     case F32Map::Add: launch.template operator()<F32Map::Add>(); break;
+    case F32Map::ScaleRound: launch.template operator()<F32Map::ScaleRound>(); break;
+    case F32Map::AddRound: launch.template operator()<F32Map::AddRound>(); break;
   }
   DSV4_CUDA_CHECK_LAUNCH();
 }

@@ -31,7 +31,7 @@ struct RmsNormF32Params {
 
 // Elementwise f32 maps over n values (f32_map_kernel, the operation is a template argument):
 // Round: y = bf16(y); Scale: y = y · s; Add: y[i] += x[i % x_n] (x repeated over y).
-enum class F32Map : uint8_t { Round, Scale, Add };
+enum class F32Map : uint8_t { Round, Scale, Add, ScaleRound, AddRound };  // *Round: then bf16 rounding
 struct F32MapParams {
   float* __restrict__ y = nullptr;        // f32 [n], in place
   const float* __restrict__ x = nullptr;  // f32 [x_n] (Add only)

@@ -88,6 +88,8 @@ template <F32Map kOp>
 __device__ __forceinline__ float f32_map_one(const F32MapParams& p, float y, int64_t i) {
   if constexpr (kOp == F32Map::Round) return round_to_bf16(y);
   else if constexpr (kOp == F32Map::Scale) return y * p.s;
+  else if constexpr (kOp == F32Map::ScaleRound) return round_to_bf16(y * p.s);
+  else if constexpr (kOp == F32Map::AddRound) return round_to_bf16(y + p.x[i % p.x_n]);
   else return y + p.x[i % p.x_n];
 }
 

@@ -58,6 +58,8 @@ class CudaOps final : public Ops {
   void gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) override;
   void add(Tensor& y, const Tensor& x) override;
   void scale(Tensor& x, float s) override;
+  void add_round(Tensor& y, const Tensor& x) override;
+  void scale_round(Tensor& x, float s) override;
   void add_position_rows(Tensor& x, const Weight& table, std::span<const int64_t> pos) override;
   void round_act(Tensor& x) override;
   void graph_begin(int64_t n_rows) override { graphs_.begin(n_rows); }

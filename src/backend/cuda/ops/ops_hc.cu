@@ -236,7 +236,18 @@ void CudaOps::scale(Tensor& x, float s) {
   cuda::launch_f32_map(p, cuda::F32Map::Scale, ctx_.sm_count(), ctx_.stream());
 }
 
-void CudaOps::add(Tensor& y, const Tensor& x) {
+void CudaOps::scale_round(Tensor& x, float s) {
+  require_cuda(x, "scale", "x");
+  cuda::F32MapParams p;
+  p.y = x.data();
+  p.n = x.numel();
+  p.s = s;
+  cuda::launch_f32_map(p, bf16_acts() ? cuda::F32Map::ScaleRound : cuda::F32Map::Scale, ctx_.sm_count(),
+                       ctx_.stream());
+}
+
+namespace {
+void launch_add(cuda::CudaContext& ctx, Tensor& y, const Tensor& x, cuda::F32Map op) {
   require_cuda(y, "add", "y");
   require_cuda(x, "add", "x");
   if (y.numel() == 0) return;
@@ -247,7 +258,14 @@ void CudaOps::add(Tensor& y, const Tensor& x) {
   p.x = x.data();
   p.n = y.numel();
   p.x_n = x.numel();
-  cuda::launch_f32_map(p, cuda::F32Map::Add, ctx_.sm_count(), ctx_.stream());
+  cuda::launch_f32_map(p, op, ctx.sm_count(), ctx.stream());
+}
+}  // namespace
+
+void CudaOps::add(Tensor& y, const Tensor& x) { launch_add(ctx_, y, x, cuda::F32Map::Add); }
+
+void CudaOps::add_round(Tensor& y, const Tensor& x) {
+  launch_add(ctx_, y, x, bf16_acts() ? cuda::F32Map::AddRound : cuda::F32Map::Add);
 }
 
 void CudaOps::hc_expand(const Tensor& h, int64_t hc, Tensor& X) {
