@@ -64,7 +64,7 @@ class StepGraphs {
  private:
   void launch_segment();
   void start_capture();
-  static constexpr size_t kMaxExecs = 4096;
+  static constexpr size_t kMaxExecs = 1024;  // segment graphs kept (each holds its nodes' parameters on the host)
   CudaContext& ctx_;
   std::unordered_map<uint64_t, cudaGraphExec_t> execs_;
   std::unordered_set<int64_t> warm_;  // row counts that ran eagerly once
