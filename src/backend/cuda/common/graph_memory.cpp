@@ -32,7 +32,6 @@ void* DeviceArena::allocate(size_t bytes) {
     c.size = std::max(kChunk, size);
     DSV4_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&c.base), c.size));
     chunks_.push_back(c);
-    reserved_ += c.size;
   }
   MemChunk& c = chunks_.back();
   void* p = c.base + c.used;

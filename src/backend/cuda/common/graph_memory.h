@@ -31,14 +31,12 @@ class DeviceArena {
   void* allocate(size_t bytes);  // 256-byte aligned; grows by chunks of at least kChunk bytes
   bool owns(const void* p) const { return sizes_.count(p) != 0; }
   void release(void* p);         // p from allocate()
-  size_t reserved() const { return reserved_; }
   static constexpr size_t kChunk = size_t{256} << 20;
 
  private:
   std::vector<MemChunk> chunks_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // rounded size -> released blocks (LIFO)
   std::unordered_map<const void*, size_t> sizes_;        // live blocks
-  size_t reserved_ = 0;
 };
 
 class PinnedStaging {

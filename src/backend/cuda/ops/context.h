@@ -86,7 +86,6 @@ class CudaContext {
   bool capturing() const { return capturing_; }
   void release_deferred();
   void reset_staging() { staging_.reset(); }
-  size_t arena_bytes() const { return arena_.reserved(); }
 
  private:
   CudaContext();

@@ -227,26 +227,16 @@ void CudaOps::round_act(Tensor& x) {
   cuda::launch_f32_map(p, cuda::F32Map::Round, ctx_.sm_count(), ctx_.stream());
 }
 
-void CudaOps::scale(Tensor& x, float s) {
-  require_cuda(x, "scale", "x");
-  cuda::F32MapParams p;
-  p.y = x.data();
-  p.n = x.numel();
-  p.s = s;
-  cuda::launch_f32_map(p, cuda::F32Map::Scale, ctx_.sm_count(), ctx_.stream());
-}
-
-void CudaOps::scale_round(Tensor& x, float s) {
-  require_cuda(x, "scale", "x");
-  cuda::F32MapParams p;
-  p.y = x.data();
-  p.n = x.numel();
-  p.s = s;
-  cuda::launch_f32_map(p, bf16_acts() ? cuda::F32Map::ScaleRound : cuda::F32Map::Scale, ctx_.sm_count(),
-                       ctx_.stream());
-}
-
 namespace {
+void launch_scale(cuda::CudaContext& ctx, Tensor& x, float s, cuda::F32Map op) {
+  require_cuda(x, "scale", "x");
+  cuda::F32MapParams p;
+  p.y = x.data();
+  p.n = x.numel();
+  p.s = s;
+  cuda::launch_f32_map(p, op, ctx.sm_count(), ctx.stream());
+}
+
 void launch_add(cuda::CudaContext& ctx, Tensor& y, const Tensor& x, cuda::F32Map op) {
   require_cuda(y, "add", "y");
   require_cuda(x, "add", "x");
@@ -261,6 +251,12 @@ void launch_add(cuda::CudaContext& ctx, Tensor& y, const Tensor& x, cuda::F32Map
   cuda::launch_f32_map(p, op, ctx.sm_count(), ctx.stream());
 }
 }  // namespace
+
+void CudaOps::scale(Tensor& x, float s) { launch_scale(ctx_, x, s, cuda::F32Map::Scale); }
+
+void CudaOps::scale_round(Tensor& x, float s) {
+  launch_scale(ctx_, x, s, bf16_acts() ? cuda::F32Map::ScaleRound : cuda::F32Map::Scale);
+}
 
 void CudaOps::add(Tensor& y, const Tensor& x) { launch_add(ctx_, y, x, cuda::F32Map::Add); }
 
