@@ -19,6 +19,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/ops/context.h"
 #include "gpu_test.h"
 
 using namespace dsv4::gpu_test;
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     env.quick = quick;
     env.perf = perf;
     env.match = match;
+    dsv4::cuda::CudaContext::get();  // registers device memory, whichever suite comes first (--only)
     cudaDeviceProp prop{};
     DSV4_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     env.device_sms = prop.multiProcessorCount;

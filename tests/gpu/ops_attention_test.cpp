@@ -8,9 +8,13 @@
 //    (64 heads per CTA) kernel on ragged lists, two head groups and without split, and the previous 16-head
 //    kernel (DSV4_SPARSE_ATTN_NARROW=1, "narrow" rows) at the Flash decode shapes for before/after; HCA rows
 //    (ragged counts) and several sequences per call; paged rows (blocks of 64 / 2 rows in shuffled slots);
+//    split-K merged in thread-block clusters (default) vs the combine kernel ("combine" rows, attn_cluster off;
+//    "cluster vs combine" rows require bitwise-equal outputs), B=1 cluster sizes forced ("split=N" rows);
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
-//    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..5 top-k segments (8192 keys each: the merge
-//    stage), and the previous kernels (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
+//    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
+//    radix select by default, the segment merges with topk_radix off, "merge-topk" rows), rows with ties at the
+//    k-th score in every segment ("key-period") and all-zero scores ("zero-w"), and the previous kernels
+//    (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
 //    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k: the
 //    device i32 [T, top_k] selections are poisoned before the run and compared slot by slot (-1 padding too);
 //  * softmax_pool, copy_rows (with a repeated destination: the later copy wins), rope (forward and inverse,
@@ -115,11 +119,14 @@ RowBlocks blocks_of(const PoolLayout& L, size_t j, const Tensor& pool) {
 }
 
 // Compressed-entry layout of an attention case: sequences in one call, paged blocks, HCA (all of the first
-// n entries) or CSA (selected entries).
+// n entries) or CSA (selected entries); then the split-K merge path.
 struct AttnLayout {
   int64_t n_seq = 1;
   int64_t rows_per_block = 0;  // 0: one contiguous block per sequence
   bool hca = false;
+  bool combine = false;        // attn_cluster off: split-K partials merged by the combine kernel ("combine" rows)
+  bool vs_combine = false;     // also run with attn_cluster off: the cluster merge must match it bitwise
+  int64_t cluster_split = 0;   // > 0: kernel_paths().attn_cluster_split for this case ("split=N" rows)
 };
 
 // narrow: run the previous 16-head tensor-core kernel instead of the wide (64-head) one. Each query has a
@@ -130,6 +137,10 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
                             int64_t compressed, bool timed, bool check_ref = true, bool narrow = false,
                             AttnLayout lay = {}) {
   const NarrowAttention narrow_env(narrow);
+  cuda::KernelPaths& paths = cuda::kernel_paths();
+  const PathSwitch<bool> cluster_env(paths.attn_cluster, paths.attn_cluster && !lay.combine);
+  const PathSwitch<int64_t> split_env(paths.attn_cluster_split,
+                                      lay.cluster_split > 0 ? lay.cluster_split : paths.attn_cluster_split);
   const bool bf = is_bf16(num);
   const int64_t n_entries = lay.hca ? compressed : std::max<int64_t>(compressed * 2, 1);
   const std::vector<int64_t> seq_entries(static_cast<size_t>(lay.n_seq), n_entries);
@@ -137,7 +148,9 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
   const std::string detail = fmt("%s nq=%lld H=%lld d=%lld keys<=%lld%s%s seqs=%lld%s", num_name(num), (long long)n_q,
                                  (long long)H, (long long)d, (long long)(window + compressed),
                                  narrow ? " narrow" : "", lay.hca ? " hca" : " csa", (long long)lay.n_seq,
-                                 lay.rows_per_block ? fmt(" paged(%lld)", (long long)lay.rows_per_block).c_str() : "");
+                                 lay.rows_per_block ? fmt(" paged(%lld)", (long long)lay.rows_per_block).c_str() : "") +
+                            (lay.combine ? " combine" : "") +
+                            (lay.cluster_split > 0 ? fmt(" split=%lld", (long long)lay.cluster_split) : std::string());
   HostTensor pool = host_tensor({L.rows, d}, values(env, size_t(L.rows * d), 1.0f, bf));
   HostTensor q = host_tensor({n_q, H, d}, values(env, size_t(n_q * H * d), 1.0f, bf));
   std::vector<float> sink_v = values(env, size_t(H), 1.0f, false);
@@ -190,6 +203,18 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     const std::vector<float> got = download(out);
     env.report.check("sparse_attention", detail, compare(got.data(), ref.data(), got.size()),
                      bf ? kTolAttentionBf16 : 1e-5);
+  }
+  if (lay.vs_combine) {  // same splits through the combine kernel: the same arithmetic in the same order
+    Tensor ref(Device::Cuda, {n_q, H, d});
+    ref.resize({n_q, H, d}, NAN);
+    {
+      const PathSwitch<bool> off(paths.attn_cluster, false);
+      gpu.sparse_attention(dkeys, H, d, sink, scale, ref);
+    }
+    const std::vector<float> got = download(out), want = download(ref);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
+    env.report.exact("sparse_attention cluster vs combine", detail, got.size(), bad);
   }
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
@@ -254,10 +279,13 @@ size_t tie_swaps(const int32_t* got, const int32_t* ref, int64_t top_k, int64_t 
 // recomputed here (tie_swaps_ok): every key selected by one side only must score within 4 bf16 ulps of the
 // reference's k-th score. fp4: q and keys Hadamard + FP4 fake-quantized as the model stores them (the sums are
 // then exact in any order: those rows must match slot for slot). cuda_core: the CUDA-core tiled kernel instead
-// of the tensor cores (bit-identical to the reference).
+// of the tensor cores (bit-identical to the reference). key_period > 0: key row r repeats row r % key_period (every
+// score value appears n / key_period times: ties at the k-th score across all segments); zero_w: all weights 0
+// (every score 0: the selection is the lowest indices).
 void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, int64_t nh, int64_t hd,
                    int64_t n_max, int64_t top_k, bool timed, bool check_ref = true, bool legacy = false,
-                   int64_t rows_per_block = 0, bool cuda_core = false, bool fp4 = false) {
+                   int64_t rows_per_block = 0, bool cuda_core = false, bool fp4 = false, int64_t key_period = 0,
+                   bool zero_w = false) {
   const bool bf = is_bf16(num);
   const int64_t T = n_seq * rows;
   const bool mma = bf && !legacy && !cuda_core && nh <= 64 && (hd == 64 || hd == 128);
@@ -266,7 +294,10 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
           mma ? " mma" : (bf && !legacy ? " cuda-core" : ""), fp4 ? " fp4" : "", (long long)n_seq, (long long)T,
           (long long)nh, (long long)hd, (long long)n_max, (long long)top_k,
           rows_per_block ? fmt(" paged(%lld)", (long long)rows_per_block).c_str() : "") +
-      (cuda::kernel_paths().topk_two_level ? "" : " one-level-merge");
+      (cuda::kernel_paths().topk_two_level ? "" : " one-level-merge") +
+      (cuda::kernel_paths().topk_radix ? (cuda::kernel_paths().topk_radix_fused ? "" : " radix-kernels")
+                                        : " merge-topk") +
+      (key_period ? fmt(" key-period=%lld", (long long)key_period) : std::string()) + (zero_w ? " zero-w" : "");
   const PathSwitch<bool> core_switch(cuda::kernel_paths().indexer_mma, !cuda_core);
   std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq));
   for (int64_t j = 0; j < n_seq; ++j)
@@ -275,6 +306,10 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
   HostTensor keys = host_tensor({L.rows, hd}, values(env, size_t(L.rows * hd), 0.5f, bf));
   HostTensor q = host_tensor({T, nh, hd}, values(env, size_t(T * nh * hd), 0.5f, bf));
   HostTensor w = host_tensor({T, nh}, values(env, size_t(T * nh), 0.1f, bf));
+  if (key_period > 0)
+    for (int64_t r = key_period; r < L.rows; ++r)
+      std::copy_n(keys.data() + (r % key_period) * hd, hd, keys.data() + r * hd);
+  if (zero_w) std::fill_n(w.data(), w.numel(), 0.0f);
   if (fp4) {
     CpuOps r(num);
     r.indexer_round(keys, hd, backend::IndexerDtype::Fp4);
@@ -492,9 +527,13 @@ void test_ops_attention(Env& env) {
     check_sparse_attention(env, num, 1, 64, 512, 128, 512, true);  // Flash decode, batch 1 (split-K)
     check_sparse_attention(env, num, 64, 64, 512, 128, 512, true);
     // The wide path runs from kAttnWideMinQueries (8) queries on.
-    check_sparse_attention(env, num, 9, 64, 512, 128, 40, false);  // wide path, ragged windows, partial tiles
-    check_sparse_attention(env, num, 8, 128, 512, 96, 300, false);  // wide path, two head groups, split-K
-    check_sparse_attention(env, num, 3, 64, 512, 128, 40, false);   // few queries: the 16-head kernel
+    // Split-K of dim 512 runs as clusters (attn_cluster): these three also through the combine kernel, bitwise.
+    check_sparse_attention(env, num, 9, 64, 512, 128, 40, false, true, false,
+                           {.vs_combine = true});  // wide path, ragged windows, partial tiles, empty splits
+    check_sparse_attention(env, num, 8, 128, 512, 96, 300, false, true, false,
+                           {.vs_combine = true});  // wide path, two head groups, split-K (cluster of 7)
+    check_sparse_attention(env, num, 3, 64, 512, 128, 40, false, true, false,
+                           {.vs_combine = true});  // few queries: the 16-head kernel (cluster of 3)
     check_sparse_attention(env, num, 264, 64, 512, 128, 8, false);  // wide path without split (2 waves)
     // Compressed entries through row blocks: HCA (all of the first n, ragged), CSA selections, several
     // sequences per call, paged blocks (CSA pages of 64 rows, HCA pages of 2 rows).
@@ -509,6 +548,14 @@ void test_ops_attention(Env& env) {
     if (is_bf16(num)) {  // the previous 16-head kernel (fallback) for before/after
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, true);
       check_sparse_attention(env, num, 64, 64, 512, 128, 512, true, true, true);
+      // Flash decode split-K merged by the combine kernel (attn_cluster off) for before/after, the cluster merge
+      // bitwise against it, and B=1 cluster sizes forced to 5, 8 and 16 key splits (128, 80 and 40 keys).
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false, {.combine = true});
+      check_sparse_attention(env, num, 64, 64, 512, 128, 512, true, true, false, {.combine = true});
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false, {.vs_combine = true});
+      check_sparse_attention(env, num, 64, 64, 512, 128, 512, false, true, false, {.vs_combine = true});
+      for (int64_t split : {5, 8, 16})
+        check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false, {.cluster_split = split});
     }
     check_indexer(env, num, 1, 5, 4, 128, 300, 64, false);
     check_indexer(env, num, 1, 4, 64, 128, 4096, 512, false);
@@ -532,12 +579,31 @@ void test_ops_attention(Env& env) {
       // one-level), then the same with one merge CTA per row.
       check_indexer(env, num, 3, 1, 64, 128, 100000, 512, false, true, false, 64, false, true);
       {
+        const PathSwitch<bool> merge(cuda::kernel_paths().topk_radix, false);
+        check_indexer(env, num, 3, 1, 64, 128, 100000, 512, false, true, false, 64, false, true);
         const PathSwitch<bool> one_level(cuda::kernel_paths().topk_two_level, false);
         check_indexer(env, num, 3, 1, 64, 128, 100000, 512, false, true, false, 64, false, true);
+      }
+      // Ties at the k-th score in every segment (radix select's tie rule), then all scores 0; the fused and
+      // separate radix kernels and the segment merges.
+      for (int mode : {0, 1, 2}) {
+        const PathSwitch<bool> path(cuda::kernel_paths().topk_radix, mode < 2);
+        const PathSwitch<bool> fused(cuda::kernel_paths().topk_radix_fused, mode == 0);
+        check_indexer(env, num, 2, 1, 64, 128, 100000, 512, false, true, false, 64, false, true, 97);
+        check_indexer(env, num, 2, 2, 64, 128, 40000, 512, false, true, false, 64, false, true, 0, true);
       }
       // Flash decode at 1M context (262144 keys, paged), batch 1: tensor cores (checked, FP4 inputs) then the
       // CUDA-core kernel, both timed; batch 64 at 4K both ways.
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true);
+      {
+        const PathSwitch<bool> kernels(cuda::kernel_paths().topk_radix_fused, false);
+        check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true);
+        check_indexer(env, num, 3, 1, 64, 128, 100000, 512, false, true, false, 64, false, true);
+      }
+      {
+        const PathSwitch<bool> merge(cuda::kernel_paths().topk_radix, false);
+        check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true);
+      }
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, false, false, 64, true, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, true, false, 64, false, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, false, false, 64, true, true);

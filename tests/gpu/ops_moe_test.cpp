@@ -6,12 +6,15 @@
 //  * expert_ffn: tiny D = 256, I = 128 on F32 / BF16 / FP8 / MXFP4 weights (generic and mma paths), and the
 //    Flash shared expert (FP8, D = 4096, I = 2048) at 64 rows (decode tile) and 512 rows (prefill tile).
 //  * moe_experts: tiny (E = 16, top-2, MXFP4 and BF16 experts, hash and bias routing), a prefill-tile case
-//    (D = 1024, I = 512, E = 8, 512 tokens), and Flash (D = 4096, I = 2048, E = 256, top-6 MXFP4) at T = 1, 64.
+//    (D = 1024, I = 512, E = 8, 512 tokens), and Flash (D = 4096, I = 2048, E = 256, top-6 MXFP4) at T = 1, 64,
+//    512 and 4096; the prefill-tile cases (FP8 and MXFP4, Flash T = 512 / 4096, the shared expert at 512 rows) run
+//    once on the wgmma prefill kernel ("wgmma" rows, the default) and once on the mma.sync one ("mma" rows).
 //    Logits plant each token's top-k well above the rest so selection never hinges on an ulp.
-// Timing rows: moe_experts at Flash shapes T = 1, 64 (decode: GB/s over the used experts' weights) and T = 4096
-// (prefill: TFLOP/s), expert_ffn (shared expert) at 1, 16, 64 rows; "legacy" rows repeat the decode cases
-// with DSV4_MOE_GEMV=0 (the mma decode tile instead of the gemv paths). Gemv coverage: tiny shapes (one and two
-// n-tiles, the 64-row tile of expert_ffn, MXFP4 and FP8) and Flash T = 1, 64, all against the CPU.
+// Timing rows: moe_experts at Flash shapes T = 1, 64 (decode: GB/s over the used experts' weights) and T = 512,
+// 4096 (prefill: TFLOP/s, wgmma and mma rows), expert_ffn (shared expert) at 1, 16, 64, 512 rows; "legacy" rows
+// repeat the decode cases with DSV4_MOE_GEMV=0 (the mma decode tile instead of the gemv paths). Gemv coverage: tiny
+// shapes (one and two n-tiles, the 64-row tile of expert_ffn, MXFP4 and FP8) and Flash T = 1, 64, all against the
+// CPU.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -375,7 +378,24 @@ void test_ops_moe(Env& env) {
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 256, Fmt::Mxfp4, 0}, false, true);
-  test_moe_experts(env, Numerics{}, {"flash-prefill", 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, false, true);
+  // Prefill tile (128 slots): the Hopper wgmma kernel (moe_gemm_wgmma.cuh, the default) and the mma.sync kernel
+  // (DSV4_CUDA_PATHS=moe_wgmma=0), both against the CPU: FP8 experts with gather, the Flash shared expert at 512
+  // and 4096 rows, Flash routed experts at T = 512 and 4096 (the 4096 CPU reference takes a while: skipped when
+  // quick).
+  // wgmma rows run every pipeline variant (KernelPaths::moe_wgmma_variant; row labels "wgmma-v<i>").
+  for (const int variant : {0, 1, -1}) {  // -1: the mma.sync kernel
+    const bool wgmma = variant >= 0;
+    const PathSwitch path(cuda::kernel_paths().moe_wgmma, wgmma);
+    const PathSwitch<int64_t> var(cuda::kernel_paths().moe_wgmma_variant, wgmma ? variant : 1);
+    const std::string tag = wgmma ? fmt("wgmma-v%d", variant) : std::string("mma");
+    const std::string tile = "prefill-tile-" + tag, flash = "flash-prefill-" + tag;
+    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Fp8, 0}, true, false);
+    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false);
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, true, true, tag.c_str());
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 4096, false, true, tag.c_str());  // shared expert
+    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true);
+    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, !env.quick, true);
+  }
 }
 
 }  // namespace dsv4::gpu_test

@@ -455,10 +455,9 @@ __device__ __forceinline__ int topk_seg_count(int s, int nseg, int last, int top
 // Segmented top-k, stage 1: CTA (segment j, row t) selects the top-k of keys [j·S, min(n, (j+1)·S)) of row t
 // (S = kTopkSegment), held in shared memory as order keys. A row of one segment writes its final result;
 // otherwise the segment's sorted candidates go to cand_*[t][j·top_k, ...).
-__global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid_constant__ TopkSegParams p) {
-  grid_dependency_sync();
+// The body of that CTA (topk_radix_pass_kernel<1> runs it for the rows of one segment); topk_smem: kTopkSegSmem.
+__device__ __forceinline__ void topk_segment_cta(const TopkSegParams& p, unsigned char* topk_smem) {
   using namespace indexer_detail;
-  extern __shared__ __align__(16) unsigned char topk_smem[];
   const TopkScratch sc = topk_scratch(topk_smem);
   uint32_t* keys = sc.keys;
   const int t = blockIdx.y, seg = blockIdx.x, tid = threadIdx.x;
@@ -477,6 +476,12 @@ __global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid
     const int64_t base = int64_t(t) * p.cand_ld + int64_t(seg) * p.top_k;
     write_candidates(sc.cand, k, p.cand_key + base, p.cand_idx + base);
   }
+}
+
+__global__ void __launch_bounds__(kTopkThreads) topk_segment_kernel(const __grid_constant__ TopkSegParams p) {
+  grid_dependency_sync();
+  extern __shared__ __align__(16) unsigned char topk_smem[];
+  topk_segment_cta(p, topk_smem);
 }
 
 // Segmented top-k, stage 2: one CTA per row of more than one segment merges its segment candidates (segments

@@ -5,11 +5,13 @@
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/indexer.cuh"
+#include "backend/cuda/attention/topk_radix.cuh"
 #include "backend/cuda/attention/indexer_mma.cuh"
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/rowwise.cuh"
 #include "backend/cuda/attention/sparse_attention.cuh"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
 
 namespace dsv4::cuda {
@@ -27,7 +29,66 @@ void set_smem(Kernel kernel, size_t bytes) {
                                          static_cast<int>(bytes)));
 }
 
+// launch_kernel (common/pdl.cuh) with thread-block clusters of cluster_x CTAs along x.
+template <unsigned kThreads, typename Kernel>
+void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, cudaStream_t stream,
+                    const SparseAttnParams& p) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = cluster_x;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = kernel_paths().pdl ? 2 : 1;
+  note_launch(reinterpret_cast<const void*>(kernel));
+  DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+}
+
+// Whether clusters of `size` CTAs of `kernel` can be resident at all.
+template <typename Kernel>
+bool cluster_fits(Kernel kernel, unsigned threads, size_t smem, int size) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(size));
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = smem;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(size);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int n = 0;
+  if (cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
+    (void)cudaGetLastError();  // not fatal: a smaller cluster or the combine kernel
+    return false;
+  }
+  return n > 0;
+}
+
 }  // namespace
+
+int sparse_attention_max_cluster(bool wide) {
+  auto limit = [](auto kernel, unsigned threads, size_t smem) {
+    set_smem(kernel, smem);
+    DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    for (int size : {kAttnMaxCluster, 8})
+      if (cluster_fits(kernel, threads, smem, size)) return size;
+    return 0;
+  };
+  static const int wide_limit = limit(sparse_attention_wide_kernel<kAttnWideDim, true>, kAttnWideThreads,
+                                      sparse_attention_wide_smem(kAttnWideDim));
+  static const int narrow_limit = limit(sparse_attention_mma_kernel<kAttnWideDim, true>, kAttnMmaThreads,
+                                        sparse_attention_mma_smem(kAttnWideDim));
+  return wide ? wide_limit : narrow_limit;
+}
 
 void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& plan, cudaStream_t stream) {
   check(plan.unsupported.empty(), plan.unsupported);
@@ -42,8 +103,28 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }
-  check(p.n_split == plan.n_split && (p.n_split == 1 || (p.part_o && p.part_ml)),
+  check(p.n_split == plan.n_split && (p.n_split == 1 || plan.cluster > 0 || (p.part_o && p.part_ml)),
         "sparse_attention: split-K partial buffers missing");
+  if (plan.cluster > 0) {  // split-K merged inside each cluster: no partials, no combine kernel
+    const int limit = sparse_attention_max_cluster(plan.wide);
+    check(plan.cluster == p.n_split && p.n_split >= 2 && p.n_split <= limit && p.dim == kAttnWideDim &&
+              (!plan.wide || (p.n_heads % kAttnWideHeads == 0 && p.keys_per_split % kAttnWideKeyTile == 0)),
+          [&] { return "sparse_attention: cluster of " + std::to_string(plan.cluster) + " splits (n_split " +
+              std::to_string(p.n_split) + ", device limit " + std::to_string(limit) + ") with dim " +
+              std::to_string(p.dim) + ", " + std::to_string(p.n_heads) + " heads"; });
+    const unsigned ns = static_cast<unsigned>(p.n_split), nq = static_cast<unsigned>(p.n_q);
+    if (plan.wide) {
+      const dim3 grid(ns, static_cast<unsigned>(p.n_heads / kAttnWideHeads), nq);
+      launch_cluster<kAttnWideThreads>(sparse_attention_wide_kernel<kAttnWideDim, true>, grid, ns, plan.smem_bytes,
+                                       stream, p);
+    } else {
+      const dim3 grid(ns, static_cast<unsigned>((p.n_heads + kAttnHeadGroup - 1) / kAttnHeadGroup), nq);
+      launch_cluster<kAttnMmaThreads>(sparse_attention_mma_kernel<kAttnWideDim, true>, grid, ns, plan.smem_bytes,
+                                      stream, p);
+    }
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
   if (plan.wide) {
     check(p.dim == kAttnWideDim && p.n_heads % kAttnWideHeads == 0,
           [&] { return "sparse_attention: wide path compiled for dim " + std::to_string(kAttnWideDim) +
@@ -136,8 +217,45 @@ void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
                                 true);
   (void)smem_set;
-  launch_kernel(topk_segment_kernel, dim3(static_cast<unsigned>(p.n_seg), static_cast<unsigned>(p.T)), kTopkThreads, smem,
-                        stream, p);
+  const dim3 seg_grid(static_cast<unsigned>(p.n_seg), static_cast<unsigned>(p.T));
+  if (p.radix && p.n_seg > 1) {  // rows of one segment: pass 1 selects them as topk_segment_kernel does
+    check(p.radix_ld >= topk_radix_words(p.n_seg, p.top_k), "indexer_topk: radix top-k row area too small");
+    static const bool radix_smem_set = (DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_radix_pass_kernel<1>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
+                                        DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_radix_final_kernel,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))),
+                                        true);
+    (void)radix_smem_set;
+    // Zero each row's histograms, state words and tie counts (the lists need no clearing).
+    const size_t zero_bytes = static_cast<size_t>(kTopkRadixHist + kTopkRadixState + topk_radix_chunks(p.n_seg)) * 4;
+    DSV4_CUDA_CHECK(cudaMemset2DAsync(p.radix, static_cast<size_t>(p.radix_ld) * 4, 0, zero_bytes,
+                                      static_cast<size_t>(p.T), stream));
+    // One launch when every CTA can be resident at once (its rows' CTAs wait on each other).
+    static const int64_t fused_capacity = [&] {
+      DSV4_CUDA_CHECK(cudaFuncSetAttribute(topk_radix_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem)));
+      int per_sm = 0, dev = 0, sms = 0;
+      DSV4_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, topk_radix_fused_kernel, kTopkThreads,
+                                                                    smem));
+      DSV4_CUDA_CHECK(cudaGetDevice(&dev));
+      DSV4_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+      return int64_t(per_sm) * sms;
+    }();
+    const dim3 chunk_grid(static_cast<unsigned>(topk_radix_chunks(p.n_seg)), static_cast<unsigned>(p.T));
+    if (kernel_paths().topk_radix_fused && int64_t(p.T) * topk_radix_chunks(p.n_seg) <= fused_capacity) {
+      launch_kernel(topk_radix_fused_kernel, chunk_grid, kTopkThreads, smem, stream, p);
+      DSV4_CUDA_CHECK_LAUNCH();
+      return;
+    }
+    launch_kernel(topk_radix_pass_kernel<1>, chunk_grid, kTopkThreads, smem, stream, p);
+    launch_kernel(topk_radix_pass_kernel<2>, chunk_grid, kTopkThreads, 0, stream, p);
+    launch_kernel(topk_radix_pass_kernel<3>, chunk_grid, kTopkThreads, 0, stream, p);
+    launch_kernel(topk_radix_collect_kernel, chunk_grid, kTopkThreads, 0, stream, p);
+    launch_kernel(topk_radix_final_kernel, static_cast<unsigned>(p.T), kTopkThreads, smem, stream, p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  launch_kernel(topk_segment_kernel, seg_grid, kTopkThreads, smem, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
   const bool two_level = p.n_seg > kTopkMergeGroup && p.cand2_ld > 0;
   check(!two_level || (p.cand2_key && p.cand2_idx &&

@@ -9,8 +9,12 @@
 
 namespace dsv4::cuda {
 
-// Runs the path chosen by `plan`; p.part_o / p.part_ml must be set when plan.n_split > 1.
+// Runs the path chosen by `plan`; p.part_o / p.part_ml must be set when plan.n_split > 1 and plan.cluster == 0.
 void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& plan, cudaStream_t stream);
+// Largest cluster of key splits (16, 8 or 0: none) the device runs of the dim-512 wide (64-head) or 16-head
+// tensor-core kernel (SparseAttnOptions::max_cluster_wide / max_cluster); queried once, also sets the cluster
+// kernels' attributes.
+int sparse_attention_max_cluster(bool wide);
 // Indexer scores by the plan's kernel (tiled or the previous one); top-k by the previous one-CTA-per-row kernel
 // (launch_topk) or the segmented one (launch_topk_segmented: p.cand_* set when p.n_seg > 1).
 void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan, cudaStream_t stream);

@@ -11,7 +11,8 @@ namespace dsv4::cuda {
 // Sparse attention over per-query key lists (K = V). Query i attends keys[key_offsets[i] .. key_offsets[i+1]).
 // out[i, h] = Σ_s p_s k_s / (Σ_s e^{z_s - m} + e^{sink_h - m}), z_s = (q_h · k_s) · scale.
 // Split-K (n_split > 1): split j of query i covers keys [j·keys_per_split, (j+1)·keys_per_split) of its list
-// and writes unnormalized partials; sparse_attention_combine_kernel merges them.
+// and writes unnormalized partials; sparse_attention_combine_kernel merges them (or, launched as thread-block
+// clusters of n_split CTAs, the splits merge in distributed shared memory and part_* are unused).
 struct SparseAttnParams {
   const float* const* __restrict__ q_rows = nullptr;  // [n_q] device pointers, each f32 [n_heads, dim]
   const float* const* __restrict__ keys = nullptr;    // [key_offsets[n_q]] device pointers, each f32 [dim]
@@ -24,7 +25,7 @@ struct SparseAttnParams {
   int32_t n_heads = 0;
   int32_t dim = 0;
   int32_t n_split = 1;
-  int32_t keys_per_split = 0;  // multiple of the key tile (64) when n_split > 1
+  int32_t keys_per_split = 0;  // n_split > 1: any length (16-head kernel), a multiple of 32 (wide kernel)
   float scale = 1.0f;
   bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
 };
@@ -77,6 +78,11 @@ struct TopkSegParams {
   uint32_t* __restrict__ cand2_key = nullptr;
   int32_t* __restrict__ cand2_idx = nullptr;
   int64_t cand2_ld = 0;  // max groups x top_k; 0: one-level merge
+  // Radix select (topk_radix.cuh; rows of more than one segment, replaces the merge stages when radix != nullptr):
+  // per row radix_ld words (topk_radix_words: histograms, state, per-chunk tie counts and lists), the counters
+  // zeroed by the launcher.
+  uint32_t* __restrict__ radix = nullptr;
+  int64_t radix_ld = 0;
 };
 
 // Row blocks of one key list (core/row_blocks.h): entry e at blocks[block_begin + e / rows_per_block] +

@@ -23,8 +23,26 @@ size_t sparse_attention_wide_smem(int dim) {
   return q + k + stage + s + pp + red;
 }
 
+namespace {
+
+// Split-K of a dim-kAttnWideDim plan as thread-block clusters of at most `limit` CTAs: cluster_split >= 2
+// (sweeps) replaces the split count (splits of whole `granule`-key multiples); 2..limit splits run as a cluster.
+void plan_cluster(SparseAttnPlan& p, int64_t dim, int64_t max_keys, int64_t granule, int limit, int cluster_split) {
+  if (dim != kAttnWideDim || limit < 2) return;
+  if (cluster_split >= 2) {
+    const int64_t granules = (max_keys + granule - 1) / granule;
+    const int64_t want = std::min<int64_t>({cluster_split, limit, granules});
+    const int64_t per = (granules + want - 1) / want;
+    p.n_split = static_cast<int>((granules + per - 1) / per);
+    p.keys_per_split = p.n_split > 1 ? static_cast<int>(per * granule) : 0;
+  }
+  if (p.n_split >= 2 && p.n_split <= limit) p.cluster = p.n_split;
+}
+
+}  // namespace
+
 SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, int64_t max_keys,
-                                     bool tensor_cores, int sm_count, bool allow_wide) {
+                                     bool tensor_cores, int sm_count, const SparseAttnOptions& opt) {
   SparseAttnPlan p;
   if (n_heads <= 0 || dim <= 0 || max_keys <= 0) {
     p.unsupported = "sparse_attention: n_heads, dim and the key count must be positive (n_heads " +
@@ -47,7 +65,7 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
   // latency-bound and the 16-head kernel's 4x more CTAs win (H200 run 4: nq=1 21.3 vs 29.4 µs; nq=64 148 vs 115).
   // (Also for long HCA lists at 1M context: one query over 8320 keys, the 64-head kernel split over the SMs
   // took 51.9 us, the 16-head kernel 41.7 us; H200, 2026-11-28.)
-  p.wide = allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0 && n_q >= kAttnWideMinQueries;
+  p.wide = opt.allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0 && n_q >= kAttnWideMinQueries;
   if (p.wide) {
     // One CTA per (query, 64-head group, key split), one CTA per SM (shared memory). Split count s minimizes
     // waves(s) x (tiles per split + 1), the +1 standing for the per-CTA Q load and prologue.
@@ -67,6 +85,7 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
     const int64_t per = (tiles + best_s - 1) / best_s;
     p.n_split = static_cast<int>(best_s);
     p.keys_per_split = best_s > 1 ? static_cast<int>(per * kAttnWideKeyTile) : 0;
+    plan_cluster(p, dim, max_keys, kAttnWideKeyTile, opt.max_cluster_wide, opt.cluster_split);
     return p;
   }
   p.smem_bytes = sparse_attention_mma_smem(static_cast<int>(dim));
@@ -79,6 +98,7 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
     p.keys_per_split = static_cast<int>(tiles_per * kAttnKeyTile);
     p.n_split = static_cast<int>((tiles + tiles_per - 1) / tiles_per);
   }
+  plan_cluster(p, dim, max_keys, 8, opt.max_cluster, opt.cluster_split);  // any split length works here
   return p;
 }
 

@@ -3,8 +3,10 @@
 // group of 16 heads, key split); split-K over the key list (flash-decoding) is chosen when the (query, head
 // group) CTAs alone would leave the GPU under-filled (small decode batches). dim 512 with a multiple of 64
 // heads (the Flash/Pro decode shape) runs the wide variant instead: one CTA per (query, 64 heads, key split),
-// split count minimizing waves x tiles per split (batch 1: one 32-key tile per CTA). Other shapes and the f32 numerics
-// run the generic CUDA-core kernel: one CTA per (query, head), scores kept in shared memory.
+// split count minimizing waves x tiles per split (batch 1: one 32-key tile per CTA). At dim 512, up to
+// kAttnMaxCluster splits run as one thread-block cluster merged in shared memory (no combine kernel).
+// Other shapes and the f32 numerics run the generic CUDA-core kernel: one CTA per (query, head), scores kept in
+// shared memory.
 // Indexer: scores are computed for chunks of query rows whose f32 [rows, max_keys] score matrix fits the
 // scratch budget, then selected. Scores: the tiled kernel (n_heads <= 64, head_dim % 8 == 0) runs one CTA per
 // (row, key slice) with one warp per 8 heads, looping over 32-key tiles; key_ctas spreads a row over enough
@@ -18,6 +20,7 @@
 namespace dsv4::cuda {
 
 inline constexpr int kAttnKeyTile = 64;         // keys per tile of the tensor-core path
+inline constexpr int kAttnLoadBatch = 16;      // float4 key loads in flight per thread (16-head kernel)
 inline constexpr int kAttnHeadGroup = 16;       // heads per CTA of the tensor-core path (one m16 MMA tile)
 inline constexpr int kAttnMmaThreads = 128;     // 4 warps
 inline constexpr int kAttnWideHeads = 64;      // heads per CTA of the wide tensor-core path (4 m16 tiles)
@@ -26,6 +29,7 @@ inline constexpr int kAttnWideThreads = 512;    // 16 warps
 inline constexpr int kAttnWideDim = 512;        // the only head dim the wide path is compiled for
 inline constexpr int64_t kAttnWideMinQueries = 8; // fewer queries: the 16-head kernel (more CTAs) is faster
 inline constexpr int kAttnCombineMaxSplit = 1024;  // split weights the combine kernel keeps in shared memory
+inline constexpr int kAttnMaxCluster = 16;      // most key splits merged in one thread-block cluster (non-portable)
 inline constexpr int kAttnGenericThreads = 128;
 inline constexpr int kAttnGenericMaxKeys = 16384;  // scores of one (query, head) in shared memory
 inline constexpr int kTopkThreads = 512;
@@ -38,8 +42,21 @@ inline constexpr int kIdxMmaTileKeys = 128;     // keys per tile of the tensor-c
 inline constexpr int kIdxMmaThreads = 128;       // its CTA: 4 warps x 16 heads
 inline constexpr int kIdxMmaTermLd = kIdxMmaTileKeys + 8;
 inline constexpr int kIdxMmaMaxHeads = 64;
-inline constexpr int kTopkSegment = 8192;
-inline constexpr int kTopkMergeGroup = 8;        // segments merged per CTA in the first of two merge levels        // keys per CTA of the segmented top-k (held in shared memory)
+inline constexpr int kTopkSegment = 8192;        // keys per CTA of the segmented top-k (held in shared memory)
+inline constexpr int kTopkMergeGroup = 8;        // segments merged per CTA in the first of two merge levels
+// Radix top-k (topk_radix.cuh): chunks of kTopkRadixChunk keys per CTA, digits of 11, 11 and 10 bits of the
+// order key; per-row words: three histograms, kTopkRadixState state words, a tie count per chunk, the
+// threshold-exceeding keys and indices (top_k each), then top_k tie slots per chunk.
+inline constexpr int kTopkRadixChunk = 2048;
+inline constexpr int kTopkRadixBins = 2048;
+inline constexpr int kTopkRadixBins3 = 1024;
+inline constexpr int kTopkRadixHist = 2 * kTopkRadixBins + kTopkRadixBins3;
+inline constexpr int kTopkRadixState = 16;
+constexpr int64_t topk_radix_chunks(int64_t n_seg) { return n_seg * (kTopkSegment / kTopkRadixChunk); }
+constexpr int64_t topk_radix_words(int64_t n_seg, int64_t top_k) {
+  const int64_t chunks = topk_radix_chunks(n_seg);
+  return (kTopkRadixHist + kTopkRadixState + chunks + 2 * top_k + chunks * top_k + 63) / 64 * 64;
+}
 inline constexpr int kIndexerRoundMaxDim = 8192;
 inline constexpr int64_t kIndexerScratchBytes = int64_t(256) << 20;
 
@@ -48,15 +65,25 @@ struct SparseAttnPlan {
   bool wide = false;      // tensor-core path, 64 heads per CTA (each key tile read once per query)
   int n_split = 1;
   int keys_per_split = 0;
+  int cluster = 0;        // > 0 (= n_split): the splits of one (query, head group) run as one thread-block
+                          // cluster and merge in distributed shared memory (no partials, no combine kernel)
   size_t smem_bytes = 0;  // dynamic shared memory of the chosen kernel
   std::string unsupported;
 };
 
+// Path choices of plan_sparse_attention, read by the caller from kernel_paths() and the device.
+struct SparseAttnOptions {
+  bool allow_wide = true;  // false forces the 16-head tensor-core kernel (the previous path, before/after timing)
+  int max_cluster = 0;       // largest cluster the device runs of the dim-512 16-head kernel (0: combine kernel)
+  int max_cluster_wide = 0;  // the same for the wide kernel
+  int cluster_split = -1;    // >= 2: key splits per cluster forced (sweeps), clamped to the kernel's limit
+};
+
 // n_q queries, longest key list max_keys; tensor_cores: bf16 numerics (q and keys bf16 values) and 16-byte
-// aligned rows, so the tensor-core path is exact. allow_wide = false forces the 16-head tensor-core kernel
-// (the previous path, kept as a fallback and for before/after timing).
+// aligned rows, so the tensor-core path is exact. Split-K at dim kAttnWideDim within the kernel's cluster limit
+// runs as clusters (plan.cluster); other splits write partials for the combine kernel.
 SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, int64_t max_keys,
-                                     bool tensor_cores, int sm_count, bool allow_wide = true);
+                                     bool tensor_cores, int sm_count, const SparseAttnOptions& opt = {});
 
 // Dynamic shared memory of the wide tensor-core path (dim kAttnWideDim).
 size_t sparse_attention_wide_smem(int dim);

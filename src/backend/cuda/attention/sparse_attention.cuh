@@ -14,9 +14,16 @@
 // 4 heads, one lane per key; max over real keys, unrounded exponentials summed, P rounded to bf16) and
 // O += P·V (warp: 16 heads x 128 columns) on mma.sync m16n8k16 with f32 accumulation. Same arithmetic as the
 // 16-head kernel up to the summation order; split-K partials go to the same combine kernel.
+// Cluster split-K (kCluster instances of both tensor-core kernels, dim 512, plan.cluster = n_split <= 16): the
+// n_split CTAs of one (query, head group) are one thread-block cluster (rank = split). Each leaves its
+// unnormalized O (f32, over its now idle tile buffers) and running max / sum in shared memory; after a cluster
+// barrier every CTA merges a 1/n_split share of the heads x dim outputs from distributed shared memory with the
+// combine kernel's arithmetic (cluster_merge): no partials in global memory and no second launch, bitwise equal
+// to the combine path for the same splits.
 // sparse_attention_kernel (any shape, f32 or bf16 numerics): one CTA per (query, head), the CPU order of
 // operations (all scores, global max, unrounded denominator, rounded p·v), scores in shared memory.
 #pragma once
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -104,6 +111,77 @@ __device__ __forceinline__ void store_bf16x4(__nv_bfloat16* dst, float4 v) {
   d[1] = __floats2bfloat162_rn(v.z, v.w);
 }
 
+// Split-K merge inside a thread-block cluster (kCluster kernels; cluster rank j = key split j = blockIdx.x).
+// On entry every CTA of the cluster has its unnormalized partial of kRows heads (h0..) in its own shared
+// memory: o_s f32 [kRows, kLdO], m_s / l_s f32 [kRows] (running max / sum). The first cluster barrier
+// publishes them; each CTA computes the split weights w_j = e^{m_j - b} (b = max_j m_j, 0 when every split is
+// empty) and denominators Σ_j l_j w_j + e^{sink - b} of all kRows heads into w_s f32 [kRows, kAttnMaxCluster + 1],
+// then merges its share of the output (float4 columns rank·kThreads + t, stride n_split·kThreads) by reading
+// the n_split partials from distributed shared memory: y = (Σ_j o_j w_j) / den, in split order (fmaf), bf16
+// rounded when round_bf16 — the combine kernel's arithmetic. The last barrier keeps every CTA's shared memory
+// alive until the others have read it.
+template <int kRows, int kThreads, int kDim, int kLdO>
+__device__ __forceinline__ void cluster_merge(const SparseAttnParams& p, const float* o_s, const float* m_s,
+                                              const float* l_s, float* w_s, int h0, int qi) {
+  namespace cg = cooperative_groups;
+  constexpr int kWs = kAttnMaxCluster + 1, kVec = kDim / 4, kBatch = 8;
+  static_assert(kLdO % 4 == 0 && kDim % 4 == 0, "float4 rows");
+  cg::cluster_group cluster = cg::this_cluster();
+  const int ns = static_cast<int>(cluster.num_blocks());
+  const int rank = static_cast<int>(cluster.block_rank());
+  cluster.sync();  // every split's o_s, m_s, l_s written (release / acquire at cluster scope)
+  for (int hr = threadIdx.x; hr < kRows; hr += kThreads) {
+    float m[kAttnMaxCluster], l[kAttnMaxCluster], mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kAttnMaxCluster; ++j) {
+      if (j < ns) {
+        m[j] = cluster.map_shared_rank(m_s, j)[hr];
+        l[j] = cluster.map_shared_rank(l_s, j)[hr];
+        mx = fmaxf(mx, m[j]);
+      }
+    }
+    const float b = mx == -INFINITY ? 0.0f : mx;
+    float den = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kAttnMaxCluster; ++j) {
+      if (j < ns) {
+        const float w = expf(m[j] - b);
+        den = fmaf(l[j], w, den);
+        w_s[hr * kWs + j] = w;
+      }
+    }
+    if (h0 + hr < p.n_heads) den += expf(p.sink[h0 + hr] - b);
+    w_s[hr * kWs + kAttnMaxCluster] = den;
+  }
+  __syncthreads();
+  for (int i = rank * kThreads + static_cast<int>(threadIdx.x); i < kRows * kVec; i += ns * kThreads) {
+    const int hr = i / kVec, c = (i % kVec) * 4;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int j0 = 0; j0 < ns; j0 += kBatch) {  // kBatch remote loads in flight, then their fmas in split order
+      float4 v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u)
+        if (j0 + u < ns) v[u] = *reinterpret_cast<const float4*>(cluster.map_shared_rank(o_s, j0 + u) + hr * kLdO + c);
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        if (j0 + u < ns) {
+          const float w = w_s[hr * kWs + j0 + u];
+          acc.x = fmaf(v[u].x, w, acc.x);
+          acc.y = fmaf(v[u].y, w, acc.y);
+          acc.z = fmaf(v[u].z, w, acc.z);
+          acc.w = fmaf(v[u].w, w, acc.w);
+        }
+      }
+    }
+    if (h0 + hr >= p.n_heads) continue;
+    const float den = w_s[hr * kWs + kAttnMaxCluster];
+    float4 y = make_float4(acc.x / den, acc.y / den, acc.z / den, acc.w / den);
+    if (p.round_bf16) y = make_float4(round_bf16(y.x), round_bf16(y.y), round_bf16(y.z), round_bf16(y.w));
+    *reinterpret_cast<float4*>(p.out + (int64_t(qi) * p.n_heads + h0 + hr) * kDim + c) = y;
+  }
+  cluster.sync();  // no CTA exits (freeing its shared memory) while another still reads it
+}
+
 }  // namespace attn_detail
 
 template <int kThreads>
@@ -143,7 +221,7 @@ __global__ void __launch_bounds__(kThreads) sparse_attention_kernel(const __grid
   }
 }
 
-template <int kDim>
+template <int kDim, bool kCluster = false>
 __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     const __grid_constant__ SparseAttnParams p) {
   grid_dependency_sync();
@@ -191,7 +269,7 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     if (tid < kT) kptr[tid] = t0 + tid < ke ? p.keys[list0 + t0 + tid] : nullptr;
     __syncthreads();
     constexpr int kIters = kT * kVec / kAttnMmaThreads;
-    constexpr int kBatch = kIters < 8 ? kIters : 8;
+    constexpr int kBatch = kIters < kAttnLoadBatch ? kIters : kAttnLoadBatch;
 #pragma unroll 1
     for (int it0 = 0; it0 < kIters; it0 += kBatch) {
       float4 v[kBatch];
@@ -301,33 +379,54 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     __syncthreads();  // Ks, Ps, kptr and the reductions are rewritten by the next tile
   }
 
+  if constexpr (kCluster) {  // partials into the free Ks / Qs / red_max space, merged across the cluster
+    constexpr int kLdO = kDim + 8;  // f32 row stride of o_s (conflict-free float2 fragment stores)
+    static_assert(kG * kLdO * 4 <= kT * kLd * 2 && kG * (kAttnMaxCluster + 1) * 4 <= kG * kLd * 2 &&
+                      2 * kG <= kWarps * kG, "cluster merge buffers overlay Ks, Qs and red_max");
+    float* o_s = reinterpret_cast<float*>(Ks);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int h = h0 + lane / 4 + 8 * r;
-    if (h >= p.n_heads) continue;
-    const int64_t row = int64_t(qi) * p.n_heads + h;
-    if (p.n_split == 1) {
-      const float b = m_run[r] == -INFINITY ? 0.0f : m_run[r];
-      const float den = l_run[r] + expf(p.sink[h] - b);
-      float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
+    for (int r = 0; r < 2; ++r) {
+      float* orow = o_s + (lane / 4 + 8 * r) * kLdO + n0 + 2 * (lane % 4);
 #pragma unroll
       for (int j = 0; j < kNt; ++j)
-        *reinterpret_cast<float2*>(out + j * 8) =
-            make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
-    } else {
-      const int64_t part = row * p.n_split + split;
-      float* __restrict__ out = p.part_o + part * kDim + n0 + 2 * (lane % 4);
-#pragma unroll
-      for (int j = 0; j < kNt; ++j) *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+        *reinterpret_cast<float2*>(orow + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
       if (warp == 0 && lane % 4 == 0) {
-        p.part_ml[part * 2] = m_run[r];
-        p.part_ml[part * 2 + 1] = l_run[r];
+        red_max[lane / 4 + 8 * r] = m_run[r];
+        red_max[kG + lane / 4 + 8 * r] = l_run[r];
+      }
+    }
+    cluster_merge<kG, kAttnMmaThreads, kDim, kLdO>(p, o_s, red_max, red_max + kG, reinterpret_cast<float*>(Qs), h0,
+                                                   qi);
+  } else {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int h = h0 + lane / 4 + 8 * r;
+      if (h >= p.n_heads) continue;
+      const int64_t row = int64_t(qi) * p.n_heads + h;
+      if (p.n_split == 1) {
+        const float b = m_run[r] == -INFINITY ? 0.0f : m_run[r];
+        const float den = l_run[r] + expf(p.sink[h] - b);
+        float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+        for (int j = 0; j < kNt; ++j)
+          *reinterpret_cast<float2*>(out + j * 8) =
+              make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
+      } else {
+        const int64_t part = row * p.n_split + split;
+        float* __restrict__ out = p.part_o + part * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+        for (int j = 0; j < kNt; ++j)
+          *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+        if (warp == 0 && lane % 4 == 0) {
+          p.part_ml[part * 2] = m_run[r];
+          p.part_ml[part * 2 + 1] = l_run[r];
+        }
       }
     }
   }
 }
 
-template <int kDim>
+template <int kDim, bool kCluster = false>
 __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_kernel(
     const __grid_constant__ SparseAttnParams p) {
   grid_dependency_sync();
@@ -490,31 +589,47 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
       const int hr = warp * 4 + j;
       fin_m[hr] = m_run[j];
       fin_l[hr] = l_run[j];
-      if (p.n_split > 1 && h0 + hr < p.n_heads) {
+      if (!kCluster && p.n_split > 1 && h0 + hr < p.n_heads) {
         const int64_t part = (int64_t(qi) * p.n_heads + h0 + hr) * p.n_split + split;
         p.part_ml[part * 2] = m_run[j];
         p.part_ml[part * 2 + 1] = l_run[j];
       }
     }
   }
-  __syncthreads();
+  __syncthreads();  // also: every warp is done with Qs / Ks / Ps (no cp.async in flight after the last tile)
+  if constexpr (kCluster) {  // partials over Qs / Ks / stage, weights in Sf, merged across the cluster
+    constexpr int kLdO = kDim + 8;  // f32 row stride of o_s (conflict-free float2 fragment stores)
+    static_assert(kH * kLdO * 4 <= (kH + kT) * kLd * 2 + kT * kDim * 4 && kH * (kAttnMaxCluster + 1) <= kH * kSld,
+                  "cluster merge buffers overlay Qs / Ks / stage and Sf");
+    float* o_s = reinterpret_cast<float*>(attn_smem);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int hr = mt * 16 + lane / 4 + 8 * r, h = h0 + hr;
-    if (h >= p.n_heads) continue;
-    const int64_t row = int64_t(qi) * p.n_heads + h;
-    if (p.n_split == 1) {
-      const float b = fin_m[hr] == -INFINITY ? 0.0f : fin_m[hr];
-      const float den = fin_l[hr] + expf(p.sink[h] - b);
-      float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
+    for (int r = 0; r < 2; ++r) {
+      float* orow = o_s + (mt * 16 + lane / 4 + 8 * r) * kLdO + n0 + 2 * (lane % 4);
 #pragma unroll
       for (int j = 0; j < kNt; ++j)
-        *reinterpret_cast<float2*>(out + j * 8) =
-            make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
-    } else {
-      float* __restrict__ out = p.part_o + (row * p.n_split + split) * kDim + n0 + 2 * (lane % 4);
+        *reinterpret_cast<float2*>(orow + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+    }
+    cluster_merge<kH, kThreads, kDim, kLdO>(p, o_s, fin_m, fin_l, Sf, h0, qi);
+  } else {
 #pragma unroll
-      for (int j = 0; j < kNt; ++j) *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+    for (int r = 0; r < 2; ++r) {
+      const int hr = mt * 16 + lane / 4 + 8 * r, h = h0 + hr;
+      if (h >= p.n_heads) continue;
+      const int64_t row = int64_t(qi) * p.n_heads + h;
+      if (p.n_split == 1) {
+        const float b = fin_m[hr] == -INFINITY ? 0.0f : fin_m[hr];
+        const float den = fin_l[hr] + expf(p.sink[h] - b);
+        float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+        for (int j = 0; j < kNt; ++j)
+          *reinterpret_cast<float2*>(out + j * 8) =
+              make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
+      } else {
+        float* __restrict__ out = p.part_o + (row * p.n_split + split) * kDim + n0 + 2 * (lane % 4);
+#pragma unroll
+        for (int j = 0; j < kNt; ++j)
+          *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+      }
     }
   }
 }
@@ -545,7 +660,7 @@ __global__ void __launch_bounds__(kThreads) sparse_attention_combine_kernel(cons
   __syncthreads();
   if (threadIdx.x == 0) {
     float l = 0.0f;
-    for (int j = 0; j < ns; ++j) l += ml[2 * j + 1] * (cached ? wsh[j] : expf(ml[2 * j] - b));
+    for (int j = 0; j < ns; ++j) l = fmaf(ml[2 * j + 1], cached ? wsh[j] : expf(ml[2 * j] - b), l);
     s_den = l + expf(p.sink[h] - b);
     s_b = b;
   }

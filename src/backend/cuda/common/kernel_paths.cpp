@@ -25,11 +25,17 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "linear_bf16_cache") p.linear_bf16_cache = on;
     else if (name == "dense_autotune") p.dense_autotune = on;
     else if (name == "sparse_attn_wide") p.sparse_attn_wide = on;
+    else if (name == "attn_cluster") p.attn_cluster = on;
+    else if (name == "attn_cluster_split") p.attn_cluster_split = std::atoll(value.c_str());
     else if (name == "indexer_fast") p.indexer_fast = on;
     else if (name == "indexer_mma") p.indexer_mma = on;
     else if (name == "route_rank") p.route_rank = on;
     else if (name == "topk_two_level") p.topk_two_level = on;
+    else if (name == "topk_radix") p.topk_radix = on;
+    else if (name == "topk_radix_fused") p.topk_radix_fused = on;
     else if (name == "moe_gemv") p.moe_gemv = on;
+    else if (name == "moe_wgmma") p.moe_wgmma = on;
+    else if (name == "moe_wgmma_variant") p.moe_wgmma_variant = std::atoll(value.c_str());
     else if (name == "pdl") p.pdl = on;
     else if (name == "graphs") p.graphs = on;
     else if (name == "finish_rows") p.finish_rows = on;

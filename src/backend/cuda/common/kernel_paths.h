@@ -16,11 +16,18 @@ struct KernelPaths {
   bool linear_bf16_cache = true;        // cached bf16 copy of quantized weights for dense GEMMs
   bool dense_autotune = true;           // time cuBLASLt candidates on first use
   bool sparse_attn_wide = true;         // 64-head CTA sparse attention (else the 16-head kernel)
+  bool attn_cluster = true;             // sparse attention split-K as one thread-block cluster per (query, head
+                                        // group), partials merged in DSMEM (else the combine kernel)
+  int64_t attn_cluster_split = -1;      // >= 2 forces that many key splits per cluster (sweeps; at most 16)
   bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
   bool topk_two_level = true;           // indexer top-k of > 8 segments: merge groups of 8 side by side, then them
+  bool topk_radix = true;               // indexer top-k of > 1 segment: multi-CTA radix select over the whole row
+  bool topk_radix_fused = true;         // that radix select as one launch when its grid fits on the GPU at once
   bool route_rank = true;               // MoE router at small T: one CTA per token, rank by counting (else one warp)
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
+  bool moe_wgmma = true;                // prefill MoE GEMM on Hopper wgmma (else the mma.sync tile kernel)
+  int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, 1 deep raw ring (slower, run 48)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
   bool expert_ffn_fp8_decode = false;   // expert_ffn on FP8 weights at n <= 16: fp8_decode (w1|w3), fp8_decode (w2);

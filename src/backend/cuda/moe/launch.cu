@@ -7,6 +7,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/moe/launch.h"
 #include "backend/cuda/moe/moe_gemm.cuh"
+#include "backend/cuda/moe/moe_gemm_wgmma.cuh"
 #include "backend/cuda/moe/moe_gemv.cuh"
 #include "backend/cuda/moe/route.cuh"
 #include "core/check.h"
@@ -90,6 +91,22 @@ void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) 
   launch_kernel(kernel, grid, moe_mma_threads(BM, BN, MT, NT), static_cast<size_t>(smem), stream, p);
 }
 
+template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
+void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
+  auto kernel = moe_gemm_wgmma_kernel<kGateUp, kFmt, kVariant>;
+  // Depends on K for variant 0 (the e8m0 scales of the CTA's rows); moe_wgmma_unsupported kept it <= 227 KiB.
+  const int64_t smem = moe_wgmma_smem_bytes(kFmt == MoeWeightFormat::Mxfp4, kVariant, p.K);
+  check(smem <= kMoeWgMaxSmem, [&] { return "moe wgmma: " + std::to_string(smem) + " bytes of shared memory"; });
+  // Raised once per instance (to the largest size asked so far), not on every call.
+  static int64_t smem_set = 0;
+  if (smem > smem_set) {
+    DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    smem_set = smem;
+  }
+  const dim3 grid(static_cast<unsigned>(p.N / moe_wgmma_bn(kGateUp)), static_cast<unsigned>(max_tiles));
+  launch_kernel(kernel, grid, kMoeWgThreads, static_cast<size_t>(smem), stream, p);
+}
+
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
 void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.N / (kGateUp ? 16 : 32)), static_cast<unsigned>(p.tiles ? max_tiles : 1));
@@ -142,6 +159,29 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
   const std::string why = moe_mma_unsupported(p.format, p.scale_dtype, p.N, p.K);
   check(why.empty(), why);
   check(p.a_bf16 != nullptr, "moe gemm: the mma path reads bf16 A");
+  // Prefill on Hopper wgmma (moe_gemm_wgmma.cuh) where it supports the shape; its tile list is moe_gemm_bm's.
+  const bool wgmma = path == MoeGemmPath::MmaPrefill && kernel_paths().moe_wgmma;
+  const int64_t variant = kernel_paths().moe_wgmma_variant;
+  if (wgmma)
+    check(variant >= 0 && variant < kMoeWgVariants, [&] {
+      return "moe wgmma: variant " + std::to_string(variant) + " outside [0, " + std::to_string(kMoeWgVariants) + ")";
+    });
+  if (wgmma && moe_wgmma_unsupported(p, variant).empty()) {
+    check(moe_gemm_bm(path) == kMoeWgBM, "moe wgmma: prefill tile rows differ from the kernel's");
+    auto by_format = [&]<bool kGateUp, int kVariant>() {
+      constexpr MoeWeightFormat kFp4 = MoeWeightFormat::Mxfp4, kFp8 = MoeWeightFormat::Fp8;
+      if (p.format == kFp4) launch_wgmma<kGateUp, kFp4, kVariant>(p, max_tiles, stream);
+      else launch_wgmma<kGateUp, kFp8, kVariant>(p, max_tiles, stream);
+    };
+    auto by_kind = [&]<int kVariant>() {
+      if (p.gate_up) by_format.template operator()<true, kVariant>();
+      else by_format.template operator()<false, kVariant>();
+    };
+    if (variant == 0) by_kind.template operator()<0>();
+    else by_kind.template operator()<1>();
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
   auto by_format = [&]<int BM, int BN, int MT, int NT, bool kGateUp>() {
     if (p.format == MoeWeightFormat::Mxfp4) launch_mma<BM, BN, MT, NT, kGateUp, MoeWeightFormat::Mxfp4>(p, max_tiles, stream);
     else launch_mma<BM, BN, MT, NT, kGateUp, MoeWeightFormat::Fp8>(p, max_tiles, stream);

@@ -156,16 +156,22 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   // Reused across calls (no allocation of the staging buffer at decode).
   static thread_local std::vector<uint64_t> host;
   const AttnStaging st = stage_attention(keys, dim, host);
-  // kernel_paths().sparse_attn_wide = false forces the previous 16-head tensor-core kernel.
-  const bool allow_wide = cuda::kernel_paths().sparse_attn_wide;
+  // kernel_paths(): sparse_attn_wide = false forces the previous 16-head tensor-core kernel; attn_cluster = false
+  // merges split-K partials with the combine kernel instead of inside thread-block clusters.
+  const cuda::KernelPaths& paths = cuda::kernel_paths();
+  const cuda::SparseAttnOptions opt{
+      .allow_wide = paths.sparse_attn_wide,
+      .max_cluster = paths.attn_cluster ? cuda::sparse_attention_max_cluster(false) : 0,
+      .max_cluster_wide = paths.attn_cluster ? cuda::sparse_attention_max_cluster(true) : 0,
+      .cluster_split = static_cast<int>(paths.attn_cluster_split)};
   const cuda::SparseAttnPlan plan = cuda::plan_sparse_attention(nq, n_heads, dim, st.max_keys,
-                                                                bf16_acts() && st.aligned, ctx_.sm_count(), allow_wide);
+                                                                bf16_acts() && st.aligned, ctx_.sm_count(), opt);
   check(plan.unsupported.empty(), plan.unsupported);
-  // Device: [staging] [key pointers (resolved here)] [split-K partials].
+  // Device: [staging] [key pointers (resolved here)] [split-K partials (combine kernel only)].
   const size_t list_bytes = st.n_words * sizeof(uint64_t);
   const size_t keys_off = align256(list_bytes);
   size_t part_rows = 0;
-  if (plan.n_split > 1) part_rows = static_cast<size_t>(nq * n_heads * plan.n_split);
+  if (plan.n_split > 1 && plan.cluster == 0) part_rows = static_cast<size_t>(nq * n_heads * plan.n_split);
   const size_t ml_off = align256(keys_off + static_cast<size_t>(st.n_keys) * sizeof(const float*));
   const size_t po_off = ml_off + align256(part_rows * 2 * sizeof(float));
   cuda::Scratch buf(po_off + part_rows * static_cast<size_t>(dim) * sizeof(float));
@@ -197,7 +203,7 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   p.round_bf16 = bf16_acts();
   p.n_split = plan.n_split;
   p.keys_per_split = plan.keys_per_split;
-  if (plan.n_split > 1) {
+  if (part_rows > 0) {
     p.part_ml = reinterpret_cast<float*>(base + ml_off);
     p.part_o = reinterpret_cast<float*>(base + po_off);
   }
@@ -263,9 +269,11 @@ struct IndexerRun {
   int32_t* cand_idx = nullptr;
   uint32_t* cand2_key = nullptr;         // two-level merge: group candidates [rows_per_chunk, cand2_ld], or nullptr
   int32_t* cand2_idx = nullptr;
+  uint32_t* radix = nullptr;             // radix top-k row areas [rows_per_chunk, radix_ld], or nullptr
   int32_t* out = nullptr;                // i32 [T, top_k]
   int64_t cand_ld = 0;
   int64_t cand2_ld = 0;
+  int64_t radix_ld = 0;
   int64_t max_keys = 0;
   bool vec4 = false;                     // key rows 16-byte aligned, head_dim % 4 == 0
 };
@@ -303,6 +311,8 @@ void run_indexer(const IndexerRun& r, const cuda::IndexerPlan& plan, int64_t T, 
       tp.cand2_key = r.cand2_key;
       tp.cand2_idx = r.cand2_idx;
       tp.cand2_ld = r.cand2_ld;
+      tp.radix = r.radix;
+      tp.radix_ld = r.radix_ld;
       tp.T = nr;
       tp.top_k = static_cast<int32_t>(top_k);
       tp.n_seg = plan.n_seg;
@@ -345,7 +355,7 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   cuda::IndexerPlan plan = cuda::plan_indexer(T, st.max_keys, n_heads, head_dim, top_k, ctx_.sm_count(), legacy,
                                               bf16_acts(), cuda::kernel_paths().indexer_mma);
   check(plan.unsupported.empty(), plan.unsupported);
-  // Device: [staging] [key pointers (resolved here)] [scores] [segment candidates].
+  // Device: [staging] [key pointers (resolved here)] [scores] [segment candidates] [radix row areas].
   const int64_t rows = plan.rows_per_chunk;
   const size_t list_bytes = st.n_words * sizeof(uint64_t);
   const size_t keys_off = align256(list_bytes);
@@ -355,14 +365,17 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   const size_t cand_key_off = scores_off + align256(scores_bytes);
   const size_t cand_bytes = static_cast<size_t>(rows * cand_ld) * 4;
   const size_t cand_idx_off = cand_key_off + align256(cand_bytes);
-  // Two-level merge of rows with more than kTopkMergeGroup segments (kernel_paths().topk_two_level).
+  // Rows of several segments: the radix select (kernel_paths().topk_radix), else the segment merges, two-level for
+  // rows of more than kTopkMergeGroup segments (kernel_paths().topk_two_level).
+  const int64_t radix_ld = cand_ld && cuda::kernel_paths().topk_radix ? cuda::topk_radix_words(plan.n_seg, top_k) : 0;
   const int64_t groups = (plan.n_seg + cuda::kTopkMergeGroup - 1) / cuda::kTopkMergeGroup;
-  const int64_t cand2_ld =
-      cand_ld && plan.n_seg > cuda::kTopkMergeGroup && cuda::kernel_paths().topk_two_level ? groups * top_k : 0;
+  const int64_t cand2_ld = cand_ld && !radix_ld && plan.n_seg > cuda::kTopkMergeGroup &&
+                                   cuda::kernel_paths().topk_two_level ? groups * top_k : 0;
   const size_t cand2_bytes = static_cast<size_t>(rows * cand2_ld) * 4;
   const size_t cand2_key_off = cand_idx_off + align256(cand_bytes);
   const size_t cand2_idx_off = cand2_key_off + align256(cand2_bytes);
-  cuda::Scratch buf(cand2_idx_off + cand2_bytes);
+  const size_t radix_off = cand2_idx_off + align256(cand2_bytes);
+  cuda::Scratch buf(radix_off + static_cast<size_t>(rows * radix_ld) * 4);
   unsigned char* base = static_cast<unsigned char*>(buf.data());
   ctx_.upload_bytes(base, host.data(), list_bytes);
   cuda::ResolveRowsParams rp;
@@ -380,7 +393,9 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
                  .cand_idx = cand_ld ? reinterpret_cast<int32_t*>(base + cand_idx_off) : nullptr,
                  .cand2_key = cand2_ld ? reinterpret_cast<uint32_t*>(base + cand2_key_off) : nullptr,
                  .cand2_idx = cand2_ld ? reinterpret_cast<int32_t*>(base + cand2_idx_off) : nullptr,
-                 .out = selected.data(), .cand_ld = cand_ld, .cand2_ld = cand2_ld, .max_keys = st.max_keys,
+                 .radix = radix_ld ? reinterpret_cast<uint32_t*>(base + radix_off) : nullptr,
+                 .out = selected.data(), .cand_ld = cand_ld, .cand2_ld = cand2_ld, .radix_ld = radix_ld,
+                 .max_keys = st.max_keys,
                  .vec4 = st.aligned};
   run_indexer(run, plan, T, dims, bf16_acts(), ctx_.stream());
 }

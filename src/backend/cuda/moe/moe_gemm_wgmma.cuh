@@ -1,0 +1,598 @@
+// Hopper wgmma version of the prefill grouped expert GEMM (MoeGemmPath::MmaPrefill): the same MoeGemmParams,
+// moe_align tile list (tiles of at most kMoeWgBM = moe_gemm_bm(MmaPrefill) = 128 slots of one expert) and
+// epilogue (moe_store) as moe_gemm_mma_kernel (moe_gemm.cuh states the operand contract), so its results equal
+// that kernel's up to the f32 summation order.
+// moe_gemm_wgmma_kernel<kGateUp, kFmt, kVariant>: CTA tile = one moe_align tile (128 slots) x 256 B rows, K steps
+// of 64.
+//   B rows are w1[n0, n0 + 128) then w3[n0, n0 + 128) for gate_up (g and u of a column land in one thread), or
+//   w2[n0, n0 + 256) for down. grid: x = N / moe_wgmma_bn(gate_up), y = tile capacity (CTAs past n_tiles exit).
+//   384 threads, one CTA per SM, three warpgroups:
+//   * producer (warpgroup 0): thread t owns A row t and B rows t, t + 128. It cp.asyncs its gathered A row (bf16,
+//     exact FP8 fake-quant values) and its raw weight bytes (MXFP4 nibbles / FP8 codes) two K steps ahead into a
+//     kMoeWgStages ring, then expands its two raw rows of the current step to bf16 (code x e8m0 scale through
+//     bf16 multiplies: exact, subnormals kept) into a two-slot B buffer, fences the async proxy and arrives on
+//     full[s]. The e8m0 scales of the CTA's 256 B rows for the whole K are copied into shared memory once, at CTA
+//     start (moe_wg_load_scales: coalesced cp.async, overlapping the perm read and steps 0-1 of A / raw), so no
+//     synchronous global load remains in the K loop (a per-step register prefetch of them waited on HBM latency
+//     every step: ncu run 48, 12.3 of 15.9 stall cycles per instruction on L1TEX scoreboards).
+//   * consumers (warpgroups 1, 2): rows [0, 64) and [64, 128) of the tile; per K step four wgmma m64n256k16,
+//     both operands through shared-memory descriptors, f32 accumulators in 128 registers per thread; step kt
+//     is issued, then step kt - 1 retired (wait_group 1) and released (empty[s]). A consumer whose 64 rows all
+//     lie past the tile's rows skips its wgmmas (it still releases the stages).
+//   Shared memory (1024-byte aligned base): A [kMoeWgStages][128 rows][128 B] and B [2][256 rows][128 B], both
+//   K-major with the 128-byte swizzle of wgmma / TMA (16-byte chunk c of row r stored at chunk c ^ (r & 7),
+//   1024-byte atoms of 8 rows); raw [kMoeWgStages][256 rows][32 B (MXFP4) or 64 B (FP8)] with its 16-byte chunks
+//   xor-swizzled so that a quarter warp reads 8 rows conflict-free; mbarriers full[s] (128 producer arrivals)
+//   and empty[s] (one per consumer warp: 8); rsrc[128] source rows of A; then the e8m0 scales, rows
+//   moe_wg_scale_pitch bytes apart: MXFP4 [256 B rows][K/32 used] (an odd number of 16-byte chunks per row, so
+//   the rows of 8 consecutive threads start in distinct bank groups), FP8 [2][ceil(K/128) used] (the 128-row
+//   blocks of B rows [0, 128) and [128, 256)). MoeWgSmem::bytes(fp4, K): MXFP4 165,440 + 256 * pitch (K = 4096:
+//   202,304; at most 227 KiB, so K <= 7680), FP8 198,208 + 2 * pitch.
+//   Deadlock freedom: the producer fills step kt (A/raw of kt + 2 into slot (kt + 2) % 4, B of kt into slot
+//   kt % 2) after empty(kt - 2); consumers release kt - 2 after issuing kt - 1, which needs only full(kt - 1).
+// Variants (template kVariant, chosen at run time by KernelPaths::moe_wgmma_variant):
+//   0: as above.
+//   1: "deep raw ring" (slower on the H200: 9.5 vs 7.4 ms at Flash T=4096, run 48); the e8m0 scales are still
+//     prefetched into registers one step ahead (plain loads: their shared copy would not fit next to the raw
+//     ring for MXFP4). The raw weights leave the A ring and the cp.async groups. Each producer thread fetches
+//     its two raw rows in 64-byte chunks (2 MXFP4 / 1 FP8 K steps) with cp.async.bulk into a private
+//     kMoeWgRawSlots ring (rows 80 bytes apart: a quarter warp's 8 rows hit 8 distinct 16-byte bank groups),
+//     completing on rfull[slot] (128 arrivals + tx bytes); chunk c + kMoeWgRawSlots is issued as soon as the
+//     thread has expanded chunk c (its own rows only: no cross-thread WAR). So weights run 6-8 (MXFP4) / 3-4
+//     (FP8) K steps ahead instead of 2 (HBM latency under load ~2 us vs ~0.7 us of wgmma per step), while the
+//     cp.async groups carry only A (L2-resident) 2 steps ahead; A rows past the tile's rows are not loaded
+//     (their stale shared memory only feeds output rows that are never stored). (cp.async groups retire in
+//     order, so raw bytes in the A groups could never run further ahead than A: hence the bulk copies.)
+//     Shared memory 214,624 bytes for both formats (MoeWgSmem1). Deadlock freedom: a thread issues chunk c + R
+//     after expanding chunk c, and the wait on rfull(c + R) only needs every producer thread past chunk c, which
+//     needs full arrivals of steps before c + R (already made) and consumer releases of earlier steps.
+// Not bit-equal to moe_gemm_mma_kernel in one corner: an FP8 NaN code (0x7F / 0xFF) decodes to a finite value
+// here (no checkpoint holds one). Needs sm_90a, N % moe_wgmma_bn == 0, K % 64 == 0, MXFP4 / FP8 weights with
+// e8m0 scales, variant 0 a shared-memory carve-up within 227 KiB (moe_wgmma_unsupported).
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/moe/moe_gemm.cuh"
+#include "backend/cuda/moe/params.h"
+
+namespace dsv4::cuda {
+
+inline constexpr int kMoeWgBM = 128;      // slots per tile: moe_gemm_bm(MoeGemmPath::MmaPrefill)
+inline constexpr int kMoeWgBK = 64;       // K per step: one 128-byte swizzle row of bf16
+inline constexpr int kMoeWgRows = 256;    // B rows per CTA (the wgmma N)
+inline constexpr int kMoeWgStages = 4;    // A / raw ring; the producer loads kMoeWgStages - 2 steps ahead
+inline constexpr int kMoeWgThreads = 384;
+inline constexpr int64_t kMoeWgMaxSmem = 227 * 1024;  // dynamic shared memory of one CTA (sm_90)
+
+// Output columns per CTA.
+__host__ __device__ constexpr int moe_wgmma_bn(bool gate_up) { return gate_up ? kMoeWgRows / 2 : kMoeWgRows; }
+// Raw weight bytes of one row per K step.
+__host__ __device__ constexpr int moe_wgmma_raw_row(bool fp4) { return fp4 ? kMoeWgBK / 2 : kMoeWgBK; }
+
+// Variant 0: shared bytes per e8m0 scale row: MXFP4 K/32 rounded up to an odd number of 16-byte chunks, FP8
+// ceil(K/128) rounded up to 16.
+__host__ __device__ constexpr int64_t moe_wg_scale_pitch(bool fp4, int64_t K) {
+  return fp4 ? 16 * (((K / 32 + 15) / 16) | 1) : ((K + 127) / 128 + 15) / 16 * 16;
+}
+
+// Carve-up of the dynamic shared memory: byte offsets from the 1024-byte aligned base.
+struct MoeWgSmem {
+  static constexpr int kAStage = kMoeWgBM * 128;
+  static constexpr int kBStage = kMoeWgRows * 128;
+  static constexpr int kA = 0;
+  static constexpr int kB = kA + kMoeWgStages * kAStage;
+  static constexpr int kRaw = kB + 2 * kBStage;
+  __host__ __device__ static constexpr int raw_stage(bool fp4) { return kMoeWgRows * moe_wgmma_raw_row(fp4); }
+  __host__ __device__ static constexpr int bars(bool fp4) { return kRaw + kMoeWgStages * raw_stage(fp4); }
+  __host__ __device__ static constexpr int rsrc(bool fp4) { return bars(fp4) + 2 * kMoeWgStages * 8; }
+  __host__ __device__ static constexpr int scales(bool fp4) { return rsrc(fp4) + 4 * kMoeWgBM; }  // 16-aligned
+  // Bytes to request: the carve-up plus the slack to align the base to 1024.
+  __host__ __device__ static constexpr int64_t bytes(bool fp4, int64_t K) {
+    return scales(fp4) + (fp4 ? kMoeWgRows : 2) * moe_wg_scale_pitch(fp4, K) + 1024;
+  }
+};
+static_assert(MoeWgSmem::scales(true) % 16 == 0 && MoeWgSmem::scales(false) % 16 == 0);
+
+// Variant 1 carve-up: A and B as MoeWgSmem, then the raw ring [kMoeWgRawSlots][256 rows][kMoeWgRawPitch B],
+// then mbarriers full[S], empty[S], rfull[kMoeWgRawSlots], then rsrc[128].
+inline constexpr int kMoeWgRawChunk = 64;  // v1: raw bytes of one row per bulk copy
+inline constexpr int kMoeWgRawPitch = 80;  // v1: shared bytes per raw row (80·i mod 128 distinct for i < 8)
+inline constexpr int kMoeWgRawSlots = 4;   // v1: raw chunks in flight per thread (incl. the one being expanded)
+struct MoeWgSmem1 {
+  static constexpr int kAStage = MoeWgSmem::kAStage;
+  static constexpr int kBStage = MoeWgSmem::kBStage;
+  static constexpr int kA = MoeWgSmem::kA;
+  static constexpr int kB = MoeWgSmem::kB;
+  static constexpr int kRaw = MoeWgSmem::kRaw;
+  static constexpr int kRawSlot = kMoeWgRows * kMoeWgRawPitch;
+  __host__ __device__ static constexpr int bars(bool) { return kRaw + kMoeWgRawSlots * kRawSlot; }
+  __host__ __device__ static constexpr int rsrc(bool fp4) {
+    return bars(fp4) + (2 * kMoeWgStages + kMoeWgRawSlots) * 8;
+  }
+  __host__ __device__ static constexpr int64_t bytes(bool fp4, int64_t /*K*/) {
+    return rsrc(fp4) + 4 * kMoeWgBM + 1024;
+  }
+};
+template <int kVariant>
+using MoeWgSmemOf = std::conditional_t<kVariant == 0, MoeWgSmem, MoeWgSmem1>;
+inline constexpr int kMoeWgVariants = 2;
+
+// Dynamic shared memory of moe_gemm_wgmma_kernel<·, fp4 ? Mxfp4 : Fp8, variant> for K.
+inline int64_t moe_wgmma_smem_bytes(bool fp4, int64_t variant, int64_t K) {
+  return variant == 0 ? MoeWgSmem::bytes(fp4, K) : MoeWgSmem1::bytes(fp4, K);
+}
+
+// Empty when moe_gemm_wgmma_kernel<·, ·, variant> supports the call (on top of moe_mma_unsupported).
+inline std::string moe_wgmma_unsupported(const MoeGemmParams& p, int64_t variant = 0) {
+  if (p.format != MoeWeightFormat::Fp8 && p.format != MoeWeightFormat::Mxfp4) return "moe wgmma: not FP8 / MXFP4";
+  if (p.scale_dtype != MoeScaleDtype::E8m0) return "moe wgmma: weight scales are not e8m0";
+  if (p.N <= 0 || p.N % moe_wgmma_bn(p.gate_up) != 0)
+    return "moe wgmma: N " + std::to_string(p.N) + " is not a multiple of " + std::to_string(moe_wgmma_bn(p.gate_up));
+  if (p.K <= 0 || p.K % kMoeWgBK != 0) return "moe wgmma: K " + std::to_string(p.K) + " is not a multiple of 64";
+  if (p.a_bf16 == nullptr) return "moe wgmma: reads bf16 A";
+  const int64_t smem = moe_wgmma_smem_bytes(p.format == MoeWeightFormat::Mxfp4, variant, p.K);
+  if (smem > kMoeWgMaxSmem)
+    return "moe wgmma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
+           " bytes of shared memory (e8m0 scales of the CTA's rows)";
+  return {};
+}
+
+__device__ __forceinline__ uint32_t moe_wg_smem_u32(const void* ptr) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
+}
+__device__ __forceinline__ void moe_wg_bar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void moe_wg_bar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the phase of parity `parity` has completed.
+__device__ __forceinline__ void moe_wg_bar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred P1;\n"
+      "WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@P1 bra DONE;\n"
+      "bra WAIT;\n"
+      "DONE:\n"
+      "}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// Generic-proxy writes of shared memory (st.shared, completed cp.async) made visible to wgmma (async proxy).
+__device__ __forceinline__ void moe_wg_fence_async_smem() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// One thread's share of a transaction-counted phase: arrive and add `bytes` to the expected transaction count.
+__device__ __forceinline__ void moe_wg_bar_arrive_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+// Bulk (TMA engine) copy of `bytes` (multiple of 16, both addresses 16-byte aligned) global -> shared, completing
+// its bytes on the mbarrier `bar`.
+__device__ __forceinline__ void moe_wg_bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+__device__ __forceinline__ void moe_wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void moe_wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void moe_wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accumulator reads / writes across the asynchronous wgmma instructions.
+__device__ __forceinline__ void moe_wg_fence_acc(float (&d)[128]) {
+#pragma unroll
+  for (int i = 0; i < 128; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// wgmma shared-memory descriptor of a K-major, 128-byte-swizzled operand at shared address `addr`: start address
+// >> 4 (bits 0-13), leading byte offset 16 >> 4 (bits 16-29; unused by swizzled K-major layouts), stride byte
+// offset 1024 >> 4 between 8-row atoms (bits 32-45), base offset 0 (atoms 1024-byte aligned), layout 1 = 128B
+// swizzle (bits 62-63). The k-th 16-wide K slice of a 64-wide row starts at addr + 32·k.
+__device__ __forceinline__ uint64_t moe_wg_desc(uint32_t addr) {
+  return static_cast<uint64_t>((addr >> 4) & 0x3FFFu) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) |
+         (uint64_t{1} << 62);
+}
+
+// d[64 x 256] += A[64 x 16] · B[256 x 16]ᵀ, bf16 in, f32 accumulate. Thread (warp w of the warpgroup, lane l)
+// holds d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)), j in [0, 32).
+__device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
+      "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, "
+      "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, "
+      "%102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, "
+      "%119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]),
+        "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+        "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),
+        "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]),
+        "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(da), "l"(db), "r"(1));
+}
+
+// Weight expansion. Codes are placed in bf16 bit fields without their exponent bias: an e2m1 nibble s|e|m as
+// s<<15 | e<<7 | m<<6 reads as code·2^-126 (also for e = 0: a bf16 subnormal), an e4m3 byte s|e|m as
+// s<<15 | e<<7 | m<<4 as code·2^-120. Multiplying by 2^bias·2^(x-127) (x the e8m0 byte; 2^-127 for x = 0, NaN for
+// 255, as e8m0_to_f32) gives code·scale exactly, as the f32 product rounded to bf16 does. f1·f2 is that factor:
+// one bf16 power of two when it is a bf16 normal, else 2^bias and the scale.
+__device__ __forceinline__ uint32_t moe_wg_mul(uint32_t a, uint32_t b) {
+  uint32_t d;
+  asm("mul.rn.bf16x2 %0, %1, %2;\n" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+__device__ __forceinline__ void moe_wg_factors(uint32_t x, uint32_t bias, uint32_t& f1, uint32_t& f2) {
+  uint32_t a, b;
+  if (x + bias <= 254) {
+    a = (x + bias) << 7;
+    b = 0x3F80u;  // 1.0
+  } else {
+    a = (bias + 127) << 7;
+    b = x == 255 ? 0x7FC0u : x << 7;
+  }
+  f1 = a | (a << 16);
+  f2 = b | (b << 16);
+}
+// kTwo: both factors (else f2 == 1). 8 e2m1 nibbles (element 2j in the low nibble of byte j) -> 8 bf16.
+template <bool kTwo>
+__device__ __forceinline__ uint4 moe_wg_fp4x8(uint32_t w, uint32_t f1, uint32_t f2) {
+  const uint32_t hi = w >> 4;
+  uint32_t o[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    // halves: low nibble = element 2j (byte j of w), element 2j + 1 (byte j of w >> 4)
+    const uint32_t x = __byte_perm(w, hi, j | (j << 4) | ((4 + j) << 8) | ((4 + j) << 12));
+    const uint32_t r = ((x << 6) & 0x01C001C0u) | ((x << 12) & 0x80008000u);
+    o[j] = kTwo ? moe_wg_mul(moe_wg_mul(r, f1), f2) : moe_wg_mul(r, f1);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+// 8 e4m3 bytes -> 8 bf16.
+template <bool kTwo>
+__device__ __forceinline__ uint4 moe_wg_fp8x8(uint32_t w0, uint32_t w1, uint32_t f1, uint32_t f2) {
+  uint32_t o[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int b = 2 * (j & 1);
+    // halves: byte << 8 of elements 2j, 2j + 1
+    const uint32_t x = __byte_perm(j < 2 ? w0 : w1, 0u, 4 | (b << 4) | (4 << 8) | ((b + 1) << 12));
+    const uint32_t r = (x & 0x80008000u) | ((x >> 4) & 0x07F007F0u);
+    o[j] = kTwo ? moe_wg_mul(moe_wg_mul(r, f1), f2) : moe_wg_mul(r, f1);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
+// One B row of one K step: raw row (chunks swizzled by rswz) -> 64 bf16 at b_row (chunks swizzled by r7 = row & 7).
+// sc: MXFP4: the two e8m0 bytes of k groups [0, 32) and [32, 64) (low byte first); FP8: the block's e8m0 byte.
+// Branches (warp-uniform for real scales) on whether the second factor is needed.
+template <bool kFp4>
+__device__ __forceinline__ void moe_wg_expand_row(const uint8_t* raw_row, uint8_t* b_row, int r7, int rswz,
+                                                  uint32_t sc) {
+  constexpr uint32_t kOne = 0x3F803F80u;
+  if constexpr (kFp4) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const uint4 v = *reinterpret_cast<const uint4*>(raw_row + ((h ^ rswz) << 4));
+      uint32_t f1, f2;
+      moe_wg_factors((sc >> (8 * h)) & 0xFFu, 126, f1, f2);
+      const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+      uint4 o[4];
+      if (f2 == kOne) {
+#pragma unroll
+        for (int q = 0; q < 4; ++q) o[q] = moe_wg_fp4x8<false>(w[q], f1, f2);
+      } else {
+#pragma unroll
+        for (int q = 0; q < 4; ++q) o[q] = moe_wg_fp4x8<true>(w[q], f1, f2);
+      }
+#pragma unroll
+      for (int q = 0; q < 4; ++q) *reinterpret_cast<uint4*>(b_row + (((4 * h + q) ^ r7) << 4)) = o[q];
+    }
+  } else {
+    uint32_t f1, f2;
+    moe_wg_factors(sc & 0xFFu, 120, f1, f2);
+    auto expand = [&]<bool kTwo>() {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const uint4 v = *reinterpret_cast<const uint4*>(raw_row + ((q ^ rswz) << 4));
+        *reinterpret_cast<uint4*>(b_row + (((2 * q) ^ r7) << 4)) = moe_wg_fp8x8<kTwo>(v.x, v.y, f1, f2);
+        *reinterpret_cast<uint4*>(b_row + (((2 * q + 1) ^ r7) << 4)) = moe_wg_fp8x8<kTwo>(v.z, v.w, f1, f2);
+      }
+    };
+    if (f2 == kOne) expand.template operator()<false>();
+    else expand.template operator()<true>();
+  }
+}
+
+// Barrier of the 128 producer threads (warpgroup 0) alone; also orders their shared-memory accesses.
+__device__ __forceinline__ void moe_wg_producer_sync() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
+
+// Producer thread t of 128: starts copying `rows` rows of `len` bytes, contiguous in global memory from src, into
+// shared rows `pitch` bytes apart from dst (pitch % 16 == 0): coalesced 16-byte cp.asyncs (in the caller's next
+// cp.async group) when src is 16-byte aligned and len % 16 == 0 (cudaMalloc'd scales of K % 512 == 0 for MXFP4,
+// K % 2048 == 0 for FP8), else plain byte loads (complete on return).
+__device__ __forceinline__ void moe_wg_copy_rows(uint8_t* dst, const uint8_t* src, int rows, int len, int pitch,
+                                                 int t) {
+  if ((reinterpret_cast<uintptr_t>(src) & 15) == 0 && len % 16 == 0) {
+    const int cpr = len / 16;  // chunks per row
+    for (int i = t; i < rows * cpr; i += 128) {
+      const int r = i / cpr;
+      moe_cp_async16(dst + r * pitch + 16 * (i - r * cpr), src + 16 * static_cast<int64_t>(i));
+    }
+  } else {
+    for (int i = t; i < rows * len; i += 128) {
+      const int r = i / len;
+      dst[r * pitch + (i - r * len)] = __ldg(src + i);
+    }
+  }
+}
+
+// Variant 0, producer thread t of 128: starts copying the e8m0 scales of the CTA's B rows for the whole K into
+// MoeWgSmem::scales (layout in the file comment) and commits them as one cp.async group; moe_wg_produce waits for
+// it (all 128 threads) before its first expansion.
+template <bool kGateUp, bool kFp4>
+__device__ __forceinline__ void moe_wg_load_scales(const MoeGemmParams& p, uint8_t* smem, int expert, int n0,
+                                                   int t) {
+  const int K = p.K, pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, K));
+  const uint8_t* sc_lo = p.w1[expert].scale;                           // B rows [0, 128): w1 rows n0 + i
+  const uint8_t* sc_hi = (kGateUp ? p.w3[expert] : p.w1[expert]).scale;  // B rows [128, 256)
+  const int n_hi = kGateUp ? n0 : n0 + 128;                             // w3 rows n0 + i / w2 rows n0 + 128 + i
+  uint8_t* const dst = smem + MoeWgSmem::scales(kFp4);
+  if constexpr (kFp4) {  // [N, K/32]: 128 rows each
+    const int len = K / 32;
+    moe_wg_copy_rows(dst, sc_lo + static_cast<int64_t>(n0) * len, 128, len, pitch, t);
+    moe_wg_copy_rows(dst + 128 * pitch, sc_hi + static_cast<int64_t>(n_hi) * len, 128, len, pitch, t);
+  } else {  // [ceil(N/128), ceil(K/128)]: n0 % 128 == 0, so one block row each
+    const int kb = (K + 127) / 128;
+    moe_wg_copy_rows(dst, sc_lo + static_cast<int64_t>(n0 / 128) * kb, 1, kb, pitch, t);
+    moe_wg_copy_rows(dst + pitch, sc_hi + static_cast<int64_t>(n_hi / 128) * kb, 1, kb, pitch, t);
+  }
+  moe_cp_async_commit();
+}
+
+// Producer warpgroup, thread t (see the file comment). Expects moe_wg_load_scales's cp.async group committed.
+template <bool kGateUp, MoeWeightFormat kFmt>
+__device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t) {
+  constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
+  constexpr int S = kMoeWgStages, kRawRow = moe_wgmma_raw_row(kFp4), kRawStage = MoeWgSmem::raw_stage(kFp4);
+  const int K = p.K, KT = K / kMoeWgBK;
+  const uint32_t full0 = moe_wg_smem_u32(smem + MoeWgSmem::bars(kFp4)), empty0 = full0 + 8 * S;
+  const MoeWeightPtr w_lo = p.w1[expert], w_hi = kGateUp ? p.w3[expert] : p.w1[expert];
+  const int n_lo = n0 + t, n_hi = kGateUp ? n0 + t : n0 + 128 + t;  // weight rows of B rows t and t + 128
+  const int64_t row_bytes = kFp4 ? K / 2 : K;
+  const uint8_t* raw_lo = w_lo.data + n_lo * row_bytes;
+  const uint8_t* raw_hi = w_hi.data + n_hi * row_bytes;
+  const int src = reinterpret_cast<const int*>(smem + MoeWgSmem::rsrc(kFp4))[t];
+  const __nv_bfloat16* a_row = p.a_bf16 + static_cast<int64_t>(src) * K;
+  const int r7 = t & 7, rswz = kFp4 ? (t >> 2) & 1 : (t >> 1) & 3;  // rows t and t + 128 share both
+  uint8_t* const a_dst = smem + MoeWgSmem::kA + t * 128;
+  uint8_t* const raw_dst = smem + MoeWgSmem::kRaw + t * kRawRow;
+  // e8m0 bytes of step kt (shared copy, moe_wg_load_scales): MXFP4 two per row (k groups 2kt, 2kt + 1) of B
+  // rows t, t + 128; FP8 one per row block (K block kt / 2) of B rows [0, 128), [128, 256).
+  const int sc_pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, K));
+  const uint8_t* const sc_s = smem + MoeWgSmem::scales(kFp4) + (kFp4 ? t * sc_pitch : 0);
+  auto scales_at = [&](int kt) -> uint32_t {
+    if constexpr (kFp4) {
+      const uint32_t lo = reinterpret_cast<const unsigned short*>(sc_s)[kt];
+      const uint32_t hi = reinterpret_cast<const unsigned short*>(sc_s + 128 * sc_pitch)[kt];
+      return lo | (hi << 16);
+    } else {
+      return static_cast<uint32_t>(sc_s[kt / 2]) | (static_cast<uint32_t>(sc_s[sc_pitch + kt / 2]) << 16);
+    }
+  };
+  auto issue = [&](int kt) {
+    const int s = kt % S;
+#pragma unroll
+    for (int c = 0; c < 8; ++c)
+      moe_cp_async16(a_dst + s * MoeWgSmem::kAStage + ((c ^ r7) << 4), a_row + kt * kMoeWgBK + c * 8);
+#pragma unroll
+    for (int h = 0; h < kRawRow / 16; ++h) {
+      uint8_t* d = raw_dst + s * kRawStage + ((h ^ rswz) << 4);
+      moe_cp_async16(d, raw_lo + static_cast<int64_t>(kt) * kRawRow + h * 16);
+      moe_cp_async16(d + 128 * kRawRow, raw_hi + static_cast<int64_t>(kt) * kRawRow + h * 16);
+    }
+  };
+  issue(0);
+  moe_cp_async_commit();
+  if (KT > 1) issue(1);
+  moe_cp_async_commit();
+  moe_cp_async_wait<2>();  // this thread's scale copies (the group before step 0's) have landed
+  moe_wg_producer_sync();  // every producer thread's
+  for (int kt = 0; kt < KT; ++kt) {
+    const uint32_t sc = scales_at(kt);
+    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);  // frees A / raw of kt + 2, B of kt
+    if (kt + 2 < KT) issue(kt + 2);
+    moe_cp_async_commit();
+    moe_cp_async_wait<2>();  // step kt's copies (this thread's) have landed
+    const uint8_t* raw_s = raw_dst + (kt % S) * kRawStage;
+    uint8_t* b_s = smem + MoeWgSmem::kB + (kt & 1) * MoeWgSmem::kBStage + t * 128;
+    moe_wg_expand_row<kFp4>(raw_s, b_s, r7, rswz, sc & 0xFFFFu);
+    moe_wg_expand_row<kFp4>(raw_s + 128 * kRawRow, b_s + 128 * 128, r7, rswz, sc >> 16);
+    moe_wg_fence_async_smem();
+    moe_wg_bar_arrive(full0 + 8 * (kt % S));
+  }
+}
+
+// Variant 1 producer warpgroup, thread t (see the file comment): A through cp.async groups 2 steps ahead (rows
+// < `rows` only), raw weights through per-thread bulk copies kMoeWgRawSlots chunks ahead.
+template <bool kGateUp, MoeWeightFormat kFmt>
+__device__ __forceinline__ void moe_wg_produce_deep(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t,
+                                                    int rows) {
+  constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
+  using Sm = MoeWgSmem1;
+  constexpr int S = kMoeWgStages, R = kMoeWgRawSlots, kRawRow = moe_wgmma_raw_row(kFp4);
+  constexpr int kC = kMoeWgRawChunk / kRawRow;  // K steps per raw chunk
+  const int K = p.K, KT = K / kMoeWgBK, NC = (KT + kC - 1) / kC;
+  const uint32_t full0 = moe_wg_smem_u32(smem + Sm::bars(kFp4)), empty0 = full0 + 8 * S, rfull0 = full0 + 16 * S;
+  const MoeWeightPtr w_lo = p.w1[expert], w_hi = kGateUp ? p.w3[expert] : p.w1[expert];
+  const int n_lo = n0 + t, n_hi = kGateUp ? n0 + t : n0 + 128 + t;  // weight rows of B rows t and t + 128
+  const int64_t row_bytes = kFp4 ? K / 2 : K;
+  const uint8_t* raw_lo = w_lo.data + n_lo * row_bytes;
+  const uint8_t* raw_hi = w_hi.data + n_hi * row_bytes;
+  const int src = reinterpret_cast<const int*>(smem + Sm::rsrc(kFp4))[t];
+  const __nv_bfloat16* a_row = p.a_bf16 + static_cast<int64_t>(src) * K;
+  const bool a_load = t < rows;
+  const int r7 = t & 7;
+  uint8_t* const a_dst = smem + Sm::kA + t * 128;
+  const uint32_t raw_dst = moe_wg_smem_u32(smem + Sm::kRaw + t * kMoeWgRawPitch);
+  const int64_t kb = (K + 127) / 128;
+  const uint8_t* sc_lo = kFp4 ? w_lo.scale + n_lo * static_cast<int64_t>(K / 32) : w_lo.scale + (n_lo / 128) * kb;
+  const uint8_t* sc_hi = kFp4 ? w_hi.scale + n_hi * static_cast<int64_t>(K / 32) : w_hi.scale + (n_hi / 128) * kb;
+  auto load_scales = [&](int kt) -> uint32_t {
+    if constexpr (kFp4) {
+      const uint32_t lo = __ldg(reinterpret_cast<const unsigned short*>(sc_lo) + kt);
+      const uint32_t hi = __ldg(reinterpret_cast<const unsigned short*>(sc_hi) + kt);
+      return lo | (hi << 16);
+    } else {
+      return static_cast<uint32_t>(__ldg(sc_lo + kt / 2)) | (static_cast<uint32_t>(__ldg(sc_hi + kt / 2)) << 16);
+    }
+  };
+  auto issue_a = [&](int kt) {
+    if (!a_load) return;
+    const int s = kt % S;
+#pragma unroll
+    for (int c = 0; c < 8; ++c)
+      moe_cp_async16(a_dst + s * Sm::kAStage + ((c ^ r7) << 4), a_row + kt * kMoeWgBK + c * 8);
+  };
+  auto issue_raw = [&](int c) {  // chunk c of rows t, t + 128 into slot c % R
+    const int s = c % R;
+    const int64_t off = static_cast<int64_t>(c) * kMoeWgRawChunk;
+    const uint32_t bytes = static_cast<uint32_t>(min(kMoeWgRawChunk, static_cast<int>(row_bytes - off)));
+    const uint32_t bar = rfull0 + 8 * s, dst = raw_dst + s * Sm::kRawSlot;
+    moe_wg_bar_arrive_tx(bar, 2 * bytes);
+    moe_wg_bulk_copy(dst, raw_lo + off, bytes, bar);
+    moe_wg_bulk_copy(dst + 128 * kMoeWgRawPitch, raw_hi + off, bytes, bar);
+  };
+  for (int c = 0; c < R && c < NC; ++c) issue_raw(c);
+  issue_a(0);
+  moe_cp_async_commit();
+  if (KT > 1) issue_a(1);
+  moe_cp_async_commit();
+  uint32_t sc_next = load_scales(0);
+  for (int kt = 0; kt < KT; ++kt) {
+    const uint32_t sc = sc_next;
+    if (kt + 1 < KT) sc_next = load_scales(kt + 1);
+    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);  // frees A of kt + 2, B of kt
+    if (kt + 2 < KT) issue_a(kt + 2);
+    moe_cp_async_commit();
+    moe_cp_async_wait<2>();  // step kt's A copies (this thread's) have landed
+    const int c = kt / kC, j = kt % kC;
+    if (j == 0) moe_wg_bar_wait(rfull0 + 8 * (c % R), (c / R) & 1);  // chunk c of every producer thread landed
+    const uint8_t* raw_s = smem + Sm::kRaw + (c % R) * Sm::kRawSlot + t * kMoeWgRawPitch + j * kRawRow;
+    uint8_t* b_s = smem + Sm::kB + (kt & 1) * Sm::kBStage + t * 128;
+    moe_wg_expand_row<kFp4>(raw_s, b_s, r7, 0, sc & 0xFFFFu);
+    moe_wg_expand_row<kFp4>(raw_s + 128 * kMoeWgRawPitch, b_s + 128 * 128, r7, 0, sc >> 16);
+    moe_wg_fence_async_smem();  // also orders this thread's raw reads before the bulk copy that overwrites them
+    moe_wg_bar_arrive(full0 + 8 * (kt % S));
+    if ((j == kC - 1 || kt == KT - 1) && c + R < NC) issue_raw(c + R);
+  }
+}
+
+// Consumer warpgroup cw (0, 1): tile rows [64·cw, 64·cw + 64); ct = thread index in the warpgroup.
+template <bool kGateUp, bool kFp4, typename Sm>
+__device__ __forceinline__ void moe_wg_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct, int row0,
+                                               int rows, int n0) {
+  constexpr int S = kMoeWgStages;
+  const int KT = p.K / kMoeWgBK, m0 = 64 * cw;
+  const bool active = m0 < rows;
+  const uint32_t full0 = moe_wg_smem_u32(smem + Sm::bars(kFp4)), empty0 = full0 + 8 * S;
+  const uint32_t a_base = moe_wg_smem_u32(smem + Sm::kA) + m0 * 128;
+  const uint32_t b_base = moe_wg_smem_u32(smem + Sm::kB);
+  float acc[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+  for (int kt = 0; kt < KT; ++kt) {
+    const int s = kt % S;
+    moe_wg_bar_wait(full0 + 8 * s, (kt / S) & 1);
+    if (active) {
+      moe_wg_fence();
+#pragma unroll
+      for (int k = 0; k < kMoeWgBK / 16; ++k)
+        moe_wg_mma(acc, moe_wg_desc(a_base + s * Sm::kAStage + 32 * k),
+                   moe_wg_desc(b_base + (kt & 1) * Sm::kBStage + 32 * k));
+      moe_wg_commit();
+      moe_wg_wait<1>();  // step kt - 1 has retired
+    }
+    if (kt > 0 && (ct & 31) == 0) moe_wg_bar_arrive(empty0 + 8 * ((kt - 1) % S));
+  }
+  moe_wg_wait<0>();
+  moe_wg_fence_acc(acc);
+  if (!active) return;
+  const int lane = ct & 31, r_lo = m0 + 16 * (ct >> 5) + (lane >> 2), c_lo = n0 + 2 * (lane & 3);
+  constexpr int kBlocks = kGateUp ? 16 : 32;  // 8-column blocks written; gate_up: u of block j is block j + 16
+#pragma unroll
+  for (int j = 0; j < kBlocks; ++j)
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int r = r_lo + 8 * (v >> 1);
+      if (r < rows)
+        moe_store<kGateUp>(p, row0 + r, c_lo + 8 * j + (v & 1), acc[4 * j + v], acc[(kGateUp ? 64 : 0) + 4 * j + v]);
+    }
+}
+
+template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
+__global__ void __launch_bounds__(kMoeWgThreads, 1) moe_gemm_wgmma_kernel(const __grid_constant__ MoeGemmParams p) {
+  grid_dependency_sync();
+  constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
+  using Sm = MoeWgSmemOf<kVariant>;
+  const int tile = blockIdx.y;
+  if (tile >= *p.n_tiles) return;
+  const int expert = p.tiles[3 * tile], row0 = p.tiles[3 * tile + 1], rows = p.tiles[3 * tile + 2];
+  const int n0 = blockIdx.x * moe_wgmma_bn(kGateUp);
+  const int tid = threadIdx.x, wg = tid >> 7;
+  extern __shared__ uint8_t moe_wg_dyn_smem[];
+  uint8_t* smem = moe_wg_dyn_smem + ((1024 - (moe_wg_smem_u32(moe_wg_dyn_smem) & 1023)) & 1023);
+  if (tid < kMoeWgBM) {  // the producer warpgroup
+    const int i = row0 + min(tid, rows - 1);
+    const int slot = p.gather ? p.perm[i] : i;  // in flight during the scale copy's issue
+    if constexpr (kVariant == 0) moe_wg_load_scales<kGateUp, kFp4>(p, smem, expert, n0, tid);
+    reinterpret_cast<int*>(smem + Sm::rsrc(kFp4))[tid] = p.gather ? slot / p.top_k : slot;
+  }
+  if (tid == 0) {
+    const uint32_t bars = moe_wg_smem_u32(smem + Sm::bars(kFp4));
+    for (int s = 0; s < kMoeWgStages; ++s) {
+      moe_wg_bar_init(bars + 8 * s, 128);                      // full: every producer thread
+      moe_wg_bar_init(bars + 8 * (kMoeWgStages + s), 8);       // empty: lane 0 of every consumer warp
+    }
+    if constexpr (kVariant == 1)
+      for (int s = 0; s < kMoeWgRawSlots; ++s) moe_wg_bar_init(bars + 8 * (2 * kMoeWgStages + s), 128);  // rfull
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  if (wg == 0) {
+    if constexpr (kVariant == 0) moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid);
+    else moe_wg_produce_deep<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
+  } else {
+    moe_wg_consume<kGateUp, kFp4, Sm>(p, smem, wg - 1, tid & 127, row0, rows, n0);
+  }
+}
+
+}  // namespace dsv4::cuda
