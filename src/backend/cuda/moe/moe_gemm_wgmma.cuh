@@ -7,10 +7,15 @@
 //   B rows are w1[n0, n0 + 128) then w3[n0, n0 + 128) for gate_up (g and u of a column land in one thread), or
 //   w2[n0, n0 + 256) for down. grid: x = N / moe_wgmma_bn(gate_up), y = tile capacity (CTAs past n_tiles exit).
 //   384 threads, one CTA per SM, three warpgroups:
-//   * producer (warpgroup 0): thread t owns A row t and B rows t, t + 128. It cp.asyncs its gathered A row (bf16,
-//     exact FP8 fake-quant values) and its raw weight bytes (MXFP4 nibbles / FP8 codes) two K steps ahead into a
-//     kMoeWgStages ring, then expands its two raw rows of the current step to bf16 (code x e8m0 scale through
-//     bf16 multiplies: exact, subnormals kept) into a two-slot B buffer, fences the async proxy and arrives on
+//   * producer (warpgroup 0): cp.asyncs the gathered A rows (bf16, exact FP8 fake-quant values) and the raw
+//     weight bytes (MXFP4 nibbles / FP8 codes) two K steps ahead into a kMoeWgStages ring, coalesced: a warp
+//     instruction copies whole rows (A: 4 rows x 128 B; raw: 16 rows x 32 B MXFP4 / 8 rows x 64 B FP8), so a K
+//     step touches ~384 (MXFP4) 128-byte lines instead of ~1536 with one row per thread (run 52: 7.1 ms at Flash
+//     T=4096, independent of the tile's rows, ~2 us per K step against ~0.7 us of wgmma). A rows past the tile's
+//     rows are not loaded (their stale shared bytes only feed accumulator rows that are never stored). After its
+//     copies of step kt landed, a producer barrier (bar.sync 1, 128); then thread t expands raw B rows t and
+//     t + 128 of the step to bf16 (code x e8m0 scale through bf16 multiplies: exact, subnormals kept) into a
+//     two-slot B buffer, fences the async proxy (its B rows and its own completed A copies) and arrives on
 //     full[s]. The e8m0 scales of the CTA's 256 B rows for the whole K are copied into shared memory once, at CTA
 //     start (moe_wg_load_scales: coalesced cp.async, overlapping the perm read and steps 0-1 of A / raw), so no
 //     synchronous global load remains in the K loop (a per-step register prefetch of them waited on HBM latency
@@ -30,6 +35,8 @@
 //   202,304; at most 227 KiB, so K <= 7680), FP8 198,208 + 2 * pitch.
 //   Deadlock freedom: the producer fills step kt (A/raw of kt + 2 into slot (kt + 2) % 4, B of kt into slot
 //   kt % 2) after empty(kt - 2); consumers release kt - 2 after issuing kt - 1, which needs only full(kt - 1).
+//   Raw slot reuse across producer threads: raw of kt - 2 is overwritten (issue at step kt) only after the
+//   issuing thread passed step kt - 1's producer barrier, i.e. after every producer thread expanded kt - 2.
 // Variants (template kVariant, chosen at run time by KernelPaths::moe_wgmma_variant):
 //   0: as above.
 //   1: "deep raw ring" (slower on the H200: 9.5 vs 7.4 ms at Flash T=4096, run 48); the e8m0 scales are still
@@ -379,22 +386,38 @@ __device__ __forceinline__ void moe_wg_load_scales(const MoeGemmParams& p, uint8
 }
 
 // Producer warpgroup, thread t (see the file comment). Expects moe_wg_load_scales's cp.async group committed.
+// rows: the tile's rows (A rows past them are not loaded).
 template <bool kGateUp, MoeWeightFormat kFmt>
-__device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t) {
+__device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t,
+                                               int rows) {
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int S = kMoeWgStages, kRawRow = moe_wgmma_raw_row(kFp4), kRawStage = MoeWgSmem::raw_stage(kFp4);
+  constexpr int kCpr = kRawRow / 16;      // 16-byte chunks per raw row and step: 2 (MXFP4) / 4 (FP8)
+  constexpr int kRawIt = 128 / kCpr;      // raw rows per copy round of the warpgroup: 64 / 32
   const int K = p.K, KT = K / kMoeWgBK;
   const uint32_t full0 = moe_wg_smem_u32(smem + MoeWgSmem::bars(kFp4)), empty0 = full0 + 8 * S;
   const MoeWeightPtr w_lo = p.w1[expert], w_hi = kGateUp ? p.w3[expert] : p.w1[expert];
-  const int n_lo = n0 + t, n_hi = kGateUp ? n0 + t : n0 + 128 + t;  // weight rows of B rows t and t + 128
   const int64_t row_bytes = kFp4 ? K / 2 : K;
-  const uint8_t* raw_lo = w_lo.data + n_lo * row_bytes;
-  const uint8_t* raw_hi = w_hi.data + n_hi * row_bytes;
-  const int src = reinterpret_cast<const int*>(smem + MoeWgSmem::rsrc(kFp4))[t];
-  const __nv_bfloat16* a_row = p.a_bf16 + static_cast<int64_t>(src) * K;
+  // Raw copies: round j (of 2·kCpr) covers B rows 128·(j / kCpr) + kRawIt·(j % kCpr) + [0, kRawIt); thread t takes
+  // chunk t % kCpr of row t / kCpr of them (a warp: 32 / kCpr whole rows, kRawRow contiguous bytes each).
+  const int rr = t / kCpr, rc = t % kCpr;
+  const int n_hi0 = kGateUp ? n0 : n0 + 128;  // weight row of B row 128
+  const uint8_t* const raw_lo = w_lo.data + (n0 + rr) * row_bytes + 16 * rc;
+  const uint8_t* const raw_hi = w_hi.data + (n_hi0 + rr) * row_bytes + 16 * rc;
+  const int rr_swz = kFp4 ? (rr >> 2) & 1 : (rr >> 1) & 3;  // rows rr + multiples of 8 share it
+  uint8_t* const raw_cp = smem + MoeWgSmem::kRaw + rr * kRawRow + ((rc ^ rr_swz) << 4);
+  // A copies: round i (of 8) covers tile rows 16·i + [0, 16); thread t takes chunk t % 8 of row 16·i + t / 8 (a
+  // warp: 4 whole 128-byte rows). Rows >= `rows` are skipped: their stale shared bytes (any values) only reach
+  // accumulator rows that are never stored.
+  const int ar = t >> 3, ac = t & 7;
+  const int* const rsrc = reinterpret_cast<const int*>(smem + MoeWgSmem::rsrc(kFp4));
+  const __nv_bfloat16* a_src[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) a_src[i] = p.a_bf16 + static_cast<int64_t>(rsrc[16 * i + ar]) * K + 8 * ac;
+  uint8_t* const a_cp = smem + MoeWgSmem::kA + ar * 128 + ((ac ^ (ar & 7)) << 4);  // (16·i + ar) & 7 == ar & 7
+  // Expansion: thread t expands B rows t and t + 128 (copied by other threads: producer barrier in between).
   const int r7 = t & 7, rswz = kFp4 ? (t >> 2) & 1 : (t >> 1) & 3;  // rows t and t + 128 share both
-  uint8_t* const a_dst = smem + MoeWgSmem::kA + t * 128;
-  uint8_t* const raw_dst = smem + MoeWgSmem::kRaw + t * kRawRow;
+  const uint8_t* const raw_ex = smem + MoeWgSmem::kRaw + t * kRawRow;
   // e8m0 bytes of step kt (shared copy, moe_wg_load_scales): MXFP4 two per row (k groups 2kt, 2kt + 1) of B
   // rows t, t + 128; FP8 one per row block (K block kt / 2) of B rows [0, 128), [128, 256).
   const int sc_pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, K));
@@ -411,13 +434,14 @@ __device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* 
   auto issue = [&](int kt) {
     const int s = kt % S;
 #pragma unroll
-    for (int c = 0; c < 8; ++c)
-      moe_cp_async16(a_dst + s * MoeWgSmem::kAStage + ((c ^ r7) << 4), a_row + kt * kMoeWgBK + c * 8);
+    for (int i = 0; i < 8; ++i)
+      if (16 * i + ar < rows) moe_cp_async16(a_cp + s * MoeWgSmem::kAStage + 16 * i * 128, a_src[i] + kt * kMoeWgBK);
+    const int64_t koff = static_cast<int64_t>(kt) * kRawRow;
 #pragma unroll
-    for (int h = 0; h < kRawRow / 16; ++h) {
-      uint8_t* d = raw_dst + s * kRawStage + ((h ^ rswz) << 4);
-      moe_cp_async16(d, raw_lo + static_cast<int64_t>(kt) * kRawRow + h * 16);
-      moe_cp_async16(d + 128 * kRawRow, raw_hi + static_cast<int64_t>(kt) * kRawRow + h * 16);
+    for (int j = 0; j < 2 * kCpr; ++j) {
+      const int rb = kRawIt * (j % kCpr);  // row offset within the half
+      const uint8_t* src = (j < kCpr ? raw_lo : raw_hi) + rb * row_bytes + koff;
+      moe_cp_async16(raw_cp + s * kRawStage + (128 * (j / kCpr) + rb) * kRawRow, src);
     }
   };
   issue(0);
@@ -428,15 +452,18 @@ __device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* 
   moe_wg_producer_sync();  // every producer thread's
   for (int kt = 0; kt < KT; ++kt) {
     const uint32_t sc = scales_at(kt);
-    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);  // frees A / raw of kt + 2, B of kt
+    // Frees A / raw of kt + 2 (raw of kt - 2 was last read before every producer passed step kt - 1's barrier) and
+    // B of kt.
+    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);
     if (kt + 2 < KT) issue(kt + 2);
     moe_cp_async_commit();
     moe_cp_async_wait<2>();  // step kt's copies (this thread's) have landed
-    const uint8_t* raw_s = raw_dst + (kt % S) * kRawStage;
+    moe_wg_producer_sync();  // every producer thread's (the raw rows expanded below)
+    const uint8_t* raw_s = raw_ex + (kt % S) * kRawStage;
     uint8_t* b_s = smem + MoeWgSmem::kB + (kt & 1) * MoeWgSmem::kBStage + t * 128;
     moe_wg_expand_row<kFp4>(raw_s, b_s, r7, rswz, sc & 0xFFFFu);
     moe_wg_expand_row<kFp4>(raw_s + 128 * kRawRow, b_s + 128 * 128, r7, rswz, sc >> 16);
-    moe_wg_fence_async_smem();
+    moe_wg_fence_async_smem();  // this thread's B rows and its completed A copies
     moe_wg_bar_arrive(full0 + 8 * (kt % S));
   }
 }
@@ -588,7 +615,7 @@ __global__ void __launch_bounds__(kMoeWgThreads, 1) moe_gemm_wgmma_kernel(const 
   }
   __syncthreads();
   if (wg == 0) {
-    if constexpr (kVariant == 0) moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid);
+    if constexpr (kVariant == 0) moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
     else moe_wg_produce_deep<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
   } else {
     moe_wg_consume<kGateUp, kFp4, Sm>(p, smem, wg - 1, tid & 127, row0, rows, n0);
