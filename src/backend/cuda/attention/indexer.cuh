@@ -307,6 +307,26 @@ __global__ void __launch_bounds__(kIdxMaxHeadGroups * 32, 2)
 
 namespace indexer_detail {
 
+// One step of a block-wide ordered compaction (every thread calls it; warp_cnt: kThreads / 32 ints): the rank of
+// this thread's entry among the flagged entries so far in (warp, lane) order, `taken` plus the flagged entries
+// before it (meaningful when flag); adds the step's flagged count to `taken` (the same in every thread).
+template <int kThreads>
+__device__ __forceinline__ uint32_t ordered_rank(bool flag, uint32_t& taken, int* warp_cnt) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const uint32_t bal = __ballot_sync(0xffffffffu, flag);
+  if (lane == 0) warp_cnt[warp] = __popc(bal);
+  __syncthreads();
+  uint32_t before = 0, total = 0;
+  for (int w = 0; w < kThreads / 32; ++w) {
+    if (w < warp) before += warp_cnt[w];
+    total += warp_cnt[w];
+  }
+  const uint32_t rank = taken + before + __popc(bal & ((1u << lane) - 1u));
+  taken += total;
+  __syncthreads();
+  return rank;
+}
+
 // Block-wide exact top-k: the k largest of keys[0, n) (order keys: larger first, ties to the lower position),
 // k <= min(n, kTopkMaxK) unless n <= k (then all n), sorted into cand[0, k) ascending by (~key << 32 | index),
 // index = idx ? idx[i] : idx_base + i. For equal keys the indices must ascend with the position (true for a
@@ -316,7 +336,6 @@ namespace indexer_detail {
 template <int kThreads>
 __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base, int n, int k,
                           unsigned long long* cand, uint32_t* hist, uint32_t* sh, int* warp_cnt) {
-  constexpr int kWarps = kThreads / 32;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   k = min(k, n);
   if (k <= 0) return 0;
@@ -385,18 +404,8 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
     for (int base = 0; base < n && taken < need; base += kThreads) {
       const int i = base + tid;
       const bool eq = i < n && keys[i] == thr;
-      const uint32_t bal = __ballot_sync(0xffffffffu, eq);
-      if (lane == 0) warp_cnt[warp] = __popc(bal);
-      __syncthreads();
-      uint32_t before = 0, total = 0;
-      for (int w = 0; w < kWarps; ++w) {
-        if (w < warp) before += warp_cnt[w];
-        total += warp_cnt[w];
-      }
-      const uint32_t rank = taken + before + __popc(bal & ((1u << lane) - 1u));
+      const uint32_t rank = ordered_rank<kThreads>(eq, taken, warp_cnt);
       if (eq && rank < need) cand[n_gt + rank] = (static_cast<unsigned long long>(~thr) << 32) | index_of(i);
-      taken += total;
-      __syncthreads();
     }
   }
   topk_detail::sort_candidates<kThreads>(cand, k);

@@ -171,9 +171,8 @@ __device__ __forceinline__ void pass_hist(const uint32_t (&u)[kPerThread], int l
 // Collect of chunk c (see the file comment): keys above thr to the row's list, the first min(need, count) keys
 // equal to thr to the chunk's tie list, and the kept tie count.
 __device__ __forceinline__ void collect_chunk(const TopkSegParams& p, const uint32_t (&u)[kPerThread], int c, int s0,
-                                              int len, uint32_t thr, uint32_t need, uint32_t* row, uint32_t* warp_cnt) {
-  constexpr int kWarps = kTopkThreads / 32;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+                                              int len, uint32_t thr, uint32_t need, uint32_t* row, int* warp_cnt) {
+  const int tid = threadIdx.x;
   uint32_t* gt_key = gt_keys(p, row);
   int32_t* gt_idx = reinterpret_cast<int32_t*>(gt_key + p.top_k);
   bool any_eq = false;
@@ -196,18 +195,8 @@ __device__ __forceinline__ void collect_chunk(const TopkSegParams& p, const uint
       if (taken >= need) break;  // uniform: every thread sums the same warp counts
       const int i = j * kTopkThreads + tid;
       const bool eq = i < len && u[j] == thr;
-      const uint32_t bal = __ballot_sync(0xffffffffu, eq);
-      if (lane == 0) warp_cnt[warp] = __popc(bal);
-      __syncthreads();
-      uint32_t before = 0, total = 0;
-      for (int w = 0; w < kWarps; ++w) {
-        if (w < warp) before += warp_cnt[w];
-        total += warp_cnt[w];
-      }
-      const uint32_t rank = taken + before + __popc(bal & ((1u << lane) - 1u));
+      const uint32_t rank = indexer_detail::ordered_rank<kTopkThreads>(eq, taken, warp_cnt);
       if (eq && rank < need) eq_out[rank] = s0 + i;
-      taken += total;
-      __syncthreads();
     }
   }
   if (tid == 0) row[kEqCount + c] = min(taken, need);
@@ -262,7 +251,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_radix_fused_kernel(const __
   extern __shared__ __align__(16) unsigned char topk_smem[];
   __shared__ uint32_t hist[kTopkRadixBins];
   __shared__ uint32_t sh[kTopkThreads / 32 + 2];
-  __shared__ uint32_t warp_cnt[kTopkThreads / 32];
+  __shared__ int warp_cnt[kTopkThreads / 32];
   const int t = blockIdx.y, c = blockIdx.x;
   const int n = p.n_keys[t], nch = row_chunks(n);
   if (row_segments(n) == 1) {
@@ -340,7 +329,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_radix_collect_kernel(const 
   grid_dependency_sync();
   constexpr int kWarps = kTopkThreads / 32;
   __shared__ uint32_t sh[kWarps + 2];
-  __shared__ uint32_t warp_cnt[kWarps];
+  __shared__ int warp_cnt[kWarps];
   const int t = blockIdx.y, c = blockIdx.x, tid = threadIdx.x;
   const int n = p.n_keys[t];
   if (row_segments(n) == 1 || c >= row_chunks(n)) return;

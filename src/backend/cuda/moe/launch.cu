@@ -94,7 +94,7 @@ void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) 
 template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
 void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   auto kernel = moe_gemm_wgmma_kernel<kGateUp, kFmt, kVariant>;
-  // Depends on K for variant 0 (the e8m0 scales of the CTA's rows); moe_wgmma_unsupported kept it <= 227 KiB.
+  // Depends on K for variants 0, 2 (the e8m0 scales of the CTA's rows); moe_wgmma_unsupported kept it <= 227 KiB.
   const int64_t smem = moe_wgmma_smem_bytes(kFmt == MoeWeightFormat::Mxfp4, kVariant, p.K);
   check(smem <= kMoeWgMaxSmem, [&] { return "moe wgmma: " + std::to_string(smem) + " bytes of shared memory"; });
   // Raised once per instance (to the largest size asked so far), not on every call.
@@ -104,7 +104,7 @@ void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream
     smem_set = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.N / moe_wgmma_bn(kGateUp)), static_cast<unsigned>(max_tiles));
-  launch_kernel(kernel, grid, kMoeWgThreads, static_cast<size_t>(smem), stream, p);
+  launch_kernel(kernel, grid, moe_wgmma_threads(kVariant), static_cast<size_t>(smem), stream, p);
 }
 
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
@@ -178,7 +178,8 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
       else by_format.template operator()<false, kVariant>();
     };
     if (variant == 0) by_kind.template operator()<0>();
-    else by_kind.template operator()<1>();
+    else if (variant == 1) by_kind.template operator()<1>();
+    else by_kind.template operator()<2>();
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }

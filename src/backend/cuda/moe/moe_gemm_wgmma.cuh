@@ -53,9 +53,20 @@
 //     Shared memory 214,624 bytes for both formats (MoeWgSmem1). Deadlock freedom: a thread issues chunk c + R
 //     after expanding chunk c, and the wait on rfull(c + R) only needs every producer thread past chunk c, which
 //     needs full arrivals of steps before c + R (already made) and consumer releases of earlier steps.
+//   2: variant 0 with two producer warpgroups (512 threads: warpgroups 0, 1 produce, 2, 3 consume; results
+//     bit-identical to variant 0). Producer warpgroup h (thread t of 256, h = t / 128) owns B rows
+//     [128h, 128h + 128): it copies their e8m0 scales (at CTA start) and raw bytes, and thread t expands B row t
+//     alone; it also copies A tile rows [64h, 64h + 64). So the raw rows and scales a warpgroup expands are the ones
+//     it copied: the producer barrier is per warpgroup (bar.sync 1 + h, 128), and the raw-slot reuse argument of
+//     variant 0 holds per warpgroup. full[s] counts 256 producer arrivals. setmaxnreg moves registers from the
+//     producers (kMoeWg2ProdRegs) to the consumers (kMoeWg2ConsRegs; 256 of each, within the 65,536 that
+//     __launch_bounds__(512, 1) gives at launch). ptxas still refuses any single instruction needing more than
+//     the 128 entry registers, so a consumer K step is two wgmma groups of four m64n128k16 (B rows [0, 128), then
+//     [128, 256); per-element k order unchanged) instead of four m64n256k16 (moe_wg_consume, kSplitN). Shared
+//     memory as variant 0 (MoeWgSmem). Uses all 16 named barriers (bar.sync with a register id): 1 CTA/SM anyway.
 // Not bit-equal to moe_gemm_mma_kernel in one corner: an FP8 NaN code (0x7F / 0xFF) decodes to a finite value
 // here (no checkpoint holds one). Needs sm_90a, N % moe_wgmma_bn == 0, K % 64 == 0, MXFP4 / FP8 weights with
-// e8m0 scales, variant 0 a shared-memory carve-up within 227 KiB (moe_wgmma_unsupported).
+// e8m0 scales, variants 0 and 2 a shared-memory carve-up within 227 KiB (moe_wgmma_unsupported).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -73,15 +84,23 @@ inline constexpr int kMoeWgBM = 128;      // slots per tile: moe_gemm_bm(MoeGemm
 inline constexpr int kMoeWgBK = 64;       // K per step: one 128-byte swizzle row of bf16
 inline constexpr int kMoeWgRows = 256;    // B rows per CTA (the wgmma N)
 inline constexpr int kMoeWgStages = 4;    // A / raw ring; the producer loads kMoeWgStages - 2 steps ahead
-inline constexpr int kMoeWgThreads = 384;
+inline constexpr int kMoeWgThreads = 384;    // variants 0, 1
+inline constexpr int kMoeWg2ProdRegs = 72;   // v2: registers per producer thread after setmaxnreg.dec
+inline constexpr int kMoeWg2ConsRegs = 184;  // v2: registers per consumer thread after setmaxnreg.inc
+static_assert(256 * (kMoeWg2ProdRegs + kMoeWg2ConsRegs) <= 512 * 128 && kMoeWg2ProdRegs % 8 == 0 &&
+              kMoeWg2ConsRegs % 8 == 0);
 inline constexpr int64_t kMoeWgMaxSmem = 227 * 1024;  // dynamic shared memory of one CTA (sm_90)
+
+// Threads of moe_gemm_wgmma_kernel<·, ·, variant>; producer warpgroups of it (the first ones).
+__host__ __device__ constexpr int moe_wgmma_threads(int variant) { return variant == 2 ? 512 : kMoeWgThreads; }
+__host__ __device__ constexpr int moe_wgmma_producers(int variant) { return variant == 2 ? 2 : 1; }
 
 // Output columns per CTA.
 __host__ __device__ constexpr int moe_wgmma_bn(bool gate_up) { return gate_up ? kMoeWgRows / 2 : kMoeWgRows; }
 // Raw weight bytes of one row per K step.
 __host__ __device__ constexpr int moe_wgmma_raw_row(bool fp4) { return fp4 ? kMoeWgBK / 2 : kMoeWgBK; }
 
-// Variant 0: shared bytes per e8m0 scale row: MXFP4 K/32 rounded up to an odd number of 16-byte chunks, FP8
+// Variants 0, 2: shared bytes per e8m0 scale row: MXFP4 K/32 rounded up to an odd number of 16-byte chunks, FP8
 // ceil(K/128) rounded up to 16.
 __host__ __device__ constexpr int64_t moe_wg_scale_pitch(bool fp4, int64_t K) {
   return fp4 ? 16 * (((K / 32 + 15) / 16) | 1) : ((K + 127) / 128 + 15) / 16 * 16;
@@ -126,12 +145,12 @@ struct MoeWgSmem1 {
   }
 };
 template <int kVariant>
-using MoeWgSmemOf = std::conditional_t<kVariant == 0, MoeWgSmem, MoeWgSmem1>;
-inline constexpr int kMoeWgVariants = 2;
+using MoeWgSmemOf = std::conditional_t<kVariant == 1, MoeWgSmem1, MoeWgSmem>;
+inline constexpr int kMoeWgVariants = 3;
 
 // Dynamic shared memory of moe_gemm_wgmma_kernel<·, fp4 ? Mxfp4 : Fp8, variant> for K.
 inline int64_t moe_wgmma_smem_bytes(bool fp4, int64_t variant, int64_t K) {
-  return variant == 0 ? MoeWgSmem::bytes(fp4, K) : MoeWgSmem1::bytes(fp4, K);
+  return variant == 1 ? MoeWgSmem1::bytes(fp4, K) : MoeWgSmem::bytes(fp4, K);
 }
 
 // Empty when moe_gemm_wgmma_kernel<·, ·, variant> supports the call (on top of moe_mma_unsupported).
@@ -247,6 +266,34 @@ __device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_
       : "l"(da), "l"(db), "r"(1));
 }
 
+// Variant 2: d[64 x 128] += A[64 x 16] · B[128 x 16]ᵀ, d = 64 consecutive accumulators; thread (warp w, lane l)
+// holds d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)), j in [0, 16): two of
+// them on B rows [0, 128) into d[0, 64) and [128, 256) into d[64, 128) equal one moe_wg_mma (same per-element
+// k order). ptxas (13.0) rejects an instruction needing more registers than the entry count (128 at 512
+// threads), whatever setmaxnreg says: m64n256 needs 154.
+__device__ __forceinline__ void moe_wg_mma128(float* d, uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
+      "%62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(1));
+}
+
 // Weight expansion. Codes are placed in bf16 bit fields without their exponent bias: an e2m1 nibble s|e|m as
 // s<<15 | e<<7 | m<<6 reads as code·2^-126 (also for e = 0: a bf16 subnormal), an e4m3 byte s|e|m as
 // s<<15 | e<<7 | m<<4 as code·2^-120. Multiplying by 2^bias·2^(x-127) (x the e8m0 byte; 2^-127 for x = 0, NaN for
@@ -341,6 +388,19 @@ __device__ __forceinline__ void moe_wg_expand_row(const uint8_t* raw_row, uint8_
 
 // Barrier of the 128 producer threads (warpgroup 0) alone; also orders their shared-memory accesses.
 __device__ __forceinline__ void moe_wg_producer_sync() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
+// Variant 2: barrier of the 128 threads of producer warpgroup h alone (named barrier 1 + h).
+__device__ __forceinline__ void moe_wg_producer_sync(int h) {
+  asm volatile("bar.sync %0, 128;\n" ::"r"(1 + h) : "memory");
+}
+// Variant 2: this warpgroup's registers per thread become kRegs (all its threads, warpgroup-uniform).
+template <int kRegs>
+__device__ __forceinline__ void moe_wg_regs_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ __forceinline__ void moe_wg_regs_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
 
 // Producer thread t of 128: starts copying `rows` rows of `len` bytes, contiguous in global memory from src, into
 // shared rows `pitch` bytes apart from dst (pitch % 16 == 0): coalesced 16-byte cp.asyncs (in the caller's next
@@ -362,10 +422,11 @@ __device__ __forceinline__ void moe_wg_copy_rows(uint8_t* dst, const uint8_t* sr
   }
 }
 
-// Variant 0, producer thread t of 128: starts copying the e8m0 scales of the CTA's B rows for the whole K into
-// MoeWgSmem::scales (layout in the file comment) and commits them as one cp.async group; moe_wg_produce waits for
-// it (all 128 threads) before its first expansion.
-template <bool kGateUp, bool kFp4>
+// Variants 0 (kProd = 1), 2 (kProd = 2), producer thread t of 128·kProd: starts copying the e8m0 scales of the
+// CTA's B rows for the whole K (kProd = 2: of B rows [128h, 128h + 128) alone, h = t / 128) into MoeWgSmem::scales
+// (layout in the file comment) and commits them as one cp.async group; moe_wg_produce waits for it (all threads of
+// the warpgroup) before its first expansion.
+template <bool kGateUp, bool kFp4, int kProd = 1>
 __device__ __forceinline__ void moe_wg_load_scales(const MoeGemmParams& p, uint8_t* smem, int expert, int n0,
                                                    int t) {
   const int K = p.K, pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, K));
@@ -373,7 +434,18 @@ __device__ __forceinline__ void moe_wg_load_scales(const MoeGemmParams& p, uint8
   const uint8_t* sc_hi = (kGateUp ? p.w3[expert] : p.w1[expert]).scale;  // B rows [128, 256)
   const int n_hi = kGateUp ? n0 : n0 + 128;                             // w3 rows n0 + i / w2 rows n0 + 128 + i
   uint8_t* const dst = smem + MoeWgSmem::scales(kFp4);
-  if constexpr (kFp4) {  // [N, K/32]: 128 rows each
+  if constexpr (kProd == 2) {  // warpgroup h: one half
+    const int h = t >> 7, pt = t & 127;
+    const uint8_t* const sc = h ? sc_hi : sc_lo;
+    const int n = h ? n_hi : n0;
+    if constexpr (kFp4) {
+      const int len = K / 32;
+      moe_wg_copy_rows(dst + h * 128 * pitch, sc + static_cast<int64_t>(n) * len, 128, len, pitch, pt);
+    } else {
+      const int kb = (K + 127) / 128;
+      moe_wg_copy_rows(dst + h * pitch, sc + static_cast<int64_t>(n / 128) * kb, 1, kb, pitch, pt);
+    }
+  } else if constexpr (kFp4) {  // [N, K/32]: 128 rows each
     const int len = K / 32;
     moe_wg_copy_rows(dst, sc_lo + static_cast<int64_t>(n0) * len, 128, len, pitch, t);
     moe_wg_copy_rows(dst + 128 * pitch, sc_hi + static_cast<int64_t>(n_hi) * len, 128, len, pitch, t);
@@ -385,45 +457,55 @@ __device__ __forceinline__ void moe_wg_load_scales(const MoeGemmParams& p, uint8
   moe_cp_async_commit();
 }
 
-// Producer warpgroup, thread t (see the file comment). Expects moe_wg_load_scales's cp.async group committed.
-// rows: the tile's rows (A rows past them are not loaded).
-template <bool kGateUp, MoeWeightFormat kFmt>
+// Producer warpgroup(s), thread t of 128·kProd (see the file comment: kProd = 1 variant 0, kProd = 2 variant 2).
+// Expects moe_wg_load_scales<·, ·, kProd>'s cp.async group committed. rows: the tile's rows (A rows past them are
+// not loaded).
+template <bool kGateUp, MoeWeightFormat kFmt, int kProd = 1>
 __device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t,
                                                int rows) {
+  static_assert(kProd == 1 || kProd == 2);
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int S = kMoeWgStages, kRawRow = moe_wgmma_raw_row(kFp4), kRawStage = MoeWgSmem::raw_stage(kFp4);
   constexpr int kCpr = kRawRow / 16;      // 16-byte chunks per raw row and step: 2 (MXFP4) / 4 (FP8)
   constexpr int kRawIt = 128 / kCpr;      // raw rows per copy round of the warpgroup: 64 / 32
+  constexpr int kARounds = 8 / kProd;     // A copy rounds per thread and step
   const int K = p.K, KT = K / kMoeWgBK;
+  const int h = kProd == 2 ? t >> 7 : 0, pt = kProd == 2 ? t & 127 : t;  // warpgroup, thread in it
   const uint32_t full0 = moe_wg_smem_u32(smem + MoeWgSmem::bars(kFp4)), empty0 = full0 + 8 * S;
   const MoeWeightPtr w_lo = p.w1[expert], w_hi = kGateUp ? p.w3[expert] : p.w1[expert];
   const int64_t row_bytes = kFp4 ? K / 2 : K;
-  // Raw copies: round j (of 2·kCpr) covers B rows 128·(j / kCpr) + kRawIt·(j % kCpr) + [0, kRawIt); thread t takes
-  // chunk t % kCpr of row t / kCpr of them (a warp: 32 / kCpr whole rows, kRawRow contiguous bytes each).
-  const int rr = t / kCpr, rc = t % kCpr;
+  // Raw copies: round j (of 2·kCpr / kProd) covers B rows 128·hj + kRawIt·(j % kCpr) + [0, kRawIt), hj = j / kCpr
+  // (kProd = 1) or h (kProd = 2); thread pt takes chunk pt % kCpr of row pt / kCpr of them (a warp: 32 / kCpr
+  // whole rows, kRawRow contiguous bytes each).
+  const int rr = pt / kCpr, rc = pt % kCpr;
   const int n_hi0 = kGateUp ? n0 : n0 + 128;  // weight row of B row 128
   const uint8_t* const raw_lo = w_lo.data + (n0 + rr) * row_bytes + 16 * rc;
   const uint8_t* const raw_hi = w_hi.data + (n_hi0 + rr) * row_bytes + 16 * rc;
   const int rr_swz = kFp4 ? (rr >> 2) & 1 : (rr >> 1) & 3;  // rows rr + multiples of 8 share it
-  uint8_t* const raw_cp = smem + MoeWgSmem::kRaw + rr * kRawRow + ((rc ^ rr_swz) << 4);
-  // A copies: round i (of 8) covers tile rows 16·i + [0, 16); thread t takes chunk t % 8 of row 16·i + t / 8 (a
-  // warp: 4 whole 128-byte rows). Rows >= `rows` are skipped: their stale shared bytes (any values) only reach
-  // accumulator rows that are never stored.
-  const int ar = t >> 3, ac = t & 7;
+  uint8_t* const raw_cp = smem + MoeWgSmem::kRaw + (128 * h + rr) * kRawRow + ((rc ^ rr_swz) << 4);
+  // A copies: round i (of kARounds) covers tile rows a0 + 16·i + [0, 16), a0 = 64·h; thread pt takes chunk pt % 8
+  // of row a0 + 16·i + pt / 8 (a warp: 4 whole 128-byte rows). Rows >= `rows` are skipped: their stale shared
+  // bytes (any values) only reach accumulator rows that are never stored.
+  const int ar = 64 * h + (pt >> 3), ac = pt & 7;
   const int* const rsrc = reinterpret_cast<const int*>(smem + MoeWgSmem::rsrc(kFp4));
-  const __nv_bfloat16* a_src[8];
+  const __nv_bfloat16* a_src[kARounds];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) a_src[i] = p.a_bf16 + static_cast<int64_t>(rsrc[16 * i + ar]) * K + 8 * ac;
+  for (int i = 0; i < kARounds; ++i) a_src[i] = p.a_bf16 + static_cast<int64_t>(rsrc[16 * i + ar]) * K + 8 * ac;
   uint8_t* const a_cp = smem + MoeWgSmem::kA + ar * 128 + ((ac ^ (ar & 7)) << 4);  // (16·i + ar) & 7 == ar & 7
-  // Expansion: thread t expands B rows t and t + 128 (copied by other threads: producer barrier in between).
+  // Expansion: thread t expands B rows t and t + 128 (kProd = 1) / B row t (kProd = 2), copied by other threads of
+  // its warpgroup (producer barrier in between).
   const int r7 = t & 7, rswz = kFp4 ? (t >> 2) & 1 : (t >> 1) & 3;  // rows t and t + 128 share both
   const uint8_t* const raw_ex = smem + MoeWgSmem::kRaw + t * kRawRow;
   // e8m0 bytes of step kt (shared copy, moe_wg_load_scales): MXFP4 two per row (k groups 2kt, 2kt + 1) of B
-  // rows t, t + 128; FP8 one per row block (K block kt / 2) of B rows [0, 128), [128, 256).
+  // rows t, t + 128 (kProd = 1: low, high 16 bits) / t (kProd = 2); FP8 one per row block (K block kt / 2) of B
+  // rows [0, 128), [128, 256) / of B row t.
   const int sc_pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, K));
-  const uint8_t* const sc_s = smem + MoeWgSmem::scales(kFp4) + (kFp4 ? t * sc_pitch : 0);
+  const uint8_t* const sc_s = smem + MoeWgSmem::scales(kFp4) + (kFp4 ? t * sc_pitch : h * sc_pitch);
   auto scales_at = [&](int kt) -> uint32_t {
-    if constexpr (kFp4) {
+    if constexpr (kProd == 2) {
+      if constexpr (kFp4) return reinterpret_cast<const unsigned short*>(sc_s)[kt];
+      else return sc_s[kt / 2];
+    } else if constexpr (kFp4) {
       const uint32_t lo = reinterpret_cast<const unsigned short*>(sc_s)[kt];
       const uint32_t hi = reinterpret_cast<const unsigned short*>(sc_s + 128 * sc_pitch)[kt];
       return lo | (hi << 16);
@@ -431,17 +513,26 @@ __device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* 
       return static_cast<uint32_t>(sc_s[kt / 2]) | (static_cast<uint32_t>(sc_s[sc_pitch + kt / 2]) << 16);
     }
   };
+  auto sync = [&] {
+    if constexpr (kProd == 2) moe_wg_producer_sync(h);
+    else moe_wg_producer_sync();
+  };
   auto issue = [&](int kt) {
     const int s = kt % S;
 #pragma unroll
-    for (int i = 0; i < 8; ++i)
+    for (int i = 0; i < kARounds; ++i)
       if (16 * i + ar < rows) moe_cp_async16(a_cp + s * MoeWgSmem::kAStage + 16 * i * 128, a_src[i] + kt * kMoeWgBK);
     const int64_t koff = static_cast<int64_t>(kt) * kRawRow;
 #pragma unroll
-    for (int j = 0; j < 2 * kCpr; ++j) {
+    for (int j = 0; j < 2 * kCpr / kProd; ++j) {
       const int rb = kRawIt * (j % kCpr);  // row offset within the half
-      const uint8_t* src = (j < kCpr ? raw_lo : raw_hi) + rb * row_bytes + koff;
-      moe_cp_async16(raw_cp + s * kRawStage + (128 * (j / kCpr) + rb) * kRawRow, src);
+      if constexpr (kProd == 2) {
+        const uint8_t* src = (h ? raw_hi : raw_lo) + rb * row_bytes + koff;
+        moe_cp_async16(raw_cp + s * kRawStage + rb * kRawRow, src);
+      } else {
+        const uint8_t* src = (j < kCpr ? raw_lo : raw_hi) + rb * row_bytes + koff;
+        moe_cp_async16(raw_cp + s * kRawStage + (128 * (j / kCpr) + rb) * kRawRow, src);
+      }
     }
   };
   issue(0);
@@ -449,20 +540,24 @@ __device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* 
   if (KT > 1) issue(1);
   moe_cp_async_commit();
   moe_cp_async_wait<2>();  // this thread's scale copies (the group before step 0's) have landed
-  moe_wg_producer_sync();  // every producer thread's
+  sync();                  // every producer thread's (of the warpgroup: kProd = 2 copies only the rows it expands)
   for (int kt = 0; kt < KT; ++kt) {
     const uint32_t sc = scales_at(kt);
-    // Frees A / raw of kt + 2 (raw of kt - 2 was last read before every producer passed step kt - 1's barrier) and
-    // B of kt.
+    // Frees A / raw of kt + 2 (raw of kt - 2 was last read before every producer of the warpgroup passed step
+    // kt - 1's barrier) and B of kt.
     if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);
     if (kt + 2 < KT) issue(kt + 2);
     moe_cp_async_commit();
     moe_cp_async_wait<2>();  // step kt's copies (this thread's) have landed
-    moe_wg_producer_sync();  // every producer thread's (the raw rows expanded below)
+    sync();                  // every producer thread's of the warpgroup (the raw rows expanded below)
     const uint8_t* raw_s = raw_ex + (kt % S) * kRawStage;
     uint8_t* b_s = smem + MoeWgSmem::kB + (kt & 1) * MoeWgSmem::kBStage + t * 128;
-    moe_wg_expand_row<kFp4>(raw_s, b_s, r7, rswz, sc & 0xFFFFu);
-    moe_wg_expand_row<kFp4>(raw_s + 128 * kRawRow, b_s + 128 * 128, r7, rswz, sc >> 16);
+    if constexpr (kProd == 2) {
+      moe_wg_expand_row<kFp4>(raw_s, b_s, r7, rswz, sc);
+    } else {
+      moe_wg_expand_row<kFp4>(raw_s, b_s, r7, rswz, sc & 0xFFFFu);
+      moe_wg_expand_row<kFp4>(raw_s + 128 * kRawRow, b_s + 128 * 128, r7, rswz, sc >> 16);
+    }
     moe_wg_fence_async_smem();  // this thread's B rows and its completed A copies
     moe_wg_bar_arrive(full0 + 8 * (kt % S));
   }
@@ -543,8 +638,11 @@ __device__ __forceinline__ void moe_wg_produce_deep(const MoeGemmParams& p, uint
   }
 }
 
-// Consumer warpgroup cw (0, 1): tile rows [64·cw, 64·cw + 64); ct = thread index in the warpgroup.
-template <bool kGateUp, bool kFp4, typename Sm>
+// Consumer warpgroup cw (0, 1): tile rows [64·cw, 64·cw + 64); ct = thread index in the warpgroup. kSplitN
+// (variant 2): each K step as two wgmma groups of four m64n128 (B rows [0, 128), then [128, 256)); wait_group 1
+// then leaves only the second half of step kt in flight (a whole m64n256 group in flight serializes the wgmmas
+// at 128 entry registers: ptxas C7511), and step kt - 1 is retired as before.
+template <bool kGateUp, bool kFp4, typename Sm, bool kSplitN = false>
 __device__ __forceinline__ void moe_wg_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct, int row0,
                                                int rows, int n0) {
   constexpr int S = kMoeWgStages;
@@ -561,11 +659,22 @@ __device__ __forceinline__ void moe_wg_consume(const MoeGemmParams& p, uint8_t* 
     moe_wg_bar_wait(full0 + 8 * s, (kt / S) & 1);
     if (active) {
       moe_wg_fence();
+      if constexpr (kSplitN) {
 #pragma unroll
-      for (int k = 0; k < kMoeWgBK / 16; ++k)
-        moe_wg_mma(acc, moe_wg_desc(a_base + s * Sm::kAStage + 32 * k),
-                   moe_wg_desc(b_base + (kt & 1) * Sm::kBStage + 32 * k));
-      moe_wg_commit();
+        for (int h = 0; h < 2; ++h) {
+#pragma unroll
+          for (int k = 0; k < kMoeWgBK / 16; ++k)
+            moe_wg_mma128(acc + 64 * h, moe_wg_desc(a_base + s * Sm::kAStage + 32 * k),
+                          moe_wg_desc(b_base + (kt & 1) * Sm::kBStage + h * 128 * 128 + 32 * k));
+          moe_wg_commit();
+        }
+      } else {
+#pragma unroll
+        for (int k = 0; k < kMoeWgBK / 16; ++k)
+          moe_wg_mma(acc, moe_wg_desc(a_base + s * Sm::kAStage + 32 * k),
+                     moe_wg_desc(b_base + (kt & 1) * Sm::kBStage + 32 * k));
+        moe_wg_commit();
+      }
       moe_wg_wait<1>();  // step kt - 1 has retired
     }
     if (kt > 0 && (ct & 31) == 0) moe_wg_bar_arrive(empty0 + 8 * ((kt - 1) % S));
@@ -586,9 +695,12 @@ __device__ __forceinline__ void moe_wg_consume(const MoeGemmParams& p, uint8_t* 
 }
 
 template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
-__global__ void __launch_bounds__(kMoeWgThreads, 1) moe_gemm_wgmma_kernel(const __grid_constant__ MoeGemmParams p) {
+__global__ void __launch_bounds__(moe_wgmma_threads(kVariant), 1)
+    moe_gemm_wgmma_kernel(const __grid_constant__ MoeGemmParams p) {
+  static_assert(kVariant >= 0 && kVariant < kMoeWgVariants);
   grid_dependency_sync();
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
+  constexpr int kProd = moe_wgmma_producers(kVariant);  // producer warpgroups
   using Sm = MoeWgSmemOf<kVariant>;
   const int tile = blockIdx.y;
   if (tile >= *p.n_tiles) return;
@@ -597,7 +709,14 @@ __global__ void __launch_bounds__(kMoeWgThreads, 1) moe_gemm_wgmma_kernel(const 
   const int tid = threadIdx.x, wg = tid >> 7;
   extern __shared__ uint8_t moe_wg_dyn_smem[];
   uint8_t* smem = moe_wg_dyn_smem + ((1024 - (moe_wg_smem_u32(moe_wg_dyn_smem) & 1023)) & 1023);
-  if (tid < kMoeWgBM) {  // the producer warpgroup
+  if constexpr (kVariant == 2) {  // the producer warpgroups
+    if (tid < 2 * 128) {
+      int slot = 0;
+      if (tid < kMoeWgBM) slot = p.gather ? p.perm[row0 + min(tid, rows - 1)] : row0 + min(tid, rows - 1);
+      moe_wg_load_scales<kGateUp, kFp4, 2>(p, smem, expert, n0, tid);
+      if (tid < kMoeWgBM) reinterpret_cast<int*>(smem + Sm::rsrc(kFp4))[tid] = p.gather ? slot / p.top_k : slot;
+    }
+  } else if (tid < kMoeWgBM) {  // the producer warpgroup
     const int i = row0 + min(tid, rows - 1);
     const int slot = p.gather ? p.perm[i] : i;  // in flight during the scale copy's issue
     if constexpr (kVariant == 0) moe_wg_load_scales<kGateUp, kFp4>(p, smem, expert, n0, tid);
@@ -606,7 +725,7 @@ __global__ void __launch_bounds__(kMoeWgThreads, 1) moe_gemm_wgmma_kernel(const 
   if (tid == 0) {
     const uint32_t bars = moe_wg_smem_u32(smem + Sm::bars(kFp4));
     for (int s = 0; s < kMoeWgStages; ++s) {
-      moe_wg_bar_init(bars + 8 * s, 128);                      // full: every producer thread
+      moe_wg_bar_init(bars + 8 * s, 128 * kProd);              // full: every producer thread
       moe_wg_bar_init(bars + 8 * (kMoeWgStages + s), 8);       // empty: lane 0 of every consumer warp
     }
     if constexpr (kVariant == 1)
@@ -614,11 +733,18 @@ __global__ void __launch_bounds__(kMoeWgThreads, 1) moe_gemm_wgmma_kernel(const 
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
-  if (wg == 0) {
-    if constexpr (kVariant == 0) moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
-    else moe_wg_produce_deep<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
+  if (wg < kProd) {
+    if constexpr (kVariant == 0) {
+      moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
+    } else if constexpr (kVariant == 2) {
+      moe_wg_regs_dec<kMoeWg2ProdRegs>();
+      moe_wg_produce<kGateUp, kFmt, 2>(p, smem, expert, n0, tid, rows);
+    } else {
+      moe_wg_produce_deep<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
+    }
   } else {
-    moe_wg_consume<kGateUp, kFp4, Sm>(p, smem, wg - 1, tid & 127, row0, rows, n0);
+    if constexpr (kVariant == 2) moe_wg_regs_inc<kMoeWg2ConsRegs>();
+    moe_wg_consume<kGateUp, kFp4, Sm, kVariant == 2>(p, smem, wg - kProd, tid & 127, row0, rows, n0);
   }
 }
 
