@@ -117,7 +117,8 @@ __device__ __forceinline__ void hist_add(uint32_t* hist, bool in, uint32_t digit
   const uint32_t active = __ballot_sync(0xffffffffu, in);
   if (in) {
     const uint32_t peers = __match_any_sync(active, digit);
-    if (static_cast<int>(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&hist[digit], static_cast<uint32_t>(__popc(peers)));
+    if (static_cast<int>(threadIdx.x & 31) == __ffs(peers) - 1)
+      atomicAdd(&hist[digit], static_cast<uint32_t>(__popc(peers)));
   }
 }
 
