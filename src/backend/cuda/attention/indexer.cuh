@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/warp.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 
@@ -364,12 +365,7 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
         uint32_t c[8], sum = 0;
 #pragma unroll
         for (int j = 0; j < 8; ++j) sum += (c[j] = hist[255 - (lane * 8 + j)]);
-        uint32_t incl = sum;
-#pragma unroll
-        for (int off = 1; off < 32; off <<= 1) {
-          const uint32_t v = __shfl_up_sync(0xffffffffu, incl, off);
-          if (lane >= off) incl += v;
-        }
+        const uint32_t incl = warp_inclusive_sum(sum);
         const uint32_t excl = incl - sum;
         if (excl < need && incl >= need) {
           uint32_t cum = excl;

@@ -203,7 +203,7 @@ void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream) {
   check(p.top_k > 0 && p.top_k <= kTopkMaxK,
         [&] { return "indexer_topk: top_k " + std::to_string(p.top_k) + " outside 1.." + std::to_string(kTopkMaxK); });
   check(p.T >= 0 && p.T <= 65535 && p.n_seg >= 1 && p.n_seg <= 65535, "indexer_topk: segmented top-k grid");
-  check(p.n_seg == 1 || (p.cand_key && p.cand_idx && p.cand_ld >= int64_t(p.n_seg) * p.top_k),
+  check(p.n_seg == 1 || p.radix || (p.cand_key && p.cand_idx && p.cand_ld >= int64_t(p.n_seg) * p.top_k),
         "indexer_topk: segmented top-k candidate buffers missing");
   if (p.T == 0) return;
   const size_t smem = indexer_detail::kTopkSegSmem;

@@ -16,7 +16,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
 // kernels' attributes.
 int sparse_attention_max_cluster(bool wide);
 // Indexer scores by the plan's kernel (tiled or the previous one); top-k by the previous one-CTA-per-row kernel
-// (launch_topk) or the segmented one (launch_topk_segmented: p.cand_* set when p.n_seg > 1).
+// (launch_topk) or the segmented one (launch_topk_segmented: p.radix, else p.cand_*, set when p.n_seg > 1).
 void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan, cudaStream_t stream);
 void launch_topk(const TopkParams& p, cudaStream_t stream);
 void launch_topk_segmented(const TopkSegParams& p, cudaStream_t stream);

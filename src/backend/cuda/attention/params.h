@@ -66,7 +66,7 @@ struct TopkSegParams {
   const float* __restrict__ scores = nullptr;    // f32 [T, ld]
   const int32_t* __restrict__ n_keys = nullptr;  // [T]
   int32_t* __restrict__ out = nullptr;           // i32 [T, top_k]
-  uint32_t* __restrict__ cand_key = nullptr;     // [T, cand_ld] (only when some row has > kTopkSegment keys)
+  uint32_t* __restrict__ cand_key = nullptr;     // [T, cand_ld] (merge path, some row has > kTopkSegment keys)
   int32_t* __restrict__ cand_idx = nullptr;      // [T, cand_ld]
   int64_t ld = 0;
   int64_t cand_ld = 0;  // max segments x top_k

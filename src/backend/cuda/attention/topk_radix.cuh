@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "backend/cuda/attention/indexer.cuh"
+#include "backend/cuda/common/warp.cuh"
 
 namespace dsv4::cuda {
 namespace radix_detail {
@@ -80,12 +81,7 @@ __device__ uint2 pick_digit(const uint32_t* hist, uint32_t need, uint32_t* sh) {
   uint32_t c[kPer], sum = 0;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) sum += (c[j] = __ldcg(hist + kBins - 1 - (tid * kPer + j)));
-  uint32_t incl = sum;
-#pragma unroll
-  for (int off = 1; off < 32; off <<= 1) {
-    const uint32_t v = __shfl_up_sync(0xffffffffu, incl, off);
-    if (lane >= off) incl += v;
-  }
+  uint32_t incl = warp_inclusive_sum(sum);
   if (lane == 31) sh[warp] = incl;
   if (tid == 0) {  // defaults if the histogram holds fewer than need entries (cannot happen for valid rows)
     sh[kWarps] = 0;
@@ -218,12 +214,7 @@ __device__ __forceinline__ void final_row(const TopkSegParams& p, int t, int nch
     for (int s0 = 0; s0 < nch && base < need; s0 += 32) {
       const int s = s0 + lane;
       const uint32_t c = s < nch ? __ldcg(row + kEqCount + s) : 0u;
-      uint32_t incl = c;
-#pragma unroll
-      for (int off = 1; off < 32; off <<= 1) {
-        const uint32_t v = __shfl_up_sync(0xffffffffu, incl, off);
-        if (lane >= off) incl += v;
-      }
+      const uint32_t incl = warp_inclusive_sum(c);
       const uint32_t excl = incl - c;
       for (int l = 0; l < 32; ++l) {
         const uint32_t cl = __shfl_sync(0xffffffffu, c, l), el = base + __shfl_sync(0xffffffffu, excl, l);

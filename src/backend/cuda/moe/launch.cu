@@ -94,8 +94,8 @@ void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) 
 template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
 void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   auto kernel = moe_gemm_wgmma_kernel<kGateUp, kFmt, kVariant>;
-  // Depends on K for variants 0, 2 (the e8m0 scales of the CTA's rows); moe_wgmma_unsupported kept it <= 227 KiB.
-  const int64_t smem = moe_wgmma_smem_bytes(kFmt == MoeWeightFormat::Mxfp4, kVariant, p.K);
+  // Depends on K (the e8m0 scales of the CTA's rows); moe_wgmma_unsupported kept it <= 227 KiB.
+  const int64_t smem = moe_wgmma_smem_bytes(kFmt == MoeWeightFormat::Mxfp4, p.K);
   check(smem <= kMoeWgMaxSmem, [&] { return "moe wgmma: " + std::to_string(smem) + " bytes of shared memory"; });
   // Raised once per instance (to the largest size asked so far), not on every call.
   static int64_t smem_set = 0;
@@ -163,10 +163,9 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
   const bool wgmma = path == MoeGemmPath::MmaPrefill && kernel_paths().moe_wgmma;
   const int64_t variant = kernel_paths().moe_wgmma_variant;
   if (wgmma)
-    check(variant >= 0 && variant < kMoeWgVariants, [&] {
-      return "moe wgmma: variant " + std::to_string(variant) + " outside [0, " + std::to_string(kMoeWgVariants) + ")";
-    });
-  if (wgmma && moe_wgmma_unsupported(p, variant).empty()) {
+    check(variant == 0 || variant == 2,
+          [&] { return "moe wgmma: variant " + std::to_string(variant) + " is not 0 or 2 (1 was removed)"; });
+  if (wgmma && moe_wgmma_unsupported(p).empty()) {
     check(moe_gemm_bm(path) == kMoeWgBM, "moe wgmma: prefill tile rows differ from the kernel's");
     auto by_format = [&]<bool kGateUp, int kVariant>() {
       constexpr MoeWeightFormat kFp4 = MoeWeightFormat::Mxfp4, kFp8 = MoeWeightFormat::Fp8;
@@ -178,7 +177,6 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
       else by_format.template operator()<false, kVariant>();
     };
     if (variant == 0) by_kind.template operator()<0>();
-    else if (variant == 1) by_kind.template operator()<1>();
     else by_kind.template operator()<2>();
     DSV4_CUDA_CHECK_LAUNCH();
     return;

@@ -39,20 +39,8 @@
 //   issuing thread passed step kt - 1's producer barrier, i.e. after every producer thread expanded kt - 2.
 // Variants (template kVariant, chosen at run time by KernelPaths::moe_wgmma_variant):
 //   0: as above.
-//   1: "deep raw ring" (slower on the H200: 9.5 vs 7.4 ms at Flash T=4096, run 48); the e8m0 scales are still
-//     prefetched into registers one step ahead (plain loads: their shared copy would not fit next to the raw
-//     ring for MXFP4). The raw weights leave the A ring and the cp.async groups. Each producer thread fetches
-//     its two raw rows in 64-byte chunks (2 MXFP4 / 1 FP8 K steps) with cp.async.bulk into a private
-//     kMoeWgRawSlots ring (rows 80 bytes apart: a quarter warp's 8 rows hit 8 distinct 16-byte bank groups),
-//     completing on rfull[slot] (128 arrivals + tx bytes); chunk c + kMoeWgRawSlots is issued as soon as the
-//     thread has expanded chunk c (its own rows only: no cross-thread WAR). So weights run 6-8 (MXFP4) / 3-4
-//     (FP8) K steps ahead instead of 2 (HBM latency under load ~2 us vs ~0.7 us of wgmma per step), while the
-//     cp.async groups carry only A (L2-resident) 2 steps ahead; A rows past the tile's rows are not loaded
-//     (their stale shared memory only feeds output rows that are never stored). (cp.async groups retire in
-//     order, so raw bytes in the A groups could never run further ahead than A: hence the bulk copies.)
-//     Shared memory 214,624 bytes for both formats (MoeWgSmem1). Deadlock freedom: a thread issues chunk c + R
-//     after expanding chunk c, and the wait on rfull(c + R) only needs every producer thread past chunk c, which
-//     needs full arrivals of steps before c + R (already made) and consumer releases of earlier steps.
+//   (1: weights by per-thread bulk copies 6-8 K steps ahead was slower on the H200, 9.6 vs 5.8 ms at Flash
+//     T=4096, runs 47-54, and was removed.)
 //   2: variant 0 with two producer warpgroups (512 threads: warpgroups 0, 1 produce, 2, 3 consume; results
 //     bit-identical to variant 0). Producer warpgroup h (thread t of 256, h = t / 128) owns B rows
 //     [128h, 128h + 128): it copies their e8m0 scales (at CTA start) and raw bytes, and thread t expands B row t
@@ -72,7 +60,6 @@
 
 #include <cstdint>
 #include <string>
-#include <type_traits>
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe_gemm.cuh"
@@ -84,7 +71,7 @@ inline constexpr int kMoeWgBM = 128;      // slots per tile: moe_gemm_bm(MoeGemm
 inline constexpr int kMoeWgBK = 64;       // K per step: one 128-byte swizzle row of bf16
 inline constexpr int kMoeWgRows = 256;    // B rows per CTA (the wgmma N)
 inline constexpr int kMoeWgStages = 4;    // A / raw ring; the producer loads kMoeWgStages - 2 steps ahead
-inline constexpr int kMoeWgThreads = 384;    // variants 0, 1
+inline constexpr int kMoeWgThreads = 384;    // variant 0
 inline constexpr int kMoeWg2ProdRegs = 72;   // v2: registers per producer thread after setmaxnreg.dec
 inline constexpr int kMoeWg2ConsRegs = 184;  // v2: registers per consumer thread after setmaxnreg.inc
 static_assert(256 * (kMoeWg2ProdRegs + kMoeWg2ConsRegs) <= 512 * 128 && kMoeWg2ProdRegs % 8 == 0 &&
@@ -124,44 +111,18 @@ struct MoeWgSmem {
 };
 static_assert(MoeWgSmem::scales(true) % 16 == 0 && MoeWgSmem::scales(false) % 16 == 0);
 
-// Variant 1 carve-up: A and B as MoeWgSmem, then the raw ring [kMoeWgRawSlots][256 rows][kMoeWgRawPitch B],
-// then mbarriers full[S], empty[S], rfull[kMoeWgRawSlots], then rsrc[128].
-inline constexpr int kMoeWgRawChunk = 64;  // v1: raw bytes of one row per bulk copy
-inline constexpr int kMoeWgRawPitch = 80;  // v1: shared bytes per raw row (80·i mod 128 distinct for i < 8)
-inline constexpr int kMoeWgRawSlots = 4;   // v1: raw chunks in flight per thread (incl. the one being expanded)
-struct MoeWgSmem1 {
-  static constexpr int kAStage = MoeWgSmem::kAStage;
-  static constexpr int kBStage = MoeWgSmem::kBStage;
-  static constexpr int kA = MoeWgSmem::kA;
-  static constexpr int kB = MoeWgSmem::kB;
-  static constexpr int kRaw = MoeWgSmem::kRaw;
-  static constexpr int kRawSlot = kMoeWgRows * kMoeWgRawPitch;
-  __host__ __device__ static constexpr int bars(bool) { return kRaw + kMoeWgRawSlots * kRawSlot; }
-  __host__ __device__ static constexpr int rsrc(bool fp4) {
-    return bars(fp4) + (2 * kMoeWgStages + kMoeWgRawSlots) * 8;
-  }
-  __host__ __device__ static constexpr int64_t bytes(bool fp4, int64_t /*K*/) {
-    return rsrc(fp4) + 4 * kMoeWgBM + 1024;
-  }
-};
-template <int kVariant>
-using MoeWgSmemOf = std::conditional_t<kVariant == 1, MoeWgSmem1, MoeWgSmem>;
-inline constexpr int kMoeWgVariants = 3;
+// Dynamic shared memory of moe_gemm_wgmma_kernel<·, fp4 ? Mxfp4 : Fp8, ·> for K.
+inline int64_t moe_wgmma_smem_bytes(bool fp4, int64_t K) { return MoeWgSmem::bytes(fp4, K); }
 
-// Dynamic shared memory of moe_gemm_wgmma_kernel<·, fp4 ? Mxfp4 : Fp8, variant> for K.
-inline int64_t moe_wgmma_smem_bytes(bool fp4, int64_t variant, int64_t K) {
-  return variant == 1 ? MoeWgSmem1::bytes(fp4, K) : MoeWgSmem::bytes(fp4, K);
-}
-
-// Empty when moe_gemm_wgmma_kernel<·, ·, variant> supports the call (on top of moe_mma_unsupported).
-inline std::string moe_wgmma_unsupported(const MoeGemmParams& p, int64_t variant = 0) {
+// Empty when moe_gemm_wgmma_kernel supports the call (on top of moe_mma_unsupported).
+inline std::string moe_wgmma_unsupported(const MoeGemmParams& p) {
   if (p.format != MoeWeightFormat::Fp8 && p.format != MoeWeightFormat::Mxfp4) return "moe wgmma: not FP8 / MXFP4";
   if (p.scale_dtype != MoeScaleDtype::E8m0) return "moe wgmma: weight scales are not e8m0";
   if (p.N <= 0 || p.N % moe_wgmma_bn(p.gate_up) != 0)
     return "moe wgmma: N " + std::to_string(p.N) + " is not a multiple of " + std::to_string(moe_wgmma_bn(p.gate_up));
   if (p.K <= 0 || p.K % kMoeWgBK != 0) return "moe wgmma: K " + std::to_string(p.K) + " is not a multiple of 64";
   if (p.a_bf16 == nullptr) return "moe wgmma: reads bf16 A";
-  const int64_t smem = moe_wgmma_smem_bytes(p.format == MoeWeightFormat::Mxfp4, variant, p.K);
+  const int64_t smem = moe_wgmma_smem_bytes(p.format == MoeWeightFormat::Mxfp4, p.K);
   if (smem > kMoeWgMaxSmem)
     return "moe wgmma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
            " bytes of shared memory (e8m0 scales of the CTA's rows)";
@@ -194,18 +155,6 @@ __device__ __forceinline__ void moe_wg_bar_wait(uint32_t bar, uint32_t parity) {
 // Generic-proxy writes of shared memory (st.shared, completed cp.async) made visible to wgmma (async proxy).
 __device__ __forceinline__ void moe_wg_fence_async_smem() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
-// One thread's share of a transaction-counted phase: arrive and add `bytes` to the expected transaction count.
-__device__ __forceinline__ void moe_wg_bar_arrive_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-// Bulk (TMA engine) copy of `bytes` (multiple of 16, both addresses 16-byte aligned) global -> shared, completing
-// its bytes on the mbarrier `bar`.
-__device__ __forceinline__ void moe_wg_bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
 }
 
 __device__ __forceinline__ void moe_wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -563,81 +512,6 @@ __device__ __forceinline__ void moe_wg_produce(const MoeGemmParams& p, uint8_t* 
   }
 }
 
-// Variant 1 producer warpgroup, thread t (see the file comment): A through cp.async groups 2 steps ahead (rows
-// < `rows` only), raw weights through per-thread bulk copies kMoeWgRawSlots chunks ahead.
-template <bool kGateUp, MoeWeightFormat kFmt>
-__device__ __forceinline__ void moe_wg_produce_deep(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t,
-                                                    int rows) {
-  constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
-  using Sm = MoeWgSmem1;
-  constexpr int S = kMoeWgStages, R = kMoeWgRawSlots, kRawRow = moe_wgmma_raw_row(kFp4);
-  constexpr int kC = kMoeWgRawChunk / kRawRow;  // K steps per raw chunk
-  const int K = p.K, KT = K / kMoeWgBK, NC = (KT + kC - 1) / kC;
-  const uint32_t full0 = moe_wg_smem_u32(smem + Sm::bars(kFp4)), empty0 = full0 + 8 * S, rfull0 = full0 + 16 * S;
-  const MoeWeightPtr w_lo = p.w1[expert], w_hi = kGateUp ? p.w3[expert] : p.w1[expert];
-  const int n_lo = n0 + t, n_hi = kGateUp ? n0 + t : n0 + 128 + t;  // weight rows of B rows t and t + 128
-  const int64_t row_bytes = kFp4 ? K / 2 : K;
-  const uint8_t* raw_lo = w_lo.data + n_lo * row_bytes;
-  const uint8_t* raw_hi = w_hi.data + n_hi * row_bytes;
-  const int src = reinterpret_cast<const int*>(smem + Sm::rsrc(kFp4))[t];
-  const __nv_bfloat16* a_row = p.a_bf16 + static_cast<int64_t>(src) * K;
-  const bool a_load = t < rows;
-  const int r7 = t & 7;
-  uint8_t* const a_dst = smem + Sm::kA + t * 128;
-  const uint32_t raw_dst = moe_wg_smem_u32(smem + Sm::kRaw + t * kMoeWgRawPitch);
-  const int64_t kb = (K + 127) / 128;
-  const uint8_t* sc_lo = kFp4 ? w_lo.scale + n_lo * static_cast<int64_t>(K / 32) : w_lo.scale + (n_lo / 128) * kb;
-  const uint8_t* sc_hi = kFp4 ? w_hi.scale + n_hi * static_cast<int64_t>(K / 32) : w_hi.scale + (n_hi / 128) * kb;
-  auto load_scales = [&](int kt) -> uint32_t {
-    if constexpr (kFp4) {
-      const uint32_t lo = __ldg(reinterpret_cast<const unsigned short*>(sc_lo) + kt);
-      const uint32_t hi = __ldg(reinterpret_cast<const unsigned short*>(sc_hi) + kt);
-      return lo | (hi << 16);
-    } else {
-      return static_cast<uint32_t>(__ldg(sc_lo + kt / 2)) | (static_cast<uint32_t>(__ldg(sc_hi + kt / 2)) << 16);
-    }
-  };
-  auto issue_a = [&](int kt) {
-    if (!a_load) return;
-    const int s = kt % S;
-#pragma unroll
-    for (int c = 0; c < 8; ++c)
-      moe_cp_async16(a_dst + s * Sm::kAStage + ((c ^ r7) << 4), a_row + kt * kMoeWgBK + c * 8);
-  };
-  auto issue_raw = [&](int c) {  // chunk c of rows t, t + 128 into slot c % R
-    const int s = c % R;
-    const int64_t off = static_cast<int64_t>(c) * kMoeWgRawChunk;
-    const uint32_t bytes = static_cast<uint32_t>(min(kMoeWgRawChunk, static_cast<int>(row_bytes - off)));
-    const uint32_t bar = rfull0 + 8 * s, dst = raw_dst + s * Sm::kRawSlot;
-    moe_wg_bar_arrive_tx(bar, 2 * bytes);
-    moe_wg_bulk_copy(dst, raw_lo + off, bytes, bar);
-    moe_wg_bulk_copy(dst + 128 * kMoeWgRawPitch, raw_hi + off, bytes, bar);
-  };
-  for (int c = 0; c < R && c < NC; ++c) issue_raw(c);
-  issue_a(0);
-  moe_cp_async_commit();
-  if (KT > 1) issue_a(1);
-  moe_cp_async_commit();
-  uint32_t sc_next = load_scales(0);
-  for (int kt = 0; kt < KT; ++kt) {
-    const uint32_t sc = sc_next;
-    if (kt + 1 < KT) sc_next = load_scales(kt + 1);
-    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);  // frees A of kt + 2, B of kt
-    if (kt + 2 < KT) issue_a(kt + 2);
-    moe_cp_async_commit();
-    moe_cp_async_wait<2>();  // step kt's A copies (this thread's) have landed
-    const int c = kt / kC, j = kt % kC;
-    if (j == 0) moe_wg_bar_wait(rfull0 + 8 * (c % R), (c / R) & 1);  // chunk c of every producer thread landed
-    const uint8_t* raw_s = smem + Sm::kRaw + (c % R) * Sm::kRawSlot + t * kMoeWgRawPitch + j * kRawRow;
-    uint8_t* b_s = smem + Sm::kB + (kt & 1) * Sm::kBStage + t * 128;
-    moe_wg_expand_row<kFp4>(raw_s, b_s, r7, 0, sc & 0xFFFFu);
-    moe_wg_expand_row<kFp4>(raw_s + 128 * kMoeWgRawPitch, b_s + 128 * 128, r7, 0, sc >> 16);
-    moe_wg_fence_async_smem();  // also orders this thread's raw reads before the bulk copy that overwrites them
-    moe_wg_bar_arrive(full0 + 8 * (kt % S));
-    if ((j == kC - 1 || kt == KT - 1) && c + R < NC) issue_raw(c + R);
-  }
-}
-
 // Consumer warpgroup cw (0, 1): tile rows [64·cw, 64·cw + 64); ct = thread index in the warpgroup. kSplitN
 // (variant 2): each K step as two wgmma groups of four m64n128 (B rows [0, 128), then [128, 256)); wait_group 1
 // then leaves only the second half of step kt in flight (a whole m64n256 group in flight serializes the wgmmas
@@ -697,11 +571,11 @@ __device__ __forceinline__ void moe_wg_consume(const MoeGemmParams& p, uint8_t* 
 template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
 __global__ void __launch_bounds__(moe_wgmma_threads(kVariant), 1)
     moe_gemm_wgmma_kernel(const __grid_constant__ MoeGemmParams p) {
-  static_assert(kVariant >= 0 && kVariant < kMoeWgVariants);
+  static_assert(kVariant == 0 || kVariant == 2);
   grid_dependency_sync();
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int kProd = moe_wgmma_producers(kVariant);  // producer warpgroups
-  using Sm = MoeWgSmemOf<kVariant>;
+  using Sm = MoeWgSmem;
   const int tile = blockIdx.y;
   if (tile >= *p.n_tiles) return;
   const int expert = p.tiles[3 * tile], row0 = p.tiles[3 * tile + 1], rows = p.tiles[3 * tile + 2];
@@ -719,7 +593,7 @@ __global__ void __launch_bounds__(moe_wgmma_threads(kVariant), 1)
   } else if (tid < kMoeWgBM) {  // the producer warpgroup
     const int i = row0 + min(tid, rows - 1);
     const int slot = p.gather ? p.perm[i] : i;  // in flight during the scale copy's issue
-    if constexpr (kVariant == 0) moe_wg_load_scales<kGateUp, kFp4>(p, smem, expert, n0, tid);
+    moe_wg_load_scales<kGateUp, kFp4>(p, smem, expert, n0, tid);
     reinterpret_cast<int*>(smem + Sm::rsrc(kFp4))[tid] = p.gather ? slot / p.top_k : slot;
   }
   if (tid == 0) {
@@ -728,19 +602,15 @@ __global__ void __launch_bounds__(moe_wgmma_threads(kVariant), 1)
       moe_wg_bar_init(bars + 8 * s, 128 * kProd);              // full: every producer thread
       moe_wg_bar_init(bars + 8 * (kMoeWgStages + s), 8);       // empty: lane 0 of every consumer warp
     }
-    if constexpr (kVariant == 1)
-      for (int s = 0; s < kMoeWgRawSlots; ++s) moe_wg_bar_init(bars + 8 * (2 * kMoeWgStages + s), 128);  // rfull
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
   if (wg < kProd) {
-    if constexpr (kVariant == 0) {
-      moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
-    } else if constexpr (kVariant == 2) {
+    if constexpr (kVariant == 2) {
       moe_wg_regs_dec<kMoeWg2ProdRegs>();
       moe_wg_produce<kGateUp, kFmt, 2>(p, smem, expert, n0, tid, rows);
     } else {
-      moe_wg_produce_deep<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
+      moe_wg_produce<kGateUp, kFmt>(p, smem, expert, n0, tid, rows);
     }
   } else {
     if constexpr (kVariant == 2) moe_wg_regs_inc<kMoeWg2ConsRegs>();

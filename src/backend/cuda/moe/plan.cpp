@@ -47,6 +47,10 @@ bool moe_fuse_enabled() { return kernel_paths().moe_fuse; }
 bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {
+  // With the wgmma kernel the 128-slot tile wins at any slot count above the gemv range: the 16-slot mma.sync
+  // tiles re-read each expert's weights per 16 slots and stall on them (Flash T=512, 12 slots per expert: 10.5
+  // vs 4.6 ms, runs 45-53); launch_moe_gemm falls back to the mma.sync 128-slot kernel where wgmma does not apply.
+  if (kernel_paths().moe_wgmma) return MoeGemmPath::MmaPrefill;
   const int64_t used = std::max<int64_t>(1, std::min(n_slots, n_experts));
   return n_slots / used >= 32 ? MoeGemmPath::MmaPrefill : MoeGemmPath::MmaDecode;
 }

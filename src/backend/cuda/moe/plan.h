@@ -58,7 +58,8 @@ std::string moe_mma_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtyp
 std::string moe_gemv_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K);
 // Whether the gemv paths are enabled: DSV4_MOE_GEMV=0 in the environment selects the older mma paths.
 bool moe_gemv_enabled();
-// Decode tile while the average slot count per used expert is below 32, prefill tile above.
+// Prefill tile (128 slots) when kernel_paths().moe_wgmma; else the decode tile while the average slot count per
+// used expert is below 32, the prefill tile above.
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts);
 
 }  // namespace dsv4::cuda

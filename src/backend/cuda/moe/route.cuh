@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/warp.cuh"
 #include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/moe/params.h"
 #include "backend/cuda/moe/plan.h"
@@ -145,22 +146,12 @@ __global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __g
 // Exclusive block scan of one int per thread (blockDim.x == kAlignThreads); returns the block total in *total.
 __device__ __forceinline__ int align_block_scan(int v, int* warp_sums, int* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int inc = v;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int n = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += n;
-  }
+  const int inc = warp_inclusive_sum(v);
   if (lane == 31) warp_sums[warp] = inc;
   __syncthreads();
   if (warp == 0) {
     int w = lane < kAlignThreads / 32 ? warp_sums[lane] : 0;
-    int wi = w;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int n = __shfl_up_sync(0xffffffffu, wi, o);
-      if (lane >= o) wi += n;
-    }
+    const int wi = warp_inclusive_sum(w);
     if (lane < kAlignThreads / 32) warp_sums[lane] = wi - w;
     if (lane == 31) *total = wi;
   }

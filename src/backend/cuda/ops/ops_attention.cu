@@ -361,16 +361,17 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   const size_t keys_off = align256(list_bytes);
   const size_t scores_off = align256(keys_off + static_cast<size_t>(st.used) * sizeof(const float*));
   const size_t scores_bytes = static_cast<size_t>(rows * st.max_keys) * sizeof(float);
-  const int64_t cand_ld = plan.segmented_topk && plan.n_seg > 1 ? int64_t(plan.n_seg) * top_k : 0;
+  // Rows of several segments: the radix select (kernel_paths().topk_radix, its own row areas), else the segment
+  // candidates and their merges, two-level for rows of more than kTopkMergeGroup segments (topk_two_level).
+  const bool multi = plan.segmented_topk && plan.n_seg > 1;
+  const int64_t radix_ld = multi && cuda::kernel_paths().topk_radix ? cuda::topk_radix_words(plan.n_seg, top_k) : 0;
+  const int64_t cand_ld = multi && !radix_ld ? int64_t(plan.n_seg) * top_k : 0;
   const size_t cand_key_off = scores_off + align256(scores_bytes);
   const size_t cand_bytes = static_cast<size_t>(rows * cand_ld) * 4;
   const size_t cand_idx_off = cand_key_off + align256(cand_bytes);
-  // Rows of several segments: the radix select (kernel_paths().topk_radix), else the segment merges, two-level for
-  // rows of more than kTopkMergeGroup segments (kernel_paths().topk_two_level).
-  const int64_t radix_ld = cand_ld && cuda::kernel_paths().topk_radix ? cuda::topk_radix_words(plan.n_seg, top_k) : 0;
   const int64_t groups = (plan.n_seg + cuda::kTopkMergeGroup - 1) / cuda::kTopkMergeGroup;
-  const int64_t cand2_ld = cand_ld && !radix_ld && plan.n_seg > cuda::kTopkMergeGroup &&
-                                   cuda::kernel_paths().topk_two_level ? groups * top_k : 0;
+  const int64_t cand2_ld =
+      cand_ld && plan.n_seg > cuda::kTopkMergeGroup && cuda::kernel_paths().topk_two_level ? groups * top_k : 0;
   const size_t cand2_bytes = static_cast<size_t>(rows * cand2_ld) * 4;
   const size_t cand2_key_off = cand_idx_off + align256(cand_bytes);
   const size_t cand2_idx_off = cand2_key_off + align256(cand2_bytes);

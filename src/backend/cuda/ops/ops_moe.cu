@@ -103,10 +103,6 @@ LinearPlan plan_linear(const WeightLayout& l, bool bf16, int64_t n_slots, int64_
       if (single && n_slots <= 64) p.path = n_slots <= 16 ? MoeGemmPath::MmaGemv : MoeGemmPath::MmaGemvWide;
       else if (!single && n_slots <= 8 * used) p.path = MoeGemmPath::MmaGemv;
     }
-    // Between the gemv and prefill ranges the 16-slot mma.sync tiles re-read each expert's weights per 16 slots
-    // and stall on them (Flash T=512, 12 slots per expert: 10.5 ms, run 45); the 128-slot tiles of the wgmma
-    // kernel (launch_moe_gemm falls back to the mma.sync one where it does not apply) stream them once.
-    if (p.path == MoeGemmPath::MmaDecode && cuda::kernel_paths().moe_wgmma) p.path = MoeGemmPath::MmaPrefill;
   }
   return p;
 }
