@@ -153,7 +153,7 @@ class Bench {
         Clock::time_point t0)
       : o_(o), m_(m), cfg_(m.cfg()), cuda_ops_(cuda_ops), prof_(prof), tf_(m.cfg(), m.weights(), prof), ceil_(c),
         rep_(rep),
-        rnd_(o.seed + 7), rng_(o.seed + 3), t0_(t0) {}
+        rnd_(o.seed + 7, m.cfg().index_head_dim), rng_(o.seed + 3), t0_(t0) {}
 
   void decode(int64_t ctx, int64_t batch);
   void prefill(int64_t prompt);

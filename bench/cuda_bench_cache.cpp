@@ -8,6 +8,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/ops/context.h"
+#include "core/numerics.h"
 
 namespace dsv4::bench {
 
@@ -28,19 +29,37 @@ void prepare(const model::ModelConfig& cfg, model::SequenceState& s, int64_t end
     rnd.fill(s.compressed_row(il, 0), n * cfg.head_dim);
     if (ratio == 4) {
       s.index_key_row(il, n - 1);
-      rnd.fill(s.index_key_row(il, 0), n * cfg.index_head_dim);
+      rnd.fill_mxfp4(s.index_key_row(il, 0), n);
     }
   }
 }
 
 }  // namespace
 
-RandomRows::RandomRows(uint64_t seed) {
+RandomRows::RandomRows(uint64_t seed, int64_t index_head_dim) : row_words_(mxfp4_row_bytes(index_head_dim) / 4) {
   Tensor host({kRandomFloats});
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   for (float& v : host.vec()) v = uni(rng);
+  const int64_t rows = std::min<int64_t>(kRandomFloats / index_head_dim, int64_t{1} << 15);
+  Tensor packed({rows, row_words_});
+  for (int64_t r = 0; r < rows; ++r) {
+    auto* b = reinterpret_cast<uint8_t*>(packed.row(r));
+    std::fill(b, b + 4 * row_words_, uint8_t{0});
+    fp4_pack(host.data() + r * index_head_dim, static_cast<size_t>(index_head_dim), b, b + index_head_dim / 2);
+  }
   block_ = host.to(Device::Cuda);
+  packed_ = packed.to(Device::Cuda);
+}
+
+void RandomRows::fill_mxfp4(float* dst, int64_t n_rows) const {
+  cudaStream_t s = cuda::CudaContext::get().stream();
+  const int64_t block_rows = packed_.dim(0);
+  for (int64_t off = 0; off < n_rows; off += block_rows) {
+    const int64_t m = std::min(block_rows, n_rows - off);
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst + off * row_words_, packed_.data(), static_cast<size_t>(m * row_words_) * 4,
+                                    cudaMemcpyDeviceToDevice, s));
+  }
 }
 
 void RandomRows::fill(float* dst, int64_t n) const {
@@ -61,7 +80,7 @@ int64_t sequence_bytes(const model::ModelConfig& cfg, int64_t end_pos) {
     const int64_t n = entries(end_pos, ratio);
     floats += n * cfg.head_dim + model::compressor_state_floats(ratio, (ratio == 4 ? 2 : 1) * cfg.head_dim);
     if (ratio == 4)
-      floats += n * cfg.index_head_dim + model::compressor_state_floats(4, 2 * cfg.index_head_dim);
+      floats += n * mxfp4_row_bytes(cfg.index_head_dim) / 4 + model::compressor_state_floats(4, 2 * cfg.index_head_dim);
   }
   return floats * static_cast<int64_t>(sizeof(float));
 }
@@ -73,7 +92,7 @@ SequenceSet make_sequences(const model::ModelConfig& cfg, int64_t batch, int64_t
   set.shared = batch > 1 && batch * per_seq > budget_bytes;
   const int64_t n_states = set.shared ? 1 : batch;
   for (int64_t i = 0; i < n_states; ++i) {
-    set.states.push_back(std::make_unique<model::SequenceState>(cfg, Device::Cuda));
+    set.states.push_back(std::make_unique<model::SequenceState>(cfg, Device::Cuda, RowFormat::Mxfp4));
     prepare(cfg, *set.states.back(), end_pos, rnd);
   }
   for (int64_t i = 0; i < batch; ++i) {

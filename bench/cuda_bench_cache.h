@@ -2,9 +2,10 @@
 // at a chosen context length without running a prefill. Each sequence is a SequenceState on the GPU whose
 // compressed rows and indexer keys are allocated once up to a last entry (by asking for that row, so no growth
 // happens inside a timed step) and, like the window ring, filled with small random values (copied from a random
-// device block); the values matter only to the indexer's top-k, which always selects index_topk entries.
+// device block); the values matter only to the indexer's top-k, which always selects index_topk entries. Indexer
+// keys are Mxfp4 rows (the engine's format with the official numerics), packed from random values.
 // When the batch's rows do not fit the memory budget (1M context at large batch: a CSA layer holds
-// 262144 x 512 x 4 B compressed rows + 262144 x 128 x 4 B indexer keys per sequence), every sequence of the
+// 262144 x 512 x 4 B compressed rows + 262144 x 68 B indexer keys per sequence), every sequence of the
 // batch becomes a SharedRowsCache view of one SequenceState: same rows for all sequences, own n_past. The
 // kernels then read the same bytes for every sequence (L2 may serve part of them); the report says so.
 #pragma once
@@ -17,14 +18,18 @@
 
 namespace dsv4::bench {
 
-// A block of small random f32 values on the device, copied (device to device) into cache rows.
+// A block of small random f32 values on the device, copied (device to device) into cache rows, and the same
+// values packed as Mxfp4 rows of index_head_dim (core/row_blocks.h) for the indexer keys.
 class RandomRows {
  public:
-  explicit RandomRows(uint64_t seed);
-  void fill(float* dst, int64_t n) const;  // dst: n floats on the device
+  RandomRows(uint64_t seed, int64_t index_head_dim);
+  void fill(float* dst, int64_t n) const;              // dst: n floats on the device
+  void fill_mxfp4(float* dst, int64_t n_rows) const;  // dst: n_rows Mxfp4 rows of index_head_dim on the device
 
  private:
   Tensor block_;
+  Tensor packed_;  // Mxfp4 rows of the first values of block_
+  int64_t row_words_ = 0;
 };
 
 // A sequence whose rows live in a shared SequenceState.
@@ -34,6 +39,7 @@ class SharedRowsCache final : public model::SequenceCache {
   float* window_row(int64_t il, int64_t pos) override { return store_.window_row(il, pos); }
   float* compressed_row(int64_t il, int64_t w) override { return store_.compressed_row(il, w); }
   float* index_key_row(int64_t il, int64_t w) override { return store_.index_key_row(il, w); }
+  RowFormat index_key_format() const override { return store_.index_key_format(); }
   model::CompressorState compressor(int64_t il, bool indexer) override { return store_.compressor(il, indexer); }
   RowBlocks compressed_rows(int64_t il, int64_t n) override { return store_.compressed_rows(il, n); }
   RowBlocks index_key_rows(int64_t il, int64_t n) override { return store_.index_key_rows(il, n); }

@@ -74,7 +74,7 @@ struct HcParams {
 struct SeqEntries {
   int64_t row_begin = 0;
   int64_t n_rows = 0;
-  RowBlocks entries;  // rows each f32 [dim] on the backend's device
+  RowBlocks entries;  // rows on the backend's device: f32 [dim], or Mxfp4 rows (indexer keys only)
 };
 
 // One query's attention inputs (spec §5.5): its window rows (host-built, at most sliding_window), then
@@ -158,7 +158,8 @@ class Ops {
   virtual void sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink,
                                 float scale, Tensor& out) = 0;
   // Lightning indexer selection (spec §5.8 step 6-7): for query row t of chunk c, score[s] =
-  // Σ_h w[t,h]·relu(q[t,h]·K[s]) over the n_keys[t] entries K[s] = c.entries.row(s) (each f32 [head_dim]),
+  // Σ_h w[t,h]·relu(q[t,h]·K[s]) over the n_keys[t] entries K[s] = c.entries.row(s) (f32 [head_dim] or the
+  // decoded Mxfp4 row, per c.entries.format),
   // then the top min(top_k, n_keys[t]) entries s by score, ties to the lower index, in descending score order.
   // q f32 [T, nh, hd], w f32 [T, nh]; the chunks cover rows [0, T) in order. selected: i32 [T, top_k] on the
   // backend's device (resized), row t's first min(top_k, n_keys[t]) slots the selection, the rest -1. Nothing
@@ -189,6 +190,9 @@ class Ops {
   // Row copies between tensors and caches: dst[i][0, width) = src[i][0, width), in order (a later copy
   // to the same destination wins). Pointers on this backend's device.
   virtual void copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) = 0;
+  // Indexer key stores in the Mxfp4 row format (core/row_blocks.h): row dst[i] = fp4_pack of src[i][0, dim)
+  // (codes, scales, zero pad: mxfp4_row_bytes(dim) bytes), dim % 32 == 0. Lossless for FP4-fake-quantized rows.
+  virtual void pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) = 0;
   // X f32 [T, hc, D]: every stream a copy of h f32 [T, D].
   virtual void hc_expand(const Tensor& h, int64_t hc, Tensor& X) = 0;
   // out f32 [rows.size(), row_size] = x[rows].

@@ -15,19 +15,20 @@ namespace dsv4::cli {
 namespace {
 
 // Pages and tokens that fit in a KV budget, for the deployment rows (FP8 main + MXFP4 indexer, spec §9.2)
-// and for the f32 rows of the CPU reference.
+// and for the rows the engine stores today with the default numerics (f32 main rows, MXFP4 indexer rows).
 bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, const kv::Concurrency& c) {
   auto bytes = parse_budget(budget);
   if (!bytes.ok()) {
     std::cerr << "error: --kv-memory: " << bytes.message() << "\n";
     return false;
   }
-  kv::CacheShape fp8 = runtime::f32_cache_shape(cfg);
+  kv::CacheShape fp8 = runtime::cache_shape(cfg);
   model::KvCacheBytes b = model::kv_cache_bytes(cfg, model::KvRowFormat::Fp8, model::IndexerRowFormat::Fp4);
   fp8.kv_row_bytes = b.kv_row;
   fp8.indexer_row_bytes = b.indexer_row;
   std::pair<const char*, kv::CacheShape> shapes[] = {{"FP8 KV rows + MXFP4 indexer rows (deployment)", fp8},
-                                                     {"f32 rows (CPU reference)", runtime::f32_cache_shape(cfg)}};
+                                                     {"f32 KV rows + MXFP4 indexer rows (this build)",
+                                                      runtime::cache_shape(cfg, RowFormat::Mxfp4)}};
   for (auto& [name, shape] : shapes) {
     auto layout = kv::make_layout(shape);
     if (!layout.ok()) {

@@ -89,6 +89,33 @@ void fp4_fake_quant(float* x, size_t n, size_t block) {
   }
 }
 
+void fp4_pack(const float* x, size_t n, uint8_t* codes, uint8_t* scales) {
+  check_blocks(n, 32, "fp4_pack: n must be a positive multiple of 32");
+  for (size_t b0 = 0, bi = 0; b0 < n; b0 += 32, ++bi) {
+    const float s = block_scale(x + b0, 32, kFp4AmaxFloor, kInvE2m1Max);
+    uint8_t* c = codes + b0 / 2;
+    if (!std::isfinite(s)) {
+      scales[bi] = 0xFF;
+      std::fill(c, c + 16, uint8_t{0});
+      continue;
+    }
+    scales[bi] = e8m0_from_pow2(s);
+    for (size_t i = 0; i < 32; i += 2) {
+      const uint8_t lo = f32_to_e2m1(std::clamp(x[b0 + i] / s, -6.0f, 6.0f));
+      const uint8_t hi = f32_to_e2m1(std::clamp(x[b0 + i + 1] / s, -6.0f, 6.0f));
+      c[i / 2] = static_cast<uint8_t>(lo | (hi << 4));
+    }
+  }
+}
+
+void fp4_unpack(const uint8_t* codes, const uint8_t* scales, size_t n, float* x) {
+  check_blocks(n, 32, "fp4_unpack: n must be a positive multiple of 32");
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t code = (codes[i / 2] >> (4 * (i & 1))) & 0xF;
+    x[i] = e2m1_to_f32(code) * e8m0_to_f32(scales[i / 32]);
+  }
+}
+
 void hadamard_inplace(float* x, size_t n, bool round_to_bf16) {
   check(n > 0 && std::has_single_bit(n), "hadamard_inplace: n must be a power of two");
   for (size_t h = 1; h < n; h *= 2) {

@@ -19,6 +19,15 @@ void fp8_act_quant(const float* x, size_t n, size_t block, uint8_t* q, uint8_t* 
 // x_i <- bf16(e2m1(x_i / s) * s).
 void fp4_fake_quant(float* x, size_t n, size_t block = 32);
 
+// FP4 quantization of x[0..n) (n % 32 == 0) in the storage form of spec §2.4 / §9.2: per block of 32 the e8m0
+// scale byte of s = ue8m0_ceil(max(amax, 6*2^-126) * fl32(1/6)) and the e2m1 codes of clamp(x/s, -6, 6), element
+// 2j in the low nibble of codes[j]. A block holding NaN or ±inf gets scale 0xFF (NaN) and zero codes.
+// fp4_unpack(fp4_pack(x)) equals fp4_fake_quant(x) bit for bit (also when x is already fake-quantized: the
+// packing of a fake-quantized row decodes to itself).
+void fp4_pack(const float* x, size_t n, uint8_t* codes, uint8_t* scales);
+// x[i] = e2m1(code i) * 2^(scale - 127) (exact); a 0xFF scale byte gives NaN for its whole block.
+void fp4_unpack(const uint8_t* codes, const uint8_t* scales, size_t n, float* x);
+
 // In-place orthonormal Walsh-Hadamard transform of x[0..n), n a power of two (spec §2.5): Sylvester order,
 // butterflies (a,b)->(a+b,a-b) for strides 1,2,...,n/2 in f32, then multiply by 1/sqrt(n).
 // When round_to_bf16 is set the result is rounded to bf16 (the reference's bf16-out kernel).

@@ -5,6 +5,10 @@
 // rows_per_block consecutive entries of a layer, contiguous in its layer block). The block list owns its
 // pointers (a few thousand at 1M context); the rows themselves belong to the cache, on the cache's device.
 // Valid while the cache rows do not move (contiguous store: until it grows; paged: for one engine step).
+// Row formats: F32 rows hold `dim` floats. Mxfp4 rows (indexer keys of the official numerics, spec §9.2: "68 B
+// MXFP4 indexer row") hold the FP4 quantization of spec §2.4 exactly as fp4_pack (core/numerics.h) writes it:
+// dim/2 code bytes (element 2j in the low nibble of byte j), then dim/32 e8m0 scale bytes, zero-padded to a
+// multiple of 4 bytes (mxfp4_row_bytes: 68 for dim 128), so `stride` still counts 4-byte words.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,10 +16,18 @@
 
 namespace dsv4 {
 
+enum class RowFormat : uint8_t { F32, Mxfp4 };
+
+// Bytes of one Mxfp4 row of `dim` values (dim % 32 == 0).
+constexpr int64_t mxfp4_row_bytes(int64_t dim) { return (dim / 2 + dim / 32 + 3) / 4 * 4; }
+// Bytes of one row of `dim` values in format f.
+constexpr int64_t row_bytes(RowFormat f, int64_t dim) { return f == RowFormat::Mxfp4 ? mxfp4_row_bytes(dim) : 4 * dim; }
+
 struct RowBlocks {
-  std::vector<const float*> blocks;  // base of each block, each f32 [rows_per_block, stride] (device of the cache)
+  std::vector<const float*> blocks;  // base of each block, [rows_per_block, stride] words (device of the cache)
   int64_t rows_per_block = 1;
-  int64_t stride = 0;  // floats from one row of a block to the next (>= the row width)
+  int64_t stride = 0;  // 4-byte words from one row of a block to the next (>= the row width)
+  RowFormat format = RowFormat::F32;
 
   const float* row(int64_t s) const {
     return blocks[static_cast<size_t>(s / rows_per_block)] + (s % rows_per_block) * stride;

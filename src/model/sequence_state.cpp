@@ -9,7 +9,12 @@ int64_t compressor_state_floats(int64_t ratio, int64_t width) {
   return 2 * (ratio == 4 ? 2 : 1) * ratio * width;
 }
 
-SequenceState::SequenceState(const ModelConfig& cfg, Device device) : cfg_(cfg), device_(device) { reset(); }
+SequenceState::SequenceState(const ModelConfig& cfg, Device device, RowFormat index_format)
+    : cfg_(cfg), device_(device), index_format_(index_format) {
+  check(index_format == RowFormat::F32 || cfg.index_head_dim % 32 == 0,
+        "SequenceState: Mxfp4 indexer keys need index_head_dim % 32 == 0");
+  reset();
+}
 
 void SequenceState::reset() {
   n_past = 0;
@@ -31,7 +36,7 @@ void SequenceState::reset() {
     }
     if (l.ratio == 4) {
       l.idx_cmp = make(1, compressor_state_floats(4, 2 * cfg_.index_head_dim));
-      l.index_keys = make(0, cfg_.index_head_dim);
+      l.index_keys = make(0, row_bytes(index_format_, cfg_.index_head_dim) / 4);
     }
     layers_.push_back(std::move(l));
   }
@@ -69,7 +74,9 @@ RowBlocks SequenceState::compressed_rows(int64_t il, int64_t n) {
 }
 
 RowBlocks SequenceState::index_key_rows(int64_t il, int64_t n) {
-  return one_block(layers_.at(static_cast<size_t>(il)).index_keys, n);
+  RowBlocks b = one_block(layers_.at(static_cast<size_t>(il)).index_keys, n);
+  b.format = index_format_;
+  return b;
 }
 
 CompressorState SequenceState::compressor(int64_t il, bool indexer) {

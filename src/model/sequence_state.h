@@ -4,6 +4,9 @@
 // num_hidden_layers + i for MTP block i). Rows are f32 values already rounded to the cache dtype.
 // Two implementations: SequenceState (contiguous vectors, used by tests and single-sequence tools) and the
 // paged store of the serving engine (runtime/paged_cache.h), which addresses rows through page tables.
+// Indexer keys are f32 rows, or Mxfp4 rows (core/row_blocks.h: the packed FP4 form of the official numerics,
+// 68 B instead of 512 B at index_head_dim 128) when the cache was made with RowFormat::Mxfp4: index_key_row then
+// points at the packed bytes and writers pack (Ops::pack_rows_mxfp4) instead of copying.
 // Invariants after a forward over positions [0, n_past): window_row(il, p) holds the KV of p for
 // p in [n_past - sliding_window, n_past); entries w < floor(n_past / ratio) are written.
 #pragma once
@@ -37,7 +40,8 @@ class SequenceCache {
   virtual ~SequenceCache() = default;
   virtual float* window_row(int64_t il, int64_t pos) = 0;       // f32 [head_dim]
   virtual float* compressed_row(int64_t il, int64_t w) = 0;     // f32 [head_dim]
-  virtual float* index_key_row(int64_t il, int64_t w) = 0;      // f32 [index_head_dim]
+  virtual float* index_key_row(int64_t il, int64_t w) = 0;      // one row in index_key_format()
+  virtual RowFormat index_key_format() const = 0;
   virtual CompressorState compressor(int64_t il, bool indexer) = 0;
   // Entries [0, n) of layer il as row blocks (what the attention and indexer ops read): row s of the result
   // is compressed_row(il, s) / index_key_row(il, s). Valid until the rows move (see core/row_blocks.h).
@@ -51,13 +55,15 @@ class SequenceCache {
 // Contiguous implementation: a window ring of sliding_window rows per layer and growing entry vectors.
 class SequenceState final : public SequenceCache {
  public:
-  // Rows live on `device` (the backend's: Ops::device()).
-  explicit SequenceState(const ModelConfig& cfg, Device device = Device::Host);
+  // Rows live on `device` (the backend's: Ops::device()); indexer keys in `index_format`.
+  explicit SequenceState(const ModelConfig& cfg, Device device = Device::Host,
+                         RowFormat index_format = RowFormat::F32);
   void reset();
 
   float* window_row(int64_t il, int64_t pos) override;
   float* compressed_row(int64_t il, int64_t w) override;
   float* index_key_row(int64_t il, int64_t w) override;
+  RowFormat index_key_format() const override { return index_format_; }
   CompressorState compressor(int64_t il, bool indexer) override;
   RowBlocks compressed_rows(int64_t il, int64_t n) override;  // one block
   RowBlocks index_key_rows(int64_t il, int64_t n) override;   // one block
@@ -67,13 +73,14 @@ class SequenceState final : public SequenceCache {
     int64_t ratio = 0;
     Tensor window;      // f32 [sliding_window, head_dim], slot pos % window
     Tensor compressed;  // f32 [n, head_dim]
-    Tensor index_keys;  // f32 [n, index_head_dim]
+    Tensor index_keys;  // [n, row words]: f32 [index_head_dim] or one Mxfp4 row
     Tensor cmp, idx_cmp;
   };
   static float* grow_row(Tensor& v, int64_t row);
   static RowBlocks one_block(Tensor& v, int64_t n);
   const ModelConfig& cfg_;
   Device device_;
+  RowFormat index_format_;
   std::vector<Layer> layers_;  // n_layers_total
 };
 

@@ -7,7 +7,7 @@
 
 namespace dsv4::runtime {
 
-kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg) {
+kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format) {
   const model::LayerCounts n = model::count_layers(cfg);
   int64_t state_floats = 0;
   for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) {
@@ -18,12 +18,18 @@ kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg) {
   }
   return {.n_window_layers = cfg.n_layers_total(), .n_csa_layers = n.n_csa, .n_hca_layers = n.n_hca,
           .window = cfg.sliding_window, .kv_row_bytes = 4 * cfg.head_dim,
-          .indexer_row_bytes = 4 * cfg.index_head_dim, .state_bytes = 4 * state_floats};
+          .indexer_row_bytes = row_bytes(index_format, cfg.index_head_dim), .state_bytes = 4 * state_floats};
+}
+
+RowFormat index_row_format(const backend::Numerics& numerics) {
+  return numerics.indexer == backend::IndexerDtype::Fp4 ? RowFormat::Mxfp4 : RowFormat::F32;
 }
 
 PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes,
-                           Device device)
-    : cfg_(cfg), layout_(layout) {
+                           Device device, RowFormat index_format)
+    : cfg_(cfg), layout_(layout), index_format_(index_format) {
+  check(layout.shape.n_csa_layers == 0 || layout.shape.indexer_row_bytes == row_bytes(index_format, cfg.index_head_dim),
+        "paged store: the layout's indexer row bytes do not match the indexer key format");
   int64_t n_csa = 0, n_hca = 0, off = 0;
   for (int64_t il = 0; il < cfg.n_layers_total(); ++il) {
     int64_t m = il < cfg.num_hidden_layers ? cfg.compress_ratio(il) : 0;
@@ -85,6 +91,7 @@ class PagedSequence final : public model::SequenceCache {
     return s_.compressed_.ptr() +
            compressed_byte(w / rpp, L.indexer_offset(j) + (w % rpp) * L.shape.indexer_row_bytes) / 4;
   }
+  RowFormat index_key_format() const override { return s_.index_format_; }
   // One block per compressed page: page k holds entries [k·rpp, (k+1)·rpp) of the layer, contiguous in the
   // layer's block of that page (kv::CacheLayout).
   RowBlocks compressed_rows(int64_t il, int64_t n) override {
@@ -99,7 +106,9 @@ class PagedSequence final : public model::SequenceCache {
     const kv::CacheLayout& L = s_.layout_;
     int64_t j = s_.csa_index_[static_cast<size_t>(il)];
     check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no indexer keys"; });
-    return page_blocks(n, L.csa_rows_per_page, L.indexer_offset(j), L.shape.indexer_row_bytes);
+    RowBlocks b = page_blocks(n, L.csa_rows_per_page, L.indexer_offset(j), L.shape.indexer_row_bytes);
+    b.format = s_.index_format_;
+    return b;
   }
   model::CompressorState compressor(int64_t il, bool indexer) override {
     int64_t off = (indexer ? s_.idx_state_offset_ : s_.state_offset_)[static_cast<size_t>(il)];

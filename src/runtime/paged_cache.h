@@ -2,12 +2,14 @@
 // through which the model reads and writes it. kv::HybridKvManager owns the page tables (host metadata);
 // this store owns the bytes of its three pools (window pages, compressed pages, compressor-state slots) laid
 // out exactly as kv::CacheLayout says, with f32 rows already rounded to the cache dtype, on the host or in
-// device memory (the FP8/FP4 byte rows of docs/contracts.md in the same geometry are the planned next step).
+// device memory. Indexer keys are f32 rows or, with the official FP4 indexer numerics, packed Mxfp4 rows (68 B at
+// index_head_dim 128, core/row_blocks.h); FP8 main rows (584 B) in the same geometry are the planned next step.
 // A view is valid while the manager's page tables of that sequence are unchanged (one engine step).
 #pragma once
 #include <memory>
 #include <vector>
 
+#include "backend/ops.h"
 #include "kv/cache_layout.h"
 #include "kv/hybrid_kv_manager.h"
 #include "kv/memory_budget.h"
@@ -16,14 +18,17 @@
 
 namespace dsv4::runtime {
 
-// The CacheShape of a model with f32 rows (row bytes 4·head_dim and 4·index_head_dim).
-kv::CacheShape f32_cache_shape(const model::ModelConfig& cfg);
+// The CacheShape of a model with f32 main rows (4·head_dim bytes) and indexer keys in index_format
+// (4·index_head_dim bytes, or mxfp4_row_bytes(index_head_dim)).
+kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format = RowFormat::F32);
+// The indexer key format that holds the numerics' keys exactly: Mxfp4 for the FP4 indexer, else F32.
+RowFormat index_row_format(const backend::Numerics& numerics);
 
 class PagedKvStore {
  public:
-  // Pools live on `device` (the backend's: Ops::device()).
+  // Pools live on `device` (the backend's: Ops::device()). layout must come from cache_shape(cfg, index_format).
   PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes,
-               Device device = Device::Host);
+               Device device = Device::Host, RowFormat index_format = RowFormat::F32);
 
   // View of sequence `id` at position n_past (the start of its chunk in this step).
   std::unique_ptr<model::SequenceCache> view(const kv::HybridKvManager& kv, kv::SeqId id, int64_t n_past);
@@ -33,6 +38,7 @@ class PagedKvStore {
   friend class PagedSequence;
   const model::ModelConfig& cfg_;
   kv::CacheLayout layout_;
+  RowFormat index_format_;
   std::vector<int64_t> csa_index_, hca_index_;    // per layer: index among CSA / HCA layers, -1 if not
   std::vector<int64_t> state_offset_;             // per layer: float offset of its main compressor state
   std::vector<int64_t> idx_state_offset_;         // per layer: float offset of its indexer compressor state

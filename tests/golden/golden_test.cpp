@@ -143,6 +143,33 @@ TEST_P(Golden, BatchOfSequencesEqualsSingleSequences) {
   }
 }
 
+// The engine's paged store keeps the official numerics' indexer keys as packed Mxfp4 rows (68 B at head dim 128)
+// instead of f32 rows: the same values, so the same selections and bitwise the same logits, for prefill chunks and
+// decode steps (keys written by both, scored as packed rows).
+TEST_P(Golden, Mxfp4IndexerRowsEqualF32Rows) {
+  auto m = load(backend::Numerics{});
+  ASSERT_TRUE(m);
+  auto ids = read_ids(dir() / "input_ids.json");
+  HostTensor full = runtime::all_logits(*m, ids);
+  model::SequenceState seq(m->cfg, Device::Host, RowFormat::Mxfp4);
+  const int64_t n = static_cast<int64_t>(ids.size()), V = m->cfg.vocab_size, n_decode = 8;
+  for (int64_t b = 0; b < n;) {
+    const int64_t e = b < n - n_decode ? std::min(n - n_decode, b + 37) : b + 1;
+    model::ForwardOutput fo;
+    m->transformer->forward(model::single_batch(seq, std::span(ids).subspan(b, e - b)), {.all_logits = true}, fo);
+    for (int64_t i = b; i < e; ++i)
+      ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V))) << "position " << i;
+    b = e;
+  }
+  // The rows really are packed: an f32 row would be 4 * index_head_dim bytes apart.
+  for (int64_t il = 0; il < m->cfg.num_hidden_layers; ++il) {
+    if (m->cfg.compress_ratio(il) != 4) continue;
+    RowBlocks rows = seq.index_key_rows(il, 2);
+    EXPECT_EQ(rows.format, RowFormat::Mxfp4);
+    EXPECT_EQ(4 * rows.stride, mxfp4_row_bytes(m->cfg.index_head_dim));
+  }
+}
+
 TEST_P(Golden, OfficialNumericsApplyTheirRoundings) {
   auto m = load(backend::Numerics{});
   ASSERT_TRUE(m);

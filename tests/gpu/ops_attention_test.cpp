@@ -13,10 +13,12 @@
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
 //    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
 //    radix select by default, the segment merges with topk_radix off, "merge-topk" rows), rows with ties at the
-//    k-th score in every segment ("key-period") and all-zero scores ("zero-w"), and the previous kernels
-//    (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
+//    k-th score in every segment ("key-period") and all-zero scores ("zero-w"), keys as packed Mxfp4 rows
+//    ("mxfp4-rows": the engine's FP4 indexer store, read by the tensor-core kernel or decoded for the others), and
+//    the previous kernels (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
 //    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k: the
 //    device i32 [T, top_k] selections are poisoned before the run and compared slot by slot (-1 padding too);
+//  * pack_rows_mxfp4 (bitwise vs core fp4_pack, scattered destination rows, NaN / inf / zero blocks);
 //  * softmax_pool, copy_rows (with a repeated destination: the later copy wins), rope (forward and inverse,
 //    positions up to 1M), kv_round (Fp8 / Bf16, bitwise), indexer_round (Fp4 / Bf16, bitwise), finish_rows
 //    (vs the CPU op sequence, and bitwise vs the CUDA op sequence).
@@ -25,6 +27,7 @@
 // top-512) and a 1024-query prefill chunk, each also with the previous kernels ("legacy"); paged 1M-context rows: indexer_topk
 // over 4096 blocks of 64 keys, HCA sparse_attention over 8192 entries in blocks of 2, CSA decode batch 64.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -32,6 +35,7 @@
 #include <iterator>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -42,6 +46,8 @@
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
 #include "core/index_tensor.h"
+#include "core/numerics.h"
+#include "core/row_blocks.h"
 #include "gpu_test.h"
 
 namespace dsv4::gpu_test {
@@ -281,11 +287,13 @@ size_t tie_swaps(const int32_t* got, const int32_t* ref, int64_t top_k, int64_t 
 // then exact in any order: those rows must match slot for slot). cuda_core: the CUDA-core tiled kernel instead
 // of the tensor cores (bit-identical to the reference). key_period > 0: key row r repeats row r % key_period (every
 // score value appears n / key_period times: ties at the k-th score across all segments); zero_w: all weights 0
-// (every score 0: the selection is the lowest indices).
+// (every score 0: the selection is the lowest indices). packed (with fp4): the GPU reads the keys as Mxfp4 rows
+// (core/row_blocks.h, packed here by core fp4_pack) in the same pool geometry, the CPU reference its f32 rows: slot
+// for slot equal (the tensor-core kernel expands them to the same bf16 values; the other kernels get them decoded).
 void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, int64_t nh, int64_t hd,
                    int64_t n_max, int64_t top_k, bool timed, bool check_ref = true, bool legacy = false,
                    int64_t rows_per_block = 0, bool cuda_core = false, bool fp4 = false, int64_t key_period = 0,
-                   bool zero_w = false) {
+                   bool zero_w = false, bool packed = false) {
   const bool bf = is_bf16(num);
   const int64_t T = n_seq * rows;
   const bool mma = bf && !legacy && !cuda_core && nh <= 64 && (hd == 64 || hd == 128);
@@ -297,7 +305,8 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
       (cuda::kernel_paths().topk_two_level ? "" : " one-level-merge") +
       (cuda::kernel_paths().topk_radix ? (cuda::kernel_paths().topk_radix_fused ? "" : " radix-kernels")
                                         : " merge-topk") +
-      (key_period ? fmt(" key-period=%lld", (long long)key_period) : std::string()) + (zero_w ? " zero-w" : "");
+      (key_period ? fmt(" key-period=%lld", (long long)key_period) : std::string()) + (zero_w ? " zero-w" : "") +
+      (packed ? " mxfp4-rows" : "");
   const PathSwitch<bool> core_switch(cuda::kernel_paths().indexer_mma, !cuda_core);
   std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq));
   for (int64_t j = 0; j < n_seq; ++j)
@@ -315,12 +324,23 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
     r.indexer_round(keys, hd, backend::IndexerDtype::Fp4);
     r.indexer_round(q, hd, backend::IndexerDtype::Fp4);
   }
-  const Tensor dkeys = keys.to(Device::Cuda), dq = q.to(Device::Cuda), dw = w.to(Device::Cuda);
+  HostTensor pool = keys;
+  if (packed) {
+    const int64_t bytes = mxfp4_row_bytes(hd);
+    pool = HostTensor({L.rows, bytes / 4});
+    for (int64_t r = 0; r < L.rows; ++r) {
+      auto* b = reinterpret_cast<uint8_t*>(pool.row(r));
+      std::fill(b, b + bytes, uint8_t{0});
+      fp4_pack(keys.row(r), size_t(hd), b, b + hd / 2);
+    }
+  }
+  const Tensor dkeys = pool.to(Device::Cuda), dq = q.to(Device::Cuda), dw = w.to(Device::Cuda);
   std::vector<backend::SeqEntries> hseqs, dseqs;
   std::vector<int64_t> n_keys(static_cast<size_t>(T));
   for (int64_t j = 0; j < n_seq; ++j) {
     hseqs.push_back({.row_begin = j * rows, .n_rows = rows, .entries = blocks_of(L, size_t(j), keys)});
     dseqs.push_back({.row_begin = j * rows, .n_rows = rows, .entries = blocks_of(L, size_t(j), dkeys)});
+    if (packed) dseqs.back().entries.format = RowFormat::Mxfp4;
     const int64_t n = seq_keys[size_t(j)];
     for (int64_t r = 0; r < rows; ++r) {
       const size_t t = size_t(j * rows + r);
@@ -374,7 +394,8 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
     double pairs = 0, total = 0;
     for (int64_t n : n_keys) pairs += double(n);
     for (int64_t n : seq_keys) total += double(n);
-    env.report.perf("indexer_topk", detail, t, total * hd * 4 + pairs * 4 * 5, 2.0 * pairs * nh * hd, env.ceil);
+    const double key_bytes = packed ? double(mxfp4_row_bytes(hd)) : double(hd * 4);
+    env.report.perf("indexer_topk", detail, t, total * key_bytes + pairs * 4 * 5, 2.0 * pairs * nh * hd, env.ceil);
   }
 }
 
@@ -437,6 +458,47 @@ void check_copy_rows(Env& env, int64_t n, int64_t width) {
   for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &dst.vec()[i], 4) != 0;
   env.report.exact("copy_rows", fmt("n=%lld width=%lld, repeated destination", (long long)n, (long long)width),
                    got.size(), bad);
+}
+
+// pack_rows_mxfp4 vs CpuOps (core fp4_pack): n rows of dim in scattered destination rows of a pool, bitwise
+// (codes, scales and zero pad). Raw random rows over many magnitudes, FP4-fake-quantized rows (what the engine
+// packs), an all-zero row and rows with NaN / inf blocks.
+void check_pack_rows(Env& env, int64_t n, int64_t dim) {
+  const int64_t words = mxfp4_row_bytes(dim) / 4;
+  HostTensor src = host_tensor({n, dim}, values(env, size_t(n * dim), 1.0f, false));
+  std::uniform_int_distribution<int> expo(-120, 100);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t b = 0; b < dim / 32; ++b) {
+      const float m = std::ldexp(1.0f, expo(env.rng));
+      for (int64_t i = 0; i < 32; ++i) src.row(r)[32 * b + i] *= m;
+    }
+  CpuOps(Numerics{}).indexer_round(src, dim, backend::IndexerDtype::Fp4);  // rows [n/2, n) stay raw below
+  HostTensor raw = host_tensor({n, dim}, values(env, size_t(n * dim), 3.0f, false));
+  std::copy_n(raw.data() + (n / 2) * dim, (n - n / 2) * dim, src.data() + (n / 2) * dim);
+  std::fill_n(src.row(0), dim, 0.0f);
+  src.row(1)[3] = std::numeric_limits<float>::quiet_NaN();
+  src.row(2)[dim - 1] = std::numeric_limits<float>::infinity();
+  std::vector<int64_t> slot(static_cast<size_t>(n));
+  std::iota(slot.begin(), slot.end(), int64_t(0));
+  std::shuffle(slot.begin(), slot.end(), env.rng);
+  const Tensor dsrc = src.to(Device::Cuda);
+  Tensor dpool = host_tensor({n, words}, std::vector<float>(size_t(n * words), 0.0f)).to(Device::Cuda);
+  DSV4_CUDA_CHECK(cudaMemsetAsync(dpool.data(), 0x5a, size_t(n * words) * 4, ops_stream()));  // poison (pad too)
+  HostTensor hpool({n, words});
+  std::vector<const float*> hs, ds;
+  std::vector<float*> hd, dd;
+  for (int64_t r = 0; r < n; ++r) {
+    hs.push_back(src.row(r)), ds.push_back(dsrc.row(r));
+    hd.push_back(hpool.row(slot[size_t(r)])), dd.push_back(dpool.row(slot[size_t(r)]));
+  }
+  CpuOps(Numerics{}).pack_rows_mxfp4(hs, hd, dim);
+  CudaOps(Numerics{}).pack_rows_mxfp4(ds, dd, dim);
+  const HostTensor got = dpool.to(Device::Host);
+  size_t bad = 0;
+  for (int64_t i = 0; i < n * words; ++i)
+    bad += std::bit_cast<uint32_t>(got.data()[i]) != std::bit_cast<uint32_t>(hpool.data()[i]);
+  env.report.exact("pack_rows_mxfp4", fmt("rows=%lld dim=%lld", (long long)n, (long long)dim), size_t(n * words), bad,
+                   "bitwise (32-bit words)");
 }
 
 void check_rope(Env& env, const Numerics& num, int64_t T, int64_t segs, int64_t dim, int64_t rope_dim, bool inverse) {
@@ -607,6 +669,16 @@ void test_ops_attention(Env& env) {
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, false, false, 64, true, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, true, false, 64, false, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, false, false, 64, true, true);
+      // Mxfp4 key rows (the engine's paged store with the FP4 indexer): slot for slot against the CPU on its f32
+      // rows; 1M and 4K x 64 timed; 3 sequences x 3 rows ragged; head_dim 64; ties (key period 97, one-launch
+      // radix); and through the CUDA-core and legacy kernels (rows decoded to f32 first).
+      check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true, 0, false, true);
+      check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, true, false, 64, false, true, 0, false, true);
+      check_indexer(env, num, 3, 3, 64, 128, 20000, 512, false, true, false, 64, false, true, 0, false, true);
+      check_indexer(env, num, 2, 3, 8, 64, 700, 64, false, true, false, 0, false, true, 0, false, true);
+      check_indexer(env, num, 2, 1, 64, 128, 100000, 512, false, true, false, 64, false, true, 97, false, true);
+      check_indexer(env, num, 3, 3, 64, 128, 4096, 512, false, true, false, 64, true, true, 0, false, true);
+      check_indexer(env, num, 2, 3, 4, 128, 300, 64, false, true, true, 64, false, true, 0, false, true);
       // An HCA layer at 1M context, one query: 8192 entries (paged, blocks of 2) + the window.
       check_sparse_attention(env, num, 1, 64, 512, 128, 8192, true, true, false, {.rows_per_block = 2, .hca = true});
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true);  // CSA decode: 640 keys (16-head)
@@ -635,6 +707,9 @@ void test_ops_attention(Env& env) {
     check_sparse_attention(env, Numerics{}, 64, 64, 512, 128, 512, true, false, false,
                            {.n_seq = 64, .rows_per_block = 64});
   }
+  check_pack_rows(env, 300, 128);
+  check_pack_rows(env, 5, 64);
+  check_pack_rows(env, 200, 1024);
   for (const Numerics& num : nums) {
     using R = backend::RowFinish::Round;
     check_finish_rows(env, num, "q heads", 3, 64, 512, false, {.norm = true, .rope_dim = 64});

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "core/numerics.h"
 #include "core/parallel.h"
 #include "weights/quant/dequant.h"
 
@@ -95,13 +96,21 @@ void CpuOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_
 
 namespace {
 // score[s] for s < n of one query (the reference's rounding points).
+// Mxfp4 key rows are decoded first (exact: the values the f32 row would hold).
 void indexer_row_scores(const float* qt, const float* wt, const RowBlocks& keys, int64_t n,
                         int64_t n_heads, int64_t head_dim, bool round, std::vector<float>& sc) {
   sc.assign(static_cast<size_t>(n), 0.0f);
+  std::vector<float> key(keys.format == RowFormat::Mxfp4 ? static_cast<size_t>(head_dim) : 0);
   for (int64_t s = 0; s < n; ++s) {
+    const float* k = keys.row(s);
+    if (keys.format == RowFormat::Mxfp4) {
+      const auto* b = reinterpret_cast<const uint8_t*>(k);
+      fp4_unpack(b, b + head_dim / 2, static_cast<size_t>(head_dim), key.data());
+      k = key.data();
+    }
     float total = 0;
     for (int64_t h = 0; h < n_heads; ++h) {
-      float d = dot_f32(qt + h * head_dim, keys.row(s), head_dim);
+      float d = dot_f32(qt + h * head_dim, k, head_dim);
       if (round) d = round_bf16(d);
       float r = d > 0 ? d : 0.0f;
       total += round ? round_bf16(wt[h] * r) : wt[h] * r;
@@ -171,6 +180,17 @@ void CpuOps::softmax_pool(std::span<const float* const> a_rows, std::span<const 
 void CpuOps::copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) {
   check(src.size() == dst.size(), "copy_rows: source and destination lists differ in length");
   for (size_t i = 0; i < src.size(); ++i) std::copy(src[i], src[i] + width, dst[i]);
+}
+
+void CpuOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) {
+  check(src.size() == dst.size(), "pack_rows_mxfp4: source and destination lists differ in length");
+  check(dim > 0 && dim % 32 == 0, "pack_rows_mxfp4: dim must be a positive multiple of 32");
+  const int64_t bytes = mxfp4_row_bytes(dim);
+  for (size_t i = 0; i < src.size(); ++i) {
+    auto* b = reinterpret_cast<uint8_t*>(dst[i]);
+    std::fill(b + dim / 2 + dim / 32, b + bytes, uint8_t{0});
+    fp4_pack(src[i], static_cast<size_t>(dim), b, b + dim / 2);
+  }
 }
 
 }  // namespace dsv4::backend

@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "core/dtype.h"
 #include "core/numerics.h"
+#include "core/row_blocks.h"
 #include "testlib/compare.h"
 
 namespace dsv4 {
@@ -151,6 +152,61 @@ TEST(Fp4FakeQuant, AmaxSixTimesPowerOfTwoKeepsScale) {
   const std::vector<float> in = x;
   fp4_fake_quant(x.data(), x.size(), 32);
   EXPECT_TRUE(testlib::bitwise_equal(x.data(), in.data(), 32));
+}
+
+// Bitwise equal, except that any NaN matches any NaN (payloads and signs of NaN are not part of the contract).
+bool same_values(const std::vector<float>& a, const std::vector<float>& b) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::isnan(a[i]) ? !std::isnan(b[i]) : std::bit_cast<uint32_t>(a[i]) != std::bit_cast<uint32_t>(b[i]))
+      return false;
+  return a.size() == b.size();
+}
+
+// fp4_pack / fp4_unpack: the packed form decodes to exactly what fp4_fake_quant gives, for raw rows and for rows
+// that are already fake-quantized (idempotent: the engine packs FP4-rounded indexer keys), over magnitudes from
+// the amax floor to 2^100, with zero, NaN and inf blocks.
+TEST(Fp4Pack, UnpackEqualsFakeQuantBitwise) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> expo(-130, 100);
+  const size_t n = 32 * 400;
+  std::vector<float> x(n);
+  for (size_t b = 0; b < n / 32; ++b) {
+    const float mag = std::ldexp(1.0f, expo(rng));
+    for (size_t i = 0; i < 32; ++i) x[32 * b + i] = uni(rng) * mag * (i % 7 == 0 ? 0.01f : 1.0f);
+  }
+  for (size_t i = 0; i < 32; ++i) x[i] = 0.0f;                          // all-zero block: floor scale
+  x[32 + 5] = std::numeric_limits<float>::quiet_NaN();                  // NaN block
+  x[64 + 9] = -std::numeric_limits<float>::infinity();                  // inf block
+  std::vector<float> fq = x;
+  fp4_fake_quant(fq.data(), n);
+  std::vector<uint8_t> codes(n / 2), scales(n / 32);
+  std::vector<float> got(n);
+  fp4_pack(x.data(), n, codes.data(), scales.data());
+  fp4_unpack(codes.data(), scales.data(), n, got.data());
+  EXPECT_TRUE(same_values(got, fq));
+  EXPECT_EQ(scales[1], 0xFF);
+  EXPECT_EQ(scales[2], 0xFF);
+  for (size_t i = 32; i < 96; ++i) EXPECT_TRUE(std::isnan(got[i])) << i;
+  // Packing a fake-quantized row reproduces it.
+  std::vector<uint8_t> codes2(n / 2), scales2(n / 32);
+  fp4_pack(fq.data(), n, codes2.data(), scales2.data());
+  fp4_unpack(codes2.data(), scales2.data(), n, got.data());
+  EXPECT_TRUE(same_values(got, fq));  // (the scale may come out halved: a block whose amax rounded down)
+}
+
+// Layout by hand: element 2j in the low nibble of byte j; scale = biased exponent of s.
+TEST(Fp4Pack, NibbleOrderAndScaleByte) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 1.0f, x[1] = -6.0f, x[2] = 0.5f, x[31] = 3.0f;  // amax 6: s = 1
+  std::vector<uint8_t> codes(16), scales(1);
+  fp4_pack(x.data(), 32, codes.data(), scales.data());
+  EXPECT_EQ(scales[0], 127);
+  EXPECT_EQ(codes[0], 0x2 | (0xF << 4));  // 1.0 = code 2, -6 = 8 | 7
+  EXPECT_EQ(codes[1], 0x1);               // 0.5 = code 1, element 3 zero
+  EXPECT_EQ(codes[15], 0x5 << 4);         // element 31: 3.0 = code 5
+  EXPECT_EQ(mxfp4_row_bytes(128), 68);
+  EXPECT_EQ(mxfp4_row_bytes(64), 36);
 }
 
 // H_4 (Sylvester) rows: ++++, +-+-, ++--, +--+. H x for x = (1,2,3,4): (10, -2, -4, 0); /sqrt(4) = /2.

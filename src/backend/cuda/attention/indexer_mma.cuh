@@ -4,6 +4,8 @@
 // 2·64·128 FLOP per (query, key), 4.3 GFLOP per query at 1M context, about 0.4 ms per CSA layer on the H200 —
 // while mma.sync bf16 does the same dot products in a fraction of the key-read time.
 //
+// Key rows: f32 (bf16 values), or Mxfp4 rows of the official FP4 indexer (core/row_blocks.h; 68 instead of 512
+// bytes per key at head_dim 128, expanded to the same bf16 values, so both give the same scores).
 // Layout: one CTA (4 warps) per (row t, key slice blockIdx.x), looping over 128-key tiles tile = blockIdx.x,
 // blockIdx.x + gridDim.x, ... of row t's key list. Warp w owns heads [16w, 16w + 16) as the mma's A operand
 // (its q fragments stay in registers for the whole kernel); the key tile (bf16 in shared memory, row stride
@@ -21,6 +23,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/bf16_expand.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
@@ -37,17 +40,102 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// The mma, relu/weight rounding and the ordered head sum of one staged key tile (keys in ks); writes the tile's
+// scores. Starts and ends with every thread's shared accesses of the tile complete (it syncs in between).
+template <int kHd>
+__device__ __forceinline__ void indexer_mma_tile(const IndexerScoreParams& p, const __nv_bfloat16* ks,
+                                                 __nv_bfloat16* terms, const uint32_t (&a)[kHd / 16][4], float w0,
+                                                 float w1, int t, int n, int s0) {
+  using attn_detail::round_bf16;
+  constexpr int kLd = kHd + 8;
+  const int nh = p.n_heads;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, q4 = lane & 3;
+  const int h0 = warp * 16 + g, h1 = h0 + 8;
+  if (warp * 16 < nh) {
+#pragma unroll 2
+    for (int nt = 0; nt < kKeys / 8; ++nt) {
+      float c[4] = {0.f, 0.f, 0.f, 0.f};
+      const __nv_bfloat16* kr = ks + (nt * 8 + g) * kLd + 2 * q4;
+#pragma unroll
+      for (int s = 0; s < kHd / 16; ++s) {
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + 16 * s);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + 16 * s + 8);
+        attn_detail::mma_bf16(c, a[s], b0, b1);
+      }
+      // c0/c1: head h0, keys nt*8 + 2 q4 + {0, 1}; c2/c3: head h1, same keys.
+      const int key = nt * 8 + 2 * q4;
+      float d[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        float x = round_bf16(c[j]);
+        x = x > 0.0f ? x : 0.0f;
+        d[j] = round_bf16(__fmul_rn(j < 2 ? w0 : w1, x));
+      }
+      // d are bf16 values (rounded above), so the bf16 term matrix holds them exactly.
+      if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = __floats2bfloat162_rn(d[0], d[1]);
+      if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = __floats2bfloat162_rn(d[2], d[3]);
+    }
+  }
+  __syncthreads();
+  // One thread per key: the sum over heads in ascending order (the reference's order and roundings).
+  float total = 0.0f;
+  const __nv_bfloat16* tc = terms + tid;
+  for (int h = 0; h < nh; ++h) total = round_bf16(__fadd_rn(total, __bfloat162float(tc[h * kTermLd])));
+  if (s0 + tid < n) p.scores[int64_t(t) * p.ld + s0 + tid] = total;
+}
+
+// Mxfp4 key rows (p.packed, core/row_blocks.h): words [0, kHd/8) codes, word kHd/8 the kHd/32 e8m0 scale bytes.
+// Thread tid stages tasks j < kHd/32 of a tile: task j*128 + tid = (key, 32-value block b) -> its 4 code words
+// and scale byte, held in registers (20 for kHd 128) from one tile to the next.
+template <int kHd>
+struct IdxPackedRaw {
+  static constexpr int kBlocks = kHd / 32;
+  uint32_t w[kBlocks][4];
+  uint32_t sc[kBlocks];
+
+  __device__ __forceinline__ void load(const float* const* kp, int s0, int n) {
+#pragma unroll
+    for (int j = 0; j < kBlocks; ++j) {
+      const int task = j * kIdxMmaThreads + threadIdx.x, r = task / kBlocks, b = task % kBlocks;
+      const uint32_t* row = s0 + r < n ? reinterpret_cast<const uint32_t*>(kp[r]) : nullptr;
+#pragma unroll
+      for (int u = 0; u < 4; ++u) w[j][u] = row ? row[4 * b + u] : 0u;
+      sc[j] = row ? (row[kHd / 8] >> (8 * b)) & 0xFFu : 127u;
+    }
+  }
+  // Exact bf16 values (bf16_expand.cuh) into the key tile ks [kKeys][kHd + 8].
+  __device__ __forceinline__ void expand(__nv_bfloat16* ks) const {
+#pragma unroll
+    for (int j = 0; j < kBlocks; ++j) {
+      const int task = j * kIdxMmaThreads + threadIdx.x, r = task / kBlocks, b = task % kBlocks;
+      uint32_t f1, f2;
+      e8m0_factors(sc[j], 126, f1, f2);
+      uint4* dst = reinterpret_cast<uint4*>(ks + r * (kHd + 8) + 32 * b);
+      if (f2 == kBf16x2One) {
+#pragma unroll
+        for (int u = 0; u < 4; ++u) dst[u] = fp4x8_to_bf16<false>(w[j][u], f1, f2);
+      } else {
+#pragma unroll
+        for (int u = 0; u < 4; ++u) dst[u] = fp4x8_to_bf16<true>(w[j][u], f1, f2);
+      }
+    }
+  }
+};
+
 }  // namespace indexer_mma_detail
 
 // Shared memory (indexer_mma_smem): keys bf16 [kKeys][kHd + 8] (the pad makes the B-fragment loads
-// conflict-free), terms bf16 [64][kTermLd], the tile's key pointers [kKeys] (53 KB: 4 CTAs per SM). kHd in
-// {64, 128}, n_heads <= 64, key rows 16-byte aligned (p.vec4); bf16 numerics only (p.round_bf16: every term is
-// a bf16 value, which is what lets the term matrix be bf16).
-template <int kHd>
+// conflict-free), terms bf16 [64][kTermLd], the tile's key pointers [kKeys] (53 KB: 4 CTAs per SM). kHd in {64, 128},
+// n_heads <= 64; f32 key rows 16-byte aligned (p.vec4) or Mxfp4 rows (kPacked = p.packed); bf16 numerics only
+// (p.round_bf16: every term is a bf16 value, which is what lets the term matrix be bf16).
+// f32 rows: the tile's rows are loaded (16 float4 in flight per thread) and rounded into ks after the previous
+// tile is consumed. Mxfp4 rows (8x fewer bytes): the next tile's raw words are loaded into registers right after
+// this tile is expanded, so they are in flight while this tile's mma and head sums run.
+template <int kHd, bool kPacked>
 __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
   grid_dependency_sync();
   using namespace indexer_mma_detail;
-  using attn_detail::round_bf16;
   constexpr int kSteps = kHd / 16;
   constexpr int kLd = kHd + 8;
   extern __shared__ __align__(16) unsigned char idx_mma_smem[];
@@ -60,7 +148,6 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, q4 = lane & 3;
   const int h0 = warp * 16 + g, h1 = h0 + 8;
-  const bool warp_live = warp * 16 < nh;
 
   // A fragments (q, heads h0 / h1, k = 16 s + 2 q4 + {0, 1, 8, 9}) for the whole kernel.
   uint32_t a[kSteps][4];
@@ -86,74 +173,62 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
   const float w0 = h0 < nh ? wrow[h0] : 0.0f, w1 = h1 < nh ? wrow[h1] : 0.0f;
   const float* const* __restrict__ row_keys = p.keys + p.key_begin[t];
   const int tiles = (n + kKeys - 1) / kKeys;
-  constexpr int kVec = kHd / 4;  // float4 per key row
-  // The tile's key row pointers go through shared memory, each loaded one tile ahead (thread tid: key tid of
-  // the tile), so the key loads below do not wait on a pointer load first.
+  // Key row pointers of a tile go through shared memory (thread tid: key tid of the tile), each loaded one tile
+  // ahead of its use, so the key loads do not wait on a pointer load first.
   const float** kp = reinterpret_cast<const float**>(terms + kIdxMmaMaxHeads * kTermLd);
-  const float* next_ptr = blockIdx.x * kKeys + tid < n ? row_keys[blockIdx.x * kKeys + tid] : nullptr;
+  auto key_ptr = [&](int tile) -> const float* {
+    const int s = tile * kKeys + tid;
+    return tile < tiles && s < n ? row_keys[s] : nullptr;
+  };
 
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int s0 = tile * kKeys;
-    __syncthreads();  // the previous tile's keys, terms and pointers are consumed
-    kp[tid] = next_ptr;
+  if constexpr (kPacked) {
+    // The pointers of tile + gridDim.x are stored after the loop's first barrier (every read of the previous
+    // ones, by raw.load one iteration earlier, precedes it) and read after the second.
+    IdxPackedRaw<kHd> raw;
+    kp[tid] = key_ptr(blockIdx.x);
+    const float* next_ptr = key_ptr(blockIdx.x + gridDim.x);
     __syncthreads();
-    {
-      const int s1 = (tile + gridDim.x) * kKeys + tid;
-      next_ptr = tile + gridDim.x < tiles && s1 < n ? row_keys[s1] : nullptr;
+    raw.load(kp, blockIdx.x * kKeys, n);
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      __syncthreads();  // the previous tile's keys, terms and pointers are consumed
+      raw.expand(ks);
+      kp[tid] = next_ptr;
+      next_ptr = key_ptr(tile + 2 * gridDim.x);
+      __syncthreads();
+      if (tile + gridDim.x < tiles) raw.load(kp, (tile + gridDim.x) * kKeys, n);
+      indexer_mma_tile<kHd>(p, ks, terms, a, w0, w1, t, n, tile * kKeys);
     }
-    // Key tile: f32 rows -> bf16 (exact for bf16 values), kLoads float4 loads in flight per thread.
-    constexpr int kLoads = 16;
+  } else {
+    const float* next_ptr = key_ptr(blockIdx.x);
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      const int s0 = tile * kKeys;
+      __syncthreads();  // the previous tile's keys, terms and pointers are consumed
+      kp[tid] = next_ptr;
+      __syncthreads();
+      next_ptr = key_ptr(tile + gridDim.x);
+      // Key tile: f32 rows -> bf16 (exact for bf16 values), kLoads float4 loads in flight per thread.
+      constexpr int kVec = kHd / 4;  // float4 per key row
+      constexpr int kLoads = 16;
 #pragma unroll 1
-    for (int i0 = tid; i0 < kKeys * kVec; i0 += kIdxMmaThreads * kLoads) {
-      float4 v[kLoads];
+      for (int i0 = tid; i0 < kKeys * kVec; i0 += kIdxMmaThreads * kLoads) {
+        float4 v[kLoads];
 #pragma unroll
-      for (int u = 0; u < kLoads; ++u) {
-        const int i = i0 + u * kIdxMmaThreads;
-        const int r = i / kVec, c = i - r * kVec;
-        v[u] = (i < kKeys * kVec && s0 + r < n) ? *reinterpret_cast<const float4*>(kp[r] + 4 * c)
-                                                 : make_float4(0.f, 0.f, 0.f, 0.f);
-      }
-#pragma unroll
-      for (int u = 0; u < kLoads; ++u) {
-        const int i = i0 + u * kIdxMmaThreads;
-        if (i >= kKeys * kVec) break;
-        const int r = i / kVec, c = i - r * kVec;
-        attn_detail::store_bf16x4(ks + r * kLd + 4 * c, v[u]);
-      }
-    }
-    __syncthreads();
-    if (warp_live) {
-#pragma unroll 2
-      for (int nt = 0; nt < kKeys / 8; ++nt) {
-        float c[4] = {0.f, 0.f, 0.f, 0.f};
-        const __nv_bfloat16* kr = ks + (nt * 8 + g) * kLd + 2 * q4;
-#pragma unroll
-        for (int s = 0; s < kSteps; ++s) {
-          const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + 16 * s);
-          const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + 16 * s + 8);
-          attn_detail::mma_bf16(c, a[s], b0, b1);
+        for (int u = 0; u < kLoads; ++u) {
+          const int i = i0 + u * kIdxMmaThreads;
+          const int r = i / kVec, c = i - r * kVec;
+          v[u] = (i < kKeys * kVec && s0 + r < n) ? *reinterpret_cast<const float4*>(kp[r] + 4 * c)
+                                                   : make_float4(0.f, 0.f, 0.f, 0.f);
         }
-        // c0/c1: head h0, keys nt*8 + 2 q4 + {0, 1}; c2/c3: head h1, same keys.
-        const int key = nt * 8 + 2 * q4;
-        float d[4];
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          float x = round_bf16(c[j]);
-          x = x > 0.0f ? x : 0.0f;
-          d[j] = round_bf16(__fmul_rn(j < 2 ? w0 : w1, x));
+        for (int u = 0; u < kLoads; ++u) {
+          const int i = i0 + u * kIdxMmaThreads;
+          if (i >= kKeys * kVec) break;
+          const int r = i / kVec, c = i - r * kVec;
+          attn_detail::store_bf16x4(ks + r * kLd + 4 * c, v[u]);
         }
-        // d are bf16 values (rounded above), so the bf16 term matrix holds them exactly.
-        if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = __floats2bfloat162_rn(d[0], d[1]);
-        if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = __floats2bfloat162_rn(d[2], d[3]);
       }
-    }
-    __syncthreads();
-    // One thread per key: the sum over heads in ascending order (the reference's order and roundings).
-    {
-      float total = 0.0f;
-      const __nv_bfloat16* tc = terms + tid;
-      for (int h = 0; h < nh; ++h) total = round_bf16(__fadd_rn(total, __bfloat162float(tc[h * kTermLd])));
-      if (s0 + tid < n) p.scores[int64_t(t) * p.ld + s0 + tid] = total;
+      __syncthreads();
+      indexer_mma_tile<kHd>(p, ks, terms, a, w0, w1, t, n, s0);
     }
   }
 }

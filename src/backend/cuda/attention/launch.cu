@@ -167,17 +167,26 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
   check(p.T >= 0 && p.T <= 65535, [&] { return "indexer_topk: " + std::to_string(p.T) + " query rows per launch"; });
   check(p.ld >= p.max_keys, "indexer_topk: score row stride below max_keys");
   if (p.T == 0 || p.max_keys == 0) return;
-  if (plan.mma && p.vec4) {  // unaligned key rows: the tiled kernel below
+  // Mxfp4 key rows are read by the tensor-core kernel only (CudaOps::indexer_topk decodes them to f32 rows for
+  // the other paths).
+  check(!p.packed || plan.mma, "indexer_topk: Mxfp4 key rows need the tensor-core score kernel");
+  if (plan.mma && (p.vec4 || p.packed)) {  // unaligned f32 key rows: the tiled kernel below
     check(p.round_bf16 && p.n_heads <= kIdxMmaMaxHeads && (p.head_dim == 64 || p.head_dim == 128),
           "indexer_topk: tensor-core scores need the bf16 numerics, <= 64 heads and head_dim 64 or 128");
     const dim3 grid(static_cast<unsigned>(plan.mma_key_ctas), static_cast<unsigned>(p.T));
-    auto run = [&]<int kHd>() {
-      static const bool smem_set = (set_smem(indexer_score_mma_kernel<kHd>, indexer_mma_smem(kHd)), true);
+    auto run = [&]<int kHd, bool kPacked>() {
+      auto kernel = indexer_score_mma_kernel<kHd, kPacked>;
+      static const bool smem_set = (set_smem(kernel, indexer_mma_smem(kHd)), true);
       (void)smem_set;
-      launch_kernel(indexer_score_mma_kernel<kHd>, grid, kIdxMmaThreads, plan.mma_smem, stream, p);
+      launch_kernel(kernel, grid, kIdxMmaThreads, plan.mma_smem, stream, p);
     };
-    if (p.head_dim == 128) run.template operator()<128>();
-    else run.template operator()<64>();
+    if (p.head_dim == 128) {
+      if (p.packed) run.template operator()<128, true>();
+      else run.template operator()<128, false>();
+    } else {
+      if (p.packed) run.template operator()<64, true>();
+      else run.template operator()<64, false>();
+    }
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }

@@ -35,7 +35,7 @@ struct SparseAttnParams {
 struct IndexerScoreParams {
   const float* __restrict__ q = nullptr;            // f32 [T, n_heads, head_dim]
   const float* __restrict__ w = nullptr;            // f32 [T, n_heads]
-  const float* const* __restrict__ keys = nullptr;  // device pointers (concatenated per-sequence lists), f32 [head_dim]
+  const float* const* __restrict__ keys = nullptr;  // device pointers (concatenated per-sequence lists) to key rows
   const int64_t* __restrict__ key_begin = nullptr;  // [T] start of row t's list in keys
   const int32_t* __restrict__ n_keys = nullptr;     // [T], each <= max_keys
   float* __restrict__ scores = nullptr;             // f32 [T, ld]
@@ -46,6 +46,7 @@ struct IndexerScoreParams {
   int32_t head_dim = 0;
   bool round_bf16 = false;
   bool vec4 = false;  // every key row 16-byte aligned and head_dim % 4 == 0 (tiled kernel: float4 key loads)
+  bool packed = false;  // key rows are Mxfp4 rows (core/row_blocks.h), else f32 [head_dim]
 };
 
 // Top-k of every score row: the min(top_k, n_keys[t]) largest scores, ties to the lower index, descending

@@ -247,6 +247,66 @@ __global__ void __launch_bounds__(kThreads) copy_rows_inline_kernel(const __grid
   }
 }
 
+// Mxfp4 rows (core/row_blocks.h) of p.src[r] f32 [p.width] into p.dst[r], r < p.n: core fp4_pack bit for bit.
+// One CTA per row, thread i element i (one warp per 32-value block; p.width % 32 == 0, <= kMxfp4PackMaxDim).
+inline constexpr int kMxfp4PackMaxDim = 1024;
+static __global__ void __launch_bounds__(kMxfp4PackMaxDim) pack_rows_mxfp4_kernel(
+    const __grid_constant__ CopyRowsInlineParams p) {
+  grid_dependency_sync();
+  using namespace rowwise_detail;
+  constexpr float kInvE2m1Max = static_cast<float>(1.0 / 6.0);
+  constexpr float kFp4AmaxFloor = 6.0f * 0x1p-126f;
+  const int i = threadIdx.x, lane = i & 31, dim = p.width;
+  const float v = p.src[blockIdx.x][i];
+  auto* d = reinterpret_cast<uint8_t*>(p.dst[blockIdx.x]);
+  const bool nan = __any_sync(0xffffffffu, isnan(v));
+  float amax = fabsf(v);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
+  const bool bad = !isfinite(s);  // NaN / inf in the block: scale 0xFF, codes 0
+  uint32_t word = 0;
+  if (!bad) {
+    const float x = clampf(v / s, -6.0f, 6.0f), a = fabsf(x);
+    const float mid[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+    uint32_t idx = 0;
+#pragma unroll
+    for (int k = 0; k < 7; ++k)
+      if (a > mid[k] || (a == mid[k] && (k & 1))) idx = k + 1;
+    word = (idx | (signbit(x) ? 8u : 0u)) << (4 * (lane & 7));
+  }
+  word |= __shfl_xor_sync(0xffffffffu, word, 1);
+  word |= __shfl_xor_sync(0xffffffffu, word, 2);
+  word |= __shfl_xor_sync(0xffffffffu, word, 4);
+  if ((lane & 7) == 0) reinterpret_cast<uint32_t*>(d)[i / 8] = word;  // elements i .. i + 7
+  const int used = dim / 2 + dim / 32, pad = (used + 3) / 4 * 4 - used;
+  if (lane == 0) d[dim / 2 + i / 32] = bad ? uint8_t{0xFF} : static_cast<uint8_t>(__float_as_uint(s) >> 23);
+  if (i < pad) d[used + i] = 0;
+}
+
+// Decodes the Mxfp4 key rows of p.keys[e] (e < p.n) into p.out rows f32 [p.dim] and repoints p.keys[e] at them
+// (the f32 score kernels' input when the tensor-core one does not apply). One CTA of p.dim threads per entry.
+struct UnpackKeysParams {
+  const float** keys = nullptr;  // [n] device pointers, rewritten
+  float* out = nullptr;          // f32 [n, dim]
+  int64_t n = 0;
+  int32_t dim = 0;
+};
+static __global__ void __launch_bounds__(kMxfp4PackMaxDim) unpack_key_rows_kernel(
+    const __grid_constant__ UnpackKeysParams p) {
+  grid_dependency_sync();
+  const int64_t e = blockIdx.x;
+  const int i = threadIdx.x;
+  const auto* r = reinterpret_cast<const uint8_t*>(p.keys[e]);
+  const uint32_t code = (r[i / 2] >> (4 * (i & 1))) & 0xFu;
+  const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  const float q = (code & 8u) ? -grid[code & 7u] : grid[code & 7u];
+  float* o = p.out + e * p.dim;
+  o[i] = q * e8m0_to_f32(r[p.dim / 2 + i / 32]);
+  __syncthreads();  // every thread read p.keys[e]
+  if (i == 0) p.keys[e] = o;
+}
+
 static __global__ void __launch_bounds__(256) resolve_rows_kernel(const __grid_constant__ ResolveRowsParams p) {
   grid_dependency_sync();
   const int i = blockIdx.y;

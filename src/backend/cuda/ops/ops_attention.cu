@@ -276,6 +276,7 @@ struct IndexerRun {
   int64_t radix_ld = 0;
   int64_t max_keys = 0;
   bool vec4 = false;                     // key rows 16-byte aligned, head_dim % 4 == 0
+  bool packed = false;                   // key rows are Mxfp4 rows (tensor-core score kernel)
 };
 
 // Scores then selects the rows in chunks of plan.rows_per_chunk (score rows [rows, max_keys] reused).
@@ -298,6 +299,7 @@ void run_indexer(const IndexerRun& r, const cuda::IndexerPlan& plan, int64_t T, 
     sp.head_dim = to_i32(head_dim, "indexer_topk: head_dim");
     sp.round_bf16 = round_bf16;
     sp.vec4 = r.vec4;
+    sp.packed = r.packed;
     cuda::launch_indexer_scores(sp, plan, stream);
     if (plan.segmented_topk) {
       cuda::TopkSegParams tp;
@@ -346,6 +348,9 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
         [&] { return "indexer_topk: w has " + std::to_string(w.numel()) + " values, expected T x n_heads"; });
   static thread_local std::vector<uint64_t> host;
   const IndexerStaging st = stage_indexer(seqs, n_keys, head_dim, host);
+  const bool packed = !seqs.empty() && seqs[0].entries.format == RowFormat::Mxfp4;
+  for (const SeqEntries& c : seqs)
+    check((c.entries.format == RowFormat::Mxfp4) == packed, "indexer_topk: key row formats differ between chunks");
   if (st.max_keys == 0) {  // no row sees a key: every slot -1 (0xff bytes)
     DSV4_CUDA_CHECK(cudaMemsetAsync(selected.data(), 0xff, static_cast<size_t>(T * top_k) * 4, ctx_.stream()));
     return;
@@ -387,6 +392,20 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
   rp.n = to_i32(static_cast<int64_t>(seqs.size()), "indexer_topk: sequences");
   rp.max_len = to_i32(st.max_list, "indexer_topk: keys per sequence");
   cuda::launch_resolve_rows(rp, ctx_.stream());
+  // Mxfp4 key rows go to the tensor-core score kernel as they are; the other score kernels get them decoded into
+  // f32 rows of this call's scratch (the same values).
+  const bool direct = !packed || (plan.mma && n_heads <= cuda::kIdxMmaMaxHeads && (head_dim == 64 || head_dim == 128));
+  cuda::Scratch unpacked(direct ? 0 : static_cast<size_t>(st.used * head_dim) * sizeof(float));
+  if (!direct) {
+    check(head_dim % 32 == 0 && head_dim <= cuda::kMxfp4PackMaxDim, "indexer_topk: Mxfp4 keys of this head_dim");
+    cuda::UnpackKeysParams up{.keys = rp.out, .out = static_cast<float*>(unpacked.data()), .n = st.used,
+                              .dim = static_cast<int32_t>(head_dim)};
+    if (st.used > 0) {
+      cuda::launch_kernel(cuda::unpack_key_rows_kernel, static_cast<unsigned>(st.used),
+                          static_cast<unsigned>(head_dim), 0, ctx_.stream(), up);
+      DSV4_CUDA_CHECK_LAUNCH();
+    }
+  }
   IndexerRun run{.q = q.data(), .w = w.data(), .keys = rp.out, .key_begin = reinterpret_cast<const int64_t*>(base),
                  .n_keys = reinterpret_cast<const int32_t*>(base + st.w_nk * 8),
                  .scores = reinterpret_cast<float*>(base + scores_off),
@@ -397,7 +416,7 @@ void CudaOps::indexer_topk(const Tensor& q, const Tensor& w, std::span<const Seq
                  .radix = radix_ld ? reinterpret_cast<uint32_t*>(base + radix_off) : nullptr,
                  .out = selected.data(), .cand_ld = cand_ld, .cand2_ld = cand2_ld, .radix_ld = radix_ld,
                  .max_keys = st.max_keys,
-                 .vec4 = st.aligned};
+                 .vec4 = st.aligned || (packed && !direct), .packed = packed && direct};
   run_indexer(run, plan, T, dims, bf16_acts(), ctx_.stream());
 }
 
@@ -421,6 +440,27 @@ void CudaOps::softmax_pool(std::span<const float* const> a_rows, std::span<const
   p.n = to_i32(n, "softmax_pool: entries");
   p.dim = to_i32(dim, "softmax_pool: dim");
   cuda::launch_softmax_pool(p, ctx_.stream());
+}
+
+// Launches of up to kCopyInlineMaxRows rows with the pointers in the parameters (graph-safe, no upload).
+void CudaOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) {
+  check(src.size() == dst.size(), "pack_rows_mxfp4: source and destination lists differ in length");
+  check(dim > 0 && dim % 32 == 0 && dim <= cuda::kMxfp4PackMaxDim,
+        [&] { return "pack_rows_mxfp4: dim " + std::to_string(dim) + " is not a multiple of 32 in 32..1024"; });
+  for (size_t c0 = 0; c0 < src.size(); c0 += cuda::kCopyInlineMaxRows) {
+    const size_t c1 = std::min(src.size(), c0 + cuda::kCopyInlineMaxRows);
+    cuda::CopyRowsInlineParams p;
+    p.n = static_cast<int32_t>(c1 - c0);
+    p.width = static_cast<int32_t>(dim);
+    for (size_t i = c0; i < c1; ++i) {
+      check(reinterpret_cast<uintptr_t>(dst[i]) % 4 == 0, "pack_rows_mxfp4: destination row not 4-byte aligned");
+      p.src[i - c0] = src[i];
+      p.dst[i - c0] = dst[i];
+    }
+    cuda::launch_kernel(cuda::pack_rows_mxfp4_kernel, static_cast<unsigned>(p.n), static_cast<unsigned>(dim), 0,
+                        ctx_.stream(), p);
+    DSV4_CUDA_CHECK_LAUNCH();
+  }
 }
 
 // Copies run in segments with no destination aliasing a source or another destination of the same segment
