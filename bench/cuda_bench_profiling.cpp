@@ -263,6 +263,11 @@ void ProfilingOps::copy_rows(std::span<const float* const> src, std::span<float*
   inner_.copy_rows(src, dst, width);
 }
 
+void ProfilingOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) {
+  Scope s(*this, "pack_rows_mxfp4");
+  inner_.pack_rows_mxfp4(src, dst, dim);
+}
+
 void ProfilingOps::hc_expand(const Tensor& h, int64_t hc, Tensor& X) {
   Scope s(*this, "hc_expand");
   inner_.hc_expand(h, hc, X);

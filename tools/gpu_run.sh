@@ -16,9 +16,11 @@
 #   profile  ncu (kernel durations only, clocks and caches left alone) over decode steps of dsv4_cuda_bench:
 #            one CSA layer + embed/head, B=1, contexts in DSV4_PROFILE_CONTEXTS (default 4K,1M) -> profile_*.csv
 #   launch_cost  dsv4_launch_cost_bench: eager launches vs capture + update + graph launch  -> launch_cost.csv
-#   ncu      ncu sections (speed of light, memory, warp states, occupancy, instructions) on the kernels matching
-#            DSV4_NCU_KERNEL (regex, default moe_gemv_mma) in dsv4_gpu_ops --only ops-moe --no-perf --match
-#            DSV4_NCU_MATCH (default flash), plus the SASS opcode census of those kernels -> ncu.txt, sass.txt
+#   ncu      ncu sections (speed of light, memory, warp states, occupancy, instructions; or the set DSV4_NCU_SET,
+#            e.g. full) on the kernels matching DSV4_NCU_KERNEL (regex, default moe_gemv_mma), launches
+#            DSV4_NCU_SKIP.. (+DSV4_NCU_COUNT), in dsv4_gpu_ops --only DSV4_NCU_SUITE (default ops-moe, then with
+#            --match DSV4_NCU_MATCH, default flash) --no-perf, plus the SASS opcode census of those kernels
+#            -> ncu.txt, sass.txt
 # (sampling, sampling_bench, launch_cost and ncu are not in the default list: name them, e.g. "sampling,sampling_bench".)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -112,10 +114,15 @@ if has ncu; then
   log "stage ncu"
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
   KRE=${DSV4_NCU_KERNEL:-moe_gemv_mma}
-  timeout 300 "${BIN_ENV[@]}" "$NCU" --kernel-name-base demangled -k "regex:$KRE" --launch-count "${DSV4_NCU_COUNT:-24}" \
-    --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
-    --section LaunchStats --section SchedulerStats --section InstructionStats \
-    "$C/dsv4_gpu_ops" --only ops-moe --quick --no-perf --match "${DSV4_NCU_MATCH:-flash}" > "$OUT_DIR/ncu.txt" 2>&1
+  SECTIONS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy
+            --section LaunchStats --section SchedulerStats --section InstructionStats)
+  [[ -n ${DSV4_NCU_SET:-} ]] && SECTIONS=(--set "$DSV4_NCU_SET" --import-source no)
+  SUITE=${DSV4_NCU_SUITE:-ops-moe}
+  MATCH=()
+  [[ $SUITE == ops-moe ]] && MATCH=(--match "${DSV4_NCU_MATCH:-flash}")
+  timeout 300 "${BIN_ENV[@]}" "$NCU" --kernel-name-base demangled -k "regex:$KRE" --launch-skip "${DSV4_NCU_SKIP:-0}" \
+    --launch-count "${DSV4_NCU_COUNT:-24}" "${SECTIONS[@]}" \
+    "$C/dsv4_gpu_ops" --only "$SUITE" --quick --no-perf "${MATCH[@]}" > "$OUT_DIR/ncu.txt" 2>&1
   log "ncu exit $? ($(( $(date +%s) - T0 )) s)"
   CUOBJ=$(command -v cuobjdump || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null | head -1)
   "$CUOBJ" -sass "$C/dsv4_gpu_ops" 2>/dev/null | python3 -c '

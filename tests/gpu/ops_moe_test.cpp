@@ -383,7 +383,7 @@ void test_ops_moe(Env& env) {
   // and 4096 rows, Flash routed experts at T = 512 and 4096 (the 4096 CPU reference takes a while: skipped when
   // quick).
   // wgmma rows run every pipeline variant (KernelPaths::moe_wgmma_variant; row labels "wgmma-v<i>").
-  for (const int variant : {0, 2, -1}) {  // -1: the mma.sync kernel
+  for (const int variant : {0, 2, 3, -1}) {  // -1: the mma.sync kernel
     const bool wgmma = variant >= 0;
     const PathSwitch path(cuda::kernel_paths().moe_wgmma, wgmma);
     const PathSwitch<int64_t> var(cuda::kernel_paths().moe_wgmma_variant, wgmma ? variant : 0);

@@ -47,6 +47,13 @@ __device__ __forceinline__ uint4 fp4x8_to_bf16(uint32_t w, uint32_t f1, uint32_t
   return make_uint4(o[0], o[1], o[2], o[3]);
 }
 
+// 2 e4m3 codes, in bytes 1 and 3 of x (bytes 0 and 2 are ignored) -> 2 bf16 (byte 1 in the low half).
+template <bool kTwo>
+__device__ __forceinline__ uint32_t fp8x2_to_bf16(uint32_t x, uint32_t f1, uint32_t f2) {
+  const uint32_t r = (x & 0x80008000u) | ((x >> 4) & 0x07F007F0u);
+  return kTwo ? bf16x2_mul(bf16x2_mul(r, f1), f2) : bf16x2_mul(r, f1);
+}
+
 // 8 e4m3 bytes -> 8 bf16.
 template <bool kTwo>
 __device__ __forceinline__ uint4 fp8x8_to_bf16(uint32_t w0, uint32_t w1, uint32_t f1, uint32_t f2) {
@@ -56,8 +63,7 @@ __device__ __forceinline__ uint4 fp8x8_to_bf16(uint32_t w0, uint32_t w1, uint32_
     const int b = 2 * (j & 1);
     // halves: byte << 8 of elements 2j, 2j + 1
     const uint32_t x = __byte_perm(j < 2 ? w0 : w1, 0u, 4 | (b << 4) | (4 << 8) | ((b + 1) << 12));
-    const uint32_t r = (x & 0x80008000u) | ((x >> 4) & 0x07F007F0u);
-    o[j] = kTwo ? bf16x2_mul(bf16x2_mul(r, f1), f2) : bf16x2_mul(r, f1);
+    o[j] = fp8x2_to_bf16<kTwo>(x, f1, f2);
   }
   return make_uint4(o[0], o[1], o[2], o[3]);
 }

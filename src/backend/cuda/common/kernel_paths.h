@@ -27,7 +27,8 @@ struct KernelPaths {
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
   bool moe_wgmma = true;                // prefill MoE GEMM on Hopper wgmma (else the mma.sync tile kernel)
-  int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, or 2 two producer warpgroups
+  int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, 2 two producer warpgroups, or
+                                        // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
   bool expert_ffn_fp8_decode = false;   // expert_ffn on FP8 weights at n <= 16: fp8_decode (w1|w3), fp8_decode (w2);

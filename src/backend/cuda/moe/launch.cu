@@ -8,6 +8,7 @@
 #include "backend/cuda/moe/launch.h"
 #include "backend/cuda/moe/moe_gemm.cuh"
 #include "backend/cuda/moe/moe_gemm_wgmma.cuh"
+#include "backend/cuda/moe/moe_gemm_wgmma_rs.cuh"
 #include "backend/cuda/moe/moe_gemv.cuh"
 #include "backend/cuda/moe/route.cuh"
 #include "core/check.h"
@@ -93,9 +94,13 @@ void launch_mma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) 
 
 template <bool kGateUp, MoeWeightFormat kFmt, int kVariant>
 void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
-  auto kernel = moe_gemm_wgmma_kernel<kGateUp, kFmt, kVariant>;
-  // Depends on K (the e8m0 scales of the CTA's rows); moe_wgmma_unsupported kept it <= 227 KiB.
-  const int64_t smem = moe_wgmma_smem_bytes(kFmt == MoeWeightFormat::Mxfp4, p.K);
+  constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4, kRs = kVariant == 3;  // variant 3: moe_gemm_wgmma_rs.cuh
+  auto kernel = [] {
+    if constexpr (kRs) return moe_gemm_wgmma_rs_kernel<kGateUp, kFmt>;
+    else return moe_gemm_wgmma_kernel<kGateUp, kFmt, kVariant>;
+  }();
+  // Depends on K (the e8m0 scales of the CTA's rows); moe_wgmma(_rs)_unsupported kept it <= 227 KiB.
+  const int64_t smem = kRs ? moe_wgmma_rs_smem_bytes(kFp4, p.K) : moe_wgmma_smem_bytes(kFp4, p.K);
   check(smem <= kMoeWgMaxSmem, [&] { return "moe wgmma: " + std::to_string(smem) + " bytes of shared memory"; });
   // Raised once per instance (to the largest size asked so far), not on every call.
   static int64_t smem_set = 0;
@@ -104,7 +109,7 @@ void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream
     smem_set = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.N / moe_wgmma_bn(kGateUp)), static_cast<unsigned>(max_tiles));
-  launch_kernel(kernel, grid, moe_wgmma_threads(kVariant), static_cast<size_t>(smem), stream, p);
+  launch_kernel(kernel, grid, kRs ? kMoeRsThreads : moe_wgmma_threads(kVariant), static_cast<size_t>(smem), stream, p);
 }
 
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
@@ -163,9 +168,9 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
   const bool wgmma = path == MoeGemmPath::MmaPrefill && kernel_paths().moe_wgmma;
   const int64_t variant = kernel_paths().moe_wgmma_variant;
   if (wgmma)
-    check(variant == 0 || variant == 2,
-          [&] { return "moe wgmma: variant " + std::to_string(variant) + " is not 0 or 2 (1 was removed)"; });
-  if (wgmma && moe_wgmma_unsupported(p).empty()) {
+    check(variant == 0 || variant == 2 || variant == 3,
+          [&] { return "moe wgmma: variant " + std::to_string(variant) + " is not 0, 2 or 3 (1 was removed)"; });
+  if (wgmma && (variant == 3 ? moe_wgmma_rs_unsupported(p) : moe_wgmma_unsupported(p)).empty()) {
     check(moe_gemm_bm(path) == kMoeWgBM, "moe wgmma: prefill tile rows differ from the kernel's");
     auto by_format = [&]<bool kGateUp, int kVariant>() {
       constexpr MoeWeightFormat kFp4 = MoeWeightFormat::Mxfp4, kFp8 = MoeWeightFormat::Fp8;
@@ -177,7 +182,8 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
       else by_format.template operator()<false, kVariant>();
     };
     if (variant == 0) by_kind.template operator()<0>();
-    else by_kind.template operator()<2>();
+    else if (variant == 2) by_kind.template operator()<2>();
+    else by_kind.template operator()<3>();
     DSV4_CUDA_CHECK_LAUNCH();
     return;
   }

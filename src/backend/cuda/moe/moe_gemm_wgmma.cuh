@@ -52,15 +52,18 @@
 //     the 128 entry registers, so a consumer K step is two wgmma groups of four m64n128k16 (B rows [0, 128), then
 //     [128, 256); per-element k order unchanged) instead of four m64n256k16 (moe_wg_consume, kSplitN). Shared
 //     memory as variant 0 (MoeWgSmem). Uses all 16 named barriers (bar.sync with a register id): 1 CTA/SM anyway.
+//   3: swap AB, the weights as the register A operand of wgmma RS: moe_gemm_wgmma_rs.cuh.
 // Not bit-equal to moe_gemm_mma_kernel in one corner: an FP8 NaN code (0x7F / 0xFF) decodes to a finite value
 // here (no checkpoint holds one). Needs sm_90a, N % moe_wgmma_bn == 0, K % 64 == 0, MXFP4 / FP8 weights with
-// e8m0 scales, variants 0 and 2 a shared-memory carve-up within 227 KiB (moe_wgmma_unsupported).
+// e8m0 scales, variants 0 and 2 a shared-memory carve-up within 227 KiB (moe_wgmma_unsupported; variant 3:
+// moe_wgmma_rs_unsupported).
 #pragma once
 #include <cuda_bf16.h>
 
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/bf16_expand.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe_gemm.cuh"
 #include "backend/cuda/moe/params.h"
@@ -114,14 +117,20 @@ static_assert(MoeWgSmem::scales(true) % 16 == 0 && MoeWgSmem::scales(false) % 16
 // Dynamic shared memory of moe_gemm_wgmma_kernel<·, fp4 ? Mxfp4 : Fp8, ·> for K.
 inline int64_t moe_wgmma_smem_bytes(bool fp4, int64_t K) { return MoeWgSmem::bytes(fp4, K); }
 
-// Empty when moe_gemm_wgmma_kernel supports the call (on top of moe_mma_unsupported).
-inline std::string moe_wgmma_unsupported(const MoeGemmParams& p) {
+// Empty when the wgmma kernels (every variant) support the call's formats and shape, shared memory aside.
+inline std::string moe_wgmma_shape_unsupported(const MoeGemmParams& p) {
   if (p.format != MoeWeightFormat::Fp8 && p.format != MoeWeightFormat::Mxfp4) return "moe wgmma: not FP8 / MXFP4";
   if (p.scale_dtype != MoeScaleDtype::E8m0) return "moe wgmma: weight scales are not e8m0";
   if (p.N <= 0 || p.N % moe_wgmma_bn(p.gate_up) != 0)
     return "moe wgmma: N " + std::to_string(p.N) + " is not a multiple of " + std::to_string(moe_wgmma_bn(p.gate_up));
   if (p.K <= 0 || p.K % kMoeWgBK != 0) return "moe wgmma: K " + std::to_string(p.K) + " is not a multiple of 64";
   if (p.a_bf16 == nullptr) return "moe wgmma: reads bf16 A";
+  return {};
+}
+
+// Empty when moe_gemm_wgmma_kernel supports the call (on top of moe_mma_unsupported).
+inline std::string moe_wgmma_unsupported(const MoeGemmParams& p) {
+  if (std::string why = moe_wgmma_shape_unsupported(p); !why.empty()) return why;
   const int64_t smem = moe_wgmma_smem_bytes(p.format == MoeWeightFormat::Mxfp4, p.K);
   if (smem > kMoeWgMaxSmem)
     return "moe wgmma: K " + std::to_string(p.K) + " needs " + std::to_string(smem) +
@@ -243,56 +252,7 @@ __device__ __forceinline__ void moe_wg_mma128(float* d, uint64_t da, uint64_t db
       : "l"(da), "l"(db), "r"(1));
 }
 
-// Weight expansion. Codes are placed in bf16 bit fields without their exponent bias: an e2m1 nibble s|e|m as
-// s<<15 | e<<7 | m<<6 reads as code·2^-126 (also for e = 0: a bf16 subnormal), an e4m3 byte s|e|m as
-// s<<15 | e<<7 | m<<4 as code·2^-120. Multiplying by 2^bias·2^(x-127) (x the e8m0 byte; 2^-127 for x = 0, NaN for
-// 255, as e8m0_to_f32) gives code·scale exactly, as the f32 product rounded to bf16 does. f1·f2 is that factor:
-// one bf16 power of two when it is a bf16 normal, else 2^bias and the scale.
-__device__ __forceinline__ uint32_t moe_wg_mul(uint32_t a, uint32_t b) {
-  uint32_t d;
-  asm("mul.rn.bf16x2 %0, %1, %2;\n" : "=r"(d) : "r"(a), "r"(b));
-  return d;
-}
-__device__ __forceinline__ void moe_wg_factors(uint32_t x, uint32_t bias, uint32_t& f1, uint32_t& f2) {
-  uint32_t a, b;
-  if (x + bias <= 254) {
-    a = (x + bias) << 7;
-    b = 0x3F80u;  // 1.0
-  } else {
-    a = (bias + 127) << 7;
-    b = x == 255 ? 0x7FC0u : x << 7;
-  }
-  f1 = a | (a << 16);
-  f2 = b | (b << 16);
-}
-// kTwo: both factors (else f2 == 1). 8 e2m1 nibbles (element 2j in the low nibble of byte j) -> 8 bf16.
-template <bool kTwo>
-__device__ __forceinline__ uint4 moe_wg_fp4x8(uint32_t w, uint32_t f1, uint32_t f2) {
-  const uint32_t hi = w >> 4;
-  uint32_t o[4];
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    // halves: low nibble = element 2j (byte j of w), element 2j + 1 (byte j of w >> 4)
-    const uint32_t x = __byte_perm(w, hi, j | (j << 4) | ((4 + j) << 8) | ((4 + j) << 12));
-    const uint32_t r = ((x << 6) & 0x01C001C0u) | ((x << 12) & 0x80008000u);
-    o[j] = kTwo ? moe_wg_mul(moe_wg_mul(r, f1), f2) : moe_wg_mul(r, f1);
-  }
-  return make_uint4(o[0], o[1], o[2], o[3]);
-}
-// 8 e4m3 bytes -> 8 bf16.
-template <bool kTwo>
-__device__ __forceinline__ uint4 moe_wg_fp8x8(uint32_t w0, uint32_t w1, uint32_t f1, uint32_t f2) {
-  uint32_t o[4];
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    const int b = 2 * (j & 1);
-    // halves: byte << 8 of elements 2j, 2j + 1
-    const uint32_t x = __byte_perm(j < 2 ? w0 : w1, 0u, 4 | (b << 4) | (4 << 8) | ((b + 1) << 12));
-    const uint32_t r = (x & 0x80008000u) | ((x >> 4) & 0x07F007F0u);
-    o[j] = kTwo ? moe_wg_mul(moe_wg_mul(r, f1), f2) : moe_wg_mul(r, f1);
-  }
-  return make_uint4(o[0], o[1], o[2], o[3]);
-}
+// Weight expansion: the exact code x e8m0 helpers of common/bf16_expand.cuh.
 
 // One B row of one K step: raw row (chunks swizzled by rswz) -> 64 bf16 at b_row (chunks swizzled by r7 = row & 7).
 // sc: MXFP4: the two e8m0 bytes of k groups [0, 32) and [32, 64) (low byte first); FP8: the block's e8m0 byte.
@@ -300,37 +260,36 @@ __device__ __forceinline__ uint4 moe_wg_fp8x8(uint32_t w0, uint32_t w1, uint32_t
 template <bool kFp4>
 __device__ __forceinline__ void moe_wg_expand_row(const uint8_t* raw_row, uint8_t* b_row, int r7, int rswz,
                                                   uint32_t sc) {
-  constexpr uint32_t kOne = 0x3F803F80u;
   if constexpr (kFp4) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const uint4 v = *reinterpret_cast<const uint4*>(raw_row + ((h ^ rswz) << 4));
       uint32_t f1, f2;
-      moe_wg_factors((sc >> (8 * h)) & 0xFFu, 126, f1, f2);
+      e8m0_factors((sc >> (8 * h)) & 0xFFu, 126, f1, f2);
       const uint32_t w[4] = {v.x, v.y, v.z, v.w};
       uint4 o[4];
-      if (f2 == kOne) {
+      if (f2 == kBf16x2One) {
 #pragma unroll
-        for (int q = 0; q < 4; ++q) o[q] = moe_wg_fp4x8<false>(w[q], f1, f2);
+        for (int q = 0; q < 4; ++q) o[q] = fp4x8_to_bf16<false>(w[q], f1, f2);
       } else {
 #pragma unroll
-        for (int q = 0; q < 4; ++q) o[q] = moe_wg_fp4x8<true>(w[q], f1, f2);
+        for (int q = 0; q < 4; ++q) o[q] = fp4x8_to_bf16<true>(w[q], f1, f2);
       }
 #pragma unroll
       for (int q = 0; q < 4; ++q) *reinterpret_cast<uint4*>(b_row + (((4 * h + q) ^ r7) << 4)) = o[q];
     }
   } else {
     uint32_t f1, f2;
-    moe_wg_factors(sc & 0xFFu, 120, f1, f2);
+    e8m0_factors(sc & 0xFFu, 120, f1, f2);
     auto expand = [&]<bool kTwo>() {
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         const uint4 v = *reinterpret_cast<const uint4*>(raw_row + ((q ^ rswz) << 4));
-        *reinterpret_cast<uint4*>(b_row + (((2 * q) ^ r7) << 4)) = moe_wg_fp8x8<kTwo>(v.x, v.y, f1, f2);
-        *reinterpret_cast<uint4*>(b_row + (((2 * q + 1) ^ r7) << 4)) = moe_wg_fp8x8<kTwo>(v.z, v.w, f1, f2);
+        *reinterpret_cast<uint4*>(b_row + (((2 * q) ^ r7) << 4)) = fp8x8_to_bf16<kTwo>(v.x, v.y, f1, f2);
+        *reinterpret_cast<uint4*>(b_row + (((2 * q + 1) ^ r7) << 4)) = fp8x8_to_bf16<kTwo>(v.z, v.w, f1, f2);
       }
     };
-    if (f2 == kOne) expand.template operator()<false>();
+    if (f2 == kBf16x2One) expand.template operator()<false>();
     else expand.template operator()<true>();
   }
 }
@@ -371,18 +330,18 @@ __device__ __forceinline__ void moe_wg_copy_rows(uint8_t* dst, const uint8_t* sr
   }
 }
 
-// Variants 0 (kProd = 1), 2 (kProd = 2), producer thread t of 128·kProd: starts copying the e8m0 scales of the
-// CTA's B rows for the whole K (kProd = 2: of B rows [128h, 128h + 128) alone, h = t / 128) into MoeWgSmem::scales
-// (layout in the file comment) and commits them as one cp.async group; moe_wg_produce waits for it (all threads of
-// the warpgroup) before its first expansion.
-template <bool kGateUp, bool kFp4, int kProd = 1>
+// Variants 0, 3 (kProd = 1), 2 (kProd = 2), producer thread t of 128·kProd: starts copying the e8m0 scales of the
+// CTA's B rows for the whole K (kProd = 2: of B rows [128h, 128h + 128) alone, h = t / 128) into Sm::scales
+// (layout in the file comment; Sm = MoeRsSmem for variant 3) and commits them as one cp.async group; the producer
+// waits for it before its first expansion (variant 3: before its first full arrival).
+template <bool kGateUp, bool kFp4, int kProd = 1, typename Sm = MoeWgSmem>
 __device__ __forceinline__ void moe_wg_load_scales(const MoeGemmParams& p, uint8_t* smem, int expert, int n0,
                                                    int t) {
   const int K = p.K, pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, K));
   const uint8_t* sc_lo = p.w1[expert].scale;                           // B rows [0, 128): w1 rows n0 + i
   const uint8_t* sc_hi = (kGateUp ? p.w3[expert] : p.w1[expert]).scale;  // B rows [128, 256)
   const int n_hi = kGateUp ? n0 : n0 + 128;                             // w3 rows n0 + i / w2 rows n0 + 128 + i
-  uint8_t* const dst = smem + MoeWgSmem::scales(kFp4);
+  uint8_t* const dst = smem + Sm::scales(kFp4);
   if constexpr (kProd == 2) {  // warpgroup h: one half
     const int h = t >> 7, pt = t & 127;
     const uint8_t* const sc = h ? sc_hi : sc_lo;
