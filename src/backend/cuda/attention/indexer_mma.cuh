@@ -42,82 +42,98 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 
 // The mma, relu/weight rounding and the ordered head sum of one staged key tile (keys in ks); writes the tile's
 // scores. Starts and ends with every thread's shared accesses of the tile complete (it syncs in between).
+// The reference's bf16 steps run as bf16x2 instructions with the same results: d rounded to bf16 (cvt.rn.bf16x2),
+// relu (x > 0 ? x : +0, also for NaN), w·x rounded (w is bf16-valued: the model's scale_round output; the f32
+// product of two bf16 values is exact, so one bf16
+// rounding of it is mul.rn.bf16x2), and total + term rounded (two bf16 values: the f32 sum rounded to bf16 equals
+// the exactly rounded sum, add.rn.bf16x2). Thread tid < kKeys / 2 sums keys 2 tid, 2 tid + 1 over the heads in
+// ascending order.
 template <int kHd>
 __device__ __forceinline__ void indexer_mma_tile(const IndexerScoreParams& p, const __nv_bfloat16* ks,
                                                  __nv_bfloat16* terms, const uint32_t (&a)[kHd / 16][4], float w0,
                                                  float w1, int t, int n, int s0) {
-  using attn_detail::round_bf16;
   constexpr int kLd = kHd + 8;
   const int nh = p.n_heads;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, q4 = lane & 3;
   const int h0 = warp * 16 + g, h1 = h0 + 8;
   if (warp * 16 < nh) {
+    const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
+    const __nv_bfloat162 wv0 = __float2bfloat162_rn(w0), wv1 = __float2bfloat162_rn(w1);
 #pragma unroll 2
     for (int nt = 0; nt < kKeys / 8; ++nt) {
       float c[4] = {0.f, 0.f, 0.f, 0.f};
-      const __nv_bfloat16* kr = ks + (nt * 8 + g) * kLd + 2 * q4;
+      // ldmatrix x4: rows = keys nt*8 + (lane & 7), k blocks 16 s + 8 (lane >> 3): b0 / b1 of steps s and s + 1.
+      const __nv_bfloat16* kr = ks + (nt * 8 + (lane & 7)) * kLd + (lane >> 3) * 8;
 #pragma unroll
-      for (int s = 0; s < kHd / 16; ++s) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + 16 * s);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + 16 * s + 8);
-        attn_detail::mma_bf16(c, a[s], b0, b1);
+      for (int s = 0; s < kHd / 16; s += 2) {
+        uint32_t b[4];
+        attn_detail::ldmatrix_x4(b, kr + 16 * s);
+        attn_detail::mma_bf16(c, a[s], b[0], b[1]);
+        attn_detail::mma_bf16(c, a[s + 1], b[2], b[3]);
       }
       // c0/c1: head h0, keys nt*8 + 2 q4 + {0, 1}; c2/c3: head h1, same keys.
       const int key = nt * 8 + 2 * q4;
-      float d[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        float x = round_bf16(c[j]);
-        x = x > 0.0f ? x : 0.0f;
-        d[j] = round_bf16(__fmul_rn(j < 2 ? w0 : w1, x));
-      }
-      // d are bf16 values (rounded above), so the bf16 term matrix holds them exactly.
-      if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = __floats2bfloat162_rn(d[0], d[1]);
-      if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = __floats2bfloat162_rn(d[2], d[3]);
+      __nv_bfloat162 x0 = __floats2bfloat162_rn(c[0], c[1]), x1 = __floats2bfloat162_rn(c[2], c[3]);
+      uint32_t m0 = __hgt2_mask(x0, zero), m1 = __hgt2_mask(x1, zero);
+      uint32_t r0 = *reinterpret_cast<uint32_t*>(&x0) & m0, r1 = *reinterpret_cast<uint32_t*>(&x1) & m1;
+      const __nv_bfloat162 d0 = __hmul2_rn(*reinterpret_cast<__nv_bfloat162*>(&r0), wv0);
+      const __nv_bfloat162 d1 = __hmul2_rn(*reinterpret_cast<__nv_bfloat162*>(&r1), wv1);
+      if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = d0;
+      if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = d1;
     }
   }
   __syncthreads();
-  // One thread per key: the sum over heads in ascending order (the reference's order and roundings).
-  float total = 0.0f;
-  const __nv_bfloat16* tc = terms + tid;
-  for (int h = 0; h < nh; ++h) total = round_bf16(__fadd_rn(total, __bfloat162float(tc[h * kTermLd])));
-  if (s0 + tid < n) p.scores[int64_t(t) * p.ld + s0 + tid] = total;
+  if (tid < kKeys / 2) {
+    __nv_bfloat162 total = __float2bfloat162_rn(0.0f);
+    const __nv_bfloat162* tc = reinterpret_cast<const __nv_bfloat162*>(terms) + tid;
+#pragma unroll 8
+    for (int h = 0; h < nh; ++h) total = __hadd2_rn(total, tc[h * (kTermLd / 2)]);
+    const int k0 = s0 + 2 * tid;
+    float* out = p.scores + int64_t(t) * p.ld + k0;
+    if (k0 < n) out[0] = __low2float(total);
+    if (k0 + 1 < n) out[1] = __high2float(total);
+  }
 }
 
-// Mxfp4 key rows (p.packed, core/row_blocks.h): words [0, kHd/8) codes, word kHd/8 the kHd/32 e8m0 scale bytes.
-// Thread tid stages tasks j < kHd/32 of a tile: task j*128 + tid = (key, 32-value block b) -> its 4 code words
-// and scale byte, held in registers (20 for kHd 128) from one tile to the next.
+// Mxfp4 key rows (p.packed, core/row_blocks.h): kWords 4-byte words per row, words [0, kHd/8) the codes, word
+// kHd/8 the kHd/32 e8m0 scale bytes. A tile's rows are loaded as words w = tid + 128 j of the tile (key w / kWords,
+// word w % kWords: consecutive threads read consecutive words of a row and of neighbouring rows, which the stores
+// keep contiguous), held in registers from one tile to the next, staged into shared memory (stage: conflict-free,
+// consecutive words) and expanded by thread tid for key tid (expand: row reads kWords words apart, an odd stride,
+// and 16-byte stores 272 bytes apart: both conflict-free).
 template <int kHd>
 struct IdxPackedRaw {
   static constexpr int kBlocks = kHd / 32;
-  uint32_t w[kBlocks][4];
-  uint32_t sc[kBlocks];
+  static constexpr int kWords = (kHd / 2 + kHd / 32 + 3) / 4;  // mxfp4_row_bytes(kHd) / 4
+  uint32_t w[kWords];
 
   __device__ __forceinline__ void load(const float* const* kp, int s0, int n) {
 #pragma unroll
-    for (int j = 0; j < kBlocks; ++j) {
-      const int task = j * kIdxMmaThreads + threadIdx.x, r = task / kBlocks, b = task % kBlocks;
-      const uint32_t* row = s0 + r < n ? reinterpret_cast<const uint32_t*>(kp[r]) : nullptr;
-#pragma unroll
-      for (int u = 0; u < 4; ++u) w[j][u] = row ? row[4 * b + u] : 0u;
-      sc[j] = row ? (row[kHd / 8] >> (8 * b)) & 0xFFu : 127u;
+    for (int j = 0; j < kWords; ++j) {
+      const int i = j * kIdxMmaThreads + threadIdx.x, r = i / kWords;
+      w[j] = s0 + r < n ? reinterpret_cast<const uint32_t*>(kp[r])[i - r * kWords] : 0u;
     }
   }
-  // Exact bf16 values (bf16_expand.cuh) into the key tile ks [kKeys][kHd + 8].
-  __device__ __forceinline__ void expand(__nv_bfloat16* ks) const {
+  __device__ __forceinline__ void stage(uint32_t* raw) const {
 #pragma unroll
-    for (int j = 0; j < kBlocks; ++j) {
-      const int task = j * kIdxMmaThreads + threadIdx.x, r = task / kBlocks, b = task % kBlocks;
+    for (int j = 0; j < kWords; ++j) raw[j * kIdxMmaThreads + threadIdx.x] = w[j];
+  }
+  // Exact bf16 values (bf16_expand.cuh) of key threadIdx.x into the key tile ks [kKeys][kHd + 8].
+  __device__ __forceinline__ static void expand(const uint32_t* raw, __nv_bfloat16* ks) {
+    const uint32_t* row = raw + threadIdx.x * kWords;
+    const uint32_t scales = row[kHd / 8];
+#pragma unroll
+    for (int b = 0; b < kBlocks; ++b) {
       uint32_t f1, f2;
-      e8m0_factors(sc[j], 126, f1, f2);
-      uint4* dst = reinterpret_cast<uint4*>(ks + r * (kHd + 8) + 32 * b);
+      e8m0_factors((scales >> (8 * b)) & 0xFFu, 126, f1, f2);
+      uint4* dst = reinterpret_cast<uint4*>(ks + threadIdx.x * (kHd + 8) + 32 * b);
       if (f2 == kBf16x2One) {
 #pragma unroll
-        for (int u = 0; u < 4; ++u) dst[u] = fp4x8_to_bf16<false>(w[j][u], f1, f2);
+        for (int u = 0; u < 4; ++u) dst[u] = fp4x8_to_bf16<false>(row[4 * b + u], f1, f2);
       } else {
 #pragma unroll
-        for (int u = 0; u < 4; ++u) dst[u] = fp4x8_to_bf16<true>(w[j][u], f1, f2);
+        for (int u = 0; u < 4; ++u) dst[u] = fp4x8_to_bf16<true>(row[4 * b + u], f1, f2);
       }
     }
   }
@@ -130,8 +146,8 @@ struct IdxPackedRaw {
 // n_heads <= 64; f32 key rows 16-byte aligned (p.vec4) or Mxfp4 rows (kPacked = p.packed); bf16 numerics only
 // (p.round_bf16: every term is a bf16 value, which is what lets the term matrix be bf16).
 // f32 rows: the tile's rows are loaded (16 float4 in flight per thread) and rounded into ks after the previous
-// tile is consumed. Mxfp4 rows (8x fewer bytes): the next tile's raw words are loaded into registers right after
-// this tile is expanded, so they are in flight while this tile's mma and head sums run.
+// tile is consumed. Mxfp4 rows (8x fewer bytes): the next tile's raw words are loaded into registers (coalesced,
+// IdxPackedRaw) while this tile is expanded, so they are in flight during its mma and head sums.
 template <int kHd, bool kPacked>
 __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(const __grid_constant__ IndexerScoreParams p) {
   grid_dependency_sync();
@@ -184,18 +200,23 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 4) indexer_score_mma_kernel(co
   if constexpr (kPacked) {
     // The pointers of tile + gridDim.x are stored after the loop's first barrier (every read of the previous
     // ones, by raw.load one iteration earlier, precedes it) and read after the second.
+    // The raw words are staged in the term matrix's space (free until the tile's mma writes it).
     IdxPackedRaw<kHd> raw;
+    uint32_t* raw_s = reinterpret_cast<uint32_t*>(terms);
+    static_assert(kKeys * IdxPackedRaw<kHd>::kWords * 4 <= kIdxMmaMaxHeads * kTermLd * 2);
     kp[tid] = key_ptr(blockIdx.x);
     const float* next_ptr = key_ptr(blockIdx.x + gridDim.x);
     __syncthreads();
     raw.load(kp, blockIdx.x * kKeys, n);
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
       __syncthreads();  // the previous tile's keys, terms and pointers are consumed
-      raw.expand(ks);
+      raw.stage(raw_s);
       kp[tid] = next_ptr;
       next_ptr = key_ptr(tile + 2 * gridDim.x);
       __syncthreads();
+      IdxPackedRaw<kHd>::expand(raw_s, ks);
       if (tile + gridDim.x < tiles) raw.load(kp, (tile + gridDim.x) * kKeys, n);
+      __syncthreads();  // keys expanded (and the staged words read) before the mma writes the terms
       indexer_mma_tile<kHd>(p, ks, terms, a, w0, w1, t, n, tile * kKeys);
     }
   } else {
