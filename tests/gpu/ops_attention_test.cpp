@@ -290,10 +290,12 @@ size_t tie_swaps(const int32_t* got, const int32_t* ref, int64_t top_k, int64_t 
 // (every score 0: the selection is the lowest indices). packed (with fp4): the GPU reads the keys as Mxfp4 rows
 // (core/row_blocks.h, packed here by core fp4_pack) in the same pool geometry, the CPU reference its f32 rows: slot
 // for slot equal (the tensor-core kernel expands them to the same bf16 values; the other kernels get them decoded).
+// neg_w: every weight negative, so every score is <= 0 and the k-th score negative (the radix select's threshold
+// key then has its low bits set: order keys of negative bf16 scores end in 0xFFFF).
 void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, int64_t nh, int64_t hd,
                    int64_t n_max, int64_t top_k, bool timed, bool check_ref = true, bool legacy = false,
                    int64_t rows_per_block = 0, bool cuda_core = false, bool fp4 = false, int64_t key_period = 0,
-                   bool zero_w = false, bool packed = false) {
+                   bool zero_w = false, bool packed = false, bool neg_w = false) {
   const bool bf = is_bf16(num);
   const int64_t T = n_seq * rows;
   const bool mma = bf && !legacy && !cuda_core && nh <= 64 && (hd == 64 || hd == 128);
@@ -306,7 +308,7 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
       (cuda::kernel_paths().topk_radix ? (cuda::kernel_paths().topk_radix_fused ? "" : " radix-kernels")
                                         : " merge-topk") +
       (key_period ? fmt(" key-period=%lld", (long long)key_period) : std::string()) + (zero_w ? " zero-w" : "") +
-      (packed ? " mxfp4-rows" : "");
+      (packed ? " mxfp4-rows" : "") + (neg_w ? " neg-w" : "");
   const PathSwitch<bool> core_switch(cuda::kernel_paths().indexer_mma, !cuda_core);
   std::vector<int64_t> seq_keys(static_cast<size_t>(n_seq));
   for (int64_t j = 0; j < n_seq; ++j)
@@ -319,6 +321,8 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
     for (int64_t r = key_period; r < L.rows; ++r)
       std::copy_n(keys.data() + (r % key_period) * hd, hd, keys.data() + r * hd);
   if (zero_w) std::fill_n(w.data(), w.numel(), 0.0f);
+  if (neg_w)
+    for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = -std::fabs(w.data()[i]);
   if (fp4) {
     CpuOps r(num);
     r.indexer_round(keys, hd, backend::IndexerDtype::Fp4);
@@ -653,6 +657,9 @@ void test_ops_attention(Env& env) {
         const PathSwitch<bool> fused(cuda::kernel_paths().topk_radix_fused, mode == 0);
         check_indexer(env, num, 2, 1, 64, 128, 100000, 512, false, true, false, 64, false, true, 97);
         check_indexer(env, num, 2, 2, 64, 128, 40000, 512, false, true, false, 64, false, true, 0, true);
+        check_indexer(env, num, 2, 1, 64, 128, 100000, 512, false, true, false, 64, false, true, 97, false, false,
+                      true);
+        check_indexer(env, num, 1, 1, 64, 128, 40000, 512, false, true, false, 64, false, true, 0, false, true, true);
       }
       // Flash decode at 1M context (262144 keys, paged), batch 1: tensor cores (checked, FP4 inputs) then the
       // CUDA-core kernel, both timed; batch 64 at 4K both ways.
