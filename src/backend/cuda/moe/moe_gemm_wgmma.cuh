@@ -96,22 +96,26 @@ __host__ __device__ constexpr int64_t moe_wg_scale_pitch(bool fp4, int64_t K) {
   return fp4 ? 16 * (((K / 32 + 15) / 16) | 1) : ((K + 127) / 128 + 15) / 16 * 16;
 }
 
-// Carve-up of the dynamic shared memory: byte offsets from the 1024-byte aligned base.
-struct MoeWgSmem {
+// Carve-up of the dynamic shared memory: byte offsets from the 1024-byte aligned base. kStages slots of A (the
+// gathered activation rows) and of raw weight bytes; kBBuf: the two-slot expanded bf16 B buffer (variants 0, 2;
+// variant 3 converts into registers and has none).
+template <int kStages, bool kBBuf>
+struct MoeWgSmemT {
   static constexpr int kAStage = kMoeWgBM * 128;
   static constexpr int kBStage = kMoeWgRows * 128;
   static constexpr int kA = 0;
-  static constexpr int kB = kA + kMoeWgStages * kAStage;
-  static constexpr int kRaw = kB + 2 * kBStage;
+  static constexpr int kB = kA + kStages * kAStage;
+  static constexpr int kRaw = kB + (kBBuf ? 2 * kBStage : 0);
   __host__ __device__ static constexpr int raw_stage(bool fp4) { return kMoeWgRows * moe_wgmma_raw_row(fp4); }
-  __host__ __device__ static constexpr int bars(bool fp4) { return kRaw + kMoeWgStages * raw_stage(fp4); }
-  __host__ __device__ static constexpr int rsrc(bool fp4) { return bars(fp4) + 2 * kMoeWgStages * 8; }
+  __host__ __device__ static constexpr int bars(bool fp4) { return kRaw + kStages * raw_stage(fp4); }
+  __host__ __device__ static constexpr int rsrc(bool fp4) { return bars(fp4) + 2 * kStages * 8; }
   __host__ __device__ static constexpr int scales(bool fp4) { return rsrc(fp4) + 4 * kMoeWgBM; }  // 16-aligned
   // Bytes to request: the carve-up plus the slack to align the base to 1024.
   __host__ __device__ static constexpr int64_t bytes(bool fp4, int64_t K) {
     return scales(fp4) + (fp4 ? kMoeWgRows : 2) * moe_wg_scale_pitch(fp4, K) + 1024;
   }
 };
+using MoeWgSmem = MoeWgSmemT<kMoeWgStages, true>;
 static_assert(MoeWgSmem::scales(true) % 16 == 0 && MoeWgSmem::scales(false) % 16 == 0);
 
 // Dynamic shared memory of moe_gemm_wgmma_kernel<·, fp4 ? Mxfp4 : Fp8, ·> for K.

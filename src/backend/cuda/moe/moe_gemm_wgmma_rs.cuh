@@ -70,20 +70,8 @@ inline constexpr int kMoeRsConsRegs = 224;  // registers per consumer thread aft
 static_assert(128 * kMoeRsProdRegs + 256 * kMoeRsConsRegs <= kMoeRsThreads * (65536 / kMoeRsThreads / 8 * 8) &&
               kMoeRsProdRegs % 8 == 0 && kMoeRsConsRegs % 8 == 0);
 
-// Carve-up of the dynamic shared memory: byte offsets from the 1024-byte aligned base.
-struct MoeRsSmem {
-  static constexpr int kXStage = kMoeWgBM * 128;
-  static constexpr int kX = 0;
-  static constexpr int kRaw = kX + kMoeRsStages * kXStage;
-  __host__ __device__ static constexpr int raw_stage(bool fp4) { return kMoeWgRows * moe_wgmma_raw_row(fp4); }
-  __host__ __device__ static constexpr int bars(bool fp4) { return kRaw + kMoeRsStages * raw_stage(fp4); }
-  __host__ __device__ static constexpr int rsrc(bool fp4) { return bars(fp4) + 2 * kMoeRsStages * 8; }
-  __host__ __device__ static constexpr int scales(bool fp4) { return rsrc(fp4) + 4 * kMoeWgBM; }  // 16-aligned
-  // Bytes to request: the carve-up plus the slack to align the base to 1024.
-  __host__ __device__ static constexpr int64_t bytes(bool fp4, int64_t K) {
-    return scales(fp4) + (fp4 ? kMoeWgRows : 2) * moe_wg_scale_pitch(fp4, K) + 1024;
-  }
-};
+// Shared memory: the variant-0 carve-up without its B buffer, kMoeRsStages slots (X = the A ring there).
+using MoeRsSmem = MoeWgSmemT<kMoeRsStages, false>;
 static_assert(MoeRsSmem::scales(true) % 16 == 0 && MoeRsSmem::scales(false) % 16 == 0);
 
 // Dynamic shared memory of moe_gemm_wgmma_rs_kernel<·, fp4 ? Mxfp4 : Fp8> for K.
@@ -202,13 +190,13 @@ __device__ __forceinline__ void moe_rs_produce(const MoeGemmParams& p, uint8_t* 
   const int xr = t >> 3, xc = t & 7;
   const int* const rsrc = reinterpret_cast<const int*>(smem + MoeRsSmem::rsrc(kFp4));
   const __nv_bfloat16* const x_src = p.a_bf16 + 8 * xc;
-  uint8_t* const x_cp = smem + MoeRsSmem::kX + xr * 128 + ((xc ^ (xr & 7)) << 4);  // (16·i + xr) & 7 == xr & 7
+  uint8_t* const x_cp = smem + MoeRsSmem::kA + xr * 128 + ((xc ^ (xr & 7)) << 4);  // (16·i + xr) & 7 == xr & 7
   auto issue = [&](int kt) {
     const int s = kt % S;
 #pragma unroll
     for (int i = 0; i < 8; ++i)
       if (16 * i + xr < rows)
-        moe_cp_async16(x_cp + s * MoeRsSmem::kXStage + 16 * i * 128,
+        moe_cp_async16(x_cp + s * MoeRsSmem::kAStage + 16 * i * 128,
                        x_src + static_cast<int64_t>(rsrc[16 * i + xr]) * K + kt * kMoeWgBK);
     const int64_t koff = static_cast<int64_t>(kt) * kRawRow;
 #pragma unroll
@@ -324,7 +312,7 @@ __device__ __forceinline__ void moe_rs_consume(const MoeGemmParams& p, uint8_t* 
   const int lane = ct & 31, w = ct >> 5, g = lane >> 2, q = lane & 3;
   const int t0 = kGateUp ? 64 * cw + 8 * w + g : 128 * cw + 16 * w + g;
   const uint32_t full0 = moe_wg_smem_u32(smem + MoeRsSmem::bars(kFp4)), empty0 = full0 + 8 * S;
-  const uint32_t x0 = moe_wg_smem_u32(smem + MoeRsSmem::kX);
+  const uint32_t x0 = moe_wg_smem_u32(smem + MoeRsSmem::kA);
   const int pitch = static_cast<int>(moe_wg_scale_pitch(kFp4, p.K));
   const Src src{.raw = smem + MoeRsSmem::kRaw + t0 * Src::kRawRow,
                 .sc = smem + MoeRsSmem::scales(kFp4) + (kFp4 ? t0 : kGateUp ? 0 : cw) * pitch,
@@ -335,7 +323,7 @@ __device__ __forceinline__ void moe_rs_consume(const MoeGemmParams& p, uint8_t* 
 #pragma unroll
   for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
   auto issue = [&](const uint32_t (&f)[32], int kt) {
-    const uint32_t xs = x0 + (kt % S) * MoeRsSmem::kXStage;
+    const uint32_t xs = x0 + (kt % S) * MoeRsSmem::kAStage;
     moe_wg_fence();  // f was written since the last wgmma
 #pragma unroll
     for (int s = 0; s < kMoeWgBK / 16; ++s)
