@@ -158,7 +158,8 @@ TEST_P(Golden, Mxfp4IndexerRowsEqualF32Rows) {
     model::ForwardOutput fo;
     m->transformer->forward(model::single_batch(seq, std::span(ids).subspan(b, e - b)), {.all_logits = true}, fo);
     for (int64_t i = b; i < e; ++i)
-      ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V))) << "position " << i;
+      ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V)))
+          << "position " << i;
     b = e;
   }
   // The rows really are packed: an f32 row would be 4 * index_head_dim bytes apart.
