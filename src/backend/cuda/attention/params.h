@@ -74,6 +74,9 @@ struct TopkSegParams {
   int32_t T = 0;
   int32_t top_k = 0;    // <= kTopkMaxK
   int32_t n_seg = 1;    // segments of the longest row
+  // Every score is a bf16 value (the bf16 numerics): an order key's bits 15..0 are then 0 (positive) or all ones
+  // (negative), so the fused radix select stops after its second digit (bits 20..10).
+  bool bf16_scores = false;
   // Two-level merge (rows of more than kTopkMergeGroup segments): stage 2a merges each group of kTopkMergeGroup
   // segments' candidates into cand2_* [T, cand2_ld] (group g at [g * top_k, ...)), stage 2b merges the groups.
   uint32_t* __restrict__ cand2_key = nullptr;

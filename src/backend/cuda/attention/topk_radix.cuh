@@ -16,7 +16,9 @@
 //           descending, index ascending) in shared memory, as the row's selection.
 // The result is the exact top-k with the reference's tie rule (the same as topk_segment / merge kernels).
 // topk_radix_fused_kernel runs all of it in one launch: the CTAs of a row meet on a barrier word between the
-// passes, so the grid must be resident at once (the launcher checks the occupancy). Each pass is a few dependent
+// passes, so the grid must be resident at once (the launcher checks the occupancy). With bf16 scores
+// (p.bf16_scores) it skips pass 3: the low 16 bits of a bf16 value's order key are fixed by its sign, so the keys
+// of pass 2's digit are all equal and that digit already gives the threshold and the ties to keep. Each pass is a few dependent
 // instructions per key and warp (ncu, run 48: 17.7 cycles per issued instruction), so chunks are small (2048
 // keys: 128 CTAs per 1M-context row) and the passes run wide. The separate kernels (topk_radix_pass_kernel<1..3>,
 // _collect_, _final_) serve grids too large to be resident; there each CTA of passes 2, 3 and collect re-derives
@@ -264,10 +266,17 @@ __global__ void __launch_bounds__(kTopkThreads) topk_radix_fused_kernel(const __
   row_barrier(bar, 2u * nch);
   d = pick_digit<kTopkRadixBins>(row + kHist2, d.y, sh);
   prefix |= d.x << Digit<2>::kShift;
-  pass_hist<3>(u, len, prefix, hist, row + kHist3);
-  row_barrier(bar, 3u * nch);
-  d = pick_digit<kTopkRadixBins3>(row + kHist3, d.y, sh);
-  const uint32_t thr = prefix | d.x, need = d.y;
+  uint32_t thr, need = d.y, passes = 2;
+  if (p.bf16_scores) {  // the keys of digit d.x are equal: bits 9..0 follow the sign (bit 31: positive)
+    thr = prefix | ((prefix >> 31) ? 0u : 0x3FFu);
+  } else {
+    pass_hist<3>(u, len, prefix, hist, row + kHist3);
+    row_barrier(bar, 3u * nch);
+    d = pick_digit<kTopkRadixBins3>(row + kHist3, d.y, sh);
+    thr = prefix | d.x;
+    need = d.y;
+    passes = 3;
+  }
   collect_chunk(p, u, c, s0, len, thr, need, row, warp_cnt);
   if (c != 0) {  // arrive only: chunk 0's CTA selects the row
     __syncthreads();
@@ -277,7 +286,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_radix_fused_kernel(const __
     }
     return;
   }
-  row_barrier(bar, 4u * nch);
+  row_barrier(bar, (passes + 1) * nch);
   final_row(p, t, nch, thr, need, row, indexer_detail::topk_scratch(topk_smem).cand);
 }
 
