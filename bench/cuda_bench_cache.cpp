@@ -43,11 +43,8 @@ RandomRows::RandomRows(uint64_t seed, int64_t index_head_dim) : row_words_(mxfp4
   for (float& v : host.vec()) v = uni(rng);
   const int64_t rows = std::min<int64_t>(kRandomFloats / index_head_dim, int64_t{1} << 15);
   Tensor packed({rows, row_words_});
-  for (int64_t r = 0; r < rows; ++r) {
-    auto* b = reinterpret_cast<uint8_t*>(packed.row(r));
-    std::fill(b, b + 4 * row_words_, uint8_t{0});
-    fp4_pack(host.data() + r * index_head_dim, static_cast<size_t>(index_head_dim), b, b + index_head_dim / 2);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    fp4_pack_row(host.data() + r * index_head_dim, static_cast<size_t>(index_head_dim), packed.row(r));
   block_ = host.to(Device::Cuda);
   packed_ = packed.to(Device::Cuda);
 }

@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "core/dtype.h"
+#include "core/row_blocks.h"
 
 namespace dsv4 {
 namespace {
@@ -114,6 +115,18 @@ void fp4_unpack(const uint8_t* codes, const uint8_t* scales, size_t n, float* x)
     const uint8_t code = (codes[i / 2] >> (4 * (i & 1))) & 0xF;
     x[i] = e2m1_to_f32(code) * e8m0_to_f32(scales[i / 32]);
   }
+}
+
+void fp4_pack_row(const float* x, size_t dim, void* row) {
+  auto* b = static_cast<uint8_t*>(row);
+  const size_t used = dim / 2 + dim / 32;
+  std::fill(b + used, b + mxfp4_row_bytes(static_cast<int64_t>(dim)), uint8_t{0});
+  fp4_pack(x, dim, b, b + dim / 2);
+}
+
+void fp4_unpack_row(const void* row, size_t dim, float* x) {
+  const auto* b = static_cast<const uint8_t*>(row);
+  fp4_unpack(b, b + dim / 2, dim, x);
 }
 
 void hadamard_inplace(float* x, size_t n, bool round_to_bf16) {

@@ -27,6 +27,9 @@ void fp4_fake_quant(float* x, size_t n, size_t block = 32);
 void fp4_pack(const float* x, size_t n, uint8_t* codes, uint8_t* scales);
 // x[i] = e2m1(code i) * 2^(scale - 127) (exact); a 0xFF scale byte gives NaN for its whole block.
 void fp4_unpack(const uint8_t* codes, const uint8_t* scales, size_t n, float* x);
+// The same for one Mxfp4 row of dim values (core/row_blocks.h: codes, scales, zero pad; mxfp4_row_bytes(dim)).
+void fp4_pack_row(const float* x, size_t dim, void* row);
+void fp4_unpack_row(const void* row, size_t dim, float* x);
 
 // In-place orthonormal Walsh-Hadamard transform of x[0..n), n a power of two (spec §2.5): Sylvester order,
 // butterflies (a,b)->(a+b,a-b) for strides 1,2,...,n/2 in f32, then multiply by 1/sqrt(n).

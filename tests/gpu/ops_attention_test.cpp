@@ -330,13 +330,8 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
   }
   HostTensor pool = keys;
   if (packed) {
-    const int64_t bytes = mxfp4_row_bytes(hd);
-    pool = HostTensor({L.rows, bytes / 4});
-    for (int64_t r = 0; r < L.rows; ++r) {
-      auto* b = reinterpret_cast<uint8_t*>(pool.row(r));
-      std::fill(b, b + bytes, uint8_t{0});
-      fp4_pack(keys.row(r), size_t(hd), b, b + hd / 2);
-    }
+    pool = HostTensor({L.rows, mxfp4_row_bytes(hd) / 4});
+    for (int64_t r = 0; r < L.rows; ++r) fp4_pack_row(keys.row(r), size_t(hd), pool.row(r));
   }
   const Tensor dkeys = pool.to(Device::Cuda), dq = q.to(Device::Cuda), dw = w.to(Device::Cuda);
   std::vector<backend::SeqEntries> hseqs, dseqs;

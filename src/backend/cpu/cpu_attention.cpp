@@ -104,8 +104,7 @@ void indexer_row_scores(const float* qt, const float* wt, const RowBlocks& keys,
   for (int64_t s = 0; s < n; ++s) {
     const float* k = keys.row(s);
     if (keys.format == RowFormat::Mxfp4) {
-      const auto* b = reinterpret_cast<const uint8_t*>(k);
-      fp4_unpack(b, b + head_dim / 2, static_cast<size_t>(head_dim), key.data());
+      fp4_unpack_row(k, static_cast<size_t>(head_dim), key.data());
       k = key.data();
     }
     float total = 0;
@@ -185,12 +184,7 @@ void CpuOps::copy_rows(std::span<const float* const> src, std::span<float* const
 void CpuOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) {
   check(src.size() == dst.size(), "pack_rows_mxfp4: source and destination lists differ in length");
   check(dim > 0 && dim % 32 == 0, "pack_rows_mxfp4: dim must be a positive multiple of 32");
-  const int64_t bytes = mxfp4_row_bytes(dim);
-  for (size_t i = 0; i < src.size(); ++i) {
-    auto* b = reinterpret_cast<uint8_t*>(dst[i]);
-    std::fill(b + dim / 2 + dim / 32, b + bytes, uint8_t{0});
-    fp4_pack(src[i], static_cast<size_t>(dim), b, b + dim / 2);
-  }
+  for (size_t i = 0; i < src.size(); ++i) fp4_pack_row(src[i], static_cast<size_t>(dim), dst[i]);
 }
 
 }  // namespace dsv4::backend

@@ -207,6 +207,17 @@ TEST(Fp4Pack, NibbleOrderAndScaleByte) {
   EXPECT_EQ(codes[15], 0x5 << 4);         // element 31: 3.0 = code 5
   EXPECT_EQ(mxfp4_row_bytes(128), 68);
   EXPECT_EQ(mxfp4_row_bytes(64), 36);
+  // A row of 64: codes [0, 32), scales [32, 34), pad [34, 36) zeroed over whatever the buffer held.
+  std::vector<float> x64(64);
+  for (int i = 0; i < 64; ++i) x64[i] = 0.25f * static_cast<float>(i % 13) - 1.0f;
+  std::vector<uint8_t> row(36, 0xAB);
+  fp4_pack_row(x64.data(), 64, row.data());
+  EXPECT_EQ(row[34], 0);
+  EXPECT_EQ(row[35], 0);
+  std::vector<float> back(64), fq = x64;
+  fp4_unpack_row(row.data(), 64, back.data());
+  fp4_fake_quant(fq.data(), 64);
+  EXPECT_TRUE(same_values(back, fq));
 }
 
 // H_4 (Sylvester) rows: ++++, +-+-, ++--, +--+. H x for x = (1,2,3,4): (10, -2, -4, 0); /sqrt(4) = /2.

@@ -32,16 +32,7 @@ namespace rowwise_detail {
 __device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 // The e2m1 grid value nearest to x (RNE, ties to the even code), with x's sign; NaN -> ±0 (core f32_to_e2m1).
-__device__ __forceinline__ float e2m1_round(float x) {
-  const float a = fabsf(x);
-  const float mid[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
-  const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-  int idx = 0;
-#pragma unroll
-  for (int k = 0; k < 7; ++k)
-    if (a > mid[k] || (a == mid[k] && (k & 1))) idx = k + 1;
-  return copysignf(grid[idx], x);
-}
+__device__ __forceinline__ float e2m1_round(float x) { return e2m1_to_f32(f32_to_e2m1(x)); }
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
 
@@ -265,16 +256,7 @@ static __global__ void __launch_bounds__(kMxfp4PackMaxDim) pack_rows_mxfp4_kerne
   for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
   const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
   const bool bad = !isfinite(s);  // NaN / inf in the block: scale 0xFF, codes 0
-  uint32_t word = 0;
-  if (!bad) {
-    const float x = clampf(v / s, -6.0f, 6.0f), a = fabsf(x);
-    const float mid[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
-    uint32_t idx = 0;
-#pragma unroll
-    for (int k = 0; k < 7; ++k)
-      if (a > mid[k] || (a == mid[k] && (k & 1))) idx = k + 1;
-    word = (idx | (signbit(x) ? 8u : 0u)) << (4 * (lane & 7));
-  }
+  uint32_t word = bad ? 0u : f32_to_e2m1(clampf(v / s, -6.0f, 6.0f)) << (4 * (lane & 7));
   word |= __shfl_xor_sync(0xffffffffu, word, 1);
   word |= __shfl_xor_sync(0xffffffffu, word, 2);
   word |= __shfl_xor_sync(0xffffffffu, word, 4);
@@ -298,11 +280,8 @@ static __global__ void __launch_bounds__(kMxfp4PackMaxDim) unpack_key_rows_kerne
   const int64_t e = blockIdx.x;
   const int i = threadIdx.x;
   const auto* r = reinterpret_cast<const uint8_t*>(p.keys[e]);
-  const uint32_t code = (r[i / 2] >> (4 * (i & 1))) & 0xFu;
-  const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-  const float q = (code & 8u) ? -grid[code & 7u] : grid[code & 7u];
   float* o = p.out + e * p.dim;
-  o[i] = q * e8m0_to_f32(r[p.dim / 2 + i / 32]);
+  o[i] = e2m1_to_f32(r[i / 2] >> (4 * (i & 1))) * e8m0_to_f32(r[p.dim / 2 + i / 32]);
   __syncthreads();  // every thread read p.keys[e]
   if (i == 0) p.keys[e] = o;
 }

@@ -90,6 +90,24 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_addr(p)));
 }
 
+// Softmax denominator with the sink (spec §5.5): running sum l plus exp(sink - b), b the running max m (0 when
+// no key was seen).
+__device__ __forceinline__ float sink_denominator(float m, float l, float sink) {
+  const float b = m == -INFINITY ? 0.0f : m;
+  return l + expf(sink - b);
+}
+
+// Fragment row r (0 or 1) of a thread's P·V accumulators o[kNt][4] to out + 8 j, j < kNt (two columns each):
+// divided by den and rounded to bf16 (kFinal: an output row), else as they are (a split's partial).
+template <int kNt, bool kFinal>
+__device__ __forceinline__ void store_o_row(float* __restrict__ out, const float (&o)[kNt][4], int r, float den) {
+#pragma unroll
+  for (int j = 0; j < kNt; ++j)
+    *reinterpret_cast<float2*>(out + j * 8) =
+        kFinal ? make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den))
+               : make_float2(o[j][2 * r], o[j][2 * r + 1]);
+}
+
 // c += a · b, m16n8k16, bf16 inputs, f32 accumulators.
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
@@ -404,19 +422,11 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
       if (h >= p.n_heads) continue;
       const int64_t row = int64_t(qi) * p.n_heads + h;
       if (p.n_split == 1) {
-        const float b = m_run[r] == -INFINITY ? 0.0f : m_run[r];
-        const float den = l_run[r] + expf(p.sink[h] - b);
-        float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
-#pragma unroll
-        for (int j = 0; j < kNt; ++j)
-          *reinterpret_cast<float2*>(out + j * 8) =
-              make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
+        const float den = sink_denominator(m_run[r], l_run[r], p.sink[h]);
+        store_o_row<kNt, true>(p.out + row * kDim + n0 + 2 * (lane % 4), o, r, den);
       } else {
         const int64_t part = row * p.n_split + split;
-        float* __restrict__ out = p.part_o + part * kDim + n0 + 2 * (lane % 4);
-#pragma unroll
-        for (int j = 0; j < kNt; ++j)
-          *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+        store_o_row<kNt, false>(p.part_o + part * kDim + n0 + 2 * (lane % 4), o, r, 0.0f);
         if (warp == 0 && lane % 4 == 0) {
           p.part_ml[part * 2] = m_run[r];
           p.part_ml[part * 2 + 1] = l_run[r];
@@ -617,18 +627,10 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
       if (h >= p.n_heads) continue;
       const int64_t row = int64_t(qi) * p.n_heads + h;
       if (p.n_split == 1) {
-        const float b = fin_m[hr] == -INFINITY ? 0.0f : fin_m[hr];
-        const float den = fin_l[hr] + expf(p.sink[h] - b);
-        float* __restrict__ out = p.out + row * kDim + n0 + 2 * (lane % 4);
-#pragma unroll
-        for (int j = 0; j < kNt; ++j)
-          *reinterpret_cast<float2*>(out + j * 8) =
-              make_float2(round_bf16(o[j][2 * r] / den), round_bf16(o[j][2 * r + 1] / den));
+        const float den = sink_denominator(fin_m[hr], fin_l[hr], p.sink[h]);
+        store_o_row<kNt, true>(p.out + row * kDim + n0 + 2 * (lane % 4), o, r, den);
       } else {
-        float* __restrict__ out = p.part_o + (row * p.n_split + split) * kDim + n0 + 2 * (lane % 4);
-#pragma unroll
-        for (int j = 0; j < kNt; ++j)
-          *reinterpret_cast<float2*>(out + j * 8) = make_float2(o[j][2 * r], o[j][2 * r + 1]);
+        store_o_row<kNt, false>(p.part_o + (row * p.n_split + split) * kDim + n0 + 2 * (lane % 4), o, r, 0.0f);
       }
     }
   }

@@ -1,5 +1,5 @@
 // Device-side exact format helpers shared by the kernels: the ue8m0 scale rounding of spec §2.3 (bit trick on
-// the f32 pattern, identical to core/dtype.h ue8m0_ceil), e8m0 and e2m1 decoding (spec §7.2), and OCP e4m3
+// the f32 pattern, identical to core/dtype.h ue8m0_ceil), e8m0 decoding, e2m1 decoding and encoding (spec §7.2), and OCP e4m3
 // encoding (RNE, saturating to ±448, as core f32_to_e4m3). Checked bit for bit against core/ by the act_quant
 // op test. Device code only.
 #pragma once
@@ -23,6 +23,27 @@ __device__ __forceinline__ float e8m0_to_f32(uint8_t b) {
   if (b == 0xFF) return __uint_as_float(0x7FC00000u);
   if (b == 0) return __uint_as_float(0x00400000u);
   return __uint_as_float(static_cast<uint32_t>(b) << 23);
+}
+
+// e2m1 code (bits 3..0; higher bits ignored) -> f32: grid {0, 0.5, 1, 1.5, 2, 3, 4, 6}, exponent field e = bits 2..1,
+// mantissa bit 0 (e == 0: subnormal 0.5·m), sign bit 3.
+__device__ __forceinline__ float e2m1_to_f32(uint32_t code) {
+  const uint32_t e = (code >> 1) & 3u, m = code & 1u;
+  const float v = e == 0 ? 0.5f * static_cast<float>(m)
+                         : (1.0f + 0.5f * static_cast<float>(m)) * static_cast<float>(1u << (e - 1));
+  return (code & 8u) ? -v : v;
+}
+
+// f32 -> e2m1 code: the grid value nearest to |x| (RNE, ties to the even code), x's sign in bit 3; NaN -> ±0
+// (core f32_to_e2m1).
+__device__ __forceinline__ uint32_t f32_to_e2m1(float x) {
+  const float a = fabsf(x);
+  const float mid[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+  uint32_t idx = 0;
+#pragma unroll
+  for (int k = 0; k < 7; ++k)
+    if (a > mid[k] || (a == mid[k] && (k & 1))) idx = k + 1;
+  return idx | (signbit(x) ? 8u : 0u);
 }
 
 // f32 -> e4m3 (fn) byte, RNE, |x| >= 448 saturates to ±448.

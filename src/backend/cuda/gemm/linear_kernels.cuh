@@ -30,13 +30,6 @@ __device__ __forceinline__ float load_scale(const WeightRef& w, int64_t idx) {
   }
 }
 
-__device__ __forceinline__ float e2m1_to_f32(uint32_t code) {
-  // Grid {0, 0.5, 1, 1.5, 2, 3, 4, 6}: exponent field e = bits 2..1, mantissa bit 0 (e == 0: subnormal 0.5·m).
-  const uint32_t e = (code >> 1) & 3u, m = code & 1u;
-  const float v = e == 0 ? 0.5f * static_cast<float>(m) : (1.0f + 0.5f * static_cast<float>(m)) * static_cast<float>(1u << (e - 1));
-  return (code & 8u) ? -v : v;
-}
-
 __device__ __forceinline__ float bf16_bits(uint32_t b) { return __uint_as_float(b << 16); }
 
 // v[0..V) = W[n, k..k+V) as f32 (exact). V == 4 requires k % 4 == 0 and K % 4 == 0.

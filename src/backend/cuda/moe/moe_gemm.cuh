@@ -27,12 +27,6 @@ namespace dsv4::cuda {
 __device__ __forceinline__ float moe_round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 // e2m1 nibble -> f32 (bit 3 sign; magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6).
-__device__ __forceinline__ float moe_e2m1_to_f32(uint32_t nib) {
-  const uint32_t m = nib & 7u;
-  const float mag = m < 4 ? 0.5f * static_cast<float>(m) : static_cast<float>(1u << (m / 2 - 1)) * ((m & 1) ? 1.5f : 1.0f);
-  return (nib & 8u) ? -mag : mag;
-}
-
 __device__ __forceinline__ float moe_scale_at(const uint8_t* s, int64_t idx, MoeScaleDtype dt) {
   switch (dt) {
     case MoeScaleDtype::E8m0: return e8m0_to_f32(s[idx]);
@@ -54,7 +48,7 @@ __device__ __forceinline__ float moe_weight_at(const MoeGemmParams& p, const Moe
       return e4m3_to_f32(w.data[n * K + k]) * moe_scale_at(w.scale, (n / 128) * ((K + 127) / 128) + k / 128, p.scale_dtype);
     case MoeWeightFormat::Mxfp4: {
       const uint8_t b = w.data[n * (K / 2) + k / 2];
-      return moe_e2m1_to_f32((k & 1) ? (b >> 4) : (b & 0xF)) * moe_scale_at(w.scale, n * (K / 32) + k / 32, p.scale_dtype);
+      return e2m1_to_f32((k & 1) ? (b >> 4) : (b & 0xF)) * moe_scale_at(w.scale, n * (K / 32) + k / 32, p.scale_dtype);
     }
   }
   return 0.0f;
@@ -256,7 +250,7 @@ __global__ void __launch_bounds__(moe_mma_threads(BM, BN, MT, NT), 2)
           const uint32_t word = *reinterpret_cast<const uint32_t*>(rr + q * 4);
           const float s = e8m0_to_f32(sc[m * sc_stride + r * s_cols + kt * 2 + (q >> 2)]);
 #pragma unroll
-          for (int j = 0; j < 8; ++j) v[j] = moe_e2m1_to_f32((word >> (4 * j)) & 0xFu) * s;
+          for (int j = 0; j < 8; ++j) v[j] = e2m1_to_f32((word >> (4 * j)) & 0xFu) * s;
         } else {
           const uint2 codes = *reinterpret_cast<const uint2*>(rr + q * 8);
           const float s = reinterpret_cast<const float*>(sc + m * sc_stride)[kt / 2];

@@ -145,6 +145,10 @@ inline std::string moe_wgmma_unsupported(const MoeGemmParams& p) {
 __device__ __forceinline__ uint32_t moe_wg_smem_u32(const void* ptr) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
 }
+// The 1024-byte aligned base (the swizzle atoms' alignment) within a kernel's dynamic shared memory at p.
+__device__ __forceinline__ uint8_t* moe_wg_align1024(uint8_t* p) {
+  return p + ((1024 - (moe_wg_smem_u32(p) & 1023)) & 1023);
+}
 __device__ __forceinline__ void moe_wg_bar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -191,6 +195,17 @@ __device__ __forceinline__ uint64_t moe_wg_desc(uint32_t addr) {
          (uint64_t{1} << 62);
 }
 
+// The accumulator operands of a wgmma asm statement: "+f" of d[0, 64) / d[0, 128), in order.
+#define DSV4_WG_ACC8(d, i)                                                                                   \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
+      "+f"(d[i + 7])
+#define DSV4_WG_ACC64(d)                                                                                   \
+  DSV4_WG_ACC8(d, 0), DSV4_WG_ACC8(d, 8), DSV4_WG_ACC8(d, 16), DSV4_WG_ACC8(d, 24), DSV4_WG_ACC8(d, 32),  \
+      DSV4_WG_ACC8(d, 40), DSV4_WG_ACC8(d, 48), DSV4_WG_ACC8(d, 56)
+#define DSV4_WG_ACC128(d)                                                                                 \
+  DSV4_WG_ACC64(d), DSV4_WG_ACC8(d, 64), DSV4_WG_ACC8(d, 72), DSV4_WG_ACC8(d, 80), DSV4_WG_ACC8(d, 88), \
+      DSV4_WG_ACC8(d, 96), DSV4_WG_ACC8(d, 104), DSV4_WG_ACC8(d, 112), DSV4_WG_ACC8(d, 120)
+
 // d[64 x 256] += A[64 x 16] · B[256 x 16]ᵀ, bf16 in, f32 accumulate. Thread (warp w of the warpgroup, lane l)
 // holds d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)), j in [0, 32).
 __device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_t db) {
@@ -208,23 +223,7 @@ __device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_
       "%119, %120, %121, %122, %123, %124, %125, %126, %127}, "
       "%128, %129, p, 1, 1, 0, 0;\n"
       "}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]),
-        "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
-        "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),
-        "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]),
-        "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : DSV4_WG_ACC128(d)
       : "l"(da), "l"(db), "r"(1));
 }
 
@@ -245,14 +244,7 @@ __device__ __forceinline__ void moe_wg_mma128(float* d, uint64_t da, uint64_t db
       "%62, %63}, "
       "%64, %65, p, 1, 1, 0, 0;\n"
       "}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : DSV4_WG_ACC64(d)
       : "l"(da), "l"(db), "r"(1));
 }
 
@@ -545,7 +537,7 @@ __global__ void __launch_bounds__(moe_wgmma_threads(kVariant), 1)
   const int n0 = blockIdx.x * moe_wgmma_bn(kGateUp);
   const int tid = threadIdx.x, wg = tid >> 7;
   extern __shared__ uint8_t moe_wg_dyn_smem[];
-  uint8_t* smem = moe_wg_dyn_smem + ((1024 - (moe_wg_smem_u32(moe_wg_dyn_smem) & 1023)) & 1023);
+  uint8_t* smem = moe_wg_align1024(moe_wg_dyn_smem);
   if constexpr (kVariant == 2) {  // the producer warpgroups
     if (tid < 2 * 128) {
       int slot = 0;
