@@ -19,10 +19,12 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/common/kernel_paths.h"
+#include "backend/cuda/gemm/launch.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
@@ -378,9 +380,31 @@ void flash_cases(Env& env, const Numerics& num) {
   }
 }
 
+// fp8_decode schedules of the Flash decode shapes run in one wave: a grid of more clusters than the GPU holds
+// at once ran in two (run 70: wo_b as 32 clusters of 8 against 30 resident, SMs active 47 % of the time). Also
+// the expert FFN's stacked w1|w3 and its w2 (shared expert, expert_ffn at n <= 16). M up to 16: the engine
+// takes the kernel for no more rows (fp8_decode_max_m, expert_ffn); at M = 64 wq_b and wo_b have no one-wave
+// configuration (their smem per CTA allows 15 resident clusters of 8).
+void decode_schedule_cases(Env& env) {
+  const std::vector<std::pair<int64_t, int64_t>> nk = {
+      {1024, 4096}, {32768, 1024}, {4096, 8192}, {512, 4096}, {8192, 1024}, {4096, 4096}, {4096, 2048}};
+  for (const auto& [N, K] : nk)
+    for (int64_t M : {1, 4, 8, 16}) {
+      const cuda::Fp8DecodeSchedule s = cuda::fp8_decode_schedule_for_device({M, N, K}, env.device_sms);
+      const int cap = s.ok ? cuda::fp8_decode_max_clusters(s.tok_tiles, s.cluster, s.smem_bytes) : 0;
+      const bool one_wave = s.ok && cap > 0 && s.row_ctas <= cap;
+      env.report.exact("fp8_decode schedule", fmt("M=%lld N=%lld K=%lld", static_cast<long long>(M),
+                                                  static_cast<long long>(N), static_cast<long long>(K)),
+                       1, one_wave ? 0 : 1,
+                       fmt("row_warps=%d cluster=%d ctas=%d resident clusters=%d", s.row_warps, s.cluster,
+                           s.row_ctas * s.cluster, cap));
+    }
+}
+
 }  // namespace
 
 void test_ops_linear(Env& env) {
+  decode_schedule_cases(env);
   for (const Numerics& num : {Numerics{}, Numerics::exact_f32()}) {
     tiny_cases(env, num);
     flash_cases(env, num);

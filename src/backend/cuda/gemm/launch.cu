@@ -1,7 +1,10 @@
 // Launchers of the FP8 GEMM family: argument validation, compile-time dispatch of the mma kernel's token-tile
 // count (C++20 template lambda), and the cuBLASLt call of a CublasLt plan.
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
@@ -89,6 +92,31 @@ void launch_e8m0_to_f32(const E8m0ToF32Params& p, cudaStream_t stream) {
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
+namespace {
+
+template <int kTokTiles>
+void* fp8_decode_entry() {
+  auto* kernel = fp8_decode_kernel<kTokTiles>;
+  static const bool attr = [&] {  // once per instance: allow the budget's dynamic shared memory
+    DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(kFp8DecodeMaxSmem)));
+    return true;
+  }();
+  (void)attr;
+  return reinterpret_cast<void*>(kernel);
+}
+
+void* fp8_decode_entry(int tok_tiles) {
+  switch (tok_tiles) {
+    case 1: return fp8_decode_entry<1>();
+    case 2: return fp8_decode_entry<2>();
+    case 4: return fp8_decode_entry<4>();
+    default: return fp8_decode_entry<8>();
+  }
+}
+
+}  // namespace
+
 void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream) {
   check(s.ok, "launch_fp8_decode: unusable schedule");
   check(p.M >= 1 && p.M <= kFp8DecodeMaxM && p.N > 0 && p.N % 16 == 0 && p.K > 0 && p.K % 128 == 0,
@@ -105,13 +133,7 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
         "launch_fp8_decode: stacked weight needs a scale, 0 < n_split < N, n_split % 16 == 0, 16-byte alignment");
   check(p.x_up == nullptr || aligned(p.x_up, 16), "launch_fp8_decode: x_up must be 16-byte aligned");
   auto launch = [&]<int kTokTiles>() {
-    auto* kernel = fp8_decode_kernel<kTokTiles>;
-    static const bool attr = [&] {  // once per instance: allow the budget's dynamic shared memory
-      DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(kFp8DecodeMaxSmem)));
-      return true;
-    }();
-    (void)attr;
+    auto* kernel = reinterpret_cast<decltype(&fp8_decode_kernel<kTokTiles>)>(fp8_decode_entry<kTokTiles>());
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(static_cast<unsigned>(s.row_ctas) * static_cast<unsigned>(s.cluster), 1, 1);
     cfg.blockDim = dim3(kFp8DecodeWarps * 32, 1, 1);
@@ -135,6 +157,38 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
     default: launch.template operator()<8>(); break;
   }
   DSV4_CUDA_CHECK_LAUNCH();
+}
+
+int fp8_decode_max_clusters(int tok_tiles, int cluster, size_t smem_bytes) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int, size_t>, int> cache;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  const auto key = std::make_tuple(device, tok_tiles, cluster, smem_bytes);
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(cluster), 1, 1);
+  cfg.blockDim = dim3(kFp8DecodeWarps * 32, 1, 1);
+  cfg.dynamicSmemBytes = smem_bytes;
+  cudaLaunchAttribute at[1];
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = static_cast<unsigned>(cluster);
+  at[0].val.clusterDim.y = 1;
+  at[0].val.clusterDim.z = 1;
+  cfg.attrs = at;
+  cfg.numAttrs = 1;
+  int n = 0;
+  if (cudaOccupancyMaxActiveClusters(&n, fp8_decode_entry(tok_tiles), &cfg) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky-free error of a failed query
+    n = 0;
+  }
+  cache.emplace(key, n);
+  return n;
+}
+
+Fp8DecodeSchedule fp8_decode_schedule_for_device(const Fp8GemmShape& shape, int sm_count) {
+  return choose_fp8_decode_schedule(shape, sm_count, fp8_decode_max_clusters);
 }
 
 bool fp8_gemv_supported(const Fp8GemvParams& p) {

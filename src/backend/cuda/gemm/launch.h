@@ -18,8 +18,13 @@ void launch_fp8_gemm(const Fp8GemmPlan& plan, const Fp8GemmArgs& args, void* wor
                      cudaStream_t stream);
 
 // Decode FP8 linear with act_quant fused (fp8_decode_kernel), one launch, no workspace; s from
-// choose_fp8_decode_schedule({M, N, K}, sm_count) and ok.
+// fp8_decode_schedule_for_device({M, N, K}, sm_count) (or choose_fp8_decode_schedule) and ok.
 void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream);
+// Clusters of `cluster` CTAs of fp8_decode_kernel<tok_tiles> with smem_bytes of dynamic shared memory that the
+// current device runs at once (cudaOccupancyMaxActiveClusters, cached per argument triple); 0 if the query fails.
+int fp8_decode_max_clusters(int tok_tiles, int cluster, size_t smem_bytes);
+// choose_fp8_decode_schedule with the current device's SM count and cluster capacities.
+Fp8DecodeSchedule fp8_decode_schedule_for_device(const Fp8GemmShape& shape, int sm_count);
 
 // Decode FP8 GEMV on an f32 input without act_quant (fp8_gemv_kernel; grouped_linear wo_a), one launch, no
 // workspace. Needs fp8_gemv_supported(); tokens in tiles of 1, 2 or 4 (grid.y over tiles).

@@ -46,7 +46,8 @@ MmaSchedule choose_mma_schedule(const Fp8GemmShape& s) {
   return m;
 }
 
-Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& s, int sm_count) {
+Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& s, int sm_count,
+                                             const Fp8DecodeMaxClusters& max_clusters) {
   Fp8DecodeSchedule best;
   if (s.M < 1 || s.M > kFp8DecodeMaxM || s.N <= 0 || s.N % 16 != 0 || s.K <= 0 || s.K % 128 != 0 ||
       s.N > INT32_MAX || s.K > INT32_MAX)
@@ -55,9 +56,11 @@ Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& s, int sm_count
   const int tok_tiles = M <= 8 ? 1 : M <= 16 ? 2 : M <= 32 ? 4 : 8;
   const int64_t kb_total = s.K / 128;
   const int64_t target = 2 * static_cast<int64_t>(std::max(sm_count, 1)) - 8;  // ~2 CTAs per SM (256 on H200)
-  int64_t best_ctas = 0;
+  Fp8DecodeSchedule best_fit;  // the most CTAs among the configurations that run in one wave
+  int64_t best_ctas = 0, fit_ctas = 0;
   // Largest row groups first (fewest redundant activation quantizations), then the smallest cluster that
-  // reaches the target; if none does, the configuration with the most CTAs.
+  // reaches the target in one wave; if none does, the one-wave configuration with the most CTAs; if no
+  // configuration runs in one wave, the one with the most CTAs.
   for (int row_warps : {8, 4, 2, 1}) {
     const int64_t row_ctas = (s.N + 16 * row_warps - 1) / (16 * row_warps);
     for (int cluster : {1, 2, 4, 8}) {
@@ -68,20 +71,29 @@ Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& s, int sm_count
       if (sm.total > kFp8DecodeMaxSmem) continue;
       const int64_t ctas = row_ctas * cluster;
       if (ctas > INT32_MAX / 2) continue;
+      Fp8DecodeSchedule c;
+      c.ok = true;
+      c.tok_tiles = tok_tiles;
+      c.row_warps = row_warps;
+      c.cluster = cluster;
+      c.kb_per_cta = static_cast<int>(kpc);
+      c.row_ctas = static_cast<int>(row_ctas);
+      c.smem_bytes = sm.total;
+      const int cap = max_clusters ? max_clusters(tok_tiles, cluster, sm.total) : 0;
+      const bool fits = cap <= 0 || row_ctas <= cap;
       if (ctas > best_ctas) {
         best_ctas = ctas;
-        best.ok = true;
-        best.tok_tiles = tok_tiles;
-        best.row_warps = row_warps;
-        best.cluster = cluster;
-        best.kb_per_cta = static_cast<int>(kpc);
-        best.row_ctas = static_cast<int>(row_ctas);
-        best.smem_bytes = sm.total;
+        best = c;
       }
-      if (ctas >= target) return best;
+      if (!fits) continue;
+      if (ctas > fit_ctas) {
+        fit_ctas = ctas;
+        best_fit = c;
+      }
+      if (ctas >= target) return c;
     }
   }
-  return best;
+  return best_fit.ok ? best_fit : best;
 }
 
 Fp8GemmPlan Fp8GemmPlan::create(const Fp8GemmShape& shape, Fp8GemmPath path, const CublasLt* lt,

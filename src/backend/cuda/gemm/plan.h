@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace dsv4::cuda {
@@ -62,8 +63,8 @@ struct MmaSchedule {
 MmaSchedule choose_mma_schedule(const Fp8GemmShape& shape);
 
 // Schedule of fp8_decode_kernel (fused act_quant + FP8 linear for M <= kFp8DecodeMaxM), chosen so that at
-// least ~2 CTAs per SM stream the weight: ok false (use the act_quant + Fp8GemmPlan path) when M, N, K or the
-// shared-memory budget do not fit.
+// least ~2 CTAs per SM stream the weight in one wave: ok false (use the act_quant + Fp8GemmPlan path) when M, N,
+// K or the shared-memory budget do not fit.
 struct Fp8DecodeSchedule {
   bool ok = false;
   int tok_tiles = 1;    // 8-token MMA tiles: 1, 2, 4 or 8
@@ -73,7 +74,13 @@ struct Fp8DecodeSchedule {
   int row_ctas = 0;     // clusters along N: ceil(N / (16 * row_warps))
   size_t smem_bytes = 0;
 };
-Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& shape, int sm_count);
+// max_clusters(tok_tiles, cluster, smem_bytes): clusters of that size the GPU runs at once (launch.h
+// fp8_decode_max_clusters; <= 0: unknown). A grid of more clusters runs in two waves (H200 run 70: 32 clusters of
+// 8 against 30 resident, wo_b 18.3 µs with the SMs active 47 % of the time), so such configurations are taken only
+// when none fits. Without max_clusters every configuration counts as fitting.
+using Fp8DecodeMaxClusters = std::function<int(int tok_tiles, int cluster, size_t smem_bytes)>;
+Fp8DecodeSchedule choose_fp8_decode_schedule(const Fp8GemmShape& shape, int sm_count,
+                                             const Fp8DecodeMaxClusters& max_clusters = {});
 
 class Fp8GemmPlan {
  public:

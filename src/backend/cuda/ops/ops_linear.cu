@@ -125,7 +125,7 @@ cuda::Fp8DecodeSchedule fp8_decode_schedule(int64_t M, int64_t N, int64_t K, int
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.decode.find({M, N, K});
   if (it == c.decode.end())
-    it = c.decode.emplace(std::make_tuple(M, N, K), cuda::choose_fp8_decode_schedule({M, N, K}, sm_count)).first;
+    it = c.decode.emplace(std::make_tuple(M, N, K), cuda::fp8_decode_schedule_for_device({M, N, K}, sm_count)).first;
   return it->second;
 }
 

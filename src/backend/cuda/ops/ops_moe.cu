@@ -375,8 +375,8 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
     if (fp8(e.w1) && fp8(e.w3) && fp8(e.w2) && e.w3.rows() == I && e.w3.cols() == D && e.w2.rows() == D &&
         e.w2.cols() == I && D % 128 == 0 && I % 128 == 0 && 2 * I <= INT32_MAX && D <= INT32_MAX &&
         reinterpret_cast<uintptr_t>(x.data()) % 16 == 0) {
-      const cuda::Fp8DecodeSchedule s1 = cuda::choose_fp8_decode_schedule({n, 2 * I, D}, ctx_.sm_count());
-      const cuda::Fp8DecodeSchedule s2 = cuda::choose_fp8_decode_schedule({n, D, I}, ctx_.sm_count());
+      const cuda::Fp8DecodeSchedule s1 = cuda::fp8_decode_schedule_for_device({n, 2 * I, D}, ctx_.sm_count());
+      const cuda::Fp8DecodeSchedule s2 = cuda::fp8_decode_schedule_for_device({n, D, I}, ctx_.sm_count());
       if (s1.ok && s2.ok) {
         on_device(y, {n, D});
         cudaStream_t s = ctx_.stream();
