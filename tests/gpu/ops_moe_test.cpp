@@ -222,8 +222,10 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
                    wg.size() == wc.size());
 }
 
+// edge_scales (MXFP4): every 7th e8m0 byte of w1 and w2 set to 0 (2^-127) and every 11th to 200 (2^73): scales
+// outside the gemv's one-multiply range and a wide dynamic range.
 void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I, int64_t n, bool weighted,
-                     bool timing, const char* tag = "") {
+                     bool timing, const char* tag = "", bool edge_scales = false) {
   const std::string detail = fmt("%s %s D=%lld I=%lld n=%lld%s%s%s", num_name(num), fmt_name(f),
                                  static_cast<long long>(D), static_cast<long long>(I), static_cast<long long>(n),
                                  weighted ? " weighted" : "", tag[0] ? " " : "", tag);
@@ -231,6 +233,15 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
   Store st;
   FastRng rng{env.rng()};
   const weights::ExpertWeights e = make_expert(st, rng, f, D, I, "shared");
+  if (edge_scales && f == Fmt::Mxfp4)
+    for (const Weight* w : {&e.w1, &e.w2}) {
+      uint8_t* sc = static_cast<uint8_t*>(const_cast<void*>(static_cast<const void*>(w->scale)));
+      const int64_t ns = w->rows() * (w->cols() / 32);
+      for (int64_t i = 0; i < ns; ++i) {
+        if (i % 7 == 3) sc[i] = 0;
+        else if (i % 11 == 5) sc[i] = 200;
+      }
+    }
   const Tensor x = host_tensor({n, D}, random_activations(env.rng, n, D));
   std::vector<float> wt(static_cast<size_t>(n));
   std::uniform_real_distribution<float> ud(0.05f, 1.0f);
@@ -345,7 +356,7 @@ void test_ops_moe(Env& env) {
   // the H200 measured it slower: T=1 219 vs 98 µs), still checked and timed against the default path.
   {
     const PathSwitch fused(cuda::kernel_paths().moe_fuse, true);
-    const PathSwitch no_fp8_decode(cuda::kernel_paths().expert_ffn_fp8_decode, false);  // time the moe gemv path
+    const PathSwitch<int64_t> no_fp8_decode(cuda::kernel_paths().expert_ffn_fp8_decode_max_n, 0);  // the moe gemv
     test_moe_experts(env, Numerics{}, {"tiny-fused", 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false);
     test_moe_experts(env, Numerics{}, {"tiny-fused", 256, 128, 16, 2, 33, Fmt::Fp8, 32}, true, false);
     test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 1, false, true, "fused");
@@ -356,14 +367,25 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, Numerics{}, {"gemv-hash", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
     test_moe_experts(env, Numerics{}, {"gemv-1024-slots", 256, 128, 256, 8, 128, Fmt::Mxfp4, 0}, true, false);
   }
+  // MXFP4 gemv tiles with several slots each at n_slots <= 8; e8m0 scale bytes 0 (2^-127) and 200 (2^73), which
+  // take the gemv's two-multiply scale path; Flash T = 8 (timing).
+  test_moe_experts(env, Numerics{}, {"gemv-nt1", 256, 128, 4, 2, 4, Fmt::Mxfp4, 0}, true, false);
+  test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 5, true, false, "edge-scales", true);
+  test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 13, false, false, "edge-scales", true);
+  test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
   // Gemv tiles: one n-tile, two n-tiles (more than 8 slots of one expert), the wide tile (64 rows).
   test_moe_experts(env, Numerics{}, {"gemv-dense", 256, 128, 4, 2, 16, Fmt::Mxfp4, 0}, true, false);
   test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 13, true, false);
   test_expert_ffn(env, Numerics{}, Fmt::Fp8, 512, 256, 50, true, false);
-  // FP8 expert_ffn at n <= 16 through fp8_decode (w1|w3 stacked, then w2 with the SwiGLU in its prologue): off by
-  // default (not faster on the H200), still checked and timed against the default moe gemv path.
+  // FP8 expert_ffn through fp8_decode (w1|w3 stacked, then w2 with the SwiGLU in its prologue): the default at
+  // n = 1 (expert_ffn_fp8_decode_max_n), forced here up to 16 and checked and timed against the moe gemv path
+  // (the "gemv" row and the untagged rows at n = 16 and 64).
   {
-    const PathSwitch fp8_decode(cuda::kernel_paths().expert_ffn_fp8_decode, true);
+    const PathSwitch<int64_t> gemv(cuda::kernel_paths().expert_ffn_fp8_decode_max_n, 0);
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 1, false, true, "gemv");
+  }
+  {
+    const PathSwitch<int64_t> fp8_decode(cuda::kernel_paths().expert_ffn_fp8_decode_max_n, 16);
     test_expert_ffn(env, Numerics{}, Fmt::Fp8, 512, 256, 16, true, false, "fp8-decode");
     test_expert_ffn(env, Numerics{}, Fmt::Fp8, 256, 128, 3, true, false, "fp8-decode");
     test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 4, true, true, "fp8-decode");

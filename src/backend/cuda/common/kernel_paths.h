@@ -31,8 +31,9 @@ struct KernelPaths {
                                         // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
-  bool expert_ffn_fp8_decode = false;   // expert_ffn on FP8 weights at n <= 16: fp8_decode (w1|w3), fp8_decode (w2);
-                                        // off: not faster on the H200 (n=1 23.2 vs 22.1 µs, run 6)
+  int64_t expert_ffn_fp8_decode_max_n = 1;  // expert_ffn on FP8 weights at n <= this (at most 16; 0: never):
+                                        // fp8_decode (w1|w3), fp8_decode (w2). H200 run 73 (one-wave schedules):
+                                        // n=1 13.9 vs 19.5 µs on the moe gemv; n=16 46.1 vs 23.5 µs
   bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower
                                         // on the H200 (T=1 219 vs 98 µs; register spills), so off by default
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
