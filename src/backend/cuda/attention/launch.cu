@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/common/clusters.h"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/indexer.cuh"
 #include "backend/cuda/attention/topk_radix.cuh"
@@ -51,28 +52,6 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
 }
 
-// Whether clusters of `size` CTAs of `kernel` can be resident at all.
-template <typename Kernel>
-bool cluster_fits(Kernel kernel, unsigned threads, size_t smem, int size) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>(size));
-  cfg.blockDim = dim3(threads);
-  cfg.dynamicSmemBytes = smem;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = static_cast<unsigned>(size);
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  int n = 0;
-  if (cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
-    (void)cudaGetLastError();  // not fatal: a smaller cluster or the combine kernel
-    return false;
-  }
-  return n > 0;
-}
-
 }  // namespace
 
 int sparse_attention_max_cluster(bool wide) {
@@ -80,7 +59,7 @@ int sparse_attention_max_cluster(bool wide) {
     set_smem(kernel, smem);
     DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     for (int size : {kAttnMaxCluster, 8})
-      if (cluster_fits(kernel, threads, smem, size)) return size;
+      if (max_active_clusters(reinterpret_cast<const void*>(kernel), threads, smem, size) > 0) return size;
     return 0;
   };
   static const int wide_limit = limit(sparse_attention_wide_kernel<kAttnWideDim, true>, kAttnWideThreads,

@@ -6,6 +6,7 @@
 #include <string>
 #include <tuple>
 
+#include "backend/cuda/common/clusters.h"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/act_quant.cuh"
@@ -167,22 +168,7 @@ int fp8_decode_max_clusters(int tok_tiles, int cluster, size_t smem_bytes) {
   const auto key = std::make_tuple(device, tok_tiles, cluster, smem_bytes);
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>(cluster), 1, 1);
-  cfg.blockDim = dim3(kFp8DecodeWarps * 32, 1, 1);
-  cfg.dynamicSmemBytes = smem_bytes;
-  cudaLaunchAttribute at[1];
-  at[0].id = cudaLaunchAttributeClusterDimension;
-  at[0].val.clusterDim.x = static_cast<unsigned>(cluster);
-  at[0].val.clusterDim.y = 1;
-  at[0].val.clusterDim.z = 1;
-  cfg.attrs = at;
-  cfg.numAttrs = 1;
-  int n = 0;
-  if (cudaOccupancyMaxActiveClusters(&n, fp8_decode_entry(tok_tiles), &cfg) != cudaSuccess) {
-    (void)cudaGetLastError();  // clear the sticky-free error of a failed query
-    n = 0;
-  }
+  const int n = max_active_clusters(fp8_decode_entry(tok_tiles), kFp8DecodeWarps * 32, smem_bytes, cluster);
   cache.emplace(key, n);
   return n;
 }
