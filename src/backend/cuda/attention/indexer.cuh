@@ -332,8 +332,9 @@ __device__ __forceinline__ uint32_t ordered_rank(bool flag, uint32_t& taken, int
 // k <= min(n, kTopkMaxK) unless n <= k (then all n), sorted into cand[0, k) ascending by (~key << 32 | index),
 // index = idx ? idx[i] : idx_base + i. For equal keys the indices must ascend with the position (true for a
 // row and for concatenated sorted segment candidates). keys / idx: shared or global memory. Returns the count.
-// Radix select: 4 passes of 8 bits; the histogram is warp-aggregated (__match_any_sync), so a pass costs one
-// shared atomic per distinct digit per warp, not per key (scores share their top bits).
+// Rows of at most kTopkMaxK keys are sorted whole (run 81: 11.4 vs 11.9 µs under ncu for 1024 keys); longer
+// ones take a radix select: 4 passes of 8 bits; the histogram is warp-aggregated (__match_any_sync), so a pass
+// costs one shared atomic per distinct digit per warp, not per key (scores share their top bits).
 template <int kThreads>
 __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base, int n, int k,
                           unsigned long long* cand, uint32_t* hist, uint32_t* sh, int* warp_cnt) {
@@ -344,6 +345,14 @@ __device__ int block_topk(const uint32_t* keys, const int32_t* idx, int idx_base
   if (n <= k) {
     for (int i = tid; i < n; i += kThreads)
       cand[i] = (static_cast<unsigned long long>(~keys[i]) << 32) | index_of(i);
+  } else if (n <= kTopkMaxK) {
+    // Short rows (e.g. the 1024 compressed keys of a 4K context): every key sorted, the first k kept. The same
+    // selection and order as the radix select below (ascending (~key, index), equal keys' indices ascending with
+    // their positions), without its four histogram passes and their barriers.
+    for (int i = tid; i < n; i += kThreads)
+      cand[i] = (static_cast<unsigned long long>(~keys[i]) << 32) | index_of(i);
+    topk_detail::sort_candidates<kThreads>(cand, n);
+    return k;
   } else {
     uint32_t prefix = 0, mask = 0, need = static_cast<uint32_t>(k);
     for (int shift = 24; shift >= 0; shift -= 8) {
