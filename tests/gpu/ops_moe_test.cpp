@@ -367,8 +367,8 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, Numerics{}, {"gemv-hash", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
     test_moe_experts(env, Numerics{}, {"gemv-1024-slots", 256, 128, 256, 8, 128, Fmt::Mxfp4, 0}, true, false);
   }
-  // MXFP4 gemv tiles with several slots each at n_slots <= 8; e8m0 scale bytes 0 (2^-127) and 200 (2^73), which
-  // take the gemv's two-multiply scale path; Flash T = 8 (timing).
+  // MXFP4 gemv tiles with several slots each at n_slots <= 8; e8m0 scale bytes 0 (2^-127) and 200 (2^73, beyond
+  // the gemv's one-multiply range: its two-multiply path); Flash T = 8.
   test_moe_experts(env, Numerics{}, {"gemv-nt1", 256, 128, 4, 2, 4, Fmt::Mxfp4, 0}, true, false);
   test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 5, true, false, "edge-scales", true);
   test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 13, false, false, "edge-scales", true);

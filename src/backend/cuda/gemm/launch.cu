@@ -174,7 +174,19 @@ int fp8_decode_max_clusters(int tok_tiles, int cluster, size_t smem_bytes) {
 }
 
 Fp8DecodeSchedule fp8_decode_schedule_for_device(const Fp8GemmShape& shape, int sm_count) {
-  return choose_fp8_decode_schedule(shape, sm_count, fp8_decode_max_clusters);
+  static std::mutex mu;
+  static std::map<std::tuple<int, int64_t, int64_t, int64_t, int>, Fp8DecodeSchedule> cache;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) device = -1;
+  const auto key = std::make_tuple(device, shape.M, shape.N, shape.K, sm_count);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  const Fp8DecodeSchedule s = choose_fp8_decode_schedule(shape, sm_count, fp8_decode_max_clusters);
+  std::lock_guard<std::mutex> lock(mu);
+  cache.emplace(key, s);
+  return s;
 }
 
 bool fp8_gemv_supported(const Fp8GemvParams& p) {

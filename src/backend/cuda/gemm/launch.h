@@ -23,7 +23,8 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
 // Clusters of `cluster` CTAs of fp8_decode_kernel<tok_tiles> with smem_bytes of dynamic shared memory that the
 // current device runs at once (cudaOccupancyMaxActiveClusters, cached per argument triple); 0 if the query fails.
 int fp8_decode_max_clusters(int tok_tiles, int cluster, size_t smem_bytes);
-// choose_fp8_decode_schedule with the current device's SM count and cluster capacities.
+// choose_fp8_decode_schedule with the current device's SM count and cluster capacities, cached per (device,
+// shape, sm_count): the linears and expert_ffn ask for it on every call.
 Fp8DecodeSchedule fp8_decode_schedule_for_device(const Fp8GemmShape& shape, int sm_count);
 
 // Decode FP8 GEMV on an f32 input without act_quant (fp8_gemv_kernel; grouped_linear wo_a), one launch, no

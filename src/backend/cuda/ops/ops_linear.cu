@@ -89,7 +89,6 @@ struct PlanCache {
   std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::unique_ptr<Fp8GemmPlan>> fp8;
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int>, std::unique_ptr<DenseGemmPlan>>
       dense;
-  std::map<std::tuple<int64_t, int64_t, int64_t>, cuda::Fp8DecodeSchedule> decode;
 };
 
 PlanCache& plans() {
@@ -117,16 +116,11 @@ const Fp8GemmPlan& fp8_plan(int64_t M, int64_t N, int64_t K) {
   return get(Fp8GemmPath::Mma);
 }
 
-// The fused decode kernel's schedule for (M, N, K); ok false when it does not apply.
+// The fused decode kernel's schedule for (M, N, K) (cached by gemm/launch.h); ok false when it does not apply.
 cuda::Fp8DecodeSchedule fp8_decode_schedule(int64_t M, int64_t N, int64_t K, int sm_count) {
   const bool enabled = cuda::kernel_paths().linear_fp8_decode;
   if (!enabled || M > cuda::kFp8DecodeMaxM || M > fp8_decode_max_m(N, K)) return {};
-  PlanCache& c = plans();
-  std::lock_guard<std::mutex> lock(c.mu);
-  auto it = c.decode.find({M, N, K});
-  if (it == c.decode.end())
-    it = c.decode.emplace(std::make_tuple(M, N, K), cuda::fp8_decode_schedule_for_device({M, N, K}, sm_count)).first;
-  return it->second;
+  return cuda::fp8_decode_schedule_for_device({M, N, K}, sm_count);
 }
 
 const DenseGemmPlan& dense_plan(const DenseGemmShape& s, cublasLtHandle_t handle) {

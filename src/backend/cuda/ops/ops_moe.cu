@@ -361,11 +361,11 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
   if (x.numel() % D != 0)
     check(false, [&] { return "expert_ffn " + e.w1.name + ": input width does not match " + std::to_string(D); });
   const int64_t n = x.numel() / D;
-  // FP8 decode path (DSV4_CUDA_PATHS expert_ffn_fp8_decode_max_n, default 1): Bf16 numerics, FP8 w1/w3/w2 with e8m0 or f32
-  // block scales, D and I multiples of 128, 1 <= n <= 16. Two fp8_decode launches (gemm/fp8_decode.cuh) with
-  // CpuOps::expert_ffn's rounding points: [g | u] = bf16(act_quant(x) · [w1 | w3]ᵀ) in one launch (w3 stacked
-  // below w1), then y = bf16(act_quant(h) · w2ᵀ) with h = bf16(silu(min(g, L)) · clamp(u, ±L) [· weight])
-  // computed in the second kernel's act_quant prologue.
+  // FP8 decode path (1 <= n <= DSV4_CUDA_PATHS expert_ffn_fp8_decode_max_n, default 1, at most 16): Bf16
+  // numerics, FP8 w1/w3/w2 with e8m0 or f32 block scales, D and I multiples of 128. Two fp8_decode launches
+  // (gemm/fp8_decode.cuh) with CpuOps::expert_ffn's rounding points: [g | u] = bf16(act_quant(x) · [w1 | w3]ᵀ) in
+  // one launch (w3 stacked below w1), then y = bf16(act_quant(h) · w2ᵀ) with h = bf16(silu(min(g, L)) ·
+  // clamp(u, ±L) [· weight]) computed in the second kernel's act_quant prologue.
   const int64_t fp8_decode_max_n = std::min<int64_t>(16, cuda::kernel_paths().expert_ffn_fp8_decode_max_n);
   if (bf16_acts() && n >= 1 && n <= fp8_decode_max_n) {
     auto fp8 = [](const Weight& w) {
