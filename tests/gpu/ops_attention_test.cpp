@@ -41,6 +41,7 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/attention/plan.h"
 #include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/cuda_ops.h"
@@ -299,9 +300,15 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
   const bool bf = is_bf16(num);
   const int64_t T = n_seq * rows;
   const bool mma = bf && !legacy && !cuda_core && nh <= 64 && (hd == 64 || hd == 128);
+  int sms = 0;
+  DSV4_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const bool wgmma = mma && packed && hd == 128 && cuda::kernel_paths().indexer_wgmma &&
+                     cuda::plan_indexer(T, n_max, nh, hd, top_k, sms, false, true, true).wgmma_key_ctas > 0;
   const std::string detail =
       fmt("%s%s%s%s seqs=%lld T=%lld heads=%lld hd=%lld keys<=%lld k=%lld%s", num_name(num), legacy ? " legacy" : "",
-          mma ? " mma" : (bf && !legacy ? " cuda-core" : ""), fp4 ? " fp4" : "", (long long)n_seq, (long long)T,
+          mma ? (wgmma ? " wgmma" : " mma")
+              : (bf && !legacy ? " cuda-core" : ""),
+          fp4 ? " fp4" : "", (long long)n_seq, (long long)T,
           (long long)nh, (long long)hd, (long long)n_max, (long long)top_k,
           rows_per_block ? fmt(" paged(%lld)", (long long)rows_per_block).c_str() : "") +
       (cuda::kernel_paths().topk_two_level ? "" : " one-level-merge") +
@@ -676,8 +683,16 @@ void test_ops_attention(Env& env) {
       // radix); and through the CUDA-core and legacy kernels (rows decoded to f32 first).
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true, 0, false, true);
       check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, true, false, 64, false, true, 0, false, true);
+      {  // the same two on the mma.sync score kernel (before/after of indexer_wgmma.cuh)
+        const PathSwitch<bool> wgmma(cuda::kernel_paths().indexer_wgmma, false);
+        check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true, 0, false, true);
+        check_indexer(env, num, 64, 1, 64, 128, 1024, 512, true, true, false, 64, false, true, 0, false, true);
+      }
       check_indexer(env, num, 3, 3, 64, 128, 20000, 512, false, true, false, 64, false, true, 0, false, true);
       check_indexer(env, num, 2, 3, 8, 64, 700, 64, false, true, false, 0, false, true, 0, false, true);
+      // 8 heads at head_dim 128 (q rows 8..63 of the wgmma operand zero), all weights negative.
+      check_indexer(env, num, 2, 3, 8, 128, 700, 64, false, true, false, 64, false, true, 0, false, true);
+      check_indexer(env, num, 2, 2, 64, 128, 3000, 512, false, true, false, 64, false, true, 0, false, true, true);
       check_indexer(env, num, 2, 1, 64, 128, 100000, 512, false, true, false, 64, false, true, 97, false, true);
       check_indexer(env, num, 3, 3, 64, 128, 4096, 512, false, true, false, 64, true, true, 0, false, true);
       check_indexer(env, num, 2, 3, 4, 128, 300, 64, false, true, true, 64, false, true, 0, false, true);

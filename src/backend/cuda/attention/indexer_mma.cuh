@@ -40,6 +40,38 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// One accumulator tile's terms: c0/c1 = head h0, keys key, key + 1; c2/c3 = head h1, same keys. d rounded to bf16
+// (cvt.rn.bf16x2), relu (x > 0 ? x : +0, also for NaN), times w rounded (mul.rn.bf16x2), into terms [head][key].
+__device__ __forceinline__ void indexer_store_terms(__nv_bfloat16* terms, const float* c, __nv_bfloat162 wv0,
+                                                    __nv_bfloat162 wv1, int h0, int h1, int nh, int key) {
+  const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
+  __nv_bfloat162 x0 = __floats2bfloat162_rn(c[0], c[1]), x1 = __floats2bfloat162_rn(c[2], c[3]);
+  uint32_t m0 = __hgt2_mask(x0, zero), m1 = __hgt2_mask(x1, zero);
+  uint32_t r0 = *reinterpret_cast<uint32_t*>(&x0) & m0, r1 = *reinterpret_cast<uint32_t*>(&x1) & m1;
+  const __nv_bfloat162 d0 = __hmul2_rn(*reinterpret_cast<__nv_bfloat162*>(&r0), wv0);
+  const __nv_bfloat162 d1 = __hmul2_rn(*reinterpret_cast<__nv_bfloat162*>(&r1), wv1);
+  if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = d0;
+  if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = d1;
+}
+
+// The per-key sum over heads of a tile's terms [head][key] in ascending head order, a bf16 rounding after every add
+// (add.rn.bf16x2 of two bf16 values), written as row t's scores of keys [s0, s0 + kKeys) below n: thread tid <
+// kKeys / 2 sums keys 2 tid, 2 tid + 1.
+__device__ __forceinline__ void indexer_head_sum(const IndexerScoreParams& p, const __nv_bfloat16* terms, int t,
+                                                 int n, int s0) {
+  const int tid = threadIdx.x, nh = p.n_heads;
+  if (tid < kKeys / 2) {
+    __nv_bfloat162 total = __float2bfloat162_rn(0.0f);
+    const __nv_bfloat162* tc = reinterpret_cast<const __nv_bfloat162*>(terms) + tid;
+#pragma unroll 8
+    for (int h = 0; h < nh; ++h) total = __hadd2_rn(total, tc[h * (kTermLd / 2)]);
+    const int k0 = s0 + 2 * tid;
+    float* out = p.scores + int64_t(t) * p.ld + k0;
+    if (k0 < n) out[0] = __low2float(total);
+    if (k0 + 1 < n) out[1] = __high2float(total);
+  }
+}
+
 // The mma, relu/weight rounding and the ordered head sum of one staged key tile (keys in ks); writes the tile's
 // scores. Starts and ends with every thread's shared accesses of the tile complete (it syncs in between).
 // The reference's bf16 steps run as bf16x2 instructions with the same results: d rounded to bf16 (cvt.rn.bf16x2),
@@ -58,7 +90,6 @@ __device__ __forceinline__ void indexer_mma_tile(const IndexerScoreParams& p, co
   const int g = lane >> 2, q4 = lane & 3;
   const int h0 = warp * 16 + g, h1 = h0 + 8;
   if (warp * 16 < nh) {
-    const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
     const __nv_bfloat162 wv0 = __float2bfloat162_rn(w0), wv1 = __float2bfloat162_rn(w1);
 #pragma unroll 2
     for (int nt = 0; nt < kKeys / 8; ++nt) {
@@ -73,27 +104,11 @@ __device__ __forceinline__ void indexer_mma_tile(const IndexerScoreParams& p, co
         attn_detail::mma_bf16(c, a[s + 1], b[2], b[3]);
       }
       // c0/c1: head h0, keys nt*8 + 2 q4 + {0, 1}; c2/c3: head h1, same keys.
-      const int key = nt * 8 + 2 * q4;
-      __nv_bfloat162 x0 = __floats2bfloat162_rn(c[0], c[1]), x1 = __floats2bfloat162_rn(c[2], c[3]);
-      uint32_t m0 = __hgt2_mask(x0, zero), m1 = __hgt2_mask(x1, zero);
-      uint32_t r0 = *reinterpret_cast<uint32_t*>(&x0) & m0, r1 = *reinterpret_cast<uint32_t*>(&x1) & m1;
-      const __nv_bfloat162 d0 = __hmul2_rn(*reinterpret_cast<__nv_bfloat162*>(&r0), wv0);
-      const __nv_bfloat162 d1 = __hmul2_rn(*reinterpret_cast<__nv_bfloat162*>(&r1), wv1);
-      if (h0 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h0 * kTermLd + key) = d0;
-      if (h1 < nh) *reinterpret_cast<__nv_bfloat162*>(terms + h1 * kTermLd + key) = d1;
+      indexer_store_terms(terms, c, wv0, wv1, h0, h1, nh, nt * 8 + 2 * q4);
     }
   }
   __syncthreads();
-  if (tid < kKeys / 2) {
-    __nv_bfloat162 total = __float2bfloat162_rn(0.0f);
-    const __nv_bfloat162* tc = reinterpret_cast<const __nv_bfloat162*>(terms) + tid;
-#pragma unroll 8
-    for (int h = 0; h < nh; ++h) total = __hadd2_rn(total, tc[h * (kTermLd / 2)]);
-    const int k0 = s0 + 2 * tid;
-    float* out = p.scores + int64_t(t) * p.ld + k0;
-    if (k0 < n) out[0] = __low2float(total);
-    if (k0 + 1 < n) out[1] = __high2float(total);
-  }
+  indexer_head_sum(p, terms, t, n, s0);
 }
 
 // Mxfp4 key rows (p.packed, core/row_blocks.h): kWords 4-byte words per row, words [0, kHd/8) the codes, word

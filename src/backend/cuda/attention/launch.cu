@@ -8,6 +8,7 @@
 #include "backend/cuda/attention/indexer.cuh"
 #include "backend/cuda/attention/topk_radix.cuh"
 #include "backend/cuda/attention/indexer_mma.cuh"
+#include "backend/cuda/attention/indexer_wgmma.cuh"
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/rowwise.cuh"
 #include "backend/cuda/attention/sparse_attention.cuh"
@@ -136,8 +137,9 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     DSV4_CUDA_CHECK_LAUNCH();
   }
   if (p.n_split > 1) {
-    launch_kernel(sparse_attention_combine_kernel<128>, dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q)),
-                  128, 0, stream, p);
+    const unsigned col_ctas = static_cast<unsigned>(std::clamp<int64_t>((p.dim + 127) / 128, 1, 8));
+    launch_kernel(sparse_attention_combine_kernel<128>,
+                  dim3(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.n_q), col_ctas), 128, 0, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
   }
 }
@@ -152,6 +154,15 @@ void launch_indexer_scores(const IndexerScoreParams& p, const IndexerPlan& plan,
   if (plan.mma && (p.vec4 || p.packed)) {  // unaligned f32 key rows: the tiled kernel below
     check(p.round_bf16 && p.n_heads <= kIdxMmaMaxHeads && (p.head_dim == 64 || p.head_dim == 128),
           "indexer_topk: tensor-core scores need the bf16 numerics, <= 64 heads and head_dim 64 or 128");
+    if (p.packed && p.head_dim == 128 && plan.wgmma_key_ctas > 0 && kernel_paths().indexer_wgmma) {
+      static const bool wg_smem_set = (set_smem(indexer_score_wgmma_kernel, kIdxWgmmaSmem), true);
+      (void)wg_smem_set;
+      launch_kernel(indexer_score_wgmma_kernel,
+                    dim3(static_cast<unsigned>(plan.wgmma_key_ctas), static_cast<unsigned>(p.T)), kIdxMmaThreads,
+                    kIdxWgmmaSmem, stream, p);
+      DSV4_CUDA_CHECK_LAUNCH();
+      return;
+    }
     const dim3 grid(static_cast<unsigned>(plan.mma_key_ctas), static_cast<unsigned>(p.T));
     auto run = [&]<int kHd, bool kPacked>() {
       auto kernel = indexer_score_mma_kernel<kHd, kPacked>;

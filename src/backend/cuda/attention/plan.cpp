@@ -141,6 +141,12 @@ IndexerPlan plan_indexer(int64_t T, int64_t max_keys, int64_t n_heads, int64_t h
       const int64_t mwant = 4 * int64_t(std::max(sm_count, 1));  // 4 resident CTAs per SM (52 KB each)
       p.mma_key_ctas =
           static_cast<int>(std::clamp<int64_t>((mwant + rows - 1) / rows, 1, std::min<int64_t>(mtiles, 65535)));
+      // wgmma kernel: 3 resident CTAs per SM (60 KB each), and only where a CTA gets at least 2 tiles: its
+      // per-CTA set-up (q into shared memory, the first tile's loads) is not hidden otherwise (run 86: 4K context,
+      // B=64, one tile per CTA: 40.9 us against 33.0 us on mma.sync; 1M, B=1, 5.2 tiles per CTA: 67.9 vs 75.8 us).
+      const int64_t wwant = 3 * int64_t(std::max(sm_count, 1));
+      const int64_t wctas = std::clamp<int64_t>((wwant + rows - 1) / rows, 1, std::min<int64_t>(mtiles, 65535));
+      p.wgmma_key_ctas = mtiles >= 2 * wctas ? static_cast<int>(wctas) : 0;
     }
   } else {
     p.score_smem = size_t(n_heads * head_dim + head_dim * (kIndexerKeyTile + 1)) * 4;

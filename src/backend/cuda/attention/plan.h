@@ -98,6 +98,7 @@ struct IndexerPlan {
   bool mma = false;            // tensor-core score kernel (bf16 numerics; falls back to tiled for unaligned keys)
   int mma_key_ctas = 1;        // mma: CTAs per row along the key list
   size_t mma_smem = 0;         // mma: dynamic shared memory
+  int wgmma_key_ctas = 0;      // mma on Mxfp4 rows at head_dim 128 (indexer_wgmma.cuh): CTAs per row, 0: not used
   int key_ctas = 1;            // tiled: CTAs per row along the key list (each loops over tiles)
   int head_groups = 1;         // tiled: warps per CTA
   bool segmented_topk = false; // multi-CTA segmented top-k (else the one-CTA-per-row kernel)

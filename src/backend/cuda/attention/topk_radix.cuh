@@ -131,19 +131,26 @@ __device__ __forceinline__ void load_keys(const TopkSegParams& p, int t, int s0,
 }
 
 
-// Arrival on a row's barrier word, then a wait for `target` arrivals (every CTA of the row resident: fused path).
+// Arrival on a row's barrier word by thread 0 after a CTA barrier: a release add at GPU scope, which publishes the
+// CTA's global writes ordered before it by the barrier (the pattern of CUTLASS's generic barrier), instead of a
+// sequentially consistent __threadfence() and a relaxed add (run 86: the fence was the arrive-only path's top stall).
+__device__ __forceinline__ void row_arrive(uint32_t* word) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(word) : "memory");
+}
+
+// Arrival on a row's barrier word, then a wait for `target` arrivals (every CTA of the row resident: fused path):
+// the acquire load by thread 0 and the CTA barrier after it order the CTA's later reads after the other CTAs'
+// released writes.
 __device__ __forceinline__ void row_barrier(uint32_t* word, uint32_t target) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    __threadfence();
-    atomicAdd(word, 1u);
+    row_arrive(word);
     uint32_t seen = 0;
     while (true) {
       asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(seen) : "l"(word) : "memory");
       if (seen >= target) break;
       __nanosleep(32);  // fewer polls on the word the other CTAs add to
     }
-    __threadfence();
   }
   __syncthreads();
 }
@@ -210,23 +217,40 @@ __device__ __forceinline__ void final_row(const TopkSegParams& p, int t, int nch
   const int32_t* gt_idx = reinterpret_cast<const int32_t*>(gt_key + p.top_k);
   for (int j = tid; j < n_gt; j += kTopkThreads)
     cand[j] = (static_cast<unsigned long long>(~__ldcg(gt_key + j)) << 32) | static_cast<uint32_t>(__ldcg(gt_idx + j));
-  if (tid < 32) {  // ties: chunks in order, each its kept count, until `need` are taken
-    const unsigned long long tie = static_cast<unsigned long long>(~thr) << 32;
-    uint32_t base = 0;
-    for (int s0 = 0; s0 < nch && base < need; s0 += 32) {
-      const int s = s0 + lane;
-      const uint32_t c = s < nch ? __ldcg(row + kEqCount + s) : 0u;
-      const uint32_t incl = warp_inclusive_sum(c);
-      const uint32_t excl = incl - c;
-      for (int l = 0; l < 32; ++l) {
-        const uint32_t cl = __shfl_sync(0xffffffffu, c, l), el = base + __shfl_sync(0xffffffffu, excl, l);
-        if (cl == 0 || el >= need) continue;
-        const uint32_t take = min(cl, need - el);
-        const int32_t* src = chunk_ties(p, row, s0 + l);
-        for (uint32_t r = lane; r < take; r += 32) cand[n_gt + el + r] = tie | static_cast<uint32_t>(__ldcg(src + r));
-      }
-      base += __shfl_sync(0xffffffffu, incl, 31);
+  // Ties: chunks in order, each its kept count, until `need` are taken. The counts of kTopkThreads chunks at a time
+  // are scanned across the block and each warp copies whole chunks (lanes over the chunk's ties), so the chunks'
+  // L2 reads overlap. Before (run 86), warp 0 walked the chunks one after another, one dependent L2 read per chunk
+  // with ties: at 1M context (128 chunks, bf16 scores tie often) that serial walk was most of the kernel's time.
+  __shared__ uint32_t s_excl[kTopkThreads], s_take[kTopkThreads], s_warp[kTopkThreads / 32];
+  const int warp = tid >> 5;
+  const unsigned long long tie = static_cast<unsigned long long>(~thr) << 32;
+  uint32_t base = 0;
+  for (int s0 = 0; s0 < nch && base < need; s0 += kTopkThreads) {  // base is block-uniform
+    const int s = s0 + tid;
+    const uint32_t c = s < nch ? __ldcg(row + kEqCount + s) : 0u;
+    const uint32_t incl = warp_inclusive_sum(c);
+    if (lane == 31) s_warp[warp] = incl;
+    __syncthreads();
+    uint32_t before = 0, total = 0;
+#pragma unroll
+    for (int w = 0; w < kTopkThreads / 32; ++w) {
+      const uint32_t v = s_warp[w];
+      before += w < warp ? v : 0u;
+      total += v;
     }
+    const uint32_t el = base + before + incl - c;
+    s_excl[tid] = el;
+    s_take[tid] = c == 0 || el >= need ? 0u : min(c, need - el);
+    __syncthreads();
+    for (int j = warp; j < kTopkThreads && s0 + j < nch; j += kTopkThreads / 32) {
+      const uint32_t take = s_take[j];
+      if (take == 0) continue;
+      const int32_t* src = chunk_ties(p, row, s0 + j);
+      const uint32_t at = static_cast<uint32_t>(n_gt) + s_excl[j];
+      for (uint32_t r = lane; r < take; r += 32) cand[at + r] = tie | static_cast<uint32_t>(__ldcg(src + r));
+    }
+    base += total;
+    __syncthreads();  // s_warp, s_excl and s_take are rewritten by the next group of chunks
   }
   __syncthreads();
   topk_detail::sort_candidates<kTopkThreads>(cand, p.top_k);
@@ -280,10 +304,7 @@ __global__ void __launch_bounds__(kTopkThreads) topk_radix_fused_kernel(const __
   collect_chunk(p, u, c, s0, len, thr, need, row, warp_cnt);
   if (c != 0) {  // arrive only: chunk 0's CTA selects the row
     __syncthreads();
-    if (threadIdx.x == 0) {
-      __threadfence();
-      atomicAdd(bar, 1u);
-    }
+    if (threadIdx.x == 0) row_arrive(bar);
     return;
   }
   row_barrier(bar, (passes + 1) * nch);

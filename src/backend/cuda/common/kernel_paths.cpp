@@ -29,6 +29,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "attn_cluster_split") p.attn_cluster_split = std::atoll(value.c_str());
     else if (name == "indexer_fast") p.indexer_fast = on;
     else if (name == "indexer_mma") p.indexer_mma = on;
+    else if (name == "indexer_wgmma") p.indexer_wgmma = on;
     else if (name == "route_rank") p.route_rank = on;
     else if (name == "topk_two_level") p.topk_two_level = on;
     else if (name == "topk_radix") p.topk_radix = on;

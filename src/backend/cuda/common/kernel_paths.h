@@ -27,6 +27,7 @@ struct KernelPaths {
   bool topk_radix_fused = true;         // that radix select as one launch when its grid fits on the GPU at once
   bool route_rank = true;               // MoE router at small T: one CTA per token, rank by counting (else one warp)
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
+  bool indexer_wgmma = true;            // those scores on Mxfp4 key rows at head_dim 128 by wgmma (else mma.sync)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
   bool moe_wgmma = true;                // prefill MoE GEMM on Hopper wgmma (else the mma.sync tile kernel)
   int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, 2 two producer warpgroups, or
