@@ -157,7 +157,8 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
                                  narrow ? " narrow" : "", lay.hca ? " hca" : " csa", (long long)lay.n_seq,
                                  lay.rows_per_block ? fmt(" paged(%lld)", (long long)lay.rows_per_block).c_str() : "") +
                             (lay.combine ? " combine" : "") +
-                            (lay.cluster_split > 0 ? fmt(" split=%lld", (long long)lay.cluster_split) : std::string());
+                            (lay.cluster_split > 0 ? fmt(" split=%lld", (long long)lay.cluster_split) : std::string()) +
+                            (paths.attn_inline_rows ? "" : " resolve-kernel");
   HostTensor pool = host_tensor({L.rows, d}, values(env, size_t(L.rows * d), 1.0f, bf));
   HostTensor q = host_tensor({n_q, H, d}, values(env, size_t(n_q * H * d), 1.0f, bf));
   std::vector<float> sink_v = values(env, size_t(H), 1.0f, false);
@@ -698,6 +699,16 @@ void test_ops_attention(Env& env) {
       check_indexer(env, num, 2, 3, 4, 128, 300, 64, false, true, true, 64, false, true, 0, false, true);
       // An HCA layer at 1M context, one query: 8192 entries (paged, blocks of 2) + the window.
       check_sparse_attention(env, num, 1, 64, 512, 128, 8192, true, true, false, {.rows_per_block = 2, .hca = true});
+      // CSA decode over paged rows (B = 1 and 4), then both 1M HCA and CSA rows with resolve_rows_kernel launched first
+      // (attn_inline_rows off: the call before the 16-head kernel resolved its own rows).
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false, {.rows_per_block = 64});
+      check_sparse_attention(env, num, 4, 64, 512, 128, 512, true, true, false, {.n_seq = 2, .rows_per_block = 64});
+      {
+        const PathSwitch<bool> resolve(cuda::kernel_paths().attn_inline_rows, false);
+        check_sparse_attention(env, num, 1, 64, 512, 128, 8192, true, true, false, {.rows_per_block = 2, .hca = true});
+        check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false, {.rows_per_block = 64});
+        check_sparse_attention(env, num, 4, 64, 512, 128, 512, true, true, false, {.n_seq = 2, .rows_per_block = 64});
+      }
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true);  // CSA decode: 640 keys (16-head)
     }
     check_rope(env, num, 7, 4, 128, 64, false);

@@ -74,6 +74,8 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
   check(plan.unsupported.empty(), plan.unsupported);
   check(p.n_q >= 0 && p.n_q <= 65535, [&] { return "sparse_attention: n_q " + std::to_string(p.n_q) + " out of range"; });
   if (p.n_q == 0) return;
+  check(p.keys || (plan.mma && !plan.wide && p.rows.desc && p.rows.blocks),
+        "sparse_attention: key pointers missing (only the 16-head kernel resolves its rows itself)");
   if (!plan.mma) {
     check(p.n_split == 1, "sparse_attention: the generic kernel has no split-K");
     auto kernel = sparse_attention_kernel<kAttnGenericThreads>;

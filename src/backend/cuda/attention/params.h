@@ -8,6 +8,31 @@
 
 namespace dsv4::cuda {
 
+// Row blocks of one key list (core/row_blocks.h): entry e at blocks[block_begin + e / rows_per_block] +
+// (e % rows_per_block) * stride.
+struct RowBlocksDesc {
+  int64_t stride = 0;        // floats
+  int32_t block_begin = 0;   // first block of the list in ResolveRowsParams::blocks
+  int32_t rows_per_block = 1;
+};
+
+// Key pointer lists built on the device from compact plan data (no per-entry host list): list i fills
+// out[out_offsets[i] .. out_offsets[i+1]) with its n_direct = direct_offsets[i+1] - direct_offsets[i] direct
+// rows (host-built, e.g. a query's window rows), then entries e_j for j < len - n_direct resolved through
+// desc[i]: e_j = selected[i, j] (selected != nullptr: the indexer's selections) or j.
+struct ResolveRowsParams {
+  const float* const* __restrict__ direct = nullptr;        // [direct_offsets[n]] device pointers, or nullptr
+  const int32_t* __restrict__ direct_offsets = nullptr;     // [n + 1], or nullptr (no direct rows)
+  const int64_t* __restrict__ out_offsets = nullptr;        // [n + 1]
+  const RowBlocksDesc* __restrict__ desc = nullptr;         // [n]
+  const float* const* __restrict__ blocks = nullptr;        // block bases of all lists, each f32 [rows, stride]
+  const int32_t* __restrict__ selected = nullptr;           // i32 [n, sel_ld], valid where read, or nullptr
+  const float** __restrict__ out = nullptr;                 // [out_offsets[n]] device pointers
+  int64_t sel_ld = 0;
+  int32_t n = 0;
+  int32_t max_len = 0;  // longest list
+};
+
 // Sparse attention over per-query key lists (K = V). Query i attends keys[key_offsets[i] .. key_offsets[i+1]).
 // out[i, h] = Σ_s p_s k_s / (Σ_s e^{z_s - m} + e^{sink_h - m}), z_s = (q_h · k_s) · scale.
 // Split-K (n_split > 1): split j of query i covers keys [j·keys_per_split, (j+1)·keys_per_split) of its list
@@ -15,7 +40,8 @@ namespace dsv4::cuda {
 // clusters of n_split CTAs, the splits merge in distributed shared memory and part_* are unused).
 struct SparseAttnParams {
   const float* const* __restrict__ q_rows = nullptr;  // [n_q] device pointers, each f32 [n_heads, dim]
-  const float* const* __restrict__ keys = nullptr;    // [key_offsets[n_q]] device pointers, each f32 [dim]
+  const float* const* __restrict__ keys = nullptr;    // [key_offsets[n_q]] device pointers, each f32 [dim], or
+                                                      // nullptr: 16-head kernel, pointers resolved inline (rows)
   const int32_t* __restrict__ key_offsets = nullptr;  // [n_q + 1]
   const float* __restrict__ sink = nullptr;           // f32 [n_heads]
   float* __restrict__ out = nullptr;                  // f32 [n_q, n_heads, dim]
@@ -28,6 +54,9 @@ struct SparseAttnParams {
   int32_t keys_per_split = 0;  // n_split > 1: any length (16-head kernel), a multiple of 32 (wide kernel)
   float scale = 1.0f;
   bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
+  // keys == nullptr: query i's key list is list i of rows (window rows, then compressed entries through the row
+  // blocks), resolved by the 16-head kernel itself instead of a resolve_rows_kernel launch (rows.out unused).
+  ResolveRowsParams rows;
 };
 
 // Lightning-indexer scores: scores[t, s] = Σ_h w[t,h]·relu(q[t,h]·K_t[s]) for s < n_keys[t], K_t[s] =
@@ -89,30 +118,6 @@ struct TopkSegParams {
   int64_t radix_ld = 0;
 };
 
-// Row blocks of one key list (core/row_blocks.h): entry e at blocks[block_begin + e / rows_per_block] +
-// (e % rows_per_block) * stride.
-struct RowBlocksDesc {
-  int64_t stride = 0;        // floats
-  int32_t block_begin = 0;   // first block of the list in ResolveRowsParams::blocks
-  int32_t rows_per_block = 1;
-};
-
-// Key pointer lists built on the device from compact plan data (no per-entry host list): list i fills
-// out[out_offsets[i] .. out_offsets[i+1]) with its n_direct = direct_offsets[i+1] - direct_offsets[i] direct
-// rows (host-built, e.g. a query's window rows), then entries e_j for j < len - n_direct resolved through
-// desc[i]: e_j = selected[i, j] (selected != nullptr: the indexer's selections) or j.
-struct ResolveRowsParams {
-  const float* const* __restrict__ direct = nullptr;        // [direct_offsets[n]] device pointers, or nullptr
-  const int32_t* __restrict__ direct_offsets = nullptr;     // [n + 1], or nullptr (no direct rows)
-  const int64_t* __restrict__ out_offsets = nullptr;        // [n + 1]
-  const RowBlocksDesc* __restrict__ desc = nullptr;         // [n]
-  const float* const* __restrict__ blocks = nullptr;        // block bases of all lists, each f32 [rows, stride]
-  const int32_t* __restrict__ selected = nullptr;           // i32 [n, sel_ld], valid where read, or nullptr
-  const float** __restrict__ out = nullptr;                 // [out_offsets[n]] device pointers
-  int64_t sel_ld = 0;
-  int32_t n = 0;
-  int32_t max_len = 0;  // longest list
-};
 
 // Compressor pooling: out[i, c] = Σ_j softmax_j(g_j[c]) · a_j[c] over rows j in [offsets[i], offsets[i+1]).
 struct SoftmaxPoolParams {

@@ -239,6 +239,28 @@ __global__ void __launch_bounds__(kThreads) sparse_attention_kernel(const __grid
   }
 }
 
+// Query qi's key list resolved in the kernel (SparseAttnParams::rows; resolve_rows_kernel's mapping): entry j is
+// direct row j below nd (the query's window rows), else compressed entry e = selected[qi, j - nd] (or j - nd)
+// through the query's row blocks. Saves the resolve_rows_kernel launch before the 16-head kernel (B < 8 decode).
+struct InlineKeyList {
+  int32_t d0 = 0, nd = 0;
+  RowBlocksDesc b;
+  __device__ __forceinline__ static InlineKeyList of(const ResolveRowsParams& r, int qi) {
+    InlineKeyList k;
+    k.d0 = r.direct_offsets ? r.direct_offsets[qi] : 0;
+    k.nd = r.direct_offsets ? r.direct_offsets[qi + 1] - k.d0 : 0;
+    k.b = r.desc[qi];
+    return k;
+  }
+  __device__ __forceinline__ const float* row(const ResolveRowsParams& r, int qi, int j) const {
+    if (j < nd) return r.direct[d0 + j];
+    const int c = j - nd;
+    const int e = r.selected ? r.selected[int64_t(qi) * r.sel_ld + c] : c;
+    const int blk = e / b.rows_per_block;
+    return r.blocks[b.block_begin + blk] + int64_t(e - blk * b.rows_per_block) * b.stride;
+  }
+};
+
 template <int kDim, bool kCluster = false>
 __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     const __grid_constant__ SparseAttnParams p) {
@@ -267,6 +289,7 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     kb = split * p.keys_per_split;
     ke = min(n, kb + p.keys_per_split);
   }
+  const InlineKeyList kl = p.keys ? InlineKeyList{} : InlineKeyList::of(p.rows, qi);
 
   const float* __restrict__ qrow = p.q_rows[qi];
   for (int i = tid; i < kG * kVec; i += kAttnMmaThreads) {
@@ -284,7 +307,7 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
   const int n0 = warp * kCols;
 
   for (int t0 = kb; t0 < ke; t0 += kT) {
-    if (tid < kT) kptr[tid] = t0 + tid < ke ? p.keys[list0 + t0 + tid] : nullptr;
+    if (tid < kT) kptr[tid] = t0 + tid < ke ? (p.keys ? p.keys[list0 + t0 + tid] : kl.row(p.rows, qi, t0 + tid)) : nullptr;
     __syncthreads();
     constexpr int kIters = kT * kVec / kAttnMmaThreads;
     constexpr int kBatch = kIters < kAttnLoadBatch ? kIters : kAttnLoadBatch;

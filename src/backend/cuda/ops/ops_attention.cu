@@ -189,11 +189,15 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   rp.out = d_keys;
   rp.n = to_i32(nq, "sparse_attention: n_q");
   rp.max_len = to_i32(st.max_keys, "sparse_attention: keys per query");
-  cuda::launch_resolve_rows(rp, ctx_.stream());
+  // The 16-head tensor-core kernel resolves its key rows itself (switch attn_inline_rows); the others read the
+  // pointer list resolve_rows_kernel writes.
+  const bool inline_rows = plan.mma && !plan.wide && paths.attn_inline_rows;
+  if (!inline_rows) cuda::launch_resolve_rows(rp, ctx_.stream());
   cuda::SparseAttnParams p;
   p.key_offsets = reinterpret_cast<const int32_t*>(base + st.w_off32 * 8);
   p.q_rows = reinterpret_cast<const float* const*>(base + st.w_q * 8);
-  p.keys = d_keys;
+  p.keys = inline_rows ? nullptr : d_keys;
+  p.rows = rp;
   p.sink = dw_.f32(sink);
   p.out = out.data();
   p.n_q = rp.n;
