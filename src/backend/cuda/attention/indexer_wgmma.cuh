@@ -81,11 +81,13 @@ __device__ __forceinline__ void expand_key(const uint32_t* raw, uint8_t* ktile) 
     if (f2 == kBf16x2One) {
 #pragma unroll
       for (int u = 0; u < 4; ++u)
-        *reinterpret_cast<uint4*>(ktile + swz_offset(r, 4 * b + u, kKeys)) = fp4x8_to_bf16<false>(row[4 * b + u], f1, f2);
+        *reinterpret_cast<uint4*>(ktile + swz_offset(r, 4 * b + u, kKeys)) =
+            fp4x8_to_bf16<false>(row[4 * b + u], f1, f2);
     } else {
 #pragma unroll
       for (int u = 0; u < 4; ++u)
-        *reinterpret_cast<uint4*>(ktile + swz_offset(r, 4 * b + u, kKeys)) = fp4x8_to_bf16<true>(row[4 * b + u], f1, f2);
+        *reinterpret_cast<uint4*>(ktile + swz_offset(r, 4 * b + u, kKeys)) =
+            fp4x8_to_bf16<true>(row[4 * b + u], f1, f2);
     }
   }
 }

@@ -135,14 +135,14 @@ __device__ __forceinline__ void store_bf16x4(__nv_bfloat16* dst, float4 v) {
 // publishes them; each CTA computes the split weights w_j = e^{m_j - b} (b = max_j m_j, 0 when every split is
 // empty) and denominators Σ_j l_j w_j + e^{sink - b} of all kRows heads into w_s f32 [kRows, kAttnMaxCluster + 1],
 // then merges its share of the output (float4 columns rank·kThreads + t, stride n_split·kThreads) by reading
-// the n_split partials from distributed shared memory: y = (Σ_j o_j w_j) / den, in split order (fmaf), bf16
-// rounded when round_bf16 — the combine kernel's arithmetic. The last barrier keeps every CTA's shared memory
-// alive until the others have read it.
-template <int kRows, int kThreads, int kDim, int kLdO>
+// the n_split partials from distributed shared memory (kBatch remote loads in flight): y = (Σ_j o_j w_j) / den,
+// in split order (fmaf), bf16 rounded when round_bf16 — the combine kernel's arithmetic. The last barrier keeps
+// every CTA's shared memory alive until the others have read it.
+template <int kRows, int kThreads, int kDim, int kLdO, int kBatch = 8>
 __device__ __forceinline__ void cluster_merge(const SparseAttnParams& p, const float* o_s, const float* m_s,
                                               const float* l_s, float* w_s, int h0, int qi) {
   namespace cg = cooperative_groups;
-  constexpr int kWs = kAttnMaxCluster + 1, kVec = kDim / 4, kBatch = 8;
+  constexpr int kWs = kAttnMaxCluster + 1, kVec = kDim / 4;
   static_assert(kLdO % 4 == 0 && kDim % 4 == 0, "float4 rows");
   cg::cluster_group cluster = cg::this_cluster();
   const int ns = static_cast<int>(cluster.num_blocks());
@@ -307,7 +307,8 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
   const int n0 = warp * kCols;
 
   for (int t0 = kb; t0 < ke; t0 += kT) {
-    if (tid < kT) kptr[tid] = t0 + tid < ke ? (p.keys ? p.keys[list0 + t0 + tid] : kl.row(p.rows, qi, t0 + tid)) : nullptr;
+    if (tid < kT)
+      kptr[tid] = t0 + tid < ke ? (p.keys ? p.keys[list0 + t0 + tid] : kl.row(p.rows, qi, t0 + tid)) : nullptr;
     __syncthreads();
     constexpr int kIters = kT * kVec / kAttnMmaThreads;
     constexpr int kBatch = kIters < kAttnLoadBatch ? kIters : kAttnLoadBatch;
@@ -436,8 +437,9 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
         red_max[kG + lane / 4 + 8 * r] = l_run[r];
       }
     }
-    cluster_merge<kG, kAttnMmaThreads, kDim, kLdO>(p, o_s, red_max, red_max + kG, reinterpret_cast<float*>(Qs), h0,
-                                                   qi);
+    // Every split's remote partial in flight at once (kAttnMaxCluster float4 per thread: the accumulators are dead).
+    cluster_merge<kG, kAttnMmaThreads, kDim, kLdO, kAttnMaxCluster>(p, o_s, red_max, red_max + kG,
+                                                                    reinterpret_cast<float*>(Qs), h0, qi);
   } else {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -666,7 +668,8 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
 // layer at 1M context: 65 splits), thread 0 walked the splits' l_j in global memory one dependent load at a time
 // and each thread did 4 columns: 12.7 us. Same arithmetic and order as the one-thread-per-column form: bitwise equal.
 template <int kThreads>
-__global__ void __launch_bounds__(kThreads) sparse_attention_combine_kernel(const __grid_constant__ SparseAttnParams p) {
+__global__ void __launch_bounds__(kThreads)
+    sparse_attention_combine_kernel(const __grid_constant__ SparseAttnParams p) {
   grid_dependency_sync();
   using namespace attn_detail;
   constexpr int kBatch = 16;
