@@ -24,7 +24,7 @@
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/common/pdl.cuh"
-#include "backend/cuda/moe/moe_gemm_wgmma.cuh"  // wgmma / mbarrier / descriptor helpers (moe_wg_*)
+#include "backend/cuda/moe/moe_gemm_wgmma.cuh"  // wgmma, descriptor and fence helpers (moe_wg_*)
 
 namespace dsv4::cuda {
 namespace indexer_wgmma_detail {
@@ -40,23 +40,6 @@ inline constexpr int kOffK = kQBytes, kOffRaw = kOffK + kKBytes, kOffPtr = kOffR
 inline constexpr int kSmemUsed = kOffPtr + kKeys * 8;
 static_assert(kIdxMmaMaxHeads * kIdxMmaTermLd * 2 <= kKBytes, "the term matrix fits in the key tile's space");
 static_assert(kOffRaw % 16 == 0 && kOffPtr % 16 == 0, "aligned regions");
-
-// d[64 x 128] (+)= A[64 x 16] · B[128 x 16]ᵀ, bf16 in, f32 accumulate; accumulate = false overwrites d.
-__device__ __forceinline__ void wg_mma128(float (&d)[64], uint64_t da, uint64_t db, bool accumulate) {
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "setp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
-      "%62, %63}, "
-      "%64, %65, p, 1, 1, 0, 0;\n"
-      "}\n"
-      : DSV4_WG_ACC64(d)
-      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
-}
 
 __device__ __forceinline__ void wg_fence_acc(float (&d)[64]) {
 #pragma unroll
@@ -166,8 +149,8 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 3)
 #pragma unroll
     for (int s = 0; s < kHd / 16; ++s) {
       const uint32_t off = 32u * uint32_t(s & 3);  // the 16-wide K slice within its 64-wide block
-      wg_mma128(d, moe_wg_desc(q_addr + (s >> 2) * (kQBytes / 2) + off),
-                moe_wg_desc(k_addr + (s >> 2) * kKBlockBytes + off), s > 0);
+      moe_wg_mma128(d, moe_wg_desc(q_addr + (s >> 2) * (kQBytes / 2) + off),
+                    moe_wg_desc(k_addr + (s >> 2) * kKBlockBytes + off), s > 0);
     }
     moe_wg_commit();
     moe_wg_wait<0>();

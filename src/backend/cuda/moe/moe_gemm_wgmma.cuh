@@ -231,8 +231,8 @@ __device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_
 // holds d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)), j in [0, 16): two of
 // them on B rows [0, 128) into d[0, 64) and [128, 256) into d[64, 128) equal one moe_wg_mma (same per-element
 // k order). ptxas (13.0) rejects an instruction needing more registers than the entry count (128 at 512
-// threads), whatever setmaxnreg says: m64n256 needs 154.
-__device__ __forceinline__ void moe_wg_mma128(float* d, uint64_t da, uint64_t db) {
+// threads), whatever setmaxnreg says: m64n256 needs 154. accumulate = false: d = A · Bᵀ (d's values unread).
+__device__ __forceinline__ void moe_wg_mma128(float* d, uint64_t da, uint64_t db, bool accumulate = true) {
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -245,7 +245,7 @@ __device__ __forceinline__ void moe_wg_mma128(float* d, uint64_t da, uint64_t db
       "%64, %65, p, 1, 1, 0, 0;\n"
       "}\n"
       : DSV4_WG_ACC64(d)
-      : "l"(da), "l"(db), "r"(1));
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
 }
 
 // Weight expansion: the exact code x e8m0 helpers of common/bf16_expand.cuh.
