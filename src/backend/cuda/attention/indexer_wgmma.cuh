@@ -41,11 +41,6 @@ inline constexpr int kSmemUsed = kOffPtr + kKeys * 8;
 static_assert(kIdxMmaMaxHeads * kIdxMmaTermLd * 2 <= kKBytes, "the term matrix fits in the key tile's space");
 static_assert(kOffRaw % 16 == 0 && kOffPtr % 16 == 0, "aligned regions");
 
-__device__ __forceinline__ void wg_fence_acc(float (&d)[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-
 // 16-byte chunk c (0..15, 8 values of 128) of row r of a swizzled operand with `rows` rows per K block.
 __device__ __forceinline__ int swz_offset(int r, int c, int rows) {
   return (c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4);
@@ -145,7 +140,7 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 3)
     moe_wg_fence_async_smem();  // the expanded keys (and q) visible to the wgmmas (async proxy)
     __syncthreads();
     moe_wg_fence();
-    wg_fence_acc(d);
+    moe_wg_fence_acc(d);
 #pragma unroll
     for (int s = 0; s < kHd / 16; ++s) {
       const uint32_t off = 32u * uint32_t(s & 3);  // the 16-wide K slice within its 64-wide block
@@ -154,7 +149,7 @@ __global__ void __launch_bounds__(kIdxMmaThreads, 3)
     }
     moe_wg_commit();
     moe_wg_wait<0>();
-    wg_fence_acc(d);
+    moe_wg_fence_acc(d);
     __syncthreads();  // every warp's wgmmas have read the key tile before the terms overwrite it
 #pragma unroll
     for (int j = 0; j < kKeys / 8; ++j)

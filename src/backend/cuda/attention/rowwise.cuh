@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/attention/key_rows.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/common/numerics.cuh"
@@ -290,20 +291,9 @@ static __global__ void __launch_bounds__(256) resolve_rows_kernel(const __grid_c
   grid_dependency_sync();
   const int i = blockIdx.y;
   const int64_t o0 = p.out_offsets[i], len = p.out_offsets[i + 1] - o0;
-  const int32_t d0 = p.direct_offsets ? p.direct_offsets[i] : 0;
-  const int64_t nd = p.direct_offsets ? p.direct_offsets[i + 1] - d0 : 0;
-  const RowBlocksDesc b = p.desc[i];
-  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < len; j += int64_t(gridDim.x) * blockDim.x) {
-    const float* r;
-    if (j < nd) {
-      r = p.direct[d0 + j];
-    } else {
-      const int64_t c = j - nd;
-      const int64_t e = p.selected ? p.selected[int64_t(i) * p.sel_ld + c] : c;
-      r = p.blocks[b.block_begin + e / b.rows_per_block] + (e % b.rows_per_block) * b.stride;
-    }
-    p.out[o0 + j] = r;
-  }
+  const KeyRowList list = KeyRowList::of(p, i);
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < len; j += int64_t(gridDim.x) * blockDim.x)
+    p.out[o0 + j] = list.row(p, i, static_cast<int>(j));
 }
 
 }  // namespace dsv4::cuda

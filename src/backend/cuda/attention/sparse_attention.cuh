@@ -29,6 +29,7 @@
 #include <cstdint>
 
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/attention/key_rows.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 
@@ -239,28 +240,6 @@ __global__ void __launch_bounds__(kThreads) sparse_attention_kernel(const __grid
   }
 }
 
-// Query qi's key list resolved in the kernel (SparseAttnParams::rows; resolve_rows_kernel's mapping): entry j is
-// direct row j below nd (the query's window rows), else compressed entry e = selected[qi, j - nd] (or j - nd)
-// through the query's row blocks. Saves the resolve_rows_kernel launch before the 16-head kernel (B < 8 decode).
-struct InlineKeyList {
-  int32_t d0 = 0, nd = 0;
-  RowBlocksDesc b;
-  __device__ __forceinline__ static InlineKeyList of(const ResolveRowsParams& r, int qi) {
-    InlineKeyList k;
-    k.d0 = r.direct_offsets ? r.direct_offsets[qi] : 0;
-    k.nd = r.direct_offsets ? r.direct_offsets[qi + 1] - k.d0 : 0;
-    k.b = r.desc[qi];
-    return k;
-  }
-  __device__ __forceinline__ const float* row(const ResolveRowsParams& r, int qi, int j) const {
-    if (j < nd) return r.direct[d0 + j];
-    const int c = j - nd;
-    const int e = r.selected ? r.selected[int64_t(qi) * r.sel_ld + c] : c;
-    const int blk = e / b.rows_per_block;
-    return r.blocks[b.block_begin + blk] + int64_t(e - blk * b.rows_per_block) * b.stride;
-  }
-};
-
 template <int kDim, bool kCluster = false>
 __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     const __grid_constant__ SparseAttnParams p) {
@@ -289,7 +268,7 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
     kb = split * p.keys_per_split;
     ke = min(n, kb + p.keys_per_split);
   }
-  const InlineKeyList kl = p.keys ? InlineKeyList{} : InlineKeyList::of(p.rows, qi);
+  const KeyRowList kl = p.keys ? KeyRowList{} : KeyRowList::of(p.rows, qi);  // no resolve_rows_kernel launch
 
   const float* __restrict__ qrow = p.q_rows[qi];
   for (int i = tid; i < kG * kVec; i += kAttnMmaThreads) {

@@ -181,9 +181,10 @@ __device__ __forceinline__ void moe_wg_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 // Keeps the compiler from moving accumulator reads / writes across the asynchronous wgmma instructions.
-__device__ __forceinline__ void moe_wg_fence_acc(float (&d)[128]) {
+template <int N>
+__device__ __forceinline__ void moe_wg_fence_acc(float (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < 128; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 // wgmma shared-memory descriptor of a K-major, 128-byte-swizzled operand at shared address `addr`: start address
