@@ -763,6 +763,25 @@ void test_ops_attention(Env& env) {
     check_bitwise(env, "indexer_round", dt == backend::IndexerDtype::Fp4 ? "fp4 rows=192 dim=128" : "bf16",
                   std::move(x), [dt](backend::Ops& ops, Tensor& t) { ops.indexer_round(t, 128, dt); });
   }
+  // FP4 rounding at every warp-kernel width (dim <= 512: one warp per row) and above it (the block kernel), rows
+  // not a multiple of a CTA's 8 warps, one row with a NaN (the whole row NaN after the rotation).
+  for (const int64_t dim : {32, 64, 256, 512, 1024}) {
+    HostTensor x = host_tensor({37, dim}, random_activations(env.rng, 37, dim));
+    x.vec()[static_cast<size_t>(5 * dim + 3)] = NAN;
+    check_bitwise(env, "indexer_round", fmt("fp4 rows=37 dim=%lld nan row", static_cast<long long>(dim)),
+                  std::move(x), [dim](backend::Ops& ops, Tensor& t) {
+                    ops.indexer_round(t, dim, backend::IndexerDtype::Fp4);
+                  });
+  }
+  if (env.perf) {  // the prefill shape: indexer q of an 8192-token chunk (64 heads of 128)
+    const int64_t rows = 8192 * 64;
+    Tensor x = host_tensor({rows, 128}, random_activations(env.rng, rows, 128)).to(Device::Cuda);
+    CudaOps gpu(Numerics{});
+    const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
+      gpu.indexer_round(x, 128, backend::IndexerDtype::Fp4);
+    });
+    env.report.perf("indexer_round", "fp4 rows=524288 dim=128", t, rows * 128 * 8.0, 0.0, env.ceil);
+  }
 }
 
 }  // namespace dsv4::gpu_test

@@ -314,6 +314,45 @@ size_t bit_mismatches_dev(const Tensor& a_dev, const Tensor& b_dev) {
 }
 
 // hc_pre and hc_head through the fused kernel (default) and the two kernels: bitwise equal; timed both ways.
+// hc_pre / hc_head above the fused limit: the staged mix kernel (hc_mix_staged_kernel, the default at T > 128)
+// against hc_mix_kernel, bitwise (same per-lane arithmetic), timed at the official numerics.
+void test_hc_mix_paths(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
+  const std::string detail = hc_detail(num, T, hc, D);
+  HcParams p;
+  p.hc = hc;
+  const Tensor Xd = host_tensor({T, hc, D}, random_stream(env.rng, T, hc * D, bf16(num))).to(Device::Cuda);
+  CudaOps gpu(num);
+  HcCase wc(env.rng, hc, D, true);
+  Tensor x1 = poisoned({T, D}), p1 = poisoned({T, hc}), c1 = poisoned({T, hc, hc});
+  Tensor x0 = poisoned({T, D}), p0 = poisoned({T, hc}), c0 = poisoned({T, hc, hc});
+  gpu.hc_pre(Xd, wc.w, p, x1, p1, c1);
+  {
+    const PathSwitch legacy(cuda::kernel_paths().hc_mix_staged, false);
+    gpu.hc_pre(Xd, wc.w, p, x0, p0, c0);
+  }
+  const size_t n = static_cast<size_t>(T * (D + hc + hc * hc));
+  env.report.exact("hc_pre staged mix vs hc_mix_kernel", detail, n,
+                   bit_mismatches_dev(x1, x0) + bit_mismatches_dev(p1, p0) + bit_mismatches_dev(c1, c0));
+  HcCase wh(env.rng, hc, D, false);
+  Tensor y1 = poisoned({T, D}), y0 = poisoned({T, D});
+  gpu.hc_head(Xd, wh.w, p, y1);
+  {
+    const PathSwitch legacy(cuda::kernel_paths().hc_mix_staged, false);
+    gpu.hc_head(Xd, wh.w, p, y0);
+  }
+  env.report.exact("hc_head staged mix vs hc_mix_kernel", detail, static_cast<size_t>(T * D),
+                   bit_mismatches_dev(y1, y0));
+  if (timed) {
+    const int64_t n_mix = (2 + hc) * hc, width = hc * D;
+    const double bytes = 4.0 * (T * width + n_mix * width + T * D + T * (hc + hc * hc));
+    const cuda::Timing ts = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre(Xd, wc.w, p, x1, p1, c1); });
+    env.report.perf("hc_pre staged", detail, ts, bytes, 2.0 * T * n_mix * width, env.ceil);
+    const PathSwitch legacy(cuda::kernel_paths().hc_mix_staged, false);
+    const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) { gpu.hc_pre(Xd, wc.w, p, x0, p0, c0); });
+    env.report.perf("hc_pre hc_mix_kernel", detail, t, bytes, 2.0 * T * n_mix * width, env.ceil);
+  }
+}
+
 void test_hc_fused_paths(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
   const std::string detail = hc_detail(num, T, hc, D);
   HcParams p;
@@ -515,6 +554,10 @@ void test_ops_hc(Env& env) {
     for (auto [T, hc, D] : {std::tuple<int64_t, int64_t, int64_t>{1, 4, 4096}, {2, 4, 4096}, {3, 4, 256},
                             {8, 4, 4096}, {33, 4, 4096}, {64, 4, 4096}, {5, 3, 65}, {1, 2, 64}})
       test_hc_fused_paths(env, num, T, hc, D, official && hc == 4 && (T == 1 || T == 8 || T == 64));
+    // Prefill mix (T > 128): Flash width, a partial token tile with hc = 3, a width that ends inside a K step.
+    for (auto [T, hc, D] : {std::tuple<int64_t, int64_t, int64_t>{1024, 4, 4096}, {300, 3, 256}, {300, 4, 100},
+                            {129, 1, 512}})
+      test_hc_mix_paths(env, num, T, hc, D, official && T == 1024);
     test_rope_paths(env, num, 1, 64, 512, 64, false, official);   // q of one decode token
     test_rope_paths(env, num, 1, 64, 512, 64, true, official);    // o (inverse)
     test_rope_paths(env, num, 8, 64, 512, 64, false, official);   // q at batch 8

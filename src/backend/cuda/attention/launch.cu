@@ -334,6 +334,20 @@ void launch_indexer_round(const IndexerRoundParams& p, cudaStream_t stream) {
         [&] { return "indexer_round: dim " + std::to_string(p.dim) + " is not a power of two in 32.." +
             std::to_string(kIndexerRoundMaxDim); });
   if (p.n_rows == 0) return;
+  if (p.dim <= 512) {  // one warp per row (indexer_round_warp_kernel)
+    auto launch = [&]<int kV>() {
+      launch_kernel(indexer_round_warp_kernel<kV>, grid_for((p.n_rows + 7) / 8, 1), 256, 0, stream, p);
+    };
+    switch (p.dim) {
+      case 32: launch.template operator()<1>(); break;
+      case 64: launch.template operator()<2>(); break;
+      case 128: launch.template operator()<4>(); break;
+      case 256: launch.template operator()<8>(); break;
+      default: launch.template operator()<16>(); break;
+    }
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
   auto kernel = indexer_round_kernel<128>;
   const size_t smem = size_t(p.dim) * 4;
   set_smem(kernel, smem);

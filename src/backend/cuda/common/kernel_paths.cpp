@@ -46,7 +46,9 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "linear_fp8_gemv") p.linear_fp8_gemv = on;
     else if (name == "linear_fp8_gemv_max_m") p.linear_fp8_gemv_max_m = std::atoll(value.c_str());
     else if (name == "expert_ffn_fp8_decode_max_n") p.expert_ffn_fp8_decode_max_n = std::atoll(value.c_str());
+    else if (name == "expert_ffn_lt_min_n") p.expert_ffn_lt_min_n = std::atoll(value.c_str());
     else if (name == "hc_fused") p.hc_fused = on;
+    else if (name == "hc_mix_staged") p.hc_mix_staged = on;
     else if (name == "rope_inline") p.rope_inline = on;
     else if (name == "copy_rows_inline") p.copy_rows_inline = on;
     else {

@@ -38,8 +38,12 @@ struct KernelPaths {
   int64_t expert_ffn_fp8_decode_max_n = 1;  // expert_ffn on FP8 weights at n <= this (at most 16; 0: never):
                                         // fp8_decode (w1|w3), fp8_decode (w2). H200 run 73 (one-wave schedules):
                                         // n=1 13.9 vs 19.5 µs on the moe gemv; n=16 46.1 vs 23.5 µs
+  int64_t expert_ffn_lt_min_n = 128;    // expert_ffn on FP8 weights at n >= this (0: never): act_quant + cuBLASLt
+                                        // block-scaled FP8 GEMMs (the shared expert in prefill), else the MoE kernels
   bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower
                                         // on the H200 (T=1 219 vs 98 µs; register spills), so off by default
+  bool hc_mix_staged = true;            // hc_pre/hc_head mix at T > 128: fn staged in shared memory, x prefetched
+                                        // (hc_mix_staged_kernel; else hc_mix_kernel, H200 run 97: 2.56 ms at 8K)
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters

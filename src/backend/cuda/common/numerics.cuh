@@ -57,6 +57,17 @@ __device__ __forceinline__ float e4m3_to_f32(uint8_t b) {
   return __half2float(__half(h));
 }
 
+// The clamped SwiGLU of spec §6.2 as CpuOps::expert_ffn computes it: silu(min(g, L)) · clamp(u, ±L) (limit <= 0:
+// no clamp; std::clamp / std::min semantics, so NaN passes through). The caller applies the routing weight and the
+// bf16 rounding.
+__device__ __forceinline__ float clamped_swiglu(float g, float u, float limit) {
+  if (limit > 0.0f) {
+    u = u < -limit ? -limit : (limit < u ? limit : u);
+    g = limit < g ? limit : g;
+  }
+  return g / (1.0f + expf(-g)) * u;
+}
+
 // ss + v.x² + v.y² + v.z² + v.w² in f64, in that order (the RMSNorm kernels' per-thread sum of squares).
 __device__ __forceinline__ double fma_sq4(float4 v, double ss) {
   ss = fma(static_cast<double>(v.x), static_cast<double>(v.x), ss);

@@ -110,16 +110,10 @@ __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
         const float4 u4 = *reinterpret_cast<const float4*>(p.x_up + static_cast<int64_t>(m) * p.x_ld +
                                                            static_cast<int64_t>(cb + kbl) * 128 + lane * 4);
         const float uv[4] = {u4.x, u4.y, u4.z, u4.w};
-        const float lim = p.glu_limit;
         const float rw = p.glu_weight != nullptr ? p.glu_weight[m] : 1.0f;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          float gg = v[i], uu = uv[i];
-          if (lim > 0.0f) {  // std::clamp / std::min semantics: NaN passes through
-            uu = uu < -lim ? -lim : (lim < uu ? lim : uu);
-            gg = lim < gg ? lim : gg;
-          }
-          float h = gg / (1.0f + expf(-gg)) * uu;
+          float h = clamped_swiglu(v[i], uv[i], p.glu_limit);
           if (p.glu_weight != nullptr) h *= rw;
           v[i] = __bfloat162float(__float2bfloat16_rn(h));
         }

@@ -119,7 +119,9 @@ void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream) {
 
 void launch_act_quant_f32(const ActQuantF32Params& p, cudaStream_t stream) {
   check(p.K > 0 && p.K % 128 == 0, "act_quant_f32: K " + std::to_string(p.K) + " is not a positive multiple of 128");
-  check(p.x && p.q && p.scale && aligned(p.x, 16) && aligned(p.q, 4), "act_quant_f32: null or misaligned operand");
+  check(p.q && p.scale && aligned(p.q, 4) &&
+            (p.g ? p.u && aligned(p.g, 8) && aligned(p.u, 8) : p.x && aligned(p.x, 16)),
+        "act_quant_f32: null or misaligned operand");
   const int64_t blocks = p.M * (p.K / 128);
   if (blocks == 0) return;
   const int64_t ctas = (blocks + kQuantWarps - 1) / kQuantWarps;
@@ -142,7 +144,10 @@ void launch_fp8_fake_quant(const Fp8FakeQuantParams& p, cudaStream_t stream) {
 void launch_split_bf16(const SplitBf16Params& p, cudaStream_t stream) {
   check(p.x && p.hi && p.lo, "split_bf16: null operand");
   if (p.n == 0) return;
-  launch_kernel(split_bf16_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
+  if (p.n % 4 == 0 && aligned(p.x, 16) && aligned(p.hi, 8) && aligned(p.lo, 8))
+    launch_kernel(split_bf16_kernel<4>, element_blocks(p.n / 4), kElementThreads, 0, stream, p);
+  else
+    launch_kernel(split_bf16_kernel<1>, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
@@ -160,21 +165,30 @@ void launch_weight_to_bf16(const WeightToBf16Params& p, cudaStream_t stream) {
 void launch_widen_bf16(const WidenBf16Params& p, cudaStream_t stream) {
   check(p.in && p.y, "widen_bf16: null operand");
   if (p.n == 0) return;
-  launch_kernel(widen_bf16_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
+  if (p.n % 4 == 0 && aligned(p.in, 8) && aligned(p.y, 16))
+    launch_kernel(widen_bf16_kernel<4>, element_blocks(p.n / 4), kElementThreads, 0, stream, p);
+  else
+    launch_kernel(widen_bf16_kernel<1>, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_add_halves(const AddHalvesParams& p, cudaStream_t stream) {
   check(p.in && p.y, "add_halves: null operand");
   if (p.n == 0) return;
-  launch_kernel(add_halves_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
+  if (p.n % 4 == 0 && aligned(p.in, 16) && aligned(p.y, 16))
+    launch_kernel(add_halves_kernel<4>, element_blocks(p.n / 4), kElementThreads, 0, stream, p);
+  else
+    launch_kernel(add_halves_kernel<1>, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 
 void launch_round_bf16(const RoundBf16Params& p, cudaStream_t stream) {
   check(p.x != nullptr, "round_bf16: null operand");
   if (p.n == 0) return;
-  launch_kernel(round_bf16_kernel, element_blocks(p.n), kElementThreads, 0, stream, p);
+  if (p.n % 4 == 0 && aligned(p.x, 16))
+    launch_kernel(round_bf16_kernel<4>, element_blocks(p.n / 4), kElementThreads, 0, stream, p);
+  else
+    launch_kernel(round_bf16_kernel<1>, element_blocks(p.n), kElementThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

@@ -45,12 +45,18 @@ struct LinearGemvParams {
 // FP8 act_quant (spec §2.3) of f32 activations: per 1x128 block s = ue8m0_ceil(max(amax, 1e-4) * fl32(1/448)),
 // q = e4m3(clamp(x / s, ±448)); a block with NaN/Inf gets a NaN scale and codes 0x7F. Bit-exact with
 // core fp8_act_quant on the f32 values (no bf16 pre-rounding). Output in the FP8 GEMM layouts of params.h.
+// With g set (the clamped-SwiGLU prologue of CpuOps::expert_ffn), the values quantized are
+// h = bf16(clamped_swiglu(g, u, glu_limit) [· glu_weight[m]]) of the bf16 GEMM outputs g, u instead of x.
 struct ActQuantF32Params {
-  const float* __restrict__ x = nullptr;  // f32 [M, K], K % 128 == 0
+  const float* __restrict__ x = nullptr;  // f32 [M, K], K % 128 == 0 (unused with g)
   uint8_t* __restrict__ q = nullptr;      // e4m3 [M, K]
   float* __restrict__ scale = nullptr;    // f32 [K/128, M] (M contiguous)
   int64_t M = 0;
   int32_t K = 0;
+  const __nv_bfloat16* __restrict__ g = nullptr;  // bf16 [M, K] (8-byte aligned) or null
+  const __nv_bfloat16* __restrict__ u = nullptr;  // bf16 [M, K], with g
+  const float* __restrict__ glu_weight = nullptr; // f32 [M] routing weights, or null
+  float glu_limit = 0.0f;                         // <= 0: no clamp
 };
 
 // FP8 fake-quant (core fp8_fake_quant, blocks of 128): out = bf16(e4m3(x / s) * s), NaN blocks all NaN.

@@ -4,6 +4,7 @@
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/hc/hc_finish.cuh"
 #include "backend/cuda/hc/hc_fused.cuh"
 #include "backend/cuda/hc/hc_mix.cuh"
@@ -42,7 +43,12 @@ void launch_hc_mix(const HcMixParams& p, const HcMixPlan& plan, cudaStream_t str
     switch (plan.config) {
       case HcMixConfig::Tiny: launch_kernel(hc_mix_kernel<kMix, 1, 64, 1, kVec>, grid, 64, 0, stream, p); break;
       case HcMixConfig::Small: launch_kernel(hc_mix_kernel<kMix, 4, 64, 1, kVec>, grid, 64, 0, stream, p); break;
-      case HcMixConfig::Large: launch_kernel(hc_mix_kernel<kMix, 4, 32, 8, kVec>, grid, 256, 0, stream, p); break;
+      case HcMixConfig::Large:
+        if (kVec == 4 && kernel_paths().hc_mix_staged)
+          launch_kernel(hc_mix_staged_kernel<kMix, 4, 8>, grid, 256, 0, stream, p);
+        else
+          launch_kernel(hc_mix_kernel<kMix, 4, 32, 8, kVec>, grid, 256, 0, stream, p);
+        break;
     }
   };
   if (plan.mix == 4) {

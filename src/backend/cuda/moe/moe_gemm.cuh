@@ -62,11 +62,7 @@ __device__ __forceinline__ void moe_store(const MoeGemmParams& p, int i, int c, 
       g = moe_round_bf16(g);
       u = moe_round_bf16(u);
     }
-    if (p.limit > 0.0f) {  // std::clamp / std::min semantics: NaN passes through
-      u = u < -p.limit ? -p.limit : (p.limit < u ? p.limit : u);
-      g = p.limit < g ? p.limit : g;
-    }
-    float h = g / (1.0f + expf(-g)) * u;
+    float h = clamped_swiglu(g, u, p.limit);
     if (p.weight) h *= p.weight[p.perm ? p.perm[i] : i];
     if (p.round_bf16) h = moe_round_bf16(h);
     p.out[static_cast<int64_t>(i) * p.N + c] = h;

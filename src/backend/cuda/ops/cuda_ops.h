@@ -8,6 +8,8 @@
 // ops_hc.cu (hc_*, rms_norm, round_act, hc_expand, gather_rows, add, scale, add_position_rows), ops_moe.cu
 // (route, expert_ffn, moe_experts). Decode steps run as CUDA graphs through StepGraphs (step_graphs.h).
 #pragma once
+#include <cuda_bf16.h>
+
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/device_weights.h"
 #include "backend/cuda/ops/step_graphs.h"
@@ -76,6 +78,12 @@ class CudaOps final : public Ops {
 
  private:
   bool bf16_acts() const { return numerics_.act == ActDtype::Bf16; }
+  // y bf16 [M, w.rows()] = the block-scaled FP8 GEMM (spec §2.6) of act_quant'ed rows (q e4m3 [M, w.cols()], scale
+  // f32 [w.cols()/128, M]) with the FP8 weight w: cuBLASLt above the mma kernel's row limit (ops_linear.cu).
+  void fp8_gemm_bf16(const uint8_t* q, const float* scale, int64_t M, const Weight& w, __nv_bfloat16* y);
+  // expert_ffn through act_quant + fp8_gemm_bf16 (FP8 experts at n >= KernelPaths::expert_ffn_lt_min_n).
+  void expert_ffn_fp8_gemm(const Tensor& x, const weights::ExpertWeights& e, const float* weight, float swiglu_limit,
+                           Tensor& y);
   cuda::CudaContext& ctx_;
   Numerics numerics_;
   cuda::DeviceWeights dw_;

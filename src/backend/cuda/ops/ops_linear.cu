@@ -302,6 +302,19 @@ bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw
 
 }  // namespace
 
+void CudaOps::fp8_gemm_bf16(const uint8_t* q, const float* scale, int64_t M, const Weight& w, __nv_bfloat16* y) {
+  const Fp8GemmPlan& plan = fp8_plan(M, w.rows(), w.cols());
+  check(plan.ok(), [&] { return "CUDA linear " + w.name + ": " + plan.unsupported(); });
+  Scratch ws(plan.workspace_bytes());
+  cuda::Fp8GemmArgs a;
+  a.xq = q;
+  a.x_scale = scale;
+  a.w = static_cast<const uint8_t*>(dw_.get(w).raw.data());
+  a.w_scale = dw_.fp8_scale_f32(w);
+  a.y = y;
+  cuda::launch_fp8_gemm(plan, a, ws.data(), ws.bytes(), ctx_.stream());
+}
+
 void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kind) {
   const int64_t K = w.cols(), N = w.rows();
   check(x.device() == Device::Cuda, [&] { return "CUDA linear " + w.name + ": input is not on the device"; });
@@ -351,16 +364,7 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
     ap.M = M;
     ap.K = static_cast<int32_t>(K);
     cuda::launch_act_quant_f32(ap, stream);
-    const Fp8GemmPlan& plan = fp8_plan(M, N, K);
-    check(plan.ok(), [&] { return "CUDA linear " + w.name + ": " + plan.unsupported(); });
-    Scratch ws(plan.workspace_bytes());
-    cuda::Fp8GemmArgs a;
-    a.xq = q.as<uint8_t>();
-    a.x_scale = sc.as<float>();
-    a.w = static_cast<const uint8_t*>(dw.raw.data());
-    a.w_scale = dw_.fp8_scale_f32(w);
-    a.y = yb.as<__nv_bfloat16>();
-    cuda::launch_fp8_gemm(plan, a, ws.data(), ws.bytes(), stream);
+    fp8_gemm_bf16(q.as<uint8_t>(), sc.as<float>(), M, w, yb.as<__nv_bfloat16>());
     cuda::WidenBf16Params wp;
     wp.in = yb.as<__nv_bfloat16>();
     wp.y = y.data();
