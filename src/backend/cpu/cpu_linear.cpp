@@ -1,6 +1,7 @@
 // Linear layers of the CPU reference: y = x · Wᵀ with W dequantized a block of rows at a time into a
 // per-thread buffer (weights stay in their checkpoint format), parallel over output rows. In Bf16 mode the
-// input of an FP8/FP4 linear is FP8-act-quantized (blocks of 128, ue8m0 scales) and the output is rounded.
+// input of an FP8/FP4 linear is FP8-act-quantized (blocks of 128, ue8m0 scales), the input of the other kinds
+// (and of grouped_linear) rounded to bf16, and the output rounded.
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
@@ -60,6 +61,12 @@ void CpuOps::linear(const HostTensor& x, const Weight& w, HostTensor& y, LinearK
     xq.assign(x.data(), x.data() + x.numel());
     for (int64_t t = 0; t < T; ++t) fp8_fake_quant(xq.data() + t * K, static_cast<size_t>(K), 128);
     xin = xq.data();
+  } else if (bf16_acts() && kind != LinearKind::Quantized) {
+    // The reference holds activations in bf16, so a Bf16 / F32 linear reads bf16 values (a no-op where the model
+    // rounded them already, as it does at every such linear; the CUDA dense path then needs no low bf16 half).
+    xq.resize(static_cast<size_t>(x.numel()));
+    for (size_t i = 0; i < xq.size(); ++i) xq[i] = round_bf16(x.data()[i]);
+    xin = xq.data();
   }
   linear_f32(xin, T, K, w, y.data());
   if (bf16_acts() && kind != LinearKind::F32) round_act(y);
@@ -72,6 +79,13 @@ void CpuOps::grouped_linear(const HostTensor& x, const Weight& w, int64_t groups
   int64_t T = x.numel() / (groups * Kg);
   y.resize({T, groups * R});
   int64_t N = groups * R;
+  std::vector<float> xr;  // Bf16 numerics: bf16 input values, as CpuOps::linear's Bf16 / F32 kinds
+  const float* xin = x.data();
+  if (bf16_acts()) {
+    xr.resize(static_cast<size_t>(x.numel()));
+    for (size_t i = 0; i < xr.size(); ++i) xr[i] = round_bf16(x.data()[i]);
+    xin = xr.data();
+  }
   parallel_for((N + kRowBlock - 1) / kRowBlock, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> wbuf;
     wbuf.resize(static_cast<size_t>(kRowBlock * Kg));
@@ -81,7 +95,7 @@ void CpuOps::grouped_linear(const HostTensor& x, const Weight& w, int64_t groups
       for (int64_t t = 0; t < T; ++t)
         for (int64_t n = nb; n < ne; ++n) {
           int64_t g = n / R;
-          y.data()[t * N + n] = dot_f32(x.data() + (t * groups + g) * Kg, wbuf.data() + (n - nb) * Kg, Kg);
+          y.data()[t * N + n] = dot_f32(xin + (t * groups + g) * Kg, wbuf.data() + (n - nb) * Kg, Kg);
         }
     }
   });

@@ -1,4 +1,4 @@
-// DeviceArena and PinnedStaging; see graph_memory.h.
+// DeviceArena, PinnedStaging and PinnedRing; see graph_memory.h.
 #include "backend/cuda/common/graph_memory.h"
 
 #include <cuda_runtime_api.h>
@@ -70,6 +70,40 @@ void* PinnedStaging::stage(const void* src, size_t bytes) {
 void PinnedStaging::reset() {
   for (MemChunk& c : chunks_) c.used = 0;
   current_ = 0;
+}
+
+PinnedRing::~PinnedRing() {
+  for (int i = 0; i < kSlots; ++i) {
+    if (events_[i]) cudaEventDestroy(events_[i]);
+    if (chunks_[i].base) cudaFreeHost(chunks_[i].base);
+  }
+}
+
+void* PinnedRing::stage(const void* src, size_t bytes) {
+  const size_t size = round_up(std::max<size_t>(bytes, 1), 64);
+  if (size > kChunk) return nullptr;
+  if (chunks_[current_].base && kChunk - chunks_[current_].used < size) {
+    current_ = (current_ + 1) % kSlots;
+    // Every copy out of this chunk from its previous turn must have run before its bytes are overwritten.
+    if (events_[current_]) DSV4_CUDA_CHECK(cudaEventSynchronize(events_[current_]));
+    chunks_[current_].used = 0;
+  }
+  MemChunk& c = chunks_[current_];
+  if (!c.base) {
+    DSV4_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.base), kChunk, cudaHostAllocDefault));
+    c.size = kChunk;
+    c.used = 0;
+  }
+  unsigned char* p = c.base + c.used;
+  c.used += size;
+  std::memcpy(p, src, bytes);
+  return p;
+}
+
+void PinnedRing::copied(cudaStream_t stream) {
+  cudaEvent_t& ev = events_[current_];
+  if (!ev) DSV4_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  DSV4_CUDA_CHECK(cudaEventRecord(ev, stream));
 }
 
 }  // namespace dsv4::cuda

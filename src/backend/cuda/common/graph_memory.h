@@ -10,6 +10,8 @@
 // Written here rather than taken from the CUDA memory pool: the pool's addresses inside a capture become graph
 // memory nodes, which graph updates cannot change, and its reuse order is not specified.
 #pragma once
+#include <cuda_runtime_api.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
@@ -53,6 +55,29 @@ class PinnedStaging {
  private:
   std::vector<MemChunk> chunks_;
   size_t current_ = 0;
+};
+
+// PinnedRing: the host side of eager (not captured) uploads. A host-to-device copy from pageable memory makes the
+// host wait until the stream reaches the copy once the bytes outgrow the driver's staging, so the host could not
+// run ahead of the GPU (prefill: each layer's attention key lists, H200 run 98). Here the bytes are copied into
+// kSlots pinned chunks used in turn; an event recorded after the copies out of a chunk is waited on only when the
+// ring comes back to that chunk. Uploads larger than a chunk return nullptr (the caller copies them directly).
+class PinnedRing {
+ public:
+  PinnedRing() = default;
+  ~PinnedRing();
+  PinnedRing(const PinnedRing&) = delete;
+  PinnedRing& operator=(const PinnedRing&) = delete;
+  // Pinned copy of src, to be copied on `stream` before the next call; then call copied(stream).
+  void* stage(const void* src, size_t bytes);
+  void copied(cudaStream_t stream);  // records the current chunk's event
+  static constexpr size_t kChunk = size_t{16} << 20;
+  static constexpr int kSlots = 4;
+
+ private:
+  MemChunk chunks_[kSlots];
+  cudaEvent_t events_[kSlots] = {};  // after the last copy out of each chunk (null: none yet)
+  int current_ = 0;
 };
 
 }  // namespace dsv4::cuda

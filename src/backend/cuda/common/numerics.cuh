@@ -57,6 +57,18 @@ __device__ __forceinline__ float e4m3_to_f32(uint8_t b) {
   return __half2float(__half(h));
 }
 
+// Four activations through the read-only path, rounded to bf16 (RNE) when `round` (the GEMVs' round_x).
+__device__ __forceinline__ float4 ldg_x4(const float4* p, bool round) {
+  float4 v = __ldg(p);
+  if (round) {
+    v.x = __bfloat162float(__float2bfloat16_rn(v.x));
+    v.y = __bfloat162float(__float2bfloat16_rn(v.y));
+    v.z = __bfloat162float(__float2bfloat16_rn(v.z));
+    v.w = __bfloat162float(__float2bfloat16_rn(v.w));
+  }
+  return v;
+}
+
 // The clamped SwiGLU of spec §6.2 as CpuOps::expert_ffn computes it: silu(min(g, L)) · clamp(u, ±L) (limit <= 0:
 // no clamp; std::clamp / std::min semantics, so NaN passes through). The caller applies the routing weight and the
 // bf16 rounding.

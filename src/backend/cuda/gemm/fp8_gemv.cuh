@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/common/numerics.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_gemm_limits.h"
 #include "backend/cuda/gemm/params.h"
@@ -67,7 +68,7 @@ __global__ void __launch_bounds__(kFp8GemvThreads) fp8_gemv_kernel(const __grid_
                                                            static_cast<int64_t>(grp) * p.x_group_stride + k);
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
-          const float4 f = __ldg(xr + q);
+          const float4 f = ldg_x4(xr + q, p.round_x);
           xv[j][4 * q] = f.x;
           xv[j][4 * q + 1] = f.y;
           xv[j][4 * q + 2] = f.z;

@@ -32,6 +32,9 @@ __device__ __forceinline__ float load_scale(const WeightRef& w, int64_t idx) {
 
 __device__ __forceinline__ float bf16_bits(uint32_t b) { return __uint_as_float(b << 16); }
 
+__device__ __forceinline__ float round_to_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+
 // v[0..V) = W[n, k..k+V) as f32 (exact). V == 4 requires k % 4 == 0 and K % 4 == 0.
 template <WeightFormat F, int V>
 __device__ __forceinline__ void load_w(const WeightRef& w, int64_t n, int K, int k, float (&v)[V]) {
@@ -87,7 +90,6 @@ __device__ __forceinline__ void load_w(const WeightRef& w, int64_t n, int K, int
   }
 }
 
-__device__ __forceinline__ float round_to_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 template <WeightFormat F, int kTok, int kVec>
 __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv_kernel(const __grid_constant__ LinearGemvParams p) {
@@ -111,13 +113,14 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv_kernel(const __gr
       if (j < ntok) {
         const float* xr = xg + j * p.x_ld + k;
         if constexpr (kVec == 4) {
-          const float4 xv = __ldg(reinterpret_cast<const float4*>(xr));
+          const float4 xv = ldg_x4(reinterpret_cast<const float4*>(xr), p.round_x);
           acc[j] = fmaf(xv.x, wv[0], acc[j]);
           acc[j] = fmaf(xv.y, wv[1], acc[j]);
           acc[j] = fmaf(xv.z, wv[2], acc[j]);
           acc[j] = fmaf(xv.w, wv[3], acc[j]);
         } else {
-          acc[j] = fmaf(__ldg(xr), wv[0], acc[j]);
+          const float xv = __ldg(xr);
+          acc[j] = fmaf(p.round_x ? round_to_bf16(xv) : xv, wv[0], acc[j]);
         }
       }
     }
@@ -210,7 +213,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __
             const float4* xr = reinterpret_cast<const float4*>(xg + j * p.x_ld + k);
 #pragma unroll
             for (int q = 0; q < V / 4; ++q) {
-              const float4 xv = __ldg(xr + q);
+              const float4 xv = ldg_x4(xr + q, p.round_x);
               acc[j] = fmaf(xv.x, wv[4 * q], acc[j]);
               acc[j] = fmaf(xv.y, wv[4 * q + 1], acc[j]);
               acc[j] = fmaf(xv.z, wv[4 * q + 2], acc[j]);
@@ -369,7 +372,7 @@ __global__ void split_bf16_kernel(const __grid_constant__ SplitBf16Params p) {
       lo[e] = __float2bfloat16_rn(x[e] - __bfloat162float(hi[e]));
     }
     store_bf16<kVec>(p.hi, i, hi);
-    store_bf16<kVec>(p.lo, i, lo);
+    if (p.lo != nullptr) store_bf16<kVec>(p.lo, i, lo);
   }
 }
 

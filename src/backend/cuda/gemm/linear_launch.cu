@@ -142,7 +142,7 @@ void launch_fp8_fake_quant(const Fp8FakeQuantParams& p, cudaStream_t stream) {
 }
 
 void launch_split_bf16(const SplitBf16Params& p, cudaStream_t stream) {
-  check(p.x && p.hi && p.lo, "split_bf16: null operand");
+  check(p.x && p.hi, "split_bf16: null operand");  // lo may be null: hi only
   if (p.n == 0) return;
   if (p.n % 4 == 0 && aligned(p.x, 16) && aligned(p.hi, 8) && aligned(p.lo, 8))
     launch_kernel(split_bf16_kernel<4>, element_blocks(p.n / 4), kElementThreads, 0, stream, p);

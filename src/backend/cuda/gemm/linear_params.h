@@ -40,6 +40,7 @@ struct LinearGemvParams {
   int64_t x_group_stride = 0;             // 0 for a plain linear, K for grouped
   int64_t y_ld = 0;
   bool round_bf16 = false;
+  bool round_x = false;  // x read as bf16(x) (Bf16 numerics: the Bf16 / F32 linear kinds, grouped_linear)
 };
 
 // FP8 act_quant (spec §2.3) of f32 activations: per 1x128 block s = ue8m0_ceil(max(amax, 1e-4) * fl32(1/448)),
@@ -72,7 +73,7 @@ struct Fp8FakeQuantParams {
 struct SplitBf16Params {
   const float* __restrict__ x = nullptr;  // f32 [n]
   __nv_bfloat16* __restrict__ hi = nullptr;  // bf16 [n]
-  __nv_bfloat16* __restrict__ lo = nullptr;  // bf16 [n]
+  __nv_bfloat16* __restrict__ lo = nullptr;  // bf16 [n], or null (hi only)
   int64_t n = 0;
 };
 

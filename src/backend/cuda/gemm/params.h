@@ -104,6 +104,7 @@ struct Fp8GemvParams {
   int64_t x_group_stride = 0;
   int64_t y_ld = 0;
   bool round_bf16 = false;
+  bool round_x = false;  // x read as bf16(x) (grouped_linear in Bf16 numerics)
 };
 
 }  // namespace dsv4::cuda

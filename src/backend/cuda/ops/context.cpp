@@ -74,7 +74,13 @@ void CudaContext::upload_bytes(void* dst, const void* src, size_t bytes) {
     DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, staging_.stage(src, bytes), bytes, cudaMemcpyHostToDevice, stream_));
     return;
   }
-  // Pageable source: cudaMemcpyAsync returns once the data is staged, so the host buffer may be freed.
+  // Through the pinned ring (the host does not wait for the stream), else from the pageable source directly:
+  // cudaMemcpyAsync returns once the data is staged, so the host buffer may be freed.
+  if (const void* pinned = upload_ring_.stage(src, bytes)) {
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, pinned, bytes, cudaMemcpyHostToDevice, stream_));
+    upload_ring_.copied(stream_);
+    return;
+  }
   DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
 }
 

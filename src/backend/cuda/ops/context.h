@@ -96,6 +96,7 @@ class CudaContext {
   bool capturing_ = false;
   DeviceArena arena_;
   PinnedStaging staging_;
+  PinnedRing upload_ring_;  // eager uploads
   std::vector<void*> deferred_;  // pool memory released while capturing
 };
 

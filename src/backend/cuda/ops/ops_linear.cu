@@ -2,6 +2,8 @@
 // linear, grouped_linear and embed, numerically following CpuOps (src/backend/cpu/cpu_linear.cpp):
 //   act_quant  when act == Bf16, kind == Quantized, the weight is quantized (FP8/MXFP4) and K % 128 == 0: x is FP8
 //              fake-quantized in blocks of 128 with ue8m0 scales (other K: no act_quant, as the CPU);
+//   bf16 x     when act == Bf16 and kind is Bf16 or F32, and in grouped_linear: x is read as bf16(x) (round_x),
+//              as CpuOps (the reference holds activations in bf16; a no-op on the model's tensors);
 //   math       f32 dot products with the weight dequantized exactly;
 //   output     rounded to bf16 when act == Bf16 and kind != F32 (grouped_linear: whenever act == Bf16).
 // Paths, chosen per call:
@@ -21,8 +23,9 @@
 //              bf16-representable weights (BF16, FP8, MXFP4; FP8/MXFP4 read from a bf16 copy cached in
 //              DeviceWeight::bf16, built on first use) run bf16 tensor cores on x
 //              split into hi + lo bf16 halves. The halves are stacked as 2M rows of one GEMM (the weight is read
-//              once, not twice), then y = lo + hi (+ bf16 rounding) in one elementwise pass; one plain launch when
-//              x is known bf16 (after act_quant). Else f32 (TF32 off) on DeviceWeights::f32. The plan's algorithm
+//              once, not twice), then y = lo + hi (+ bf16 rounding) in one elementwise pass; one plain launch on
+//              the hi half when x is bf16 (after act_quant, or round_x). Else f32 (TF32 off) on
+//              DeviceWeights::f32 (with round_x on a rounded copy of x). The plan's algorithm
 //              is timed on first use (dense_plan.h). Fallbacks: DSV4_LINEAR_DENSE_STACKED=0 (two launches, beta =
 //              1 for lo), DSV4_LINEAR_BF16_CACHE=0 (per-call weight conversion into scratch).
 //   fp8-gemv   grouped_linear (no act_quant, f32 x) on FP8 weights at M <= fp8_gemv_max_m() (4): fp8_gemv_kernel
@@ -185,6 +188,7 @@ struct LinearProblem {
   int64_t M = 0, N = 0, K = 0, groups = 1;
   bool round = false;        // bf16 output rounding
   bool x_bf16 = false;       // x known bf16-representable (after act_quant)
+  bool round_x = false;      // x read as bf16(x) (Bf16 numerics, the Bf16 / F32 kinds and grouped_linear)
 };
 
 void run_gemv(const LinearProblem& lp, const WeightRef& ref, cudaStream_t stream) {
@@ -200,6 +204,7 @@ void run_gemv(const LinearProblem& lp, const WeightRef& ref, cudaStream_t stream
   p.x_group_stride = lp.groups > 1 ? lp.K : 0;
   p.y_ld = lp.groups * lp.N;
   p.round_bf16 = lp.round;
+  p.round_x = lp.round_x;
   cuda::launch_linear_gemv(p, stream);
 }
 
@@ -214,7 +219,8 @@ bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw
   const void* xs[2] = {lp.x, nullptr};
   const int64_t esize = bf16 ? 2 : 4;
   // Stacked hi/lo: x_hi holds the hi rows [0, M) and the lo rows [M, 2M) of one GEMM into y2 [2M, rows].
-  const bool stacked = bf16 && !lp.x_bf16 && stacked_on;
+  const bool hi_only = lp.x_bf16 || lp.round_x;  // the bf16 hi half is x exactly, or the rounding asked for
+  const bool stacked = bf16 && !hi_only && stacked_on;
   float* gemm_y = lp.y;
   int64_t gemm_m = lp.M;
   if (bf16) {
@@ -258,15 +264,25 @@ bool run_dense(const LinearProblem& lp, const Weight& w, cuda::DeviceWeights& dw
       gemm_m = 2 * lp.M;
     } else {
       x_hi = Scratch(static_cast<size_t>(x_n * 2));
-      x_lo = Scratch(static_cast<size_t>(x_n * 2));
+      if (!hi_only) x_lo = Scratch(static_cast<size_t>(x_n * 2));
       sp.hi = x_hi.as<__nv_bfloat16>();
-      sp.lo = x_lo.as<__nv_bfloat16>();
+      sp.lo = hi_only ? nullptr : x_lo.as<__nv_bfloat16>();
     }
     cuda::launch_split_bf16(sp, stream);
     xs[0] = x_hi.data();
-    xs[1] = (lp.x_bf16 || stacked) ? nullptr : x_lo.data();
+    xs[1] = (hi_only || stacked) ? nullptr : x_lo.data();
   } else {
     wp = ref.format == WeightFormat::F32 ? ref.data : dw.f32(w);
+    if (lp.round_x) {  // f32 GEMM on bf16(x)
+      x_hi = Scratch(static_cast<size_t>(x_n * 4));
+      DSV4_CUDA_CHECK(cudaMemcpyAsync(x_hi.data(), lp.x, static_cast<size_t>(x_n * 4), cudaMemcpyDeviceToDevice,
+                                      stream));
+      cuda::RoundBf16Params rp;
+      rp.x = x_hi.as<float>();
+      rp.n = x_n;
+      cuda::launch_round_bf16(rp, stream);
+      xs[0] = x_hi.data();
+    }
   }
   DenseGemmShape s;
   s.M = gemm_m;
@@ -380,6 +396,7 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
   lp.N = N;
   lp.K = K;
   lp.round = bf16_acts() && kind != LinearKind::F32;
+  lp.round_x = bf16_acts() && kind != LinearKind::Quantized;  // CpuOps::linear reads bf16(x) for these kinds
   Scratch xq;
   if (act_quant) {
     xq = Scratch(static_cast<size_t>(M * K * 4));
@@ -420,6 +437,7 @@ void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, T
   lp.K = Kg;
   lp.groups = groups;
   lp.round = bf16_acts();
+  lp.round_x = bf16_acts();  // CpuOps::grouped_linear reads bf16(x) in Bf16 numerics
   const bool bf16 = bf16_acts() && ref.format != WeightFormat::F32 && ref.format != WeightFormat::F16;
   cudaStream_t stream = ctx_.stream();
   if (cuda::kernel_paths().linear_fp8_gemv && w.quant == weights::Quant::Fp8Block128 &&
@@ -437,6 +455,7 @@ void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, T
     gp.x_group_stride = Kg;
     gp.y_ld = groups * R;
     gp.round_bf16 = lp.round;
+    gp.round_x = lp.round_x;
     gp.w_scale = dw_.fp8_scale_f32(w);  // built once per weight
     if (cuda::fp8_gemv_supported(gp)) {
       cuda::launch_fp8_gemv(gp, stream);
