@@ -25,6 +25,20 @@ __device__ __forceinline__ void hc_load(const float* __restrict__ p, float (&v)[
   }
 }
 
+// Every lane's sums of its warp (xor shuffles, the order both mix kernels use).
+template <int kMix, int kTpt>
+__device__ __forceinline__ void hc_mix_warp_reduce(float (&acc)[kTpt][kMix], double (&ss)[kTpt]) {
+#pragma unroll
+  for (int i = 0; i < kTpt; ++i) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) ss[i] += __shfl_xor_sync(0xffffffffu, ss[i], off);
+#pragma unroll
+    for (int o = 0; o < kMix; ++o)
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[i][o] += __shfl_xor_sync(0xffffffffu, acc[i][o], off);
+  }
+}
+
 // The per-lane dot products of kTpt tokens (from t0) over the K range [k_begin, k_end), then the warp
 // reduction (xor shuffles): every lane returns its warp's sums. Shared by hc_mix_kernel and hc_fused_kernel,
 // so both produce the same partials bit for bit.
@@ -65,15 +79,7 @@ __device__ __forceinline__ void hc_mix_warp_sums(const float* __restrict__ x, co
     }
   }
 
-#pragma unroll
-  for (int i = 0; i < kTpt; ++i) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) ss[i] += __shfl_xor_sync(0xffffffffu, ss[i], off);
-#pragma unroll
-    for (int o = 0; o < kMix; ++o)
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[i][o] += __shfl_xor_sync(0xffffffffu, acc[i][o], off);
-  }
+  hc_mix_warp_reduce(acc, ss);
 }
 
 // The CTA's partials from every warp's sums (lane 0 of each warp holds them): warps of a group added in
@@ -220,15 +226,7 @@ __global__ void __launch_bounds__(32 * kGroups, 1) hc_mix_staged_kernel(const __
     }
     if (s + 1 < n_steps) stage_fn((s + 1) & 1);
   }
-#pragma unroll
-  for (int i = 0; i < kTpt; ++i) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) ss[i] += __shfl_xor_sync(0xffffffffu, ss[i], off);
-#pragma unroll
-    for (int o = 0; o < kMix; ++o)
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[i][o] += __shfl_xor_sync(0xffffffffu, acc[i][o], off);
-  }
+  hc_mix_warp_reduce(acc, ss);
   hc_mix_store<kMix, kTpt, 32, kGroups>(p, tile_t0, acc, ss);
 }
 

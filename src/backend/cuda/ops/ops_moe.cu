@@ -286,6 +286,13 @@ ExpertPlan plan_experts(const ExpertSet& es, bool bf16, int64_t n_slots, int64_t
 }
 
 // Bump allocation of one call's temporaries from a single stream-ordered Scratch (one cudaMallocAsync).
+// An expert_ffn call's routing weights f32 [n] uploaded to dst (in the call's scratch), or null without them.
+float* routing_weights_to(cuda::CudaContext& ctx, const float* weight, int64_t n, uint8_t* dst) {
+  if (!weight) return nullptr;
+  ctx.upload_bytes(dst, weight, static_cast<size_t>(n) * 4);
+  return reinterpret_cast<float*>(dst);
+}
+
 struct Arena {
   size_t bytes = 0;
   size_t take(size_t n) {
@@ -374,11 +381,7 @@ void CudaOps::expert_ffn_fp8_gemm(const Tensor& x, const weights::ExpertWeights&
   const size_t o_y = ar.take(static_cast<size_t>(n * D) * 2), o_w = ar.take(weight ? static_cast<size_t>(n) * 4 : 0);
   Scratch mem(ar.bytes);
   auto at = [&](size_t off) { return static_cast<uint8_t*>(mem.data()) + off; };
-  float* wdev = nullptr;
-  if (weight) {
-    wdev = reinterpret_cast<float*>(at(o_w));
-    ctx_.upload_bytes(wdev, weight, static_cast<size_t>(n) * 4);
-  }
+  float* wdev = routing_weights_to(ctx_, weight, n, at(o_w));
   auto* g = reinterpret_cast<__nv_bfloat16*>(at(o_g));
   auto* u = reinterpret_cast<__nv_bfloat16*>(at(o_u));
   auto* yb = reinterpret_cast<__nv_bfloat16*>(at(o_y));
@@ -445,11 +448,7 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
       const size_t gu_bytes = static_cast<size_t>(n * 2 * I) * 4;
       Scratch mem(gu_bytes + (weight ? static_cast<size_t>(n) * 4 : 0));
       float* gu = mem.as<float>();
-      float* wdev = nullptr;
-      if (weight) {
-        wdev = reinterpret_cast<float*>(static_cast<uint8_t*>(mem.data()) + gu_bytes);
-        ctx_.upload_bytes(wdev, weight, static_cast<size_t>(n) * 4);
-      }
+      float* wdev = routing_weights_to(ctx_, weight, n, static_cast<uint8_t*>(mem.data()) + gu_bytes);
       cuda::Fp8DecodeParams p1;
       p1.x = x.data();
       p1.w = static_cast<const uint8_t*>(dw_.get(e.w1).raw.data());
@@ -504,11 +503,7 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
   const size_t o_hin = ar.take(input_bytes(n, I, ep.down));
   Scratch mem(ar.bytes);
   auto at = [&](size_t off) { return static_cast<uint8_t*>(mem.data()) + off; };
-  float* wdev = nullptr;
-  if (weight) {
-    wdev = reinterpret_cast<float*>(at(o_w));
-    ctx_.upload_bytes(wdev, weight, static_cast<size_t>(n) * 4);
-  }
+  float* wdev = routing_weights_to(ctx_, weight, n, at(o_w));
   auto tiles_for = [&](const LinearPlan& lp) {
     if (!is_gemv(lp.path)) return host_tiles(ctx_, n, cuda::moe_gemm_bm(lp.path));
     Tiles t;  // one tile of all n rows
