@@ -141,6 +141,12 @@ void ProfilingOps::linear(const Tensor& x, const Weight& w, Tensor& y, backend::
   inner_.linear(x, w, y, kind);
 }
 
+void ProfilingOps::linear_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
+                               backend::LinearKind kind) {
+  Scope s(*this, label("linear_pair", &w1));
+  inner_.linear_pair(x, w1, w2, y1, y2, kind);
+}
+
 void ProfilingOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) {
   Scope s(*this, label("grouped_linear", &w));
   inner_.grouped_linear(x, w, groups, y);

@@ -50,6 +50,8 @@ class ProfilingOps final : public backend::Ops {
   void reset_ops() { op_totals_.clear(); }
 
   void linear(const Tensor& x, const Weight& w, Tensor& y, backend::LinearKind kind) override;
+  void linear_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
+                   backend::LinearKind kind) override;
   void grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) override;
   void embed(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
   void rms_norm(Tensor& x, int64_t dim, const Weight* w, float eps) override;

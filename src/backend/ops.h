@@ -122,6 +122,13 @@ class Ops {
 
   // y = x · Wᵀ. x f32 [T, K], W [N, K] any checkpoint format, y f32 [T, N] (resized).
   virtual void linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kind) = 0;
+  // y1 = linear(x, w1), y2 = linear(x, w2): two linears of one input and kind (the query and KV projections).
+  // The results are those of the two calls; a backend may compute both in one launch.
+  virtual void linear_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
+                           LinearKind kind) {
+    linear(x, w1, y1, kind);
+    linear(x, w2, y2, kind);
+  }
   // y[t] = W_g · x_g for group g: x f32 [T, G, K/G]... grouped output projection wo_a (spec §5.6):
   // x f32 [T, G * Kg], W [G * R, Kg], y f32 [T, G * R].
   virtual void grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) = 0;

@@ -75,15 +75,13 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
                        Tensor& out) {
   const int64_t H = cfg.num_attention_heads, d = cfg.head_dim, r = cfg.qk_rope_head_dim;
   const float eps = static_cast<float>(cfg.rms_norm_eps);
-  // Query path (§5.2).
-  Tensor qr, q;
-  ops.linear(x, w.wq_a, qr, backend::LinearKind::Quantized);
+  // Query path (§5.2); the KV projection of §5.3 reads the same x, so both come from one linear_pair.
+  Tensor qr, q, kv;
+  ops.linear_pair(x, w.wq_a, w.wkv, qr, kv, backend::LinearKind::Quantized);  // [T, q_lora_rank], [T, d]
   ops.rms_norm(qr, cfg.q_lora_rank, &w.q_norm, eps);
   ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
   ops.finish_rows(q, d, batch.pos, {.norm = true, .eps = eps, .rope_dim = r, .rope = &layer.rope});
   // KV path (§5.3).
-  Tensor kv;
-  ops.linear(x, w.wkv, kv, backend::LinearKind::Quantized);  // [T, d]
   ops.finish_rows(kv, d, batch.pos, {.norm = true, .norm_weight = &w.kv_norm, .eps = eps, .rope_dim = r,
                                      .rope = &layer.rope, .round = backend::RowFinish::Round::Kv});
   // Compressed entries (§5.7, §5.8); the indexer's selections stay on the backend's device.

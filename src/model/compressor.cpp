@@ -78,8 +78,7 @@ void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCo
                         const weights::CompressorWeights& w, const CompressorSpec& spec,
                         const ForwardBatch& batch, const Tensor& x) {
   Tensor kv, score;
-  ops.linear(x, w.wkv, kv, backend::LinearKind::F32);
-  ops.linear(x, w.wgate, score, backend::LinearKind::F32);
+  ops.linear_pair(x, w.wkv, w.wgate, kv, score, backend::LinearKind::F32);
   ops.add_position_rows(score, w.ape, batch.pos);  // ape f32 [ratio, c·d'], row pos % ratio
   CompressorPlan plan;
   for (const BatchChunk& c : batch.chunks)

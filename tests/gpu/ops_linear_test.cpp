@@ -401,10 +401,96 @@ void decode_schedule_cases(Env& env) {
     }
 }
 
+// linear_pair: the attention's wq_a and wkv from one input, one fp8_decode launch while the stacked shape takes
+// that kernel (M <= 8), else the two linear calls (M = 16); each output against the CPU's linear, timed against
+// the two calls.
+void pair_cases(Env& env) {
+  const Numerics num{};
+  const HostWeight a = make_weight(env, Fmt::Fp8, 1024, 4096), b = make_weight(env, Fmt::Fp8, 512, 4096);
+  const weights::Weight wa = a.view(), wb = b.view();
+  CpuOps cpu(num);
+  CudaOps gpu(num);
+  for (int64_t M : {1, 4, 8, 16}) {
+    const std::string detail = fmt("wq_a+wkv M=%lld", static_cast<long long>(M));
+    const Tensor x = make_x(env, M, 4096, false);
+    Tensor ra, rb;
+    cpu.linear(x, wa, ra, LinearKind::Quantized);
+    cpu.linear(x, wb, rb, LinearKind::Quantized);
+    const Tensor xd = x.to(Device::Cuda);
+    Tensor ya = poisoned({M, 1024}), yb = poisoned({M, 512});
+    gpu.linear_pair(xd, wa, wb, ya, yb, LinearKind::Quantized);
+    const Tensor ga = ya.to(Device::Host), gb = yb.to(Device::Host);
+    env.report.check("linear_pair/official", detail + " wq_a", compare(ga.data(), ra.data(), ra.vec().size()),
+                     kTolFp8Gemm, ga.shape() == ra.shape());
+    env.report.check("linear_pair/official", detail + " wkv", compare(gb.data(), rb.data(), rb.vec().size()),
+                     kTolFp8Gemm, gb.shape() == rb.shape());
+    if (M != 1 && M != 8) continue;
+    const double bytes = static_cast<double>(a.bytes() + b.bytes()) + 4.0 * M * 4096 + 4.0 * M * 1536;
+    const cuda::Timing tp = cuda::time_on_stream(
+        ops_stream(), [&](int) { gpu.linear_pair(xd, wa, wb, ya, yb, LinearKind::Quantized); });
+    env.report.perf("linear_pair/official", detail + " pair", tp, bytes, 2.0 * M * 1536 * 4096, env.ceil);
+    const cuda::Timing t2 = cuda::time_on_stream(ops_stream(), [&](int) {
+      gpu.linear(xd, wa, ya, LinearKind::Quantized);
+      gpu.linear(xd, wb, yb, LinearKind::Quantized);
+    });
+    env.report.perf("linear_pair/official", detail + " two calls", t2, bytes, 2.0 * M * 1536 * 4096, env.ceil);
+  }
+}
+
+// linear_pair of the Bf16 / F32 kinds (the compressor's wkv and wgate): one linear_gemv16 launch over both weights
+// at decode rows, against the CPU's two linears; FP8 rows of odd counts check the second weight's scale rows.
+void gemv_pair_cases(Env& env, const Numerics& num) {
+  struct Case {
+    const char* label;
+    Fmt fmt;
+    int64_t N1, N2;
+    LinearKind kind;
+  };
+  const std::vector<Case> cases = {{"compressor wkv+wgate", Fmt::Bf16, 1024, 1024, LinearKind::F32},
+                                   {"indexer compressor", Fmt::Bf16, 256, 256, LinearKind::F32},
+                                   {"bf16 kind", Fmt::Bf16, 64, 200, LinearKind::Bf16},
+                                   {"fp8 odd rows", Fmt::Fp8, 200, 136, LinearKind::F32}};
+  CpuOps cpu(num);
+  for (const Case& c : cases) {
+    const HostWeight a = make_weight(env, c.fmt, c.N1, 4096), b = make_weight(env, c.fmt, c.N2, 4096);
+    const weights::Weight wa = a.view(), wb = b.view();
+    CudaOps gpu(num);  // per case: its device-weight cache is keyed by host addresses, which the next case reuses
+    for (int64_t M : {1, 4, 16}) {
+      const std::string detail = fmt("%s M=%lld", c.label, static_cast<long long>(M));
+      const Tensor x = make_x(env, M, 4096, !official(num));
+      Tensor ra, rb;
+      cpu.linear(x, wa, ra, c.kind);
+      cpu.linear(x, wb, rb, c.kind);
+      const Tensor xd = x.to(Device::Cuda);
+      Tensor ya = poisoned({M, c.N1}), yb = poisoned({M, c.N2});
+      gpu.linear_pair(xd, wa, wb, ya, yb, c.kind);
+      const Tensor ga = ya.to(Device::Host), gb = yb.to(Device::Host);
+      const double tol = official(num) && c.kind != LinearKind::F32 ? kTolBf16Rowwise : kTolF32;
+      const std::string name = std::string("linear_pair/") + num_name(num);
+      env.report.check(name, detail + " first", compare(ga.data(), ra.data(), ra.vec().size()), tol,
+                       ga.shape() == ra.shape());
+      env.report.check(name, detail + " second", compare(gb.data(), rb.data(), rb.vec().size()), tol,
+                       gb.shape() == rb.shape());
+      if (M != 1 || c.N1 != 1024 || !official(num)) continue;
+      const double bytes = static_cast<double>(a.bytes() + b.bytes()) + 4.0 * M * 4096;
+      const cuda::Timing tp =
+          cuda::time_on_stream(ops_stream(), [&](int) { gpu.linear_pair(xd, wa, wb, ya, yb, c.kind); });
+      env.report.perf(name, detail + " pair", tp, bytes, 2.0 * M * (c.N1 + c.N2) * 4096, env.ceil);
+      const cuda::Timing t2 = cuda::time_on_stream(ops_stream(), [&](int) {
+        gpu.linear(xd, wa, ya, c.kind);
+        gpu.linear(xd, wb, yb, c.kind);
+      });
+      env.report.perf(name, detail + " two calls", t2, bytes, 2.0 * M * (c.N1 + c.N2) * 4096, env.ceil);
+    }
+  }
+}
+
 }  // namespace
 
 void test_ops_linear(Env& env) {
   decode_schedule_cases(env);
+  pair_cases(env);
+  for (const Numerics& num : {Numerics{}, Numerics::exact_f32()}) gemv_pair_cases(env, num);
   for (const Numerics& num : {Numerics{}, Numerics::exact_f32()}) {
     tiny_cases(env, num);
     flash_cases(env, num);

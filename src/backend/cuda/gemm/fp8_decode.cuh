@@ -226,7 +226,11 @@ __global__ void __launch_bounds__(kFp8DecodeWarps * 32)
     for (int q = 0; q < p.cluster; ++q) s += cluster.map_shared_rank(cta, q)[idx];
     const int m = idx / rows_cta;
     const int n = n0 + (idx - m * rows_cta);
-    if (n < p.N) p.y[static_cast<int64_t>(m) * p.y_ld + n] = __bfloat162float(__float2bfloat16_rn(s));
+    if (n < p.N) {
+      const float v = __bfloat162float(__float2bfloat16_rn(s));
+      if (p.y_hi != nullptr && n >= p.n_split) p.y_hi[static_cast<int64_t>(m) * p.y_hi_ld + (n - p.n_split)] = v;
+      else p.y[static_cast<int64_t>(m) * p.y_ld + n] = v;
+    }
   }
   cluster.sync();  // keep this CTA's shared memory alive until every rank has read it
 }

@@ -124,7 +124,8 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
         [&] { return "launch_fp8_decode: bad shape M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) +
             " K=" + std::to_string(p.K); });
   check(p.x && p.w && p.w_scale && p.y, "launch_fp8_decode: null operand");
-  check(aligned(p.x, 16) && p.x_ld % 4 == 0 && p.x_ld >= p.K && p.y_ld >= p.N && aligned(p.w, 16),
+  check(aligned(p.x, 16) && p.x_ld % 4 == 0 && p.x_ld >= p.K && p.y_ld >= (p.y_hi ? p.n_split : p.N) &&
+            aligned(p.w, 16),
         "launch_fp8_decode: x must be 16-byte aligned with x_ld % 4 == 0, w 16-byte aligned");
   check(p.row_warps == s.row_warps && p.cluster == s.cluster && p.kb_per_cta == s.kb_per_cta,
         "launch_fp8_decode: params disagree with the schedule");
@@ -133,6 +134,8 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
                               aligned(p.w_hi, 16)),
         "launch_fp8_decode: stacked weight needs a scale, 0 < n_split < N, n_split % 16 == 0, 16-byte alignment");
   check(p.x_up == nullptr || aligned(p.x_up, 16), "launch_fp8_decode: x_up must be 16-byte aligned");
+  check(p.y_hi == nullptr || (p.w_hi != nullptr && p.y_hi_ld >= p.N - p.n_split),
+        "launch_fp8_decode: a second output needs the stacked weight and y_hi_ld >= N - n_split");
   auto launch = [&]<int kTokTiles>() {
     auto* kernel = reinterpret_cast<decltype(&fp8_decode_kernel<kTokTiles>)>(fp8_decode_entry<kTokTiles>());
     cudaLaunchConfig_t cfg = {};

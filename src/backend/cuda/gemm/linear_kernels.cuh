@@ -163,8 +163,12 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __
 #pragma unroll
   for (int j = 0; j < kTok; ++j) acc[j] = 0.0f;
   const int nvec = p.K / V;  // 16-byte vectors per weight row
-  const uint4* wrow = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(p.w.data) +
-                                                     static_cast<int64_t>(row_ok ? n : 0) * p.K * (F == WeightFormat::Fp8 ? 1 : 2));
+  const bool hi = p.n_split > 0 && n >= p.n_split;  // a row of the second weight (linear_pair)
+  const WeightRef& wt = hi ? p.w_hi : p.w;
+  const int nw = hi ? n - p.n_split : n;  // row within its weight
+  const uint4* wrow = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(wt.data) +
+                                                     static_cast<int64_t>(row_ok ? nw : 0) * p.K *
+                                                         (F == WeightFormat::Fp8 ? 1 : 2));
   const int step = 32 * kSplit;
   uint4 raw[kU];
   float sc[kU];
@@ -174,7 +178,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __
       const int v = v0 + u * step;
       if (v < nvec) {
         raw[u] = __ldg(wrow + v);
-        if constexpr (F == WeightFormat::Fp8) sc[u] = load_scale(p.w, (n / 128) * p.w.scale_cols + (v * V) / 128);
+        if constexpr (F == WeightFormat::Fp8) sc[u] = load_scale(wt, (nw / 128) * wt.scale_cols + (v * V) / 128);
       }
     }
   };
@@ -241,7 +245,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32) linear_gemv16_kernel(const __
     float s = 0.0f;
 #pragma unroll
     for (int q = 0; q < kSplit; ++q) s += red[rr * kSplit + q][j];
-    p.y[static_cast<int64_t>(m0 + j) * p.y_ld + nn] = p.round_bf16 ? round_to_bf16(s) : s;
+    const float v = p.round_bf16 ? round_to_bf16(s) : s;
+    if (p.n_split > 0 && nn >= p.n_split) p.y_hi[static_cast<int64_t>(m0 + j) * p.y_hi_ld + (nn - p.n_split)] = v;
+    else p.y[static_cast<int64_t>(m0 + j) * p.y_ld + nn] = v;
   }
 }
 

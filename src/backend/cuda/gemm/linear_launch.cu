@@ -46,19 +46,33 @@ void check_weight(const WeightRef& w, int64_t K, const char* who) {
 
 }  // namespace
 
+bool linear_gemv16_applies(const LinearGemvParams& p) {
+  const bool fmt16 = p.w.format == WeightFormat::Bf16 || p.w.format == WeightFormat::Fp8;
+  const int vlen = p.w.format == WeightFormat::Fp8 ? 16 : 8;
+  const bool pair_ok = p.n_split == 0 ||
+                       (p.n_split > 0 && p.n_split < p.N && p.w_hi.format == p.w.format &&
+                        p.w_hi.scale_format == p.w.scale_format && aligned(p.w_hi.data, 16) &&
+                        p.rows_per_group == p.N && p.x_group_stride == 0);
+  return kernel_paths().linear_gemv16 && fmt16 && p.K % vlen == 0 && p.x_ld % 4 == 0 && p.x_group_stride % 4 == 0 &&
+         aligned(p.x, 16) && aligned(p.w.data, 16) && pair_ok;
+}
+
 void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream) {
   check(p.M >= 0 && p.N >= 0 && p.K > 0, "linear_gemv: bad shape M=" + std::to_string(p.M) + " N=" +
                                              std::to_string(p.N) + " K=" + std::to_string(p.K));
   check(p.rows_per_group > 0 && p.N % p.rows_per_group == 0,
         "linear_gemv: N " + std::to_string(p.N) + " is not a multiple of rows_per_group");
-  check(p.x && p.y && p.x_ld >= p.K && p.y_ld >= p.N, "linear_gemv: null operand or leading dimension too small");
+  check(p.x && p.y && p.x_ld >= p.K && p.y_ld >= (p.n_split > 0 ? p.n_split : p.N),
+        "linear_gemv: null operand or leading dimension too small");
   check_weight(p.w, p.K, "linear_gemv");
   if (p.M == 0 || p.N == 0) return;
-  const bool gemv16_enabled = kernel_paths().linear_gemv16;
-  const bool fmt16 = p.w.format == WeightFormat::Bf16 || p.w.format == WeightFormat::Fp8;
+  check(p.n_split == 0 || linear_gemv16_applies(p), "linear_gemv: a second weight needs the 16-byte kernel");
+  if (p.n_split > 0) {
+    check_weight(p.w_hi, p.K, "linear_gemv (second weight)");
+    check(p.y_hi != nullptr && p.y_hi_ld >= p.N - p.n_split, "linear_gemv: second output missing or too narrow");
+  }
   const int vlen = p.w.format == WeightFormat::Fp8 ? 16 : 8;
-  if (gemv16_enabled && fmt16 && p.K % vlen == 0 && p.x_ld % 4 == 0 && p.x_group_stride % 4 == 0 &&
-      aligned(p.x, 16) && aligned(p.w.data, 16)) {
+  if (linear_gemv16_applies(p)) {
     // Warps per row: the fewest that put >= ~16 warps on every SM, at most one per 32-lane slice of a row.
     const int64_t slices = (p.K / vlen + 31) / 32;
     int split = 1;

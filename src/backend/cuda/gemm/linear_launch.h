@@ -15,6 +15,8 @@
 namespace dsv4::cuda {
 
 void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream);
+// Whether launch_linear_gemv takes linear_gemv16_kernel for p (the only one taking a second weight, w_hi).
+bool linear_gemv16_applies(const LinearGemvParams& p);
 void launch_act_quant_f32(const ActQuantF32Params& p, cudaStream_t stream);
 void launch_fp8_fake_quant(const Fp8FakeQuantParams& p, cudaStream_t stream);
 void launch_split_bf16(const SplitBf16Params& p, cudaStream_t stream);

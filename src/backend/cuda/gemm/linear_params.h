@@ -41,6 +41,12 @@ struct LinearGemvParams {
   int64_t y_ld = 0;
   bool round_bf16 = false;
   bool round_x = false;  // x read as bf16(x) (Bf16 numerics: the Bf16 / F32 linear kinds, grouped_linear)
+  // Optional second weight (linear_gemv16_kernel only, plain linears): rows [n_split, N) read w_hi at row
+  // n - n_split and go to y_hi [M, y_hi_ld] at column n - n_split (Ops::linear_pair). n_split == 0: none.
+  WeightRef w_hi;
+  int32_t n_split = 0;
+  float* __restrict__ y_hi = nullptr;
+  int64_t y_hi_ld = 0;
 };
 
 // FP8 act_quant (spec §2.3) of f32 activations: per 1x128 block s = ue8m0_ceil(max(amax, 1e-4) * fl32(1/448)),

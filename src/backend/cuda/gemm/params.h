@@ -77,6 +77,10 @@ struct Fp8DecodeParams {
   const uint8_t* __restrict__ w_hi = nullptr;      // e4m3 [N - n_split, K]
   const float* __restrict__ w_scale_hi = nullptr;  // f32 [ceil((N - n_split)/128), w_scale_ld]
   int32_t n_split = 0;
+  // Optional second output (with w_hi): rows [n_split, N) go to y_hi [M, y_hi_ld] at column n - n_split instead of
+  // y (two linears of one input in one launch, Ops::linear_pair). Null: all rows to y.
+  float* __restrict__ y_hi = nullptr;
+  int64_t y_hi_ld = 0;
   // Optional clamped-SwiGLU prologue (expert_ffn's w2): the kernel's input is h = bf16(silu(g') * u' [* glu_weight[m]])
   // with g = x, u = x_up (both f32 [M, x_ld]), u' = clamp(u, ±glu_limit), g' = min(g, glu_limit) when glu_limit > 0
   // (CpuOps::expert_ffn), act_quant'ed as usual. x_up == nullptr: plain input.

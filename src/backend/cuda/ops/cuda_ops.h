@@ -27,6 +27,8 @@ class CudaOps final : public Ops {
   cuda::DeviceWeights& weights() { return dw_; }
 
   void linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kind) override;
+  void linear_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
+                   LinearKind kind) override;
   void grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) override;
   void embed(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
   void rms_norm(Tensor& x, int64_t dim, const Weight* w, float eps) override;
@@ -81,6 +83,8 @@ class CudaOps final : public Ops {
   // y bf16 [M, w.rows()] = the block-scaled FP8 GEMM (spec §2.6) of act_quant'ed rows (q e4m3 [M, w.cols()], scale
   // f32 [w.cols()/128, M]) with the FP8 weight w: cuBLASLt above the mma kernel's row limit (ops_linear.cu).
   void fp8_gemm_bf16(const uint8_t* q, const float* scale, int64_t M, const Weight& w, __nv_bfloat16* y);
+  // linear_pair of the Bf16 / F32 kinds as one GEMV launch (ops_linear.cu); false: not taken.
+  bool gemv_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2, LinearKind kind);
   // expert_ffn through act_quant + fp8_gemm_bf16 (FP8 experts at n >= KernelPaths::expert_ffn_lt_min_n).
   void expert_ffn_fp8_gemm(const Tensor& x, const weights::ExpertWeights& e, const float* weight, float swiglu_limit,
                            Tensor& y);

@@ -1,5 +1,5 @@
 // CudaOps linear family (spec §2.1 dtype policy, §2.3 act_quant, §2.6 FP8 GEMM, §5.6 wo_a, §7.2 formats):
-// linear, grouped_linear and embed, numerically following CpuOps (src/backend/cpu/cpu_linear.cpp):
+// linear, linear_pair, grouped_linear and embed, numerically following CpuOps (src/backend/cpu/cpu_linear.cpp):
 //   act_quant  when act == Bf16, kind == Quantized, the weight is quantized (FP8/MXFP4) and K % 128 == 0: x is FP8
 //              fake-quantized in blocks of 128 with ue8m0 scales (other K: no act_quant, as the CPU);
 //   bf16 x     when act == Bf16 and kind is Bf16 or F32, and in grouped_linear: x is read as bf16(x) (round_x),
@@ -31,6 +31,9 @@
 //   fp8-gemv   grouped_linear (no act_quant, f32 x) on FP8 weights at M <= fp8_gemv_max_m() (4): fp8_gemv_kernel
 //              (gemm/fp8_gemv.cuh), 16-byte weight loads, f32 FMAs, deterministic reduction, one launch.
 //              DSV4_CUDA_PATHS linear_fp8_gemv=0 takes the gemv path instead (A/B timing, fallback).
+// linear_pair (the attention's wq_a and wkv of one x): one fp8_decode launch with the second weight stacked below
+// the first and its rows written to the second output, when the stacked shape takes the fp8-decode path; else the
+// two linear calls.
 // Plans are built lazily per shape and cached for the process (cuBLASLt algorithm selection is slow).
 #include <algorithm>
 #include <cstdlib>
@@ -414,6 +417,86 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
   // every x row per weight vector and took 1.1 ms at M = 8 against 0.25 ms at M = 1 (bench run 31).
   const int64_t gemv_max = bf16 && N * K >= (int64_t{256} << 20) ? 4 : kGemvMaxM;
   if (M <= gemv_max || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
+}
+
+// The Bf16 / F32 kinds at decode rows (M <= 16, where linear() runs the GEMV): both weights in one
+// linear_gemv16_kernel launch (rows [N1, N1 + N2) from w2 into y2), with linear()'s rounding flags. False when
+// that kernel does not take the pair (formats, alignment): the caller runs the two linears.
+bool CudaOps::gemv_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
+                        LinearKind kind) {
+  const int64_t K = w1.cols(), N1 = w1.rows(), N2 = w2.rows();
+  if (kind == LinearKind::Quantized || x.device() != Device::Cuda || K <= 0 || w2.cols() != K ||
+      x.numel() % K != 0 || N1 + N2 > INT32_MAX || K > INT32_MAX || w1.quant != w2.quant)
+    return false;
+  const int64_t M = x.numel() / K;
+  if (M < 1 || M > kGemvMaxM || N1 * K >= (int64_t{256} << 20) || N2 * K >= (int64_t{256} << 20)) return false;
+  cuda::LinearGemvParams p;
+  p.x = x.data();
+  p.w = weight_ref(dw_.get(w1), w1);
+  p.w_hi = weight_ref(dw_.get(w2), w2);
+  p.n_split = static_cast<int32_t>(N1);
+  p.M = static_cast<int32_t>(M);
+  p.N = static_cast<int32_t>(N1 + N2);
+  p.K = static_cast<int32_t>(K);
+  p.rows_per_group = p.N;
+  p.x_ld = K;
+  p.round_bf16 = bf16_acts() && kind != LinearKind::F32;
+  p.round_x = bf16_acts();
+  if (!cuda::linear_gemv16_applies(p)) return false;
+  on_device(y1, {M, N1});
+  on_device(y2, {M, N2});
+  p.y = y1.data();
+  p.y_ld = N1;
+  p.y_hi = y2.data();
+  p.y_hi_ld = N2;
+  cuda::launch_linear_gemv(p, ctx_.stream());
+  return true;
+}
+
+// Both linears in one fp8_decode launch when each would take the fp8-decode path and the stacked shape does too:
+// w2 stacked below w1 (Fp8DecodeParams::w_hi) and its rows written to y2 (y_hi). Else the two linear calls.
+void CudaOps::linear_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
+                          LinearKind kind) {
+  const int64_t K = w1.cols(), N1 = w1.rows(), N2 = w2.rows();
+  auto fp8 = [&](const Weight& w) {
+    return w.quant == weights::Quant::Fp8Block128 && w.dtype == DType::F8_E4M3 && w.scale_dtype != DType::BF16 &&
+           w.cols() == K && w.rows() % 16 == 0;
+  };
+  const bool fits = bf16_acts() && kind == LinearKind::Quantized && x.device() == Device::Cuda && K > 0 &&
+                    K % 128 == 0 && x.numel() % K == 0 && fp8(w1) && fp8(w2) && N1 + N2 <= INT32_MAX &&
+                    reinterpret_cast<uintptr_t>(x.data()) % 16 == 0;
+  const int64_t M = fits ? x.numel() / K : 0;
+  cuda::Fp8DecodeSchedule ds;
+  if (fits && M >= 1 && M <= INT32_MAX) ds = fp8_decode_schedule(M, N1 + N2, K, ctx_.sm_count());
+  if (!ds.ok) {
+    if (!gemv_pair(x, w1, w2, y1, y2, kind)) {
+      linear(x, w1, y1, kind);
+      linear(x, w2, y2, kind);
+    }
+    return;
+  }
+  on_device(y1, {M, N1});
+  on_device(y2, {M, N2});
+  cuda::Fp8DecodeParams dp;
+  dp.x = x.data();
+  dp.w = static_cast<const uint8_t*>(dw_.get(w1).raw.data());
+  dp.w_scale = dw_.fp8_scale_f32(w1);
+  dp.w_hi = static_cast<const uint8_t*>(dw_.get(w2).raw.data());
+  dp.w_scale_hi = dw_.fp8_scale_f32(w2);
+  dp.n_split = static_cast<int32_t>(N1);
+  dp.y = y1.data();
+  dp.y_hi = y2.data();
+  dp.M = static_cast<int32_t>(M);
+  dp.N = static_cast<int32_t>(N1 + N2);
+  dp.K = static_cast<int32_t>(K);
+  dp.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(K));
+  dp.x_ld = K;
+  dp.y_ld = N1;
+  dp.y_hi_ld = N2;
+  dp.kb_per_cta = ds.kb_per_cta;
+  dp.row_warps = ds.row_warps;
+  dp.cluster = ds.cluster;
+  cuda::launch_fp8_decode(ds, dp, ctx_.stream());
 }
 
 void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, Tensor& y) {
