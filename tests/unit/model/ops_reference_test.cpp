@@ -280,5 +280,43 @@ TEST(CpuOps, Bf16ModeRoundsOutputs) {
   EXPECT_EQ(x.data()[0], 1.0f + 1.0f / 512);
 }
 
+// Bf16 numerics: a Bf16- or F32-kind linear (and grouped_linear) reads bf16(x), as the reference holds those
+// activations in bf16 (docs/contracts.md); exact-f32 numerics read x as it is.
+TEST(CpuOps, Bf16ModeLinearReadsBf16Inputs) {
+  const std::vector<float> wv{1.0f, 1.0f};
+  const weights::Weight w = f32_weight(wv, {1, 2});
+  HostTensor x({1, 2});
+  x.data()[0] = 1.0f + 1.0f / 512;  // bf16(x0) = 1.0
+  x.data()[1] = 0.0f;
+  for (const auto kind : {backend::LinearKind::F32, backend::LinearKind::Bf16}) {
+    HostTensor y;
+    CpuOps(Numerics{}).linear(x, w, y, kind);
+    EXPECT_EQ(y.data()[0], 1.0f);
+    CpuOps(Numerics::exact_f32()).linear(x, w, y, kind);
+    EXPECT_EQ(y.data()[0], 1.0f + 1.0f / 512);
+  }
+  HostTensor yg;
+  CpuOps(Numerics{}).grouped_linear(x, w, 1, yg);
+  EXPECT_EQ(yg.data()[0], 1.0f);
+}
+
+// linear_pair's default is the two linear calls.
+TEST(CpuOps, LinearPairIsTwoLinears) {
+  const std::vector<float> v1{1, 2, 3, 4, 5, 6}, v2{-1, 0.5f, 2};
+  const weights::Weight w1 = f32_weight(v1, {2, 3}, "w1"), w2 = f32_weight(v2, {1, 3}, "w2");
+  HostTensor x({2, 3});
+  for (int i = 0; i < 6; ++i) x.data()[i] = 0.25f * static_cast<float>(i + 1);
+  CpuOps ops(Numerics::exact_f32());
+  HostTensor a, b, ra, rb;
+  ops.linear_pair(x, w1, w2, a, b, backend::LinearKind::F32);
+  ops.linear(x, w1, ra, backend::LinearKind::F32);
+  ops.linear(x, w2, rb, backend::LinearKind::F32);
+  ASSERT_EQ(a.shape(), ra.shape());
+  ASSERT_EQ(b.shape(), rb.shape());
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.data()[i], ra.data()[i]);
+  for (int64_t i = 0; i < b.numel(); ++i) EXPECT_EQ(b.data()[i], rb.data()[i]);
+  EXPECT_FLOAT_EQ(b.data()[0], 0.25f * (-1.0f + 0.5f * 2.0f + 2.0f * 3.0f));
+}
+
 }  // namespace
 }  // namespace dsv4
