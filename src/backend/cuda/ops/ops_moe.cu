@@ -285,7 +285,6 @@ ExpertPlan plan_experts(const ExpertSet& es, bool bf16, int64_t n_slots, int64_t
   return {plan_linear(es.l1, bf16, n_slots, n_experts, single), plan_linear(es.l2, bf16, n_slots, n_experts, single)};
 }
 
-// Bump allocation of one call's temporaries from a single stream-ordered Scratch (one cudaMallocAsync).
 // An expert_ffn call's routing weights f32 [n] uploaded to dst (in the call's scratch), or null without them.
 float* routing_weights_to(cuda::CudaContext& ctx, const float* weight, int64_t n, uint8_t* dst) {
   if (!weight) return nullptr;
@@ -293,6 +292,7 @@ float* routing_weights_to(cuda::CudaContext& ctx, const float* weight, int64_t n
   return reinterpret_cast<float*>(dst);
 }
 
+// Bump allocation of one call's temporaries from a single stream-ordered Scratch (one cudaMallocAsync).
 struct Arena {
   size_t bytes = 0;
   size_t take(size_t n) {
