@@ -103,6 +103,7 @@ void test_ops_linear(Env& env);     // ops_linear_test.cpp: linear, grouped_line
 void test_ops_attention(Env& env);  // ops_attention_test.cpp: sparse_attention, indexer_topk, softmax_pool, ...
 void test_ops_hc(Env& env);         // ops_hc_test.cpp: hc_pre/post/head, rms_norm, round_act, small ops
 void test_ops_moe(Env& env);        // ops_moe_test.cpp: route, expert_ffn, moe_experts
+void test_moe_fp8_convert(Env& env);  // moe_fp8_cvt_test.cu: the FP8 expert kernel's weight conversion, bitwise
 
 std::string fmt(const char* f, ...);
 

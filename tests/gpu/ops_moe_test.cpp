@@ -260,9 +260,12 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
   // accumulation error (~7e-4, the linear op test's cuBLASLt rows), and h's bf16 rounding and FP8 act_quant turn
   // part of it into whole-ulp flips of e4m3 codes before the down GEMM: 4.5-5.2e-3 on the H200 (run 95), an order
   // of magnitude below what a wrong scale, row or operand gives (O(1)).
+  // The FP8 kernel of MXFP4 experts (more than 64 rows, scales in its range) has the same FP8 accumulation.
   const int64_t lt_min_n = cuda::kernel_paths().expert_ffn_lt_min_n;
   const bool lt = f == Fmt::Fp8 && num.act != backend::ActDtype::F32 && lt_min_n > 0 && n >= lt_min_n;
-  env.report.check("expert_ffn", detail, compare_tensors(y, ref), lt ? kTolFp8Chain : tol_for(num));
+  const bool fp8_moe = f == Fmt::Mxfp4 && num.act != backend::ActDtype::F32 && cuda::kernel_paths().moe_fp8 &&
+                       cuda::kernel_paths().moe_wgmma && n > 64 && !edge_scales;
+  env.report.check("expert_ffn", detail, compare_tensors(y, ref), lt || fp8_moe ? kTolFp8Chain : tol_for(num));
   if (!timing || !env.perf) return;
   const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(),
                                               [&](int) { gpu.expert_ffn(xd, e, wp, 10.0f, y); });
@@ -277,7 +280,9 @@ struct MoeCase {
   int hash;  // 0: bias routing, 32/64: tid2eid dtype
 };
 
-void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing) {
+// tol > 0 replaces tol_for(num).
+void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing,
+                      double tol = 0.0) {
   const bool hash = c.hash != 0;
   const std::string detail = fmt("%s %s %s D=%lld I=%lld E=%lld k=%lld T=%lld%s", c.name, num_name(num), fmt_name(c.f),
                                  static_cast<long long>(c.D), static_cast<long long>(c.I), static_cast<long long>(c.E),
@@ -305,7 +310,7 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
     CpuOps cpu(num);
     Tensor ref;
     cpu.moe_experts(x, z, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, ref);
-    env.report.check("moe_experts", detail, compare_tensors(out, ref), tol_for(num));
+    env.report.check("moe_experts", detail, compare_tensors(out, ref), tol > 0.0 ? tol : tol_for(num));
   }
   if (!timing || !env.perf) return;
   // Bytes: the weights of every expert the routing uses (each streamed once per call).
@@ -423,20 +428,34 @@ void test_ops_moe(Env& env) {
   // (DSV4_CUDA_PATHS=moe_wgmma=0), both against the CPU: FP8 experts with gather, the Flash shared expert at 512
   // and 4096 rows, Flash routed experts at T = 512 and 4096 (the 4096 CPU reference takes a while: skipped when
   // quick).
-  // wgmma rows run every pipeline variant (KernelPaths::moe_wgmma_variant; row labels "wgmma-v<i>").
-  for (const int variant : {0, 2, 3, -1}) {  // -1: the mma.sync kernel
-    const bool wgmma = variant >= 0;
+  // wgmma rows run every pipeline variant (KernelPaths::moe_wgmma_variant; row labels "wgmma-v<i>"), "fp8" rows
+  // the FP8 kernel of MXFP4 experts (moe_gemm_fp8.cuh, KernelPaths::moe_fp8; the other rows switch it off). Its
+  // rows are checked at kTolFp8Chain: the tensor cores' FP8 accumulation inside each 128-wide K step (as in the
+  // cuBLASLt expert_ffn rows) becomes e4m3 code flips where h is re-quantized for the down GEMM.
+  test_moe_fp8_convert(env);
+  for (const int variant : {4, 0, 2, 3, -1}) {  // 4: the FP8 kernel; -1: the mma.sync kernel
+    const bool wgmma = variant >= 0, fp8 = variant == 4;
     const PathSwitch path(cuda::kernel_paths().moe_wgmma, wgmma);
-    const PathSwitch<int64_t> var(cuda::kernel_paths().moe_wgmma_variant, wgmma ? variant : 0);
+    const PathSwitch fp8_path(cuda::kernel_paths().moe_fp8, fp8);
+    const PathSwitch<int64_t> var(cuda::kernel_paths().moe_wgmma_variant, wgmma && !fp8 ? variant : 0);
     const PathSwitch<int64_t> no_lt(cuda::kernel_paths().expert_ffn_lt_min_n, 0);  // expert_ffn on these kernels
-    const std::string tag = wgmma ? fmt("wgmma-v%d", variant) : std::string("mma");
+    const std::string tag = fp8 ? std::string("fp8") : wgmma ? fmt("wgmma-v%d", variant) : std::string("mma");
     const std::string tile = "prefill-tile-" + tag, flash = "flash-prefill-" + tag;
-    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Fp8, 0}, true, false);
-    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false);
-    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, true, true, tag.c_str());
-    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 4096, false, true, tag.c_str());  // shared expert
-    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, !env.quick, true);
+    const double tol = fp8 ? kTolFp8Chain : 0.0;
+    if (!fp8) {  // FP8 weights: not the FP8 kernel's
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Fp8, 0}, true, false);
+      test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, true, true, tag.c_str());
+      test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 4096, false, true, tag.c_str());  // shared expert
+    } else {  // MXFP4 expert_ffn (one expert, no gather, routing weights; a 44-row tile) and 2-step K (D=512)
+      test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 1024, 512, 300, true, false, tag.c_str());
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol);
+    }
+    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol);
+    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol);
+    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, !env.quick, true,
+                     tol);
+    if (fp8)
+      test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 8192, Fmt::Mxfp4, 0}, false, true);
   }
 }
 

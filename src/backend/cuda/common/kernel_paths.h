@@ -33,6 +33,8 @@ struct KernelPaths {
   bool moe_wgmma = true;                // prefill MoE GEMM on Hopper wgmma (else the mma.sync tile kernel)
   int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, 2 two producer warpgroups, or
                                         // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)
+  bool moe_fp8 = true;                  // prefill MoE GEMM of MXFP4 experts on FP8 wgmma (moe_gemm_fp8.cuh) when
+                                        // the expert set's scales allow it exactly (else the bf16 wgmma kernel)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
   int64_t expert_ffn_fp8_decode_max_n = 1;  // expert_ffn on FP8 weights at n <= this (at most 16; 0: never):

@@ -6,6 +6,7 @@
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/moe/launch.h"
+#include "backend/cuda/moe/launch_fp8.h"
 #include "backend/cuda/moe/moe_gemm.cuh"
 #include "backend/cuda/moe/moe_gemm_wgmma.cuh"
 #include "backend/cuda/moe/moe_gemm_wgmma_rs.cuh"
@@ -159,6 +160,11 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
     if (p.gate_up) launch_kernel(moe_gemm_simt_kernel<true>, grid, kMoeSimtThreads, 0, stream, p);
     else launch_kernel(moe_gemm_simt_kernel<false>, grid, kMoeSimtThreads, 0, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  if (p.a_q != nullptr) {  // FP8 prefill kernel (moe_gemm_fp8.cuh)
+    check(path == MoeGemmPath::MmaPrefill && moe_gemm_bm(path) == 128, "moe gemm: e4m3 A needs the prefill tiles");
+    launch_moe_gemm_fp8(p, max_tiles, stream);
     return;
   }
   const std::string why = moe_mma_unsupported(p.format, p.scale_dtype, p.N, p.K);

@@ -2,6 +2,9 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+#include <string>
+
 #include "backend/cuda/moe/params.h"
 #include "backend/cuda/moe/plan.h"
 
@@ -17,7 +20,11 @@ void launch_moe_align_tiles(const MoeAlignParams& p, cudaStream_t stream);
 // the same sel / weight / counts / offsets / perm / tile list as launch_route then launch_moe_align.
 void launch_moe_route_align(const MoeRouteAlignParams& p, cudaStream_t stream);
 void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream);
-// Grouped expert GEMM along `path`; max_tiles = the tile capacity given to moe_align for moe_gemm_bm(path).
+// Empty when the FP8 prefill kernel (moe_gemm_fp8.cuh) supports weights of this format and shape (gate_up: the
+// w1 / w3 linear); the caller also checks the scales (its exactness condition).
+std::string moe_fp8_shape_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K,
+                                      bool gate_up);
+// Grouped expert GEMM along `path` (p.a_q set: the FP8 prefill kernel, path MmaPrefill); max_tiles = the tile capacity given to moe_align for moe_gemm_bm(path).
 void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream);
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream);
 

@@ -81,10 +81,14 @@ struct MoeWeightPtr {
 //   of g, u and h: g = min(g, lim), u = clamp(u, ±lim) (lim > 0), h = silu(g)·u·weight[slot]; out f32
 //   [n_rows, N] in sorted order.
 // down: y = A·w2ᵀ (bf16-rounded when round_bf16) written to out row perm[i] (i when perm == nullptr).
-// A is bf16 (mma path, values exactly bf16) or f32 (generic path).
+// A is bf16 (mma path, values exactly bf16), f32 (generic path) or e4m3 codes with f32 act_quant scales (the FP8
+// prefill kernel, moe_gemm_fp8.cuh: value = a_q · a_scale).
 struct MoeGemmParams {
   const __nv_bfloat16* __restrict__ a_bf16 = nullptr;  // bf16 [a_rows, K] (mma path)
   const float* __restrict__ a_f32 = nullptr;           // f32 [a_rows, K] (generic path)
+  const uint8_t* __restrict__ a_q = nullptr;           // e4m3 [a_rows, K] (FP8 path)
+  const float* __restrict__ a_scale = nullptr;         // f32 [K/128, a_rows] (FP8 path)
+  int32_t a_rows = 0;                                   // FP8 path
   const MoeWeightPtr* __restrict__ w1 = nullptr;        // [E] (w2 for the down GEMM)
   const MoeWeightPtr* __restrict__ w3 = nullptr;        // [E] (gate_up only)
   const int32_t* __restrict__ perm = nullptr;           // i32 [n_rows] slot ids, or nullptr (identity)

@@ -17,6 +17,9 @@
 // expert_ffn on FP8 weights from KernelPaths::expert_ffn_lt_min_n rows (the shared expert in prefill) runs
 // act_quant + three cuBLASLt block-scaled FP8 GEMMs (expert_ffn_fp8_gemm; H200 run 98: 4096 rows 263 µs against
 // 693 µs on the wgmma kernel).
+// Prefill of MXFP4 experts (MmaPrefill, KernelPaths::moe_fp8): act_quant to e4m3 codes + f32 scales and the FP8
+// wgmma kernel (moe/moe_gemm_fp8.cuh) when the expert set's e8m0 scales meet its exactness condition
+// (fp8_scales_ok, checked once per expert set); else the bf16 wgmma kernel on bf16 fake-quant values.
 // Expert layouts and device pointer tables are cached per (DeviceWeights, expert array) (expert_set); a call's
 // temporaries come from one stream-ordered Scratch.
 #include <algorithm>
@@ -87,11 +90,13 @@ WeightLayout describe(const Weight& w) {
   return l;
 }
 
-// The kernel path of one linear and whether its input is FP8 fake-quantized (CpuOps::linear's rule).
+// The kernel path of one linear and whether its input is FP8 fake-quantized (CpuOps::linear's rule); fp8: the
+// FP8 prefill kernel (A as e4m3 codes + act_quant scales).
 struct LinearPlan {
   WeightLayout layout;
   bool act_quant = false;
   MoeGemmPath path = MoeGemmPath::Simt;
+  bool fp8 = false;
 };
 
 // Gemv dispatch (moe_gemv.cuh), unless DSV4_MOE_GEMV=0: a single expert (expert_ffn) with at most 64 rows
@@ -113,12 +118,19 @@ LinearPlan plan_linear(const WeightLayout& l, bool bf16, int64_t n_slots, int64_
 
 bool is_gemv(MoeGemmPath p) { return p == MoeGemmPath::MmaGemv || p == MoeGemmPath::MmaGemvWide; }
 
-// A operand of a grouped GEMM: bf16 fake-quant values (mma), f32 fake-quant values, or x itself.
+// A operand of a grouped GEMM: bf16 fake-quant values (mma), f32 fake-quant values, x itself, or e4m3 codes with
+// their act_quant scales (q, q_scale f32 [K/128, q_rows]; the FP8 prefill kernel).
 struct GemmInput {
   Scratch buf;
   const __nv_bfloat16* bf16 = nullptr;
   const float* f32 = nullptr;
+  const uint8_t* q = nullptr;
+  const float* q_scale = nullptr;
+  int64_t q_rows = 0;
 };
+
+// Byte offset of the act_quant scales after rows x K e4m3 codes (FP8 kernel input).
+size_t fp8_scale_offset(int64_t rows, int64_t K) { return (static_cast<size_t>(rows * K) + 255) / 256 * 256; }
 
 // Fused input quant (DSV4_MOE_FUSE, default on): the gemv kernels read f32 x and fake-quantize it themselves.
 bool quant_in_gemv(const LinearPlan& lp) { return is_gemv(lp.path) && cuda::moe_fuse_enabled(); }
@@ -126,6 +138,7 @@ bool quant_in_gemv(const LinearPlan& lp) { return is_gemv(lp.path) && cuda::moe_
 // Bytes of the converted input prepare_input writes (0: x is read directly).
 size_t input_bytes(int64_t rows, int64_t K, const LinearPlan& lp) {
   if ((lp.path == MoeGemmPath::Simt && !lp.act_quant) || quant_in_gemv(lp)) return 0;
+  if (lp.fp8) return fp8_scale_offset(rows, K) + static_cast<size_t>(K / 128 * rows) * 4;
   return static_cast<size_t>(rows * K) * (lp.path != MoeGemmPath::Simt ? 2 : 4);
 }
 
@@ -141,6 +154,19 @@ GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPla
   if (!mem) {
     in.buf = Scratch(input_bytes(rows, K, lp));
     mem = in.buf.data();
+  }
+  if (lp.fp8) {
+    cuda::ActQuantF32Params q;
+    q.x = x;
+    q.q = static_cast<uint8_t*>(mem);
+    q.scale = reinterpret_cast<float*>(static_cast<uint8_t*>(mem) + fp8_scale_offset(rows, K));
+    q.M = rows;
+    q.K = static_cast<int32_t>(K);
+    cuda::launch_act_quant_f32(q, stream);
+    in.q = q.q;
+    in.q_scale = q.scale;
+    in.q_rows = rows;
+    return in;
   }
   cuda::MoeFakeQuantParams q;
   q.x = x;
@@ -185,6 +211,9 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   cuda::MoeGemmParams g;
   g.a_bf16 = in.bf16;
   g.a_f32 = in.f32;
+  g.a_q = in.q;
+  g.a_scale = in.q_scale;
+  g.a_rows = static_cast<int32_t>(in.q_rows);
   g.w1 = w1;
   g.w3 = w3;
   g.perm = perm;
@@ -214,6 +243,7 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
 // DeviceWeights still maps them to the cached device buffers without uploading anything.
 struct ExpertSet {
   WeightLayout l1, l2;
+  bool fp8_scales = false;  // fp8_scales_ok: the FP8 prefill kernel is exact on these experts
   cuda::DeviceBuffer table;
   const void* host_first = nullptr;
   const void* host_last = nullptr;
@@ -221,6 +251,27 @@ struct ExpertSet {
   const void* dev_last = nullptr;
   int64_t D = 0;
 };
+
+// Whether every MXFP4 weight of the experts has, in each (row, 128-wide K block), e8m0 scales within
+// kMoeF8MaxSpread (12) of the block's largest and that largest in [7, 254]: moe_gemm_fp8.cuh's exactness
+// condition (codes rescaled into e4m3 relative to the block's largest scale, factor 2^(smax - 133) a normal f32).
+// One pass over the host scale bytes per expert set (6 % of the expert bytes).
+bool fp8_scales_ok(std::span<const weights::ExpertWeights> experts) {
+  for (const auto& e : experts)
+    for (const Weight* w : {&e.w1, &e.w3, &e.w2}) {
+      if (w->quant != weights::Quant::Mxfp4 || w->scale_dtype != DType::F8_E8M0 || w->scale == nullptr) return false;
+      const int64_t blocks = w->cols() / 32;
+      if (blocks % 4 != 0) return false;
+      const uint8_t* s = static_cast<const uint8_t*>(w->scale);
+      const int64_t n = w->rows() * blocks;
+      for (int64_t i = 0; i < n; i += 4) {
+        const int mx = std::max(std::max(s[i], s[i + 1]), std::max(s[i + 2], s[i + 3]));
+        const int mn = std::min(std::min(s[i], s[i + 1]), std::min(s[i + 2], s[i + 3]));
+        if (mx - mn > 12 || mx < 7 || mx > 254) return false;
+      }
+    }
+  return true;
+}
 
 const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
                             std::span<const weights::ExpertWeights> experts, int64_t D) {
@@ -257,6 +308,7 @@ const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
   es->l1 = l1;
   es->l2 = l2;
   es->D = D;
+  es->fp8_scales = fp8_scales_ok(experts);
   const size_t E = experts.size();
   std::vector<cuda::MoeWeightPtr> t(3 * E);
   auto ptr = [&](const Weight& w) {
@@ -282,7 +334,17 @@ struct ExpertPlan {
 };
 
 ExpertPlan plan_experts(const ExpertSet& es, bool bf16, int64_t n_slots, int64_t n_experts, bool single) {
-  return {plan_linear(es.l1, bf16, n_slots, n_experts, single), plan_linear(es.l2, bf16, n_slots, n_experts, single)};
+  ExpertPlan p{plan_linear(es.l1, bf16, n_slots, n_experts, single),
+               plan_linear(es.l2, bf16, n_slots, n_experts, single)};
+  const cuda::KernelPaths& kp = cuda::kernel_paths();
+  auto fp8 = [&](const LinearPlan& lp, bool gate_up) {
+    const WeightLayout& l = lp.layout;
+    return kp.moe_fp8 && kp.moe_wgmma && es.fp8_scales && lp.act_quant && lp.path == MoeGemmPath::MmaPrefill &&
+           cuda::moe_fp8_shape_unsupported(l.format, l.scale_dtype, l.N, l.K, gate_up).empty();
+  };
+  p.up.fp8 = fp8(p.up, true);
+  p.down.fp8 = fp8(p.down, false);
+  return p;
 }
 
 // An expert_ffn call's routing weights f32 [n] uploaded to dst (in the call's scratch), or null without them.

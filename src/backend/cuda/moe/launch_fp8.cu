@@ -1,0 +1,51 @@
+// Launcher of the FP8 prefill expert GEMM (moe_gemm_fp8.cuh), in its own translation unit: its eight N variants
+// per kernel are the slowest device code of the MoE family to compile.
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/moe/launch.h"
+#include "backend/cuda/moe/launch_fp8.h"
+#include "backend/cuda/moe/moe_gemm_fp8.cuh"
+#include "core/check.h"
+
+namespace dsv4::cuda {
+
+std::string moe_fp8_shape_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K,
+                                      bool gate_up) {
+  MoeGemmParams p;
+  p.format = format;
+  p.scale_dtype = scale_dtype;
+  p.N = static_cast<int32_t>(N);
+  p.K = static_cast<int32_t>(K);
+  p.gate_up = gate_up;
+  p.a_q = reinterpret_cast<const uint8_t*>(16);  // shape check only
+  p.a_scale = reinterpret_cast<const float*>(16);
+  p.a_rows = 1;
+  if (N > INT32_MAX || K > INT32_MAX) return "moe fp8: shape too large";
+  return moe_fp8_unsupported(p);
+}
+
+void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
+  const std::string why = moe_fp8_unsupported(p);
+  check(why.empty(), why);
+  check(p.tiles && p.n_tiles && p.out, "moe fp8: null operand");
+  if (max_tiles == 0) return;
+  const int64_t smem = MoeF8Smem::bytes(p.K);
+  auto run = [&]<bool kGateUp>() {
+    auto kernel = moe_gemm_fp8_kernel<kGateUp>;
+    static int64_t smem_set = 0;  // raised once per instance, to the largest size asked so far
+    if (smem > smem_set) {
+      DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      smem_set = smem;
+    }
+    const dim3 grid(static_cast<unsigned>(p.N / moe_fp8_bn(kGateUp)), static_cast<unsigned>(max_tiles));
+    launch_kernel(kernel, grid, kMoeF8Threads, static_cast<size_t>(smem), stream, p);
+  };
+  if (p.gate_up) run.template operator()<true>();
+  else run.template operator()<false>();
+  DSV4_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace dsv4::cuda

@@ -1,0 +1,471 @@
+// Routed-expert GEMM on FP8 tensor cores (prefill, MXFP4 experts, Bf16 numerics): moe_gemm_fp8_kernel<kGateUp>.
+// Spec §2.7 multiplies FP8 activation codes by FP4 weight codes converted exactly to e4m3 and scales each K block
+// of 32. Here the codes of one weight row and 128-wide K block are converted to e4m3 *with* their block's scale
+// relative to the largest of the four: code · 2^(s32 - smax + 6), exact while every s32 >= smax - 12 (e4m3 keeps
+// 1.5·2^-8 .. 6·2^6 exactly), so a K step of 128 is four wgmma m64nNk32 e4m3 on raw codes, and the f32 partial
+// of the step is promoted with one factor per (weight row, token): acc += part · 2^(smax - 133) · sa (sa the
+// activation's act_quant scale of the block). Every product is exact, as in moe_gemm_wgmma.cuh's bf16 kernel;
+// the results differ from it in the summation order and in the tensor cores' FP8 accumulation inside a step.
+// Host side (ops_moe.cu) takes this kernel only after checking every scale block of the expert set
+// (moe_fp8_scales_ok: spread <= 12, 7 <= smax <= 254); other sets stay on the bf16 kernel.
+//
+// Swap AB (the weights are wgmma's M side, the tile's tokens its N side): the CTA computes 128 weight rows x one
+// moe_align tile (<= 128 slots of one expert), N = the tile's rows rounded up to 16, so a 96-row tile does 96
+// columns of work, not 128. grid: x = N / moe_fp8_bn(gate_up), y = tile capacity (CTAs past n_tiles exit).
+// Weight rows of the CTA: gate_up: row r = 16 b + 8 h + i (b < 8, h < 2, i < 8) is w1 (h = 0) or w3 (h = 1) row
+// n0 + 8 b + i, so a thread's accumulator rows r and r + 8 are g and u of one output column; down: w2 row n0 + r.
+// 384 threads, one CTA per SM:
+//  * producer (warpgroup 0): cp.asyncs two K steps ahead into a kMoeF8Stages ring: the tile's activation rows
+//    (e4m3, 128 B per step; rows past the tile's not loaded), their act_quant scales (f32), and the raw MXFP4
+//    bytes of the 128 weight rows (64 B per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read
+//    conflict-free). The e8m0 scales of the CTA's rows for the whole K are copied once, at CTA start. After a
+//    producer barrier, thread t converts weight row t of step kt into a two-slot e4m3 buffer (byte-permute
+//    table per 32-block, moe_f8_cvt8) and writes its promotion factor 2^(smax - 133), fences the async proxy and
+//    arrives on full[s].
+//  * consumers (warpgroups 1, 2): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
+//    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty[s], one arrival per
+//    warp). The two warpgroups' wgmmas and promotions interleave on the SM.
+// Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [2][128][128 B], both K-major with
+// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; promotion factors
+// f32 [2][128]; mbarriers full[S] (128 arrivals), empty[S] (8); source rows i32 [128]; e8m0 scales [128][pitch].
+// Deadlock freedom and slot reuse as in moe_gemm_wgmma.cuh (the producer fills step kt + 2 and converts step kt
+// after empty(kt - 2)).
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/moe/moe_gemm.cuh"
+#include "backend/cuda/moe/moe_gemm_wgmma.cuh"
+#include "backend/cuda/moe/params.h"
+
+namespace dsv4::cuda {
+
+inline constexpr int kMoeF8Rows = 128;     // weight rows per CTA
+inline constexpr int kMoeF8BK = 128;       // K per step: one act_quant block
+inline constexpr int kMoeF8Stages = 4;     // activation / raw ring
+inline constexpr int kMoeF8Threads = 384;
+inline constexpr int kMoeF8Slots = kMoeWgBM;  // slots per tile (moe_gemm_bm(MmaPrefill))
+inline constexpr int kMoeF8MaxSpread = 12;    // largest smax - s32 inside a (row, 128-K) block
+
+// Output columns per CTA.
+__host__ __device__ constexpr int moe_fp8_bn(bool gate_up) { return gate_up ? kMoeF8Rows / 2 : kMoeF8Rows; }
+
+struct MoeF8Smem {
+  static constexpr int kActStage = kMoeF8Slots * 128;
+  static constexpr int kWStage = kMoeF8Rows * 128;
+  static constexpr int kRawStage = kMoeF8Rows * 64;
+  static constexpr int kAct = 0;
+  static constexpr int kW = kAct + kMoeF8Stages * kActStage;
+  static constexpr int kRaw = kW + 2 * kWStage;
+  static constexpr int kSa = kRaw + kMoeF8Stages * kRawStage;
+  static constexpr int kRef = kSa + kMoeF8Stages * kMoeF8Slots * 4;
+  static constexpr int kBars = kRef + 2 * kMoeF8Rows * 4;
+  static constexpr int kRsrc = kBars + 2 * kMoeF8Stages * 8;
+  static constexpr int kScales = kRsrc + 4 * kMoeF8Slots;
+  // e8m0 bytes per scale row: K/32 rounded up to an odd number of 16-byte chunks (rows of 8 consecutive threads
+  // start in distinct bank groups).
+  __host__ __device__ static constexpr int64_t pitch(int64_t K) { return 16 * (((K / 32 + 15) / 16) | 1); }
+  __host__ __device__ static constexpr int64_t bytes(int64_t K) { return kScales + kMoeF8Rows * pitch(K) + 1024; }
+};
+static_assert(MoeF8Smem::kScales % 16 == 0 && MoeF8Smem::kBars % 8 == 0);
+
+// Empty when moe_gemm_fp8_kernel supports the call (the scale-spread condition is the caller's).
+inline std::string moe_fp8_unsupported(const MoeGemmParams& p) {
+  if (p.format != MoeWeightFormat::Mxfp4) return "moe fp8: weights are not MXFP4";
+  if (p.scale_dtype != MoeScaleDtype::E8m0) return "moe fp8: weight scales are not e8m0";
+  if (p.a_q == nullptr || p.a_scale == nullptr || p.a_rows <= 0) return "moe fp8: reads e4m3 A with f32 scales";
+  if (p.N <= 0 || p.N % moe_fp8_bn(p.gate_up) != 0)
+    return "moe fp8: N " + std::to_string(p.N) + " is not a multiple of " + std::to_string(moe_fp8_bn(p.gate_up));
+  if (p.K <= 0 || p.K % kMoeF8BK != 0) return "moe fp8: K " + std::to_string(p.K) + " is not a multiple of 128";
+  if (MoeF8Smem::bytes(p.K) > kMoeWgMaxSmem)
+    return "moe fp8: K " + std::to_string(p.K) + " needs " + std::to_string(MoeF8Smem::bytes(p.K)) +
+           " bytes of shared memory";
+  return {};
+}
+
+// 8 e2m1 codes (MXFP4 order, low nibble first) -> 8 e4m3 bytes (.x codes 0-3, .y codes 4-7), magnitudes through
+// the byte table (lut_lo: magnitudes 0-3, lut_hi: 4-7), signs moved from bit 3 of each nibble to bit 7 of each byte.
+__device__ __forceinline__ uint2 moe_f8_cvt8(uint32_t w, uint32_t lut_lo, uint32_t lut_hi) {
+  const uint32_t m = w & 0x77777777u;
+  const uint32_t mag0 = __byte_perm(lut_lo, lut_hi, m), mag1 = __byte_perm(lut_lo, lut_hi, m >> 16);
+  const uint32_t w4 = w << 4;
+  const uint32_t s0 = __byte_perm(w4, w, 0x5140), s1 = __byte_perm(w4, w, 0x7362);
+  return make_uint2(mag0 | (s0 & 0x80808080u), mag1 | (s1 & 0x80808080u));
+}
+
+// The magnitude table of shift t (0..12): e4m3 bytes of {0, 0.5, 1, 1.5, 2, 3, 4, 6} · 2^(t - 6). Magnitude m >= 2
+// is the normal byte (e + t) << 3 | mantissa; 0.5 is the subnormal 0x04 at t = 0, else the power t << 3.
+__device__ __forceinline__ void moe_f8_lut(int t, uint32_t& lut_lo, uint32_t& lut_hi) {
+  const uint32_t tt = static_cast<uint32_t>(t) << 3;
+  lut_lo = 0x0C080000u + tt * 0x01010100u + (t == 0 ? 0x0400u : 0u);
+  lut_hi = 0x1C181410u + tt * 0x01010101u;
+}
+
+__device__ __forceinline__ void moe_f8_cp_async4(void* smem, const void* gmem) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(moe_wg_smem_u32(smem)), "l"(gmem) : "memory");
+}
+
+// d[64 x kN] = (accumulate ? d : 0) + A[64 x 32] · B[kN x 32]ᵀ, e4m3 in, f32 accumulate (wgmma m64nNk32, both
+// operands K-major through shared-memory descriptors). Thread (warp w of the warpgroup, lane l) holds
+// d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)).
+template <int kN>
+__device__ __forceinline__ void moe_f8_mma(float (&d)[kN / 2], uint64_t da, uint64_t db, bool accumulate);
+template <>
+__device__ __forceinline__ void moe_f8_mma<16>(float (&d)[8], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7"
+      "}, %8, %9, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<32>(float (&d)[16], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15"
+      "}, %16, %17, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<48>(float (&d)[24], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %26, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n48k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23"
+      "}, %24, %25, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<64>(float (&d)[32], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      "}, %32, %33, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<80>(float (&d)[40], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %42, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n80k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39"
+      "}, %40, %41, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<96>(float (&d)[48], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %50, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n96k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
+      "%42, %43, %44, %45, %46, %47"
+      "}, %48, %49, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<112>(float (&d)[56], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %58, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n112k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55"
+      "}, %56, %57, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+template <>
+__device__ __forceinline__ void moe_f8_mma<128>(float (&d)[64], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
+      "%62, %63"
+      "}, %64, %65, p, 1, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+
+// Weight row of CTA row r (file comment): the weight and its row index.
+template <bool kGateUp>
+__device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int expert, int n0, int r, int& n) {
+  if constexpr (kGateUp) {
+    n = n0 + 8 * (r >> 4) + (r & 7);
+    return (r & 8) ? p.w3[expert] : p.w1[expert];
+  } else {
+    n = n0 + r;
+    return p.w1[expert];
+  }
+}
+
+// Producer thread t (warpgroup 0), at CTA start: source rows of the tile's slots and the e8m0 scales of the CTA's
+// weight rows for the whole K (one cp.async group; 16-byte chunks when the rows allow, else byte loads).
+template <bool kGateUp>
+__device__ __forceinline__ void moe_f8_prologue(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int row0,
+                                                int rows, int t) {
+  const int i = row0 + min(t, rows - 1);
+  const int slot = p.gather ? p.perm[i] : i;
+  const int len = p.K / 32, pitch = static_cast<int>(MoeF8Smem::pitch(p.K));
+  uint8_t* const dst = smem + MoeF8Smem::kScales;
+  const bool vec = len % 16 == 0 && (reinterpret_cast<uintptr_t>(p.w1[expert].scale) & 15) == 0 &&
+                   (!kGateUp || (reinterpret_cast<uintptr_t>(p.w3[expert].scale) & 15) == 0);
+  if (vec) {
+    const int cpr = len / 16;
+    for (int c = t; c < kMoeF8Rows * cpr; c += 128) {
+      const int r = c / cpr, k = c - r * cpr;
+      int n;
+      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, expert, n0, r, n);
+      moe_cp_async16(dst + r * pitch + 16 * k, w.scale + static_cast<int64_t>(n) * len + 16 * k);
+    }
+  } else {
+    for (int c = t; c < kMoeF8Rows * len; c += 128) {
+      const int r = c / len, k = c - r * len;
+      int n;
+      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, expert, n0, r, n);
+      dst[r * pitch + k] = __ldg(w.scale + static_cast<int64_t>(n) * len + k);
+    }
+  }
+  moe_cp_async_commit();
+  reinterpret_cast<int*>(smem + MoeF8Smem::kRsrc)[t] = p.gather ? slot / p.top_k : slot;
+}
+
+// Converts weight row t of step kt (raw stage s) into converted slot kt & 1 and writes its promotion factor.
+__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int K, int kt, int s, int t) {
+  using Sm = MoeF8Smem;
+  const uint32_t sc4 = *reinterpret_cast<const uint32_t*>(smem + Sm::kScales + t * Sm::pitch(K) + 4 * kt);
+  const int b[4] = {static_cast<int>(sc4 & 0xFF), static_cast<int>((sc4 >> 8) & 0xFF),
+                    static_cast<int>((sc4 >> 16) & 0xFF), static_cast<int>(sc4 >> 24)};
+  const int smax = max(max(b[0], b[1]), max(b[2], b[3]));
+  const uint8_t* raw = smem + Sm::kRaw + s * Sm::kRawStage + t * 64;
+  uint8_t* const wrow = smem + Sm::kW + (kt & 1) * Sm::kWStage + t * 128;
+  const int rswz = (t >> 1) & 3, r7 = t & 7;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint4 v = *reinterpret_cast<const uint4*>(raw + ((i ^ rswz) << 4));
+    uint32_t lo, hi;
+    moe_f8_lut(max(b[i] - smax + kMoeF8MaxSpread, 0), lo, hi);
+    const uint2 o0 = moe_f8_cvt8(v.x, lo, hi), o1 = moe_f8_cvt8(v.y, lo, hi);
+    const uint2 o2 = moe_f8_cvt8(v.z, lo, hi), o3 = moe_f8_cvt8(v.w, lo, hi);
+    *reinterpret_cast<uint4*>(wrow + (((2 * i) ^ r7) << 4)) = make_uint4(o0.x, o0.y, o1.x, o1.y);
+    *reinterpret_cast<uint4*>(wrow + (((2 * i + 1) ^ r7) << 4)) = make_uint4(o2.x, o2.y, o3.x, o3.y);
+  }
+  // code · 2^(s32 - 127) = byte · 2^(smax - 133); f32 exponent field smax - 133 + 127.
+  reinterpret_cast<float*>(smem + Sm::kRef)[(kt & 1) * kMoeF8Rows + t] = __int_as_float((smax - 6) << 23);
+}
+
+// Producer warpgroup, thread t of 128 (file comment). Expects moe_f8_prologue's cp.async group committed.
+template <bool kGateUp>
+__device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t,
+                                               int rows) {
+  using Sm = MoeF8Smem;
+  constexpr int S = kMoeF8Stages;
+  const int K = p.K, KT = K / kMoeF8BK;
+  const uint32_t full0 = moe_wg_smem_u32(smem + Sm::kBars), empty0 = full0 + 8 * S;
+  // Raw copies: chunk rc of rows rr + 32 j (j < 4); a warp copies 8 whole 64-byte rows per round.
+  const int rc = t & 3, rr = t >> 2;
+  const uint8_t* raw_src[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    int n;
+    const MoeWeightPtr w = moe_f8_row<kGateUp>(p, expert, n0, rr + 32 * j, n);
+    raw_src[j] = w.data + static_cast<int64_t>(n) * (K / 2) + 16 * rc;
+  }
+  uint8_t* const raw_dst = smem + Sm::kRaw + rr * 64 + ((rc ^ ((rr >> 1) & 3)) << 4);  // rr + 32 j: same swizzle
+  // Activation copies: chunk ac of tile rows ar + 16 i (i < 8); rows >= `rows` are not loaded.
+  const int ar = t >> 3, ac = t & 7;
+  const int* const rsrc = reinterpret_cast<const int*>(smem + Sm::kRsrc);
+  const uint8_t* a_src[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) a_src[i] = p.a_q + static_cast<int64_t>(rsrc[ar + 16 * i]) * K + 16 * ac;
+  uint8_t* const a_dst = smem + Sm::kAct + ar * 128 + ((ac ^ (ar & 7)) << 4);  // (ar + 16 i) & 7 == ar & 7
+  const float* const sa_src = t < rows ? p.a_scale + rsrc[t] : nullptr;
+  float* const sa_dst = reinterpret_cast<float*>(smem + Sm::kSa) + t;
+  auto issue = [&](int kt) {
+    const int s = kt % S;
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      if (ar + 16 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 16 * i * 128, a_src[i] + kt * kMoeF8BK);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 32 * j * 64, raw_src[j] + kt * 64);
+    if (sa_src) moe_f8_cp_async4(sa_dst + s * kMoeF8Slots, sa_src + static_cast<int64_t>(kt) * p.a_rows);
+  };
+  issue(0);
+  moe_cp_async_commit();
+  if (KT > 1) issue(1);
+  moe_cp_async_commit();
+  for (int kt = 0; kt < KT; ++kt) {
+    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);
+    if (kt + 2 < KT) issue(kt + 2);
+    moe_cp_async_commit();
+    moe_cp_async_wait<2>();  // step kt's copies (and the scales) of this thread have landed
+    moe_wg_producer_sync();  // every producer thread's
+    moe_f8_convert(smem, K, kt, kt % S, t);
+    moe_wg_fence_async_smem();  // this thread's converted row and its completed activation copies
+    moe_wg_bar_arrive(full0 + 8 * (kt % S));
+  }
+}
+
+// Consumer warpgroup cw (0, 1), thread ct, for tiles of kN - 15 .. kN rows.
+template <bool kGateUp, int kN>
+__device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct, int row0,
+                                               int rows, int n0) {
+  using Sm = MoeF8Smem;
+  constexpr int S = kMoeF8Stages, kR = kN / 2;
+  const int KT = p.K / kMoeF8BK;
+  const uint32_t full0 = moe_wg_smem_u32(smem + Sm::kBars), empty0 = full0 + 8 * S;
+  const uint32_t w_base = moe_wg_smem_u32(smem + Sm::kW) + 64 * cw * 128;
+  const uint32_t a_base = moe_wg_smem_u32(smem + Sm::kAct);
+  const float* const sa_s = reinterpret_cast<const float*>(smem + Sm::kSa);
+  const float* const ref_s = reinterpret_cast<const float*>(smem + Sm::kRef);
+  const int warp = ct >> 5, lane = ct & 31;
+  const int rl = 64 * cw + 16 * warp + (lane >> 2);  // accumulator rows rl, rl + 8
+  const int cl = 2 * (lane & 3);                     // token columns 8 j + cl, + 1
+  float acc[kR], part[kR];
+#pragma unroll
+  for (int i = 0; i < kR; ++i) acc[i] = 0.0f;
+  for (int kt = 0; kt < KT; ++kt) {
+    const int s = kt % S;
+    moe_wg_bar_wait(full0 + 8 * s, (kt / S) & 1);
+    moe_wg_fence();
+#pragma unroll
+    for (int k = 0; k < kMoeF8BK / 32; ++k)
+      moe_f8_mma<kN>(part, moe_wg_desc(w_base + (kt & 1) * Sm::kWStage + 32 * k),
+                     moe_wg_desc(a_base + s * Sm::kActStage + 32 * k), k > 0);
+    moe_wg_commit();
+    moe_wg_wait<0>();
+    moe_wg_fence_acc(part);
+    const float r0 = ref_s[(kt & 1) * kMoeF8Rows + rl], r1 = ref_s[(kt & 1) * kMoeF8Rows + rl + 8];
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j) {
+      const float2 sa = *reinterpret_cast<const float2*>(sa_s + s * kMoeF8Slots + 8 * j + cl);
+      acc[4 * j + 0] = fmaf(part[4 * j + 0], r0 * sa.x, acc[4 * j + 0]);
+      acc[4 * j + 1] = fmaf(part[4 * j + 1], r0 * sa.y, acc[4 * j + 1]);
+      acc[4 * j + 2] = fmaf(part[4 * j + 2], r1 * sa.x, acc[4 * j + 2]);
+      acc[4 * j + 3] = fmaf(part[4 * j + 3], r1 * sa.y, acc[4 * j + 3]);
+    }
+    __syncwarp();
+    if (lane == 0) moe_wg_bar_arrive(empty0 + 8 * s);
+  }
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int tok = 8 * j + cl + e;
+      if (tok >= rows) continue;
+      if constexpr (kGateUp) {
+        moe_store<true>(p, row0 + tok, n0 + 8 * (rl >> 4) + (rl & 7), acc[4 * j + e], acc[4 * j + 2 + e]);
+      } else {
+        moe_store<false>(p, row0 + tok, n0 + rl, acc[4 * j + e], 0.0f);
+        moe_store<false>(p, row0 + tok, n0 + rl + 8, acc[4 * j + 2 + e], 0.0f);
+      }
+    }
+}
+
+template <bool kGateUp>
+__global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __grid_constant__ MoeGemmParams p) {
+  grid_dependency_sync();
+  const int tile = blockIdx.y;
+  if (tile >= *p.n_tiles) return;
+  const int expert = p.tiles[3 * tile], row0 = p.tiles[3 * tile + 1], rows = p.tiles[3 * tile + 2];
+  const int n0 = blockIdx.x * moe_fp8_bn(kGateUp);
+  const int tid = threadIdx.x, wg = tid >> 7;
+  extern __shared__ uint8_t moe_f8_dyn_smem[];
+  uint8_t* smem = moe_wg_align1024(moe_f8_dyn_smem);
+  if (wg == 0) moe_f8_prologue<kGateUp>(p, smem, expert, n0, row0, rows, tid);
+  if (tid == 0) {
+    const uint32_t bars = moe_wg_smem_u32(smem + MoeF8Smem::kBars);
+    for (int s = 0; s < kMoeF8Stages; ++s) {
+      moe_wg_bar_init(bars + 8 * s, 128);                      // full: every producer thread
+      moe_wg_bar_init(bars + 8 * (kMoeF8Stages + s), 8);       // empty: lane 0 of every consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  if (wg == 0) {
+    moe_f8_produce<kGateUp>(p, smem, expert, n0, tid, rows);
+    return;
+  }
+  const int cw = wg - 1, ct = tid & 127;
+  switch ((rows + 15) / 16) {
+    case 1: moe_f8_consume<kGateUp, 16>(p, smem, cw, ct, row0, rows, n0); break;
+    case 2: moe_f8_consume<kGateUp, 32>(p, smem, cw, ct, row0, rows, n0); break;
+    case 3: moe_f8_consume<kGateUp, 48>(p, smem, cw, ct, row0, rows, n0); break;
+    case 4: moe_f8_consume<kGateUp, 64>(p, smem, cw, ct, row0, rows, n0); break;
+    case 5: moe_f8_consume<kGateUp, 80>(p, smem, cw, ct, row0, rows, n0); break;
+    case 6: moe_f8_consume<kGateUp, 96>(p, smem, cw, ct, row0, rows, n0); break;
+    case 7: moe_f8_consume<kGateUp, 112>(p, smem, cw, ct, row0, rows, n0); break;
+    default: moe_f8_consume<kGateUp, 128>(p, smem, cw, ct, row0, rows, n0); break;
+  }
+}
+
+}  // namespace dsv4::cuda
