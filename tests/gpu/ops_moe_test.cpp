@@ -358,6 +358,7 @@ void test_ops_moe(Env& env) {
   // DSV4_MOE_GEMV=0 (the mma decode tile), so the run shows before / after and keeps the old path checked.
   {
     const PathSwitch legacy(cuda::kernel_paths().moe_gemv, false);  // the older mma decode tiles
+    const PathSwitch no_fp8(cuda::kernel_paths().moe_fp8, false);   // (else T = 9 takes the FP8 prefill kernel)
     test_moe_experts(env, Numerics{}, {"tiny-legacy", 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false);
     test_moe_experts(env, Numerics{}, {"tiny-legacy", 256, 128, 16, 2, 33, Fmt::Fp8, 32}, true, false);
     test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 64, false, true, "legacy");
@@ -446,9 +447,12 @@ void test_ops_moe(Env& env) {
       test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Fp8, 0}, true, false);
       test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, true, true, tag.c_str());
       test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 4096, false, true, tag.c_str());  // shared expert
-    } else {  // MXFP4 expert_ffn (one expert, no gather, routing weights; a 44-row tile) and 2-step K (D=512)
+    } else {  // MXFP4 expert_ffn (one expert, no gather, routing weights; a 44-row tile), 2-step K (D=512),
+              // tiles of 1-3 rows (T=9; K=128 for the down GEMM)
       test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 1024, 512, 300, true, false, tag.c_str());
       test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol);
+      const PathSwitch no_gemv(cuda::kernel_paths().moe_gemv, false);  // T = 9 on the prefill kernel
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false, tol);
     }
     test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol);
     test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol);

@@ -1,5 +1,6 @@
 // Launcher of the FP8 prefill expert GEMM (moe_gemm_fp8.cuh), in its own translation unit: its eight N variants
 // per kernel are the slowest device code of the MoE family to compile.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -32,7 +33,13 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
   check(why.empty(), why);
   check(p.tiles && p.n_tiles && p.out, "moe fp8: null operand");
   if (max_tiles == 0) return;
-  const int64_t smem = MoeF8Smem::bytes(p.K);
+  const int64_t smem = MoeF8Smem::bytes();
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    DSV4_CUDA_CHECK(cudaGetDevice(&dev));
+    DSV4_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n;
+  }();
   auto run = [&]<bool kGateUp>() {
     auto kernel = moe_gemm_fp8_kernel<kGateUp>;
     static int64_t smem_set = 0;  // raised once per instance, to the largest size asked so far
@@ -40,7 +47,9 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
       DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
       smem_set = smem;
     }
-    const dim3 grid(static_cast<unsigned>(p.N / moe_fp8_bn(kGateUp)), static_cast<unsigned>(max_tiles));
+    // Persistent: one CTA per SM at most (the kernel's items: n_tiles · N / bn, read on the device).
+    const int64_t items = max_tiles * (p.N / moe_fp8_bn(kGateUp));
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>(items, sms)));
     launch_kernel(kernel, grid, kMoeF8Threads, static_cast<size_t>(smem), stream, p);
   };
   if (p.gate_up) run.template operator()<true>();

@@ -9,27 +9,32 @@
 // Host side (ops_moe.cu) takes this kernel only after checking every scale block of the expert set
 // (moe_fp8_scales_ok: spread <= 12, 7 <= smax <= 254); other sets stay on the bf16 kernel.
 //
-// Swap AB (the weights are wgmma's M side, the tile's tokens its N side): the CTA computes 128 weight rows x one
+// Swap AB (the weights are wgmma's M side, the tile's tokens its N side): a work item is 128 weight rows x one
 // moe_align tile (<= 128 slots of one expert), N = the tile's rows rounded up to 16, so a 96-row tile does 96
-// columns of work, not 128. grid: x = N / moe_fp8_bn(gate_up), y = tile capacity (CTAs past n_tiles exit).
-// Weight rows of the CTA: gate_up: row r = 16 b + 8 h + i (b < 8, h < 2, i < 8) is w1 (h = 0) or w3 (h = 1) row
+// columns of work, not 128. Items: tile item / cb, column block item % cb (cb = N / moe_fp8_bn); persistent CTAs
+// (grid <= SMs, one CTA per SM) take items blockIdx.x, + gridDim.x, ..., so the CTAs running at once share a few
+// tiles' activation rows in L2 and a CTA's pipeline runs on from one item into the next.
+// Weight rows of an item: gate_up: row r = 16 b + 8 h + i (b < 8, h < 2, i < 8) is w1 (h = 0) or w3 (h = 1) row
 // n0 + 8 b + i, so a thread's accumulator rows r and r + 8 are g and u of one output column; down: w2 row n0 + r.
-// 384 threads, one CTA per SM:
-//  * producer (warpgroup 0): cp.asyncs two K steps ahead into a kMoeF8Stages ring: the tile's activation rows
-//    (e4m3, 128 B per step; rows past the tile's not loaded), their act_quant scales (f32), and the raw MXFP4
-//    bytes of the 128 weight rows (64 B per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read
-//    conflict-free). The e8m0 scales of the CTA's rows for the whole K are copied once, at CTA start. After a
-//    producer barrier, thread t converts weight row t of step kt into a two-slot e4m3 buffer (byte-permute
-//    table per 32-block, moe_f8_cvt8) and writes its promotion factor 2^(smax - 133), fences the async proxy and
-//    arrives on full[s].
+// 384 threads:
+//  * producer (warpgroup 0): walks the CTA's items as one sequence of global K steps and cp.asyncs step g + 4
+//    into a kMoeF8Stages (6) ring at step g: the item's activation rows (e4m3, 128 B per step; rows past the
+//    tile's not loaded), their act_quant scales (f32), the raw MXFP4 bytes of the 128 weight rows (64 B per
+//    step, 16-byte chunks xor-swizzled so that 8 consecutive rows read conflict-free) and their four e8m0 bytes.
+//    After a producer barrier, thread t converts weight row t of step g into a two-slot e4m3 buffer
+//    (byte-permute table per 32-block, moe_f8_cvt8), writes its promotion factor 2^(smax - 133), fences the
+//    async proxy and arrives on full[g % S].
 //  * consumers (warpgroups 1, 2): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
-//    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty[s], one arrival per
-//    warp). The two warpgroups' wgmmas and promotions interleave on the SM.
+//    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
+//    warp); after an item's last step, its epilogue (moe_store) while the producer fills the next item's steps.
+//    The two warpgroups' wgmmas and promotions interleave on the SM.
 // Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [2][128][128 B], both K-major with
-// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; promotion factors
-// f32 [2][128]; mbarriers full[S] (128 arrivals), empty[S] (8); source rows i32 [128]; e8m0 scales [128][pitch].
-// Deadlock freedom and slot reuse as in moe_gemm_wgmma.cuh (the producer fills step kt + 2 and converts step kt
-// after empty(kt - 2)).
+// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128];
+// promotion factors f32 [2][128]; mbarriers full[S] (128 arrivals), empty[S] (8).
+// Deadlock freedom: the producer issues step g + 4 (stage (g - 2) % S) and converts step g (slot (g - 2) & 1)
+// after empty(g - 2); consumers release g - 2 after finishing it, which needs only full(g - 2). Raw / scale stage
+// reuse across producer threads: step g + 4's copies overwrite step g - 2's raw bytes only after the issuing
+// thread passed step g - 1's producer barrier, i.e. after every producer thread converted g - 2.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -45,7 +50,7 @@ namespace dsv4::cuda {
 
 inline constexpr int kMoeF8Rows = 128;     // weight rows per CTA
 inline constexpr int kMoeF8BK = 128;       // K per step: one act_quant block
-inline constexpr int kMoeF8Stages = 4;     // activation / raw ring
+inline constexpr int kMoeF8Stages = 6;     // activation / raw / scale ring; copies run 4 steps ahead
 inline constexpr int kMoeF8Threads = 384;
 inline constexpr int kMoeF8Slots = kMoeWgBM;  // slots per tile (moe_gemm_bm(MmaPrefill))
 inline constexpr int kMoeF8MaxSpread = 12;    // largest smax - s32 inside a (row, 128-K) block
@@ -60,17 +65,14 @@ struct MoeF8Smem {
   static constexpr int kAct = 0;
   static constexpr int kW = kAct + kMoeF8Stages * kActStage;
   static constexpr int kRaw = kW + 2 * kWStage;
-  static constexpr int kSa = kRaw + kMoeF8Stages * kRawStage;
-  static constexpr int kRef = kSa + kMoeF8Stages * kMoeF8Slots * 4;
-  static constexpr int kBars = kRef + 2 * kMoeF8Rows * 4;
-  static constexpr int kRsrc = kBars + 2 * kMoeF8Stages * 8;
-  static constexpr int kScales = kRsrc + 4 * kMoeF8Slots;
-  // e8m0 bytes per scale row: K/32 rounded up to an odd number of 16-byte chunks (rows of 8 consecutive threads
-  // start in distinct bank groups).
-  __host__ __device__ static constexpr int64_t pitch(int64_t K) { return 16 * (((K / 32 + 15) / 16) | 1); }
-  __host__ __device__ static constexpr int64_t bytes(int64_t K) { return kScales + kMoeF8Rows * pitch(K) + 1024; }
+  static constexpr int kSa = kRaw + kMoeF8Stages * kRawStage;          // f32 [S][128]: activation scales
+  static constexpr int kWsc = kSa + kMoeF8Stages * kMoeF8Slots * 4;    // u32 [S][128]: 4 e8m0 bytes per row
+  static constexpr int kRef = kWsc + kMoeF8Stages * kMoeF8Rows * 4;    // f32 [2][128]: promotion factors
+  static constexpr int kBars = kRef + 2 * kMoeF8Rows * 4;              // full[S], empty[S]
+  static constexpr int kEnd = kBars + 2 * kMoeF8Stages * 8;
+  __host__ __device__ static constexpr int64_t bytes() { return kEnd + 1024; }  // + slack to align the base
 };
-static_assert(MoeF8Smem::kScales % 16 == 0 && MoeF8Smem::kBars % 8 == 0);
+static_assert(MoeF8Smem::bytes() <= 227 * 1024 && MoeF8Smem::kBars % 8 == 0);
 
 // Empty when moe_gemm_fp8_kernel supports the call (the scale-spread condition is the caller's).
 inline std::string moe_fp8_unsupported(const MoeGemmParams& p) {
@@ -80,9 +82,6 @@ inline std::string moe_fp8_unsupported(const MoeGemmParams& p) {
   if (p.N <= 0 || p.N % moe_fp8_bn(p.gate_up) != 0)
     return "moe fp8: N " + std::to_string(p.N) + " is not a multiple of " + std::to_string(moe_fp8_bn(p.gate_up));
   if (p.K <= 0 || p.K % kMoeF8BK != 0) return "moe fp8: K " + std::to_string(p.K) + " is not a multiple of 128";
-  if (MoeF8Smem::bytes(p.K) > kMoeWgMaxSmem)
-    return "moe fp8: K " + std::to_string(p.K) + " needs " + std::to_string(MoeF8Smem::bytes(p.K)) +
-           " bytes of shared memory";
   return {};
 }
 
@@ -256,6 +255,24 @@ __device__ __forceinline__ void moe_f8_mma<128>(float (&d)[64], uint64_t da, uin
       : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
 }
 
+// Work item `item` of the call (tile item / cb, column block item % cb; cb = N / moe_fp8_bn): consecutive items
+// share a tile, so the CTAs running at once read the same activation rows from L2.
+struct MoeF8Item {
+  int expert, row0, rows, n0;
+};
+template <bool kGateUp>
+__device__ __forceinline__ MoeF8Item moe_f8_item(const MoeGemmParams& p, int item) {
+  const int cb = p.N / moe_fp8_bn(kGateUp), tile = item / cb;
+  return {p.tiles[3 * tile], p.tiles[3 * tile + 1], p.tiles[3 * tile + 2], (item - tile * cb) * moe_fp8_bn(kGateUp)};
+}
+// Items of this CTA: blockIdx.x, + gridDim.x, ... below n_tiles · cb.
+template <bool kGateUp>
+__device__ __forceinline__ int moe_f8_my_items(const MoeGemmParams& p) {
+  const int n = *p.n_tiles * (p.N / moe_fp8_bn(kGateUp));
+  return n > static_cast<int>(blockIdx.x) ? (n - 1 - static_cast<int>(blockIdx.x)) / static_cast<int>(gridDim.x) + 1
+                                          : 0;
+}
+
 // Weight row of CTA row r (file comment): the weight and its row index.
 template <bool kGateUp>
 __device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int expert, int n0, int r, int& n) {
@@ -268,46 +285,16 @@ __device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int e
   }
 }
 
-// Producer thread t (warpgroup 0), at CTA start: source rows of the tile's slots and the e8m0 scales of the CTA's
-// weight rows for the whole K (one cp.async group; 16-byte chunks when the rows allow, else byte loads).
-template <bool kGateUp>
-__device__ __forceinline__ void moe_f8_prologue(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int row0,
-                                                int rows, int t) {
-  const int i = row0 + min(t, rows - 1);
-  const int slot = p.gather ? p.perm[i] : i;
-  const int len = p.K / 32, pitch = static_cast<int>(MoeF8Smem::pitch(p.K));
-  uint8_t* const dst = smem + MoeF8Smem::kScales;
-  const bool vec = len % 16 == 0 && (reinterpret_cast<uintptr_t>(p.w1[expert].scale) & 15) == 0 &&
-                   (!kGateUp || (reinterpret_cast<uintptr_t>(p.w3[expert].scale) & 15) == 0);
-  if (vec) {
-    const int cpr = len / 16;
-    for (int c = t; c < kMoeF8Rows * cpr; c += 128) {
-      const int r = c / cpr, k = c - r * cpr;
-      int n;
-      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, expert, n0, r, n);
-      moe_cp_async16(dst + r * pitch + 16 * k, w.scale + static_cast<int64_t>(n) * len + 16 * k);
-    }
-  } else {
-    for (int c = t; c < kMoeF8Rows * len; c += 128) {
-      const int r = c / len, k = c - r * len;
-      int n;
-      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, expert, n0, r, n);
-      dst[r * pitch + k] = __ldg(w.scale + static_cast<int64_t>(n) * len + k);
-    }
-  }
-  moe_cp_async_commit();
-  reinterpret_cast<int*>(smem + MoeF8Smem::kRsrc)[t] = p.gather ? slot / p.top_k : slot;
-}
-
-// Converts weight row t of step kt (raw stage s) into converted slot kt & 1 and writes its promotion factor.
-__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int K, int kt, int s, int t) {
+// Converts weight row t of global step g (stage g % S) into converted slot g & 1 and writes its promotion factor.
+__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int t) {
   using Sm = MoeF8Smem;
-  const uint32_t sc4 = *reinterpret_cast<const uint32_t*>(smem + Sm::kScales + t * Sm::pitch(K) + 4 * kt);
+  const int s = g % kMoeF8Stages;
+  const uint32_t sc4 = reinterpret_cast<const uint32_t*>(smem + Sm::kWsc)[s * kMoeF8Rows + t];
   const int b[4] = {static_cast<int>(sc4 & 0xFF), static_cast<int>((sc4 >> 8) & 0xFF),
                     static_cast<int>((sc4 >> 16) & 0xFF), static_cast<int>(sc4 >> 24)};
   const int smax = max(max(b[0], b[1]), max(b[2], b[3]));
   const uint8_t* raw = smem + Sm::kRaw + s * Sm::kRawStage + t * 64;
-  uint8_t* const wrow = smem + Sm::kW + (kt & 1) * Sm::kWStage + t * 128;
+  uint8_t* const wrow = smem + Sm::kW + (g & 1) * Sm::kWStage + t * 128;
   const int rswz = (t >> 1) & 3, r7 = t & 7;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -320,65 +307,92 @@ __device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int K, int kt, int
     *reinterpret_cast<uint4*>(wrow + (((2 * i + 1) ^ r7) << 4)) = make_uint4(o2.x, o2.y, o3.x, o3.y);
   }
   // code · 2^(s32 - 127) = byte · 2^(smax - 133); f32 exponent field smax - 133 + 127.
-  reinterpret_cast<float*>(smem + Sm::kRef)[(kt & 1) * kMoeF8Rows + t] = __int_as_float((smax - 6) << 23);
+  reinterpret_cast<float*>(smem + Sm::kRef)[(g & 1) * kMoeF8Rows + t] = __int_as_float((smax - 6) << 23);
 }
 
-// Producer warpgroup, thread t of 128 (file comment). Expects moe_f8_prologue's cp.async group committed.
+// Producer warpgroup, thread t of 128 (file comment), over the CTA's items as one sequence of global steps g
+// (item g / KT, K step g % KT): copies of step g + D are issued at step g (D = kMoeF8Stages - 2), after the
+// consumers released step g - 2 (its stage is (g + D) % S, and step g's converted slot was g - 2's).
 template <bool kGateUp>
-__device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* smem, int expert, int n0, int t,
-                                               int rows) {
+__device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* smem, int t) {
   using Sm = MoeF8Smem;
-  constexpr int S = kMoeF8Stages;
-  const int K = p.K, KT = K / kMoeF8BK;
+  constexpr int S = kMoeF8Stages, D = S - 2;
+  const int K = p.K, KT = K / kMoeF8BK, total = moe_f8_my_items<kGateUp>(p) * KT;
   const uint32_t full0 = moe_wg_smem_u32(smem + Sm::kBars), empty0 = full0 + 8 * S;
-  // Raw copies: chunk rc of rows rr + 32 j (j < 4); a warp copies 8 whole 64-byte rows per round.
-  const int rc = t & 3, rr = t >> 2;
-  const uint8_t* raw_src[4];
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    int n;
-    const MoeWeightPtr w = moe_f8_row<kGateUp>(p, expert, n0, rr + 32 * j, n);
-    raw_src[j] = w.data + static_cast<int64_t>(n) * (K / 2) + 16 * rc;
-  }
+  // Raw copies: chunk rc of rows rr + 32 j (j < 4), a warp copies 8 whole 64-byte rows per round; activation
+  // copies: chunk ac of tile rows ar + 16 i (i < 8), rows >= the tile's not loaded; thread t copies the four
+  // e8m0 bytes of weight row t and (t < rows) the act_quant scale of tile row t.
+  const int rc = t & 3, rr = t >> 2, ar = t >> 3, ac = t & 7;
   uint8_t* const raw_dst = smem + Sm::kRaw + rr * 64 + ((rc ^ ((rr >> 1) & 3)) << 4);  // rr + 32 j: same swizzle
-  // Activation copies: chunk ac of tile rows ar + 16 i (i < 8); rows >= `rows` are not loaded.
-  const int ar = t >> 3, ac = t & 7;
-  const int* const rsrc = reinterpret_cast<const int*>(smem + Sm::kRsrc);
-  const uint8_t* a_src[8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) a_src[i] = p.a_q + static_cast<int64_t>(rsrc[ar + 16 * i]) * K + 16 * ac;
-  uint8_t* const a_dst = smem + Sm::kAct + ar * 128 + ((ac ^ (ar & 7)) << 4);  // (ar + 16 i) & 7 == ar & 7
-  const float* const sa_src = t < rows ? p.a_scale + rsrc[t] : nullptr;
+  uint8_t* const a_dst = smem + Sm::kAct + ar * 128 + ((ac ^ (ar & 7)) << 4);            // (ar + 16 i) & 7 == ar & 7
+  uint8_t* const wsc_dst = smem + Sm::kWsc + 4 * t;
   float* const sa_dst = reinterpret_cast<float*>(smem + Sm::kSa) + t;
-  auto issue = [&](int kt) {
-    const int s = kt % S;
+  const uint8_t* raw_src[4];
+  const uint8_t* a_src[8];
+  const uint8_t* wsc_src = nullptr;
+  const float* sa_src = nullptr;
+  int rows = 0, cur = -1;
+  auto setup = [&](int li) {  // source pointers of the CTA's li-th item
+    const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
+    rows = it.rows;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      int n;
+      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, it.expert, it.n0, rr + 32 * j, n);
+      raw_src[j] = w.data + static_cast<int64_t>(n) * (K / 2) + 16 * rc;
+    }
+    int n;
+    const MoeWeightPtr w = moe_f8_row<kGateUp>(p, it.expert, it.n0, t, n);
+    wsc_src = w.scale + static_cast<int64_t>(n) * (K / 32);
+    auto src_row = [&](int r) {
+      const int i = it.row0 + min(r, it.rows - 1);
+      return p.gather ? p.perm[i] / p.top_k : i;
+    };
+#pragma unroll
+    for (int i = 0; i < 8; ++i) a_src[i] = p.a_q + static_cast<int64_t>(src_row(ar + 16 * i)) * K + 16 * ac;
+    sa_src = t < it.rows ? p.a_scale + src_row(t) : nullptr;
+  };
+  auto issue = [&](int g) {
+    const int li = g / KT, kt = g - li * KT, s = g % S;
+    if (li != cur) {
+      setup(li);
+      cur = li;
+    }
 #pragma unroll
     for (int i = 0; i < 8; ++i)
       if (ar + 16 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 16 * i * 128, a_src[i] + kt * kMoeF8BK);
 #pragma unroll
     for (int j = 0; j < 4; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 32 * j * 64, raw_src[j] + kt * 64);
+    const uint8_t* wsc = wsc_src + 4 * kt;
+    if ((reinterpret_cast<uintptr_t>(wsc) & 3) == 0) {
+      moe_f8_cp_async4(wsc_dst + s * kMoeF8Rows * 4, wsc);
+    } else {
+      uint32_t v = 0;
+      for (int b = 0; b < 4; ++b) v |= static_cast<uint32_t>(__ldg(wsc + b)) << (8 * b);
+      *reinterpret_cast<uint32_t*>(wsc_dst + s * kMoeF8Rows * 4) = v;
+    }
     if (sa_src) moe_f8_cp_async4(sa_dst + s * kMoeF8Slots, sa_src + static_cast<int64_t>(kt) * p.a_rows);
   };
-  issue(0);
-  moe_cp_async_commit();
-  if (KT > 1) issue(1);
-  moe_cp_async_commit();
-  for (int kt = 0; kt < KT; ++kt) {
-    if (kt >= 2) moe_wg_bar_wait(empty0 + 8 * ((kt - 2) % S), ((kt - 2) / S) & 1);
-    if (kt + 2 < KT) issue(kt + 2);
+  for (int g = 0; g < D; ++g) {
+    if (g < total) issue(g);
     moe_cp_async_commit();
-    moe_cp_async_wait<2>();  // step kt's copies (and the scales) of this thread have landed
+  }
+  for (int g = 0; g < total; ++g) {
+    if (g >= 2) moe_wg_bar_wait(empty0 + 8 * ((g - 2) % S), ((g - 2) / S) & 1);
+    if (g + D < total) issue(g + D);
+    moe_cp_async_commit();
+    moe_cp_async_wait<D>();  // step g's copies of this thread have landed
     moe_wg_producer_sync();  // every producer thread's
-    moe_f8_convert(smem, K, kt, kt % S, t);
+    moe_f8_convert(smem, g, t);
     moe_wg_fence_async_smem();  // this thread's converted row and its completed activation copies
-    moe_wg_bar_arrive(full0 + 8 * (kt % S));
+    moe_wg_bar_arrive(full0 + 8 * (g % S));
   }
 }
 
-// Consumer warpgroup cw (0, 1), thread ct, for tiles of kN - 15 .. kN rows.
+// Consumer warpgroup cw (0, 1), thread ct: one item of kN - 15 .. kN rows, global steps g0 .. g0 + KT - 1.
 template <bool kGateUp, int kN>
-__device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct, int row0,
-                                               int rows, int n0) {
+__device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct,
+                                               const MoeF8Item& it, int g0) {
   using Sm = MoeF8Smem;
   constexpr int S = kMoeF8Stages, kR = kN / 2;
   const int KT = p.K / kMoeF8BK;
@@ -394,17 +408,17 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
 #pragma unroll
   for (int i = 0; i < kR; ++i) acc[i] = 0.0f;
   for (int kt = 0; kt < KT; ++kt) {
-    const int s = kt % S;
-    moe_wg_bar_wait(full0 + 8 * s, (kt / S) & 1);
+    const int g = g0 + kt, s = g % S;
+    moe_wg_bar_wait(full0 + 8 * s, (g / S) & 1);
     moe_wg_fence();
 #pragma unroll
     for (int k = 0; k < kMoeF8BK / 32; ++k)
-      moe_f8_mma<kN>(part, moe_wg_desc(w_base + (kt & 1) * Sm::kWStage + 32 * k),
+      moe_f8_mma<kN>(part, moe_wg_desc(w_base + (g & 1) * Sm::kWStage + 32 * k),
                      moe_wg_desc(a_base + s * Sm::kActStage + 32 * k), k > 0);
     moe_wg_commit();
     moe_wg_wait<0>();
     moe_wg_fence_acc(part);
-    const float r0 = ref_s[(kt & 1) * kMoeF8Rows + rl], r1 = ref_s[(kt & 1) * kMoeF8Rows + rl + 8];
+    const float r0 = ref_s[(g & 1) * kMoeF8Rows + rl], r1 = ref_s[(g & 1) * kMoeF8Rows + rl + 8];
 #pragma unroll
     for (int j = 0; j < kN / 8; ++j) {
       const float2 sa = *reinterpret_cast<const float2*>(sa_s + s * kMoeF8Slots + 8 * j + cl);
@@ -421,27 +435,25 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       const int tok = 8 * j + cl + e;
-      if (tok >= rows) continue;
+      if (tok >= it.rows) continue;
       if constexpr (kGateUp) {
-        moe_store<true>(p, row0 + tok, n0 + 8 * (rl >> 4) + (rl & 7), acc[4 * j + e], acc[4 * j + 2 + e]);
+        moe_store<true>(p, it.row0 + tok, it.n0 + 8 * (rl >> 4) + (rl & 7), acc[4 * j + e], acc[4 * j + 2 + e]);
       } else {
-        moe_store<false>(p, row0 + tok, n0 + rl, acc[4 * j + e], 0.0f);
-        moe_store<false>(p, row0 + tok, n0 + rl + 8, acc[4 * j + 2 + e], 0.0f);
+        moe_store<false>(p, it.row0 + tok, it.n0 + rl, acc[4 * j + e], 0.0f);
+        moe_store<false>(p, it.row0 + tok, it.n0 + rl + 8, acc[4 * j + 2 + e], 0.0f);
       }
     }
 }
 
+// Persistent: CTA b runs items b, b + gridDim.x, ... (grid: at most one CTA per SM).
 template <bool kGateUp>
 __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __grid_constant__ MoeGemmParams p) {
   grid_dependency_sync();
-  const int tile = blockIdx.y;
-  if (tile >= *p.n_tiles) return;
-  const int expert = p.tiles[3 * tile], row0 = p.tiles[3 * tile + 1], rows = p.tiles[3 * tile + 2];
-  const int n0 = blockIdx.x * moe_fp8_bn(kGateUp);
+  const int my_items = moe_f8_my_items<kGateUp>(p);
+  if (my_items == 0) return;
   const int tid = threadIdx.x, wg = tid >> 7;
   extern __shared__ uint8_t moe_f8_dyn_smem[];
   uint8_t* smem = moe_wg_align1024(moe_f8_dyn_smem);
-  if (wg == 0) moe_f8_prologue<kGateUp>(p, smem, expert, n0, row0, rows, tid);
   if (tid == 0) {
     const uint32_t bars = moe_wg_smem_u32(smem + MoeF8Smem::kBars);
     for (int s = 0; s < kMoeF8Stages; ++s) {
@@ -452,19 +464,23 @@ __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __
   }
   __syncthreads();
   if (wg == 0) {
-    moe_f8_produce<kGateUp>(p, smem, expert, n0, tid, rows);
+    moe_f8_produce<kGateUp>(p, smem, tid);
     return;
   }
-  const int cw = wg - 1, ct = tid & 127;
-  switch ((rows + 15) / 16) {
-    case 1: moe_f8_consume<kGateUp, 16>(p, smem, cw, ct, row0, rows, n0); break;
-    case 2: moe_f8_consume<kGateUp, 32>(p, smem, cw, ct, row0, rows, n0); break;
-    case 3: moe_f8_consume<kGateUp, 48>(p, smem, cw, ct, row0, rows, n0); break;
-    case 4: moe_f8_consume<kGateUp, 64>(p, smem, cw, ct, row0, rows, n0); break;
-    case 5: moe_f8_consume<kGateUp, 80>(p, smem, cw, ct, row0, rows, n0); break;
-    case 6: moe_f8_consume<kGateUp, 96>(p, smem, cw, ct, row0, rows, n0); break;
-    case 7: moe_f8_consume<kGateUp, 112>(p, smem, cw, ct, row0, rows, n0); break;
-    default: moe_f8_consume<kGateUp, 128>(p, smem, cw, ct, row0, rows, n0); break;
+  const int cw = wg - 1, ct = tid & 127, KT = p.K / kMoeF8BK;
+  for (int li = 0; li < my_items; ++li) {
+    const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
+    const int g0 = li * KT;
+    switch ((it.rows + 15) / 16) {
+      case 1: moe_f8_consume<kGateUp, 16>(p, smem, cw, ct, it, g0); break;
+      case 2: moe_f8_consume<kGateUp, 32>(p, smem, cw, ct, it, g0); break;
+      case 3: moe_f8_consume<kGateUp, 48>(p, smem, cw, ct, it, g0); break;
+      case 4: moe_f8_consume<kGateUp, 64>(p, smem, cw, ct, it, g0); break;
+      case 5: moe_f8_consume<kGateUp, 80>(p, smem, cw, ct, it, g0); break;
+      case 6: moe_f8_consume<kGateUp, 96>(p, smem, cw, ct, it, g0); break;
+      case 7: moe_f8_consume<kGateUp, 112>(p, smem, cw, ct, it, g0); break;
+      default: moe_f8_consume<kGateUp, 128>(p, smem, cw, ct, it, g0); break;
+    }
   }
 }
 
