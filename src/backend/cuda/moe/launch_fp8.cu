@@ -2,6 +2,8 @@
 // per kernel are the slowest device code of the MoE family to compile.
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
@@ -40,8 +42,14 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
     DSV4_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
     return n;
   }();
+  // DSV4_MOE_FP8_PROF=1: the clock64-instrumented kernel; each launch is synchronized and its phase cycles
+  // printed to stderr (measurement only).
+  static const bool prof = [] {
+    const char* e = std::getenv("DSV4_MOE_FP8_PROF");
+    return e && e[0] == '1';
+  }();
   auto run = [&]<bool kGateUp>() {
-    auto kernel = moe_gemm_fp8_kernel<kGateUp>;
+    auto kernel = prof ? moe_gemm_fp8_kernel<kGateUp, true> : moe_gemm_fp8_kernel<kGateUp, false>;
     static int64_t smem_set = 0;  // raised once per instance, to the largest size asked so far
     if (smem > smem_set) {
       DSV4_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
@@ -52,9 +60,25 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
     const dim3 grid(static_cast<unsigned>(std::min<int64_t>(items, sms)));
     launch_kernel(kernel, grid, kMoeF8Threads, static_cast<size_t>(smem), stream, p);
   };
+  if (prof) {
+    unsigned long long z[12] = {};
+    DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_moe_f8_prof, z, sizeof(z), 0, cudaMemcpyHostToDevice, stream));
+  }
   if (p.gate_up) run.template operator()<true>();
   else run.template operator()<false>();
   DSV4_CUDA_CHECK_LAUNCH();
+  if (prof) {
+    unsigned long long v[12];
+    DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_moe_f8_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
+    DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::fprintf(stderr,
+                 "[moe_fp8 prof] %s N=%d K=%d steps=%llu items=%llu | producer per step: wait-empty %.0f issue %.0f "
+                 "wait-copies %.0f convert %.0f | consumer per step: wait-full %.0f wgmma %.0f promote %.0f, "
+                 "epilogue per item %.0f cycles\n",
+                 p.gate_up ? "gate_up" : "down", p.N, p.K, v[8], v[9], double(v[0]) / v[8], double(v[1]) / v[8],
+                 double(v[2]) / v[8], double(v[3]) / v[8], double(v[4]) / v[8], double(v[5]) / v[8],
+                 double(v[6]) / v[8], double(v[7]) / v[9]);
+  }
 }
 
 }  // namespace dsv4::cuda

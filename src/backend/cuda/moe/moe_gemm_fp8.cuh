@@ -51,7 +51,9 @@ namespace dsv4::cuda {
 inline constexpr int kMoeF8Rows = 128;     // weight rows per CTA
 inline constexpr int kMoeF8BK = 128;       // K per step: one act_quant block
 inline constexpr int kMoeF8Stages = 6;     // activation / raw / scale ring; copies run 4 steps ahead
-inline constexpr int kMoeF8Threads = 384;
+inline constexpr int kMoeF8Threads = 512;   // two producer, two consumer warpgroups
+inline constexpr int kMoeF8ProdRegs = 72;    // registers per producer thread after setmaxnreg.dec
+inline constexpr int kMoeF8ConsRegs = 184;   // per consumer thread after setmaxnreg.inc (256 · (72 + 184) = 64 K)
 inline constexpr int kMoeF8Slots = kMoeWgBM;  // slots per tile (moe_gemm_bm(MmaPrefill))
 inline constexpr int kMoeF8MaxSpread = 12;    // largest smax - s32 inside a (row, 128-K) block
 
@@ -67,12 +69,14 @@ struct MoeF8Smem {
   static constexpr int kRaw = kW + 2 * kWStage;
   static constexpr int kSa = kRaw + kMoeF8Stages * kRawStage;          // f32 [S][128]: activation scales
   static constexpr int kWsc = kSa + kMoeF8Stages * kMoeF8Slots * 4;    // u32 [S][128]: 4 e8m0 bytes per row
-  static constexpr int kRef = kWsc + kMoeF8Stages * kMoeF8Rows * 4;    // f32 [2][128]: promotion factors
+  static constexpr int kWsc4 = kWsc + kMoeF8Stages * kMoeF8Rows * 4;  // [2][128][16 B]: e8m0 of 4 steps per row
+  static constexpr int kRef = kWsc4 + 2 * kMoeF8Rows * 16;             // f32 [2][128]: promotion factors
   static constexpr int kBars = kRef + 2 * kMoeF8Rows * 4;              // full[S], empty[S]
   static constexpr int kEnd = kBars + 2 * kMoeF8Stages * 8;
   __host__ __device__ static constexpr int64_t bytes() { return kEnd + 1024; }  // + slack to align the base
 };
-static_assert(MoeF8Smem::bytes() <= 227 * 1024 && MoeF8Smem::kBars % 8 == 0);
+static_assert(MoeF8Smem::bytes() <= 227 * 1024 && MoeF8Smem::kBars % 8 == 0 && MoeF8Smem::kWsc4 % 16 == 0);
+static_assert(256 * (kMoeF8ProdRegs + kMoeF8ConsRegs) <= 65536 && kMoeF8ProdRegs % 8 == 0 && kMoeF8ConsRegs % 8 == 0);
 
 // Empty when moe_gemm_fp8_kernel supports the call (the scale-spread condition is the caller's).
 inline std::string moe_fp8_unsupported(const MoeGemmParams& p) {
@@ -255,6 +259,10 @@ __device__ __forceinline__ void moe_f8_mma<128>(float (&d)[64], uint64_t da, uin
       : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
 }
 
+// Profiling build (kProf): cycles per phase summed over CTAs (thread 0 of each warpgroup): producer wait-empty,
+// issue, wait-copies, convert; consumer wait-full, wgmma, promote, epilogue; then steps, items.
+__device__ unsigned long long g_moe_f8_prof[12];
+
 // Work item `item` of the call (tile item / cb, column block item % cb; cb = N / moe_fp8_bn): consecutive items
 // share a tile, so the CTAs running at once read the same activation rows from L2.
 struct MoeF8Item {
@@ -285,50 +293,66 @@ __device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int e
   }
 }
 
-// Converts weight row t of global step g (stage g % S) into converted slot g & 1 and writes its promotion factor.
-__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int t) {
+// Barrier of the 256 producer threads alone (named barrier 1); also orders their shared-memory accesses.
+__device__ __forceinline__ void moe_f8_producer_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
+
+// Converts half h = t >> 7 (K blocks 2h, 2h + 1) of weight row r = t & 127 of global step g (stage g % S) into
+// converted slot g & 1; h = 0 writes the row's promotion factor. e8m0 bytes from the 4-step copy (wsc4) or the
+// per-step one.
+__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int t, bool wsc4) {
   using Sm = MoeF8Smem;
-  const int s = g % kMoeF8Stages;
-  const uint32_t sc4 = reinterpret_cast<const uint32_t*>(smem + Sm::kWsc)[s * kMoeF8Rows + t];
+  const int s = g % kMoeF8Stages, r = t & 127, h = t >> 7;
+  const uint32_t sc4 = wsc4 ? reinterpret_cast<const uint32_t*>(smem + Sm::kWsc4)[(((g >> 2) & 1) * kMoeF8Rows + r) * 4 + (g & 3)]
+                            : reinterpret_cast<const uint32_t*>(smem + Sm::kWsc)[s * kMoeF8Rows + r];
   const int b[4] = {static_cast<int>(sc4 & 0xFF), static_cast<int>((sc4 >> 8) & 0xFF),
                     static_cast<int>((sc4 >> 16) & 0xFF), static_cast<int>(sc4 >> 24)};
   const int smax = max(max(b[0], b[1]), max(b[2], b[3]));
-  const uint8_t* raw = smem + Sm::kRaw + s * Sm::kRawStage + t * 64;
-  uint8_t* const wrow = smem + Sm::kW + (g & 1) * Sm::kWStage + t * 128;
-  const int rswz = (t >> 1) & 3, r7 = t & 7;
+  const uint8_t* raw = smem + Sm::kRaw + s * Sm::kRawStage + r * 64;
+  uint8_t* const wrow = smem + Sm::kW + (g & 1) * Sm::kWStage + r * 128;
+  const int rswz = (r >> 1) & 3, r7 = r & 7;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int ii = 0; ii < 2; ++ii) {
+    const int i = 2 * h + ii;
     const uint4 v = *reinterpret_cast<const uint4*>(raw + ((i ^ rswz) << 4));
     uint32_t lo, hi;
-    moe_f8_lut(max(b[i] - smax + kMoeF8MaxSpread, 0), lo, hi);
+    moe_f8_lut(max((h ? b[2 + ii] : b[ii]) - smax + kMoeF8MaxSpread, 0), lo, hi);
     const uint2 o0 = moe_f8_cvt8(v.x, lo, hi), o1 = moe_f8_cvt8(v.y, lo, hi);
     const uint2 o2 = moe_f8_cvt8(v.z, lo, hi), o3 = moe_f8_cvt8(v.w, lo, hi);
     *reinterpret_cast<uint4*>(wrow + (((2 * i) ^ r7) << 4)) = make_uint4(o0.x, o0.y, o1.x, o1.y);
     *reinterpret_cast<uint4*>(wrow + (((2 * i + 1) ^ r7) << 4)) = make_uint4(o2.x, o2.y, o3.x, o3.y);
   }
   // code · 2^(s32 - 127) = byte · 2^(smax - 133); f32 exponent field smax - 133 + 127.
-  reinterpret_cast<float*>(smem + Sm::kRef)[(g & 1) * kMoeF8Rows + t] = __int_as_float((smax - 6) << 23);
+  if (h == 0) reinterpret_cast<float*>(smem + Sm::kRef)[(g & 1) * kMoeF8Rows + r] = __int_as_float((smax - 6) << 23);
 }
 
-// Producer warpgroup, thread t of 128 (file comment), over the CTA's items as one sequence of global steps g
+// Producer warpgroups, thread t of 256 (file comment), over the CTA's items as one sequence of global steps g
 // (item g / KT, K step g % KT): copies of step g + D are issued at step g (D = kMoeF8Stages - 2), after the
 // consumers released step g - 2 (its stage is (g + D) % S, and step g's converted slot was g - 2's).
-template <bool kGateUp>
+template <bool kGateUp, bool kProf = false>
 __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* smem, int t) {
+  unsigned long long pr[4] = {0, 0, 0, 0}, c0 = 0;
+  auto tick = [&](int i) {
+    if constexpr (kProf) {
+      const unsigned long long c = clock64();
+      pr[i] += c - c0;
+      c0 = c;
+    }
+  };
   using Sm = MoeF8Smem;
   constexpr int S = kMoeF8Stages, D = S - 2;
   const int K = p.K, KT = K / kMoeF8BK, total = moe_f8_my_items<kGateUp>(p) * KT;
+  // e8m0 bytes of 4 steps per 16-byte copy (every 4th step) where each item's steps come in fours and the rows'
+  // bytes are 16-byte aligned, else 4 bytes per step.
+  const bool wsc4 = KT % 4 == 0 && (K / 32) % 16 == 0;
   const uint32_t full0 = moe_wg_smem_u32(smem + Sm::kBars), empty0 = full0 + 8 * S;
-  // Raw copies: chunk rc of rows rr + 32 j (j < 4), a warp copies 8 whole 64-byte rows per round; activation
-  // copies: chunk ac of tile rows ar + 16 i (i < 8), rows >= the tile's not loaded; thread t copies the four
-  // e8m0 bytes of weight row t and (t < rows) the act_quant scale of tile row t.
+  // Raw copies: chunk rc of rows rr + 64 j (j < 2), a warp copies 8 whole 64-byte rows per round; activation
+  // copies: chunk ac of tile rows ar + 32 i (i < 4), rows >= the tile's not loaded; threads t < 128 copy the e8m0
+  // bytes of weight row t, threads t >= 128 the act_quant scale of tile row t - 128 (below the tile's rows).
   const int rc = t & 3, rr = t >> 2, ar = t >> 3, ac = t & 7;
-  uint8_t* const raw_dst = smem + Sm::kRaw + rr * 64 + ((rc ^ ((rr >> 1) & 3)) << 4);  // rr + 32 j: same swizzle
-  uint8_t* const a_dst = smem + Sm::kAct + ar * 128 + ((ac ^ (ar & 7)) << 4);            // (ar + 16 i) & 7 == ar & 7
-  uint8_t* const wsc_dst = smem + Sm::kWsc + 4 * t;
-  float* const sa_dst = reinterpret_cast<float*>(smem + Sm::kSa) + t;
-  const uint8_t* raw_src[4];
-  const uint8_t* a_src[8];
+  uint8_t* const raw_dst = smem + Sm::kRaw + rr * 64 + ((rc ^ ((rr >> 1) & 3)) << 4);  // rr + 64 j: same swizzle
+  uint8_t* const a_dst = smem + Sm::kAct + ar * 128 + ((ac ^ (ar & 7)) << 4);            // (ar + 32 i) & 7 == ar & 7
+  const uint8_t* raw_src[2];
+  const uint8_t* a_src[4];
   const uint8_t* wsc_src = nullptr;
   const float* sa_src = nullptr;
   int rows = 0, cur = -1;
@@ -336,21 +360,24 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     rows = it.rows;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 2; ++j) {
       int n;
-      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, it.expert, it.n0, rr + 32 * j, n);
+      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, it.expert, it.n0, rr + 64 * j, n);
       raw_src[j] = w.data + static_cast<int64_t>(n) * (K / 2) + 16 * rc;
     }
-    int n;
-    const MoeWeightPtr w = moe_f8_row<kGateUp>(p, it.expert, it.n0, t, n);
-    wsc_src = w.scale + static_cast<int64_t>(n) * (K / 32);
     auto src_row = [&](int r) {
       const int i = it.row0 + min(r, it.rows - 1);
       return p.gather ? p.perm[i] / p.top_k : i;
     };
 #pragma unroll
-    for (int i = 0; i < 8; ++i) a_src[i] = p.a_q + static_cast<int64_t>(src_row(ar + 16 * i)) * K + 16 * ac;
-    sa_src = t < it.rows ? p.a_scale + src_row(t) : nullptr;
+    for (int i = 0; i < 4; ++i) a_src[i] = p.a_q + static_cast<int64_t>(src_row(ar + 32 * i)) * K + 16 * ac;
+    if (t < 128) {
+      int n;
+      const MoeWeightPtr w = moe_f8_row<kGateUp>(p, it.expert, it.n0, t, n);
+      wsc_src = w.scale + static_cast<int64_t>(n) * (K / 32);
+    } else {
+      sa_src = t - 128 < it.rows ? p.a_scale + src_row(t - 128) : nullptr;
+    }
   };
   auto issue = [&](int g) {
     const int li = g / KT, kt = g - li * KT, s = g % S;
@@ -359,40 +386,71 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
       cur = li;
     }
 #pragma unroll
-    for (int i = 0; i < 8; ++i)
-      if (ar + 16 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 16 * i * 128, a_src[i] + kt * kMoeF8BK);
+    for (int i = 0; i < 4; ++i)
+      if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
 #pragma unroll
-    for (int j = 0; j < 4; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 32 * j * 64, raw_src[j] + kt * 64);
-    const uint8_t* wsc = wsc_src + 4 * kt;
-    if ((reinterpret_cast<uintptr_t>(wsc) & 3) == 0) {
-      moe_f8_cp_async4(wsc_dst + s * kMoeF8Rows * 4, wsc);
-    } else {
-      uint32_t v = 0;
-      for (int b = 0; b < 4; ++b) v |= static_cast<uint32_t>(__ldg(wsc + b)) << (8 * b);
-      *reinterpret_cast<uint32_t*>(wsc_dst + s * kMoeF8Rows * 4) = v;
+    for (int j = 0; j < 2; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 64 * j * 64, raw_src[j] + kt * 64);
+    if (t < 128) {
+      const uint8_t* wsc = wsc_src + 4 * kt;
+      if (wsc4) {
+        if ((kt & 3) == 0) {
+          uint8_t* dst = smem + Sm::kWsc4 + (((g >> 2) & 1) * kMoeF8Rows + t) * 16;
+          if ((reinterpret_cast<uintptr_t>(wsc) & 15) == 0) {
+            moe_cp_async16(dst, wsc);
+          } else {
+            for (int b = 0; b < 16; ++b) dst[b] = __ldg(wsc + b);
+          }
+        }
+      } else if ((reinterpret_cast<uintptr_t>(wsc) & 3) == 0) {
+        moe_f8_cp_async4(smem + Sm::kWsc + (s * kMoeF8Rows + t) * 4, wsc);
+      } else {
+        uint8_t* dst = smem + Sm::kWsc + (s * kMoeF8Rows + t) * 4;
+        for (int b = 0; b < 4; ++b) dst[b] = __ldg(wsc + b);
+      }
+    } else if (sa_src) {
+      moe_f8_cp_async4(reinterpret_cast<float*>(smem + Sm::kSa) + s * kMoeF8Slots + (t - 128),
+                       sa_src + static_cast<int64_t>(kt) * p.a_rows);
     }
-    if (sa_src) moe_f8_cp_async4(sa_dst + s * kMoeF8Slots, sa_src + static_cast<int64_t>(kt) * p.a_rows);
   };
   for (int g = 0; g < D; ++g) {
     if (g < total) issue(g);
     moe_cp_async_commit();
   }
+  if constexpr (kProf) c0 = clock64();
   for (int g = 0; g < total; ++g) {
     if (g >= 2) moe_wg_bar_wait(empty0 + 8 * ((g - 2) % S), ((g - 2) / S) & 1);
+    tick(0);
     if (g + D < total) issue(g + D);
     moe_cp_async_commit();
+    tick(1);
     moe_cp_async_wait<D>();  // step g's copies of this thread have landed
-    moe_wg_producer_sync();  // every producer thread's
-    moe_f8_convert(smem, g, t);
-    moe_wg_fence_async_smem();  // this thread's converted row and its completed activation copies
+    moe_f8_producer_sync();  // every producer thread's
+    tick(2);
+    moe_f8_convert(smem, g, t, wsc4);
+    moe_wg_fence_async_smem();  // this thread's converted half row and its completed activation copies
     moe_wg_bar_arrive(full0 + 8 * (g % S));
+    tick(3);
   }
+  if constexpr (kProf)
+    if (t == 0) {
+      for (int i = 0; i < 4; ++i) atomicAdd(&g_moe_f8_prof[i], pr[i]);
+      atomicAdd(&g_moe_f8_prof[8], static_cast<unsigned long long>(total));
+    }
 }
 
 // Consumer warpgroup cw (0, 1), thread ct: one item of kN - 15 .. kN rows, global steps g0 .. g0 + KT - 1.
-template <bool kGateUp, int kN>
+template <bool kGateUp, int kN, bool kProf = false>
 __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct,
-                                               const MoeF8Item& it, int g0) {
+                                               const MoeF8Item& it, int g0, unsigned long long (&pr)[4]) {
+  unsigned long long c0 = 0;
+  auto tick = [&](int i) {
+    if constexpr (kProf) {
+      const unsigned long long c = clock64();
+      pr[i] += c - c0;
+      c0 = c;
+    }
+  };
+  if constexpr (kProf) c0 = clock64();
   using Sm = MoeF8Smem;
   constexpr int S = kMoeF8Stages, kR = kN / 2;
   const int KT = p.K / kMoeF8BK;
@@ -410,6 +468,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   for (int kt = 0; kt < KT; ++kt) {
     const int g = g0 + kt, s = g % S;
     moe_wg_bar_wait(full0 + 8 * s, (g / S) & 1);
+    tick(0);
     moe_wg_fence();
 #pragma unroll
     for (int k = 0; k < kMoeF8BK / 32; ++k)
@@ -418,6 +477,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
     moe_wg_commit();
     moe_wg_wait<0>();
     moe_wg_fence_acc(part);
+    tick(1);
     const float r0 = ref_s[(g & 1) * kMoeF8Rows + rl], r1 = ref_s[(g & 1) * kMoeF8Rows + rl + 8];
 #pragma unroll
     for (int j = 0; j < kN / 8; ++j) {
@@ -429,7 +489,21 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
     }
     __syncwarp();
     if (lane == 0) moe_wg_bar_arrive(empty0 + 8 * s);
+    tick(2);
   }
+  // Epilogue, moe_store's arithmetic: the tokens' routing weights (gate_up) / output rows (down) are loaded
+  // first, all at once (a load per stored element, each behind the previous store, cost ~27 K cycles per item).
+  float tw[kN / 8][2];
+  int orow[kN / 8][2];
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int i = it.row0 + min(8 * j + cl + e, it.rows - 1);
+      const int slot = p.perm ? __ldg(p.perm + i) : i;
+      if constexpr (kGateUp) tw[j][e] = p.weight ? __ldg(p.weight + slot) : 1.0f;
+      else orow[j][e] = slot;
+    }
 #pragma unroll
   for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
@@ -437,16 +511,26 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
       const int tok = 8 * j + cl + e;
       if (tok >= it.rows) continue;
       if constexpr (kGateUp) {
-        moe_store<true>(p, it.row0 + tok, it.n0 + 8 * (rl >> 4) + (rl & 7), acc[4 * j + e], acc[4 * j + 2 + e]);
+        float g = acc[4 * j + e], u = acc[4 * j + 2 + e];
+        if (p.round_bf16) {
+          g = moe_round_bf16(g);
+          u = moe_round_bf16(u);
+        }
+        float h = clamped_swiglu(g, u, p.limit);
+        if (p.weight) h *= tw[j][e];
+        if (p.round_bf16) h = moe_round_bf16(h);
+        p.out[static_cast<int64_t>(it.row0 + tok) * p.N + it.n0 + 8 * (rl >> 4) + (rl & 7)] = h;
       } else {
-        moe_store<false>(p, it.row0 + tok, it.n0 + rl, acc[4 * j + e], 0.0f);
-        moe_store<false>(p, it.row0 + tok, it.n0 + rl + 8, acc[4 * j + 2 + e], 0.0f);
+        float* const o = p.out + static_cast<int64_t>(orow[j][e]) * p.N + it.n0 + rl;
+        o[0] = p.round_bf16 ? moe_round_bf16(acc[4 * j + e]) : acc[4 * j + e];
+        o[8] = p.round_bf16 ? moe_round_bf16(acc[4 * j + 2 + e]) : acc[4 * j + 2 + e];
       }
     }
+  tick(3);
 }
 
 // Persistent: CTA b runs items b, b + gridDim.x, ... (grid: at most one CTA per SM).
-template <bool kGateUp>
+template <bool kGateUp, bool kProf = false>
 __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __grid_constant__ MoeGemmParams p) {
   grid_dependency_sync();
   const int my_items = moe_f8_my_items<kGateUp>(p);
@@ -457,31 +541,39 @@ __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __
   if (tid == 0) {
     const uint32_t bars = moe_wg_smem_u32(smem + MoeF8Smem::kBars);
     for (int s = 0; s < kMoeF8Stages; ++s) {
-      moe_wg_bar_init(bars + 8 * s, 128);                      // full: every producer thread
+      moe_wg_bar_init(bars + 8 * s, 256);                      // full: every producer thread
       moe_wg_bar_init(bars + 8 * (kMoeF8Stages + s), 8);       // empty: lane 0 of every consumer warp
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
-  if (wg == 0) {
-    moe_f8_produce<kGateUp>(p, smem, tid);
+  if (wg < 2) {
+    moe_wg_regs_dec<kMoeF8ProdRegs>();
+    moe_f8_produce<kGateUp, kProf>(p, smem, tid);
     return;
   }
-  const int cw = wg - 1, ct = tid & 127, KT = p.K / kMoeF8BK;
+  moe_wg_regs_inc<kMoeF8ConsRegs>();
+  const int cw = wg - 2, ct = tid & 127, KT = p.K / kMoeF8BK;
+  unsigned long long pr[4] = {0, 0, 0, 0};
   for (int li = 0; li < my_items; ++li) {
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     const int g0 = li * KT;
     switch ((it.rows + 15) / 16) {
-      case 1: moe_f8_consume<kGateUp, 16>(p, smem, cw, ct, it, g0); break;
-      case 2: moe_f8_consume<kGateUp, 32>(p, smem, cw, ct, it, g0); break;
-      case 3: moe_f8_consume<kGateUp, 48>(p, smem, cw, ct, it, g0); break;
-      case 4: moe_f8_consume<kGateUp, 64>(p, smem, cw, ct, it, g0); break;
-      case 5: moe_f8_consume<kGateUp, 80>(p, smem, cw, ct, it, g0); break;
-      case 6: moe_f8_consume<kGateUp, 96>(p, smem, cw, ct, it, g0); break;
-      case 7: moe_f8_consume<kGateUp, 112>(p, smem, cw, ct, it, g0); break;
-      default: moe_f8_consume<kGateUp, 128>(p, smem, cw, ct, it, g0); break;
+      case 1: moe_f8_consume<kGateUp, 16, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 2: moe_f8_consume<kGateUp, 32, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 3: moe_f8_consume<kGateUp, 48, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 4: moe_f8_consume<kGateUp, 64, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 5: moe_f8_consume<kGateUp, 80, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 6: moe_f8_consume<kGateUp, 96, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 7: moe_f8_consume<kGateUp, 112, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      default: moe_f8_consume<kGateUp, 128, kProf>(p, smem, cw, ct, it, g0, pr); break;
     }
   }
+  if constexpr (kProf)
+    if (ct == 0 && cw == 0) {
+      for (int i = 0; i < 4; ++i) atomicAdd(&g_moe_f8_prof[4 + i], pr[i]);
+      atomicAdd(&g_moe_f8_prof[9], static_cast<unsigned long long>(my_items));
+    }
 }
 
 }  // namespace dsv4::cuda
