@@ -24,7 +24,8 @@ void launch_moe_fake_quant(const MoeFakeQuantParams& p, cudaStream_t stream);
 // w1 / w3 linear); the caller also checks the scales (its exactness condition).
 std::string moe_fp8_shape_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K,
                                       bool gate_up);
-// Grouped expert GEMM along `path` (p.a_q set: the FP8 prefill kernel, path MmaPrefill); max_tiles = the tile capacity given to moe_align for moe_gemm_bm(path).
+// Grouped expert GEMM along `path` (p.a_q set: the FP8 prefill kernel, path MmaPrefill); max_tiles = the tile
+// capacity given to moe_align for moe_gemm_bm(path).
 void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream);
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream);
 

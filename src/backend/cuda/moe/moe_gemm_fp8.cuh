@@ -7,7 +7,7 @@
 // activation's act_quant scale of the block). Every product is exact, as in moe_gemm_wgmma.cuh's bf16 kernel;
 // the results differ from it in the summation order and in the tensor cores' FP8 accumulation inside a step.
 // Host side (ops_moe.cu) takes this kernel only after checking every scale block of the expert set
-// (moe_fp8_scales_ok: spread <= 12, 7 <= smax <= 254); other sets stay on the bf16 kernel.
+// (fp8_scales_ok: spread <= 12, 7 <= smax <= 254); other sets stay on the bf16 kernel.
 //
 // Swap AB (the weights are wgmma's M side, the tile's tokens its N side): a work item is 128 weight rows x one
 // moe_align tile (<= 128 slots of one expert), N = the tile's rows rounded up to 16, so a 96-row tile does 96
@@ -16,25 +16,32 @@
 // tiles' activation rows in L2 and a CTA's pipeline runs on from one item into the next.
 // Weight rows of an item: gate_up: row r = 16 b + 8 h + i (b < 8, h < 2, i < 8) is w1 (h = 0) or w3 (h = 1) row
 // n0 + 8 b + i, so a thread's accumulator rows r and r + 8 are g and u of one output column; down: w2 row n0 + r.
-// 384 threads:
-//  * producer (warpgroup 0): walks the CTA's items as one sequence of global K steps and cp.asyncs step g + 4
-//    into a kMoeF8Stages (6) ring at step g: the item's activation rows (e4m3, 128 B per step; rows past the
-//    tile's not loaded), their act_quant scales (f32), the raw MXFP4 bytes of the 128 weight rows (64 B per
-//    step, 16-byte chunks xor-swizzled so that 8 consecutive rows read conflict-free) and their four e8m0 bytes.
-//    After a producer barrier, thread t converts weight row t of step g into a two-slot e4m3 buffer
-//    (byte-permute table per 32-block, moe_f8_cvt8), writes its promotion factor 2^(smax - 133), fences the
-//    async proxy and arrives on full[g % S].
-//  * consumers (warpgroups 1, 2): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
+// 512 threads, setmaxnreg: two producer warpgroups (kMoeF8ProdRegs) and two consumers (kMoeF8ConsRegs):
+//  * producers (warpgroups 0, 1; thread t of 256): walk the CTA's items as one sequence of global K steps and
+//    cp.async step g + 4 into a kMoeF8Stages (6) ring at step g: the item's activation rows (e4m3, 128 B per
+//    step; rows past the tile's not loaded), their act_quant scales (f32, threads 128-255), the raw MXFP4 bytes of
+//    the 128 weight rows (64 B per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read
+//    conflict-free) and their e8m0 bytes (threads 0-127: 16 bytes = 4 steps at every 4th step where the item's
+//    steps come in fours, else 4 bytes per step). After a barrier of the 256, thread t converts half t >> 7 of
+//    weight row t & 127 of step g into a two-slot e4m3 buffer (byte-permute table per 32-block, moe_f8_cvt8),
+//    writes the row's promotion factor 2^(smax - 133), fences the async proxy and arrives on full[g % S].
+//  * consumers (warpgroups 2, 3): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
 //    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
-//    warp); after an item's last step, its epilogue (moe_store) while the producer fills the next item's steps.
-//    The two warpgroups' wgmmas and promotions interleave on the SM.
+//    warp); after an item's last step its epilogue (moe_store's arithmetic, the tokens' routing weights / output
+//    rows loaded first) while the producers fill the next item's steps.
 // Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [2][128][128 B], both K-major with
-// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128];
-// promotion factors f32 [2][128]; mbarriers full[S] (128 arrivals), empty[S] (8).
-// Deadlock freedom: the producer issues step g + 4 (stage (g - 2) % S) and converts step g (slot (g - 2) & 1)
+// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128]
+// and [2][128][16 B]; promotion factors f32 [2][128]; mbarriers full[S] (256 arrivals), empty[S] (8).
+// Deadlock freedom: the producers issue step g + 4 (stage (g - 2) % S) and convert step g (slot (g - 2) & 1)
 // after empty(g - 2); consumers release g - 2 after finishing it, which needs only full(g - 2). Raw / scale stage
 // reuse across producer threads: step g + 4's copies overwrite step g - 2's raw bytes only after the issuing
-// thread passed step g - 1's producer barrier, i.e. after every producer thread converted g - 2.
+// thread passed step g - 1's producer barrier, i.e. after every producer thread converted g - 2 (the 4-step e8m0
+// slot of steps 4G..4G+3 is rewritten at step 4G + 4, for steps 4G + 8.., after the same barrier of step 4G + 3).
+// Measured (H200, Flash T = 4096, run 111): 3.68 ms for the routed experts (bf16 wgmma kernel 5.71 ms). clock64
+// phases per K step (DSV4_MOE_FP8_PROF=1): the producers' copy issue (~750 cycles) and conversion (~800, the
+// same for half rows as for whole ones) bound the step at ~2000 cycles against ~400 of wgmma; two producer
+// warpgroups on alternate steps measured no faster (run 112), which points at a shared resource (shared-memory
+// traffic ~84 KB per step) rather than one warpgroup's latency.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -302,7 +309,8 @@ __device__ __forceinline__ void moe_f8_producer_sync() { asm volatile("bar.sync 
 __device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int t, bool wsc4) {
   using Sm = MoeF8Smem;
   const int s = g % kMoeF8Stages, r = t & 127, h = t >> 7;
-  const uint32_t sc4 = wsc4 ? reinterpret_cast<const uint32_t*>(smem + Sm::kWsc4)[(((g >> 2) & 1) * kMoeF8Rows + r) * 4 + (g & 3)]
+  const uint32_t* const w4 = reinterpret_cast<const uint32_t*>(smem + Sm::kWsc4);
+  const uint32_t sc4 = wsc4 ? w4[(((g >> 2) & 1) * kMoeF8Rows + r) * 4 + (g & 3)]
                             : reinterpret_cast<const uint32_t*>(smem + Sm::kWsc)[s * kMoeF8Rows + r];
   const int b[4] = {static_cast<int>(sc4 & 0xFF), static_cast<int>((sc4 >> 8) & 0xFF),
                     static_cast<int>((sc4 >> 16) & 0xFF), static_cast<int>(sc4 >> 24)};
