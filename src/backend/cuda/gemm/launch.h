@@ -20,6 +20,28 @@ void launch_fp8_gemm(const Fp8GemmPlan& plan, const Fp8GemmArgs& args, void* wor
 // Decode FP8 linear with act_quant fused (fp8_decode_kernel), one launch, no workspace; s from
 // fp8_decode_schedule_for_device({M, N, K}, sm_count) (or choose_fp8_decode_schedule) and ok.
 void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cudaStream_t stream);
+// Fp8DecodeParams of y[M, N] (row stride y_ld) = act_quant(x[M, K] (row stride x_ld)) · w[N, K]ᵀ with f32 block
+// scales w_scale [ceil(N/128), fp8_weight_scale_ld(K)] on schedule s; the optional second weight / output and the
+// SwiGLU prologue stay unset (the callers that need them add them).
+inline Fp8DecodeParams fp8_decode_params(const Fp8DecodeSchedule& s, const float* x, int64_t x_ld, const uint8_t* w,
+                                         const float* w_scale, float* y, int64_t y_ld, int64_t M, int64_t N,
+                                         int64_t K) {
+  Fp8DecodeParams p;
+  p.x = x;
+  p.w = w;
+  p.w_scale = w_scale;
+  p.y = y;
+  p.M = static_cast<int32_t>(M);
+  p.N = static_cast<int32_t>(N);
+  p.K = static_cast<int32_t>(K);
+  p.w_scale_ld = static_cast<int32_t>(fp8_weight_scale_ld(K));
+  p.x_ld = x_ld;
+  p.y_ld = y_ld;
+  p.kb_per_cta = s.kb_per_cta;
+  p.row_warps = s.row_warps;
+  p.cluster = s.cluster;
+  return p;
+}
 // Clusters of `cluster` CTAs of fp8_decode_kernel<tok_tiles> with smem_bytes of dynamic shared memory that the
 // current device runs at once (cudaOccupancyMaxActiveClusters, cached per argument triple); 0 if the query fails.
 int fp8_decode_max_clusters(int tok_tiles, int cluster, size_t smem_bytes);

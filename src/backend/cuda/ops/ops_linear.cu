@@ -355,20 +355,8 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
   if (fp8_path && reinterpret_cast<uintptr_t>(x.data()) % 16 == 0) {
     const cuda::Fp8DecodeSchedule ds = fp8_decode_schedule(M, N, K, ctx_.sm_count());
     if (ds.ok) {
-      cuda::Fp8DecodeParams dp;
-      dp.x = x.data();
-      dp.w = static_cast<const uint8_t*>(dw.raw.data());
-      dp.w_scale = dw_.fp8_scale_f32(w);
-      dp.y = y.data();
-      dp.M = static_cast<int32_t>(M);
-      dp.N = static_cast<int32_t>(N);
-      dp.K = static_cast<int32_t>(K);
-      dp.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(K));
-      dp.x_ld = K;
-      dp.y_ld = N;
-      dp.kb_per_cta = ds.kb_per_cta;
-      dp.row_warps = ds.row_warps;
-      dp.cluster = ds.cluster;
+      const cuda::Fp8DecodeParams dp = cuda::fp8_decode_params(
+          ds, x.data(), K, static_cast<const uint8_t*>(dw.raw.data()), dw_.fp8_scale_f32(w), y.data(), N, M, N, K);
       cuda::launch_fp8_decode(ds, dp, stream);
       return;
     }
@@ -477,25 +465,14 @@ void CudaOps::linear_pair(const Tensor& x, const Weight& w1, const Weight& w2, T
   }
   on_device(y1, {M, N1});
   on_device(y2, {M, N2});
-  cuda::Fp8DecodeParams dp;
-  dp.x = x.data();
-  dp.w = static_cast<const uint8_t*>(dw_.get(w1).raw.data());
-  dp.w_scale = dw_.fp8_scale_f32(w1);
-  dp.w_hi = static_cast<const uint8_t*>(dw_.get(w2).raw.data());
+  const auto* w1_raw = static_cast<const uint8_t*>(dw_.get(w1).raw.data());
+  cuda::Fp8DecodeParams dp =
+      cuda::fp8_decode_params(ds, x.data(), K, w1_raw, dw_.fp8_scale_f32(w1), y1.data(), N1, M, N1 + N2, K);
+  dp.w_hi = static_cast<const uint8_t*>(dw_.get(w2).raw.data());  // rows [N1, N1 + N2) from w2, into y2
   dp.w_scale_hi = dw_.fp8_scale_f32(w2);
   dp.n_split = static_cast<int32_t>(N1);
-  dp.y = y1.data();
   dp.y_hi = y2.data();
-  dp.M = static_cast<int32_t>(M);
-  dp.N = static_cast<int32_t>(N1 + N2);
-  dp.K = static_cast<int32_t>(K);
-  dp.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(K));
-  dp.x_ld = K;
-  dp.y_ld = N1;
   dp.y_hi_ld = N2;
-  dp.kb_per_cta = ds.kb_per_cta;
-  dp.row_warps = ds.row_warps;
-  dp.cluster = ds.cluster;
   cuda::launch_fp8_decode(ds, dp, ctx_.stream());
 }
 

@@ -513,41 +513,21 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
       Scratch mem(gu_bytes + (weight ? static_cast<size_t>(n) * 4 : 0));
       float* gu = mem.as<float>();
       float* wdev = routing_weights_to(ctx_, weight, n, static_cast<uint8_t*>(mem.data()) + gu_bytes);
-      cuda::Fp8DecodeParams p1;
-      p1.x = x.data();
-      p1.w = static_cast<const uint8_t*>(dw_.get(e.w1).raw.data());
-      p1.w_scale = dw_.fp8_scale_f32(e.w1);
+      // [g | u] = act_quant(x) · [w1 | w3]ᵀ: w3 stacked below w1 (rows [I, 2I)).
+      const auto* w1_raw = static_cast<const uint8_t*>(dw_.get(e.w1).raw.data());
+      cuda::Fp8DecodeParams p1 =
+          cuda::fp8_decode_params(s1, x.data(), D, w1_raw, dw_.fp8_scale_f32(e.w1), gu, 2 * I, n, 2 * I, D);
       p1.w_hi = static_cast<const uint8_t*>(dw_.get(e.w3).raw.data());
       p1.w_scale_hi = dw_.fp8_scale_f32(e.w3);
       p1.n_split = static_cast<int32_t>(I);
-      p1.y = gu;
-      p1.M = static_cast<int32_t>(n);
-      p1.N = static_cast<int32_t>(2 * I);
-      p1.K = static_cast<int32_t>(D);
-      p1.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(D));
-      p1.x_ld = D;
-      p1.y_ld = 2 * I;
-      p1.kb_per_cta = s1.kb_per_cta;
-      p1.row_warps = s1.row_warps;
-      p1.cluster = s1.cluster;
       cuda::launch_fp8_decode(s1, p1, s);
-      cuda::Fp8DecodeParams p2;
-      p2.x = gu;
+      // y = act_quant(h) · w2ᵀ, h = SwiGLU(g, u) [· weight] in the prologue.
+      const auto* w2_raw = static_cast<const uint8_t*>(dw_.get(e.w2).raw.data());
+      cuda::Fp8DecodeParams p2 =
+          cuda::fp8_decode_params(s2, gu, 2 * I, w2_raw, dw_.fp8_scale_f32(e.w2), y.data(), D, n, D, I);
       p2.x_up = gu + I;
       p2.glu_weight = wdev;
       p2.glu_limit = swiglu_limit;
-      p2.w = static_cast<const uint8_t*>(dw_.get(e.w2).raw.data());
-      p2.w_scale = dw_.fp8_scale_f32(e.w2);
-      p2.y = y.data();
-      p2.M = static_cast<int32_t>(n);
-      p2.N = static_cast<int32_t>(D);
-      p2.K = static_cast<int32_t>(I);
-      p2.w_scale_ld = static_cast<int32_t>(cuda::fp8_weight_scale_ld(I));
-      p2.x_ld = 2 * I;
-      p2.y_ld = D;
-      p2.kb_per_cta = s2.kb_per_cta;
-      p2.row_warps = s2.row_warps;
-      p2.cluster = s2.cluster;
       cuda::launch_fp8_decode(s2, p2, s);
       return;
     }
