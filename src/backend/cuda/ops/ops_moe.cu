@@ -349,6 +349,12 @@ ExpertPlan plan_experts(const ExpertSet& es, bool bf16, int64_t n_slots, int64_t
   return p;
 }
 
+// The FP8 kernel's input quantization (act_quant_f32) reads x in 16-byte vectors: an unaligned x (a view into a
+// larger tensor) keeps the gate/up GEMM on the bf16 kernel. h, the down GEMM's input, is call scratch (aligned).
+void fp8_input_alignment(ExpertPlan& ep, const float* x) {
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0) ep.up.fp8 = false;
+}
+
 // An expert_ffn call's routing weights f32 [n] uploaded to dst (in the call's scratch), or null without them.
 float* routing_weights_to(cuda::CudaContext& ctx, const float* weight, int64_t n, uint8_t* dst) {
   if (!weight) return nullptr;
@@ -533,7 +539,8 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
     }
   }
   const ExpertSet& es = expert_set(ctx_, dw_, std::span<const weights::ExpertWeights>(&e, 1), D);
-  const ExpertPlan ep = plan_experts(es, bf16_acts(), n, 1, true);
+  ExpertPlan ep = plan_experts(es, bf16_acts(), n, 1, true);
+  fp8_input_alignment(ep, x.data());
   on_device(y, {n, D});
   if (n == 0) return;
   cudaStream_t s = ctx_.stream();
@@ -579,7 +586,8 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
   check(n_slots <= INT32_MAX / 2, "moe_experts: too many slots");
   cudaStream_t s = ctx_.stream();
   const ExpertSet& es = expert_set(ctx_, dw_, w.experts, D);
-  const ExpertPlan ep = plan_experts(es, bf16_acts(), n_slots, E, false);
+  ExpertPlan ep = plan_experts(es, bf16_acts(), n_slots, E, false);
+  fp8_input_alignment(ep, x.data());
   const int64_t I = ep.up.layout.N;
   const auto* tab = es.table.as<cuda::MoeWeightPtr>();
   const int bm_up = cuda::moe_gemm_bm(ep.up.path), bm_down = cuda::moe_gemm_bm(ep.down.path);
