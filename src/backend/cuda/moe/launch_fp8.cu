@@ -17,17 +17,7 @@ namespace dsv4::cuda {
 
 std::string moe_fp8_shape_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K,
                                       bool gate_up) {
-  MoeGemmParams p;
-  p.format = format;
-  p.scale_dtype = scale_dtype;
-  p.N = static_cast<int32_t>(N);
-  p.K = static_cast<int32_t>(K);
-  p.gate_up = gate_up;
-  p.a_q = reinterpret_cast<const uint8_t*>(16);  // shape check only
-  p.a_scale = reinterpret_cast<const float*>(16);
-  p.a_rows = 1;
-  if (N > INT32_MAX || K > INT32_MAX) return "moe fp8: shape too large";
-  return moe_fp8_unsupported(p);
+  return moe_fp8_weights_unsupported(format, scale_dtype, N, K, gate_up);
 }
 
 void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {

@@ -85,15 +85,22 @@ struct MoeF8Smem {
 static_assert(MoeF8Smem::bytes() <= 227 * 1024 && MoeF8Smem::kBars % 8 == 0 && MoeF8Smem::kWsc4 % 16 == 0);
 static_assert(256 * (kMoeF8ProdRegs + kMoeF8ConsRegs) <= 65536 && kMoeF8ProdRegs % 8 == 0 && kMoeF8ConsRegs % 8 == 0);
 
-// Empty when moe_gemm_fp8_kernel supports the call (the scale-spread condition is the caller's).
-inline std::string moe_fp8_unsupported(const MoeGemmParams& p) {
-  if (p.format != MoeWeightFormat::Mxfp4) return "moe fp8: weights are not MXFP4";
-  if (p.scale_dtype != MoeScaleDtype::E8m0) return "moe fp8: weight scales are not e8m0";
-  if (p.a_q == nullptr || p.a_scale == nullptr || p.a_rows <= 0) return "moe fp8: reads e4m3 A with f32 scales";
-  if (p.N <= 0 || p.N % moe_fp8_bn(p.gate_up) != 0)
-    return "moe fp8: N " + std::to_string(p.N) + " is not a multiple of " + std::to_string(moe_fp8_bn(p.gate_up));
-  if (p.K <= 0 || p.K % kMoeF8BK != 0) return "moe fp8: K " + std::to_string(p.K) + " is not a multiple of 128";
+// Empty when moe_gemm_fp8_kernel supports weights of this format and shape (the scale-spread condition is the
+// caller's); moe_fp8_unsupported: the whole call, A included.
+inline std::string moe_fp8_weights_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N,
+                                               int64_t K, bool gate_up) {
+  if (format != MoeWeightFormat::Mxfp4) return "moe fp8: weights are not MXFP4";
+  if (scale_dtype != MoeScaleDtype::E8m0) return "moe fp8: weight scales are not e8m0";
+  if (N <= 0 || N > INT32_MAX || N % moe_fp8_bn(gate_up) != 0)
+    return "moe fp8: N " + std::to_string(N) + " is not a positive int32 multiple of " +
+           std::to_string(moe_fp8_bn(gate_up));
+  if (K <= 0 || K > INT32_MAX || K % kMoeF8BK != 0)
+    return "moe fp8: K " + std::to_string(K) + " is not a positive int32 multiple of 128";
   return {};
+}
+inline std::string moe_fp8_unsupported(const MoeGemmParams& p) {
+  if (p.a_q == nullptr || p.a_scale == nullptr || p.a_rows <= 0) return "moe fp8: reads e4m3 A with f32 scales";
+  return moe_fp8_weights_unsupported(p.format, p.scale_dtype, p.N, p.K, p.gate_up);
 }
 
 // 8 e2m1 codes (MXFP4 order, low nibble first) -> 8 e4m3 bytes (.x codes 0-3, .y codes 4-7), magnitudes through
