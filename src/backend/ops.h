@@ -74,7 +74,7 @@ struct HcParams {
 struct SeqEntries {
   int64_t row_begin = 0;
   int64_t n_rows = 0;
-  RowBlocks entries;  // rows on the backend's device: f32 [dim], or Mxfp4 rows (indexer keys only)
+  RowBlocks entries;  // rows on the backend's device: f32 [dim], Mxfp4 rows (indexer keys) or Fp8Kv rows (KV entries)
 };
 
 // One query's attention inputs (spec §5.5): its window rows (host-built, at most sliding_window), then
@@ -200,6 +200,11 @@ class Ops {
   // Indexer key stores in the Mxfp4 row format (core/row_blocks.h): row dst[i] = fp4_pack of src[i][0, dim)
   // (codes, scales, zero pad: mxfp4_row_bytes(dim) bytes), dim % 32 == 0. Lossless for FP4-fake-quantized rows.
   virtual void pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) = 0;
+  // Compressed KV entry stores in the Fp8Kv row format (core/row_blocks.h): row dst[i] = fp8kv_pack_row of
+  // src[i][0, dim) (fp8kv_row_bytes(dim, rope_dim) bytes), (dim - rope_dim) % 64 == 0. Lossless for rows that the
+  // FP8 KV rounding (RowFinish::Round::Kv with KvCacheDtype::Fp8) produced.
+  virtual void pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
+                               int64_t rope_dim) = 0;
   // X f32 [T, hc, D]: every stream a copy of h f32 [T, D].
   virtual void hc_expand(const Tensor& h, int64_t hc, Tensor& X) = 0;
   // out f32 [rows.size(), row_size] = x[rows].

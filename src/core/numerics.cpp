@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/check.h"
@@ -127,6 +128,30 @@ void fp4_pack_row(const float* x, size_t dim, void* row) {
 void fp4_unpack_row(const void* row, size_t dim, float* x) {
   const auto* b = static_cast<const uint8_t*>(row);
   fp4_unpack(b, b + dim / 2, dim, x);
+}
+
+void fp8kv_pack_row(const float* x, size_t dim, size_t rope_dim, void* row) {
+  check(rope_dim <= dim && (dim - rope_dim) % 64 == 0, "fp8kv_pack_row: dim - rope_dim must be a multiple of 64");
+  auto* b = static_cast<uint8_t*>(row);
+  const size_t nope = dim - rope_dim, used = nope + 2 * rope_dim + nope / 64;
+  std::fill(b + used, b + fp8kv_row_bytes(static_cast<int64_t>(dim), static_cast<int64_t>(rope_dim)), uint8_t{0});
+  if (nope > 0) fp8_act_quant(x, nope, 64, b, b + nope + 2 * rope_dim);
+  for (size_t i = 0; i < rope_dim; ++i) {
+    const uint16_t h = f32_to_bf16(x[nope + i]);
+    std::memcpy(b + nope + 2 * i, &h, 2);
+  }
+}
+
+void fp8kv_unpack_row(const void* row, size_t dim, size_t rope_dim, float* x) {
+  const auto* b = static_cast<const uint8_t*>(row);
+  const size_t nope = dim - rope_dim;
+  const uint8_t* scales = b + nope + 2 * rope_dim;
+  for (size_t i = 0; i < nope; ++i) x[i] = e4m3_to_f32(b[i]) * e8m0_to_f32(scales[i / 64]);
+  for (size_t i = 0; i < rope_dim; ++i) {
+    uint16_t h;
+    std::memcpy(&h, b + nope + 2 * i, 2);
+    x[nope + i] = bf16_to_f32(h);
+  }
 }
 
 void hadamard_inplace(float* x, size_t n, bool round_to_bf16) {

@@ -30,6 +30,13 @@ void fp4_unpack(const uint8_t* codes, const uint8_t* scales, size_t n, float* x)
 // The same for one Mxfp4 row of dim values (core/row_blocks.h: codes, scales, zero pad; mxfp4_row_bytes(dim)).
 void fp4_pack_row(const float* x, size_t dim, void* row);
 void fp4_unpack_row(const void* row, size_t dim, float* x);
+// One Fp8Kv row (core/row_blocks.h) of dim values whose first nope = dim - rope_dim are FP8 fake-quantized in
+// blocks of 64 (spec §5.3 step 4) and the rest bf16 values: fp8_act_quant codes and e8m0 scales of the nope part
+// (lossless for fake-quantized input: each block's scale is the one fp8_fake_quant used or half of it), the rope
+// part as bf16, zero padding. fp8kv_unpack_row(fp8kv_pack_row(x)) == x bit for bit for such rows; a block with
+// NaN or ±inf decodes to NaN.
+void fp8kv_pack_row(const float* x, size_t dim, size_t rope_dim, void* row);
+void fp8kv_unpack_row(const void* row, size_t dim, size_t rope_dim, float* x);
 
 // In-place orthonormal Walsh-Hadamard transform of x[0..n), n a power of two (spec §2.5): Sylvester order,
 // butterflies (a,b)->(a+b,a-b) for strides 1,2,...,n/2 in f32, then multiply by 1/sqrt(n).
