@@ -40,6 +40,7 @@ class SharedRowsCache final : public model::SequenceCache {
   float* compressed_row(int64_t il, int64_t w) override { return store_.compressed_row(il, w); }
   float* index_key_row(int64_t il, int64_t w) override { return store_.index_key_row(il, w); }
   RowFormat index_key_format() const override { return store_.index_key_format(); }
+  RowFormat kv_format() const override { return store_.kv_format(); }
   model::CompressorState compressor(int64_t il, bool indexer) override { return store_.compressor(il, indexer); }
   RowBlocks compressed_rows(int64_t il, int64_t n) override { return store_.compressed_rows(il, n); }
   RowBlocks index_key_rows(int64_t il, int64_t n) override { return store_.index_key_rows(il, n); }

@@ -161,7 +161,10 @@ class Ops {
   // mHC head (spec §4.4): X f32 [T, hc, D] -> y f32 [T, D].
   virtual void hc_head(const Tensor& X, const HcWeights& w, const HcParams& p, Tensor& y) = 0;
   // Sparse attention with sink (spec §5.5) for each query of keys.queries: out f32 [n_q, H, d]; sink f32 [H].
-  // Every query has at least one key.
+  // Every query has at least one key. Window rows are f32 [d]; compressed entries are f32 [d] rows or Fp8Kv rows
+  // (per chunk entries.format, with entries.rope_dim) read as their decoded values, which are exact: the keys are
+  // those of f32 rows holding the same values (the CPU reference gives bitwise the same output). Mxfp4 entries are
+  // rejected.
   virtual void sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_t dim, const Weight& sink,
                                 float scale, Tensor& out) = 0;
   // Lightning indexer selection (spec §5.8 step 6-7): for query row t of chunk c, score[s] =

@@ -14,8 +14,9 @@ namespace dsv4::cli {
 
 namespace {
 
-// Pages and tokens that fit in a KV budget, for the deployment rows (FP8 main + MXFP4 indexer, spec §9.2)
-// and for the rows the engine stores today with the default numerics (f32 main rows, MXFP4 indexer rows).
+// Pages and tokens that fit in a KV budget, for the deployment rows (FP8 main rows everywhere, window rings
+// included, + MXFP4 indexer, spec §9.2) and for the rows the engine stores with the default numerics (packed
+// FP8 compressed rows, f32 window rows, MXFP4 indexer rows).
 bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, const kv::Concurrency& c) {
   auto bytes = parse_budget(budget);
   if (!bytes.ok()) {
@@ -25,10 +26,16 @@ bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, 
   kv::CacheShape fp8 = runtime::cache_shape(cfg);
   model::KvCacheBytes b = model::kv_cache_bytes(cfg, model::KvRowFormat::Fp8, model::IndexerRowFormat::Fp4);
   fp8.kv_row_bytes = b.kv_row;
+  fp8.window_row_bytes = 0;  // window rows as FP8 rows too
   fp8.indexer_row_bytes = b.indexer_row;
-  std::pair<const char*, kv::CacheShape> shapes[] = {{"FP8 KV rows + MXFP4 indexer rows (deployment)", fp8},
-                                                     {"f32 KV rows + MXFP4 indexer rows (this build)",
-                                                      runtime::cache_shape(cfg, RowFormat::Mxfp4)}};
+  const backend::Numerics official{};
+  const RowFormat kv_format = runtime::kv_row_format(official, cfg), index_format = runtime::index_row_format(official);
+  const std::string engine = std::string("f32 window rows + ") + (kv_format == RowFormat::Fp8Kv ? "FP8" : "f32") +
+                             " compressed KV rows + " + (index_format == RowFormat::Mxfp4 ? "MXFP4" : "f32") +
+                             " indexer rows (this build, default numerics)";
+  std::pair<std::string, kv::CacheShape> shapes[] = {
+      {"FP8 KV rows + MXFP4 indexer rows (deployment)", fp8},
+      {engine, runtime::cache_shape(cfg, index_format, kv_format)}};
   for (auto& [name, shape] : shapes) {
     auto layout = kv::make_layout(shape);
     if (!layout.ok()) {

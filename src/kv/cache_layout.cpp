@@ -21,6 +21,8 @@ Status validate(const CacheShape& s) {
   if (s.window < 1) return field_error("window", s.window, ">= 1");
   if (s.page_tokens < 1) return field_error("page_tokens", s.page_tokens, ">= 1");
   if (s.kv_row_bytes < 1) return field_error("kv_row_bytes", s.kv_row_bytes, ">= 1");
+  if (s.window_row_bytes < 0)
+    return field_error("window_row_bytes", s.window_row_bytes, ">= 1, or 0 for the same as kv_row_bytes");
   if (s.state_bytes < 0) return field_error("state_bytes", s.state_bytes, ">= 0");
   if (s.n_csa_layers > 0) {
     if (s.csa_ratio < 1 || s.page_tokens % s.csa_ratio != 0)
@@ -42,7 +44,7 @@ Result<CacheLayout> make_layout(const CacheShape& shape) {
   const int64_t p = shape.page_tokens;
   l.csa_rows_per_page = shape.n_csa_layers > 0 ? p / shape.csa_ratio : 0;
   l.hca_rows_per_page = shape.n_hca_layers > 0 ? p / shape.hca_ratio : 0;
-  l.window_block_bytes = align_up(p * shape.kv_row_bytes, kBlockAlign);
+  l.window_block_bytes = align_up(p * shape.window_row(), kBlockAlign);
   l.window_page_bytes = shape.n_window_layers * l.window_block_bytes;
   l.csa_block_bytes = align_up(l.csa_rows_per_page * shape.kv_row_bytes, kBlockAlign);
   l.indexer_block_bytes = align_up(l.csa_rows_per_page * shape.indexer_row_bytes, kBlockAlign);
@@ -70,8 +72,8 @@ double growing_bytes_per_token(const CacheShape& s) {
 std::string describe(const CacheLayout& l) {
   const CacheShape& s = l.shape;
   std::ostringstream o;
-  o << "KV pages of " << s.page_tokens << " tokens (rows: kv " << s.kv_row_bytes << " B, indexer "
-    << s.indexer_row_bytes << " B):\n"
+  o << "KV pages of " << s.page_tokens << " tokens (rows: window " << s.window_row() << " B, compressed kv "
+    << s.kv_row_bytes << " B, indexer " << s.indexer_row_bytes << " B):\n"
     << "  window page:     " << l.window_page_bytes << " B = " << s.n_window_layers << " layers x "
     << l.window_block_bytes << " B (" << s.page_tokens << " rows)\n"
     << "  compressed page: " << l.compressed_page_bytes << " B = " << s.n_csa_layers << " CSA x ("

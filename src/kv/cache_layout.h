@@ -1,6 +1,8 @@
 // CacheShape and CacheLayout: the byte geometry of the paged hybrid KV cache (spec §5.1, §5.7, §9), computed
 // from plain sizes so that kv/ links only core. The runtime builds a CacheShape from the ModelConfig and the
-// chosen row formats (model::kv_cache_bytes gives the row and state bytes); see docs/kv_scheduler.md.
+// chosen row formats (runtime::cache_shape; model::kv_cache_bytes gives the deployment table's row bytes).
+// Window rows and compressed rows may have different sizes (the engine keeps f32 window rows next to packed
+// Fp8Kv compressed rows): window_row_bytes, 0 meaning the same as kv_row_bytes.
 //
 // Three pools, grouped by lifetime rather than by layer kind:
 //   * window pool: one page = `page_tokens` window rows of every layer (main + MTP). A sequence holds only
@@ -28,10 +30,13 @@ struct CacheShape {
   int64_t window = 128;           // sliding_window W
   int64_t csa_ratio = 4;
   int64_t hca_ratio = 128;
-  int64_t kv_row_bytes = 0;       // one main KV row (584 for FP8 with d=512, r=64; 1024 bf16; 2048 f32)
+  int64_t kv_row_bytes = 0;       // one compressed KV row (584 for FP8 with d=512, r=64; 1024 bf16; 2048 f32)
   int64_t indexer_row_bytes = 0;  // one indexer key row (132 FP8, 68 MXFP4, 256 bf16, 512 f32)
   int64_t state_bytes = 0;        // compressor tail state of one sequence, all compressor layers together
   int64_t page_tokens = 256;      // tokens covered by one page of any pool
+  int64_t window_row_bytes = 0;   // one window KV row; 0 = kv_row_bytes (the engine: 4·head_dim, f32 rows)
+
+  int64_t window_row() const { return window_row_bytes > 0 ? window_row_bytes : kv_row_bytes; }
 };
 
 struct CacheLayout {
@@ -39,7 +44,7 @@ struct CacheLayout {
   int64_t csa_rows_per_page = 0;     // page_tokens / csa_ratio (64)
   int64_t hca_rows_per_page = 0;     // page_tokens / hca_ratio (2)
   // Window page: block i (window layer i) holds rows of positions [page*P, page*P + P), row pos % P.
-  int64_t window_block_bytes = 0;    // align(P * kv_row_bytes)
+  int64_t window_block_bytes = 0;    // align(P * window_row())
   int64_t window_page_bytes = 0;     // n_window_layers * window_block_bytes
   // Compressed page: CSA main blocks, then CSA indexer blocks, then HCA blocks. Row r of a block is entry
   // page * rows_per_page + r of that layer.

@@ -97,19 +97,29 @@ void compressor_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCo
                    .rope = &layer.rope,
                    .round = spec.indexer ? backend::RowFinish::Round::Indexer : backend::RowFinish::Round::Kv});
   // Destinations last-to-first: a growing contiguous cache reaches its final size on the first call. Indexer keys
-  // of caches with Mxfp4 rows are packed (lossless: finish_rows FP4-rounded them in the official numerics).
+  // of caches with Mxfp4 rows and entries of caches with Fp8Kv rows are packed (lossless: finish_rows FP4-rounded
+  // the keys in the official numerics, and FP8-rounded the entries with the FP8 KV cache).
   std::vector<const float*> src(static_cast<size_t>(n));
   std::vector<float*> dst(static_cast<size_t>(n));
-  const RowFormat format = spec.indexer ? plan.owner[0]->index_key_format() : RowFormat::F32;
+  auto format_of = [&](const SequenceCache* seq) { return spec.indexer ? seq->index_key_format() : seq->kv_format(); };
+  const RowFormat format = format_of(plan.owner[0]);
   for (int64_t i = n - 1; i >= 0; --i) {
     const int64_t wi = plan.entry_pos[static_cast<size_t>(i)] / spec.ratio;
     SequenceCache* seq = plan.owner[static_cast<size_t>(i)];
-    check(!spec.indexer || seq->index_key_format() == format, "compressor: indexer key formats differ in one batch");
+    check(format_of(seq) == format, spec.indexer ? "compressor: indexer key formats differ in one batch"
+                                                 : "compressor: compressed entry formats differ in one batch");
     src[i] = entries.row(i);
     dst[i] = spec.indexer ? seq->index_key_row(layer.il, wi) : seq->compressed_row(layer.il, wi);
   }
-  if (format == RowFormat::Mxfp4) ops.pack_rows_mxfp4(src, dst, spec.dim);
-  else ops.copy_rows(src, dst, spec.dim);
+  if (format == RowFormat::Mxfp4) {
+    ops.pack_rows_mxfp4(src, dst, spec.dim);
+  } else if (format == RowFormat::Fp8Kv) {
+    check(ops.numerics().kv_cache == backend::KvCacheDtype::Fp8,
+          "compressor: Fp8Kv entries need the FP8 KV cache numerics (other roundings do not pack losslessly)");
+    ops.pack_rows_fp8kv(src, dst, spec.dim, cfg.qk_rope_head_dim);
+  } else {
+    ops.copy_rows(src, dst, spec.dim);
+  }
 }
 
 }  // namespace dsv4::model

@@ -2,8 +2,8 @@
 // per-channel softmax over gate scores (ratio 4 overlaps the previous window's A-half). Runs for a whole
 // ForwardBatch: projections for all rows at once, then each sequence's tokens are fed in order through its
 // streaming state, and the emitted entries are normalised, rotated at position w·ratio and rounded to the
-// cache dtype. Entries are appended to the sequence's cache, so a query at p sees the first
-// floor((p+1)/ratio) entries.
+// cache dtype. Entries are appended to the sequence's cache (copied as f32 rows, or packed when the cache keeps
+// Mxfp4 indexer keys / Fp8Kv entries), so a query at p sees the first floor((p+1)/ratio) entries.
 #pragma once
 #include "backend/ops.h"
 #include "model/config.h"

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "core/row_blocks.h"
+
 namespace dsv4::model {
 namespace {
 
@@ -172,14 +174,11 @@ std::string_view to_string(IndexerRowFormat f) {
 }
 
 int64_t kv_row_bytes(const ModelConfig& cfg, KvRowFormat f) {
-  const int64_t d = cfg.head_dim, rope = cfg.qk_rope_head_dim, nope = d - rope;
+  const int64_t d = cfg.head_dim, rope = cfg.qk_rope_head_dim;
   switch (f) {
     case KvRowFormat::F32: return 4 * d;
     case KvRowFormat::Bf16: return 2 * d;
-    case KvRowFormat::Fp8: {
-      const int64_t raw = nope + 2 * rope + nope / 64;  // e4m3 nope, bf16 rope, e8m0 scale per 64
-      return (raw + 7) / 8 * 8;
-    }
+    case KvRowFormat::Fp8: return fp8kv_row_bytes(d, rope);  // e4m3 nope, bf16 rope, e8m0 per 64, 8 B aligned
   }
   return 0;
 }

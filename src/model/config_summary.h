@@ -53,7 +53,7 @@ ParamCount count_parameters(const ModelConfig& cfg);
 enum class KvRowFormat : uint8_t {
   F32,   // 4 * head_dim
   Bf16,  // 2 * head_dim (the reference's buffers)
-  Fp8,   // nope e4m3 + rope bf16 + one e8m0 scale per 64 nope dims, padded to 8 B (584 B for d=512, r=64)
+  Fp8,   // Fp8Kv (core/row_blocks.h): nope e4m3 + rope bf16 + e8m0 per 64 nope dims, 8 B aligned (584 B at 512/64)
 };
 // Storage of an indexer key row (index_head_dim values).
 enum class IndexerRowFormat : uint8_t {
@@ -75,7 +75,9 @@ struct KvCacheBytes {
   // Growing state per token of context: Σ_main layers with m > 0 of kv_row / m, + indexer_row / 4 for CSA.
   double per_token = 0;
   double per_mtokens = 0;  // per 2^20 tokens
-  // Fixed state per sequence: window rings of every layer incl. MTP (n_layers_total * sliding_window * kv_row)
+  // Fixed state per sequence: window rings of every layer incl. MTP (n_layers_total * sliding_window * kv_row:
+  // the deployment layout of spec §9.2 with window rows in the same format; the engine's store keeps f32 window
+  // rows whatever the compressed format, see runtime::cache_shape)
   int64_t window_bytes = 0;
   // and the compressor state in the reference's f32 layout (kv_state + score_state [coff*m, coff*dim]).
   int64_t compressor_state_bytes = 0;

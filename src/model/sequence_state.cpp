@@ -9,10 +9,14 @@ int64_t compressor_state_floats(int64_t ratio, int64_t width) {
   return 2 * (ratio == 4 ? 2 : 1) * ratio * width;
 }
 
-SequenceState::SequenceState(const ModelConfig& cfg, Device device, RowFormat index_format)
-    : cfg_(cfg), device_(device), index_format_(index_format) {
-  check(index_format == RowFormat::F32 || cfg.index_head_dim % 32 == 0,
-        "SequenceState: Mxfp4 indexer keys need index_head_dim % 32 == 0");
+SequenceState::SequenceState(const ModelConfig& cfg, Device device, RowFormat index_format, RowFormat kv_format)
+    : cfg_(cfg), device_(device), index_format_(index_format), kv_format_(kv_format) {
+  check(index_format == RowFormat::F32 || (index_format == RowFormat::Mxfp4 && cfg.index_head_dim % 32 == 0),
+        "SequenceState: indexer keys are F32 or Mxfp4 rows, and Mxfp4 rows need index_head_dim % 32 == 0");
+  check(kv_format == RowFormat::F32 ||
+            (kv_format == RowFormat::Fp8Kv && (cfg.head_dim - cfg.qk_rope_head_dim) % 64 == 0),
+        "SequenceState: compressed entries are F32 or Fp8Kv rows, and Fp8Kv rows need (head_dim - "
+        "qk_rope_head_dim) % 64 == 0");
   reset();
 }
 
@@ -32,7 +36,7 @@ void SequenceState::reset() {
     l.window = make(cfg_.sliding_window, cfg_.head_dim);
     if (l.ratio > 0) {
       l.cmp = make(1, compressor_state_floats(l.ratio, (l.ratio == 4 ? 2 : 1) * cfg_.head_dim));
-      l.compressed = make(0, cfg_.head_dim);
+      l.compressed = make(0, row_bytes(kv_format_, cfg_.head_dim, cfg_.qk_rope_head_dim) / 4);
     }
     if (l.ratio == 4) {
       l.idx_cmp = make(1, compressor_state_floats(4, 2 * cfg_.index_head_dim));
@@ -70,7 +74,10 @@ RowBlocks SequenceState::one_block(Tensor& v, int64_t n) {
 }
 
 RowBlocks SequenceState::compressed_rows(int64_t il, int64_t n) {
-  return one_block(layers_.at(static_cast<size_t>(il)).compressed, n);
+  RowBlocks b = one_block(layers_.at(static_cast<size_t>(il)).compressed, n);
+  b.format = kv_format_;
+  if (kv_format_ == RowFormat::Fp8Kv) b.rope_dim = cfg_.qk_rope_head_dim;
+  return b;
 }
 
 RowBlocks SequenceState::index_key_rows(int64_t il, int64_t n) {

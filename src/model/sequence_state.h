@@ -6,7 +6,11 @@
 // paged store of the serving engine (runtime/paged_cache.h), which addresses rows through page tables.
 // Indexer keys are f32 rows, or Mxfp4 rows (core/row_blocks.h: the packed FP4 form of the official numerics,
 // 68 B instead of 512 B at index_head_dim 128) when the cache was made with RowFormat::Mxfp4: index_key_row then
-// points at the packed bytes and writers pack (Ops::pack_rows_mxfp4) instead of copying.
+// points at the packed bytes and writers pack (Ops::pack_rows_mxfp4) instead of copying. Likewise compressed
+// entries (CSA/HCA main rows) are f32 rows, or Fp8Kv rows (the packed form of the FP8 KV cache, spec §5.3 step 4:
+// 200 B instead of 512 B at head_dim 128, 584 B instead of 2 KB at Flash shapes) when the cache was made with
+// RowFormat::Fp8Kv: compressed_row then points at the packed bytes and writers pack (Ops::pack_rows_fp8kv).
+// Window rows are always f32 rows.
 // Invariants after a forward over positions [0, n_past): window_row(il, p) holds the KV of p for
 // p in [n_past - sliding_window, n_past); entries w < floor(n_past / ratio) are written.
 #pragma once
@@ -39,12 +43,15 @@ class SequenceCache {
  public:
   virtual ~SequenceCache() = default;
   virtual float* window_row(int64_t il, int64_t pos) = 0;       // f32 [head_dim]
-  virtual float* compressed_row(int64_t il, int64_t w) = 0;     // f32 [head_dim]
+  virtual float* compressed_row(int64_t il, int64_t w) = 0;     // one row in kv_format()
   virtual float* index_key_row(int64_t il, int64_t w) = 0;      // one row in index_key_format()
   virtual RowFormat index_key_format() const = 0;
+  // Format of the compressed entries: F32 [head_dim] or Fp8Kv (rope_dim = qk_rope_head_dim).
+  virtual RowFormat kv_format() const = 0;
   virtual CompressorState compressor(int64_t il, bool indexer) = 0;
   // Entries [0, n) of layer il as row blocks (what the attention and indexer ops read): row s of the result
-  // is compressed_row(il, s) / index_key_row(il, s). Valid until the rows move (see core/row_blocks.h).
+  // is compressed_row(il, s) / index_key_row(il, s), and the blocks carry the rows' format (and rope_dim for
+  // Fp8Kv). Valid until the rows move (see core/row_blocks.h).
   virtual RowBlocks compressed_rows(int64_t il, int64_t n) = 0;
   virtual RowBlocks index_key_rows(int64_t il, int64_t n) = 0;
 
@@ -55,15 +62,17 @@ class SequenceCache {
 // Contiguous implementation: a window ring of sliding_window rows per layer and growing entry vectors.
 class SequenceState final : public SequenceCache {
  public:
-  // Rows live on `device` (the backend's: Ops::device()); indexer keys in `index_format`.
+  // Rows live on `device` (the backend's: Ops::device()); indexer keys in `index_format` (F32 or Mxfp4),
+  // compressed entries in `kv_format` (F32 or Fp8Kv).
   explicit SequenceState(const ModelConfig& cfg, Device device = Device::Host,
-                         RowFormat index_format = RowFormat::F32);
+                         RowFormat index_format = RowFormat::F32, RowFormat kv_format = RowFormat::F32);
   void reset();
 
   float* window_row(int64_t il, int64_t pos) override;
   float* compressed_row(int64_t il, int64_t w) override;
   float* index_key_row(int64_t il, int64_t w) override;
   RowFormat index_key_format() const override { return index_format_; }
+  RowFormat kv_format() const override { return kv_format_; }
   CompressorState compressor(int64_t il, bool indexer) override;
   RowBlocks compressed_rows(int64_t il, int64_t n) override;  // one block
   RowBlocks index_key_rows(int64_t il, int64_t n) override;   // one block
@@ -72,7 +81,7 @@ class SequenceState final : public SequenceCache {
   struct Layer {
     int64_t ratio = 0;
     Tensor window;      // f32 [sliding_window, head_dim], slot pos % window
-    Tensor compressed;  // f32 [n, head_dim]
+    Tensor compressed;  // [n, row words]: f32 [head_dim] or one Fp8Kv row
     Tensor index_keys;  // [n, row words]: f32 [index_head_dim] or one Mxfp4 row
     Tensor cmp, idx_cmp;
   };
@@ -81,6 +90,7 @@ class SequenceState final : public SequenceCache {
   const ModelConfig& cfg_;
   Device device_;
   RowFormat index_format_;
+  RowFormat kv_format_;
   std::vector<Layer> layers_;  // n_layers_total
 };
 

@@ -30,8 +30,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   } else {
     log::warn(opts.model_dir.string() + " has no tokenizer.json: text output and stop strings are unavailable");
   }
+  // Rows in the packed formats that hold the numerics' rounded values exactly (window rows stay f32).
   const RowFormat index_format = index_row_format(opts.numerics);
-  auto layout = kv::make_layout(cache_shape(e->model_->cfg, index_format));
+  const RowFormat kv_format = kv_row_format(opts.numerics, e->model_->cfg);
+  auto layout = kv::make_layout(cache_shape(e->model_->cfg, index_format, kv_format));
   if (!layout.ok()) return layout.error();
   kv::Concurrency conc{.max_seqs = opts.max_running, .max_step_tokens = opts.max_tokens_per_step};
   int64_t kv_bytes = opts.kv_memory_bytes;
@@ -43,7 +45,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   auto sizes = kv::size_pools(*layout, kv_bytes, conc);
   if (!sizes.ok()) return make_error("KV memory " + std::to_string(kv_bytes) + " bytes: " + sizes.message());
   e->kv_ = std::make_unique<kv::HybridKvManager>(*layout, *sizes);
-  e->store_ = std::make_unique<PagedKvStore>(e->model_->cfg, *layout, *sizes, opts.device, index_format);
+  e->store_ = std::make_unique<PagedKvStore>(e->model_->cfg, *layout, *sizes, opts.device, index_format, kv_format);
   e->kv_capacity_ = kv::tokens_that_fit(*layout, *sizes);
   scheduler::SchedulerConfig sc{.max_tokens_per_step = opts.max_tokens_per_step, .max_running = opts.max_running,
                                 .max_prefill_chunk = opts.max_prefill_chunk};

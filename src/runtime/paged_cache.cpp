@@ -1,5 +1,6 @@
 // Paged store and its per-sequence views; see paged_cache.h. Addresses follow kv::CacheLayout:
-// pool base + page id · page bytes + layer block offset + row · row bytes.
+// pool base + page id · page bytes + layer block offset + row · row bytes (window_row() for window rows,
+// kv_row_bytes / indexer_row_bytes for compressed rows and indexer keys).
 #include "runtime/paged_cache.h"
 
 #include "core/check.h"
@@ -7,7 +8,7 @@
 
 namespace dsv4::runtime {
 
-kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format) {
+kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format, RowFormat kv_format) {
   const model::LayerCounts n = model::count_layers(cfg);
   int64_t state_floats = 0;
   for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) {
@@ -17,19 +18,34 @@ kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format
     if (m == 4) state_floats += model::compressor_state_floats(4, 2 * cfg.index_head_dim);
   }
   return {.n_window_layers = cfg.n_layers_total(), .n_csa_layers = n.n_csa, .n_hca_layers = n.n_hca,
-          .window = cfg.sliding_window, .kv_row_bytes = 4 * cfg.head_dim,
-          .indexer_row_bytes = row_bytes(index_format, cfg.index_head_dim), .state_bytes = 4 * state_floats};
+          .window = cfg.sliding_window, .kv_row_bytes = row_bytes(kv_format, cfg.head_dim, cfg.qk_rope_head_dim),
+          .indexer_row_bytes = row_bytes(index_format, cfg.index_head_dim), .state_bytes = 4 * state_floats,
+          .window_row_bytes = 4 * cfg.head_dim};
 }
 
 RowFormat index_row_format(const backend::Numerics& numerics) {
   return numerics.indexer == backend::IndexerDtype::Fp4 ? RowFormat::Mxfp4 : RowFormat::F32;
 }
 
+RowFormat kv_row_format(const backend::Numerics& numerics, const model::ModelConfig& cfg) {
+  const bool fp8 = numerics.kv_cache == backend::KvCacheDtype::Fp8;
+  return fp8 && (cfg.head_dim - cfg.qk_rope_head_dim) % 64 == 0 ? RowFormat::Fp8Kv : RowFormat::F32;
+}
+
 PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes,
-                           Device device, RowFormat index_format)
-    : cfg_(cfg), layout_(layout), index_format_(index_format) {
+                           Device device, RowFormat index_format, RowFormat kv_format)
+    : cfg_(cfg), layout_(layout), index_format_(index_format), kv_format_(kv_format) {
+  check(index_format == RowFormat::F32 || index_format == RowFormat::Mxfp4,
+        "paged store: indexer keys are F32 or Mxfp4 rows");
+  check(kv_format == RowFormat::F32 ||
+            (kv_format == RowFormat::Fp8Kv && (cfg.head_dim - cfg.qk_rope_head_dim) % 64 == 0),
+        "paged store: compressed entries are F32 or Fp8Kv rows, and Fp8Kv rows need (head_dim - qk_rope_head_dim) "
+        "% 64 == 0");
   check(layout.shape.n_csa_layers == 0 || layout.shape.indexer_row_bytes == row_bytes(index_format, cfg.index_head_dim),
         "paged store: the layout's indexer row bytes do not match the indexer key format");
+  check(layout.shape.kv_row_bytes == row_bytes(kv_format, cfg.head_dim, cfg.qk_rope_head_dim),
+        "paged store: the layout's compressed row bytes do not match the compressed entry format");
+  check(layout.shape.window_row() == 4 * cfg.head_dim, "paged store: window rows must be f32 rows (4 * head_dim B)");
   int64_t n_csa = 0, n_hca = 0, off = 0;
   for (int64_t il = 0; il < cfg.n_layers_total(); ++il) {
     int64_t m = il < cfg.num_hidden_layers ? cfg.compress_ratio(il) : 0;
@@ -67,7 +83,7 @@ class PagedSequence final : public model::SequenceCache {
     check(t < pages_.window.size() && pages_.window[t] != kv::kNoPage,
           [&] { return "paged KV: window row of position " + std::to_string(pos) + " is not held"; });
     int64_t byte = pages_.window[t] * L.window_page_bytes + L.window_offset(il) +
-                   (pos % L.page_tokens()) * L.shape.kv_row_bytes;
+                   (pos % L.page_tokens()) * L.shape.window_row();
     return s_.window_.ptr() + byte / 4;
   }
   float* compressed_row(int64_t il, int64_t w) override {
@@ -92,15 +108,23 @@ class PagedSequence final : public model::SequenceCache {
            compressed_byte(w / rpp, L.indexer_offset(j) + (w % rpp) * L.shape.indexer_row_bytes) / 4;
   }
   RowFormat index_key_format() const override { return s_.index_format_; }
+  RowFormat kv_format() const override { return s_.kv_format_; }
   // One block per compressed page: page k holds entries [k·rpp, (k+1)·rpp) of the layer, contiguous in the
   // layer's block of that page (kv::CacheLayout).
   RowBlocks compressed_rows(int64_t il, int64_t n) override {
     const kv::CacheLayout& L = s_.layout_;
     int64_t j = s_.csa_index_[static_cast<size_t>(il)];
-    if (j >= 0) return page_blocks(n, L.csa_rows_per_page, L.csa_offset(j), L.shape.kv_row_bytes);
-    j = s_.hca_index_[static_cast<size_t>(il)];
-    check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no compressed rows"; });
-    return page_blocks(n, L.hca_rows_per_page, L.hca_offset(j), L.shape.kv_row_bytes);
+    RowBlocks b;
+    if (j >= 0) {
+      b = page_blocks(n, L.csa_rows_per_page, L.csa_offset(j), L.shape.kv_row_bytes);
+    } else {
+      j = s_.hca_index_[static_cast<size_t>(il)];
+      check(j >= 0, [&] { return "paged KV: layer " + std::to_string(il) + " has no compressed rows"; });
+      b = page_blocks(n, L.hca_rows_per_page, L.hca_offset(j), L.shape.kv_row_bytes);
+    }
+    b.format = s_.kv_format_;
+    if (b.format == RowFormat::Fp8Kv) b.rope_dim = s_.cfg_.qk_rope_head_dim;
+    return b;
   }
   RowBlocks index_key_rows(int64_t il, int64_t n) override {
     const kv::CacheLayout& L = s_.layout_;

@@ -1,12 +1,14 @@
 // Attention-side ops of the CPU reference: sparse attention with the per-head sink (spec §5.5) over each
 // query's key list (window rows, then compressed entries resolved through the sequence's row blocks and, on
-// CSA layers, the indexer's selections), lightning-indexer scores and top-k (§5.8 steps 6-7), the
-// compressor's per-channel softmax pooling (§5.7) and row copies between tensors and caches.
+// CSA layers, the indexer's selections; packed Fp8Kv entries decoded exactly first), lightning-indexer scores and
+// top-k (§5.8 steps 6-7), the compressor's per-channel softmax pooling (§5.7), and row copies and packing
+// (Mxfp4 indexer keys, Fp8Kv KV entries) between tensors and caches.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
@@ -32,16 +34,32 @@ std::vector<size_t> chunk_of_rows(std::span<const SeqEntries> seqs, int64_t n, c
   return of;
 }
 
-// Query i's key list: window rows, then its compressed entries (the first n, or its selected entries).
-std::vector<std::vector<const float*>> resolve_keys(const AttentionKeys& keys) {
+// Key lists of a sparse_attention call: query i's window rows, then its compressed entries (the first n, or its
+// selected entries). Fp8Kv entries are decoded once per (chunk, entry) into `decoded`; the decoding is exact (the
+// values the f32 row would hold), so the arithmetic over the lists does not depend on the entries' format.
+struct KeyLists {
+  std::vector<std::vector<const float*>> keys;  // per query
+  std::vector<float> decoded;                   // f32 [decoded entries, dim]
+};
+
+KeyLists resolve_keys(const AttentionKeys& keys, int64_t dim) {
   const int64_t nq = static_cast<int64_t>(keys.queries.size());
   const std::vector<size_t> chunk = chunk_of_rows(keys.seqs, nq, "sparse_attention");
-  std::vector<std::vector<const float*>> out(static_cast<size_t>(nq));
+  for (size_t c = 0; c < keys.seqs.size(); ++c) {
+    const RowBlocks& rb = keys.seqs[c].entries;
+    check(rb.format != RowFormat::Mxfp4, [&] { return "sparse_attention: chunk " + std::to_string(c) +
+                                           " holds Mxfp4 rows (indexer keys), not KV entries (f32 or Fp8Kv)"; });
+    check(rb.format != RowFormat::Fp8Kv || (rb.rope_dim >= 0 && rb.rope_dim < dim && (dim - rb.rope_dim) % 64 == 0),
+          [&] { return "sparse_attention: chunk " + std::to_string(c) + "'s Fp8Kv rows have rope_dim " +
+                std::to_string(rb.rope_dim) + ", dim - rope_dim must be a positive multiple of 64"; });
+  }
+  // Entry e of chunk c resolves to its row, or (Fp8Kv) to slot[c][e] of the decoded rows.
+  std::vector<std::vector<int64_t>> entries(static_cast<size_t>(nq)), slot(keys.seqs.size());
+  std::vector<std::pair<size_t, int64_t>> to_decode;  // (chunk, entry) of each decoded row
   for (int64_t i = 0; i < nq; ++i) {
     const AttentionQuery& q = keys.queries[static_cast<size_t>(i)];
-    const RowBlocks& rb = keys.seqs[chunk[static_cast<size_t>(i)]].entries;
-    auto& k = out[static_cast<size_t>(i)];
-    k.assign(q.window.begin(), q.window.end());
+    const size_t c = chunk[static_cast<size_t>(i)];
+    const RowBlocks& rb = keys.seqs[c].entries;
     if (keys.selected)
       check(keys.selected->on_host() && keys.selected->rows() == nq && keys.selected->cols() >= q.n_compressed,
             "sparse_attention: selections are not a host i32 [n_q, >= n_compressed] tensor");
@@ -49,8 +67,35 @@ std::vector<std::vector<const float*>> resolve_keys(const AttentionKeys& keys) {
       const int64_t e = keys.selected ? keys.selected->row(i)[j] : j;
       check(e >= 0 && e < rb.capacity(), [&] { return "sparse_attention: query " + std::to_string(i) + " entry " +
                                              std::to_string(e) + " outside its sequence's rows"; });
-      k.push_back(rb.row(e));
+      entries[static_cast<size_t>(i)].push_back(e);
+      if (rb.format != RowFormat::Fp8Kv) continue;
+      std::vector<int64_t>& s = slot[c];
+      if (static_cast<int64_t>(s.size()) <= e) s.resize(static_cast<size_t>(e) + 1, -1);
+      if (s[static_cast<size_t>(e)] >= 0) continue;
+      s[static_cast<size_t>(e)] = static_cast<int64_t>(to_decode.size());
+      to_decode.emplace_back(c, e);
     }
+  }
+  KeyLists out;
+  out.decoded.resize(to_decode.size() * static_cast<size_t>(dim));
+  parallel_for(static_cast<int64_t>(to_decode.size()), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const auto [c, entry] = to_decode[static_cast<size_t>(r)];
+      const RowBlocks& rb = keys.seqs[c].entries;
+      fp8kv_unpack_row(rb.row(entry), static_cast<size_t>(dim), static_cast<size_t>(rb.rope_dim),
+                       out.decoded.data() + r * dim);
+    }
+  });
+  out.keys.resize(static_cast<size_t>(nq));
+  for (int64_t i = 0; i < nq; ++i) {
+    const AttentionQuery& q = keys.queries[static_cast<size_t>(i)];
+    const size_t c = chunk[static_cast<size_t>(i)];
+    const RowBlocks& rb = keys.seqs[c].entries;
+    auto& k = out.keys[static_cast<size_t>(i)];
+    k.assign(q.window.begin(), q.window.end());
+    for (int64_t e : entries[static_cast<size_t>(i)])
+      k.push_back(rb.format == RowFormat::Fp8Kv ? out.decoded.data() + slot[c][static_cast<size_t>(e)] * dim
+                                                : rb.row(e));
   }
   return out;
 }
@@ -60,7 +105,8 @@ void CpuOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64_
                               float scale, HostTensor& out) {
   const std::vector<float> sink_v = weights::dequant_all(sink_w);
   const float* sink = sink_v.data();
-  const std::vector<std::vector<const float*>> lists = resolve_keys(keys);
+  const KeyLists resolved = resolve_keys(keys, dim);
+  const std::vector<std::vector<const float*>>& lists = resolved.keys;
   int64_t nq = static_cast<int64_t>(lists.size());
   out.resize({nq, n_heads, dim});
   bool round = bf16_acts();
@@ -185,6 +231,15 @@ void CpuOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float*
   check(src.size() == dst.size(), "pack_rows_mxfp4: source and destination lists differ in length");
   check(dim > 0 && dim % 32 == 0, "pack_rows_mxfp4: dim must be a positive multiple of 32");
   for (size_t i = 0; i < src.size(); ++i) fp4_pack_row(src[i], static_cast<size_t>(dim), dst[i]);
+}
+
+void CpuOps::pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
+                             int64_t rope_dim) {
+  check(src.size() == dst.size(), "pack_rows_fp8kv: source and destination lists differ in length");
+  check(rope_dim >= 0 && dim > rope_dim && (dim - rope_dim) % 64 == 0,
+        "pack_rows_fp8kv: dim - rope_dim must be a positive multiple of 64");
+  for (size_t i = 0; i < src.size(); ++i)
+    fp8kv_pack_row(src[i], static_cast<size_t>(dim), static_cast<size_t>(rope_dim), dst[i]);
 }
 
 }  // namespace dsv4::backend

@@ -40,6 +40,8 @@ class CpuOps final : public Ops {
                     std::span<const int64_t> offsets, int64_t dim, HostTensor& out) override;
   void copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) override;
   void pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) override;
+  void pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
+                       int64_t rope_dim) override;
   void hc_expand(const HostTensor& h, int64_t hc, HostTensor& X) override;
   void gather_rows(const HostTensor& x, std::span<const int64_t> rows, HostTensor& out) override;
   void add(HostTensor& y, const HostTensor& x) override;

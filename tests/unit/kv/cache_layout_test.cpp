@@ -113,6 +113,28 @@ TEST(CacheLayout, RejectsInvalidShapes) {
   EXPECT_FALSE(make_layout(s).ok());
 }
 
+// The engine's Flash store: f32 window rows (4 * 512 B) next to packed 584 B compressed rows. The window pool
+// grows with the window row; the compressed pool and the bytes per token do not change.
+TEST(CacheLayout, WindowRowBytesSizeOnlyTheWindowPool) {
+  CacheShape s = flash_shape(68);
+  s.window_row_bytes = 2048;
+  const CacheLayout l = layout_of(s), same = layout_of(flash_shape(68));
+  EXPECT_EQ(s.window_row(), 2048);
+  EXPECT_EQ(flash_shape(68).window_row(), 584);  // 0: the compressed row size
+  EXPECT_EQ(l.window_block_bytes, 256 * 2048);
+  EXPECT_EQ(l.window_page_bytes, 44 * 256 * 2048);
+  EXPECT_EQ(l.csa_block_bytes, 64 * 584);
+  EXPECT_EQ(l.hca_block_bytes, 2 * 584);
+  EXPECT_EQ(l.compressed_page_bytes, same.compressed_page_bytes);
+  EXPECT_DOUBLE_EQ(growing_bytes_per_token(l.shape), 3514.25);
+  const std::string d = describe(l);
+  EXPECT_NE(d.find("window 2048 B, compressed kv 584 B"), std::string::npos) << d;
+  s.window_row_bytes = -1;
+  auto r = make_layout(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("window_row_bytes = -1"), std::string::npos) << r.message();
+}
+
 TEST(CacheLayout, DescribeNamesPageBytes) {
   const std::string d = describe(layout_of(flash_shape()));
   EXPECT_NE(d.find("985664"), std::string::npos) << d;

@@ -128,7 +128,9 @@ TEST(Engine, PreemptionUnderTinyKvBudgetRecomputesCorrectly) {
   // Budget: the window and state pools for 4 sequences plus only 3 compressed pages (768 tokens in all).
   // Three requests of ~250 prompt tokens fit one page each, then each needs a second page past token 259:
   // someone must be preempted and recomputed.
-  auto layout = kv::make_layout(cache_shape(ref_model.value()->cfg, index_row_format(backend::Numerics{})));
+  const model::ModelConfig& cfg = ref_model.value()->cfg;
+  auto layout = kv::make_layout(cache_shape(cfg, index_row_format(backend::Numerics{}),
+                                            kv_row_format(backend::Numerics{}, cfg)));
   ASSERT_TRUE(layout.ok());
   kv::Concurrency c{.max_seqs = 4, .max_step_tokens = 96};
   int64_t lo = 0, hi = int64_t{1} << 30;
