@@ -56,6 +56,7 @@ struct Options {
   uint64_t seed = 20261128;
   bool quick = false;
   std::string graphs = "on";  // decode steps: on (CUDA graphs), off (eager), ab (eager, then graphs)
+  std::string kv_rows = "fp8";  // compressed KV rows of the synthetic caches: fp8 (Fp8Kv, the engine's) or f32
 };
 
 // "4K" = 4096, "1M" = 1048576, plain numbers as they are.
@@ -113,11 +114,14 @@ bool parse_options(int argc, char** argv, Options& o) {
       o.graphs = val();
       if (o.graphs != "on" && o.graphs != "off" && o.graphs != "ab")
         throw std::invalid_argument("--graphs takes on, off or ab");
+    } else if (a == "--kv-rows") {
+      o.kv_rows = val();
+      if (o.kv_rows != "fp8" && o.kv_rows != "f32") throw std::invalid_argument("--kv-rows takes fp8 or f32");
     } else {
       std::fprintf(stderr,
                    "usage: dsv4_cuda_bench [--quick] [--layers 0,4,128] [--batches 1,8,64,256] "
                    "[--contexts 4K,64K,1M] [--prefill 8K,128K] [--chunk 8K] [--op-batches 1,64] [--out FILE.csv] "
-                   "[--budget-s 200] [--reserve-gib 20] [--seed N] [--graphs on|off|ab]\n");
+                   "[--budget-s 200] [--reserve-gib 20] [--seed N] [--graphs on|off|ab] [--kv-rows fp8|f32]\n");
       return false;
     }
   }
@@ -153,13 +157,15 @@ class Bench {
         Clock::time_point t0)
       : o_(o), m_(m), cfg_(m.cfg()), cuda_ops_(cuda_ops), prof_(prof), tf_(m.cfg(), m.weights(), prof), ceil_(c),
         rep_(rep),
-        rnd_(o.seed + 7, m.cfg().index_head_dim), rng_(o.seed + 3), t0_(t0) {}
+        rnd_(o.seed + 7, m.cfg()), rng_(o.seed + 3), t0_(t0) {}
 
   void decode(int64_t ctx, int64_t batch);
   void prefill(int64_t prompt);
   bool over_budget(const std::string& what);
 
  private:
+  // Compressed KV rows of the synthetic caches (--kv-rows): Fp8Kv, the engine's store with the FP8 KV cache.
+  RowFormat kv_format() const { return o_.kv_rows == "f32" ? RowFormat::F32 : RowFormat::Fp8Kv; }
   StepTimes time_steps(const std::function<void(int)>& prepare, const std::function<void()>& run, int warmup,
                        int max_steps, double min_s);
   void profile_ops(const std::function<void(int)>& prepare, const std::function<void()>& run, Row base);
@@ -289,11 +295,13 @@ void Bench::profile_ops(const std::function<void(int)>& prepare, const std::func
 
 
 int64_t Bench::kv_bytes(int64_t ratio, int64_t ctx) const {
+  // As stored by the engine: f32 window rows, compressed rows in the --kv-rows format, Mxfp4 indexer keys.
   const int64_t d = cfg_.head_dim, W = cfg_.sliding_window;
-  int64_t floats = std::min(W, ctx) * d;
-  if (ratio == 4) floats += std::min(cfg_.index_topk, ctx / 4) * d + (ctx / 4) * cfg_.index_head_dim;
-  if (ratio == 128) floats += (ctx / 128) * d;
-  return floats * 4;  // the engine's cache rows are f32
+  const int64_t row = row_bytes(kv_format(), d, cfg_.qk_rope_head_dim);
+  int64_t bytes = std::min(W, ctx) * d * 4;
+  if (ratio == 4) bytes += std::min(cfg_.index_topk, ctx / 4) * row + (ctx / 4) * mxfp4_row_bytes(cfg_.index_head_dim);
+  if (ratio == 128) bytes += (ctx / 128) * row;
+  return bytes;
 }
 
 double Bench::attention_flops(int64_t ratio, int64_t begin, int64_t end) const {
@@ -317,7 +325,7 @@ void Bench::decode(int64_t ctx, int64_t batch) {
   if (over_budget(what)) return;
   std::printf("[cuda_bench] %s\n", what.c_str());
   std::fflush(stdout);
-  SequenceSet set = make_sequences(cfg_, batch, ctx, cache_budget(), rnd_);
+  SequenceSet set = make_sequences(cfg_, batch, ctx, cache_budget(), rnd_, kv_format());
   const std::string cache = set.shared ? "shared" : "per-seq";
   model::ForwardBatch fb;
   model::ForwardOutput out;
@@ -462,7 +470,7 @@ void Bench::prefill(int64_t prompt) {
     if (over_budget(what)) return;
     std::printf("[cuda_bench] %s\n", what.c_str());
     std::fflush(stdout);
-    SequenceSet set = make_sequences(cfg_, 1, s + len, cache_budget(), rnd_);
+    SequenceSet set = make_sequences(cfg_, 1, s + len, cache_budget(), rnd_, kv_format());
     const std::vector<int32_t> toks = tokens(len);
     model::ForwardBatch fb;
     model::ForwardOutput out;
@@ -576,12 +584,14 @@ std::string header(const DeviceInfo& dev, const Ceilings& c, const Options& o, c
                 "(read+write), bf16 dense %.1f TFLOP/s, FP8 dense %.1f TFLOP/s (cuBLASLt 8192^3).\n"
                 "Model: DeepSeek-V4-Flash shapes, %zu layers [%s], random weights in the checkpoint dtypes "
                 "(FP8 e4m3 + e8m0 128x128, MXFP4 experts, bf16/f32 rest), %.2f GB on the device (host view %.2f GB). "
-                "Numerics: official (bf16 activations, FP8 KV rounding, FP4 indexer), CudaOps; decode steps as CUDA "
+                "Numerics: official (bf16 activations, FP8 KV rounding, FP4 indexer), CudaOps; compressed KV rows %s; "
+                "decode steps as CUDA "
                 "graphs (one per segment: embed, each half block, head) where the cache column says graphs, else eager "
                 "launches.\n",
                 dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.sm_count, dev.mem_gib, dev.driver, dev.runtime,
                 c.copy_gbps, c.bf16_tflops, c.fp8_tflops, o.layers.size(), layers.c_str(),
-                static_cast<double>(dev_bytes) * 1e-9, static_cast<double>(m.total_bytes()) * 1e-9);
+                static_cast<double>(dev_bytes) * 1e-9, static_cast<double>(m.total_bytes()) * 1e-9,
+                o.kv_rows == "f32" ? "f32 (2 KB)" : "Fp8Kv (584 B: e4m3 nope, bf16 rope, e8m0 scales)");
   return b;
 }
 
@@ -600,8 +610,8 @@ void add_notes(Report& rep, const Options& o) {
            "sequences, own n_past); the kernels read the same bytes for every sequence, so L2 can serve part of "
            "them and times are optimistic there");
   rep.note("decode floor: (attention-side weights + shared expert + expected distinct routed experts "
-           "256*(1-(1-6/256)^B) + B x KV rows read, f32 as stored) / HBM copy rate; embed+head floor: head + "
-           "hc_head + norm + B embed rows; the step ends with greedy sampling on the device (the engine's path since "
+           "256*(1-(1-6/256)^B) + B x KV rows read as stored: f32 window, --kv-rows entries, Mxfp4 indexer keys) / "
+           "HBM copy rate; embed+head floor: head + hc_head + norm + B embed rows; the step ends with greedy sampling on the device (the engine's path since "
            "run 11; before, the f32 logits were copied to the host), whose time is in embed+head");
   rep.note("prefill floor: FP8/MXFP4 linear FLOPs (6 routed + shared expert, attention and indexer projections) / "
            "FP8 rate + bf16/f32 linear, attention (4*H*d per key) and indexer score FLOPs / bf16 rate");

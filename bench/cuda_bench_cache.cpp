@@ -8,6 +8,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/ops/context.h"
+#include "core/dtype.h"
 #include "core/numerics.h"
 
 namespace dsv4::bench {
@@ -26,7 +27,10 @@ void prepare(const model::ModelConfig& cfg, model::SequenceState& s, int64_t end
     if (ratio == 0) continue;
     const int64_t n = entries(end_pos, ratio);
     s.compressed_row(il, n - 1);  // one growth to the final size
-    rnd.fill(s.compressed_row(il, 0), n * cfg.head_dim);
+    if (s.kv_format() == RowFormat::Fp8Kv)
+      rnd.fill_fp8kv(s.compressed_row(il, 0), n);
+    else
+      rnd.fill(s.compressed_row(il, 0), n * cfg.head_dim);
     if (ratio == 4) {
       s.index_key_row(il, n - 1);
       rnd.fill_mxfp4(s.index_key_row(il, 0), n);
@@ -36,17 +40,39 @@ void prepare(const model::ModelConfig& cfg, model::SequenceState& s, int64_t end
 
 }  // namespace
 
-RandomRows::RandomRows(uint64_t seed, int64_t index_head_dim) : row_words_(mxfp4_row_bytes(index_head_dim) / 4) {
+RandomRows::RandomRows(uint64_t seed, const model::ModelConfig& cfg)
+    : row_words_(mxfp4_row_bytes(cfg.index_head_dim) / 4),
+      kv_words_(fp8kv_row_bytes(cfg.head_dim, cfg.qk_rope_head_dim) / 4) {
+  const int64_t ihd = cfg.index_head_dim, d = cfg.head_dim, rope = cfg.qk_rope_head_dim;
   Tensor host({kRandomFloats});
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   for (float& v : host.vec()) v = uni(rng);
-  const int64_t rows = std::min<int64_t>(kRandomFloats / index_head_dim, int64_t{1} << 15);
+  const int64_t rows = std::min<int64_t>(kRandomFloats / ihd, int64_t{1} << 15);
   Tensor packed({rows, row_words_});
-  for (int64_t r = 0; r < rows; ++r)
-    fp4_pack_row(host.data() + r * index_head_dim, static_cast<size_t>(index_head_dim), packed.row(r));
+  for (int64_t r = 0; r < rows; ++r) fp4_pack_row(host.data() + r * ihd, static_cast<size_t>(ihd), packed.row(r));
+  const bool fp8kv = (d - rope) % 64 == 0;
+  const int64_t kv_rows = fp8kv ? std::min<int64_t>(kRandomFloats / d, int64_t{1} << 15) : 0;
+  Tensor kv_packed({std::max<int64_t>(kv_rows, 1), kv_words_});
+  std::vector<float> row(static_cast<size_t>(d));
+  for (int64_t r = 0; r < kv_rows; ++r) {  // the FP8 KV rounding, then the lossless packing
+    for (int64_t c = 0; c < d; ++c) row[static_cast<size_t>(c)] = round_bf16(host.data()[r * d + c]);
+    fp8_fake_quant(row.data(), static_cast<size_t>(d - rope), 64);
+    fp8kv_pack_row(row.data(), static_cast<size_t>(d), static_cast<size_t>(rope), kv_packed.row(r));
+  }
   block_ = host.to(Device::Cuda);
   packed_ = packed.to(Device::Cuda);
+  kv_packed_ = kv_packed.to(Device::Cuda);
+}
+
+void RandomRows::fill_fp8kv(float* dst, int64_t n_rows) const {
+  cudaStream_t s = cuda::CudaContext::get().stream();
+  const int64_t block_rows = kv_packed_.dim(0);
+  for (int64_t off = 0; off < n_rows; off += block_rows) {
+    const int64_t m = std::min(block_rows, n_rows - off);
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst + off * kv_words_, kv_packed_.data(), static_cast<size_t>(m * kv_words_) * 4,
+                                    cudaMemcpyDeviceToDevice, s));
+  }
 }
 
 void RandomRows::fill_mxfp4(float* dst, int64_t n_rows) const {
@@ -68,14 +94,15 @@ void RandomRows::fill(float* dst, int64_t n) const {
   }
 }
 
-int64_t sequence_bytes(const model::ModelConfig& cfg, int64_t end_pos) {
+int64_t sequence_bytes(const model::ModelConfig& cfg, int64_t end_pos, RowFormat kv_format) {
+  const int64_t kv_words = row_bytes(kv_format, cfg.head_dim, cfg.qk_rope_head_dim) / 4;
   int64_t floats = 0;
   for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) {
     const int64_t ratio = cfg.compress_ratio(il);
     floats += cfg.sliding_window * cfg.head_dim;
     if (ratio == 0) continue;
     const int64_t n = entries(end_pos, ratio);
-    floats += n * cfg.head_dim + model::compressor_state_floats(ratio, (ratio == 4 ? 2 : 1) * cfg.head_dim);
+    floats += n * kv_words + model::compressor_state_floats(ratio, (ratio == 4 ? 2 : 1) * cfg.head_dim);
     if (ratio == 4)
       floats += n * mxfp4_row_bytes(cfg.index_head_dim) / 4 + model::compressor_state_floats(4, 2 * cfg.index_head_dim);
   }
@@ -83,13 +110,13 @@ int64_t sequence_bytes(const model::ModelConfig& cfg, int64_t end_pos) {
 }
 
 SequenceSet make_sequences(const model::ModelConfig& cfg, int64_t batch, int64_t end_pos, int64_t budget_bytes,
-                           const RandomRows& rnd) {
+                           const RandomRows& rnd, RowFormat kv_format) {
   SequenceSet set;
-  const int64_t per_seq = sequence_bytes(cfg, end_pos);
+  const int64_t per_seq = sequence_bytes(cfg, end_pos, kv_format);
   set.shared = batch > 1 && batch * per_seq > budget_bytes;
   const int64_t n_states = set.shared ? 1 : batch;
   for (int64_t i = 0; i < n_states; ++i) {
-    set.states.push_back(std::make_unique<model::SequenceState>(cfg, Device::Cuda, RowFormat::Mxfp4));
+    set.states.push_back(std::make_unique<model::SequenceState>(cfg, Device::Cuda, RowFormat::Mxfp4, kv_format));
     prepare(cfg, *set.states.back(), end_pos, rnd);
   }
   for (int64_t i = 0; i < batch; ++i) {

@@ -269,6 +269,12 @@ void ProfilingOps::copy_rows(std::span<const float* const> src, std::span<float*
   inner_.copy_rows(src, dst, width);
 }
 
+void ProfilingOps::pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
+                                   int64_t rope_dim) {
+  Scope s(*this, "pack_rows_fp8kv");
+  inner_.pack_rows_fp8kv(src, dst, dim, rope_dim);
+}
+
 void ProfilingOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) {
   Scope s(*this, "pack_rows_mxfp4");
   inner_.pack_rows_mxfp4(src, dst, dim);

@@ -83,6 +83,8 @@ class ProfilingOps final : public backend::Ops {
                     std::span<const int64_t> offsets, int64_t dim, Tensor& out) override;
   void copy_rows(std::span<const float* const> src, std::span<float* const> dst, int64_t width) override;
   void pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) override;
+  void pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
+                       int64_t rope_dim) override;
   void hc_expand(const Tensor& h, int64_t hc, Tensor& X) override;
   void gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) override;
   void add(Tensor& y, const Tensor& x) override;

@@ -134,7 +134,12 @@ struct AttnLayout {
   bool combine = false;        // attn_cluster off: split-K partials merged by the combine kernel ("combine" rows)
   bool vs_combine = false;     // also run with attn_cluster off: the cluster merge must match it bitwise
   int64_t cluster_split = 0;   // > 0: kernel_paths().attn_cluster_split for this case ("split=N" rows)
+  bool fp8_rows = false;       // compressed entries as Fp8Kv rows (the paged store of the official numerics):
+                               // also run over f32 rows holding the same values, bitwise ("fp8 rows vs f32")
 };
+
+// The rope width of an Fp8Kv test row of dim values (dim - rope a multiple of 64).
+int64_t kv_rope(int64_t d) { return d % 64 == 0 ? 64 : d % 64; }
 
 // narrow: run the previous 16-head tensor-core kernel instead of the wide (64-head) one. Each query has a
 // window of host row pointers then `compressed` entries of its sequence (n_seq sequences share the queries in
@@ -158,8 +163,27 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
                                  lay.rows_per_block ? fmt(" paged(%lld)", (long long)lay.rows_per_block).c_str() : "") +
                             (lay.combine ? " combine" : "") +
                             (lay.cluster_split > 0 ? fmt(" split=%lld", (long long)lay.cluster_split) : std::string()) +
-                            (paths.attn_inline_rows ? "" : " resolve-kernel");
+                            (paths.attn_inline_rows ? "" : " resolve-kernel") + (lay.fp8_rows ? " fp8-rows" : "");
   HostTensor pool = host_tensor({L.rows, d}, values(env, size_t(L.rows * d), 1.0f, bf));
+  // Fp8Kv entries: every pool row FP8-KV-rounded (bf16, then the nope part FP8 fake-quantized in blocks of 64),
+  // the entry rows also packed into ppool (same slots), which the calls read instead of pool.
+  const int64_t rope = kv_rope(d), kv_words = fp8kv_row_bytes(d, rope) / 4;
+  HostTensor ppool;
+  if (lay.fp8_rows) {
+    for (float& v : pool.vec()) v = round_bf16(v);
+    for (int64_t r = 0; r < L.rows; ++r) fp8_fake_quant(pool.row(r), size_t(d - rope), 64);
+    ppool = host_tensor({L.rows, kv_words}, std::vector<float>(size_t(L.rows * kv_words), 0.0f));
+    for (int64_t r = n_q * window; r < L.rows; ++r) fp8kv_pack_row(pool.row(r), size_t(d), size_t(rope), ppool.row(r));
+  }
+  const HostTensor& epool = lay.fp8_rows ? ppool : pool;
+  auto entries_of = [&](size_t j, const auto& t) {
+    RowBlocks b = blocks_of(L, j, t);
+    if (lay.fp8_rows) {
+      b.format = RowFormat::Fp8Kv;
+      b.rope_dim = rope;
+    }
+    return b;
+  };
   HostTensor q = host_tensor({n_q, H, d}, values(env, size_t(n_q * H * d), 1.0f, bf));
   std::vector<float> sink_v = values(env, size_t(H), 1.0f, false);
   weights::Weight sink;
@@ -167,12 +191,15 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
   sink.shape = {H};
   sink.data = sink_v.data();
   const Tensor dpool = pool.to(Device::Cuda), dq = q.to(Device::Cuda);
-  // Chunks: queries split evenly over the sequences, in order.
-  std::vector<backend::SeqEntries> hseqs, dseqs;
+  const Tensor depool = lay.fp8_rows ? epool.to(Device::Cuda) : Tensor();
+  // Chunks: queries split evenly over the sequences, in order (dseqs_f32: the f32 rows of the same values).
+  std::vector<backend::SeqEntries> hseqs, dseqs, dseqs_f32;
   for (int64_t j = 0; j < lay.n_seq; ++j) {
     const int64_t r0 = n_q * j / lay.n_seq, r1 = n_q * (j + 1) / lay.n_seq;
-    hseqs.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = blocks_of(L, size_t(j), pool)});
-    dseqs.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = blocks_of(L, size_t(j), dpool)});
+    hseqs.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = entries_of(size_t(j), epool)});
+    dseqs.push_back({.row_begin = r0, .n_rows = r1 - r0,
+                     .entries = lay.fp8_rows ? entries_of(size_t(j), depool) : blocks_of(L, size_t(j), dpool)});
+    dseqs_f32.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = blocks_of(L, size_t(j), dpool)});
   }
   const int64_t top_k = compressed + 3;
   IndexTensor hsel(Device::Host, n_q, top_k);
@@ -212,6 +239,16 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     env.report.check("sparse_attention", detail, compare(got.data(), ref.data(), got.size()),
                      bf ? kTolAttentionBf16 : 1e-5);
   }
+  if (lay.fp8_rows) {  // the same values as f32 rows: the kernels decode to the same bf16 (or f32) keys
+    const backend::AttentionKeys fkeys{.queries = dqs, .seqs = dseqs_f32, .selected = lay.hca ? nullptr : &dsel};
+    Tensor ref(Device::Cuda, {n_q, H, d});
+    ref.resize({n_q, H, d}, NAN);
+    gpu.sparse_attention(fkeys, H, d, sink, scale, ref);
+    const std::vector<float> got = download(out), want = download(ref);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
+    env.report.exact("sparse_attention fp8 rows vs f32", detail, got.size(), bad);
+  }
   if (lay.vs_combine) {  // same splits through the combine kernel: the same arithmetic in the same order
     Tensor ref(Device::Cuda, {n_q, H, d});
     ref.resize({n_q, H, d}, NAN);
@@ -229,8 +266,9 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
       gpu.sparse_attention(dkeys, H, d, sink, scale, out);
     });
     const double keys = double(n_q) * double(window + compressed);
-    env.report.perf("sparse_attention", detail, t, keys * d * 4 + 2.0 * n_q * H * d * 4,
-                    4.0 * keys * H * d, env.ceil);
+    const double row_bytes = lay.fp8_rows ? 4.0 * double(kv_words) : 4.0 * double(d);
+    const double bytes = double(n_q) * (double(window) * d * 4 + double(compressed) * row_bytes) + 2.0 * n_q * H * d * 4;
+    env.report.perf("sparse_attention", detail, t, bytes, 4.0 * keys * H * d, env.ceil);
   }
 }
 
@@ -467,24 +505,29 @@ void check_copy_rows(Env& env, int64_t n, int64_t width) {
                    got.size(), bad);
 }
 
-// pack_rows_mxfp4 vs CpuOps (core fp4_pack): n rows of dim in scattered destination rows of a pool, bitwise
-// (codes, scales and zero pad). Raw random rows over many magnitudes, FP4-fake-quantized rows (what the engine
-// packs), an all-zero row and rows with NaN / inf blocks.
-void check_pack_rows(Env& env, int64_t n, int64_t dim) {
-  const int64_t words = mxfp4_row_bytes(dim) / 4;
+// pack_rows_mxfp4 (kv_rope < 0; core fp4_pack) or pack_rows_fp8kv (kv_rope >= 0; core fp8kv_pack_row) vs
+// CpuOps: n rows of dim in scattered destination rows of a pool, bitwise (codes, scales and zero pad). Raw random
+// rows over many magnitudes, FP4- / FP8-KV-rounded rows (what the engine packs), an all-zero row and rows with
+// NaN / inf blocks (in the FP8 part for Fp8Kv rows).
+void check_pack_rows(Env& env, int64_t n, int64_t dim, int64_t kv_rope = -1) {
+  const bool kv = kv_rope >= 0;
+  const int64_t words = (kv ? fp8kv_row_bytes(dim, kv_rope) : mxfp4_row_bytes(dim)) / 4;
   HostTensor src = host_tensor({n, dim}, values(env, size_t(n * dim), 1.0f, false));
-  std::uniform_int_distribution<int> expo(-120, 100);
+  std::uniform_int_distribution<int> expo(kv ? -60 : -120, kv ? 60 : 100);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t b = 0; b < dim / 32; ++b) {
       const float m = std::ldexp(1.0f, expo(env.rng));
       for (int64_t i = 0; i < 32; ++i) src.row(r)[32 * b + i] *= m;
     }
-  CpuOps(Numerics{}).indexer_round(src, dim, backend::IndexerDtype::Fp4);  // rows [n/2, n) stay raw below
+  if (kv)  // rows [n/2, n) stay raw below
+    CpuOps(Numerics{}).kv_round(src, dim, kv_rope, backend::KvCacheDtype::Fp8);
+  else
+    CpuOps(Numerics{}).indexer_round(src, dim, backend::IndexerDtype::Fp4);
   HostTensor raw = host_tensor({n, dim}, values(env, size_t(n * dim), 3.0f, false));
   std::copy_n(raw.data() + (n / 2) * dim, (n - n / 2) * dim, src.data() + (n / 2) * dim);
   std::fill_n(src.row(0), dim, 0.0f);
   src.row(1)[3] = std::numeric_limits<float>::quiet_NaN();
-  src.row(2)[dim - 1] = std::numeric_limits<float>::infinity();
+  src.row(2)[kv ? dim - kv_rope - 1 : dim - 1] = std::numeric_limits<float>::infinity();
   std::vector<int64_t> slot(static_cast<size_t>(n));
   std::iota(slot.begin(), slot.end(), int64_t(0));
   std::shuffle(slot.begin(), slot.end(), env.rng);
@@ -498,14 +541,21 @@ void check_pack_rows(Env& env, int64_t n, int64_t dim) {
     hs.push_back(src.row(r)), ds.push_back(dsrc.row(r));
     hd.push_back(hpool.row(slot[size_t(r)])), dd.push_back(dpool.row(slot[size_t(r)]));
   }
-  CpuOps(Numerics{}).pack_rows_mxfp4(hs, hd, dim);
-  CudaOps(Numerics{}).pack_rows_mxfp4(ds, dd, dim);
+  if (kv) {
+    CpuOps(Numerics{}).pack_rows_fp8kv(hs, hd, dim, kv_rope);
+    CudaOps(Numerics{}).pack_rows_fp8kv(ds, dd, dim, kv_rope);
+  } else {
+    CpuOps(Numerics{}).pack_rows_mxfp4(hs, hd, dim);
+    CudaOps(Numerics{}).pack_rows_mxfp4(ds, dd, dim);
+  }
   const HostTensor got = dpool.to(Device::Host);
   size_t bad = 0;
   for (int64_t i = 0; i < n * words; ++i)
     bad += std::bit_cast<uint32_t>(got.data()[i]) != std::bit_cast<uint32_t>(hpool.data()[i]);
-  env.report.exact("pack_rows_mxfp4", fmt("rows=%lld dim=%lld", (long long)n, (long long)dim), size_t(n * words), bad,
-                   "bitwise (32-bit words)");
+  env.report.exact(kv ? "pack_rows_fp8kv" : "pack_rows_mxfp4",
+                   fmt("rows=%lld dim=%lld", (long long)n, (long long)dim) +
+                       (kv ? fmt(" rope=%lld", (long long)kv_rope) : std::string()),
+                   size_t(n * words), bad, "bitwise (32-bit words)");
 }
 
 void check_rope(Env& env, const Numerics& num, int64_t T, int64_t segs, int64_t dim, int64_t rope_dim, bool inverse) {
@@ -593,6 +643,24 @@ void test_ops_attention(Env& env) {
   for (const Numerics& num : nums) {
     check_sparse_attention(env, num, 5, 4, 128, 128, 40, false);  // tiny, ragged windows
     check_sparse_attention(env, num, 3, 6, 96, 20, 7, false);     // generic kernel shape
+    // Fp8Kv compressed entries (the paged store with the FP8 KV cache), each also bitwise against f32 rows of the
+    // same values: the generic kernel (decoded rows), the 16-head kernel (B=1 split-K cluster over pages of 64;
+    // 3 queries of paged HCA), the wide kernel (ragged windows; 4 sequences of paged CSA), tiny heads.
+    check_sparse_attention(env, num, 3, 6, 96, 20, 7, false, true, false, {.fp8_rows = true});
+    check_sparse_attention(env, num, 5, 4, 128, 128, 40, false, true, false, {.n_seq = 2, .hca = true, .fp8_rows = true});
+    check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false, {.rows_per_block = 64, .fp8_rows = true});
+    check_sparse_attention(env, num, 3, 64, 512, 128, 300, false, true, false,
+                           {.n_seq = 3, .rows_per_block = 2, .hca = true, .fp8_rows = true});
+    check_sparse_attention(env, num, 9, 64, 512, 128, 40, false, true, false, {.fp8_rows = true});
+    check_sparse_attention(env, num, 16, 64, 512, 128, 512, false, true, false,
+                           {.n_seq = 4, .rows_per_block = 64, .fp8_rows = true});
+    if (is_bf16(num)) {  // timed: Flash decode B=1 and 64 over paged Fp8Kv rows (against the f32 rows below)
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false, {.rows_per_block = 64, .fp8_rows = true});
+      check_sparse_attention(env, num, 64, 64, 512, 128, 512, true, true, false,
+                             {.n_seq = 64, .rows_per_block = 64, .fp8_rows = true});
+      const PathSwitch<bool> resolve(cuda::kernel_paths().attn_inline_rows, false);
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false, {.rows_per_block = 64, .fp8_rows = true});
+    }
     check_sparse_attention(env, num, 1, 64, 512, 128, 512, true);  // Flash decode, batch 1 (split-K)
     check_sparse_attention(env, num, 64, 64, 512, 128, 512, true);
     // The wide path runs from kAttnWideMinQueries (8) queries on.
@@ -734,10 +802,22 @@ void test_ops_attention(Env& env) {
                            {.rows_per_block = 2, .hca = true});
     check_sparse_attention(env, Numerics{}, 64, 64, 512, 128, 512, true, false, false,
                            {.n_seq = 64, .rows_per_block = 64});
+    // The same with Fp8Kv entries, and decode B=256 and the 2048-query prefill over them.
+    check_sparse_attention(env, Numerics{}, 1, 64, 512, 128, 8192, true, true, false,
+                           {.rows_per_block = 2, .hca = true, .fp8_rows = true});
+    check_sparse_attention(env, Numerics{}, 256, 64, 512, 128, 512, true, false, false,
+                           {.n_seq = 256, .rows_per_block = 64, .fp8_rows = true});
+    check_sparse_attention(env, Numerics{}, 256, 64, 512, 128, 512, true, false, false,
+                           {.n_seq = 256, .rows_per_block = 64});
+    check_sparse_attention(env, Numerics{}, 2048, 64, 512, 128, 512, true, false, false,
+                           {.n_seq = 1, .rows_per_block = 64, .fp8_rows = true});
   }
   check_pack_rows(env, 300, 128);
   check_pack_rows(env, 5, 64);
   check_pack_rows(env, 200, 1024);
+  check_pack_rows(env, 300, 512, 64);  // Fp8Kv: Flash rows (584 B)
+  check_pack_rows(env, 5, 128, 64);    // the tiny models' rows (200 B)
+  check_pack_rows(env, 9, 96, 32);
   for (const Numerics& num : nums) {
     using R = backend::RowFinish::Round;
     check_finish_rows(env, num, "q heads", 3, 64, 512, false, {.norm = true, .rope_dim = 64});

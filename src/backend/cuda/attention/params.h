@@ -31,6 +31,9 @@ struct ResolveRowsParams {
   int64_t sel_ld = 0;
   int32_t n = 0;
   int32_t max_len = 0;  // longest list
+  // The block rows (compressed KV entries) are Fp8Kv rows (core/row_blocks.h): their pointers carry tag bit 0
+  // (kv_fp8_tag, attention/kv_fp8.cuh); direct rows are f32 and untagged.
+  bool tag_fp8 = false;
 };
 
 // Sparse attention over per-query key lists (K = V). Query i attends keys[key_offsets[i] .. key_offsets[i+1]).
@@ -54,6 +57,11 @@ struct SparseAttnParams {
   int32_t keys_per_split = 0;  // n_split > 1: any length (16-head kernel), a multiple of 32 (wide kernel)
   float scale = 1.0f;
   bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
+  // Fp8Kv key rows (rows.tag_fp8: compressed entries, tagged pointers): the first dim - rope_dim values are e4m3
+  // codes with an e8m0 scale per 64, the rest bf16 (attention/kv_fp8.cuh). Read by the tensor-core kernels;
+  // the generic kernel gets them decoded into f32 rows first (CudaOps::sparse_attention).
+  int32_t rope_dim = 0;
+  int32_t kv_row_bytes = 0;  // bytes of one Fp8Kv row (fp8kv_row_bytes)
   // keys == nullptr: query i's key list is list i of rows (window rows, then compressed entries through the row
   // blocks), resolved by the 16-head kernel itself instead of a resolve_rows_kernel launch (rows.out unused).
   ResolveRowsParams rows;

@@ -23,6 +23,7 @@
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/key_rows.cuh"
+#include "backend/cuda/attention/kv_fp8.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/common/numerics.cuh"
@@ -281,6 +282,7 @@ inline constexpr int kCopyInlineThreads = 128;
 struct CopyRowsInlineParams {
   int32_t n = 0;
   int32_t width = 0;
+  int32_t rope_dim = 0;  // pack_rows_fp8kv_kernel: the bf16 tail of each row
   bool vec4 = false;
   const float* src[kCopyInlineMaxRows];
   float* dst[kCopyInlineMaxRows];
@@ -326,6 +328,60 @@ static __global__ void __launch_bounds__(kMxfp4PackMaxDim) pack_rows_mxfp4_kerne
   const int used = dim / 2 + dim / 32, pad = (used + 3) / 4 * 4 - used;
   if (lane == 0) d[dim / 2 + i / 32] = bad ? uint8_t{0xFF} : static_cast<uint8_t>(__float_as_uint(s) >> 23);
   if (i < pad) d[used + i] = 0;
+}
+
+// Fp8Kv rows (core/row_blocks.h) of p.src[r] f32 [p.width] into p.dst[r], r < p.n: core fp8kv_pack_row bit for
+// bit (fp8_act_quant of the nope = width - rope_dim values in blocks of 64, the rope values as bf16, zero pad).
+// One CTA per row, one warp per 64-value block (two values per lane), then the rope values and the pad.
+inline constexpr int kFp8KvPackThreads = 256;
+static __global__ void __launch_bounds__(kFp8KvPackThreads) pack_rows_fp8kv_kernel(
+    const __grid_constant__ CopyRowsInlineParams p) {
+  grid_dependency_sync();
+  using namespace rowwise_detail;
+  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
+  const float* __restrict__ x = p.src[blockIdx.x];
+  auto* d = reinterpret_cast<uint8_t*>(p.dst[blockIdx.x]);
+  const int rope = p.rope_dim, nope = p.width - rope, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int b = warp; b < nope / 64; b += kFp8KvPackThreads / 32) {
+    const float va = x[b * 64 + lane], vb = x[b * 64 + 32 + lane];
+    const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
+    float amax = fmaxf(fabsf(va), fabsf(vb));
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
+    const bool bad = !isfinite(s);  // NaN / inf in the block: scale 0xFF, codes 0x7F (NaN)
+    d[b * 64 + lane] = bad ? uint8_t{0x7F} : f32_to_e4m3(clampf(va / s, -448.0f, 448.0f));
+    d[b * 64 + 32 + lane] = bad ? uint8_t{0x7F} : f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f));
+    if (lane == 0) d[nope + 2 * rope + b] = bad ? uint8_t{0xFF} : static_cast<uint8_t>(__float_as_uint(s) >> 23);
+  }
+  auto* r16 = reinterpret_cast<__nv_bfloat16*>(d + nope);
+  for (int i = threadIdx.x; i < rope; i += kFp8KvPackThreads) r16[i] = __float2bfloat16_rn(x[nope + i]);
+  const int used = nope + 2 * rope + nope / 64, pad = (used + 7) / 8 * 8 - used;
+  if (static_cast<int>(threadIdx.x) < pad) d[used + threadIdx.x] = 0;
+}
+
+// Decodes the Fp8Kv rows of a sparse-attention key list (tagged pointers p.keys[e], attention/kv_fp8.cuh) into
+// p.out rows f32 [p.dim] and repoints p.keys[e] at them; untagged (f32) rows stay. The generic kernel's input.
+struct UnpackKvRowsParams {
+  const float** keys = nullptr;  // [n] device pointers, rewritten
+  float* out = nullptr;          // f32 [n, dim]
+  int64_t n = 0;
+  int32_t dim = 0;
+  int32_t rope_dim = 0;
+};
+inline constexpr int kUnpackKvThreads = 128;
+static __global__ void __launch_bounds__(kUnpackKvThreads) unpack_kv_rows_kernel(
+    const __grid_constant__ UnpackKvRowsParams p) {
+  grid_dependency_sync();
+  const int64_t e = blockIdx.x;
+  const float* k = p.keys[e];
+  if (!kv_fp8_tagged(k)) return;
+  const uint8_t* row = kv_fp8_row(k);
+  float* o = p.out + e * p.dim;
+  for (int c = 4 * threadIdx.x; c < p.dim; c += 4 * kUnpackKvThreads)
+    *reinterpret_cast<float4*>(o + c) = kv_fp8_load4(row, c, p.dim - p.rope_dim, p.rope_dim);
+  __syncthreads();  // every thread read p.keys[e]
+  if (threadIdx.x == 0) p.keys[e] = o;
 }
 
 // Decodes the Mxfp4 key rows of p.keys[e] (e < p.n) into p.out rows f32 [p.dim] and repoints p.keys[e] at them

@@ -20,6 +20,9 @@
 // barrier every CTA merges a 1/n_split share of the heads x dim outputs from distributed shared memory with the
 // combine kernel's arithmetic (cluster_merge): no partials in global memory and no second launch, bitwise equal
 // to the combine path for the same splits.
+// Fp8Kv rows (tagged pointers, attention/kv_fp8.cuh): the 16-head kernel decodes them in its batched loads
+// (4-byte code words and the block's scale byte, or 8 bytes of bf16), the wide kernel copies their 584 bytes
+// into the row's staging slot (8-byte cp.async) and decodes them there; both convert to the same bf16 tile.
 // sparse_attention_kernel (any shape, f32 or bf16 numerics): one CTA per (query, head), the CPU order of
 // operations (all scores, global max, unrounded denominator, rounded p·v), scores in shared memory.
 #pragma once
@@ -30,6 +33,7 @@
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/attention/key_rows.cuh"
+#include "backend/cuda/attention/kv_fp8.cuh"
 #include "backend/cuda/attention/params.h"
 #include "backend/cuda/attention/plan.h"
 
@@ -120,6 +124,9 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(smem)), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async8(void* smem, const void* gmem) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(smem_addr(smem)), "l"(gmem) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
@@ -298,7 +305,9 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
       for (int b = 0; b < kBatch; ++b) {
         const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
         const float* kp = kptr[r];
-        v[b] = kp ? __ldg(reinterpret_cast<const float4*>(kp + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
+        v[b] = !kp                  ? make_float4(0.f, 0.f, 0.f, 0.f)
+               : kv_fp8_tagged(kp) ? kv_fp8_load4(kv_fp8_row(kp), c, kDim - p.rope_dim, p.rope_dim)
+                                   : __ldg(reinterpret_cast<const float4*>(kp + c));
       }
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
@@ -474,16 +483,22 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
   }
   const float* const* __restrict__ klist = p.keys + list0;
 
-  // Tile [t0, t0 + kT) of the key list -> stage (f32), rows past ke zero-filled.
+  // Tile [t0, t0 + kT) of the key list -> stage (f32 rows; an Fp8Kv row's bytes at the start of its slot), rows
+  // past ke zero-filled.
   auto prefetch = [&](int t0) {
 #pragma unroll
     for (int it = 0; it < kT * kVec / kThreads; ++it) {
       const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
       float* dst = stage + r * kDim + c;
-      if (t0 + r < ke)
-        cp_async16(dst, klist[t0 + r] + c);
-      else
+      if (t0 + r < ke) {
+        const float* kp = klist[t0 + r];
+        if (!kv_fp8_tagged(kp))
+          cp_async16(dst, kp + c);
+        else if (2 * c < p.kv_row_bytes)  // 8 bytes per thread
+          cp_async8(reinterpret_cast<unsigned char*>(stage + r * kDim) + 2 * c, kv_fp8_row(kp) + 2 * c);
+      } else {
         *reinterpret_cast<float4*>(dst) = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
     }
     cp_async_commit();
   };
@@ -525,7 +540,11 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
 #pragma unroll
     for (int it = 0; it < kT * kVec / kThreads; ++it) {
       const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
-      store_bf16x4(Ks + r * kLd + c, *reinterpret_cast<const float4*>(stage + r * kDim + c));
+      const float* row = stage + r * kDim;
+      const bool fp8 = t0 + r < ke && kv_fp8_tagged(klist[t0 + r]);
+      store_bf16x4(Ks + r * kLd + c,
+                   fp8 ? kv_fp8_smem4(reinterpret_cast<const uint8_t*>(row), c, kDim - p.rope_dim, p.rope_dim)
+                       : *reinterpret_cast<const float4*>(row + c));
     }
     __syncthreads();  // Ks ready, stage free
     if (t0 + kT < ke) prefetch(t0 + kT);

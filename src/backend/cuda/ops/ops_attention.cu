@@ -81,6 +81,23 @@ BlockTable block_table(std::span<const SeqEntries> seqs, const char* op) {
   return t;
 }
 
+// The compressed entries' row format of a call (every chunk the same): F32 or Fp8Kv.
+RowFormat entry_format(std::span<const SeqEntries> seqs, int64_t dim) {
+  const RowFormat f = seqs.empty() ? RowFormat::F32 : seqs[0].entries.format;
+  for (const SeqEntries& c : seqs) {
+    check(c.entries.format == f, "sparse_attention: compressed row formats differ between chunks");
+    check(f == RowFormat::F32 || (f == RowFormat::Fp8Kv && c.entries.rope_dim == seqs[0].entries.rope_dim),
+          "sparse_attention: compressed entries must be f32 or Fp8Kv rows of one rope width");
+  }
+  if (f == RowFormat::Fp8Kv) {
+    const int64_t rope = seqs[0].entries.rope_dim;
+    check(rope >= 0 && rope % 4 == 0 && (dim - rope) >= 0 && (dim - rope) % 64 == 0,
+          [&] { return "sparse_attention: Fp8Kv rows need (dim - rope_dim) % 64 == 0 and rope_dim % 4 == 0, got dim " +
+                       std::to_string(dim) + ", rope_dim " + std::to_string(rope); });
+  }
+  return f;
+}
+
 // Host staging of one sparse_attention call, uploaded in one copy (sections in 8-byte words):
 // [desc (nq)] [q rows (nq)] [window rows] [block bases] [key offsets i64 (nq + 1)] [key offsets i32 (nq + 1)]
 // [window offsets i32 (nq + 1)]. Key list of query i: its window rows, then its n_compressed entries.
@@ -90,7 +107,7 @@ struct AttnStaging {
   bool aligned = false;
 };
 
-AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, std::vector<uint64_t>& host) {
+AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, bool fp8_entries, std::vector<uint64_t>& host) {
   const size_t nq = keys.queries.size();
   const std::vector<int32_t> chunk = chunk_of_rows(keys.seqs, static_cast<int64_t>(nq), "sparse_attention");
   const BlockTable bt = block_table(keys.seqs, "sparse_attention");
@@ -112,7 +129,7 @@ AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, std::vector<
   auto* off32 = reinterpret_cast<int32_t*>(host.data() + st.w_off32);
   auto* woff = reinterpret_cast<int32_t*>(host.data() + st.w_woff);
   std::copy(bt.blocks.begin(), bt.blocks.end(), reinterpret_cast<const float**>(host.data() + st.w_blk));
-  uintptr_t bits = bt.bits;
+  uintptr_t bits = 0;  // q and window rows: f32, 16-byte aligned for the tensor-core kernels
   size_t nw = 0;
   off64[0] = off32[0] = woff[0] = 0;
   for (size_t i = 0; i < nq; ++i) {
@@ -137,7 +154,8 @@ AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, std::vector<
     off32[i + 1] = to_i32(st.n_keys, "sparse_attention: key count");
     woff[i + 1] = to_i32(static_cast<int64_t>(nw), "sparse_attention: window rows");
   }
-  st.aligned = dim % 4 == 0 && bits % 16 == 0;
+  // Compressed entries: f32 rows 16-byte aligned, Fp8Kv rows (584 B at Flash shapes) 8-byte aligned.
+  st.aligned = dim % 4 == 0 && bits % 16 == 0 && bt.bits % (fp8_entries ? 8 : 16) == 0;
   return st;
 }
 
@@ -155,7 +173,9 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
         "sparse_attention: selections are not an i32 [n_q, top_k] tensor on the CUDA device");
   // Reused across calls (no allocation of the staging buffer at decode).
   static thread_local std::vector<uint64_t> host;
-  const AttnStaging st = stage_attention(keys, dim, host);
+  const bool fp8 = entry_format(keys.seqs, dim) == RowFormat::Fp8Kv;
+  const int64_t rope = fp8 ? keys.seqs[0].entries.rope_dim : 0;
+  const AttnStaging st = stage_attention(keys, dim, fp8, host);
   // kernel_paths(): sparse_attn_wide = false forces the previous 16-head tensor-core kernel; attn_cluster = false
   // merges split-K partials with the combine kernel instead of inside thread-block clusters.
   const cuda::KernelPaths& paths = cuda::kernel_paths();
@@ -189,10 +209,20 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   rp.out = d_keys;
   rp.n = to_i32(nq, "sparse_attention: n_q");
   rp.max_len = to_i32(st.max_keys, "sparse_attention: keys per query");
+  rp.tag_fp8 = fp8;
   // The 16-head tensor-core kernel resolves its key rows itself (switch attn_inline_rows); the others read the
   // pointer list resolve_rows_kernel writes.
   const bool inline_rows = plan.mma && !plan.wide && paths.attn_inline_rows;
   if (!inline_rows) cuda::launch_resolve_rows(rp, ctx_.stream());
+  // The generic kernel reads f32 rows: Fp8Kv entries decoded into this call's scratch (the same values).
+  cuda::Scratch unpacked(fp8 && !plan.mma ? static_cast<size_t>(st.n_keys * dim) * sizeof(float) : 0);
+  if (fp8 && !plan.mma) {
+    const cuda::UnpackKvRowsParams up{.keys = d_keys, .out = static_cast<float*>(unpacked.data()), .n = st.n_keys,
+                                      .dim = static_cast<int32_t>(dim), .rope_dim = static_cast<int32_t>(rope)};
+    cuda::launch_kernel(cuda::unpack_kv_rows_kernel, static_cast<unsigned>(st.n_keys), cuda::kUnpackKvThreads, 0,
+                        ctx_.stream(), up);
+    DSV4_CUDA_CHECK_LAUNCH();
+  }
   cuda::SparseAttnParams p;
   p.key_offsets = reinterpret_cast<const int32_t*>(base + st.w_off32 * 8);
   p.q_rows = reinterpret_cast<const float* const*>(base + st.w_q * 8);
@@ -205,6 +235,8 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   p.dim = to_i32(dim, "sparse_attention: dim");
   p.scale = scale;
   p.round_bf16 = bf16_acts();
+  p.rope_dim = static_cast<int32_t>(rope);
+  p.kv_row_bytes = fp8 ? static_cast<int32_t>(fp8kv_row_bytes(dim, rope)) : 0;
   p.n_split = plan.n_split;
   p.keys_per_split = plan.keys_per_split;
   if (part_rows > 0) {
@@ -448,6 +480,29 @@ void CudaOps::softmax_pool(std::span<const float* const> a_rows, std::span<const
 }
 
 // Launches of up to kCopyInlineMaxRows rows with the pointers in the parameters (graph-safe, no upload).
+void CudaOps::pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
+                              int64_t rope_dim) {
+  check(src.size() == dst.size(), "pack_rows_fp8kv: source and destination lists differ in length");
+  check(rope_dim >= 0 && rope_dim <= dim && (dim - rope_dim) % 64 == 0 && dim <= 65536,
+        [&] { return "pack_rows_fp8kv: dim " + std::to_string(dim) + " with rope_dim " + std::to_string(rope_dim) +
+                     " (dim - rope_dim must be a multiple of 64)"; });
+  for (size_t c0 = 0; c0 < src.size(); c0 += cuda::kCopyInlineMaxRows) {
+    const size_t c1 = std::min(src.size(), c0 + cuda::kCopyInlineMaxRows);
+    cuda::CopyRowsInlineParams p;
+    p.n = static_cast<int32_t>(c1 - c0);
+    p.width = static_cast<int32_t>(dim);
+    p.rope_dim = static_cast<int32_t>(rope_dim);
+    for (size_t i = c0; i < c1; ++i) {
+      check(reinterpret_cast<uintptr_t>(dst[i]) % 2 == 0, "pack_rows_fp8kv: destination row not 2-byte aligned");
+      p.src[i - c0] = src[i];
+      p.dst[i - c0] = dst[i];
+    }
+    cuda::launch_kernel(cuda::pack_rows_fp8kv_kernel, static_cast<unsigned>(p.n), cuda::kFp8KvPackThreads, 0,
+                        ctx_.stream(), p);
+    DSV4_CUDA_CHECK_LAUNCH();
+  }
+}
+
 void CudaOps::pack_rows_mxfp4(std::span<const float* const> src, std::span<float* const> dst, int64_t dim) {
   check(src.size() == dst.size(), "pack_rows_mxfp4: source and destination lists differ in length");
   check(dim > 0 && dim % 32 == 0 && dim <= cuda::kMxfp4PackMaxDim,
