@@ -20,9 +20,11 @@
 // barrier every CTA merges a 1/n_split share of the heads x dim outputs from distributed shared memory with the
 // combine kernel's arithmetic (cluster_merge): no partials in global memory and no second launch, bitwise equal
 // to the combine path for the same splits.
-// Fp8Kv rows (tagged pointers, attention/kv_fp8.cuh): the 16-head kernel decodes them in its batched loads
-// (4-byte code words and the block's scale byte, or 8 bytes of bf16), the wide kernel copies their 584 bytes
-// into the row's staging slot (8-byte cp.async) and decodes them there; both convert to the same bf16 tile.
+// Fp8Kv rows (tagged pointers, attention/kv_fp8.cuh): the 16-head kernel loads them in its batches as units of
+// 8 code bytes (+ the block's scale byte) or 4 bf16 values (kv_fp8_raw_unit) and decodes them when it stores the
+// tile (kv_fp8_store_unit; a row needs nope/8 + rope/4 units of its kDim/4), the wide kernel copies their 584 bytes
+// into the row's staging slot (8-byte cp.async) and decodes the same units from there; both convert to the same
+// bf16 tile as f32 rows of the same values.
 // sparse_attention_kernel (any shape, f32 or bf16 numerics): one CTA per (query, head), the CPU order of
 // operations (all scores, global max, unrounded denominator, rounded p·v), scores in shared memory.
 #pragma once
@@ -208,6 +210,48 @@ __device__ __forceinline__ void cluster_merge(const SparseAttnParams& p, const f
   cluster.sync();  // no CTA exits (freeing its shared memory) while another still reads it
 }
 
+// The 16-head kernel's tiles of Fp8Kv rows with kKvRope RoPE values (dim >= 128): every row of the tile is
+// tagged. Branch-free unit loops: the rope units' 8-byte loads and the first batch of code units (8 bytes + the
+// block's scale byte each) are issued together, then decoded into the bf16 tile (two memory round trips per tile
+// where the f32 rows take four).
+inline constexpr int kKvRope = 64;
+template <int kDim, int kLd>
+__device__ __forceinline__ void fp8_tile_to_bf16(const float* const* kptr, __nv_bfloat16* Ks, int tid) {
+  constexpr int kT = kAttnKeyTile, kN = kAttnMmaThreads;
+  constexpr int kNope = kDim - kKvRope, kNu = kNope / 8, kRu = kKvRope / 4;
+  constexpr int kNIters = kT * kNu / kN, kRIters = kT * kRu / kN;
+  constexpr int kB = kNIters > 14 ? (kNIters + 1) / 2 : kNIters;  // code units per batch
+  static_assert((kT * kNu) % kN == 0 && (kT * kRu) % kN == 0 && kNIters % kB == 0, "units divide the CTA");
+  uint2 rw[kRIters];
+#pragma unroll
+  for (int b = 0; b < kRIters; ++b) {
+    const int i = b * kN + tid, r = i / kRu, u = i % kRu;
+    rw[b] = __ldg(reinterpret_cast<const uint2*>(kv_fp8_row(kptr[r]) + kNope + 8 * u));
+  }
+#pragma unroll
+  for (int it0 = 0; it0 < kNIters; it0 += kB) {
+    uint2 w[kB];
+    uint32_t sc[kB];
+#pragma unroll
+    for (int b = 0; b < kB; ++b) {
+      const int i = (it0 + b) * kN + tid, r = i / kNu, u = i % kNu;
+      const uint8_t* row = kv_fp8_row(kptr[r]);
+      w[b] = __ldg(reinterpret_cast<const uint2*>(row + 8 * u));
+      sc[b] = __ldg(row + kNope + 2 * kKvRope + u / 8);
+    }
+#pragma unroll
+    for (int b = 0; b < kB; ++b) {
+      const int i = (it0 + b) * kN + tid, r = i / kNu, u = i % kNu;
+      kv_fp8_store_unit(Ks + r * kLd, make_uint4(w[b].x, w[b].y, sc[b], 0u), u, kNope, kKvRope);
+    }
+  }
+#pragma unroll
+  for (int b = 0; b < kRIters; ++b) {
+    const int i = b * kN + tid, r = i / kRu, u = i % kRu;
+    *reinterpret_cast<uint2*>(Ks + r * kLd + kNope + 4 * u) = rw[b];
+  }
+}
+
 }  // namespace attn_detail
 
 template <int kThreads>
@@ -258,6 +302,7 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
   constexpr int kCols = kDim / kWarps; // P·V output columns per warp
   constexpr int kNt = kCols / 8;       // n-tiles per warp
   constexpr int kVec = kDim / 4;       // float4 per row
+  constexpr bool kFp8Units = kDim >= 128 && (kDim - kKvRope) % 64 == 0;  // fp8_tile_to_bf16 compiled for kDim
   static_assert(kNt % 2 == 0 && kDim % 16 == 0, "head dim must be a multiple of 64");
   extern __shared__ __align__(16) unsigned char attn_smem[];
   __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_smem);
@@ -293,26 +338,48 @@ __global__ void __launch_bounds__(kAttnMmaThreads) sparse_attention_mma_kernel(
   const int n0 = warp * kCols;
 
   for (int t0 = kb; t0 < ke; t0 += kT) {
-    if (tid < kT)
-      kptr[tid] = t0 + tid < ke ? (p.keys ? p.keys[list0 + t0 + tid] : kl.row(p.rows, qi, t0 + tid)) : nullptr;
-    __syncthreads();
-    constexpr int kIters = kT * kVec / kAttnMmaThreads;
-    constexpr int kBatch = kIters < kAttnLoadBatch ? kIters : kAttnLoadBatch;
+    const float* own = nullptr;
+    if (tid < kT) {
+      own = t0 + tid < ke ? (p.keys ? p.keys[list0 + t0 + tid] : kl.row(p.rows, qi, t0 + tid)) : nullptr;
+      kptr[tid] = own;
+    }
+    // A full tile of Fp8Kv rows with 64 RoPE values (the compressed entries' tiles) takes the unit loops below.
+    bool staged = __syncthreads_and(tid >= kT || (own && kv_fp8_tagged(own))) && p.rope_dim == kKvRope;
+    if constexpr (kFp8Units) {
+      if (staged) fp8_tile_to_bf16<kDim, kLd>(kptr, Ks, tid);
+    } else {
+      staged = false;
+    }
+    if (!staged) {
+      constexpr int kIters = kT * kVec / kAttnMmaThreads;
+      constexpr int kBatch = kIters < kAttnLoadBatch ? kIters : kAttnLoadBatch;
 #pragma unroll 1
-    for (int it0 = 0; it0 < kIters; it0 += kBatch) {
-      float4 v[kBatch];
+      for (int it0 = 0; it0 < kIters; it0 += kBatch) {
+        float4 v[kBatch];
 #pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
-        const float* kp = kptr[r];
-        v[b] = !kp                  ? make_float4(0.f, 0.f, 0.f, 0.f)
-               : kv_fp8_tagged(kp) ? kv_fp8_load4(kv_fp8_row(kp), c, kDim - p.rope_dim, p.rope_dim)
-                                   : __ldg(reinterpret_cast<const float4*>(kp + c));
-      }
+        for (int b = 0; b < kBatch; ++b) {
+          const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+          const float* kp = kptr[r];
+          if (!kp) {
+            v[b] = make_float4(0.f, 0.f, 0.f, 0.f);
+          } else if (kv_fp8_tagged(kp)) {  // raw words now, decoded below (the batch's loads stay in flight)
+            const uint4 w = kv_fp8_raw_unit(kv_fp8_row(kp), c / 4, kDim - p.rope_dim, p.rope_dim);
+            v[b] = make_float4(__uint_as_float(w.x), __uint_as_float(w.y), __uint_as_float(w.z), 0.f);
+          } else {
+            v[b] = __ldg(reinterpret_cast<const float4*>(kp + c));
+          }
+        }
 #pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
-        store_bf16x4(Ks + r * kLd + c, v[b]);
+        for (int b = 0; b < kBatch; ++b) {
+          const int i = (it0 + b) * kAttnMmaThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+          const float* kp = kptr[r];
+          if (kp && kv_fp8_tagged(kp))
+            kv_fp8_store_unit(Ks + r * kLd, make_uint4(__float_as_uint(v[b].x), __float_as_uint(v[b].y),
+                                                       __float_as_uint(v[b].z), 0u),
+                              c / 4, kDim - p.rope_dim, p.rope_dim);
+          else
+            store_bf16x4(Ks + r * kLd + c, v[b]);
+        }
       }
     }
     __syncthreads();
@@ -485,7 +552,15 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
 
   // Tile [t0, t0 + kT) of the key list -> stage (f32 rows; an Fp8Kv row's bytes at the start of its slot), rows
   // past ke zero-filled.
+  __shared__ bool row_fp8[kT];  // the staged tile's rows: Fp8Kv (written with its prefetch)
+  __shared__ bool tile_fp8;     // every row of it (and 64 RoPE values): the unit loops below
   auto prefetch = [&](int t0) {
+    if (tid < kT) {  // warp 0: one lane per row
+      const bool f = t0 + tid < ke && kv_fp8_tagged(klist[t0 + tid]);
+      row_fp8[tid] = f;
+      const bool all = __all_sync(0xffffffffu, f);
+      if (tid == 0) tile_fp8 = all && p.rope_dim == kKvRope;
+    }
 #pragma unroll
     for (int it = 0; it < kT * kVec / kThreads; ++it) {
       const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
@@ -537,14 +612,33 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
   for (int t0 = kb; t0 < ke; t0 += kT) {
     cp_async_wait_all();
     __syncthreads();  // stage complete; the previous tile's P·V is done with Ks / Ps (and Qs is written)
+    if (tile_fp8) {  // 8-code units (+ scale) and 4-value RoPE units of the staged rows, no idle lanes
+      constexpr int kNope = kDim - kKvRope, kNu = kNope / 8, kRu = kKvRope / 4;
+      for (int i = tid; i < kT * kNu; i += kThreads) {
+        const int r = i / kNu, u = i % kNu;
+        const uint8_t* row = reinterpret_cast<const uint8_t*>(stage + r * kDim);
+        const uint2 w = *reinterpret_cast<const uint2*>(row + 8 * u);
+        kv_fp8_store_unit(Ks + r * kLd, make_uint4(w.x, w.y, row[kNope + 2 * kKvRope + u / 8], 0u), u, kNope,
+                          kKvRope);
+      }
+      for (int i = tid; i < kT * kRu; i += kThreads) {
+        const int r = i / kRu, u = i % kRu;
+        *reinterpret_cast<uint2*>(Ks + r * kLd + kNope + 4 * u) =
+            *reinterpret_cast<const uint2*>(reinterpret_cast<const uint8_t*>(stage + r * kDim) + kNope + 8 * u);
+      }
+    } else {
 #pragma unroll
-    for (int it = 0; it < kT * kVec / kThreads; ++it) {
-      const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
-      const float* row = stage + r * kDim;
-      const bool fp8 = t0 + r < ke && kv_fp8_tagged(klist[t0 + r]);
-      store_bf16x4(Ks + r * kLd + c,
-                   fp8 ? kv_fp8_smem4(reinterpret_cast<const uint8_t*>(row), c, kDim - p.rope_dim, p.rope_dim)
-                       : *reinterpret_cast<const float4*>(row + c));
+      for (int it = 0; it < kT * kVec / kThreads; ++it) {
+        const int i = it * kThreads + tid, r = i / kVec, c = (i % kVec) * 4;
+        const float* row = stage + r * kDim;
+        if (row_fp8[r])  // unit c / 4 of the staged Fp8Kv row (8 codes + scale, or 4 bf16 values; later units idle)
+          kv_fp8_store_unit(
+              Ks + r * kLd,
+              kv_fp8_smem_unit(reinterpret_cast<const uint8_t*>(row), c / 4, kDim - p.rope_dim, p.rope_dim), c / 4,
+              kDim - p.rope_dim, p.rope_dim);
+        else
+          store_bf16x4(Ks + r * kLd + c, *reinterpret_cast<const float4*>(row + c));
+      }
     }
     __syncthreads();  // Ks ready, stage free
     if (t0 + kT < ke) prefetch(t0 + kT);
