@@ -10,6 +10,8 @@
 //    (ragged counts) and several sequences per call; paged rows (blocks of 64 / 2 rows in shuffled slots);
 //    split-K merged in thread-block clusters (default) vs the combine kernel ("combine" rows, attn_cluster off;
 //    "cluster vs combine" rows require bitwise-equal outputs), B=1 cluster sizes forced ("split=N" rows);
+//    compressed entries as packed Fp8Kv rows ("fp8-rows": the engine's store with the FP8 KV cache; each also run
+//    over f32 rows of the same values, bitwise: "fp8 rows vs f32");
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
 //    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
 //    radix select by default, the segment merges with topk_radix off, "merge-topk" rows), rows with ties at the
@@ -18,7 +20,8 @@
 //    the previous kernels (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
 //    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k: the
 //    device i32 [T, top_k] selections are poisoned before the run and compared slot by slot (-1 padding too);
-//  * pack_rows_mxfp4 (bitwise vs core fp4_pack, scattered destination rows, NaN / inf / zero blocks);
+//  * pack_rows_mxfp4 and pack_rows_fp8kv (bitwise vs core fp4_pack / fp8kv_pack_row, scattered destination rows,
+//    NaN / inf / zero blocks);
 //  * softmax_pool, copy_rows (with a repeated destination: the later copy wins), rope (forward and inverse,
 //    positions up to 1M), kv_round (Fp8 / Bf16, bitwise), indexer_round (Fp4 / Bf16, bitwise), finish_rows
 //    (vs the CPU op sequence, and bitwise vs the CUDA op sequence).
@@ -267,7 +270,8 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     });
     const double keys = double(n_q) * double(window + compressed);
     const double row_bytes = lay.fp8_rows ? 4.0 * double(kv_words) : 4.0 * double(d);
-    const double bytes = double(n_q) * (double(window) * d * 4 + double(compressed) * row_bytes) + 2.0 * n_q * H * d * 4;
+    const double bytes =
+        double(n_q) * (double(window) * d * 4 + double(compressed) * row_bytes) + 2.0 * n_q * H * d * 4;
     env.report.perf("sparse_attention", detail, t, bytes, 4.0 * keys * H * d, env.ceil);
   }
 }
@@ -647,19 +651,23 @@ void test_ops_attention(Env& env) {
     // same values: the generic kernel (decoded rows), the 16-head kernel (B=1 split-K cluster over pages of 64;
     // 3 queries of paged HCA), the wide kernel (ragged windows; 4 sequences of paged CSA), tiny heads.
     check_sparse_attention(env, num, 3, 6, 96, 20, 7, false, true, false, {.fp8_rows = true});
-    check_sparse_attention(env, num, 5, 4, 128, 128, 40, false, true, false, {.n_seq = 2, .hca = true, .fp8_rows = true});
-    check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false, {.rows_per_block = 64, .fp8_rows = true});
+    check_sparse_attention(env, num, 5, 4, 128, 128, 40, false, true, false,
+                           {.n_seq = 2, .hca = true, .fp8_rows = true});
+    check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false,
+                           {.rows_per_block = 64, .fp8_rows = true});
     check_sparse_attention(env, num, 3, 64, 512, 128, 300, false, true, false,
                            {.n_seq = 3, .rows_per_block = 2, .hca = true, .fp8_rows = true});
     check_sparse_attention(env, num, 9, 64, 512, 128, 40, false, true, false, {.fp8_rows = true});
     check_sparse_attention(env, num, 16, 64, 512, 128, 512, false, true, false,
                            {.n_seq = 4, .rows_per_block = 64, .fp8_rows = true});
     if (is_bf16(num)) {  // timed: Flash decode B=1 and 64 over paged Fp8Kv rows (against the f32 rows below)
-      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false, {.rows_per_block = 64, .fp8_rows = true});
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false,
+                             {.rows_per_block = 64, .fp8_rows = true});
       check_sparse_attention(env, num, 64, 64, 512, 128, 512, true, true, false,
                              {.n_seq = 64, .rows_per_block = 64, .fp8_rows = true});
       const PathSwitch<bool> resolve(cuda::kernel_paths().attn_inline_rows, false);
-      check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false, {.rows_per_block = 64, .fp8_rows = true});
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false,
+                             {.rows_per_block = 64, .fp8_rows = true});
     }
     check_sparse_attention(env, num, 1, 64, 512, 128, 512, true);  // Flash decode, batch 1 (split-K)
     check_sparse_attention(env, num, 64, 64, 512, 128, 512, true);
