@@ -65,22 +65,16 @@ RandomRows::RandomRows(uint64_t seed, const model::ModelConfig& cfg)
   kv_packed_ = kv_packed.to(Device::Cuda);
 }
 
-void RandomRows::fill_fp8kv(float* dst, int64_t n_rows) const {
-  cudaStream_t s = cuda::CudaContext::get().stream();
-  const int64_t block_rows = kv_packed_.dim(0);
-  for (int64_t off = 0; off < n_rows; off += block_rows) {
-    const int64_t m = std::min(block_rows, n_rows - off);
-    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst + off * kv_words_, kv_packed_.data(), static_cast<size_t>(m * kv_words_) * 4,
-                                    cudaMemcpyDeviceToDevice, s));
-  }
-}
+void RandomRows::fill_fp8kv(float* dst, int64_t n_rows) const { repeat_rows(kv_packed_, kv_words_, dst, n_rows); }
 
-void RandomRows::fill_mxfp4(float* dst, int64_t n_rows) const {
+void RandomRows::fill_mxfp4(float* dst, int64_t n_rows) const { repeat_rows(packed_, row_words_, dst, n_rows); }
+
+void RandomRows::repeat_rows(const Tensor& src, int64_t words, float* dst, int64_t n_rows) {
   cudaStream_t s = cuda::CudaContext::get().stream();
-  const int64_t block_rows = packed_.dim(0);
+  const int64_t block_rows = src.dim(0);
   for (int64_t off = 0; off < n_rows; off += block_rows) {
     const int64_t m = std::min(block_rows, n_rows - off);
-    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst + off * row_words_, packed_.data(), static_cast<size_t>(m * row_words_) * 4,
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst + off * words, src.data(), static_cast<size_t>(m * words) * 4,
                                     cudaMemcpyDeviceToDevice, s));
   }
 }

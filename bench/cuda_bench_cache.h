@@ -30,6 +30,8 @@ class RandomRows {
   void fill_fp8kv(float* dst, int64_t n_rows) const;  // dst: n_rows Fp8Kv rows of head_dim on the device
 
  private:
+  // dst: n_rows rows of `words` 4-byte words on the device, the rows of src (device [rows, words]) repeated.
+  static void repeat_rows(const Tensor& src, int64_t words, float* dst, int64_t n_rows);
   Tensor block_;
   Tensor packed_;  // Mxfp4 rows of the first values of block_
   Tensor kv_packed_;  // Fp8Kv rows of the first values of block_

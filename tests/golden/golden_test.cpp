@@ -145,6 +145,23 @@ TEST_P(Golden, BatchOfSequencesEqualsSingleSequences) {
   }
 }
 
+// Runs ids through seq in prefill chunks of `chunk` tokens, then 8 single-token decode steps, and checks every
+// position's logits bitwise against `full` (all_logits of the same ids through the default contiguous cache).
+template <class Model>
+void expect_chunked_logits(const Model& m, model::SequenceState& seq, const std::vector<int32_t>& ids,
+                           const HostTensor& full, int64_t chunk) {
+  const int64_t n = static_cast<int64_t>(ids.size()), V = m.cfg.vocab_size, n_decode = 8;
+  for (int64_t b = 0; b < n;) {
+    const int64_t e = b < n - n_decode ? std::min(n - n_decode, b + chunk) : b + 1;
+    model::ForwardOutput fo;
+    m.transformer->forward(model::single_batch(seq, std::span(ids).subspan(b, e - b)), {.all_logits = true}, fo);
+    for (int64_t i = b; i < e; ++i)
+      ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V)))
+          << "position " << i;
+    b = e;
+  }
+}
+
 // The engine's paged store keeps the official numerics' indexer keys as packed Mxfp4 rows (68 B at head dim 128)
 // instead of f32 rows: the same values, so the same selections and bitwise the same logits, for prefill chunks and
 // decode steps (keys written by both, scored as packed rows).
@@ -154,16 +171,7 @@ TEST_P(Golden, Mxfp4IndexerRowsEqualF32Rows) {
   auto ids = read_ids(dir() / "input_ids.json");
   HostTensor full = runtime::all_logits(*m, ids);
   model::SequenceState seq(m->cfg, Device::Host, RowFormat::Mxfp4);
-  const int64_t n = static_cast<int64_t>(ids.size()), V = m->cfg.vocab_size, n_decode = 8;
-  for (int64_t b = 0; b < n;) {
-    const int64_t e = b < n - n_decode ? std::min(n - n_decode, b + 37) : b + 1;
-    model::ForwardOutput fo;
-    m->transformer->forward(model::single_batch(seq, std::span(ids).subspan(b, e - b)), {.all_logits = true}, fo);
-    for (int64_t i = b; i < e; ++i)
-      ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V)))
-          << "position " << i;
-    b = e;
-  }
+  expect_chunked_logits(*m, seq, ids, full, 37);
   // The rows really are packed: an f32 row would be 4 * index_head_dim bytes apart.
   for (int64_t il = 0; il < m->cfg.num_hidden_layers; ++il) {
     if (m->cfg.compress_ratio(il) != 4) continue;
@@ -181,18 +189,9 @@ TEST_P(Golden, Fp8KvEntriesEqualF32Rows) {
   ASSERT_TRUE(m);
   auto ids = read_ids(dir() / "input_ids.json");
   HostTensor full = runtime::all_logits(*m, ids);
-  const int64_t n = static_cast<int64_t>(ids.size()), V = m->cfg.vocab_size, n_decode = 8;
   for (RowFormat index_format : {RowFormat::F32, RowFormat::Mxfp4}) {
     model::SequenceState seq(m->cfg, Device::Host, index_format, RowFormat::Fp8Kv);
-    for (int64_t b = 0; b < n;) {
-      const int64_t e = b < n - n_decode ? std::min(n - n_decode, b + 41) : b + 1;
-      model::ForwardOutput fo;
-      m->transformer->forward(model::single_batch(seq, std::span(ids).subspan(b, e - b)), {.all_logits = true}, fo);
-      for (int64_t i = b; i < e; ++i)
-        ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V)))
-            << "position " << i;
-      b = e;
-    }
+    expect_chunked_logits(*m, seq, ids, full, 41);
     for (int64_t il = 0; il < m->cfg.num_hidden_layers; ++il) {
       if (m->cfg.compress_ratio(il) == 0) continue;
       RowBlocks rows = seq.compressed_rows(il, 1);

@@ -38,15 +38,26 @@ __device__ __forceinline__ float e2m1_round(float x) { return e2m1_to_f32(f32_to
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
 
+// The largest of a warp's values, on every lane.
+__device__ __forceinline__ float warp_amax(float a) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, o));
+  return a;
+}
+
+// The ue8m0 scale of one 64-value FP8 block held by a warp as (va, vb) per lane (core block_scale with the 1e-4
+// floor; NaN when the block holds a NaN, inf when it holds an inf). Every lane of the warp calls it.
+__device__ __forceinline__ float fp8_block_scale(float va, float vb) {
+  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
+  const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
+  const float amax = warp_amax(fmaxf(fabsf(va), fabsf(vb)));
+  return nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
+}
+
 // FP8 e4m3 fake-quant with a ue8m0 scale of one 64-value block held by a warp as (va, vb) per lane (bf16 values;
 // a NaN anywhere in the block makes the whole block NaN). Every lane of the warp calls it.
 __device__ __forceinline__ void fp8_block_fake_quant(float& va, float& vb) {
-  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
-  float amax = fmaxf(fabsf(va), fabsf(vb));
-  const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-  const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
+  const float s = fp8_block_scale(va, vb);
   va = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(va / s, -448.0f, 448.0f))) * s);
   vb = round_bf16(e4m3_to_f32(f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f))) * s);
 }
@@ -315,9 +326,7 @@ static __global__ void __launch_bounds__(kMxfp4PackMaxDim) pack_rows_mxfp4_kerne
   const float v = p.src[blockIdx.x][i];
   auto* d = reinterpret_cast<uint8_t*>(p.dst[blockIdx.x]);
   const bool nan = __any_sync(0xffffffffu, isnan(v));
-  float amax = fabsf(v);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float amax = warp_amax(fabsf(v));
   const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, kFp4AmaxFloor) * kInvE2m1Max);
   const bool bad = !isfinite(s);  // NaN / inf in the block: scale 0xFF, codes 0
   uint32_t word = bad ? 0u : f32_to_e2m1(clampf(v / s, -6.0f, 6.0f)) << (4 * (lane & 7));
@@ -338,17 +347,12 @@ static __global__ void __launch_bounds__(kFp8KvPackThreads) pack_rows_fp8kv_kern
     const __grid_constant__ CopyRowsInlineParams p) {
   grid_dependency_sync();
   using namespace rowwise_detail;
-  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
   const float* __restrict__ x = p.src[blockIdx.x];
   auto* d = reinterpret_cast<uint8_t*>(p.dst[blockIdx.x]);
   const int rope = p.rope_dim, nope = p.width - rope, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int b = warp; b < nope / 64; b += kFp8KvPackThreads / 32) {
     const float va = x[b * 64 + lane], vb = x[b * 64 + 32 + lane];
-    const bool nan = __any_sync(0xffffffffu, isnan(va) || isnan(vb));
-    float amax = fmaxf(fabsf(va), fabsf(vb));
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float s = nan ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(fmaxf(amax, 1e-4f) * kInvE4m3Max);
+    const float s = fp8_block_scale(va, vb);
     const bool bad = !isfinite(s);  // NaN / inf in the block: scale 0xFF, codes 0x7F (NaN)
     d[b * 64 + lane] = bad ? uint8_t{0x7F} : f32_to_e4m3(clampf(va / s, -448.0f, 448.0f));
     d[b * 64 + 32 + lane] = bad ? uint8_t{0x7F} : f32_to_e4m3(clampf(vb / s, -448.0f, 448.0f));
