@@ -12,6 +12,7 @@
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/rowwise.cuh"
 #include "backend/cuda/attention/sparse_attention.cuh"
+#include "backend/cuda/attention/sparse_attention_wgmma.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
@@ -113,12 +114,22 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
               " and a multiple of " + std::to_string(kAttnWideHeads) + " heads, got dim " + std::to_string(p.dim) +
               ", " + std::to_string(p.n_heads) + " heads"; });
     check(p.n_split == 1 || p.keys_per_split % kAttnWideKeyTile == 0, "sparse_attention: bad wide split");
-    auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;
-    static const bool smem_set = (set_smem(kernel, plan.smem_bytes), true);  // constant size: set once
-    (void)smem_set;
     const dim3 wgrid(static_cast<unsigned>(p.n_split), static_cast<unsigned>(p.n_heads / kAttnWideHeads),
                      static_cast<unsigned>(p.n_q));
-    launch_kernel(kernel, wgrid, kAttnWideThreads, plan.smem_bytes, stream, p);
+    if (plan.wgmma) {
+      check(plan.smem_bytes == kAttnWgSmem, "sparse_attention: wgmma plan and kernel disagree on shared memory");
+      check(p.kv_row_bytes == 0 || (p.rope_dim == 64 && p.kv_row_bytes == 584),
+            [&] { return "sparse_attention: the wgmma kernel needs 584-byte Fp8Kv rows with 64 RoPE values (got " +
+                std::to_string(p.kv_row_bytes) + " bytes, rope " + std::to_string(p.rope_dim) + ")"; });
+      static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel, kAttnWgSmem), true);
+      (void)wg_smem_set;
+      launch_kernel(sparse_attention_wgmma_kernel, wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
+    } else {
+      auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;
+      static const bool smem_set = (set_smem(kernel, plan.smem_bytes), true);  // constant size: set once
+      (void)smem_set;
+      launch_kernel(kernel, wgrid, kAttnWideThreads, plan.smem_bytes, stream, p);
+    }
     DSV4_CUDA_CHECK_LAUNCH();
   } else {
     const dim3 grid(static_cast<unsigned>(p.n_split),

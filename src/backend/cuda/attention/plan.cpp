@@ -23,6 +23,13 @@ size_t sparse_attention_wide_smem(int dim) {
   return q + k + stage + s + pp + red;
 }
 
+size_t sparse_attention_wgmma_smem() {
+  const size_t q = size_t(kAttnWideHeads) * kAttnWideDim * 2, k = size_t(kAttnWgKeyTile) * kAttnWideDim * 2;
+  const size_t raw_pitch = 448 + 2 * 64 + 448 / 64 + 1 + 8;  // fp8kv_row_bytes(512, 64) + 8: 16-aligned rows
+  const size_t ptrs = size_t(kAttnWgStages + 1) * kAttnWgKeyTile * 8;
+  return q + kAttnWgKeyBufs * k + size_t(kAttnWgStages) * kAttnWgKeyTile * raw_pitch + ptrs + 1024;
+}
+
 namespace {
 
 // Split-K of a dim-kAttnWideDim plan as thread-block clusters of at most `limit` CTAs: cluster_split >= 2
@@ -65,11 +72,13 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
   // latency-bound and the 16-head kernel's 4x more CTAs win (H200 run 4: nq=1 21.3 vs 29.4 µs; nq=64 148 vs 115).
   // (Also for long HCA lists at 1M context: one query over 8320 keys, the 64-head kernel split over the SMs
   // took 51.9 us, the 16-head kernel 41.7 us; H200, 2026-11-28.)
-  p.wide = opt.allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0 && n_q >= kAttnWideMinQueries;
+  const int64_t min_q = opt.allow_wgmma ? opt.wgmma_min_queries : kAttnWideMinQueries;
+  p.wide = opt.allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0 && n_q >= min_q;
   if (p.wide) {
     // One CTA per (query, 64-head group, key split), one CTA per SM (shared memory). Split count s minimizes
     // waves(s) x (tiles per split + 1), the +1 standing for the per-CTA Q load and prologue.
-    p.smem_bytes = sparse_attention_wide_smem(static_cast<int>(dim));
+    p.wgmma = opt.allow_wgmma;
+    p.smem_bytes = p.wgmma ? sparse_attention_wgmma_smem() : sparse_attention_wide_smem(static_cast<int>(dim));
     const int64_t base = n_q * (n_heads / kAttnWideHeads);
     const int64_t tiles = (max_keys + kAttnWideKeyTile - 1) / kAttnWideKeyTile;
     const int64_t sms = std::max(sm_count, 1);
@@ -85,7 +94,8 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
     const int64_t per = (tiles + best_s - 1) / best_s;
     p.n_split = static_cast<int>(best_s);
     p.keys_per_split = best_s > 1 ? static_cast<int>(per * kAttnWideKeyTile) : 0;
-    plan_cluster(p, dim, max_keys, kAttnWideKeyTile, opt.max_cluster_wide, opt.cluster_split);
+    static_assert(kAttnWgKeyTile == kAttnWideKeyTile, "one split granule for both wide kernels");
+    if (!p.wgmma) plan_cluster(p, dim, max_keys, kAttnWideKeyTile, opt.max_cluster_wide, opt.cluster_split);
     return p;
   }
   p.smem_bytes = sparse_attention_mma_smem(static_cast<int>(dim));

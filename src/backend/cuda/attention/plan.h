@@ -27,6 +27,10 @@ inline constexpr int kAttnWideHeads = 64;      // heads per CTA of the wide tens
 inline constexpr int kAttnWideKeyTile = 32;     // keys per tile of the wide path (one lane per key in the softmax)
 inline constexpr int kAttnWideThreads = 512;    // 16 warps
 inline constexpr int kAttnWideDim = 512;        // the only head dim the wide path is compiled for
+inline constexpr int kAttnWgKeyTile = 32;       // keys per tile of the wgmma wide kernel
+inline constexpr int kAttnWgThreads = 256;      // its CTA: two warpgroups
+inline constexpr int kAttnWgStages = 3;         // its raw Fp8Kv tile slots
+inline constexpr int kAttnWgKeyBufs = 3;        // its bf16 key tiles: i - 1 (P·V), i (S), i + 1 (converted)
 inline constexpr int64_t kAttnWideMinQueries = 8; // fewer queries: the 16-head kernel (more CTAs) is faster
 inline constexpr int kAttnCombineMaxSplit = 1024;  // split weights the combine kernel keeps in shared memory
 inline constexpr int kAttnMaxCluster = 16;      // most key splits merged in one thread-block cluster (non-portable)
@@ -63,6 +67,7 @@ inline constexpr int64_t kIndexerScratchBytes = int64_t(256) << 20;
 struct SparseAttnPlan {
   bool mma = false;       // tensor-core path
   bool wide = false;      // tensor-core path, 64 heads per CTA (each key tile read once per query)
+  bool wgmma = false;     // wide on wgmma (sparse_attention_wgmma.cuh) instead of mma.sync; no clusters
   int n_split = 1;
   int keys_per_split = 0;
   int cluster = 0;        // > 0 (= n_split): the splits of one (query, head group) run as one thread-block
@@ -74,6 +79,8 @@ struct SparseAttnPlan {
 // Path choices of plan_sparse_attention, read by the caller from kernel_paths() and the device.
 struct SparseAttnOptions {
   bool allow_wide = true;  // false forces the 16-head tensor-core kernel (the previous path, before/after timing)
+  bool allow_wgmma = true;  // the wide path on wgmma (needs Fp8Kv rows, if any, with 64 RoPE values)
+  int64_t wgmma_min_queries = kAttnWideMinQueries;  // with allow_wgmma: the wide path from this many queries
   int max_cluster = 0;       // largest cluster the device runs of the dim-512 16-head kernel (0: combine kernel)
   int max_cluster_wide = 0;  // the same for the wide kernel
   int cluster_split = -1;    // >= 2: key splits per cluster forced (sweeps), clamped to the kernel's limit
@@ -87,6 +94,10 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
 
 // Dynamic shared memory of the wide tensor-core path (dim kAttnWideDim).
 size_t sparse_attention_wide_smem(int dim);
+
+// Dynamic shared memory of the wgmma wide kernel: bf16 q and kAttnWgKeyBufs key tiles, kAttnWgStages raw slots of 584-B rows,
+// 1024 bytes of alignment slack.
+size_t sparse_attention_wgmma_smem();
 
 // Dynamic shared memory of the tensor-core path for a head dim.
 size_t sparse_attention_mma_smem(int dim);

@@ -25,6 +25,8 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "linear_bf16_cache") p.linear_bf16_cache = on;
     else if (name == "dense_autotune") p.dense_autotune = on;
     else if (name == "sparse_attn_wide") p.sparse_attn_wide = on;
+    else if (name == "attn_wgmma") p.attn_wgmma = on;
+    else if (name == "attn_wgmma_min_q") p.attn_wgmma_min_q = std::atoll(value.c_str());
     else if (name == "attn_inline_rows") p.attn_inline_rows = on;
     else if (name == "attn_cluster") p.attn_cluster = on;
     else if (name == "attn_cluster_split") p.attn_cluster_split = std::atoll(value.c_str());

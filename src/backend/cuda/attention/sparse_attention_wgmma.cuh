@@ -1,0 +1,380 @@
+// sparse_attention_wgmma_kernel: the wide (64-head, dim 512) sparse attention of sparse_attention.cuh on Hopper
+// wgmma. Why a second wide kernel: the mma.sync one runs at ~55-60 TFLOP/s (runs 121-122: Flash decode B=64
+// 95 us, B=256 409 us against FlashMLA's 46 / 91): per 32-key tile its 16 warps pass four block barriers, stage
+// S and P through shared memory and issue ~100 ldmatrix + mma.sync each. Here two warpgroups run the tile's
+// products as a handful of asynchronous wgmmas and keep S, P and O in registers.
+// Layout: one CTA of two warpgroups (256 threads, one CTA per SM) per (query, 64-head group, key split), key tiles
+// of 32 rows. Shared memory (1024-byte aligned, 128-byte swizzle of wgmma: 16-byte chunk c of row r at
+// chunk c ^ (r & 7)): q as bf16 (A, 64 heads x 512, K-major: 8 blocks of 64 rows x 128 B), two bf16 key tiles
+// (8 blocks of 32 rows x 128 B each), and kStages raw slots of 32 x 584 B for the Fp8Kv rows' bytes (8-byte
+// cp.async). One key tile is both operands: B of S = Q·Kᵀ read K-major (rows = keys) and B of O = P·V read
+// MN-major (the same bytes: 64-value chunks of a key along N, 8-key groups 1024 B apart along K).
+// Per tile i (every thread; both warpgroups):
+//   1. cp.async of tile i + kStages - 1's Fp8Kv rows into the slot tile i - 1 used (converted an iteration ago);
+//   2. S = Q·Kᵀ of tile i: 32 wgmma m64n32k16, committed, not waited (each warpgroup computes all of S: the two
+//      then need no exchange before the softmax; S is a third of the tensor work);
+//   3. wait for P·V of tile i - 1 and the raw bytes of tile i + 1, block barrier, then tile i + 1 converted into
+//      the other key buffer while S runs: Fp8Kv units from the raw slot, f32 rows (the window) straight from
+//      global memory, rows past the split zero; a thread converts units u = 32 (warp & 1) + lane of rows
+//      4k + warp / 2 (warp-uniform row kinds);
+//   4. wait for S; the online softmax in registers (max over the quad holding a row, unrounded exponentials
+//      summed per thread and summed over the quad at the end, P rounded to bf16 as the A fragments of P·V);
+//   5. O (64 heads x this warpgroup's 256 columns, 128 f32 per thread) rescaled and O += P·V as two register-A
+//      wgmma m64n256k16, committed, not waited; a block barrier publishes tile i + 1's conversion.
+// Same arithmetic as the mma.sync kernels (bf16 q and keys, exact products, f32 sums in the tensor core's order,
+// max over real keys, the sink in the denominator only); split-K partials go to the same combine kernel. Needs
+// dim 512, n_heads % 64 == 0, and Fp8Kv rows (if any) with 64 RoPE values (584 B); the launcher checks.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/attention/kv_fp8.cuh"
+#include "backend/cuda/attention/params.h"
+#include "backend/cuda/attention/plan.h"
+#include "backend/cuda/attention/sparse_attention.cuh"
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/moe/moe_gemm_wgmma.cuh"  // wgmma, descriptor and fence helpers (moe_wg_*)
+
+namespace dsv4::cuda {
+namespace attn_wg_detail {
+
+inline constexpr int kH = kAttnWideHeads, kD = kAttnWideDim, kT = kAttnWgKeyTile, kThreads = kAttnWgThreads;
+inline constexpr int kStages = kAttnWgStages;  // raw slots: tiles i + 1 .. i + kStages - 1 in flight
+inline constexpr int kRope = 64, kNope = kD - kRope;   // the engine's Fp8Kv layout at dim 512
+inline constexpr int kRawRow = kNope + 2 * kRope + kNope / 64 + 1;  // 584 B (fp8kv_row_bytes(512, 64))
+inline constexpr int kRawPitch = kRawRow + 8;          // raw slot row stride (16-aligned; rows start at + 0 or 8)
+inline constexpr int kRawCopies = kRawRow / 16 + 1;    // cp.async per raw row: 36 of 16 bytes, one of 8
+inline constexpr int kPtrSlots = kStages + 1;          // key pointer ring: tiles i + 1 .. i + kStages
+inline constexpr int kUnits = kD / 8;                  // 8-value units per row (56 code units, 8 RoPE units)
+inline constexpr int kQBlock = kH * 128, kKBlock = kT * 128;  // bytes of one 64-wide K block
+inline constexpr int kQBytes = 8 * kQBlock, kKBytes = 8 * kKBlock, kRawBytes = kT * kRawPitch;
+inline constexpr int kKBufs = kAttnWgKeyBufs;  // key tiles: i - 1 (P·V), i (S), i + 1 (being converted)
+inline constexpr int kOffK = kQBytes, kOffRaw = kOffK + kKBufs * kKBytes;
+inline constexpr int kOffPtr = kOffRaw + kStages * kRawBytes;
+inline constexpr int kSmemUsed = kOffPtr + kPtrSlots * kT * 8;
+static_assert(kD == 512 && kH == 64 && kT == 32 && kThreads == 256, "roles assume 64 heads x 512, 32-key tiles");
+static_assert(kRawRow % 16 == 8 && kRawPitch % 16 == 0 && kOffRaw % 1024 == 0, "aligned regions");
+
+// Byte offset of 16-byte chunk u (values 8u .. 8u + 7) of row r in a swizzled operand of `block` bytes per
+// 64-wide K block.
+__device__ __forceinline__ uint32_t swz(int r, int u, int block) {
+  return uint32_t((u >> 3) * block + r * 128 + (((u & 7) ^ (r & 7)) << 4));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+__device__ __forceinline__ uint4 bf16x8(float4 a, float4 b) {
+  return make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+template <int N>
+__device__ __forceinline__ void fence_regs(uint32_t (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
+}
+
+// MN-major descriptor of the key tile as V (B of P·V): 128-byte swizzle, 64-value chunks along N kKBlock bytes
+// apart (leading byte offset), 8-key groups along K 1024 bytes apart (stride byte offset).
+__device__ __forceinline__ uint64_t desc_v(uint32_t addr) {
+  return static_cast<uint64_t>((addr >> 4) & 0x3FFFu) | (uint64_t{kKBlock >> 4} << 16) |
+         (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
+}
+
+// s[64 x 32] (+)= A[64 x 16] · B[32 x 16]ᵀ, both K-major in shared memory; thread (warp w, lane l) holds
+// s[4j + v] = (row 16w + l/4 + 8(v >> 1), key 8j + 2(l % 4) + (v & 1)), j < 4.
+__device__ __forceinline__ void mma_s(float (&d)[16], uint64_t da, uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : DSV4_WG_ACC8(d, 0), DSV4_WG_ACC8(d, 8)
+      : "l"(da), "l"(db), "r"(accumulate ? 1 : 0));
+}
+
+// o[64 x 256] += P[64 x 16] · V[16 x 256]: P from registers (the m16n8k16 A fragment per warp), V MN-major in
+// shared memory; o[4j + v] = (row 16w + l/4 + 8(v >> 1), column 8j + 2(l % 4) + (v & 1)), j < 32.
+__device__ __forceinline__ void mma_pv(float (&d)[128], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
+      "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, "
+      "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, "
+      "%102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, "
+      "%119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "{%128, %129, %130, %131}, %132, p, 1, 1, 1;\n"
+      "}\n"
+      : DSV4_WG_ACC128(d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
+}  // namespace attn_wg_detail
+
+// Dynamic shared memory of sparse_attention_wgmma_kernel (1024-byte alignment slack included).
+inline constexpr size_t kAttnWgSmem = size_t(attn_wg_detail::kSmemUsed) + 1024;
+
+__global__ void __launch_bounds__(kAttnWgThreads, 1)
+    sparse_attention_wgmma_kernel(const __grid_constant__ SparseAttnParams p) {
+  grid_dependency_sync();
+  using namespace attn_wg_detail;
+  extern __shared__ __align__(16) unsigned char attn_wg_smem_raw[];
+  uint8_t* smem = moe_wg_align1024(attn_wg_smem_raw);
+  uint8_t* qs = smem;
+  uint8_t* raw_s = smem + kOffRaw;
+
+  const int split = blockIdx.x, h0 = blockIdx.y * kH, qi = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = tid >> 7, ww = warp & 3;  // warpgroup, warp within it
+  const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
+  int kb = 0, ke = n;
+  if (p.n_split > 1) {
+    kb = split * p.keys_per_split;
+    ke = min(n, kb + p.keys_per_split);
+  }
+  const int nt = kb < ke ? (ke - kb + kT - 1) / kT : 0;
+  const float* const* __restrict__ klist = p.keys + list0;
+
+  // Key pointers of tile j (one per row, nullptr past the split) in ring slot j % kPtrSlots, written by warp 0 an
+  // iteration before their first use; the other loops read them from shared memory.
+  const float** ptr_s = reinterpret_cast<const float**>(smem + kOffPtr);
+  auto tile_ptr = [&](int j) -> const float* {
+    const int t = kb + j * kT + lane;
+    return j < nt && t < ke ? klist[t] : nullptr;
+  };
+  // Fp8Kv rows of tile j into raw slot j % kStages (one commit group per call, empty past the last tile). Row r
+  // lands at r * kRawPitch + (its address & 8), so all but one of its copies are 16-byte ones.
+  auto issue_raw = [&](int j) {
+    if (j < nt) {
+      uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
+      const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
+#pragma unroll
+      for (int k = 0; k < (kT * kRawCopies + kThreads - 1) / kThreads; ++k) {
+        const int i = k * kThreads + tid;
+        const int r = i / kRawCopies, c = i - r * kRawCopies;
+        const float* kp = i < kT * kRawCopies ? ptrs[r] : nullptr;
+        if (kp != nullptr && kv_fp8_tagged(kp)) {
+          const uint8_t* src = kv_fp8_row(kp);
+          const int ph = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 8u);
+          uint8_t* dst = slot + r * kRawPitch + ph;
+          if (ph == 0 ? c == kRawCopies - 1 : c == 0) {
+            attn_detail::cp_async8(dst + (ph == 0 ? kRawRow - 8 : 0), src + (ph == 0 ? kRawRow - 8 : 0));
+          } else {
+            const int off = 16 * c - ph;  // phase 8: copies 1.. start at byte 8
+            attn_detail::cp_async16(dst + off, src + off);
+          }
+        }
+      }
+    }
+    attn_detail::cp_async_commit();
+  };
+  // Tile j (raw slot landed) -> bf16 key buffer j % kKBufs. Thread: unit u of rows 4k + warp / 2; the f32 rows'
+  // loads are all issued before the first store.
+  const int u = 32 * (warp & 1) + lane, r_first = warp >> 1;
+  auto convert = [&](int j) {
+    uint8_t* kt = smem + kOffK + (j % kKBufs) * kKBytes;
+    const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
+    const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
+    float4 fa[kT / 4], fb[kT / 4];
+#pragma unroll
+    for (int k = 0; k < kT / 4; ++k) {
+      const float* kp = ptrs[4 * k + r_first];
+      if (kp != nullptr && !kv_fp8_tagged(kp)) {
+        fa[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u));
+        fb[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u + 4));
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kT / 4; ++k) {
+      const int r = 4 * k + r_first;
+      const float* kp = ptrs[r];
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (kp != nullptr) {
+        if (kv_fp8_tagged(kp)) {
+          const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u);
+          if (u < kNope / 8) {
+            const uint2 w = *reinterpret_cast<const uint2*>(row + 8 * u);
+            const float sc = kv_fp8_scale(row[kNope + 2 * kRope + u / 8]);
+            v = bf16x8(kv_fp8_decode4(w.x, sc), kv_fp8_decode4(w.y, sc));
+          } else {
+            const uint2 a = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8));
+            const uint2 b = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8) + 8);
+            v = make_uint4(a.x, a.y, b.x, b.y);
+          }
+        } else {
+          v = bf16x8(fa[k], fb[k]);
+        }
+      }
+      *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
+    }
+  };
+
+  // Pointers of tiles 0 .. kStages - 1, and tile kStages's in warp 0's register (stored at the end of iteration 0).
+  const float* next_ptr = nullptr;
+  if (warp == 0) {
+#pragma unroll
+    for (int j = 0; j < kStages; ++j) ptr_s[j * kT + lane] = tile_ptr(j);
+    next_ptr = tile_ptr(kStages);
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < kStages - 1; ++j) issue_raw(j);
+  // q (f32 rows h0..) -> bf16 A operand: unit u of heads 4k + warp / 2.
+  {
+    const float* __restrict__ qrow = p.q_rows[qi] + int64_t(h0) * kD;
+#pragma unroll 8
+    for (int k = 0; k < kH / 4; ++k) {
+      const int r = 4 * k + r_first;
+      const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u));
+      const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u + 4));
+      *reinterpret_cast<uint4*>(qs + swz(r, u, kQBlock)) = bf16x8(a, b);
+    }
+  }
+  cp_async_wait<kStages - 2>();
+  __syncthreads();
+  if (nt > 0) convert(0);
+  moe_wg_fence_async_smem();
+  __syncthreads();
+
+  const uint32_t q_addr = moe_wg_smem_u32(qs), k_addr = moe_wg_smem_u32(smem + kOffK);
+  const int g = lane >> 2, qd = lane & 3;
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+  float s[16];
+  uint32_t pa[2][4];
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) pa[i][0] = pa[i][1] = pa[i][2] = pa[i][3] = 0u;
+
+  for (int i = 0; i < nt; ++i) {
+    issue_raw(i + kStages - 1);
+    const uint32_t kt = k_addr + (i % kKBufs) * kKBytes;
+    moe_wg_fence();
+    if (i > 0) {  // O += P·V of tile i - 1 (O rescaled, P rounded at the end of iteration i - 1)
+      const uint32_t kv = k_addr + ((i - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
+#pragma unroll
+      for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
+    }
+#pragma unroll
+    for (int st = 0; st < kD / 16; ++st) {
+      const uint32_t off = 32u * uint32_t(st & 3);
+      mma_s(s, moe_wg_desc(q_addr + (st >> 2) * kQBlock + off), moe_wg_desc(kt + (st >> 2) * kKBlock + off), st > 0);
+    }
+    moe_wg_commit();
+    cp_async_wait<kStages - 2>();
+    __syncthreads();  // tile i + 1's raw bytes landed; key buffer (i + 1) % 3 (tile i - 2) read by every wgmma
+    if (i + 1 < nt) convert(i + 1);
+    moe_wg_fence_async_smem();
+    moe_wg_wait<0>();
+    moe_wg_fence_acc(s);
+    moe_wg_fence_acc(o);
+    fence_regs(pa[0]);
+    fence_regs(pa[1]);
+
+    // Online softmax of rows 16 ww + g (r = 0) and + 8 (r = 1).
+    const int t0 = kb + i * kT;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const bool valid = t0 + 8 * j + 2 * qd + (v & 1) < ke;
+        const float z = valid ? s[4 * j + v] * p.scale : -INFINITY;
+        s[4 * j + v] = z;
+        mx[v >> 1] = fmaxf(mx[v >> 1], z);
+      }
+    float alpha[2], base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m_run[r], mx[r]);
+      base[r] = m_new == -INFINITY ? 0.0f : m_new;
+      alpha[r] = expf(m_run[r] - base[r]);
+      m_run[r] = m_new;
+      l_run[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const float pe = expf(s[4 * j + v] - base[v >> 1]);
+        l_run[v >> 1] += pe;
+        s[4 * j + v] = pe;
+      }
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) {
+      pa[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
+      pa[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
+      pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
+      pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      o[4 * j + 0] *= alpha[0];
+      o[4 * j + 1] *= alpha[0];
+      o[4 * j + 2] *= alpha[1];
+      o[4 * j + 3] *= alpha[1];
+    }
+    if (warp == 0) {  // pointers of tile i + kStages (first read by issue_raw in iteration i + 1)
+      ptr_s[((i + kStages) % kPtrSlots) * kT + lane] = next_ptr;
+      next_ptr = tile_ptr(i + kStages + 1);
+    }
+    __syncthreads();  // tile i + 1 converted (and fenced) by every thread; the new pointers visible
+  }
+  if (nt > 0) {  // O += P·V of the last tile
+    const uint32_t kv = k_addr + ((nt - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
+    moe_wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
+    moe_wg_commit();
+    moe_wg_wait<0>();
+    moe_wg_fence_acc(o);
+  }
+
+  // Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1).
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int hr = 16 * ww + g + 8 * r, h = h0 + hr;
+    const int64_t row = int64_t(qi) * p.n_heads + h;
+    const int c0 = 256 * wg + 2 * qd;
+    if (p.n_split == 1) {
+      const float den = attn_detail::sink_denominator(m_run[r], l, p.sink[h]);
+      float* out = p.out + row * kD + c0;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<float2*>(out + 8 * j) =
+            make_float2(attn_detail::round_bf16(o[4 * j + 2 * r] / den),
+                        attn_detail::round_bf16(o[4 * j + 2 * r + 1] / den));
+    } else {
+      float* out = p.part_o + (row * p.n_split + split) * kD + c0;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<float2*>(out + 8 * j) = make_float2(o[4 * j + 2 * r], o[4 * j + 2 * r + 1]);
+      if (wg == 0 && qd == 0) {
+        const int64_t part = row * p.n_split + split;
+        p.part_ml[part * 2] = m_run[r];
+        p.part_ml[part * 2 + 1] = l;
+      }
+    }
+  }
+}
+
+}  // namespace dsv4::cuda
