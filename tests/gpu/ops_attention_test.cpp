@@ -11,8 +11,8 @@
 //    split-K merged in thread-block clusters (default) vs the combine kernel ("combine" rows, attn_cluster off;
 //    "cluster vs combine" rows require bitwise-equal outputs), B=1 cluster sizes forced ("split=N" rows);
 //    compressed entries as packed Fp8Kv rows ("fp8-rows": the engine's store with the FP8 KV cache; each also run
-//    over f32 rows of the same values, bitwise: "fp8 rows vs f32"); the 64-head kernel runs on wgmma by default,
-//    on mma.sync in the "mma-sync" rows;
+//    over f32 rows of the same values, bitwise: "fp8 rows vs f32"); the 64-head kernel runs on wgmma by default
+//    (from one query on), the mma.sync kernels in the "mma-sync" rows (also the split-K cluster rows);
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
 //    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
 //    radix select by default, the segment merges with topk_radix off, "merge-topk" rows), rows with ties at the
@@ -156,7 +156,10 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
   const NarrowAttention narrow_env(narrow);
   cuda::KernelPaths& paths = cuda::kernel_paths();
   const PathSwitch<bool> cluster_env(paths.attn_cluster, paths.attn_cluster && !lay.combine);
-  const PathSwitch<bool> wgmma_env(paths.attn_wgmma, paths.attn_wgmma && !lay.mma_sync);
+  // The split-K cluster rows ("combine", "cluster vs combine", "split=N") exercise the mma.sync kernels' clusters:
+  // the wgmma kernel (no clusters) is off for them.
+  const bool cluster_rows = lay.combine || lay.vs_combine || lay.cluster_split > 0;
+  const PathSwitch<bool> wgmma_env(paths.attn_wgmma, paths.attn_wgmma && !lay.mma_sync && !cluster_rows);
   const PathSwitch<int64_t> split_env(paths.attn_cluster_split,
                                       lay.cluster_split > 0 ? lay.cluster_split : paths.attn_cluster_split);
   const bool bf = is_bf16(num);
@@ -170,9 +173,7 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
                             (lay.combine ? " combine" : "") +
                             (lay.cluster_split > 0 ? fmt(" split=%lld", (long long)lay.cluster_split) : std::string()) +
                             (paths.attn_inline_rows ? "" : " resolve-kernel") + (lay.fp8_rows ? " fp8-rows" : "") +
-                            (lay.mma_sync ? " mma-sync" : "") +
-                            (paths.attn_wgmma_min_q != cuda::kAttnWideMinQueries
-                                 ? fmt(" wgmma-from=%lld", (long long)paths.attn_wgmma_min_q) : std::string());
+                            (paths.attn_wgmma ? "" : " mma-sync");
   HostTensor pool = host_tensor({L.rows, d}, values(env, size_t(L.rows * d), 1.0f, bf));
   // Fp8Kv entries: every pool row FP8-KV-rounded (bf16, then the nope part FP8 fake-quantized in blocks of 64),
   // the entry rows also packed into ppool (same slots), which the calls read instead of pool.
@@ -680,12 +681,11 @@ void test_ops_attention(Env& env) {
       check_sparse_attention(env, num, 256, 64, 512, 128, 512, true, true, false,
                              {.n_seq = 256, .rows_per_block = 64, .mma_sync = true, .fp8_rows = true});
       check_sparse_attention(env, num, 9, 64, 512, 128, 40, false, true, false, {.mma_sync = true, .fp8_rows = true});
-      {  // the wgmma kernel below 8 queries (attn_wgmma_min_q): B=1 split over 20 CTAs, 3 queries of ragged windows
-        const PathSwitch<int64_t> from(cuda::kernel_paths().attn_wgmma_min_q, 1);
-        check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false,
-                               {.rows_per_block = 64, .fp8_rows = true});
-        check_sparse_attention(env, num, 3, 64, 512, 128, 40, false, true, false, {.fp8_rows = true});
-      }
+      // Below 8 queries the 64-head kernel runs on wgmma only (attn_wgmma_min_q = 1; on mma.sync the 16-head one):
+      // B=1 split over 20 CTAs against the 16-head kernel, 3 queries of ragged windows.
+      check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false,
+                             {.rows_per_block = 64, .mma_sync = true, .fp8_rows = true});
+      check_sparse_attention(env, num, 3, 64, 512, 128, 40, false, true, false, {.fp8_rows = true});
       const PathSwitch<bool> resolve(cuda::kernel_paths().attn_inline_rows, false);
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false,
                              {.rows_per_block = 64, .fp8_rows = true});

@@ -5,25 +5,30 @@
 // products as a handful of asynchronous wgmmas and keep S, P and O in registers.
 // Layout: one CTA of two warpgroups (256 threads, one CTA per SM) per (query, 64-head group, key split), key tiles
 // of 32 rows. Shared memory (1024-byte aligned, 128-byte swizzle of wgmma: 16-byte chunk c of row r at
-// chunk c ^ (r & 7)): q as bf16 (A, 64 heads x 512, K-major: 8 blocks of 64 rows x 128 B), two bf16 key tiles
-// (8 blocks of 32 rows x 128 B each), and kStages raw slots of 32 x 584 B for the Fp8Kv rows' bytes (8-byte
-// cp.async). One key tile is both operands: B of S = Q·Kᵀ read K-major (rows = keys) and B of O = P·V read
+// chunk c ^ (r & 7)): q as bf16 (A, 64 heads x 512, K-major: 8 blocks of 64 rows x 128 B), three bf16 key tiles
+// (8 blocks of 32 rows x 128 B each), kStages raw slots of 32 x 592 B for the Fp8Kv rows' bytes, and a ring of
+// the tiles' key pointers (222 KB). One key tile is both operands: B of S = Q·Kᵀ read K-major (rows = keys) and B of O = P·V read
 // MN-major (the same bytes: 64-value chunks of a key along N, 8-key groups 1024 B apart along K).
 // Per tile i (every thread; both warpgroups):
-//   1. cp.async of tile i + kStages - 1's Fp8Kv rows into the slot tile i - 1 used (converted an iteration ago);
-//   2. S = Q·Kᵀ of tile i: 32 wgmma m64n32k16, committed, not waited (each warpgroup computes all of S: the two
-//      then need no exchange before the softmax; S is a third of the tensor work);
-//   3. wait for P·V of tile i - 1 and the raw bytes of tile i + 1, block barrier, then tile i + 1 converted into
-//      the other key buffer while S runs: Fp8Kv units from the raw slot, f32 rows (the window) straight from
-//      global memory, rows past the split zero; a thread converts units u = 32 (warp & 1) + lane of rows
-//      4k + warp / 2 (warp-uniform row kinds);
-//   4. wait for S; the online softmax in registers (max over the quad holding a row, unrounded exponentials
-//      summed per thread and summed over the quad at the end, P rounded to bf16 as the A fragments of P·V);
-//   5. O (64 heads x this warpgroup's 256 columns, 128 f32 per thread) rescaled and O += P·V as two register-A
-//      wgmma m64n256k16, committed, not waited; a block barrier publishes tile i + 1's conversion.
-// Same arithmetic as the mma.sync kernels (bf16 q and keys, exact products, f32 sums in the tensor core's order,
-// max over real keys, the sink in the denominator only); split-K partials go to the same combine kernel. Needs
-// dim 512, n_heads % 64 == 0, and Fp8Kv rows (if any) with 64 RoPE values (584 B); the launcher checks.
+//   1. cp.async of tile i + kStages - 1's Fp8Kv rows (16-byte copies: a row lands at its address's phase, one
+//      8-byte copy per row) into the slot tile i - 1 used; the rows' pointers come from a ring in shared memory that
+//      warp 0 fills an iteration ahead (with a flag: every row a valid Fp8Kv row);
+//   2. O += P·V of tile i - 1 (two register-A wgmma m64n256k16, this warpgroup's 256 columns, the key tile read
+//      MN-major as V) and S = Q·Kᵀ of tile i (32 wgmma m64n32k16; each warpgroup computes all of S, so the two
+//      need no exchange before the softmax), one commit group, not waited;
+//   3. wait for tile i + 1's raw bytes, block barrier (every wgmma of tile i - 2 done: its key buffer is free), then
+//      tile i + 1 converted into the third key buffer while the wgmmas run: full Fp8Kv tiles branch-free
+//      (fp8_unit_bf16), others per row (Fp8Kv units, f32 rows straight from global memory with every load issued
+//      first, rows past the split zero); a thread converts units u = 32 (warp & 1) + lane of rows 4k + warp / 2;
+//   4. wait for the wgmmas; the online softmax in registers in log2 units (max over the quad holding a row,
+//      ex2.approx, unrounded exponentials summed per thread and over the quad at the end, P rounded to bf16 as
+//      the A fragments of P·V), O rescaled when a row's max moved; a block barrier publishes tile i + 1.
+// Same arithmetic as the mma.sync kernels up to the summation order and the exponential's last bits (bf16 q and
+// keys, exact products, f32 sums in the tensor core's order, max over real keys, the sink in the denominator only);
+// split-K partials go to the combine kernels. Needs dim 512, n_heads % 64 == 0, and Fp8Kv rows (if any) with 64
+// RoPE values (584 B); the launcher checks. Measured (docs/perf.md, runs 125-132): kernel-only B=1 14.7 us (20
+// splits, + 5.6 us combine), B=64 50.3 us (+ 9.9), B=256 189 us, against 26.3 / 75.6 / 275 for the mma.sync
+// kernels; latency-bound (two warps per scheduler, two barriers per tile), not tensor-bound.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -68,6 +73,35 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 }
 __device__ __forceinline__ uint4 bf16x8(float4 a, float4 b) {
   return make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+}
+
+// Unit of 8 e4m3 codes (w) with e8m0 scale byte sb as 8 bf16 values, exact. The codes' bits are placed in bf16
+// fields by byte permutes (sign to bit 15, exponent and mantissa << 4: the bf16 value is the code's value times
+// 2^-120, subnormal codes included), then one bf16x2 multiply by 2^(sb - 7) per pair (exact: a power of two, the
+// product representable). Codes with NaN (S.1111.111) or sb > 134 (the factor past the bf16 range) take the
+// f32 decode of kv_fp8.cuh. Integer ALU work instead of the conversion unit's e4m3 -> f16 -> f32 -> bf16 chain.
+__device__ __forceinline__ uint4 fp8_unit_bf16(uint2 w, uint32_t sb) {
+  const uint32_t t0 = w.x & 0x7F7F7F7Fu, t1 = w.y & 0x7F7F7F7Fu;
+  if (((((t0 + 0x01010101u) | (t1 + 0x01010101u)) & 0x80808080u) != 0u) | (sb > 134u)) {
+    const float sc = kv_fp8_scale(sb);
+    return bf16x8(kv_fp8_decode4(w.x, sc), kv_fp8_decode4(w.y, sc));
+  }
+  const uint32_t fb = (sb + 120u) * 0x00800080u;  // 2^(sb - 7) in both halves
+  const __nv_bfloat162 f = *reinterpret_cast<const __nv_bfloat162*>(&fb);
+  auto pair = [&](uint32_t t, uint32_t x, uint32_t sel_t, uint32_t sel_s) {
+    const uint32_t b = (__byte_perm(t, 0u, sel_t) << 4) | (__byte_perm(x, 0u, sel_s) & 0x80008000u);
+    const __nv_bfloat162 v = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&b), f);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  };
+  return make_uint4(pair(t0, w.x, 0x4140u, 0x1404u), pair(t0, w.x, 0x4342u, 0x3424u),
+                    pair(t1, w.y, 0x4140u, 0x1404u), pair(t1, w.y, 0x4342u, 0x3424u));
+}
+
+// 2^x (ex2.approx: relative error ~2^-22; -inf -> 0).
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
 template <int N>
@@ -151,6 +185,12 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   // Key pointers of tile j (one per row, nullptr past the split) in ring slot j % kPtrSlots, written by warp 0 an
   // iteration before their first use; the other loops read them from shared memory.
   const float** ptr_s = reinterpret_cast<const float**>(smem + kOffPtr);
+  __shared__ bool all_fp8[kPtrSlots];  // ring slot's tile: every row a valid Fp8Kv row (the branch-free convert)
+  auto put_ptrs = [&](int j, const float* kp) {  // warp 0
+    ptr_s[(j % kPtrSlots) * kT + lane] = kp;
+    const bool all = __all_sync(0xffffffffu, kp != nullptr && kv_fp8_tagged(kp));
+    if (lane == 0) all_fp8[j % kPtrSlots] = all;
+  };
   auto tile_ptr = [&](int j) -> const float* {
     const int t = kb + j * kT + lane;
     return j < nt && t < ke ? klist[t] : nullptr;
@@ -188,6 +228,23 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     uint8_t* kt = smem + kOffK + (j % kKBufs) * kKBytes;
     const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
     const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
+    if (all_fp8[j % kPtrSlots]) {  // branch-free: unit u of each row from the raw slot
+#pragma unroll
+      for (int k = 0; k < kT / 4; ++k) {
+        const int r = 4 * k + r_first;
+        const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
+        uint4 v;
+        if (u < kNope / 8) {
+          v = fp8_unit_bf16(*reinterpret_cast<const uint2*>(row + 8 * u), row[kNope + 2 * kRope + u / 8]);
+        } else {
+          const uint2 a = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8));
+          const uint2 b = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8) + 8);
+          v = make_uint4(a.x, a.y, b.x, b.y);
+        }
+        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
+      }
+      return;
+    }
     float4 fa[kT / 4], fb[kT / 4];
 #pragma unroll
     for (int k = 0; k < kT / 4; ++k) {
@@ -206,9 +263,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
         if (kv_fp8_tagged(kp)) {
           const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u);
           if (u < kNope / 8) {
-            const uint2 w = *reinterpret_cast<const uint2*>(row + 8 * u);
-            const float sc = kv_fp8_scale(row[kNope + 2 * kRope + u / 8]);
-            v = bf16x8(kv_fp8_decode4(w.x, sc), kv_fp8_decode4(w.y, sc));
+            v = fp8_unit_bf16(*reinterpret_cast<const uint2*>(row + 8 * u), row[kNope + 2 * kRope + u / 8]);
           } else {
             const uint2 a = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8));
             const uint2 b = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8) + 8);
@@ -226,7 +281,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   const float* next_ptr = nullptr;
   if (warp == 0) {
 #pragma unroll
-    for (int j = 0; j < kStages; ++j) ptr_s[j * kT + lane] = tile_ptr(j);
+    for (int j = 0; j < kStages; ++j) put_ptrs(j, tile_ptr(j));
     next_ptr = tile_ptr(kStages);
   }
   __syncthreads();
@@ -249,7 +304,8 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   moe_wg_fence_async_smem();
   __syncthreads();
 
-  const uint32_t q_addr = moe_wg_smem_u32(qs), k_addr = moe_wg_smem_u32(smem + kOffK);
+  const uint32_t k_addr = moe_wg_smem_u32(smem + kOffK);
+  const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(qs));
   const int g = lane >> 2, qd = lane & 3;
   float o[128];
 #pragma unroll
@@ -257,6 +313,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   float s[16];
   uint32_t pa[2][4];
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+  const float sl2 = p.scale * 1.4426950408889634f;  // scale · log2 e
 #pragma unroll
   for (int i = 0; i < 2; ++i) pa[i][0] = pa[i][1] = pa[i][2] = pa[i][3] = 0u;
 
@@ -269,10 +326,11 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
 #pragma unroll
       for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
     }
+    const uint64_t dk = moe_wg_desc(kt);
 #pragma unroll
-    for (int st = 0; st < kD / 16; ++st) {
+    for (int st = 0; st < kD / 16; ++st) {  // descriptor + (byte offset >> 4): the 14-bit address field holds it
       const uint32_t off = 32u * uint32_t(st & 3);
-      mma_s(s, moe_wg_desc(q_addr + (st >> 2) * kQBlock + off), moe_wg_desc(kt + (st >> 2) * kKBlock + off), st > 0);
+      mma_s(s, dq + (((st >> 2) * kQBlock + off) >> 4), dk + (((st >> 2) * kKBlock + off) >> 4), st > 0);
     }
     moe_wg_commit();
     cp_async_wait<kStages - 2>();
@@ -285,18 +343,27 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     fence_regs(pa[0]);
     fence_regs(pa[1]);
 
-    // Online softmax of rows 16 ww + g (r = 0) and + 8 (r = 1).
+    // Online softmax of rows 16 ww + g (r = 0) and + 8 (r = 1), in log2 units (z = s·scale·log2 e; the running
+    // max m_run too): p = 2^(z - m).
     const int t0 = kb + i * kT;
     float mx[2] = {-INFINITY, -INFINITY};
+    if (t0 + kT <= ke) {
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int v = 0; v < 4; ++v) {
-        const bool valid = t0 + 8 * j + 2 * qd + (v & 1) < ke;
-        const float z = valid ? s[4 * j + v] * p.scale : -INFINITY;
-        s[4 * j + v] = z;
-        mx[v >> 1] = fmaxf(mx[v >> 1], z);
+      for (int v = 0; v < 16; ++v) {
+        s[v] *= sl2;
+        mx[(v >> 1) & 1] = fmaxf(mx[(v >> 1) & 1], s[v]);
       }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int v = 0; v < 4; ++v) {
+          const bool valid = t0 + 8 * j + 2 * qd + (v & 1) < ke;
+          const float z = valid ? s[4 * j + v] * sl2 : -INFINITY;
+          s[4 * j + v] = z;
+          mx[v >> 1] = fmaxf(mx[v >> 1], z);
+        }
+    }
     float alpha[2], base[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -304,7 +371,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
       const float m_new = fmaxf(m_run[r], mx[r]);
       base[r] = m_new == -INFINITY ? 0.0f : m_new;
-      alpha[r] = expf(m_run[r] - base[r]);
+      alpha[r] = exp2_approx(m_run[r] - base[r]);
       m_run[r] = m_new;
       l_run[r] *= alpha[r];
     }
@@ -312,7 +379,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int v = 0; v < 4; ++v) {
-        const float pe = expf(s[4 * j + v] - base[v >> 1]);
+        const float pe = exp2_approx(s[4 * j + v] - base[v >> 1]);
         l_run[v >> 1] += pe;
         s[4 * j + v] = pe;
       }
@@ -323,15 +390,17 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
       pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
     }
+    if (alpha[0] != 1.0f || alpha[1] != 1.0f) {  // a row's max moved (x 1 is exact: skipped)
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      o[4 * j + 0] *= alpha[0];
-      o[4 * j + 1] *= alpha[0];
-      o[4 * j + 2] *= alpha[1];
-      o[4 * j + 3] *= alpha[1];
+      for (int j = 0; j < 32; ++j) {
+        o[4 * j + 0] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
+      }
     }
     if (warp == 0) {  // pointers of tile i + kStages (first read by issue_raw in iteration i + 1)
-      ptr_s[((i + kStages) % kPtrSlots) * kT + lane] = next_ptr;
+      put_ptrs(i + kStages, next_ptr);
       next_ptr = tile_ptr(i + kStages + 1);
     }
     __syncthreads();  // tile i + 1 converted (and fenced) by every thread; the new pointers visible
@@ -352,11 +421,12 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     float l = l_run[r];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float m = m_run[r] * 0.6931471805599453f;  // natural units (the combine kernel's, the sink's)
     const int hr = 16 * ww + g + 8 * r, h = h0 + hr;
     const int64_t row = int64_t(qi) * p.n_heads + h;
     const int c0 = 256 * wg + 2 * qd;
     if (p.n_split == 1) {
-      const float den = attn_detail::sink_denominator(m_run[r], l, p.sink[h]);
+      const float den = attn_detail::sink_denominator(m, l, p.sink[h]);
       float* out = p.out + row * kD + c0;
 #pragma unroll
       for (int j = 0; j < 32; ++j)
@@ -370,7 +440,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
         *reinterpret_cast<float2*>(out + 8 * j) = make_float2(o[4 * j + 2 * r], o[4 * j + 2 * r + 1]);
       if (wg == 0 && qd == 0) {
         const int64_t part = row * p.n_split + split;
-        p.part_ml[part * 2] = m_run[r];
+        p.part_ml[part * 2] = m;
         p.part_ml[part * 2 + 1] = l;
       }
     }

@@ -19,7 +19,7 @@ struct KernelPaths {
                                         // measured no faster (H200 run 84: prefill 8K 1.509 s on, 1.487 s off)
   bool sparse_attn_wide = true;         // 64-head CTA sparse attention (else the 16-head kernel)
   bool attn_wgmma = true;               // the 64-head kernel on wgmma (else on mma.sync)
-  int64_t attn_wgmma_min_q = 8;         // queries from which the wgmma 64-head kernel runs (below: 16-head kernel)
+  int64_t attn_wgmma_min_q = 1;         // queries from which the wgmma 64-head kernel runs (below: 16-head kernel)
   bool attn_inline_rows = true;        // the 16-head kernel resolves its key rows (else resolve_rows_kernel first)
   bool attn_cluster = true;             // sparse attention split-K as one thread-block cluster per (query, head
                                         // group), partials merged in DSMEM (else the combine kernel)
