@@ -131,7 +131,8 @@ void fp4_unpack_row(const void* row, size_t dim, float* x) {
 }
 
 void fp8kv_pack_row(const float* x, size_t dim, size_t rope_dim, void* row) {
-  check(rope_dim <= dim && (dim - rope_dim) % 64 == 0, "fp8kv_pack_row: dim - rope_dim must be a multiple of 64");
+  check(fp8kv_shape_ok(static_cast<int64_t>(dim), static_cast<int64_t>(rope_dim)),
+        "fp8kv_pack_row: dim - rope_dim must be a multiple of 64");
   auto* b = static_cast<uint8_t*>(row);
   const size_t nope = dim - rope_dim, used = nope + 2 * rope_dim + nope / 64;
   std::fill(b + used, b + fp8kv_row_bytes(static_cast<int64_t>(dim), static_cast<int64_t>(rope_dim)), uint8_t{0});

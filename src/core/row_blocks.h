@@ -24,6 +24,10 @@ enum class RowFormat : uint8_t { F32, Mxfp4, Fp8Kv };
 
 // Bytes of one Mxfp4 row of `dim` values (dim % 32 == 0).
 constexpr int64_t mxfp4_row_bytes(int64_t dim) { return (dim / 2 + dim / 32 + 3) / 4 * 4; }
+// Whether `dim` values whose last rope_dim are bf16 make Fp8Kv rows: the FP8 blocks of 64 tile the other dims.
+constexpr bool fp8kv_shape_ok(int64_t dim, int64_t rope_dim) {
+  return rope_dim >= 0 && rope_dim <= dim && (dim - rope_dim) % 64 == 0;
+}
 // Bytes of one Fp8Kv row of `dim` values whose last rope_dim are bf16 ((dim - rope_dim) % 64 == 0).
 constexpr int64_t fp8kv_row_bytes(int64_t dim, int64_t rope_dim) {
   return ((dim - rope_dim) + 2 * rope_dim + (dim - rope_dim) / 64 + 7) / 8 * 8;

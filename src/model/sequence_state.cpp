@@ -14,7 +14,7 @@ SequenceState::SequenceState(const ModelConfig& cfg, Device device, RowFormat in
   check(index_format == RowFormat::F32 || (index_format == RowFormat::Mxfp4 && cfg.index_head_dim % 32 == 0),
         "SequenceState: indexer keys are F32 or Mxfp4 rows, and Mxfp4 rows need index_head_dim % 32 == 0");
   check(kv_format == RowFormat::F32 ||
-            (kv_format == RowFormat::Fp8Kv && (cfg.head_dim - cfg.qk_rope_head_dim) % 64 == 0),
+            (kv_format == RowFormat::Fp8Kv && fp8kv_shape_ok(cfg.head_dim, cfg.qk_rope_head_dim)),
         "SequenceState: compressed entries are F32 or Fp8Kv rows, and Fp8Kv rows need (head_dim - "
         "qk_rope_head_dim) % 64 == 0");
   reset();

@@ -29,7 +29,7 @@ RowFormat index_row_format(const backend::Numerics& numerics) {
 
 RowFormat kv_row_format(const backend::Numerics& numerics, const model::ModelConfig& cfg) {
   const bool fp8 = numerics.kv_cache == backend::KvCacheDtype::Fp8;
-  return fp8 && (cfg.head_dim - cfg.qk_rope_head_dim) % 64 == 0 ? RowFormat::Fp8Kv : RowFormat::F32;
+  return fp8 && fp8kv_shape_ok(cfg.head_dim, cfg.qk_rope_head_dim) ? RowFormat::Fp8Kv : RowFormat::F32;
 }
 
 PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout& layout, const kv::PoolSizes& sizes,
@@ -38,7 +38,7 @@ PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout&
   check(index_format == RowFormat::F32 || index_format == RowFormat::Mxfp4,
         "paged store: indexer keys are F32 or Mxfp4 rows");
   check(kv_format == RowFormat::F32 ||
-            (kv_format == RowFormat::Fp8Kv && (cfg.head_dim - cfg.qk_rope_head_dim) % 64 == 0),
+            (kv_format == RowFormat::Fp8Kv && fp8kv_shape_ok(cfg.head_dim, cfg.qk_rope_head_dim)),
         "paged store: compressed entries are F32 or Fp8Kv rows, and Fp8Kv rows need (head_dim - qk_rope_head_dim) "
         "% 64 == 0");
   check(layout.shape.n_csa_layers == 0 || layout.shape.indexer_row_bytes == row_bytes(index_format, cfg.index_head_dim),

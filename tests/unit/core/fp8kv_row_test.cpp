@@ -57,6 +57,18 @@ TEST(Fp8KvRow, RowBytes) {
   EXPECT_EQ(fp8kv_row_bytes(512, 64) % 4, 0);  // RowBlocks strides count 4-byte words
 }
 
+// The shapes that make Fp8Kv rows: the FP8 blocks of 64 must tile the no-RoPE dims.
+TEST(Fp8KvRow, ShapeOk) {
+  EXPECT_TRUE(fp8kv_shape_ok(512, 64));   // Flash / Pro
+  EXPECT_TRUE(fp8kv_shape_ok(128, 64));   // the tiny models
+  EXPECT_TRUE(fp8kv_shape_ok(96, 32));
+  EXPECT_TRUE(fp8kv_shape_ok(64, 64));    // RoPE only: no FP8 block
+  EXPECT_FALSE(fp8kv_shape_ok(96, 64));   // 32 no-RoPE dims
+  EXPECT_FALSE(fp8kv_shape_ok(512, 80));  // 432 no-RoPE dims
+  EXPECT_FALSE(fp8kv_shape_ok(64, 128));  // more RoPE than dims
+  EXPECT_FALSE(fp8kv_shape_ok(128, -64));
+}
+
 // Byte layout of a 128/64 row: codes [0, 64), rope bf16 [64, 192) little-endian, scale byte 192, pad [193, 200).
 TEST(Fp8KvRow, LayoutByHand) {
   std::vector<float> x(128, 0.0f);
