@@ -16,6 +16,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/kernel_paths.h"
 #include "core/check.h"
+#include "core/row_blocks.h"
 
 namespace dsv4::cuda {
 namespace {
@@ -118,7 +119,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
                      static_cast<unsigned>(p.n_q));
     if (plan.wgmma) {
       check(plan.smem_bytes == kAttnWgSmem, "sparse_attention: wgmma plan and kernel disagree on shared memory");
-      check(p.kv_row_bytes == 0 || (p.rope_dim == 64 && p.kv_row_bytes == 584),
+      check(p.kv_row_bytes == 0 || (p.rope_dim == 64 && p.kv_row_bytes == fp8kv_row_bytes(kAttnWideDim, 64)),
             [&] { return "sparse_attention: the wgmma kernel needs 584-byte Fp8Kv rows with 64 RoPE values (got " +
                 std::to_string(p.kv_row_bytes) + " bytes, rope " + std::to_string(p.rope_dim) + ")"; });
       static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel, kAttnWgSmem), true);

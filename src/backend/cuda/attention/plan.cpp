@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/row_blocks.h"
+
 namespace dsv4::cuda {
 
 size_t sparse_attention_mma_smem(int dim) {
@@ -25,7 +27,7 @@ size_t sparse_attention_wide_smem(int dim) {
 
 size_t sparse_attention_wgmma_smem() {
   const size_t q = size_t(kAttnWideHeads) * kAttnWideDim * 2, k = size_t(kAttnWgKeyTile) * kAttnWideDim * 2;
-  const size_t raw_pitch = 448 + 2 * 64 + 448 / 64 + 1 + 8;  // fp8kv_row_bytes(512, 64) + 8: 16-aligned rows
+  const size_t raw_pitch = size_t(fp8kv_row_bytes(kAttnWideDim, 64)) + 8;  // 584 + 8: 16-aligned raw rows
   const size_t ptrs = size_t(kAttnWgStages + 1) * kAttnWgKeyTile * 8;
   return q + kAttnWgKeyBufs * k + size_t(kAttnWgStages) * kAttnWgKeyTile * raw_pitch + ptrs + 1024;
 }
@@ -72,6 +74,8 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
   // latency-bound and the 16-head kernel's 4x more CTAs win (H200 run 4: nq=1 21.3 vs 29.4 µs; nq=64 148 vs 115).
   // (Also for long HCA lists at 1M context: one query over 8320 keys, the 64-head kernel split over the SMs
   // took 51.9 us, the 16-head kernel 41.7 us; H200, 2026-11-28.)
+  // That holds for the mma.sync 64-head kernel; the wgmma one beats the 16-head kernel from one query on (run 130,
+  // kernel only: B=1 14.7 + 5.6 us combine against 26.3; the HCA layer at 1M 0.220 vs 0.227 ms, run 129).
   const int64_t min_q = opt.allow_wgmma ? opt.wgmma_min_queries : kAttnWideMinQueries;
   p.wide = opt.allow_wide && dim == kAttnWideDim && n_heads % kAttnWideHeads == 0 && n_q >= min_q;
   if (p.wide) {

@@ -95,8 +95,8 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
 // Dynamic shared memory of the wide tensor-core path (dim kAttnWideDim).
 size_t sparse_attention_wide_smem(int dim);
 
-// Dynamic shared memory of the wgmma wide kernel: bf16 q and kAttnWgKeyBufs key tiles, kAttnWgStages raw slots of 584-B rows,
-// 1024 bytes of alignment slack.
+// Dynamic shared memory of the wgmma wide kernel: bf16 q, kAttnWgKeyBufs key tiles, kAttnWgStages raw slots of
+// 32 Fp8Kv rows (584 B + 8), the key pointer ring, 1024 bytes of alignment slack.
 size_t sparse_attention_wgmma_smem();
 
 // Dynamic shared memory of the tensor-core path for a head dim.

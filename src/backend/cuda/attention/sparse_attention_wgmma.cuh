@@ -39,15 +39,16 @@
 #include "backend/cuda/attention/plan.h"
 #include "backend/cuda/attention/sparse_attention.cuh"
 #include "backend/cuda/common/pdl.cuh"
-#include "backend/cuda/moe/moe_gemm_wgmma.cuh"  // wgmma, descriptor and fence helpers (moe_wg_*)
+#include "backend/cuda/moe/moe_gemm_wgmma.cuh"  // wgmma, descriptor, fence and cp.async helpers (moe_*)
+#include "core/row_blocks.h"
 
 namespace dsv4::cuda {
 namespace attn_wg_detail {
 
 inline constexpr int kH = kAttnWideHeads, kD = kAttnWideDim, kT = kAttnWgKeyTile, kThreads = kAttnWgThreads;
 inline constexpr int kStages = kAttnWgStages;  // raw slots: tiles i + 1 .. i + kStages - 1 in flight
-inline constexpr int kRope = 64, kNope = kD - kRope;   // the engine's Fp8Kv layout at dim 512
-inline constexpr int kRawRow = kNope + 2 * kRope + kNope / 64 + 1;  // 584 B (fp8kv_row_bytes(512, 64))
+inline constexpr int kRope = attn_detail::kKvRope, kNope = kD - kRope;  // the engine's Fp8Kv layout at dim 512
+inline constexpr int kRawRow = static_cast<int>(fp8kv_row_bytes(kD, kRope));  // 584 B
 inline constexpr int kRawPitch = kRawRow + 8;          // raw slot row stride (16-aligned; rows start at + 0 or 8)
 inline constexpr int kRawCopies = kRawRow / 16 + 1;    // cp.async per raw row: 36 of 16 bytes, one of 8
 inline constexpr int kPtrSlots = kStages + 1;          // key pointer ring: tiles i + 1 .. i + kStages
@@ -104,10 +105,6 @@ __device__ __forceinline__ float exp2_approx(float x) {
   return y;
 }
 
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 template <int N>
 __device__ __forceinline__ void fence_regs(uint32_t (&r)[N]) {
 #pragma unroll
@@ -298,7 +295,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       *reinterpret_cast<uint4*>(qs + swz(r, u, kQBlock)) = bf16x8(a, b);
     }
   }
-  cp_async_wait<kStages - 2>();
+  moe_cp_async_wait<kStages - 2>();
   __syncthreads();
   if (nt > 0) convert(0);
   moe_wg_fence_async_smem();
@@ -333,7 +330,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       mma_s(s, dq + (((st >> 2) * kQBlock + off) >> 4), dk + (((st >> 2) * kKBlock + off) >> 4), st > 0);
     }
     moe_wg_commit();
-    cp_async_wait<kStages - 2>();
+    moe_cp_async_wait<kStages - 2>();
     __syncthreads();  // tile i + 1's raw bytes landed; key buffer (i + 1) % 3 (tile i - 2) read by every wgmma
     if (i + 1 < nt) convert(i + 1);
     moe_wg_fence_async_smem();

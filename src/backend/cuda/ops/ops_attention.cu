@@ -91,7 +91,7 @@ RowFormat entry_format(std::span<const SeqEntries> seqs, int64_t dim) {
   }
   if (f == RowFormat::Fp8Kv) {
     const int64_t rope = seqs[0].entries.rope_dim;
-    check(rope >= 0 && rope % 4 == 0 && (dim - rope) >= 0 && (dim - rope) % 64 == 0,
+    check(fp8kv_shape_ok(dim, rope) && rope % 4 == 0,
           [&] { return "sparse_attention: Fp8Kv rows need (dim - rope_dim) % 64 == 0 and rope_dim % 4 == 0, got dim " +
                        std::to_string(dim) + ", rope_dim " + std::to_string(rope); });
   }
@@ -485,7 +485,7 @@ void CudaOps::softmax_pool(std::span<const float* const> a_rows, std::span<const
 void CudaOps::pack_rows_fp8kv(std::span<const float* const> src, std::span<float* const> dst, int64_t dim,
                               int64_t rope_dim) {
   check(src.size() == dst.size(), "pack_rows_fp8kv: source and destination lists differ in length");
-  check(rope_dim >= 0 && rope_dim <= dim && (dim - rope_dim) % 64 == 0 && dim <= 65536,
+  check(fp8kv_shape_ok(dim, rope_dim) && dim <= 65536,
         [&] { return "pack_rows_fp8kv: dim " + std::to_string(dim) + " with rope_dim " + std::to_string(rope_dim) +
                      " (dim - rope_dim must be a multiple of 64)"; });
   for (size_t c0 = 0; c0 < src.size(); c0 += cuda::kCopyInlineMaxRows) {
