@@ -7,8 +7,8 @@
 // of 32 rows. Shared memory (1024-byte aligned, 128-byte swizzle of wgmma: 16-byte chunk c of row r at
 // chunk c ^ (r & 7)): q as bf16 (A, 64 heads x 512, K-major: 8 blocks of 64 rows x 128 B), three bf16 key tiles
 // (8 blocks of 32 rows x 128 B each), kStages raw slots of 32 x 592 B for the Fp8Kv rows' bytes, and a ring of
-// the tiles' key pointers (222 KB). One key tile is both operands: B of S = Q·Kᵀ read K-major (rows = keys) and B of O = P·V read
-// MN-major (the same bytes: 64-value chunks of a key along N, 8-key groups 1024 B apart along K).
+// the tiles' key pointers (222 KB). One key tile is both operands: B of S = Q·Kᵀ read K-major (rows = keys) and
+// B of O = P·V read MN-major (the same bytes: 64-value chunks of a key along N, 8-key groups 1024 B apart along K).
 // Per tile i (every thread; both warpgroups):
 //   1. cp.async of tile i + kStages - 1's Fp8Kv rows (16-byte copies: a row lands at its address's phase, one
 //      8-byte copy per row) into the slot tile i - 1 used; the rows' pointers come from a ring in shared memory that
@@ -28,7 +28,9 @@
 // split-K partials go to the combine kernels. Needs dim 512, n_heads % 64 == 0, and Fp8Kv rows (if any) with 64
 // RoPE values (584 B); the launcher checks. Measured (docs/perf.md, runs 125-132): kernel-only B=1 14.7 us (20
 // splits, + 5.6 us combine), B=64 50.3 us (+ 9.9), B=256 189 us, against 26.3 / 75.6 / 275 for the mma.sync
-// kernels; latency-bound (two warps per scheduler, two barriers per tile), not tensor-bound.
+// kernels; latency-bound (two warps per scheduler, two barriers per tile), not tensor-bound. A warp-specialized
+// form (a converting producer warpgroup, mbarrier hand-off) was slower: 16.1 / 57.3 / 203 us (runs 133-134,
+// docs/perf.md, bench/results/h200_r134_attn_ws_experiment.patch).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -98,6 +100,16 @@ __device__ __forceinline__ uint4 fp8_unit_bf16(uint2 w, uint32_t sb) {
                     pair(t1, w.y, 0x4140u, 0x1404u), pair(t1, w.y, 0x4342u, 0x3424u));
 }
 
+// Unit u (8 values) of the Fp8Kv row at `row` (raw slot memory) as 8 bf16 values: codes times scale for the
+// nope units, the bf16 RoPE values as stored for the last kRope / 8.
+__device__ __forceinline__ uint4 raw_unit_bf16(const uint8_t* row, int u) {
+  if (u < kNope / 8)
+    return fp8_unit_bf16(*reinterpret_cast<const uint2*>(row + 8 * u), row[kNope + 2 * kRope + u / 8]);
+  const uint2 a = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8));
+  const uint2 b = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8) + 8);
+  return make_uint4(a.x, a.y, b.x, b.y);
+}
+
 // 2^x (ex2.approx: relative error ~2^-22; -inf -> 0).
 __device__ __forceinline__ float exp2_approx(float x) {
   float y;
@@ -153,6 +165,180 @@ __device__ __forceinline__ void mma_pv(float (&d)[128], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
 }
 
+// Key pointer kp of row `lane` of tile j into ring slot j % kPtrSlots, and the slot's "every row a valid Fp8Kv
+// row" flag (one warp, all lanes).
+__device__ __forceinline__ void put_tile_ptrs(const float** ptr_s, bool* all_fp8, int j, const float* kp, int lane) {
+  ptr_s[(j % kPtrSlots) * kT + lane] = kp;
+  const bool all = __all_sync(0xffffffffu, kp != nullptr && kv_fp8_tagged(kp));
+  if (lane == 0) all_fp8[j % kPtrSlots] = all;
+}
+
+// cp.async of a tile's Fp8Kv rows (pointers ptrs; f32 rows and nullptr skipped) into a raw slot by kN threads
+// (this one: t). Row r lands at r * kRawPitch + (its address & 8), so all but one of its copies are 16-byte ones.
+// (An L2 bulk prefetch of the tile's f32 rows here measured neutral: run 135, kernel-only B=1 / 64 / 256 14.88 /
+// 51.12 / 190.8 us against 14.91 / 50.75 / 190.99 without.)
+template <int kN>
+__device__ __forceinline__ void copy_raw_rows(uint8_t* slot, const float* const* ptrs, int t) {
+#pragma unroll
+  for (int k = 0; k < (kT * kRawCopies + kN - 1) / kN; ++k) {
+    const int i = k * kN + t;
+    const int r = i / kRawCopies, c = i - r * kRawCopies;
+    const float* kp = i < kT * kRawCopies ? ptrs[r] : nullptr;
+    if (kp != nullptr && kv_fp8_tagged(kp)) {
+      const uint8_t* src = kv_fp8_row(kp);
+      const int ph = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 8u);
+      uint8_t* dst = slot + r * kRawPitch + ph;
+      if (ph == 0 ? c == kRawCopies - 1 : c == 0) {
+        attn_detail::cp_async8(dst + (ph == 0 ? kRawRow - 8 : 0), src + (ph == 0 ? kRawRow - 8 : 0));
+      } else {
+        const int off = 16 * c - ph;  // phase 8: copies 1.. start at byte 8
+        attn_detail::cp_async16(dst + off, src + off);
+      }
+    }
+  }
+}
+
+// q (64 f32 head rows of kD at qrow) -> the bf16 A operand at qs: unit u of heads 4k + r_first (256 threads:
+// u = 32 (warp & 1) + lane, r_first = warp / 2).
+__device__ __forceinline__ void load_q(uint8_t* qs, const float* __restrict__ qrow, int u, int r_first) {
+#pragma unroll 8
+  for (int k = 0; k < kH / 4; ++k) {
+    const int r = 4 * k + r_first;
+    const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u));
+    const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u + 4));
+    *reinterpret_cast<uint4*>(qs + swz(r, u, kQBlock)) = bf16x8(a, b);
+  }
+}
+
+// Issues O += P·V of tile i - 1 (i > 0: this warpgroup's 256 columns; O rescaled and P rounded by tile_softmax of
+// tile i - 1) and S = Q·Kᵀ of tile i (key buffers at k_addr), after a wgmma fence; the caller commits and waits.
+__device__ __forceinline__ void tile_products(float (&o)[128], float (&s)[16], const uint32_t (&pa)[2][4],
+                                              uint64_t dq, uint32_t k_addr, int i, int wg) {
+  moe_wg_fence();
+  if (i > 0) {
+    const uint32_t kv = k_addr + ((i - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
+  }
+  const uint64_t dk = moe_wg_desc(k_addr + (i % kKBufs) * kKBytes);
+#pragma unroll
+  for (int st = 0; st < kD / 16; ++st) {  // descriptor + (byte offset >> 4): the 14-bit address field holds it
+    const uint32_t off = 32u * uint32_t(st & 3);
+    mma_s(s, dq + (((st >> 2) * kQBlock + off) >> 4), dk + (((st >> 2) * kKBlock + off) >> 4), st > 0);
+  }
+}
+
+// O += P·V of the last tile nt - 1, waited.
+__device__ __forceinline__ void last_products(float (&o)[128], const uint32_t (&pa)[2][4], uint32_t k_addr, int nt,
+                                              int wg) {
+  const uint32_t kv = k_addr + ((nt - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
+  moe_wg_fence();
+#pragma unroll
+  for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
+  moe_wg_commit();
+  moe_wg_wait<0>();
+  moe_wg_fence_acc(o);
+}
+
+// Online softmax of a tile's scores s (keys t0 .. t0 + 31; those from ke on masked) for rows 16 ww + g (r = 0) and
+// + 8 (r = 1), in log2 units (z = s·scale·log2 e with sl2 = scale·log2 e; the running max m_run too): p = 2^(z - m)
+// rounded to bf16 as the A fragments pa of P·V, l_run summed unrounded per thread, O rescaled when a row's max
+// moved.
+__device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4], float (&o)[128],
+                                             float (&m_run)[2], float (&l_run)[2], int t0, int ke, int qd,
+                                             float sl2) {
+  float mx[2] = {-INFINITY, -INFINITY};
+  if (t0 + kT <= ke) {
+#pragma unroll
+    for (int v = 0; v < 16; ++v) {
+      s[v] *= sl2;
+      mx[(v >> 1) & 1] = fmaxf(mx[(v >> 1) & 1], s[v]);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const bool valid = t0 + 8 * j + 2 * qd + (v & 1) < ke;
+        const float z = valid ? s[4 * j + v] * sl2 : -INFINITY;
+        s[4 * j + v] = z;
+        mx[v >> 1] = fmaxf(mx[v >> 1], z);
+      }
+  }
+  float alpha[2], base[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float m_new = fmaxf(m_run[r], mx[r]);
+    base[r] = m_new == -INFINITY ? 0.0f : m_new;
+    alpha[r] = exp2_approx(m_run[r] - base[r]);
+    m_run[r] = m_new;
+    l_run[r] *= alpha[r];
+  }
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const float pe = exp2_approx(s[4 * j + v] - base[v >> 1]);
+      l_run[v >> 1] += pe;
+      s[4 * j + v] = pe;
+    }
+#pragma unroll
+  for (int kk = 0; kk < 2; ++kk) {
+    pa[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
+    pa[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
+    pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
+    pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
+  }
+  if (alpha[0] != 1.0f || alpha[1] != 1.0f) {  // a row's max moved (x 1 is exact: skipped)
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      o[4 * j + 0] *= alpha[0];
+      o[4 * j + 1] *= alpha[0];
+      o[4 * j + 2] *= alpha[1];
+      o[4 * j + 3] *= alpha[1];
+    }
+  }
+}
+
+// Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1) of O: the output (one split) or the split's partial O and
+// (m, l) in natural units for the combine kernels.
+__device__ __forceinline__ void tile_store(const SparseAttnParams& p, const float (&o)[128], const float (&m_run)[2],
+                                           const float (&l_run)[2], int qi, int h0, int split, int wg, int ww,
+                                           int lane) {
+  const int g = lane >> 2, qd = lane & 3;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float m = m_run[r] * 0.6931471805599453f;  // natural units (the combine kernel's, the sink's)
+    const int hr = 16 * ww + g + 8 * r, h = h0 + hr;
+    const int64_t row = int64_t(qi) * p.n_heads + h;
+    const int c0 = 256 * wg + 2 * qd;
+    if (p.n_split == 1) {
+      const float den = attn_detail::sink_denominator(m, l, p.sink[h]);
+      float* out = p.out + row * kD + c0;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<float2*>(out + 8 * j) =
+            make_float2(attn_detail::round_bf16(o[4 * j + 2 * r] / den),
+                        attn_detail::round_bf16(o[4 * j + 2 * r + 1] / den));
+    } else {
+      float* out = p.part_o + (row * p.n_split + split) * kD + c0;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<float2*>(out + 8 * j) = make_float2(o[4 * j + 2 * r], o[4 * j + 2 * r + 1]);
+      if (wg == 0 && qd == 0) {
+        const int64_t part = row * p.n_split + split;
+        p.part_ml[part * 2] = m;
+        p.part_ml[part * 2 + 1] = l;
+      }
+    }
+  }
+}
+
 }  // namespace attn_wg_detail
 
 // Dynamic shared memory of sparse_attention_wgmma_kernel (1024-byte alignment slack included).
@@ -183,11 +369,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   // iteration before their first use; the other loops read them from shared memory.
   const float** ptr_s = reinterpret_cast<const float**>(smem + kOffPtr);
   __shared__ bool all_fp8[kPtrSlots];  // ring slot's tile: every row a valid Fp8Kv row (the branch-free convert)
-  auto put_ptrs = [&](int j, const float* kp) {  // warp 0
-    ptr_s[(j % kPtrSlots) * kT + lane] = kp;
-    const bool all = __all_sync(0xffffffffu, kp != nullptr && kv_fp8_tagged(kp));
-    if (lane == 0) all_fp8[j % kPtrSlots] = all;
-  };
+  auto put_ptrs = [&](int j, const float* kp) { put_tile_ptrs(ptr_s, all_fp8, j, kp, lane); };  // warp 0
   auto tile_ptr = [&](int j) -> const float* {
     const int t = kb + j * kT + lane;
     return j < nt && t < ke ? klist[t] : nullptr;
@@ -195,27 +377,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   // Fp8Kv rows of tile j into raw slot j % kStages (one commit group per call, empty past the last tile). Row r
   // lands at r * kRawPitch + (its address & 8), so all but one of its copies are 16-byte ones.
   auto issue_raw = [&](int j) {
-    if (j < nt) {
-      uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
-      const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
-#pragma unroll
-      for (int k = 0; k < (kT * kRawCopies + kThreads - 1) / kThreads; ++k) {
-        const int i = k * kThreads + tid;
-        const int r = i / kRawCopies, c = i - r * kRawCopies;
-        const float* kp = i < kT * kRawCopies ? ptrs[r] : nullptr;
-        if (kp != nullptr && kv_fp8_tagged(kp)) {
-          const uint8_t* src = kv_fp8_row(kp);
-          const int ph = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 8u);
-          uint8_t* dst = slot + r * kRawPitch + ph;
-          if (ph == 0 ? c == kRawCopies - 1 : c == 0) {
-            attn_detail::cp_async8(dst + (ph == 0 ? kRawRow - 8 : 0), src + (ph == 0 ? kRawRow - 8 : 0));
-          } else {
-            const int off = 16 * c - ph;  // phase 8: copies 1.. start at byte 8
-            attn_detail::cp_async16(dst + off, src + off);
-          }
-        }
-      }
-    }
+    if (j < nt) copy_raw_rows<kThreads>(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT, tid);
     attn_detail::cp_async_commit();
   };
   // Tile j (raw slot landed) -> bf16 key buffer j % kKBufs. Thread: unit u of rows 4k + warp / 2; the f32 rows'
@@ -230,15 +392,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       for (int k = 0; k < kT / 4; ++k) {
         const int r = 4 * k + r_first;
         const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
-        uint4 v;
-        if (u < kNope / 8) {
-          v = fp8_unit_bf16(*reinterpret_cast<const uint2*>(row + 8 * u), row[kNope + 2 * kRope + u / 8]);
-        } else {
-          const uint2 a = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8));
-          const uint2 b = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8) + 8);
-          v = make_uint4(a.x, a.y, b.x, b.y);
-        }
-        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
+        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = raw_unit_bf16(row, u);
       }
       return;
     }
@@ -257,18 +411,8 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       const float* kp = ptrs[r];
       uint4 v = make_uint4(0u, 0u, 0u, 0u);
       if (kp != nullptr) {
-        if (kv_fp8_tagged(kp)) {
-          const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u);
-          if (u < kNope / 8) {
-            v = fp8_unit_bf16(*reinterpret_cast<const uint2*>(row + 8 * u), row[kNope + 2 * kRope + u / 8]);
-          } else {
-            const uint2 a = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8));
-            const uint2 b = *reinterpret_cast<const uint2*>(row + kNope + 16 * (u - kNope / 8) + 8);
-            v = make_uint4(a.x, a.y, b.x, b.y);
-          }
-        } else {
-          v = bf16x8(fa[k], fb[k]);
-        }
+        v = kv_fp8_tagged(kp) ? raw_unit_bf16(slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u), u)
+                              : bf16x8(fa[k], fb[k]);
       }
       *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
     }
@@ -285,16 +429,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
 #pragma unroll
   for (int j = 0; j < kStages - 1; ++j) issue_raw(j);
   // q (f32 rows h0..) -> bf16 A operand: unit u of heads 4k + warp / 2.
-  {
-    const float* __restrict__ qrow = p.q_rows[qi] + int64_t(h0) * kD;
-#pragma unroll 8
-    for (int k = 0; k < kH / 4; ++k) {
-      const int r = 4 * k + r_first;
-      const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u));
-      const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u + 4));
-      *reinterpret_cast<uint4*>(qs + swz(r, u, kQBlock)) = bf16x8(a, b);
-    }
-  }
+  load_q(qs, p.q_rows[qi] + int64_t(h0) * kD, u, r_first);
   moe_cp_async_wait<kStages - 2>();
   __syncthreads();
   if (nt > 0) convert(0);
@@ -303,7 +438,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
 
   const uint32_t k_addr = moe_wg_smem_u32(smem + kOffK);
   const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(qs));
-  const int g = lane >> 2, qd = lane & 3;
+  const int qd = lane & 3;
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
@@ -316,19 +451,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
 
   for (int i = 0; i < nt; ++i) {
     issue_raw(i + kStages - 1);
-    const uint32_t kt = k_addr + (i % kKBufs) * kKBytes;
-    moe_wg_fence();
-    if (i > 0) {  // O += P·V of tile i - 1 (O rescaled, P rounded at the end of iteration i - 1)
-      const uint32_t kv = k_addr + ((i - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
-#pragma unroll
-      for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
-    }
-    const uint64_t dk = moe_wg_desc(kt);
-#pragma unroll
-    for (int st = 0; st < kD / 16; ++st) {  // descriptor + (byte offset >> 4): the 14-bit address field holds it
-      const uint32_t off = 32u * uint32_t(st & 3);
-      mma_s(s, dq + (((st >> 2) * kQBlock + off) >> 4), dk + (((st >> 2) * kKBlock + off) >> 4), st > 0);
-    }
+    tile_products(o, s, pa, dq, k_addr, i, wg);
     moe_wg_commit();
     moe_cp_async_wait<kStages - 2>();
     __syncthreads();  // tile i + 1's raw bytes landed; key buffer (i + 1) % 3 (tile i - 2) read by every wgmma
@@ -340,108 +463,15 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     fence_regs(pa[0]);
     fence_regs(pa[1]);
 
-    // Online softmax of rows 16 ww + g (r = 0) and + 8 (r = 1), in log2 units (z = s·scale·log2 e; the running
-    // max m_run too): p = 2^(z - m).
-    const int t0 = kb + i * kT;
-    float mx[2] = {-INFINITY, -INFINITY};
-    if (t0 + kT <= ke) {
-#pragma unroll
-      for (int v = 0; v < 16; ++v) {
-        s[v] *= sl2;
-        mx[(v >> 1) & 1] = fmaxf(mx[(v >> 1) & 1], s[v]);
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int v = 0; v < 4; ++v) {
-          const bool valid = t0 + 8 * j + 2 * qd + (v & 1) < ke;
-          const float z = valid ? s[4 * j + v] * sl2 : -INFINITY;
-          s[4 * j + v] = z;
-          mx[v >> 1] = fmaxf(mx[v >> 1], z);
-        }
-    }
-    float alpha[2], base[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m_run[r], mx[r]);
-      base[r] = m_new == -INFINITY ? 0.0f : m_new;
-      alpha[r] = exp2_approx(m_run[r] - base[r]);
-      m_run[r] = m_new;
-      l_run[r] *= alpha[r];
-    }
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int v = 0; v < 4; ++v) {
-        const float pe = exp2_approx(s[4 * j + v] - base[v >> 1]);
-        l_run[v >> 1] += pe;
-        s[4 * j + v] = pe;
-      }
-#pragma unroll
-    for (int kk = 0; kk < 2; ++kk) {
-      pa[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
-      pa[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
-      pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
-      pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
-    }
-    if (alpha[0] != 1.0f || alpha[1] != 1.0f) {  // a row's max moved (x 1 is exact: skipped)
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        o[4 * j + 0] *= alpha[0];
-        o[4 * j + 1] *= alpha[0];
-        o[4 * j + 2] *= alpha[1];
-        o[4 * j + 3] *= alpha[1];
-      }
-    }
+    tile_softmax(s, pa, o, m_run, l_run, kb + i * kT, ke, qd, sl2);
     if (warp == 0) {  // pointers of tile i + kStages (first read by issue_raw in iteration i + 1)
       put_ptrs(i + kStages, next_ptr);
       next_ptr = tile_ptr(i + kStages + 1);
     }
     __syncthreads();  // tile i + 1 converted (and fenced) by every thread; the new pointers visible
   }
-  if (nt > 0) {  // O += P·V of the last tile
-    const uint32_t kv = k_addr + ((nt - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
-    moe_wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
-    moe_wg_commit();
-    moe_wg_wait<0>();
-    moe_wg_fence_acc(o);
-  }
-
-  // Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1).
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = l_run[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const float m = m_run[r] * 0.6931471805599453f;  // natural units (the combine kernel's, the sink's)
-    const int hr = 16 * ww + g + 8 * r, h = h0 + hr;
-    const int64_t row = int64_t(qi) * p.n_heads + h;
-    const int c0 = 256 * wg + 2 * qd;
-    if (p.n_split == 1) {
-      const float den = attn_detail::sink_denominator(m, l, p.sink[h]);
-      float* out = p.out + row * kD + c0;
-#pragma unroll
-      for (int j = 0; j < 32; ++j)
-        *reinterpret_cast<float2*>(out + 8 * j) =
-            make_float2(attn_detail::round_bf16(o[4 * j + 2 * r] / den),
-                        attn_detail::round_bf16(o[4 * j + 2 * r + 1] / den));
-    } else {
-      float* out = p.part_o + (row * p.n_split + split) * kD + c0;
-#pragma unroll
-      for (int j = 0; j < 32; ++j)
-        *reinterpret_cast<float2*>(out + 8 * j) = make_float2(o[4 * j + 2 * r], o[4 * j + 2 * r + 1]);
-      if (wg == 0 && qd == 0) {
-        const int64_t part = row * p.n_split + split;
-        p.part_ml[part * 2] = m;
-        p.part_ml[part * 2 + 1] = l;
-      }
-    }
-  }
+  if (nt > 0) last_products(o, pa, k_addr, nt, wg);
+  tile_store(p, o, m_run, l_run, qi, h0, split, wg, ww, lane);
 }
 
 }  // namespace dsv4::cuda
