@@ -1,6 +1,8 @@
 // Launchers of the attention family: validate, pick the compiled instance from the plan, launch, check.
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/common/clusters.h"
@@ -53,6 +55,29 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   cfg.numAttrs = kernel_paths().pdl ? 2 : 1;
   note_launch(reinterpret_cast<const void*>(kernel));
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+}
+
+// The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.
+void launch_wgmma_profiled(const SparseAttnParams& p, dim3 grid, size_t smem, cudaStream_t stream) {
+  static const bool smem_set = (set_smem(sparse_attention_wgmma_kernel<true>, kAttnWgSmem), true);
+  (void)smem_set;
+  unsigned long long v[kAttnWgProfSlots] = {};
+  DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_attn_wg_prof, v, sizeof(v), 0, cudaMemcpyHostToDevice, stream));
+  launch_kernel(sparse_attention_wgmma_kernel<true>, grid, kAttnWgThreads, smem, stream, p);
+  DSV4_CUDA_CHECK_LAUNCH();
+  DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_attn_wg_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const double tiles = std::max(1.0, double(v[2 * kAttnWgProfPhases]));
+  const double ctas = std::max(1.0, double(v[2 * kAttnWgProfPhases + 1]));
+  for (int w = 0; w < 2; ++w) {
+    const unsigned long long* c = v + kAttnWgProfPhases * w;
+    std::fprintf(stderr,
+                 "[attn_wg prof] grid=%ux%ux%u wg%d tiles=%.0f ctas=%.0f | per tile: raw-issue %.0f wgmma-issue %.0f "
+                 "raw-wait+bar %.0f convert %.0f wgmma-wait %.0f softmax %.0f end-bar %.0f | per CTA: prologue "
+                 "%.0f epilogue %.0f cycles\n",
+                 grid.x, grid.y, grid.z, w, tiles, ctas, c[0] / tiles, c[1] / tiles, c[2] / tiles, c[3] / tiles,
+                 c[4] / tiles, c[5] / tiles, c[6] / tiles, c[7] / ctas, c[8] / ctas);
+  }
 }
 
 }  // namespace
@@ -122,9 +147,19 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
       check(p.kv_row_bytes == 0 || (p.rope_dim == 64 && p.kv_row_bytes == fp8kv_row_bytes(kAttnWideDim, 64)),
             [&] { return "sparse_attention: the wgmma kernel needs 584-byte Fp8Kv rows with 64 RoPE values (got " +
                 std::to_string(p.kv_row_bytes) + " bytes, rope " + std::to_string(p.rope_dim) + ")"; });
-      static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel, kAttnWgSmem), true);
+      // DSV4_ATTN_WG_PROF=1: the clock64-instrumented kernel; each launch is synchronized and its phase cycles
+      // printed to stderr (measurement only).
+      static const bool prof = [] {
+        const char* e = std::getenv("DSV4_ATTN_WG_PROF");
+        return e && e[0] == '1';
+      }();
+      if (prof) {
+        launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
+        return;
+      }
+      static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel<false>, kAttnWgSmem), true);
       (void)wg_smem_set;
-      launch_kernel(sparse_attention_wgmma_kernel, wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
+      launch_kernel(sparse_attention_wgmma_kernel<false>, wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
     } else {
       auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;
       static const bool smem_set = (set_smem(kernel, plan.smem_bytes), true);  // constant size: set once

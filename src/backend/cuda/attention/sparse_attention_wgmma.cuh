@@ -344,8 +344,34 @@ __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const floa
 // Dynamic shared memory of sparse_attention_wgmma_kernel (1024-byte alignment slack included).
 inline constexpr size_t kAttnWgSmem = size_t(attn_wg_detail::kSmemUsed) + 1024;
 
+// Profiling build (kProf, DSV4_ATTN_WG_PROF=1; measurement only): clock64 cycles per phase, summed over CTAs, for
+// thread 0 of each warpgroup w: g_attn_wg_prof[kAttnWgProfPhases · w + phase], phases 0-6 per tile (raw copy
+// issue, wgmma issue, raw wait + first barrier, conversion, wgmma wait, softmax, last barrier), 7 the prologue
+// and 8 the epilogue per CTA; then the tile count and the CTA count.
+inline constexpr int kAttnWgProfPhases = 9;
+inline constexpr int kAttnWgProfSlots = 2 * kAttnWgProfPhases + 2;
+__device__ unsigned long long g_attn_wg_prof[kAttnWgProfSlots];
+
+template <bool kProf = false>
 __global__ void __launch_bounds__(kAttnWgThreads, 1)
     sparse_attention_wgmma_kernel(const __grid_constant__ SparseAttnParams p) {
+  long long prof_c = 0;
+  __shared__ unsigned long long prof_s[2][kAttnWgProfPhases];
+  // Phase boundary (kProf): thread 0 of each warpgroup adds the cycles since its previous mark to `phase`.
+  auto mark = [&](int phase) {
+    if constexpr (kProf) {
+      if ((threadIdx.x & 127) == 0) {
+        const long long c = clock64();
+        if (phase >= 0) prof_s[threadIdx.x >> 7][phase] += static_cast<unsigned long long>(c - prof_c);
+        prof_c = c;
+      }
+    }
+  };
+  if constexpr (kProf) {
+    if ((threadIdx.x & 127) == 0)
+      for (int i = 0; i < kAttnWgProfPhases; ++i) prof_s[threadIdx.x >> 7][i] = 0;
+  }
+  mark(-1);
   grid_dependency_sync();
   using namespace attn_wg_detail;
   extern __shared__ __align__(16) unsigned char attn_wg_smem_raw[];
@@ -449,29 +475,48 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
 #pragma unroll
   for (int i = 0; i < 2; ++i) pa[i][0] = pa[i][1] = pa[i][2] = pa[i][3] = 0u;
 
+  mark(7);
   for (int i = 0; i < nt; ++i) {
     issue_raw(i + kStages - 1);
+    mark(0);
     tile_products(o, s, pa, dq, k_addr, i, wg);
     moe_wg_commit();
+    mark(1);
     moe_cp_async_wait<kStages - 2>();
     __syncthreads();  // tile i + 1's raw bytes landed; key buffer (i + 1) % 3 (tile i - 2) read by every wgmma
+    mark(2);
     if (i + 1 < nt) convert(i + 1);
     moe_wg_fence_async_smem();
+    mark(3);
     moe_wg_wait<0>();
     moe_wg_fence_acc(s);
     moe_wg_fence_acc(o);
     fence_regs(pa[0]);
     fence_regs(pa[1]);
+    mark(4);
 
     tile_softmax(s, pa, o, m_run, l_run, kb + i * kT, ke, qd, sl2);
     if (warp == 0) {  // pointers of tile i + kStages (first read by issue_raw in iteration i + 1)
       put_ptrs(i + kStages, next_ptr);
       next_ptr = tile_ptr(i + kStages + 1);
     }
+    mark(5);
     __syncthreads();  // tile i + 1 converted (and fenced) by every thread; the new pointers visible
+    mark(6);
   }
   if (nt > 0) last_products(o, pa, k_addr, nt, wg);
   tile_store(p, o, m_run, l_run, qi, h0, split, wg, ww, lane);
+  mark(8);
+  if constexpr (kProf) {
+    if ((tid & 127) == 0) {
+      for (int i = 0; i < kAttnWgProfPhases; ++i)
+        atomicAdd(&g_attn_wg_prof[kAttnWgProfPhases * wg + i], prof_s[wg][i]);
+      if (tid == 0) {
+        atomicAdd(&g_attn_wg_prof[2 * kAttnWgProfPhases], static_cast<unsigned long long>(nt));
+        atomicAdd(&g_attn_wg_prof[2 * kAttnWgProfPhases + 1], 1ull);
+      }
+    }
+  }
 }
 
 }  // namespace dsv4::cuda
