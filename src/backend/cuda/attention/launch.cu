@@ -153,13 +153,13 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
         const char* e = std::getenv("DSV4_ATTN_WG_PROF");
         return e && e[0] == '1';
       }();
-      if (prof) {
+      if (prof) {  // (then the split-K merge below, as for the default instance)
         launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
-        return;
+      } else {
+        static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel<false>, kAttnWgSmem), true);
+        (void)wg_smem_set;
+        launch_kernel(sparse_attention_wgmma_kernel<false>, wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
       }
-      static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel<false>, kAttnWgSmem), true);
-      (void)wg_smem_set;
-      launch_kernel(sparse_attention_wgmma_kernel<false>, wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
     } else {
       auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;
       static const bool smem_set = (set_smem(kernel, plan.smem_bytes), true);  // constant size: set once
