@@ -124,11 +124,22 @@ test('errors map to the SDK error classes', async () => {
 });
 
 test('aborting a stream cancels the request and frees its KV pages', async () => {
-  const stream = await client.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 100000, ignore_eos: true, stream: true });
+  const stream = await client.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 100000, ignore_eos: true,
+    stream: true, seed: 2 });
+  // The random model can open a DSML tool call early (seeds 6 and 36 do): the parser then holds every later token
+  // and the stream is silent until max_tokens. So the client leaves after 5 chunks or 2 s, whichever comes first.
+  const timer = setTimeout(() => stream.controller.abort(), 2000);
   let n = 0;
-  for await (const chunk of stream) {
-    if (++n === 5) break;  // leaving the loop aborts the HTTP request
+  try {
+    for await (const chunk of stream) {
+      if (++n === 5) break;  // leaving the loop aborts the HTTP request
+    }
+  } catch (e) {
+    assert.ok(e instanceof OpenAI.APIUserAbortError, `the abort ends the stream: ${e}`);
+  } finally {
+    clearTimeout(timer);
   }
+  assert.ok(n >= 1, 'the stream had started');
   assert.ok(await waitFor(async () => {
     const m = await srv.metrics();
     return m.dsv4_num_requests_running === 0 && m.dsv4_kv_pages_used === 0 && m.dsv4_server_inflight_requests === 0;
