@@ -22,6 +22,7 @@ struct ServeFlags {
   std::string max_body = "8MiB";
   int max_connections = 1024;
   double shutdown_timeout = 10;
+  double sse_keepalive = 15;
   bool no_access_log = false;
 };
 
@@ -39,6 +40,10 @@ void add_serve_options(CLI::App* cmd, ServeFlags& f) {
   cmd->add_option("--max-connections", f.max_connections, "open connections; more are answered 503")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--shutdown-timeout", f.shutdown_timeout, "seconds requests in flight may finish after SIGINT/SIGTERM")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--sse-keepalive", f.sse_keepalive,
+                  "seconds a stream may be silent (a tool call is sent when it closes) before an SSE comment "
+                  "line keeps proxies and clients from dropping it (0: never)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-access-log", f.no_access_log, "do not log one line per request");
 }
@@ -71,6 +76,7 @@ int serve(EngineFlags& ef, ServeFlags& sf) {
   opts.max_running = ef.max_running;
   opts.max_queue = sf.max_queue;
   opts.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(sf.shutdown_timeout * 1000));
+  opts.sse_keepalive = std::chrono::milliseconds(static_cast<int64_t>(sf.sse_keepalive * 1000));
   server::ApiServer srv(*engine, opts);
   if (auto s = srv.bind(); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";

@@ -58,6 +58,7 @@ class StatusRecorder final : public http::ResponseWriter {
   bool write(std::string_view data) override { return w_.write(data); }
   void end_stream() override { w_.end_stream(); }
   bool client_gone() override { return w_.client_gone(); }
+  Clock::time_point last_write() const override { return w_.last_write(); }
   void annotate(std::string note) override { w_.annotate(std::move(note)); }
 
  private:

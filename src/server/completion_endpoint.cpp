@@ -117,7 +117,7 @@ void handle_completions(ServerContext& ctx, const http::HttpRequest& req, http::
   if (!started.ok()) return send_error(w, started.error());
   CompletionRun& run = *started;
   if (run.stream && !w.begin_stream(200, "text/event-stream")) return;
-  const bool complete = pump_events(gen, w, [&](size_t k, const runtime::Event& ev) { return on_event(run, k, ev, w); });
+  const bool complete = pump_events(gen, w, run.stream ? ctx.opts.sse_keepalive : std::chrono::milliseconds(0), [&](size_t k, const runtime::Event& ev) { return on_event(run, k, ev, w); });
   w.annotate("completion=" + std::to_string(run.completion_tokens) + (complete ? "" : " aborted"));
   if (!complete) return;
   if (run.stream) {

@@ -1,6 +1,8 @@
 // Endpoint helpers (see endpoint_util.h).
 #include "server/endpoint_util.h"
 
+#include "server/openai_json.h"
+
 namespace dsv4::server {
 
 void send_json(http::ResponseWriter& w, int status, const Json& body) { w.send(status, "application/json", dump(body)); }
@@ -9,7 +11,7 @@ void send_error(http::ResponseWriter& w, const ApiError& e) {
   w.send(http_status(e.kind), "application/json", error_body(e));
 }
 
-bool pump_events(Generation& gen, http::ResponseWriter& w,
+bool pump_events(Generation& gen, http::ResponseWriter& w, std::chrono::milliseconds keepalive,
                  const std::function<bool(size_t, const runtime::Event&)>& on_event) {
   constexpr auto kPoll = std::chrono::milliseconds(50);
   constexpr int kEventsPerCheck = 32;
@@ -17,6 +19,10 @@ bool pump_events(Generation& gen, http::ResponseWriter& w,
   size_t choice = 0;
   int since_check = 0;
   while (!gen.done()) {
+    if (keepalive.count() > 0 && Clock::now() - w.last_write() >= keepalive && !w.write(kSseKeepAlive)) {
+      gen.cancel();
+      return false;
+    }
     if (!gen.next(ev, choice, kPoll)) {
       if (!gen.done() && w.client_gone()) {
         gen.cancel();

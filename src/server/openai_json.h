@@ -53,6 +53,7 @@ class CompletionLogprobs {
 // "data: <json>\n\n"
 std::string sse_data(const Json& j);
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+inline constexpr std::string_view kSseKeepAlive = ": keep-alive\n\n";  // an SSE comment: clients skip it
 
 int64_t unix_time_now();
 

@@ -25,6 +25,7 @@ struct ServerOptions {
   int64_t max_queue = 256;               // choices that may wait beyond the running ones; more -> 429
   int max_n = 16;                        // `n` limit
   std::chrono::milliseconds shutdown_grace{10000};  // how long requests in flight may finish on shutdown
+  std::chrono::milliseconds sse_keepalive{15000};   // an SSE comment after this long without output (0: never)
 };
 
 struct ServerContext {

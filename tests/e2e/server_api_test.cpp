@@ -4,6 +4,9 @@
 // case asserting status and error type).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "unit/server/server_process.h"
@@ -11,6 +14,7 @@
 namespace dsv4 {
 namespace {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::http_request;
 using testing::HttpResponse;
@@ -103,6 +107,41 @@ TEST(ServerApi, ChatStreamEqualsNonStreamForTheSameSeed) {
     EXPECT_EQ(st.usage, whole["usage"]);
     EXPECT_NE(whole["choices"][0]["message"]["content"], whole["choices"][1]["message"]["content"]) << "n choices differ";
   }
+}
+
+// Every token of this chat stream is forced (logit_bias) to open a DSML tool call, so after its first chunk the
+// stream is silent until max_tokens (the parser holds the block). --sse-keepalive fills the silence with SSE
+// comment lines; the events are the same with and without them, and equal the non-streamed answer.
+TEST(ServerApi, SilentStreamGetsKeepAliveComments) {
+  std::ifstream tf(fs::path(DSV4_TEST_DATA) / "server" / "tokenizer.json");
+  const json vocab = json::parse(tf)["model"]["vocab"];
+  ASSERT_TRUE(vocab.contains("\n\n<｜DSML｜tool_calls>\n"));
+  const int open = vocab["\n\n<｜DSML｜tool_calls>\n"];
+  json body = {{"messages", {kHello}}, {"max_tokens", 300}, {"ignore_eos", true}, {"seed", 1},
+               {"logit_bias", {{std::to_string(open), 100}}}};
+  std::string contents[2];
+  size_t comments[2] = {0, 0};
+  for (int with = 0; with < 2; ++with) {
+    ServerProcess s({"--sse-keepalive", with ? "0.02" : "0"});
+    ASSERT_GT(s.port(), 0) << s.log();
+    json whole = post(s, "/v1/chat/completions", body);
+    ASSERT_EQ(whole["choices"][0]["finish_reason"], "length") << whole.dump();
+    json sbody = body;
+    sbody["stream"] = true;
+    HttpResponse r = http_request(s.port(), "POST", "/v1/chat/completions", sbody.dump());
+    ASSERT_EQ(r.status, 200);
+    for (size_t at = r.body.find(": keep-alive\n\n"); at != std::string::npos; at = r.body.find(": keep-alive\n\n", at + 1))
+      ++comments[with];
+    for (const json& e : sse_events(r)) {
+      for (const json& c : e["choices"])
+        if (c["delta"].contains("content")) contents[with] += c["delta"]["content"].get<std::string>();
+    }
+    EXPECT_EQ(contents[with], whole["choices"][0]["message"]["content"].get<std::string>());
+    EXPECT_EQ(whole.dump().find("keep-alive"), std::string::npos);
+  }
+  EXPECT_EQ(comments[0], 0u) << "--sse-keepalive 0 sends none";
+  EXPECT_GE(comments[1], 3u) << "300 silent tokens take far longer than 3 x 20 ms";
+  EXPECT_EQ(contents[0], contents[1]);
 }
 
 TEST(ServerApi, CompletionsStreamEqualsNonStreamWithLogprobsAndEcho) {

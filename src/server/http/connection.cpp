@@ -44,6 +44,7 @@ void Connection::run() {
     const ReadOutcome got = read_request(req, error);
     if (got == ReadOutcome::kClosed) return;
     const auto t0 = Clock::now();
+    last_write_ = t0;
     keep_alive_ = got == ReadOutcome::kRequest && req.keep_alive() && !stop_.load();
     http10_ = got == ReadOutcome::kRequest && req.minor_version == 0;
     if (got == ReadOutcome::kError) {
@@ -144,6 +145,7 @@ bool Connection::put(std::string_view data) {
     return false;
   }
   bytes_out_ += data.size();
+  last_write_ = Clock::now();
   return true;
 }
 

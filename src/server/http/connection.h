@@ -20,6 +20,7 @@ class Connection final : public ResponseWriter {
   bool write(std::string_view data) override;
   void end_stream() override;
   bool client_gone() override;
+  Clock::time_point last_write() const override { return last_write_; }
   void annotate(std::string note) override;
 
  private:
@@ -47,6 +48,7 @@ class Connection final : public ResponseWriter {
   bool responded_ = false;
   bool broken_ = false;  // a write failed: the client is gone
   size_t bytes_out_ = 0;
+  Clock::time_point last_write_;
   std::string notes_;
 };
 

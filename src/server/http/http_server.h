@@ -41,6 +41,8 @@ class ResponseWriter {
   virtual void end_stream() = 0;
   // Non-blocking: has the client closed its connection (or did a write fail)?
   virtual bool client_gone() = 0;
+  // When bytes of this response last went out (the request's arrival before the first).
+  virtual Clock::time_point last_write() const = 0;
   // Extra words for this request's access-log line ("prompt=12 completion=16").
   virtual void annotate(std::string note) = 0;
 };

@@ -1,8 +1,11 @@
 // dsv4 serve with the official OpenAI Node SDK as the client (tiny golden model, random weights: the tests
 // check the protocol, not the text): models, chat and completions with and without streaming, usage,
 // logprobs, stream == non-stream for a seed, the SDK's stream helper, the tool-call round trip (request side),
-// error classes, API key, abort mid-stream freeing the request, and exit code 0 on SIGTERM.
+// error classes, API key, abort mid-stream freeing the request, SSE keep-alive comments skipped, and exit code 0
+// on SIGTERM.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 
@@ -146,6 +149,35 @@ test('aborting a stream cancels the request and frees its KV pages', async () =>
   }), 'the engine dropped the request');
   const m = await srv.metrics();
   assert.ok(m['dsv4_request_finished_total{reason="cancelled"}'] >= 1);
+});
+
+test('SSE keep-alive comments in a silent stream are skipped by the SDK', async () => {
+  // Every token opens a DSML tool call (logit_bias), so the stream is silent after its first chunk and the
+  // server fills the silence with ": keep-alive" comment lines every 20 ms.
+  const vocab = JSON.parse(fs.readFileSync(path.join(process.env.DSV4_REPO, 'tests/data/server/tokenizer.json'), 'utf8')).model.vocab;
+  const open = vocab['\n\n<｜DSML｜tool_calls>\n'];
+  assert.equal(typeof open, 'number');
+  const ka = await startServer(['--sse-keepalive', '0.02']);
+  try {
+    const c = new OpenAI({ baseURL: ka.base + '/v1', apiKey: 'x', maxRetries: 0 });
+    const params = { model: MODEL, messages: hello, max_tokens: 300, ignore_eos: true, seed: 1, logit_bias: { [open]: 100 } };
+    const raw = await (await fetch(ka.base + '/v1/chat/completions', { method: 'POST',
+      headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...params, stream: true }) })).text();
+    assert.ok(raw.split(': keep-alive\n\n').length > 3, 'comments were sent');
+    const whole = await c.chat.completions.create(params);
+    let text = '';
+    let finish = null;
+    for await (const chunk of await c.chat.completions.create({ ...params, stream: true })) {
+      for (const ch of chunk.choices) {
+        text += ch.delta.content ?? '';
+        if (ch.finish_reason) finish = ch.finish_reason;
+      }
+    }
+    assert.equal(text, whole.choices[0].message.content);
+    assert.equal(finish, 'length');
+  } finally {
+    assert.equal(await ka.stop(), 0);
+  }
 });
 
 test('API key: AuthenticationError without it, success with it', async () => {
