@@ -61,6 +61,7 @@ async function one(base, i) {
     while ((k = buf.indexOf('\n\n')) >= 0) {
       const ev = buf.slice(0, k);
       buf = buf.slice(k + 2);
+      if (ev.startsWith(':')) continue;  // an SSE comment (the server's keep-alive in a silent stretch)
       if (!ev.startsWith('data: ')) throw new Error('not a data line: ' + ev.slice(0, 80));
       onData(ev.slice(6));
     }
