@@ -97,6 +97,12 @@ void add_engine_options(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--max-prefill-chunk", f.max_prefill_chunk, "prompt tokens of one request per step")
       ->capture_default_str();
   cmd->add_option("--max-model-len", f.max_model_len, "maximum prompt + output tokens (0: model/KV limit)");
+  cmd->add_flag("--enable-prefix-caching", f.prefix_caching,
+                "reuse the KV cache of prompts' common prefixes, in whole pages of 256 tokens");
+  cmd->add_option("--prefix-cache-share", f.prefix_cache_share,
+                  "with --enable-prefix-caching: share of the KV memory (after the running sequences' window and state) "
+                  "that cached pages' windows and compressor snapshots may use")
+      ->capture_default_str()->check(CLI::Range(0.0, 0.95));
 }
 
 std::string default_model_dir() {
@@ -154,7 +160,8 @@ std::unique_ptr<runtime::Engine> create_engine_or_report(EngineFlags& f) {
                                     .progress = upload_progress(), .kv_memory_bytes = *bytes,
                                     .kv_memory_fraction = kv_fraction,
                                     .max_running = f.max_running, .max_tokens_per_step = f.max_tokens_per_step,
-                                    .max_prefill_chunk = f.max_prefill_chunk, .max_model_len = f.max_model_len});
+                                    .max_prefill_chunk = f.max_prefill_chunk, .max_model_len = f.max_model_len,
+                                    .prefix_caching = f.prefix_caching, .prefix_cache_share = f.prefix_cache_share});
   if (!e.ok()) {
     std::cerr << "error: " << e.message() << "\n";
     return nullptr;

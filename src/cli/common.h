@@ -34,6 +34,8 @@ struct EngineFlags {
   int64_t max_tokens_per_step = 512;
   int64_t max_prefill_chunk = 256;
   int64_t max_model_len = 0;
+  bool prefix_caching = false;
+  double prefix_cache_share = 0.25;
 };
 // Adds the engine flags; -m is optional and defaults to the embedded model.
 void add_engine_options(CLI::App* cmd, EngineFlags& f);

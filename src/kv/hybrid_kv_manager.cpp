@@ -55,7 +55,10 @@ PageDemand HybridKvManager::demand(SeqId seq, int64_t n_new) const {
 
 bool HybridKvManager::can_allocate(SeqId seq, int64_t n_new) const {
   const PageDemand d = demand(seq, n_new);
-  return d.window <= window_.n_free() && d.compressed <= compressed_.n_free() && d.state <= state_.n_free();
+  if (prefix_.empty())
+    return d.window <= window_.n_free() && d.compressed <= compressed_.n_free() && d.state <= state_.n_free();
+  return d.window <= available(PoolKind::Window) && d.compressed <= available(PoolKind::Compressed) &&
+         d.state <= available(PoolKind::State);
 }
 
 int64_t HybridKvManager::max_allocatable(SeqId seq, int64_t limit) const {
@@ -74,6 +77,7 @@ int64_t HybridKvManager::max_allocatable(SeqId seq, int64_t limit) const {
 Status HybridKvManager::allocate(SeqId seq, int64_t n_new) {
   check(n_new >= 1, "HybridKvManager::allocate: n_new must be >= 1");
   const PageDemand d = demand(seq, n_new);
+  if (!prefix_.empty()) evict_for(d);
   const struct {
     PoolKind kind;
     int64_t need;

@@ -7,15 +7,25 @@
 // after the step releases the window pages that fell out of the window; free(seq) releases everything.
 // Allocation is all-or-nothing.
 //
+// Prefix caching (off unless enable_prefix_cache(); kv/prefix_cache.cpp): a cache entry stands for the first
+// k pages of a token sequence and holds what resuming at position k*P needs: compressed page k-1 (pages 0..k-2
+// are held by the entry's ancestors), window page k-1 (whose rows include the last W <= P positions: the window
+// kept by full store) and a snapshot of the compressor state at k*P in a state slot of its own. Entries are keyed
+// by (parent entry, the page's tokens), so a hit compares tokens, never hashes alone. A sequence attached to a
+// cached prefix shares those pages read-only (it writes positions >= k*P only, in pages of its own). Entries the
+// pools need are evicted least recently used first, leaves before their parents.
+//
 // Invariants (check_integrity):
 //   * each pool is consistent (page_pool.h) and every page's refcount equals the number of page-table
-//     entries that name it: every page is either free or owned;
+//     entries, prefix cache entries and pinned snapshots that name it: every page is either free or owned;
 //   * a registered sequence has n_tokens >= 1, a state slot, compressed.size() == compressed_pages(n_tokens)
 //     and window.size() == pages_covering(n_tokens); window entry t is held iff page t intersects
 //     [window_lo, n_tokens), and window_lo <= max(0, n_tokens - W) (the whole window is held);
 //   * with require_trimmed, window_lo == max(0, n_tokens - W): only the last window's pages are held.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +48,14 @@ struct SeqPages {
   std::vector<PageId> window;       // [pages_covering(n_tokens)] page of positions [t*P, t*P+P); kNoPage if released
   std::vector<PageId> compressed;   // [compressed_pages(n_tokens)] page k holds entries of tokens [k*P, k*P+P)
   PageId state = kNoPage;           // compressor tail-state slot
+};
+
+struct PrefixCacheStats {
+  int64_t entries = 0;          // cached pages
+  int64_t queries = 0;          // lookups at admission
+  int64_t hit_tokens = 0;       // tokens served from the cache
+  int64_t queried_tokens = 0;   // tokens the lookups asked for
+  int64_t evictions = 0;
 };
 
 // New pages an allocation would take from each pool.
@@ -78,11 +96,66 @@ class HybridKvManager {
 
   Status check_integrity(bool require_trimmed = false) const;
 
+  // --- prefix caching ---
+  // Error when the window is longer than a page (a cached page must hold the whole window).
+  Status enable_prefix_cache(bool on);
+  bool prefix_cache_enabled() const { return prefix_on_; }
+  // Tokens of the longest cached prefix of `tokens` (whole pages) that is at most max_tokens long.
+  int64_t cached_prefix(std::span<const int32_t> tokens, int64_t max_tokens) const;
+  // Registers the unknown sequence `seq` at n = cached_prefix(tokens, ...) tokens: it shares the entries' pages
+  // and gets a state slot of its own (evicting entries if no slot is free; error, nothing taken, if none can be
+  // had). Returns the cached snapshot's state slot, pinned until unpin(): the caller copies it into
+  // pages(seq).state before the sequence runs.
+  Result<PageId> attach_prefix(SeqId seq, std::span<const int32_t> tokens, int64_t n);
+  // Whether the page ending at tokens.size() (a multiple of P) is cached under its prefix.
+  bool is_cached(std::span<const int32_t> tokens) const;
+  // A state slot for a snapshot, pinned (evicting entries if needed); kNoPage when none can be had.
+  PageId take_snapshot_slot();
+  // Adds the entry for the page ending at tokens.size() (a multiple of P, <= n_tokens(seq)) of `seq`, whose
+  // state at that position was copied into the pinned `snapshot`; the entry takes over the pin. No-op (the pin
+  // is dropped) when the entry exists or its parent is not cached.
+  void add_prefix(SeqId seq, std::span<const int32_t> tokens, PageId snapshot);
+  // Pages of `kind` that evicting cache entries could free (held by the cache alone).
+  int64_t reclaimable(PoolKind kind) const;
+  void unpin(PageId state_slot);  // drops a pin of attach_prefix / take_snapshot_slot
+  int64_t n_pins() const { return static_cast<int64_t>(pins_.size()); }
+  const PrefixCacheStats& prefix_stats() const { return prefix_stats_; }
+  void count_prefix_query(int64_t asked_tokens, int64_t hit_tokens) {
+    ++prefix_stats_.queries;
+    prefix_stats_.queried_tokens += asked_tokens;
+    prefix_stats_.hit_tokens += hit_tokens;
+  }
+  // Evicts every entry (pages that sequences share stay with them).
+  void clear_prefix_cache();
+
  private:
+  struct PrefixEntry {
+    int64_t id = 0;
+    int64_t parent = 0;  // 0: the first page
+    int64_t depth = 0;   // pages from the start (1 for the first page)
+    PageId compressed = kNoPage, window = kNoPage, state = kNoPage;
+    int64_t children = 0;
+    int64_t stamp = 0;   // last use
+  };
+  using PrefixKey = std::pair<int64_t, std::vector<int32_t>>;  // (parent id, the page's tokens)
+
   Status check_sequence(SeqId id, const SeqPages& s, bool require_trimmed) const;
+  int64_t available(PoolKind kind) const { return pool(kind).n_free() + reclaimable(kind); }
+  // Evicts least recently used leaves until the pools have `need` free pages each, or nothing is left.
+  void evict_for(const PageDemand& need);
+  void evict(std::map<PrefixKey, PrefixEntry>::iterator it);
+  const PrefixEntry* find_child(int64_t parent, std::span<const int32_t> page) const;
+  void touch_chain(int64_t id);
+
   CacheLayout layout_;
   PagePool window_, compressed_, state_;
   std::unordered_map<SeqId, SeqPages> seqs_;
+  bool prefix_on_ = false;
+  std::map<PrefixKey, PrefixEntry> prefix_;
+  std::unordered_map<int64_t, PrefixKey> prefix_by_id_;
+  std::vector<PageId> pins_;  // state slots pinned for the step in flight
+  int64_t next_entry_ = 1, clock_ = 0;
+  PrefixCacheStats prefix_stats_;
 };
 
 }  // namespace dsv4::kv

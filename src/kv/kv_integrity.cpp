@@ -71,6 +71,16 @@ Status HybridKvManager::check_integrity(bool require_trimmed) const {
     for (PageId c : s.compressed) DSV4_TRY_STATUS(count_ref(compressed_refs, c, PoolKind::Compressed, id));
     DSV4_TRY_STATUS(count_ref(state_refs, s.state, PoolKind::State, id));
   }
+  for (const auto& [key, e] : prefix_) {
+    const SeqId who = -e.id;  // named as a negative id in messages
+    if (layout_.has_compressed()) DSV4_TRY_STATUS(count_ref(compressed_refs, e.compressed, PoolKind::Compressed, who));
+    DSV4_TRY_STATUS(count_ref(window_refs, e.window, PoolKind::Window, who));
+    DSV4_TRY_STATUS(count_ref(state_refs, e.state, PoolKind::State, who));
+    if (e.parent != 0 && prefix_by_id_.count(e.parent) == 0)
+      return make_error("prefix cache entry " + std::to_string(e.id) + " has no parent entry");
+  }
+  if (prefix_by_id_.size() != prefix_.size()) return make_error("prefix cache: id index out of step");
+  for (PageId p : pins_) DSV4_TRY_STATUS(count_ref(state_refs, p, PoolKind::State, 0));
   DSV4_TRY_STATUS(compare_refs(window_, window_refs, PoolKind::Window));
   DSV4_TRY_STATUS(compare_refs(compressed_, compressed_refs, PoolKind::Compressed));
   DSV4_TRY_STATUS(compare_refs(state_, state_refs, PoolKind::State));

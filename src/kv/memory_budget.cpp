@@ -49,10 +49,15 @@ Result<PoolSizes> size_pools(const CacheLayout& l, int64_t budget_bytes, const C
                       " bytes of window pages and compressor state, plus " +
                       std::to_string(l.compressed_page_bytes) + " per compressed page; need at least " +
                       std::to_string(need) + " bytes or fewer sequences");
+  if (!(c.prefix_share >= 0 && c.prefix_share < 1))
+    return make_error("KV pools: prefix cache share " + std::to_string(c.prefix_share) + ", expected in [0, 1)");
   PoolSizes s;
-  s.n_window_pages = f.n_window_pages;
-  s.n_state_slots = f.n_state_slots;
-  s.n_compressed_pages = l.has_compressed() ? (budget_bytes - f.bytes) / l.compressed_page_bytes : 0;
+  const int64_t left = budget_bytes - f.bytes;
+  s.n_prefix_entries = static_cast<int64_t>(c.prefix_share * double(left)) / (l.window_page_bytes + l.state_slot_bytes);
+  const int64_t prefix_bytes = s.n_prefix_entries * (l.window_page_bytes + l.state_slot_bytes);
+  s.n_window_pages = f.n_window_pages + s.n_prefix_entries;
+  s.n_state_slots = f.n_state_slots + s.n_prefix_entries;
+  s.n_compressed_pages = l.has_compressed() ? std::max<int64_t>(1, (left - prefix_bytes) / l.compressed_page_bytes) : 0;
   return s;
 }
 
@@ -86,6 +91,11 @@ std::string describe(const CacheLayout& l, const PoolSizes& s, const Concurrency
                 static_cast<long long>(s.n_state_slots), gib(s.n_state_slots * l.state_slot_bytes),
                 static_cast<long long>(s.n_compressed_pages), gib(s.n_compressed_pages * l.compressed_page_bytes));
   o << line;
+  if (s.n_prefix_entries > 0) {
+    std::snprintf(line, sizeof line, "    prefix cache: up to %lld cached pages (%lld tokens) share those pools\n",
+                  static_cast<long long>(s.n_prefix_entries), static_cast<long long>(s.n_prefix_entries * l.page_tokens()));
+    o << line;
+  }
   const int64_t t = tokens_that_fit(l, s);
   if (t == kUnlimitedTokens)
     o << "  tokens that fit: unlimited (no compressor layers; window and state are fixed per sequence)\n";

@@ -11,6 +11,9 @@
 //     runs it holds those intersecting [n - W, n + k), at most pages_for_span(W + 1) + ceil((k - 1) / P)
 //     pages (<= 3 for a decode with W = 128, P = 256). Summed over at most S sequences and T tokens per
 //     step this is below the formula.
+//   prefix entries E = floor(prefix_share * (budget - state bytes - window bytes) / (window page + state slot))
+//     (prefix caching: each cached page keeps a window page and a compressor-state snapshot; its compressed
+//     page comes from the compressed pool), added to the window pages and state slots
 //   compressed pages = floor((budget - state bytes - window bytes) / compressed_page_bytes)
 #pragma once
 #include <cstdint>
@@ -39,12 +42,14 @@ Result<int64_t> resolve_budget(const MemoryBudget& budget, int64_t free_bytes);
 struct Concurrency {
   int64_t max_seqs = 64;
   int64_t max_step_tokens = 8192;
+  double prefix_share = 0;  // [0, 1): share of what is left after the fixed part for prefix-cache entries
 };
 
 struct PoolSizes {
   int64_t n_window_pages = 0;
   int64_t n_compressed_pages = 0;
   int64_t n_state_slots = 0;
+  int64_t n_prefix_entries = 0;  // included in n_window_pages and n_state_slots
 };
 
 inline constexpr int64_t kUnlimitedTokens = std::numeric_limits<int64_t>::max();

@@ -35,7 +35,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   const RowFormat kv_format = kv_row_format(opts.numerics, e->model_->cfg);
   auto layout = kv::make_layout(cache_shape(e->model_->cfg, index_format, kv_format));
   if (!layout.ok()) return layout.error();
-  kv::Concurrency conc{.max_seqs = opts.max_running, .max_step_tokens = opts.max_tokens_per_step};
+  kv::Concurrency conc{.max_seqs = opts.max_running, .max_step_tokens = opts.max_tokens_per_step,
+                       .prefix_share = opts.prefix_caching ? opts.prefix_cache_share : 0.0};
   int64_t kv_bytes = opts.kv_memory_bytes;
   if (opts.kv_memory_fraction > 0) {
     auto b = kv::resolve_budget(kv::BudgetFraction{opts.kv_memory_fraction}, free_memory_bytes(opts.device));
@@ -45,6 +46,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& opts) {
   auto sizes = kv::size_pools(*layout, kv_bytes, conc);
   if (!sizes.ok()) return make_error("KV memory " + std::to_string(kv_bytes) + " bytes: " + sizes.message());
   e->kv_ = std::make_unique<kv::HybridKvManager>(*layout, *sizes);
+  if (opts.prefix_caching) {
+    if (auto s = e->kv_->enable_prefix_cache(true); !s.ok()) return s.error();
+    log::info("prefix caching: up to " + std::to_string(sizes->n_prefix_entries) + " cached pages of " +
+              std::to_string(layout->page_tokens()) + " tokens");
+  }
   e->store_ = std::make_unique<PagedKvStore>(e->model_->cfg, *layout, *sizes, opts.device, index_format, kv_format);
   e->kv_capacity_ = kv::tokens_that_fit(*layout, *sizes);
   scheduler::SchedulerConfig sc{.max_tokens_per_step = opts.max_tokens_per_step, .max_running = opts.max_running,
@@ -186,8 +192,15 @@ void Engine::step_once() {
       for (int64_t p = s.start; p < s.end; ++p) batch.pos.push_back(p);
     }
     batch.tokens = plan.input_ids;
+    std::vector<std::pair<kv::PageId, kv::PageId>> restores, snapshots;  // prefix caching
+    for (const scheduler::ScheduledSeq& s : plan.seqs) {
+      if (s.restore_state != kv::kNoPage) restores.emplace_back(s.restore_state, kv_->pages(s.id).state);
+      if (s.snapshot_state != kv::kNoPage) snapshots.emplace_back(kv_->pages(s.id).state, s.snapshot_state);
+    }
+    store_->copy_states(*model_->ops, restores);
     model::ForwardOutput fo;
     model_->transformer->forward(batch, {.logits_on_device = device_sampler_ != nullptr}, fo);
+    store_->copy_states(*model_->ops, snapshots);
     std::vector<sampling::SampleRow> rows;
     std::vector<std::pair<size_t, Live*>> owners;  // chunk index, request
     for (size_t i = 0; i < plan.seqs.size(); ++i) {
@@ -231,8 +244,13 @@ void Engine::step_once() {
   const kv::PagePool& pool = kv_->pool(kv::PoolKind::Compressed);
   stats_.waiting = sched_->n_waiting() + static_cast<int64_t>(pending_.size());
   stats_.running = sched_->n_running();
-  stats_.kv_pages_used = pool.n_pages() - pool.n_free();
-  stats_.kv_pages_free = pool.n_free();
+  const int64_t cached_only = kv_->reclaimable(kv::PoolKind::Compressed);  // prefix cache: evictable at will
+  stats_.kv_pages_used = pool.n_pages() - pool.n_free() - cached_only;
+  stats_.kv_pages_free = pool.n_free() + cached_only;
+  const kv::PrefixCacheStats& pc = kv_->prefix_stats();
+  stats_.prefix_cache_pages = pc.entries;
+  stats_.prefix_queried_tokens = pc.queried_tokens;
+  stats_.prefix_hit_tokens = pc.hit_tokens;
   ++stats_.steps;
   stats_.preemptions += static_cast<int64_t>(plan.preempted.size());
 }

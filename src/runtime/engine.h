@@ -35,6 +35,9 @@ struct EngineOptions {
   int64_t max_tokens_per_step = 512;           // token budget of one step
   int64_t max_prefill_chunk = 256;             // prompt tokens of one request per step
   int64_t max_model_len = 0;                   // prompt + generated tokens; 0 = min(config limit, KV capacity)
+  bool prefix_caching = false;                 // reuse the KV of cached whole-page prompt prefixes
+  double prefix_cache_share = 0.25;            // with prefix_caching: share of the KV memory left after the
+                                               // running sequences' window and state for cached pages
   bool device_sampling = true;                 // on Device::Cuda, sample on the GPU (DeviceSampler); false copies
                                                // the logits to the host and runs sampling::Sampler (same tokens)
 };
@@ -44,6 +47,8 @@ struct EngineStats {
   int64_t kv_pages_used = 0, kv_pages_free = 0;  // compressed pool
   int64_t steps = 0;
   int64_t preemptions = 0;                      // requests preempted (freed, recomputed later) so far
+  int64_t prefix_cache_pages = 0;               // prefix caching: cached pages (their pages count as free above)
+  int64_t prefix_queried_tokens = 0, prefix_hit_tokens = 0;
 };
 
 class Engine {

@@ -69,6 +69,18 @@ PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout&
   alloc(state_, sizes.n_state_slots * layout.state_slot_bytes);
 }
 
+void PagedKvStore::copy_states(backend::Ops& ops, std::span<const std::pair<kv::PageId, kv::PageId>> copies) {
+  if (copies.empty()) return;
+  const int64_t slot = layout_.state_slot_bytes / 4;
+  std::vector<const float*> src;
+  std::vector<float*> dst;
+  for (const auto& [from, to] : copies) {
+    src.push_back(state_.ptr() + from * slot);
+    dst.push_back(state_.ptr() + to * slot);
+  }
+  ops.copy_rows(src, dst, slot);
+}
+
 int64_t PagedKvStore::bytes() const {
   return 4 * (window_.n_floats + compressed_.n_floats + state_.n_floats);
 }

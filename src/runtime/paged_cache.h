@@ -42,6 +42,8 @@ class PagedKvStore {
   // View of sequence `id` at position n_past (the start of its chunk in this step).
   std::unique_ptr<model::SequenceCache> view(const kv::HybridKvManager& kv, kv::SeqId id, int64_t n_past);
   int64_t bytes() const;
+  // Copies whole compressor-state slots, copies[i].first -> copies[i].second, in order (prefix caching).
+  void copy_states(backend::Ops& ops, std::span<const std::pair<kv::PageId, kv::PageId>> copies);
 
  private:
   friend class PagedSequence;

@@ -98,12 +98,16 @@ void Scheduler::commit(const StepResult& result) {
 void Scheduler::commit_chunk(const ScheduledSeq& item, const SampledToken* token) {
   Request& r = get(item.id);
   r.in_flight = false;
+  if (item.restore_state != kv::kNoPage) kv_->unpin(item.restore_state);  // copied before the forward
   if (r.cancel_requested) {
+    if (item.snapshot_state != kv::kNoPage) kv_->unpin(item.snapshot_state);
     end_request(r.id, FinishReason::Cancelled);
     return;
   }
   check(r.n_computed == item.start, [&] { return "Scheduler::commit: chunk does not continue request " + std::to_string(r.id); });
   r.n_computed = item.end;
+  if (item.snapshot_state != kv::kNoPage)
+    kv_->add_prefix(r.id, std::span<const int32_t>(r.tokens.data(), static_cast<size_t>(item.end)), item.snapshot_state);
   kv_->trim_window(r.id);
   if (!item.needs_logits) {
     check(token == nullptr, [&] { return "Scheduler::commit: token for a chunk without logits, request " + std::to_string(r.id); });

@@ -64,6 +64,8 @@ Status Scheduler::check_integrity() const {
   }
   if (seen.size() != requests_.size()) return make_error("a live request is in no queue");
   if (!in_flight_ && !in_flight_seqs_.empty()) return make_error("chunks in flight without a step in flight");
+  if (!in_flight_ && kv_->n_pins() != 0)
+    return make_error(std::to_string(kv_->n_pins()) + " prefix-cache state slots still pinned between steps");
   return Ok{};
 }
 

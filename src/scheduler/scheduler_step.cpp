@@ -34,7 +34,7 @@ void Scheduler::schedule_running(StepPlan& plan, int64_t& budget) {
   // already served in this pass.
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Request& r = get(running_[i]);
-    const int64_t want = std::min({r.n_remaining(), budget, config_.max_prefill_chunk});
+    const int64_t want = page_cap(r, std::min({r.n_remaining(), budget, config_.max_prefill_chunk}));
     int64_t n = kv_->max_allocatable(r.id, want);
     while (n == 0) {
       const ReqId victim = running_.back();
@@ -71,14 +71,25 @@ void Scheduler::admit_waiting(StepPlan& plan, int64_t& budget) {
   while (i < waiting_.size() && budget > 0 && n_running() < config_.max_running) {
     Request& r = get(waiting_[i]);
     const bool overdue = is_overdue(r);
-    const int64_t n = std::min({r.n_remaining(), budget, config_.max_prefill_chunk});
-    if (admission_allowed(r, overdue, n_long) && kv_->can_allocate(r.id, n)) {
+    bool admit = admission_allowed(r, overdue, n_long);
+    kv::PageId restore = admit ? attach_cached_prefix(r) : kv::kNoPage;
+    const int64_t n = page_cap(r, std::min({r.n_remaining(), budget, config_.max_prefill_chunk}));
+    admit = admit && kv_->can_allocate(r.id, n);
+    if (!admit && restore != kv::kNoPage) {  // the prefix is cached but the chunk after it does not fit
+      kv_->free(r.id);
+      kv_->unpin(restore);
+      restore = kv::kNoPage;
+      r.n_computed = 0;
+    }
+    if (admit) {
       waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(i));
       insert_by_arrival(running_, r.id);
       r.state = RequestState::Running;
       r.long_prefill = cap != nullptr && r.n_remaining() > cap->long_prompt_tokens;
       n_long += r.long_prefill;
+      if (kv_->prefix_cache_enabled()) kv_->count_prefix_query(r.n_known() - 1, r.n_computed);
       schedule_chunk(r, n, plan);
+      plan.seqs.back().restore_state = restore;
       budget -= n;
       continue;
     }
@@ -96,8 +107,28 @@ void Scheduler::schedule_chunk(Request& r, int64_t n, StepPlan& plan) {
   item.end = r.n_computed + n;
   item.needs_logits = item.end == r.n_known();
   item.fresh = item.start == 0;
+  const int64_t p = kv_->layout().page_tokens();
+  if (kv_->prefix_cache_enabled() && item.end % p == 0 &&
+      !kv_->is_cached(std::span<const int32_t>(r.tokens.data(), static_cast<size_t>(item.end))))
+    item.snapshot_state = kv_->take_snapshot_slot();
   plan.seqs.push_back(item);
   r.in_flight = true;
+}
+
+int64_t Scheduler::page_cap(const Request& r, int64_t n) const {
+  if (!kv_->prefix_cache_enabled()) return n;
+  const int64_t p = kv_->layout().page_tokens();
+  return std::min(n, p - r.n_computed % p);  // a chunk ends at the next page boundary at the latest
+}
+
+kv::PageId Scheduler::attach_cached_prefix(Request& r) {
+  if (!kv_->prefix_cache_enabled() || r.n_computed != 0 || kv_->contains(r.id)) return kv::kNoPage;
+  const int64_t hit = kv_->cached_prefix(r.tokens, r.n_known() - 1);  // one token at least is computed
+  if (hit == 0) return kv::kNoPage;
+  auto slot = kv_->attach_prefix(r.id, r.tokens, hit);
+  if (!slot.ok()) return kv::kNoPage;
+  r.n_computed = hit;
+  return *slot;
 }
 
 void Scheduler::preempt(ReqId id, StepPlan& plan) {

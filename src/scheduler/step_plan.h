@@ -1,14 +1,16 @@
 // StepPlan and StepResult: the plain data exchanged between the scheduler and the engine loop.
 //
 //   plan = scheduler.step();   // KV rows for every chunk are already reserved in the HybridKvManager
-//   engine: release state of plan.finished / plan.preempted; build the forward batch from plan.seqs and
-//           plan.input_ids (positions start..end-1, page tables from kv.pages(id)); reset the compressor
-//           state slot of every chunk with fresh; run; sample one token per chunk with needs_logits
+//   engine: release state of plan.finished / plan.preempted; copy each restore_state slot into the chunk's
+//           state slot; build the forward batch from plan.seqs and plan.input_ids (positions start..end-1, page
+//           tables from kv.pages(id)); run; copy each chunk's state slot into its snapshot_state slot; sample one
+//           token per chunk with needs_logits
 //   scheduler.commit(result);  // exactly once per step(), also for an empty plan
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "kv/page_pool.h"
 #include "scheduler/request.h"
 
 namespace dsv4::scheduler {
@@ -19,7 +21,12 @@ struct ScheduledSeq {
   int64_t end = 0;            // one past the last position; the chunk is known tokens [start, end)
   int64_t row_begin = 0;      // rows [row_begin, row_begin + n()) of StepPlan::input_ids
   bool needs_logits = false;  // end == number of known tokens: sample the next token from the last row
-  bool fresh = false;         // start == 0 (new or recomputed): reset the compressor state slot first
+  bool fresh = false;         // start == 0 (new or recomputed)
+  // Prefix caching (kv/hybrid_kv_manager.h): the cached compressor-state snapshot to copy into the sequence's
+  // state slot before the forward (start > 0: the sequence was attached to a cached prefix of `start` tokens),
+  // and the slot that receives a copy of its state after the forward (end is a page boundary to cache).
+  kv::PageId restore_state = kv::kNoPage;
+  kv::PageId snapshot_state = kv::kNoPage;
   int64_t n() const { return end - start; }
 };
 

@@ -97,6 +97,12 @@ std::string ServerMetrics::render(const ServerGauges& g) const {
   scalar(out, "dsv4_num_requests_running", "gauge", "Requests holding KV in the engine.", static_cast<double>(g.engine.running));
   scalar(out, "dsv4_kv_pages_used", "gauge", "KV cache pages in use (compressed pool).", static_cast<double>(g.engine.kv_pages_used));
   scalar(out, "dsv4_kv_pages_free", "gauge", "KV cache pages free (compressed pool).", static_cast<double>(g.engine.kv_pages_free));
+  scalar(out, "dsv4_prefix_cache_pages", "gauge", "Pages in the prefix cache (0 without --enable-prefix-caching).",
+         static_cast<double>(g.engine.prefix_cache_pages));
+  scalar(out, "dsv4_prefix_cache_queried_tokens_total", "counter", "Prompt tokens looked up in the prefix cache at admission.",
+         static_cast<double>(g.engine.prefix_queried_tokens));
+  scalar(out, "dsv4_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
+         static_cast<double>(g.engine.prefix_hit_tokens));
   scalar(out, "dsv4_engine_steps_total", "counter", "Engine steps run.", static_cast<double>(g.engine.steps));
   scalar(out, "dsv4_preemptions_total", "counter", "Requests preempted and recomputed.", static_cast<double>(g.engine.preemptions));
   scalar(out, "dsv4_server_inflight_requests", "gauge", "Choices submitted by the server and not finished.", static_cast<double>(g.inflight_requests));

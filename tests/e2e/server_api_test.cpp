@@ -144,6 +144,34 @@ TEST(ServerApi, SilentStreamGetsKeepAliveComments) {
   EXPECT_EQ(contents[0], contents[1]);
 }
 
+// --enable-prefix-caching: a second request with the same long prompt reuses its cached pages (counted in
+// /metrics) and answers exactly as a server without the cache does.
+TEST(ServerApi, PrefixCachingReusesPagesAndKeepsTheAnswer) {
+  std::string story;
+  for (int i = 0; i < 30; ++i) story += "The weather in Paris is sunny today, and tomorrow it will rain. ";
+  const json body = {{"messages", {{{"role", "user"}, {"content", story}}}}, {"max_tokens", 12}, {"seed", 5},
+                     {"ignore_eos", true}};
+  std::string plain;
+  {
+    ServerProcess s;
+    ASSERT_GT(s.port(), 0) << s.log();
+    json r = post(s, "/v1/chat/completions", body);
+    ASSERT_GT(r["usage"]["prompt_tokens"].get<int>(), 300) << "the prompt must span a whole page";
+    plain = r["choices"][0]["message"]["content"];
+    EXPECT_EQ(s.metrics()["dsv4_prefix_cache_hit_tokens_total"], 0);
+  }
+  ServerProcess s({"--enable-prefix-caching"});
+  ASSERT_GT(s.port(), 0) << s.log();
+  for (int round = 0; round < 3; ++round) {
+    json r = post(s, "/v1/chat/completions", body);
+    EXPECT_EQ(r["choices"][0]["message"]["content"], plain) << "round " << round;
+  }
+  auto m = s.metrics();
+  EXPECT_GE(m["dsv4_prefix_cache_hit_tokens_total"], 2 * 256);
+  EXPECT_GE(m["dsv4_prefix_cache_pages"], 1);
+  EXPECT_EQ(m["dsv4_kv_pages_used"], 0) << "cached pages count as free";
+}
+
 TEST(ServerApi, CompletionsStreamEqualsNonStreamWithLogprobsAndEcho) {
   ServerProcess s;
   ASSERT_GT(s.port(), 0) << s.log();

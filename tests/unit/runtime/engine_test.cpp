@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -155,6 +156,60 @@ TEST(Engine, PreemptionUnderTinyKvBudgetRecomputesCorrectly) {
   }
   EXPECT_GT(eng->stats().preemptions, 0);
   EXPECT_EQ(eng->stats().kv_pages_used, 0);
+}
+
+// Random prompt ids of the golden model's vocabulary (deterministic).
+std::vector<int32_t> random_ids(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> ids(n);
+  for (int32_t& t : ids) t = static_cast<int32_t>(rng() % 500) + 2;
+  return ids;
+}
+
+std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Prefix caching: requests that share whole 256-token pages with earlier ones start after the cached pages
+// (compressed entries, the window page and the compressor-state snapshot reused), and still give bitwise the
+// tokens of the single-sequence contiguous path, alone, concurrently and after the cache is warm.
+TEST(Engine, PrefixCachingGivesTheSameTokens) {
+  auto ref_model = load_local_model(model_dir(), backend::Numerics{});
+  ASSERT_TRUE(ref_model.ok());
+  EngineOptions o{.model_dir = model_dir(), .numerics = backend::Numerics{}, .kv_memory_bytes = int64_t{256} << 20,
+                  .max_running = 8, .max_tokens_per_step = 96, .max_prefill_chunk = 40, .prefix_caching = true};
+  auto created = Engine::create(o);
+  ASSERT_TRUE(created.ok()) << created.message();
+  Engine& eng = *created.value();
+  const std::vector<int32_t> shared = random_ids(600, 7);
+  auto head = [&](size_t n) { return std::vector<int32_t>(shared.begin(), shared.begin() + static_cast<long>(n)); };
+  auto run = [&](const std::vector<std::vector<int32_t>>& prompts) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (const auto& p : prompts) {
+      streams.push_back(std::make_shared<RequestStream>());
+      EXPECT_TRUE(eng.submit({.prompt = p, .params = greedy(10)}, streams.back()).ok());
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Collected c = drain(*streams[i]);
+      ASSERT_EQ(c.error, "");
+      EXPECT_EQ(c.tokens, generate_greedy(*ref_model.value(), prompts[i], 10)) << "prompt " << i;
+    }
+  };
+  run({shared});  // caches pages 0 and 1
+  EXPECT_EQ(eng.stats().prefix_hit_tokens, 0);
+  EXPECT_GE(eng.stats().prefix_cache_pages, 2);
+  run({concat(head(520), random_ids(30, 8)),  // hits both pages
+       head(512),                             // hits page 0 only (one token at least is computed)
+       concat(head(300), random_ids(9, 9)),   // hits page 0
+       concat(random_ids(280, 10), head(100))});  // misses
+  EXPECT_EQ(eng.stats().prefix_hit_tokens, 512 + 256 + 256);
+  run({shared, concat(head(257), random_ids(3, 11))});
+  EXPECT_EQ(eng.stats().prefix_hit_tokens, 512 + 256 + 256 + 512 + 256);
+  const EngineStats st = eng.stats();
+  EXPECT_EQ(st.running, 0);
+  EXPECT_EQ(st.kv_pages_used, 0) << "cached-only pages count as free";
+  EXPECT_GT(st.prefix_queried_tokens, st.prefix_hit_tokens);
 }
 
 TEST(Engine, CancelFreesKv) {

@@ -3,7 +3,10 @@
 // step and commit: check_integrity(), the token budget, and a mirror of each request's progress (every
 // chunk continues where the last one ended, recomputes start at 0 after a preemption, rows hold the known
 // tokens, logits exactly at the end of the known tokens). Progress: no step is idle while requests are
-// live, and once arrivals stop every request ends, each exactly once, with the reason it was due.
+// live, and once arrivals stop every request ends, each exactly once, with the reason it was due, and every
+// page is free. With prefix caching (prompts share prefixes, some diverge at a random point): an admitted
+// request may start at a cached page boundary with a snapshot to restore, chunks never cross a page boundary,
+// snapshots are taken only at boundaries, and the cache is hit.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -26,6 +29,7 @@ struct SimParams {
   int arrival_steps = 2000;   // arrivals stop after this step; then the queue drains
   int max_drain_steps = 100000;
   double busy_arrival = 0.6;  // chance of each of 0..2 arrivals per busy step
+  bool prefix_caching = false;
 };
 
 struct Mirror {
@@ -42,7 +46,10 @@ class Sim {
   explicit Sim(const SimParams& p)
       : p_(p),
         h_(p.config, p.compressed_pages, p.window_pages, p.state_slots),
-        rng_(p.seed) {}
+        rng_(p.seed) {
+    const Status s = h_.kv.enable_prefix_cache(p.prefix_caching);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
 
   void run() {
     int t = 0;
@@ -58,9 +65,22 @@ class Sim {
                 static_cast<long long>(n_preempted_), static_cast<long long>(n_tokens_));
     for (const auto& [id, m] : live_) ADD_FAILURE() << "request " << id << " never ended";
     EXPECT_GT(n_ended_, 100);
+    if (p_.prefix_caching) {
+      std::printf("[ sim      ] prefix cache: %lld hits, %lld cached pages, %lld evictions\n",
+                  static_cast<long long>(n_hits_), static_cast<long long>(h_.kv.prefix_stats().entries),
+                  static_cast<long long>(h_.kv.prefix_stats().evictions));
+      EXPECT_GT(n_hits_, 0) << "the prefix cache was never hit";
+      h_.kv.clear_prefix_cache();
+      EXPECT_EQ(h_.kv.prefix_stats().entries, 0);
+    }
+    for (kv::PoolKind k : {kv::PoolKind::Window, kv::PoolKind::Compressed, kv::PoolKind::State})
+      EXPECT_EQ(h_.kv.pool(k).n_free(), h_.kv.pool(k).n_pages()) << to_string(k) << " pages still held";
+    const Status s = h_.kv.check_integrity(true);
+    EXPECT_TRUE(s.ok()) << s.message();
   }
 
   int64_t n_preempted() const { return n_preempted_; }
+  int64_t n_hits() const { return n_hits_; }
 
  private:
   bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
@@ -74,8 +94,13 @@ class Sim {
       const int64_t prompt = chance(0.15) ? uniform(200, 1700) : uniform(1, 64);
       const int64_t max_new = uniform(1, 40);
       const ReqId id = next_id_++;
-      const Status s = h_.sched.add_request(
-          RequestSpec{.id = id, .prompt = test::prompt_of(prompt), .max_new_tokens = max_new});
+      std::vector<int32_t> tokens = test::prompt_of(prompt);
+      if (chance(0.5)) {  // a variant: diverges from the common chain at a random position
+        const int64_t split = uniform(0, prompt);
+        const auto variant = static_cast<int32_t>(100000 * uniform(1, 3));
+        for (int64_t i = split; i < prompt; ++i) tokens[static_cast<size_t>(i)] += variant;
+      }
+      const Status s = h_.sched.add_request(RequestSpec{.id = id, .prompt = std::move(tokens), .max_new_tokens = max_new});
       if (!s.ok()) {
         ASSERT_FALSE(h_.kv.fits_alone(prompt + max_new - 1, p_.config.max_prefill_chunk)) << s.message();
         continue;
@@ -108,7 +133,23 @@ class Sim {
       ASSERT_TRUE(live_.count(s.id)) << "request " << s.id << " scheduled after it ended";
       const Mirror& m = live_[s.id];
       ASSERT_FALSE(m.cancelled) << "cancelled request " << s.id << " scheduled";
-      ASSERT_EQ(s.start, m.computed) << "request " << s.id;
+      const int64_t page = h_.kv.layout().page_tokens();
+      if (p_.prefix_caching && m.computed == 0 && s.start > 0) {  // attached to a cached prefix
+        ASSERT_EQ(s.start % page, 0) << "request " << s.id;
+        ASSERT_NE(s.restore_state, kv::kNoPage) << "request " << s.id;
+        ++n_hits_;
+      } else {
+        ASSERT_EQ(s.start, m.computed) << "request " << s.id;
+        ASSERT_EQ(s.restore_state, kv::kNoPage) << "request " << s.id;
+      }
+      if (p_.prefix_caching) {
+        ASSERT_EQ(s.start / page, (s.end - 1) / page) << "a chunk crosses a page boundary";
+      } else {
+        ASSERT_EQ(s.snapshot_state, kv::kNoPage);
+      }
+      if (s.snapshot_state != kv::kNoPage) {
+        ASSERT_EQ(s.end % page, 0) << "snapshot off a page boundary";
+      }
       ASSERT_GT(s.end, s.start);
       ASSERT_LE(s.end, m.known);
       ASSERT_EQ(s.needs_logits, s.end == m.known);
@@ -166,6 +207,7 @@ class Sim {
   int64_t n_ended_ = 0;
   int64_t n_preempted_ = 0;
   int64_t n_tokens_ = 0;
+  int64_t n_hits_ = 0;
 };
 
 SchedulerConfig sim_config(AdmissionPolicy policy, int64_t max_running = 6) {
@@ -197,6 +239,25 @@ TEST(SchedulerInvariants, FewStateSlotsAndWindowPages) {
   // Fewer state slots than max_running and a window pool below the sizing formula: other pools run out.
   Sim sim(SimParams{.seed = 21, .config = sim_config(FcfsWaitCap{.wait_cap_steps = 0}, 8), .compressed_pages = 10,
                     .window_pages = 6, .state_slots = 3});
+  sim.run();
+}
+
+TEST(SchedulerInvariants, PrefixCachingSmallMemory) {
+  // Cached pages compete with running requests for every pool: eviction, preemption and re-admission through
+  // the cache all happen.
+  for (uint64_t seed = 41; seed <= 43; ++seed) {
+    Sim sim(SimParams{.seed = seed,
+                      .config = sim_config(FcfsWaitCap{.long_prompt_tokens = 300, .max_long_prefills = 1,
+                                                       .wait_cap_steps = 20}),
+                      .compressed_pages = 12, .window_pages = 30, .state_slots = 12, .prefix_caching = true});
+    sim.run();
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(SchedulerInvariants, PrefixCachingAmpleMemory) {
+  Sim sim(SimParams{.seed = 51, .config = sim_config(StrictFcfs{}, 16), .compressed_pages = 200, .window_pages = 160,
+                    .state_slots = 64, .arrival_steps = 3000, .prefix_caching = true});
   sim.run();
 }
 
