@@ -251,6 +251,7 @@ void Engine::step_once() {
   stats_.prefix_cache_pages = pc.entries;
   stats_.prefix_queried_tokens = pc.queried_tokens;
   stats_.prefix_hit_tokens = pc.hit_tokens;
+  stats_.prefix_evictions = pc.evictions;
   ++stats_.steps;
   stats_.preemptions += static_cast<int64_t>(plan.preempted.size());
 }

@@ -48,7 +48,7 @@ struct EngineStats {
   int64_t steps = 0;
   int64_t preemptions = 0;                      // requests preempted (freed, recomputed later) so far
   int64_t prefix_cache_pages = 0;               // prefix caching: cached pages (their pages count as free above)
-  int64_t prefix_queried_tokens = 0, prefix_hit_tokens = 0;
+  int64_t prefix_queried_tokens = 0, prefix_hit_tokens = 0, prefix_evictions = 0;
 };
 
 class Engine {

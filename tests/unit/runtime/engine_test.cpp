@@ -212,6 +212,54 @@ TEST(Engine, PrefixCachingGivesTheSameTokens) {
   EXPECT_GT(st.prefix_queried_tokens, st.prefix_hit_tokens);
 }
 
+// Prefix caching under a KV budget too small for the cache and the running requests together: cached pages
+// are evicted, requests are preempted and re-admitted through the cache, and every answer stays exact.
+TEST(Engine, PrefixCachingUnderMemoryPressureStaysExact) {
+  auto ref_model = load_local_model(model_dir(), backend::Numerics{});
+  ASSERT_TRUE(ref_model.ok());
+  const model::ModelConfig& cfg = ref_model.value()->cfg;
+  auto layout = kv::make_layout(cache_shape(cfg, index_row_format(backend::Numerics{}),
+                                            kv_row_format(backend::Numerics{}, cfg)));
+  ASSERT_TRUE(layout.ok());
+  kv::Concurrency c{.max_seqs = 4, .max_step_tokens = 96, .prefix_share = 0.25};
+  int64_t lo = 0, hi = int64_t{1} << 30;
+  while (hi - lo > 1) {  // smallest budget giving 5 compressed pages
+    int64_t mid = (lo + hi) / 2;
+    auto s = kv::size_pools(*layout, mid, c);
+    if (s.ok() && s->n_compressed_pages >= 5) hi = mid; else lo = mid;
+  }
+  EngineOptions o{.model_dir = model_dir(), .numerics = backend::Numerics{}, .kv_memory_bytes = hi, .max_running = 4,
+                  .max_tokens_per_step = 96, .max_prefill_chunk = 40, .prefix_caching = true};
+  auto created = Engine::create(o);
+  ASSERT_TRUE(created.ok()) << created.message();
+  Engine& eng = *created.value();
+  const std::vector<int32_t> shared = random_ids(560, 21);
+  std::vector<std::vector<int32_t>> prompts;
+  for (uint32_t k = 0; k < 6; ++k) {
+    std::vector<int32_t> p(shared.begin(), shared.begin() + 260 + 50 * k);
+    prompts.push_back(concat(p, random_ids(5 + k, 30 + k)));
+  }
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (const auto& p : prompts) {
+      streams.push_back(std::make_shared<RequestStream>());
+      ASSERT_TRUE(eng.submit({.prompt = p, .params = greedy(12)}, streams.back()).ok());
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Collected col = drain(*streams[i]);
+      ASSERT_EQ(col.error, "");
+      EXPECT_EQ(col.tokens, generate_greedy(*ref_model.value(), prompts[i], 12)) << "round " << round << " prompt " << i;
+    }
+  }
+  const EngineStats st = eng.stats();
+  std::printf("[ engine   ] preemptions %lld, prefix hit tokens %lld, evictions %lld\n",
+              static_cast<long long>(st.preemptions), static_cast<long long>(st.prefix_hit_tokens),
+              static_cast<long long>(st.prefix_evictions));
+  EXPECT_GT(st.prefix_hit_tokens, 0);
+  EXPECT_GT(st.preemptions + st.prefix_evictions, 0) << "memory was not tight";
+  EXPECT_EQ(st.kv_pages_used, 0);
+}
+
 TEST(Engine, CancelFreesKv) {
   auto eng = make_engine();
   ASSERT_TRUE(eng);
