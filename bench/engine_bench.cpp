@@ -1,6 +1,8 @@
 // Engine benchmark on the CPU: tokens/s of prefill and of decode at several batch sizes, through the real
 // serving path (scheduler, paged KV store, batched forward, sampler), plus peak resident memory.
-// Usage: engine_bench MODEL_DIR [--batches 1,8,32] [--prompt 256] [--gen 64]
+// Usage: engine_bench MODEL_DIR [--batches 1,8,32] [--prompt 256] [--gen 64] [--prefix-cache 1]
+// --prefix-cache 1: instead, time to first token of one --prompt request with prefix caching, cold and then
+// again with the same prompt (its whole pages cached).
 // Prefill time: from submitting B requests together until every one has its first token (prompts run in
 // chunks of --chunk tokens mixed under the step budget). Decode: from then until all have --gen tokens.
 // Results go to docs/perf.md; this is never a timed unit test.
@@ -83,13 +85,30 @@ int main(int argc, char** argv) {
   }
   std::string dir = argv[1];
   std::vector<int64_t> batches{1, 8, 32};
-  int64_t P = 256, G = 64, chunk = 256;
+  int64_t P = 256, G = 64, chunk = 256, prefix = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--batches") batches = parse_list(v);
     else if (k == "--prompt") P = std::stoll(v);
     else if (k == "--gen") G = std::stoll(v);
     else if (k == "--chunk") chunk = std::stoll(v);
+    else if (k == "--prefix-cache") prefix = std::stoll(v);
+  }
+  if (prefix != 0) {
+    auto e = runtime::Engine::create({.model_dir = dir, .numerics = backend::Numerics{},
+                                      .kv_memory_bytes = int64_t{512} << 20, .max_running = 1,
+                                      .max_tokens_per_step = chunk, .max_prefill_chunk = chunk, .prefix_caching = true});
+    if (!e.ok()) {
+      std::fprintf(stderr, "error: %s\n", e.message().c_str());
+      return 1;
+    }
+    run_batch(*e.value(), 1, 32, 4, 1);  // warm-up
+    const Timing cold = run_batch(*e.value(), 1, P, 2, 3);
+    const Timing warm = run_batch(*e.value(), 1, P, 2, 3);
+    std::printf("| prompt | cold TTFT ms | warm TTFT ms | cached tokens |\n|---|---|---|---|\n");
+    std::printf("| %lld | %.1f | %.1f | %lld |\n", static_cast<long long>(P), 1000.0 * cold.prefill_s,
+                1000.0 * warm.prefill_s, static_cast<long long>(e.value()->stats().prefix_hit_tokens));
+    return 0;
   }
   std::printf("| batch | prompt | gen | prefill tok/s | decode tok/s (all sequences) | decode ms/step | peak RSS MiB |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
