@@ -123,24 +123,28 @@ TEST(Engine, SeededSamplingIsIndependentOfTheBatch) {
   EXPECT_EQ(a.tokens, b.tokens);
 }
 
+// The smallest KV budget whose pools (official numerics' row formats) have `pages` compressed pages.
+int64_t budget_for_pages(const model::ModelConfig& cfg, const kv::Concurrency& c, int64_t pages) {
+  auto layout = kv::make_layout(cache_shape(cfg, index_row_format(backend::Numerics{}),
+                                            kv_row_format(backend::Numerics{}, cfg)));
+  EXPECT_TRUE(layout.ok());
+  int64_t lo = 0, hi = int64_t{1} << 30;
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    auto s = kv::size_pools(*layout, mid, c);
+    if (s.ok() && s->n_compressed_pages >= pages) hi = mid; else lo = mid;
+  }
+  return hi;
+}
+
 TEST(Engine, PreemptionUnderTinyKvBudgetRecomputesCorrectly) {
   auto ref_model = load_local_model(model_dir(), backend::Numerics{});
   ASSERT_TRUE(ref_model.ok());
   // Budget: the window and state pools for 4 sequences plus only 3 compressed pages (768 tokens in all).
   // Three requests of ~250 prompt tokens fit one page each, then each needs a second page past token 259:
   // someone must be preempted and recomputed.
-  const model::ModelConfig& cfg = ref_model.value()->cfg;
-  auto layout = kv::make_layout(cache_shape(cfg, index_row_format(backend::Numerics{}),
-                                            kv_row_format(backend::Numerics{}, cfg)));
-  ASSERT_TRUE(layout.ok());
-  kv::Concurrency c{.max_seqs = 4, .max_step_tokens = 96};
-  int64_t lo = 0, hi = int64_t{1} << 30;
-  while (hi - lo > 1) {  // smallest budget giving 3 compressed pages
-    int64_t mid = (lo + hi) / 2;
-    auto s = kv::size_pools(*layout, mid, c);
-    if (s.ok() && s->n_compressed_pages >= 3) hi = mid; else lo = mid;
-  }
-  auto eng = make_engine(hi, 4);
+  const int64_t budget = budget_for_pages(ref_model.value()->cfg, {.max_seqs = 4, .max_step_tokens = 96}, 3);
+  auto eng = make_engine(budget, 4);
   ASSERT_TRUE(eng);
   std::vector<std::vector<int32_t>> prompts{prompt_ids(250), prompt_ids(245, 10), prompt_ids(240, 20), prompt_ids(248, 5)};
   std::vector<std::shared_ptr<RequestStream>> streams;
@@ -217,18 +221,9 @@ TEST(Engine, PrefixCachingGivesTheSameTokens) {
 TEST(Engine, PrefixCachingUnderMemoryPressureStaysExact) {
   auto ref_model = load_local_model(model_dir(), backend::Numerics{});
   ASSERT_TRUE(ref_model.ok());
-  const model::ModelConfig& cfg = ref_model.value()->cfg;
-  auto layout = kv::make_layout(cache_shape(cfg, index_row_format(backend::Numerics{}),
-                                            kv_row_format(backend::Numerics{}, cfg)));
-  ASSERT_TRUE(layout.ok());
-  kv::Concurrency c{.max_seqs = 4, .max_step_tokens = 96, .prefix_share = 0.25};
-  int64_t lo = 0, hi = int64_t{1} << 30;
-  while (hi - lo > 1) {  // smallest budget giving 5 compressed pages
-    int64_t mid = (lo + hi) / 2;
-    auto s = kv::size_pools(*layout, mid, c);
-    if (s.ok() && s->n_compressed_pages >= 5) hi = mid; else lo = mid;
-  }
-  EngineOptions o{.model_dir = model_dir(), .numerics = backend::Numerics{}, .kv_memory_bytes = hi, .max_running = 4,
+  const int64_t budget = budget_for_pages(ref_model.value()->cfg,
+                                          {.max_seqs = 4, .max_step_tokens = 96, .prefix_share = 0.25}, 5);
+  EngineOptions o{.model_dir = model_dir(), .numerics = backend::Numerics{}, .kv_memory_bytes = budget, .max_running = 4,
                   .max_tokens_per_step = 96, .max_prefill_chunk = 40, .prefix_caching = true};
   auto created = Engine::create(o);
   ASSERT_TRUE(created.ok()) << created.message();
