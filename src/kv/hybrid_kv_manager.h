@@ -8,9 +8,11 @@
 // Allocation is all-or-nothing.
 //
 // Prefix caching (off unless enable_prefix_cache(); kv/prefix_cache.cpp): a cache entry stands for the first
-// k pages of a token sequence and holds what resuming at position k*P needs: compressed page k-1 (pages 0..k-2
-// are held by the entry's ancestors), window page k-1 (whose rows include the last W <= P positions: the window
-// kept by full store) and a snapshot of the compressor state at k*P in a state slot of its own. Entries are keyed
+// k pages of a token sequence and holds compressed page k-1 (pages 0..k-2 are held by the entry's ancestors).
+// A resumable entry also holds what resuming at position k*P needs: window page k-1 (whose rows include the last
+// W <= P positions: the window kept by full store) and a snapshot of the compressor state at k*P in a state slot
+// of its own. A link entry (a boundary inside a prefill chunk, whose state was never seen) has neither: lookups
+// pass through it and resume at the last resumable entry (periodic checkpoints). Entries are keyed
 // by (parent entry, the page's tokens), so a hit compares tokens, never hashes alone. A sequence attached to a
 // cached prefix shares those pages read-only (it writes positions >= k*P only, in pages of its own). Entries the
 // pools need are evicted least recently used first, leaves before their parents.
@@ -100,20 +102,21 @@ class HybridKvManager {
   // Error when the window is longer than a page (a cached page must hold the whole window).
   Status enable_prefix_cache(bool on);
   bool prefix_cache_enabled() const { return prefix_on_; }
-  // Tokens of the longest cached prefix of `tokens` (whole pages) that is at most max_tokens long.
+  // Tokens of the longest cached resumable prefix of `tokens` (whole pages) that is at most max_tokens long.
   int64_t cached_prefix(std::span<const int32_t> tokens, int64_t max_tokens) const;
   // Registers the unknown sequence `seq` at n = cached_prefix(tokens, ...) tokens: it shares the entries' pages
   // and gets a state slot of its own (evicting entries if no slot is free; error, nothing taken, if none can be
   // had). Returns the cached snapshot's state slot, pinned until unpin(): the caller copies it into
   // pages(seq).state before the sequence runs.
   Result<PageId> attach_prefix(SeqId seq, std::span<const int32_t> tokens, int64_t n);
-  // Whether the page ending at tokens.size() (a multiple of P) is cached under its prefix.
+  // Whether the page ending at tokens.size() (a multiple of P) is cached under its prefix, resumable.
   bool is_cached(std::span<const int32_t> tokens) const;
   // A state slot for a snapshot, pinned (evicting entries if needed); kNoPage when none can be had.
   PageId take_snapshot_slot();
   // Adds the entry for the page ending at tokens.size() (a multiple of P, <= n_tokens(seq)) of `seq`, whose
-  // state at that position was copied into the pinned `snapshot`; the entry takes over the pin. No-op (the pin
-  // is dropped) when the entry exists or its parent is not cached.
+  // state at that position was copied into the pinned `snapshot` (the entry takes over the pin), or a link entry
+  // when snapshot is kNoPage. A link entry that exists gains the snapshot. Otherwise no-op (the pin is dropped)
+  // when the entry exists or its parent is not cached.
   void add_prefix(SeqId seq, std::span<const int32_t> tokens, PageId snapshot);
   // Pages of `kind` that evicting cache entries could free (held by the cache alone).
   int64_t reclaimable(PoolKind kind) const;

@@ -74,8 +74,10 @@ Status HybridKvManager::check_integrity(bool require_trimmed) const {
   for (const auto& [key, e] : prefix_) {
     const SeqId who = -e.id;  // named as a negative id in messages
     if (layout_.has_compressed()) DSV4_TRY_STATUS(count_ref(compressed_refs, e.compressed, PoolKind::Compressed, who));
-    DSV4_TRY_STATUS(count_ref(window_refs, e.window, PoolKind::Window, who));
-    DSV4_TRY_STATUS(count_ref(state_refs, e.state, PoolKind::State, who));
+    if ((e.window == kNoPage) != (e.state == kNoPage))
+      return make_error("prefix cache entry " + std::to_string(e.id) + " has a window page xor a state slot");
+    if (e.window != kNoPage) DSV4_TRY_STATUS(count_ref(window_refs, e.window, PoolKind::Window, who));
+    if (e.state != kNoPage) DSV4_TRY_STATUS(count_ref(state_refs, e.state, PoolKind::State, who));
     if (e.parent != 0 && prefix_by_id_.count(e.parent) == 0)
       return make_error("prefix cache entry " + std::to_string(e.id) + " has no parent entry");
   }

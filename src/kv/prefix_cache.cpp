@@ -37,13 +37,15 @@ int64_t HybridKvManager::cached_prefix(std::span<const int32_t> tokens, int64_t 
   const int64_t p = layout_.page_tokens();
   const int64_t limit = std::min<int64_t>(max_tokens, static_cast<int64_t>(tokens.size()));
   int64_t parent = 0, n = 0;
+  int64_t resumable = 0;
   while (n + p <= limit) {
     const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(n), static_cast<size_t>(p)));
     if (e == nullptr) break;
     parent = e->id;
     n += p;
+    if (e->state != kNoPage) resumable = n;
   }
-  return n;
+  return resumable;
 }
 
 bool HybridKvManager::is_cached(std::span<const int32_t> tokens) const {
@@ -54,9 +56,10 @@ bool HybridKvManager::is_cached(std::span<const int32_t> tokens) const {
   for (int64_t at = 0; at < n; at += p) {
     const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(p)));
     if (e == nullptr) return false;
+    if (at + p == n) return e->state != kNoPage;
     parent = e->id;
   }
-  return true;
+  return false;
 }
 
 Result<PageId> HybridKvManager::attach_prefix(SeqId seq, std::span<const int32_t> tokens, int64_t n) {
@@ -76,11 +79,12 @@ Result<PageId> HybridKvManager::attach_prefix(SeqId seq, std::span<const int32_t
     return chain;
   };
   std::vector<const PrefixEntry*> chain = walk();
-  if (chain.empty()) return make_error("prefix of " + std::to_string(n) + " tokens is not cached");
+  if (chain.empty() || chain.back()->state == kNoPage)
+    return make_error("prefix of " + std::to_string(n) + " tokens is not cached with its state");
   touch_chain(chain.back()->id);  // the most recent now: evicted last
   if (state_.n_free() == 0) evict_for(PageDemand{.state = 1});
   chain = walk();  // entries may have been evicted
-  if (state_.n_free() == 0 || chain.empty())
+  if (state_.n_free() == 0 || chain.empty() || chain.back()->state == kNoPage)
     return make_error("KV pool state: no slot free to attach sequence " + std::to_string(seq) + " to its prefix");
   const PrefixEntry& last = *chain.back();
   state_.retain(last.state);  // pinned: the snapshot must survive evictions until it is copied
@@ -120,28 +124,44 @@ void HybridKvManager::add_prefix(SeqId seq, std::span<const int32_t> tokens, Pag
   const auto n = static_cast<int64_t>(tokens.size());
   const SeqPages& s = pages(seq);
   check(n > 0 && n % p == 0 && n <= s.n_tokens, "HybridKvManager::add_prefix: not a whole page of the sequence");
+  auto drop = [&] {
+    if (snapshot != kNoPage) unpin(snapshot);
+  };
   const int64_t k = n / p;
   int64_t parent = 0;
   for (int64_t at = 0; at + p < n; at += p) {
     const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(p)));
-    if (e == nullptr) return unpin(snapshot);  // the parent was evicted: no entry without its ancestors
+    if (e == nullptr) return drop();  // the parent was evicted: no entry without its ancestors
     parent = e->id;
   }
   PrefixKey key{parent, std::vector<int32_t>(tokens.end() - p, tokens.end())};
   const PageId window = s.window[static_cast<size_t>(k - 1)];
-  if (prefix_.count(key) != 0 || window == kNoPage) return unpin(snapshot);
+  auto found = prefix_.find(key);
+  if (found != prefix_.end()) {  // a link entry gains the state it lacked; a complete one stays as it is
+    PrefixEntry& e = found->second;
+    if (e.state != kNoPage || snapshot == kNoPage || window == kNoPage) return drop();
+    e.window = window;
+    window_.retain(window);
+    e.state = snapshot;
+    pins_.erase(std::find(pins_.begin(), pins_.end(), snapshot));
+    touch_chain(e.id);
+    return;
+  }
+  if (snapshot != kNoPage && window == kNoPage) return drop();
   PrefixEntry e;
   e.id = next_entry_++;
   e.parent = parent;
   e.depth = k;
-  e.window = window;
-  window_.retain(window);
+  if (snapshot != kNoPage) {
+    e.window = window;
+    window_.retain(window);
+    e.state = snapshot;  // the pin becomes the entry's reference
+    pins_.erase(std::find(pins_.begin(), pins_.end(), snapshot));
+  }
   if (layout_.has_compressed()) {
     e.compressed = s.compressed[static_cast<size_t>(k - 1)];
     compressed_.retain(e.compressed);
   }
-  e.state = snapshot;  // the pin becomes the entry's reference
-  pins_.erase(std::find(pins_.begin(), pins_.end(), snapshot));
   if (parent != 0) ++prefix_.at(prefix_by_id_.at(parent)).children;
   prefix_by_id_.emplace(e.id, key);
   const int64_t id = e.id;
@@ -163,9 +183,9 @@ int64_t HybridKvManager::reclaimable(PoolKind kind) const {
 void HybridKvManager::evict(std::map<PrefixKey, PrefixEntry>::iterator it) {
   const PrefixEntry& e = it->second;
   check(e.children == 0, "HybridKvManager: evicting a prefix entry with children");
-  window_.release(e.window);
+  if (e.window != kNoPage) window_.release(e.window);
   if (e.compressed != kNoPage) compressed_.release(e.compressed);
-  state_.release(e.state);
+  if (e.state != kNoPage) state_.release(e.state);
   if (e.parent != 0) --prefix_.at(prefix_by_id_.at(e.parent)).children;
   prefix_by_id_.erase(e.id);
   prefix_.erase(it);

@@ -106,8 +106,14 @@ void Scheduler::commit_chunk(const ScheduledSeq& item, const SampledToken* token
   }
   check(r.n_computed == item.start, [&] { return "Scheduler::commit: chunk does not continue request " + std::to_string(r.id); });
   r.n_computed = item.end;
-  if (item.snapshot_state != kv::kNoPage)
-    kv_->add_prefix(r.id, std::span<const int32_t>(r.tokens.data(), static_cast<size_t>(item.end)), item.snapshot_state);
+  if (kv_->prefix_cache_enabled()) {
+    // The boundaries the chunk passed become cache entries: state-less links inside it, the one it ends on with
+    // the snapshot the engine took (a link too when no slot was free).
+    const int64_t p = kv_->layout().page_tokens();
+    for (int64_t b = (item.start / p + 1) * p; b <= item.end; b += p)
+      kv_->add_prefix(r.id, std::span<const int32_t>(r.tokens.data(), static_cast<size_t>(b)),
+                      b == item.end ? item.snapshot_state : kv::kNoPage);
+  }
   kv_->trim_window(r.id);
   if (!item.needs_logits) {
     check(token == nullptr, [&] { return "Scheduler::commit: token for a chunk without logits, request " + std::to_string(r.id); });

@@ -12,9 +12,9 @@
 //      running < max_running, the budget is not spent and its first chunk fits in the KV pools. A request
 //      preempted in this step is not readmitted in the same step.
 //   With prefix caching on (the KV manager's switch): a request being admitted first attaches to its longest
-//   cached whole-page prefix (at most n_known - 1 tokens) and starts computing after it; chunks end at page
-//   boundaries at the latest, and a chunk ending at an uncached boundary gets a snapshot slot, so that commit()
-//   adds that page to the cache.
+//   cached whole-page prefix (at most n_known - 1 tokens) and starts computing after it; a chunk that reaches a
+//   page boundary ends at the last one it reaches, and one ending at a boundary not cached with its state gets a
+//   snapshot slot; commit() adds every boundary the chunk passed to the cache (the last with the snapshot).
 //   3. commit(result): chunks become computed, windows are trimmed, sampled tokens appended; a request ends
 //      with Stop (engine flag) or Length (max_new_tokens); its KV is freed at once.
 // cancel(id) works at any time: the KV is freed immediately, or at commit() if the request is part of the
@@ -68,8 +68,8 @@ class Scheduler {
   bool is_overdue(const Request& r) const;
   bool admission_allowed(const Request& r, bool overdue, int64_t n_long) const;
   void schedule_chunk(Request& r, int64_t n, StepPlan& plan);
-  // With prefix caching: n cut so that the chunk ends at the next page boundary at the latest (each boundary's
-  // compressor state is then seen after some step), and attaching a new request to its longest cached prefix
+  // With prefix caching: n cut so that a chunk reaching a page boundary ends at the last one it reaches (the
+  // compressor state there is seen after the step), and attaching a new request to its longest cached prefix
   // (the pinned snapshot slot to restore, or kNoPage).
   int64_t page_cap(const Request& r, int64_t n) const;
   kv::PageId attach_cached_prefix(Request& r);

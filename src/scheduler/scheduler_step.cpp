@@ -118,7 +118,8 @@ void Scheduler::schedule_chunk(Request& r, int64_t n, StepPlan& plan) {
 int64_t Scheduler::page_cap(const Request& r, int64_t n) const {
   if (!kv_->prefix_cache_enabled()) return n;
   const int64_t p = kv_->layout().page_tokens();
-  return std::min(n, p - r.n_computed % p);  // a chunk ends at the next page boundary at the latest
+  const int64_t last = (r.n_computed + n) / p * p;  // a chunk that reaches a page boundary ends at its last one
+  return last > r.n_computed ? last - r.n_computed : n;
 }
 
 kv::PageId Scheduler::attach_cached_prefix(Request& r) {

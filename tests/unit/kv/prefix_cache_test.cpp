@@ -114,6 +114,30 @@ TEST(PrefixCache, AnEntryNeedsItsParent) {
   expect_ok(c.kv.check_integrity());
 }
 
+TEST(PrefixCache, LinkEntriesArePassedThroughAndGainTheirState) {
+  Cache c;
+  const auto a = ids(800);
+  expect_ok(c.kv.allocate(1, 768));  // one chunk over three boundaries: links at 256 and 512, state at 768
+  c.kv.add_prefix(1, head(a, 256), kNoPage);
+  c.kv.add_prefix(1, head(a, 512), kNoPage);
+  const PageId snap = c.kv.take_snapshot_slot();
+  c.kv.add_prefix(1, head(a, 768), snap);
+  expect_ok(c.kv.check_integrity());
+  EXPECT_EQ(c.kv.prefix_stats().entries, 3);
+  EXPECT_EQ(c.kv.cached_prefix(a, 799), 768);
+  EXPECT_EQ(c.kv.cached_prefix(a, 700), 0) << "no resumable entry below 768";
+  EXPECT_FALSE(c.kv.is_cached(head(a, 512)));
+  EXPECT_FALSE(c.kv.attach_prefix(2, a, 512).ok());
+  EXPECT_EQ(c.kv.pool(PoolKind::State).n_used(), 2);  // seq 1 and the snapshot
+  const PageId snap2 = c.kv.take_snapshot_slot();  // another pass ends a chunk at 512
+  c.kv.add_prefix(1, head(a, 512), snap2);
+  EXPECT_EQ(c.kv.prefix_stats().entries, 3);
+  EXPECT_TRUE(c.kv.is_cached(head(a, 512)));
+  EXPECT_EQ(c.kv.cached_prefix(a, 700), 512);
+  EXPECT_EQ(c.kv.n_pins(), 0);
+  expect_ok(c.kv.check_integrity());
+}
+
 TEST(PrefixCache, IntegrityCatchesACacheReferenceGoneWrong) {
   Cache c;
   const auto a = ids(300);

@@ -216,6 +216,30 @@ TEST(Engine, PrefixCachingGivesTheSameTokens) {
   EXPECT_GT(st.prefix_queried_tokens, st.prefix_hit_tokens);
 }
 
+// Prefill chunks longer than a page: the boundaries inside a chunk become state-less links, so only the chunks'
+// last boundaries are resumable (periodic checkpoints), and answers stay exact.
+TEST(Engine, PrefixCachingWithLongChunksResumesAtChunkEnds) {
+  auto ref_model = load_local_model(model_dir(), backend::Numerics{});
+  ASSERT_TRUE(ref_model.ok());
+  EngineOptions o{.model_dir = model_dir(), .numerics = backend::Numerics{}, .kv_memory_bytes = int64_t{256} << 20,
+                  .max_running = 4, .max_tokens_per_step = 700, .max_prefill_chunk = 600, .prefix_caching = true};
+  auto created = Engine::create(o);
+  ASSERT_TRUE(created.ok()) << created.message();
+  Engine& eng = *created.value();
+  const std::vector<int32_t> shared = random_ids(600, 17);
+  auto head = [&](size_t n) { return std::vector<int32_t>(shared.begin(), shared.begin() + static_cast<long>(n)); };
+  for (const auto& prompt : {shared, concat(head(530), random_ids(20, 18)), concat(head(300), random_ids(20, 19))}) {
+    auto stream = std::make_shared<RequestStream>();
+    ASSERT_TRUE(eng.submit({.prompt = prompt, .params = greedy(8)}, stream).ok());
+    Collected c = drain(*stream);
+    ASSERT_EQ(c.error, "");
+    EXPECT_EQ(c.tokens, generate_greedy(*ref_model.value(), prompt, 8));
+  }
+  // The first prompt ran as chunks [0, 512) and [512, 600): 256 is a link, 512 resumable. So the second prompt
+  // resumes at 512 and the third (which shares only page 0) starts from scratch.
+  EXPECT_EQ(eng.stats().prefix_hit_tokens, 512);
+}
+
 // Prefix caching under a KV budget too small for the cache and the running requests together: cached pages
 // are evicted, requests are preempted and re-admitted through the cache, and every answer stays exact.
 TEST(Engine, PrefixCachingUnderMemoryPressureStaysExact) {
