@@ -320,6 +320,34 @@ TEST_P(GpuGolden, EngineOnGpuReproducesHfGreedy) {
   EXPECT_EQ(got, want);
 }
 
+// Prefix caching on the GPU: the prompt run a second time resumes after its cached first page (the compressor
+// state snapshot copied on the device) and must still reproduce HF's greedy continuation.
+TEST_P(GpuGolden, PrefixCachedEngineOnGpuReproducesHfGreedy) {
+  auto want = read_ids(dir() / "greedy.json");
+  auto ids = read_ids(dir() / "input_ids.json");
+  ASSERT_GT(ids.size(), 256u);
+  auto eng = runtime::Engine::create({.model_dir = dir(), .numerics = backend::Numerics::exact_f32(),
+                                      .device = Device::Cuda, .kv_memory_bytes = int64_t{256} << 20,
+                                      .max_tokens_per_step = 96, .max_prefill_chunk = 40, .prefix_caching = true});
+  ASSERT_TRUE(eng.ok()) << eng.message();
+  for (int round = 0; round < 2; ++round) {
+    auto s = std::make_shared<runtime::RequestStream>();
+    sampling::SamplingParams p;
+    p.temperature = 0;
+    p.max_tokens = static_cast<int32_t>(want.size());
+    p.ignore_eos = true;
+    ASSERT_TRUE((*eng)->submit({.prompt = ids, .params = p}, s).ok());
+    std::vector<int32_t> got;
+    runtime::Event e;
+    while (s->next(e, std::chrono::milliseconds(120000))) {
+      if (e.kind == runtime::EventKind::Token) got.insert(got.end(), e.token_ids.begin(), e.token_ids.end());
+      if (e.final()) break;
+    }
+    EXPECT_EQ(got, want) << "round " << round;
+  }
+  EXPECT_EQ((*eng)->stats().prefix_hit_tokens, 256);
+}
+
 // Mean next-token negative log-likelihood of ids[1..] under logits rows [0, n-1).
 double mean_nll(const HostTensor& logits, const std::vector<int32_t>& ids) {
   const int64_t V = logits.dim(1);
