@@ -53,20 +53,29 @@ PageDemand HybridKvManager::demand(SeqId seq, int64_t n_new) const {
   return d;
 }
 
+bool HybridKvManager::fits(const PageDemand& d, Available& a) const {
+  if (d.window <= window_.n_free() && d.compressed <= compressed_.n_free() && d.state <= state_.n_free()) return true;
+  if (prefix_.empty()) return false;
+  if (a.window < 0) {  // counted once per query: linear in the cache entries
+    a.window = available(PoolKind::Window);
+    a.compressed = available(PoolKind::Compressed);
+    a.state = available(PoolKind::State);
+  }
+  return d.window <= a.window && d.compressed <= a.compressed && d.state <= a.state;
+}
+
 bool HybridKvManager::can_allocate(SeqId seq, int64_t n_new) const {
-  const PageDemand d = demand(seq, n_new);
-  if (prefix_.empty())
-    return d.window <= window_.n_free() && d.compressed <= compressed_.n_free() && d.state <= state_.n_free();
-  return d.window <= available(PoolKind::Window) && d.compressed <= available(PoolKind::Compressed) &&
-         d.state <= available(PoolKind::State);
+  Available a;
+  return fits(demand(seq, n_new), a);
 }
 
 int64_t HybridKvManager::max_allocatable(SeqId seq, int64_t limit) const {
-  if (limit <= 0 || !can_allocate(seq, 1)) return 0;
-  int64_t lo = 1, hi = limit;  // can_allocate(lo) holds; demand is monotone in the token count
+  Available a;
+  if (limit <= 0 || !fits(demand(seq, 1), a)) return 0;
+  int64_t lo = 1, hi = limit;  // fits(lo) holds; demand is monotone in the token count
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo + 1) / 2;
-    if (can_allocate(seq, mid))
+    if (fits(demand(seq, mid), a))
       lo = mid;
     else
       hi = mid - 1;

@@ -143,6 +143,10 @@ class HybridKvManager {
   using PrefixKey = std::pair<int64_t, std::vector<int32_t>>;  // (parent id, the page's tokens)
 
   Status check_sequence(SeqId id, const SeqPages& s, bool require_trimmed) const;
+  struct Available {  // free + evictable pages per pool; -1 until counted
+    int64_t window = -1, compressed = -1, state = -1;
+  };
+  bool fits(const PageDemand& d, Available& a) const;  // free pages first: the cache is counted only when short
   int64_t available(PoolKind kind) const { return pool(kind).n_free() + reclaimable(kind); }
   // Evicts least recently used leaves until the pools have `need` free pages each, or nothing is left.
   void evict_for(const PageDemand& need);
