@@ -54,7 +54,6 @@ struct SeqPages {
 
 struct PrefixCacheStats {
   int64_t entries = 0;          // cached pages
-  int64_t queries = 0;          // lookups at admission
   int64_t hit_tokens = 0;       // tokens served from the cache
   int64_t queried_tokens = 0;   // tokens the lookups asked for
   int64_t evictions = 0;
@@ -124,7 +123,6 @@ class HybridKvManager {
   int64_t n_pins() const { return static_cast<int64_t>(pins_.size()); }
   const PrefixCacheStats& prefix_stats() const { return prefix_stats_; }
   void count_prefix_query(int64_t asked_tokens, int64_t hit_tokens) {
-    ++prefix_stats_.queries;
     prefix_stats_.queried_tokens += asked_tokens;
     prefix_stats_.hit_tokens += hit_tokens;
   }
@@ -135,7 +133,6 @@ class HybridKvManager {
   struct PrefixEntry {
     int64_t id = 0;
     int64_t parent = 0;  // 0: the first page
-    int64_t depth = 0;   // pages from the start (1 for the first page)
     PageId compressed = kNoPage, window = kNoPage, state = kNoPage;
     int64_t children = 0;
     int64_t stamp = 0;   // last use
@@ -152,6 +149,8 @@ class HybridKvManager {
   void evict_for(const PageDemand& need);
   void evict(std::map<PrefixKey, PrefixEntry>::iterator it);
   const PrefixEntry* find_child(int64_t parent, std::span<const int32_t> page) const;
+  // The entries of the whole pages of tokens[0, n) from the first, up to the first page not cached.
+  std::vector<const PrefixEntry*> chain_of(std::span<const int32_t> tokens, int64_t n) const;
   void touch_chain(int64_t id);
 
   CacheLayout layout_;

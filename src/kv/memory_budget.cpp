@@ -53,11 +53,13 @@ Result<PoolSizes> size_pools(const CacheLayout& l, int64_t budget_bytes, const C
     return make_error("KV pools: prefix cache share " + std::to_string(c.prefix_share) + ", expected in [0, 1)");
   PoolSizes s;
   const int64_t left = budget_bytes - f.bytes;
-  s.n_prefix_entries = static_cast<int64_t>(c.prefix_share * double(left)) / (l.window_page_bytes + l.state_slot_bytes);
-  const int64_t prefix_bytes = s.n_prefix_entries * (l.window_page_bytes + l.state_slot_bytes);
+  const int64_t entry_bytes = l.window_page_bytes + l.state_slot_bytes;
+  s.n_prefix_entries = std::min(static_cast<int64_t>(c.prefix_share * double(left)) / entry_bytes,
+                                (left - l.compressed_page_bytes) / entry_bytes);  // one compressed page stays
+  const int64_t prefix_bytes = s.n_prefix_entries * entry_bytes;
   s.n_window_pages = f.n_window_pages + s.n_prefix_entries;
   s.n_state_slots = f.n_state_slots + s.n_prefix_entries;
-  s.n_compressed_pages = l.has_compressed() ? std::max<int64_t>(1, (left - prefix_bytes) / l.compressed_page_bytes) : 0;
+  s.n_compressed_pages = l.has_compressed() ? (left - prefix_bytes) / l.compressed_page_bytes : 0;
   return s;
 }
 

@@ -13,6 +13,20 @@ const HybridKvManager::PrefixEntry* HybridKvManager::find_child(int64_t parent, 
   return it == prefix_.end() ? nullptr : &it->second;
 }
 
+std::vector<const HybridKvManager::PrefixEntry*> HybridKvManager::chain_of(std::span<const int32_t> tokens,
+                                                                          int64_t n) const {
+  const int64_t p = layout_.page_tokens();
+  std::vector<const PrefixEntry*> chain;
+  int64_t parent = 0;
+  for (int64_t at = 0; at + p <= std::min<int64_t>(n, static_cast<int64_t>(tokens.size())); at += p) {
+    const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(p)));
+    if (e == nullptr) break;
+    chain.push_back(e);
+    parent = e->id;
+  }
+  return chain;
+}
+
 void HybridKvManager::touch_chain(int64_t id) {
   // Leaf first, so that an ancestor is always at least as recent as its descendants.
   ++clock_;
@@ -34,32 +48,18 @@ Status HybridKvManager::enable_prefix_cache(bool on) {
 
 int64_t HybridKvManager::cached_prefix(std::span<const int32_t> tokens, int64_t max_tokens) const {
   if (!prefix_on_) return 0;
-  const int64_t p = layout_.page_tokens();
-  const int64_t limit = std::min<int64_t>(max_tokens, static_cast<int64_t>(tokens.size()));
-  int64_t parent = 0, n = 0;
-  int64_t resumable = 0;
-  while (n + p <= limit) {
-    const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(n), static_cast<size_t>(p)));
-    if (e == nullptr) break;
-    parent = e->id;
-    n += p;
-    if (e->state != kNoPage) resumable = n;
-  }
-  return resumable;
+  const std::vector<const PrefixEntry*> chain = chain_of(tokens, max_tokens);
+  for (size_t k = chain.size(); k > 0; --k)  // back to the last resumable entry
+    if (chain[k - 1]->state != kNoPage) return static_cast<int64_t>(k) * layout_.page_tokens();
+  return 0;
 }
 
 bool HybridKvManager::is_cached(std::span<const int32_t> tokens) const {
   const int64_t p = layout_.page_tokens();
   const auto n = static_cast<int64_t>(tokens.size());
   check(n > 0 && n % p == 0, "HybridKvManager::is_cached: not a whole number of pages");
-  int64_t parent = 0;
-  for (int64_t at = 0; at < n; at += p) {
-    const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(p)));
-    if (e == nullptr) return false;
-    if (at + p == n) return e->state != kNoPage;
-    parent = e->id;
-  }
-  return false;
+  const std::vector<const PrefixEntry*> chain = chain_of(tokens, n);
+  return static_cast<int64_t>(chain.size()) == n / p && chain.back()->state != kNoPage;
 }
 
 Result<PageId> HybridKvManager::attach_prefix(SeqId seq, std::span<const int32_t> tokens, int64_t n) {
@@ -67,24 +67,15 @@ Result<PageId> HybridKvManager::attach_prefix(SeqId seq, std::span<const int32_t
   check(prefix_on_ && n > 0 && n % p == 0 && n <= static_cast<int64_t>(tokens.size()),
         "HybridKvManager::attach_prefix: not a whole-page prefix");
   check(!contains(seq), [&] { return "HybridKvManager::attach_prefix: sequence " + std::to_string(seq) + " is known"; });
-  auto walk = [&] {
-    std::vector<const PrefixEntry*> chain;
-    int64_t parent = 0;
-    for (int64_t at = 0; at < n; at += p) {
-      const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(p)));
-      if (e == nullptr) return std::vector<const PrefixEntry*>{};
-      chain.push_back(e);
-      parent = e->id;
-    }
-    return chain;
+  auto resumable = [&](const std::vector<const PrefixEntry*>& c) {
+    return static_cast<int64_t>(c.size()) == n / p && c.back()->state != kNoPage;
   };
-  std::vector<const PrefixEntry*> chain = walk();
-  if (chain.empty() || chain.back()->state == kNoPage)
-    return make_error("prefix of " + std::to_string(n) + " tokens is not cached with its state");
+  std::vector<const PrefixEntry*> chain = chain_of(tokens, n);
+  if (!resumable(chain)) return make_error("prefix of " + std::to_string(n) + " tokens is not cached with its state");
   touch_chain(chain.back()->id);  // the most recent now: evicted last
   if (state_.n_free() == 0) evict_for(PageDemand{.state = 1});
-  chain = walk();  // entries may have been evicted
-  if (state_.n_free() == 0 || chain.empty() || chain.back()->state == kNoPage)
+  chain = chain_of(tokens, n);  // entries may have been evicted
+  if (state_.n_free() == 0 || !resumable(chain))
     return make_error("KV pool state: no slot free to attach sequence " + std::to_string(seq) + " to its prefix");
   const PrefixEntry& last = *chain.back();
   state_.retain(last.state);  // pinned: the snapshot must survive evictions until it is copied
@@ -128,12 +119,9 @@ void HybridKvManager::add_prefix(SeqId seq, std::span<const int32_t> tokens, Pag
     if (snapshot != kNoPage) unpin(snapshot);
   };
   const int64_t k = n / p;
-  int64_t parent = 0;
-  for (int64_t at = 0; at + p < n; at += p) {
-    const PrefixEntry* e = find_child(parent, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(p)));
-    if (e == nullptr) return drop();  // the parent was evicted: no entry without its ancestors
-    parent = e->id;
-  }
+  const std::vector<const PrefixEntry*> ancestors = chain_of(tokens, n - p);
+  if (static_cast<int64_t>(ancestors.size()) != k - 1) return drop();  // no entry without its ancestors
+  const int64_t parent = ancestors.empty() ? 0 : ancestors.back()->id;
   PrefixKey key{parent, std::vector<int32_t>(tokens.end() - p, tokens.end())};
   const PageId window = s.window[static_cast<size_t>(k - 1)];
   auto found = prefix_.find(key);
@@ -151,7 +139,6 @@ void HybridKvManager::add_prefix(SeqId seq, std::span<const int32_t> tokens, Pag
   PrefixEntry e;
   e.id = next_entry_++;
   e.parent = parent;
-  e.depth = k;
   if (snapshot != kNoPage) {
     e.window = window;
     window_.retain(window);
