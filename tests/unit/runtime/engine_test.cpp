@@ -175,6 +175,21 @@ std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& 
   return a;
 }
 
+// Submits the prompts together (greedy, n tokens each) and expects every answer to equal the single-sequence
+// contiguous path of `ref`.
+void expect_reference_greedy(Engine& eng, LocalModel& ref, const std::vector<std::vector<int32_t>>& prompts, int n) {
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const auto& p : prompts) {
+    streams.push_back(std::make_shared<RequestStream>());
+    EXPECT_TRUE(eng.submit({.prompt = p, .params = greedy(n)}, streams.back()).ok());
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Collected c = drain(*streams[i]);
+    ASSERT_EQ(c.error, "") << "prompt " << i;
+    EXPECT_EQ(c.tokens, generate_greedy(ref, prompts[i], n)) << "prompt " << i;
+  }
+}
+
 // Prefix caching: requests that share whole 256-token pages with earlier ones start after the cached pages
 // (compressed entries, the window page and the compressor-state snapshot reused), and still give bitwise the
 // tokens of the single-sequence contiguous path, alone, concurrently and after the cache is warm.
@@ -189,16 +204,7 @@ TEST(Engine, PrefixCachingGivesTheSameTokens) {
   const std::vector<int32_t> shared = random_ids(600, 7);
   auto head = [&](size_t n) { return std::vector<int32_t>(shared.begin(), shared.begin() + static_cast<long>(n)); };
   auto run = [&](const std::vector<std::vector<int32_t>>& prompts) {
-    std::vector<std::shared_ptr<RequestStream>> streams;
-    for (const auto& p : prompts) {
-      streams.push_back(std::make_shared<RequestStream>());
-      EXPECT_TRUE(eng.submit({.prompt = p, .params = greedy(10)}, streams.back()).ok());
-    }
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      Collected c = drain(*streams[i]);
-      ASSERT_EQ(c.error, "");
-      EXPECT_EQ(c.tokens, generate_greedy(*ref_model.value(), prompts[i], 10)) << "prompt " << i;
-    }
+    expect_reference_greedy(eng, *ref_model.value(), prompts, 10);
   };
   run({shared});  // caches pages 0 and 1
   EXPECT_EQ(eng.stats().prefix_hit_tokens, 0);
@@ -228,13 +234,8 @@ TEST(Engine, PrefixCachingWithLongChunksResumesAtChunkEnds) {
   Engine& eng = *created.value();
   const std::vector<int32_t> shared = random_ids(600, 17);
   auto head = [&](size_t n) { return std::vector<int32_t>(shared.begin(), shared.begin() + static_cast<long>(n)); };
-  for (const auto& prompt : {shared, concat(head(530), random_ids(20, 18)), concat(head(300), random_ids(20, 19))}) {
-    auto stream = std::make_shared<RequestStream>();
-    ASSERT_TRUE(eng.submit({.prompt = prompt, .params = greedy(8)}, stream).ok());
-    Collected c = drain(*stream);
-    ASSERT_EQ(c.error, "");
-    EXPECT_EQ(c.tokens, generate_greedy(*ref_model.value(), prompt, 8));
-  }
+  for (const auto& prompt : {shared, concat(head(530), random_ids(20, 18)), concat(head(300), random_ids(20, 19))})
+    expect_reference_greedy(eng, *ref_model.value(), {prompt}, 8);  // one at a time
   // The first prompt ran as chunks [0, 512) and [512, 600): 256 is a link, 512 resumable. So the second prompt
   // resumes at 512 and the third (which shares only page 0) starts from scratch.
   EXPECT_EQ(eng.stats().prefix_hit_tokens, 512);
@@ -259,16 +260,8 @@ TEST(Engine, PrefixCachingUnderMemoryPressureStaysExact) {
     prompts.push_back(concat(p, random_ids(5 + k, 30 + k)));
   }
   for (int round = 0; round < 2; ++round) {
-    std::vector<std::shared_ptr<RequestStream>> streams;
-    for (const auto& p : prompts) {
-      streams.push_back(std::make_shared<RequestStream>());
-      ASSERT_TRUE(eng.submit({.prompt = p, .params = greedy(12)}, streams.back()).ok());
-    }
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      Collected col = drain(*streams[i]);
-      ASSERT_EQ(col.error, "");
-      EXPECT_EQ(col.tokens, generate_greedy(*ref_model.value(), prompts[i], 12)) << "round " << round << " prompt " << i;
-    }
+    SCOPED_TRACE("round " + std::to_string(round));
+    expect_reference_greedy(eng, *ref_model.value(), prompts, 12);
   }
   const EngineStats st = eng.stats();
   std::printf("[ engine   ] preemptions %lld, prefix hit tokens %lld, evictions %lld\n",
