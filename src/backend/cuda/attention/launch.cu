@@ -57,13 +57,21 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
 }
 
+// The wgmma kernel's instance for (kProf, attn_bulk), its shared-memory limit set on first use.
+template <bool kProf>
+auto wgmma_attention_kernel() {
+  static const bool set = (set_smem(sparse_attention_wgmma_kernel<kProf, true>, kAttnWgSmem),
+                           set_smem(sparse_attention_wgmma_kernel<kProf, false>, kAttnWgSmem), true);
+  (void)set;
+  return kernel_paths().attn_bulk ? sparse_attention_wgmma_kernel<kProf, true>
+                                  : sparse_attention_wgmma_kernel<kProf, false>;
+}
+
 // The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.
 void launch_wgmma_profiled(const SparseAttnParams& p, dim3 grid, size_t smem, cudaStream_t stream) {
-  static const bool smem_set = (set_smem(sparse_attention_wgmma_kernel<true>, kAttnWgSmem), true);
-  (void)smem_set;
   unsigned long long v[kAttnWgProfSlots] = {};
   DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_attn_wg_prof, v, sizeof(v), 0, cudaMemcpyHostToDevice, stream));
-  launch_kernel(sparse_attention_wgmma_kernel<true>, grid, kAttnWgThreads, smem, stream, p);
+  launch_kernel(wgmma_attention_kernel<true>(), grid, kAttnWgThreads, smem, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
   DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_attn_wg_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
   DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -156,9 +164,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
       if (prof) {  // (then the split-K merge below, as for the default instance)
         launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
       } else {
-        static const bool wg_smem_set = (set_smem(sparse_attention_wgmma_kernel<false>, kAttnWgSmem), true);
-        (void)wg_smem_set;
-        launch_kernel(sparse_attention_wgmma_kernel<false>, wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
+        launch_kernel(wgmma_attention_kernel<false>(), wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
       }
     } else {
       auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;

@@ -10,16 +10,18 @@
 // the tiles' key pointers (222 KB). One key tile is both operands: B of S = Q·Kᵀ read K-major (rows = keys) and
 // B of O = P·V read MN-major (the same bytes: 64-value chunks of a key along N, 8-key groups 1024 B apart along K).
 // Per tile i (every thread; both warpgroups):
-//   1. cp.async of tile i + kStages - 1's Fp8Kv rows (16-byte copies: a row lands at its address's phase, one
-//      8-byte copy per row) into the slot tile i - 1 used; the rows' pointers come from a ring in shared memory that
-//      warp 0 fills an iteration ahead (with a flag: every row a valid Fp8Kv row);
+//   1. tile i + kStages - 1's Fp8Kv rows into the slot tile i - 1 used (a row lands at its address's phase): per
+//      row one 576-byte cp.async.bulk on the slot's mbarrier and one 8-byte cp.async, four rows per warp
+//      (copy_raw_rows_bulk; switch attn_bulk off: 37 cp.asyncs per row over all threads); the rows' pointers come
+//      from a ring in shared memory that warp 0 fills an iteration ahead (with a flag: every row a valid Fp8Kv row);
 //   2. O += P·V of tile i - 1 (two register-A wgmma m64n256k16, this warpgroup's 256 columns, the key tile read
 //      MN-major as V) and S = Q·Kᵀ of tile i (32 wgmma m64n32k16; each warpgroup computes all of S, so the two
 //      need no exchange before the softmax), one commit group, not waited;
-//   3. wait for tile i + 1's raw bytes, block barrier (every wgmma of tile i - 2 done: its key buffer is free), then
-//      tile i + 1 converted into the third key buffer while the wgmmas run: full Fp8Kv tiles branch-free
-//      (fp8_unit_bf16), others per row (Fp8Kv units, f32 rows straight from global memory with every load issued
-//      first, rows past the split zero); a thread converts units u = 32 (warp & 1) + lane of rows 4k + warp / 2;
+//   3. wait for tile i + 1's raw bytes (cp.async group and mbarrier phase), block barrier (every wgmma of tile
+//      i - 2 done: its key buffer is free), then tile i + 1 converted into the third key buffer while the wgmmas
+//      run: full Fp8Kv tiles branch-free (fp8_unit_bf16), others per row (Fp8Kv units, f32 rows straight from
+//      global memory with every load issued first, rows past the split zero); a thread converts units
+//      u = 32 (warp & 1) + lane of rows 4k + warp / 2;
 //   4. wait for the wgmmas; the online softmax in registers in log2 units (max over the quad holding a row,
 //      ex2.approx, unrounded exponentials summed per thread and over the quad at the end, P rounded to bf16 as
 //      the A fragments of P·V), O rescaled when a row's max moved; a block barrier publishes tile i + 1.
@@ -28,9 +30,11 @@
 // split-K partials go to the combine kernels. Needs dim 512, n_heads % 64 == 0, and Fp8Kv rows (if any) with 64
 // RoPE values (584 B); the launcher checks. Measured (docs/perf.md, runs 125-132): kernel-only B=1 14.7 us (20
 // splits, + 5.6 us combine), B=64 50.3 us (+ 9.9), B=256 189 us, against 26.3 / 75.6 / 275 for the mma.sync
-// kernels; latency-bound (two warps per scheduler, two barriers per tile), not tensor-bound. A warp-specialized
-// form (a converting producer warpgroup, mbarrier hand-off) was slower: 16.1 / 57.3 / 203 us (runs 133-134,
-// docs/perf.md, bench/results/h200_r134_attn_ws_experiment.patch).
+// kernels; latency-bound (two warps per scheduler, two barriers per tile), not tensor-bound. With the bulk
+// copies (run 142, kernel-only): 13.3 / 48.7 / 181.3 us against 14.1 / 51.4 / 190.1 with the cp.asyncs. Tried
+// and slower (docs/perf.md, runs 140-142): the last split merging 2 splits in the kernel, S split over K between
+// the warpgroups. A warp-specialized form (a converting producer warpgroup, mbarrier hand-off) was slower:
+// 16.1 / 57.3 / 203 us (runs 133-134, docs/perf.md, bench/results/h200_r134_attn_ws_experiment.patch).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -61,6 +65,7 @@ inline constexpr int kKBufs = kAttnWgKeyBufs;  // key tiles: i - 1 (P·V), i (S)
 inline constexpr int kOffK = kQBytes, kOffRaw = kOffK + kKBufs * kKBytes;
 inline constexpr int kOffPtr = kOffRaw + kStages * kRawBytes;
 inline constexpr int kSmemUsed = kOffPtr + kPtrSlots * kT * 8;
+static_assert(kSmemUsed + 1024 <= 227 * 1024, "shared memory of one CTA per SM (with 1024 B alignment slack)");
 static_assert(kD == 512 && kH == 64 && kT == 32 && kThreads == 256, "roles assume 64 heads x 512, 32-key tiles");
 static_assert(kRawRow % 16 == 8 && kRawPitch % 16 == 0 && kOffRaw % 1024 == 0, "aligned regions");
 
@@ -195,6 +200,45 @@ __device__ __forceinline__ void copy_raw_rows(uint8_t* slot, const float* const*
         attn_detail::cp_async16(dst + off, src + off);
       }
     }
+  }
+}
+
+// Bulk form of copy_raw_rows (kBulk): rows 4w .. 4w + 3 by lanes 0-3 of warp w. cp.async.bulk needs 16-byte
+// aligned addresses and sizes, and a 584-byte row starts at phase 0 or 8 of 16, so a row is one 576-byte bulk
+// copy of its 16-aligned part (bytes 0 .. 575 at phase 0, 8 .. 583 at phase 8) plus one 8-byte cp.async of the
+// rest; no byte outside the row is read (a neighbour row's bytes may be past its page or allocation). The bulk
+// bytes complete on the slot's mbarrier `bar` (8 arrivals per phase: each warp's lane 0 with its rows' byte count
+// before their copies, zero completing at once); the 8-byte copies are each warp's cp.async group of the tile.
+// Replaces 37 cp.asyncs per row spread over 256 threads (runs 138-139: 1,000-1,800 cycles of issue per tile).
+// Run 141: issued by warp 0 alone (32 rows), its copy issue took ~2,200 cycles per tile at B=256 (the others'
+// ~450): a bulk copy's issue costs ~60 cycles, so the rows are spread over the warps.
+inline constexpr int kBulkBytes = kRawRow - 8;  // 576
+inline constexpr int kBulkWarps = kThreads / 32, kBulkRowsPerWarp = kT / kBulkWarps;
+static_assert(kBulkBytes % 16 == 0 && kBulkRowsPerWarp * kBulkWarps == kT, "bulk part of a row; rows per warp");
+__device__ __forceinline__ void bar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_copy_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+__device__ __forceinline__ void copy_raw_rows_bulk(uint8_t* slot, const float* const* ptrs, uint32_t bar, int warp,
+                                                   int lane) {
+  const int r = kBulkRowsPerWarp * warp + lane;
+  const float* kp = lane < kBulkRowsPerWarp ? ptrs[r] : nullptr;
+  const bool fp8 = kp != nullptr && kv_fp8_tagged(kp);
+  const unsigned rows = __ballot_sync(0xffffffffu, fp8);
+  if (lane == 0) bar_arrive_expect_tx(bar, uint32_t(__popc(rows)) * kBulkBytes);
+  __syncwarp();
+  if (fp8) {
+    const uint8_t* src = kv_fp8_row(kp);
+    const int ph = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 8u);
+    uint8_t* dst = slot + r * kRawPitch + ph;  // the row's bytes at dst .. dst + 583
+    const int b0 = ph == 0 ? 0 : 8, c0 = ph == 0 ? kBulkBytes : 0;  // bulk part, 8-byte rest
+    bulk_copy_g2s(moe_wg_smem_u32(dst + b0), src + b0, kBulkBytes, bar);
+    attn_detail::cp_async8(dst + c0, src + c0);
   }
 }
 
@@ -352,7 +396,9 @@ inline constexpr int kAttnWgProfPhases = 9;
 inline constexpr int kAttnWgProfSlots = 2 * kAttnWgProfPhases + 2;
 __device__ unsigned long long g_attn_wg_prof[kAttnWgProfSlots];
 
-template <bool kProf = false>
+// kBulk (switch attn_bulk): Fp8Kv rows by copy_raw_rows_bulk (every warp, one mbarrier per raw slot), else by
+// copy_raw_rows (every thread, cp.async groups only).
+template <bool kProf = false, bool kBulk = true>
 __global__ void __launch_bounds__(kAttnWgThreads, 1)
     sparse_attention_wgmma_kernel(const __grid_constant__ SparseAttnParams p) {
   long long prof_c = 0;
@@ -402,9 +448,20 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   };
   // Fp8Kv rows of tile j into raw slot j % kStages (one commit group per call, empty past the last tile). Row r
   // lands at r * kRawPitch + (its address & 8), so all but one of its copies are 16-byte ones.
+  __shared__ __align__(8) uint64_t raw_bar[kStages];  // kBulk: slot s's bulk bytes landed (phase per use)
   auto issue_raw = [&](int j) {
-    if (j < nt) copy_raw_rows<kThreads>(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT, tid);
+    if constexpr (kBulk) {
+      if (j < nt)
+        copy_raw_rows_bulk(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
+                           moe_wg_smem_u32(&raw_bar[j % kStages]), warp, lane);
+    } else if (j < nt) {
+      copy_raw_rows<kThreads>(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT, tid);
+    }
     attn_detail::cp_async_commit();
+  };
+  // Tile j's raw bytes landed (with the caller's cp.async wait and block barrier after it): its bulk copies.
+  auto wait_raw = [&](int j) {
+    if constexpr (kBulk) moe_wg_bar_wait(moe_wg_smem_u32(&raw_bar[j % kStages]), uint32_t(j / kStages) & 1u);
   };
   // Tile j (raw slot landed) -> bf16 key buffer j % kKBufs. Thread: unit u of rows 4k + warp / 2; the f32 rows'
   // loads are all issued before the first store.
@@ -451,12 +508,19 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     for (int j = 0; j < kStages; ++j) put_ptrs(j, tile_ptr(j));
     next_ptr = tile_ptr(kStages);
   }
+  if constexpr (kBulk) {
+    if (tid == 0) {
+      for (int st = 0; st < kStages; ++st) moe_wg_bar_init(moe_wg_smem_u32(&raw_bar[st]), kBulkWarps);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+  }
   __syncthreads();
 #pragma unroll
   for (int j = 0; j < kStages - 1; ++j) issue_raw(j);
   // q (f32 rows h0..) -> bf16 A operand: unit u of heads 4k + warp / 2.
   load_q(qs, p.q_rows[qi] + int64_t(h0) * kD, u, r_first);
   moe_cp_async_wait<kStages - 2>();
+  if (nt > 0) wait_raw(0);
   __syncthreads();
   if (nt > 0) convert(0);
   moe_wg_fence_async_smem();
@@ -483,6 +547,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     moe_wg_commit();
     mark(1);
     moe_cp_async_wait<kStages - 2>();
+    if (i + 1 < nt) wait_raw(i + 1);
     __syncthreads();  // tile i + 1's raw bytes landed; key buffer (i + 1) % 3 (tile i - 2) read by every wgmma
     mark(2);
     if (i + 1 < nt) convert(i + 1);

@@ -24,6 +24,7 @@ struct KernelPaths {
   bool attn_cluster = true;             // sparse attention split-K as one thread-block cluster per (query, head
                                         // group), partials merged in DSMEM (else the combine kernel)
   int64_t attn_cluster_split = -1;      // >= 2 forces that many key splits per cluster (sweeps; at most 16)
+  bool attn_bulk = true;                // wgmma attention: Fp8Kv rows by cp.async.bulk (else 16-byte cp.asyncs)
   bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
   bool topk_two_level = true;           // indexer top-k of > 8 segments: merge groups of 8 side by side, then them
   bool topk_radix = true;               // indexer top-k of > 1 segment: multi-CTA radix select over the whole row
