@@ -57,14 +57,17 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
 }
 
-// The wgmma kernel's instance for (kProf, attn_bulk), its shared-memory limit set on first use.
+// The wgmma kernel's instance for (kProf, attn_bulk), its shared-memory limit set on its first use only (setting
+// an attribute loads the kernel under lazy module loading: instances never launched stay unloaded).
+template <bool kProf, bool kBulk>
+auto wgmma_instance() {
+  static const bool set = (set_smem(sparse_attention_wgmma_kernel<kProf, kBulk>, kAttnWgSmem), true);
+  (void)set;
+  return sparse_attention_wgmma_kernel<kProf, kBulk>;
+}
 template <bool kProf>
 auto wgmma_attention_kernel() {
-  static const bool set = (set_smem(sparse_attention_wgmma_kernel<kProf, true>, kAttnWgSmem),
-                           set_smem(sparse_attention_wgmma_kernel<kProf, false>, kAttnWgSmem), true);
-  (void)set;
-  return kernel_paths().attn_bulk ? sparse_attention_wgmma_kernel<kProf, true>
-                                  : sparse_attention_wgmma_kernel<kProf, false>;
+  return kernel_paths().attn_bulk ? wgmma_instance<kProf, true>() : wgmma_instance<kProf, false>();
 }
 
 // The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.
