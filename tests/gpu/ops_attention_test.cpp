@@ -251,40 +251,28 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     env.report.check("sparse_attention", detail, compare(got.data(), ref.data(), got.size()),
                      bf ? kTolAttentionBf16 : 1e-5);
   }
+  // The call again over `keys` with kernel path `path` (if any) set to `value`: bitwise equal to `out`.
+  auto bitwise = [&](const char* name, const backend::AttentionKeys& keys, bool* path, bool value) {
+    Tensor ref(Device::Cuda, {n_q, H, d});
+    ref.resize({n_q, H, d}, NAN);
+    {
+      bool unused = false;
+      const PathSwitch<bool> sw(path ? *path : unused, value);
+      gpu.sparse_attention(keys, H, d, sink, scale, ref);
+    }
+    const std::vector<float> got = download(out), want = download(ref);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
+    env.report.exact(name, detail, got.size(), bad);
+  };
   if (lay.fp8_rows) {  // the same values as f32 rows: the kernels decode to the same bf16 (or f32) keys
     const backend::AttentionKeys fkeys{.queries = dqs, .seqs = dseqs_f32, .selected = lay.hca ? nullptr : &dsel};
-    Tensor ref(Device::Cuda, {n_q, H, d});
-    ref.resize({n_q, H, d}, NAN);
-    gpu.sparse_attention(fkeys, H, d, sink, scale, ref);
-    const std::vector<float> got = download(out), want = download(ref);
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
-    env.report.exact("sparse_attention fp8 rows vs f32", detail, got.size(), bad);
+    bitwise("sparse_attention fp8 rows vs f32", fkeys, nullptr, false);
   }
-  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {
-    Tensor ref(Device::Cuda, {n_q, H, d});
-    ref.resize({n_q, H, d}, NAN);
-    {
-      const PathSwitch<bool> copies(paths.attn_bulk, false);
-      gpu.sparse_attention(dkeys, H, d, sink, scale, ref);
-    }
-    const std::vector<float> got = download(out), want = download(ref);
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
-    env.report.exact("sparse_attention wgmma bulk vs cp.async", detail, got.size(), bad);
-  }
-  if (lay.vs_combine) {  // same splits through the combine kernel: the same arithmetic in the same order
-    Tensor ref(Device::Cuda, {n_q, H, d});
-    ref.resize({n_q, H, d}, NAN);
-    {
-      const PathSwitch<bool> off(paths.attn_cluster, false);
-      gpu.sparse_attention(dkeys, H, d, sink, scale, ref);
-    }
-    const std::vector<float> got = download(out), want = download(ref);
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
-    env.report.exact("sparse_attention cluster vs combine", detail, got.size(), bad);
-  }
+  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0)  // raw rows by 16-byte cp.asyncs
+    bitwise("sparse_attention wgmma bulk vs cp.async", dkeys, &paths.attn_bulk, false);
+  if (lay.vs_combine)  // same splits through the combine kernel: the same arithmetic in the same order
+    bitwise("sparse_attention cluster vs combine", dkeys, &paths.attn_cluster, false);
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
       gpu.sparse_attention(dkeys, H, d, sink, scale, out);
