@@ -57,17 +57,20 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
 }
 
-// The wgmma kernel's instance for (kProf, attn_bulk), its shared-memory limit set on its first use only (setting
-// an attribute loads the kernel under lazy module loading: instances never launched stay unloaded).
-template <bool kProf, bool kBulk>
+// The wgmma kernel's instance for (kProf, attn_bulk, attn_share_p), its shared-memory limit set on its first use
+// only (setting an attribute loads the kernel under lazy module loading: instances never launched stay unloaded).
+template <bool kProf, bool kBulk, bool kShareP>
 auto wgmma_instance() {
-  static const bool set = (set_smem(sparse_attention_wgmma_kernel<kProf, kBulk>, kAttnWgSmem), true);
+  static const bool set = (set_smem(sparse_attention_wgmma_kernel<kProf, kBulk, kShareP>, kAttnWgSmem), true);
   (void)set;
-  return sparse_attention_wgmma_kernel<kProf, kBulk>;
+  return sparse_attention_wgmma_kernel<kProf, kBulk, kShareP>;
 }
 template <bool kProf>
 auto wgmma_attention_kernel() {
-  return kernel_paths().attn_bulk ? wgmma_instance<kProf, true>() : wgmma_instance<kProf, false>();
+  const KernelPaths& k = kernel_paths();
+  if (k.attn_share_p)
+    return k.attn_bulk ? wgmma_instance<kProf, true, true>() : wgmma_instance<kProf, false, true>();
+  return k.attn_bulk ? wgmma_instance<kProf, true, false>() : wgmma_instance<kProf, false, false>();
 }
 
 // The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.

@@ -29,7 +29,9 @@ size_t sparse_attention_wgmma_smem() {
   const size_t q = size_t(kAttnWideHeads) * kAttnWideDim * 2, k = size_t(kAttnWgKeyTile) * kAttnWideDim * 2;
   const size_t raw_pitch = size_t(fp8kv_row_bytes(kAttnWideDim, 64)) + 8;  // 584 + 8: 16-aligned raw rows
   const size_t ptrs = size_t(kAttnWgStages + 1) * kAttnWgKeyTile * 8;
-  return q + kAttnWgKeyBufs * k + size_t(kAttnWgStages) * kAttnWgKeyTile * raw_pitch + ptrs + 1024;
+  const size_t p_bufs = 2 * size_t(kAttnWideHeads) * kAttnWgKeyTile * 2, factors = 2 * 128 * 4;  // attn_share_p
+  return q + kAttnWgKeyBufs * k + size_t(kAttnWgStages) * kAttnWgKeyTile * raw_pitch + ptrs + p_bufs + factors +
+         1024;
 }
 
 namespace {
