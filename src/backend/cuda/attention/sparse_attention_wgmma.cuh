@@ -70,8 +70,9 @@ inline constexpr int kOffPtr = kOffRaw + kStages * kRawBytes;
 // at t and 128 + t).
 inline constexpr int kPBytes = kH * kT * 2;
 inline constexpr int kOffP = kOffPtr + kPtrSlots * kT * 8, kOffAlpha = kOffP + 2 * kPBytes;
-inline constexpr int kSmemUsed = kOffAlpha + 2 * 128 * 4;
-static_assert(kSmemUsed + 1024 + 256 <= 227 * 1024,
+inline constexpr int kSmemUsed = kOffP;                           // without kShareP: the allocation run 146 ran
+inline constexpr int kSmemUsedShareP = kOffAlpha + 2 * 128 * 4;  // with it
+static_assert(kSmemUsedShareP + 1024 + 256 <= 227 * 1024,
               "shared memory of one CTA per SM (1024 B alignment slack, 256 B of static shared memory)");
 static_assert(kOffP % 512 == 0 && kPBytes % 512 == 0, "P buffers aligned to their swizzle atoms");
 static_assert(kD == 512 && kH == 64 && kT == 32 && kThreads == 256, "roles assume 64 heads x 512, 32-key tiles");
@@ -455,6 +456,7 @@ __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const floa
 
 // Dynamic shared memory of sparse_attention_wgmma_kernel (1024-byte alignment slack included).
 inline constexpr size_t kAttnWgSmem = size_t(attn_wg_detail::kSmemUsed) + 1024;
+inline constexpr size_t kAttnWgSmemShareP = size_t(attn_wg_detail::kSmemUsedShareP) + 1024;
 
 // Profiling build (kProf, DSV4_ATTN_WG_PROF=1; measurement only): clock64 cycles per phase, summed over CTAs, for
 // thread 0 of each warpgroup w: g_attn_wg_prof[kAttnWgProfPhases · w + phase], phases 0-6 per tile (raw copy
