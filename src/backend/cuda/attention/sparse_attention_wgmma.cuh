@@ -269,26 +269,6 @@ __device__ __forceinline__ uint64_t desc_p(uint32_t addr) {
          (uint64_t{2} << 62);
 }
 
-// o[64 x 256] += P[64 x 16] · V[16 x 256], P from shared memory (desc_p) instead of registers.
-__device__ __forceinline__ void mma_pv_ss(float (&d)[128], uint64_t da, uint64_t db) {
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "setp.ne.b32 p, %130, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
-      "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, "
-      "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, "
-      "%102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, "
-      "%119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-      "%128, %129, p, 1, 1, 0, 1;\n"
-      "}\n"
-      : DSV4_WG_ACC128(d)
-      : "l"(da), "l"(db), "r"(1));
-}
-
 // Warpgroup 0's P fragments pa (tile_softmax) into a P buffer at ps (kShareP): the m16n8k16 A fragment of warp ww,
 // lane (g, qd): pa[kk][v] holds keys 16 kk + 8 (v >> 1) + 2 qd, +1 of row 16 ww + g + 8 (v & 1).
 __device__ __forceinline__ void store_p(uint8_t* ps, const uint32_t (&pa)[2][4], int ww, int lane) {
@@ -314,7 +294,7 @@ __device__ __forceinline__ void tile_products(float (&o)[128], float (&s)[16], c
       const uint32_t kv = k_addr + ((i - 1) % kKBufs) * kKBytes + 4 * kKBlock;
       const uint32_t pb = p_addr + ((i - 1) & 1) * kPBytes;
 #pragma unroll
-      for (int kk = 0; kk < 2; ++kk) mma_pv_ss(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
+      for (int kk = 0; kk < 2; ++kk) moe_wg_mma<1>(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
     }
     return;
   }
@@ -340,7 +320,7 @@ __device__ __forceinline__ void last_products(float (&o)[128], const uint32_t (&
   if (kShareP && wg == 1) {
     const uint32_t pb = p_addr + ((nt - 1) & 1) * kPBytes;
 #pragma unroll
-    for (int kk = 0; kk < 2; ++kk) mma_pv_ss(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
+    for (int kk = 0; kk < 2; ++kk) moe_wg_mma<1>(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
   } else {
 #pragma unroll
     for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
