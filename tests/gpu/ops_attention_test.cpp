@@ -269,11 +269,8 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     const backend::AttentionKeys fkeys{.queries = dqs, .seqs = dseqs_f32, .selected = lay.hca ? nullptr : &dsel};
     bitwise("sparse_attention fp8 rows vs f32", fkeys, nullptr, false);
   }
-  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {  // raw rows by 16-byte cp.asyncs
+  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0)  // raw rows by 16-byte cp.asyncs
     bitwise("sparse_attention wgmma bulk vs cp.async", dkeys, &paths.attn_bulk, false);
-    // S and P once per tile, shared between the warpgroups, against both computing them (the same values)
-    bitwise("sparse_attention wgmma share-p vs not", dkeys, &paths.attn_share_p, !paths.attn_share_p);
-  }
   if (lay.vs_combine)  // same splits through the combine kernel: the same arithmetic in the same order
     bitwise("sparse_attention cluster vs combine", dkeys, &paths.attn_cluster, false);
   if (timed) {

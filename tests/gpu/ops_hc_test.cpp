@@ -97,8 +97,10 @@ struct HcCase {
 };
 
 std::string hc_detail(const Numerics& n, int64_t T, int64_t hc, int64_t D) {
-  return fmt("%s T=%lld hc=%lld D=%lld", num_name(n), static_cast<long long>(T), static_cast<long long>(hc),
-             static_cast<long long>(D));
+  const int64_t tiny = cuda::kernel_paths().hc_tiny_max_t;  // named when a row overrides the plans' default
+  return fmt("%s T=%lld hc=%lld D=%lld%s", num_name(n), static_cast<long long>(T), static_cast<long long>(hc),
+             static_cast<long long>(D), tiny == cuda::KernelPaths{}.hc_tiny_max_t ? "" :
+             fmt(" hc_tiny_max_t=%lld", static_cast<long long>(tiny)).c_str());
 }
 
 cudaStream_t ops_stream() { return cuda::CudaContext::get().stream(); }
@@ -582,6 +584,13 @@ void test_ops_hc(Env& env) {
       test_hc_post(env, num, T, 4, 4096, true);
       test_rms_norm_f32(env, num, T, 4096, true, true);
       test_hc_pre_norm(env, num, T, 4, 4096, true);
+    }
+    for (int64_t T : {int64_t{8}, int64_t{64}}) {  // decode batches: 4 tokens per CTA (Small) or 1 (Tiny)
+      for (int64_t tiny : {int64_t{2}, T}) {
+        const PathSwitch<int64_t> plan(cuda::kernel_paths().hc_tiny_max_t, tiny);
+        test_hc_head(env, num, T, 4, 4096, true);
+        test_hc_pre_norm(env, num, T, 4, 4096, true);
+      }
     }
   }
 }

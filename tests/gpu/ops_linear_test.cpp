@@ -8,9 +8,11 @@
 //  * Flash shapes: wq_a, wq_b, wo_b (FP8), compressor wkv/gate/weights_proj/head (BF16), M = 1, 64, prefill;
 //  * grouped_linear (wo_a): tiny (partial FP8 block, BF16) and Flash G=8, R=1024, Kg=4096 FP8; the fp8-gemv path
 //    (FP8 weights, M <= 4: e8m0 and f32 scales, 3 K-blocks, R % 8 != 0 fallback) and its timing rows at M = 1, 2,
-//    4 (8, 16 forced through linear_fp8_gemv_max_m) next to "legacy" rows (linear_fp8_gemv=0, the gemv16 path);
+//    4 (8, 16 forced through linear_fp8_gemv_max_m) next to "legacy" rows (linear_fp8_gemv=0, the gemv16 path)
+//    and the dense GEMM on the bf16 copy from M = 5;
 //  * embed: BF16, F32, FP8 tables.
-// Timing rows for the Flash decode shapes (M = 1, 64; FP8 also 4, 8, 16, 32; BF16 also 32; head also 256) and one
+// Timing rows for the Flash decode shapes (M = 1, 64; FP8 also 4, 8, 16, 32; BF16 also 32, and 4, 8, 16 both as
+// GEMV and forced dense ("-dense", linear_gemv_max_m=0); head also 256) and one
 // prefill shape per family. Decode timings rotate
 // over weight copies totalling at least three L2 sizes, so they measure HBM, not L2.
 #include <algorithm>
@@ -356,12 +358,18 @@ void flash_cases(Env& env, const Numerics& num) {
     if (official(num) && c.fmt == Fmt::Fp8)  // the fp8-decode / cuBLASLt crossover (fp8_decode_max_m)
       for (int64_t M : {4, 8, 16, 32}) linear_case(env, num, h, c.kind, M, true, c.label);
     if (official(num) && c.fmt == Fmt::Bf16) linear_case(env, num, h, c.kind, 32, true, c.label);  // dense stacked
+    if (official(num) && c.fmt == Fmt::Bf16) {  // the GEMV / dense crossover (linear_gemv_max_m)
+      for (int64_t M : {4, 8, 16}) linear_case(env, num, h, c.kind, M, true, c.label);
+      const PathSwitch<int64_t> dense(cuda::kernel_paths().linear_gemv_max_m, int64_t{0});
+      for (int64_t M : {4, 8, 16}) linear_case(env, num, h, c.kind, M, true, std::string(c.label) + "-dense");
+    }
     if (!env.quick && official(num) && c.prefill_M > 0) linear_case(env, num, h, c.kind, c.prefill_M, true, c.label);
   }
   {
     const HostWeight h = make_weight(env, Fmt::Fp8, 8 * 1024, 4096);  // wo_a (FP8 as the checkpoint stores it)
     for (int64_t M : {1, 32, 64}) grouped_case(env, num, h, 8, M, true, "wo_a");  // 32, 64: cached bf16, stacked
     for (int64_t M : {2, 4}) grouped_case(env, num, h, 8, M, true, "wo_a");        // fp8-gemv token tiles 2, 4
+    for (int64_t M : {5, 8, 16}) grouped_case(env, num, h, 8, M, true, "wo_a");     // dense on the bf16 copy
     {
       const PathSwitch<int64_t> m16(cuda::kernel_paths().linear_fp8_gemv_max_m, int64_t{16});
       for (int64_t M : {8, 16}) grouped_case(env, num, h, 8, M, true, "wo_a-fp8gemv");  // 2, 4 tiles of 4 tokens

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
@@ -55,7 +56,8 @@ void fill_row(std::mt19937_64& rng, float* row, int64_t V) {
   if (kind == 4) row[rng() % V] = 2.0f;  // at least one finite value
 }
 
-SamplingParams random_params(std::mt19937_64& rng, int64_t V) {
+// greedy: temperature 0 and no logprobs (the rows sample_greedy_kernel takes when a whole batch is like that).
+SamplingParams random_params(std::mt19937_64& rng, int64_t V, bool greedy) {
   SamplingParams p;
   auto pick = [&](auto... v) {
     const std::array<float, sizeof...(v)> a{static_cast<float>(v)...};
@@ -76,6 +78,7 @@ SamplingParams random_params(std::mt19937_64& rng, int64_t V) {
           rng() % 4 == 0 ? pick(-100, 100) : std::uniform_real_distribution<float>(-100, 100)(rng);
   }
   if (rng() % 2 == 0) p.logprobs = static_cast<int32_t>(rng() % 21);
+  if (greedy) p.temperature = 0.0f, p.logprobs.reset();
   return p;
 }
 
@@ -94,7 +97,8 @@ struct Tally {
 };
 
 // One batch: the same rows through both samplers; mismatches are counted and the first few printed.
-void compare_batch(std::mt19937_64& rng, int64_t V, int64_t n_rows, runtime::DeviceSampler& dev, Tally& t) {
+void compare_batch(std::mt19937_64& rng, int64_t V, int64_t n_rows, runtime::DeviceSampler& dev, Tally& t,
+                   bool greedy) {
   HostTensor logits({n_rows, V});
   std::vector<SamplingParams> params;
   std::vector<SamplingState> states;
@@ -102,7 +106,7 @@ void compare_batch(std::mt19937_64& rng, int64_t V, int64_t n_rows, runtime::Dev
   states.reserve(static_cast<size_t>(n_rows));
   for (int64_t r = 0; r < n_rows; ++r) {
     fill_row(rng, logits.row(r), V);
-    params.push_back(random_params(rng, V));
+    params.push_back(random_params(rng, V, greedy));
     states.push_back(random_state(rng, params.back(), V));
   }
   std::vector<sampling::SampleRow> rows;
@@ -147,7 +151,7 @@ void compare_batch(std::mt19937_64& rng, int64_t V, int64_t n_rows, runtime::Dev
   }
 }
 
-void run_random(int64_t V, int n_batches, uint64_t seed) {
+void run_random(int64_t V, int n_batches, uint64_t seed, bool greedy = false) {
   cuda::CudaContext::get();
   runtime::DeviceSampler dev(V);
   std::mt19937_64 rng(seed);
@@ -155,13 +159,13 @@ void run_random(int64_t V, int n_batches, uint64_t seed) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int b = 0; b < n_batches; ++b) {
     const int64_t n_rows = std::array<int64_t, 6>{1, 2, 7, 64, 129, 256}[static_cast<size_t>(b) % 6];
-    compare_batch(rng, V, n_rows, dev, t);
+    compare_batch(rng, V, n_rows, dev, t, greedy);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool ok = t.token_mismatch == 0 && t.logprob_mismatch == 0 && t.top_mismatch == 0;
-  std::printf("[gpu-sampling] %s random V=%lld: %lld rows, token mismatches %lld, logprob mismatches %lld, "
+  std::printf("[gpu-sampling] %s random%s V=%lld: %lld rows, token mismatches %lld, logprob mismatches %lld, "
               "top-id mismatches %lld, max logprob err %.3g (%.1f s)\n",
-              ok ? "PASS" : "FAIL", static_cast<long long>(V), static_cast<long long>(t.rows),
+              ok ? "PASS" : "FAIL", greedy ? " greedy" : "", static_cast<long long>(V), static_cast<long long>(t.rows),
               static_cast<long long>(t.token_mismatch), static_cast<long long>(t.logprob_mismatch),
               static_cast<long long>(t.top_mismatch), t.max_logprob_err, s);
   EXPECT_EQ(t.token_mismatch, 0);
@@ -177,6 +181,14 @@ TEST(GpuSampling, MatchesHostSamplerSmallVocab) {
 TEST(GpuSampling, MatchesHostSamplerDeepSeekVocab) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   run_random(129280, 12, 2);
+}
+
+// Whole batches of greedy rows (penalties, biases, ties, -inf rows as above): one cluster per row.
+TEST(GpuSampling, GreedyBatchesMatchHostSampler) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  run_random(129280, 12, 3, true);
+  run_random(6144, 12, 4, true);  // below the cluster kernel's vocabulary: one CTA per row
+  run_random(32770, 6, 5, true);  // vocab % 4 != 0: unaligned rows, chunks of 4100
 }
 
 TEST(GpuSampling, NonFiniteRowFails) {
@@ -199,6 +211,38 @@ TEST(GpuSampling, NonFiniteRowFails) {
   }
   EXPECT_TRUE(threw);
   std::printf("[gpu-sampling] %s NaN row is an error\n", threw ? "PASS" : "FAIL");
+}
+
+// The cluster kernel's errors: a NaN in the last chunk of a greedy row, then a row of -inf only.
+TEST(GpuSampling, GreedyClusterRowErrors) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  cuda::CudaContext::get();
+  const int64_t V = 129280;
+  SamplingParams p;
+  p.temperature = 0.0f;
+  SamplingState st(p, {}, 1);
+  const sampling::SampleRow row{&p, &st};
+  const int64_t lr = 0;
+  runtime::DeviceSampler dev(V);
+  for (int c = 0; c < 2; ++c) {
+    HostTensor logits({1, V});
+    if (c == 0) {
+      logits.row(0)[V - 3] = std::numeric_limits<float>::quiet_NaN();
+    } else {
+      for (int64_t i = 0; i < V; ++i) logits.row(0)[i] = -std::numeric_limits<float>::infinity();
+    }
+    Tensor d = logits.to(Device::Cuda);
+    std::string msg;
+    try {
+      dev.sample(d, {&lr, 1}, {&row, 1});
+    } catch (const std::exception& e) {
+      msg = e.what();
+    }
+    const bool ok = msg.find(c == 0 ? "NaN or +inf" : "no finite value") != std::string::npos;
+    EXPECT_TRUE(ok) << msg;
+    std::printf("[gpu-sampling] %s greedy row with %s is an error\n", ok ? "PASS" : "FAIL",
+                c == 0 ? "a NaN" : "only -inf");
+  }
 }
 
 struct EngineRun {

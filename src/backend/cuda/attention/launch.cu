@@ -57,22 +57,17 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
 }
 
-// The wgmma kernel's instance for (kProf, attn_bulk, attn_share_p), its shared-memory limit set on its first use
-// only (setting an attribute loads the kernel under lazy module loading: instances never launched stay unloaded).
-template <bool kProf, bool kBulk, bool kShareP>
+// The wgmma kernel's instance for (kProf, attn_bulk), its shared-memory limit set on its first use only (setting
+// an attribute loads the kernel under lazy module loading: instances never launched stay unloaded).
+template <bool kProf, bool kBulk>
 auto wgmma_instance() {
-  static const bool set =
-      (set_smem(sparse_attention_wgmma_kernel<kProf, kBulk, kShareP>, kShareP ? kAttnWgSmemShareP : kAttnWgSmem),
-       true);
+  static const bool set = (set_smem(sparse_attention_wgmma_kernel<kProf, kBulk>, kAttnWgSmem), true);
   (void)set;
-  return sparse_attention_wgmma_kernel<kProf, kBulk, kShareP>;
+  return sparse_attention_wgmma_kernel<kProf, kBulk>;
 }
 template <bool kProf>
 auto wgmma_attention_kernel() {
-  const KernelPaths& k = kernel_paths();
-  if (k.attn_share_p)
-    return k.attn_bulk ? wgmma_instance<kProf, true, true>() : wgmma_instance<kProf, false, true>();
-  return k.attn_bulk ? wgmma_instance<kProf, true, false>() : wgmma_instance<kProf, false, false>();
+  return kernel_paths().attn_bulk ? wgmma_instance<kProf, true>() : wgmma_instance<kProf, false>();
 }
 
 // The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.
@@ -159,8 +154,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     const dim3 wgrid(static_cast<unsigned>(p.n_split), static_cast<unsigned>(p.n_heads / kAttnWideHeads),
                      static_cast<unsigned>(p.n_q));
     if (plan.wgmma) {
-      check(plan.smem_bytes == (kernel_paths().attn_share_p ? kAttnWgSmemShareP : kAttnWgSmem),
-            "sparse_attention: wgmma plan and kernel disagree on shared memory");
+      check(plan.smem_bytes == kAttnWgSmem, "sparse_attention: wgmma plan and kernel disagree on shared memory");
       check(p.kv_row_bytes == 0 || (p.rope_dim == 64 && p.kv_row_bytes == fp8kv_row_bytes(kAttnWideDim, 64)),
             [&] { return "sparse_attention: the wgmma kernel needs 584-byte Fp8Kv rows with 64 RoPE values (got " +
                 std::to_string(p.kv_row_bytes) + " bytes, rope " + std::to_string(p.rope_dim) + ")"; });

@@ -25,13 +25,11 @@ size_t sparse_attention_wide_smem(int dim) {
   return q + k + stage + s + pp + red;
 }
 
-size_t sparse_attention_wgmma_smem(bool share_p) {
+size_t sparse_attention_wgmma_smem() {
   const size_t q = size_t(kAttnWideHeads) * kAttnWideDim * 2, k = size_t(kAttnWgKeyTile) * kAttnWideDim * 2;
   const size_t raw_pitch = size_t(fp8kv_row_bytes(kAttnWideDim, 64)) + 8;  // 584 + 8: 16-aligned raw rows
   const size_t ptrs = size_t(kAttnWgStages + 1) * kAttnWgKeyTile * 8;
-  const size_t p_bufs = 2 * size_t(kAttnWideHeads) * kAttnWgKeyTile * 2, factors = 2 * 128 * 4;  // attn_share_p
-  return q + kAttnWgKeyBufs * k + size_t(kAttnWgStages) * kAttnWgKeyTile * raw_pitch + ptrs +
-         (share_p ? p_bufs + factors : 0) + 1024;
+  return q + kAttnWgKeyBufs * k + size_t(kAttnWgStages) * kAttnWgKeyTile * raw_pitch + ptrs + 1024;
 }
 
 namespace {
@@ -84,8 +82,7 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
     // One CTA per (query, 64-head group, key split), one CTA per SM (shared memory). Split count s minimizes
     // waves(s) x (tiles per split + 1), the +1 standing for the per-CTA Q load and prologue.
     p.wgmma = opt.allow_wgmma;
-    p.smem_bytes = p.wgmma ? sparse_attention_wgmma_smem(opt.wgmma_share_p)
-                           : sparse_attention_wide_smem(static_cast<int>(dim));
+    p.smem_bytes = p.wgmma ? sparse_attention_wgmma_smem() : sparse_attention_wide_smem(static_cast<int>(dim));
     const int64_t base = n_q * (n_heads / kAttnWideHeads);
     const int64_t tiles = (max_keys + kAttnWideKeyTile - 1) / kAttnWideKeyTile;
     const int64_t sms = std::max(sm_count, 1);

@@ -80,7 +80,6 @@ struct SparseAttnPlan {
 struct SparseAttnOptions {
   bool allow_wide = true;  // false forces the 16-head tensor-core kernel (the previous path, before/after timing)
   bool allow_wgmma = true;  // the wide path on wgmma (needs Fp8Kv rows, if any, with 64 RoPE values)
-  bool wgmma_share_p = false;  // its attn_share_p instance (more shared memory: P buffers, rescale factors)
   int64_t wgmma_min_queries = kAttnWideMinQueries;  // with allow_wgmma: the wide path from this many queries
   int max_cluster = 0;       // largest cluster the device runs of the dim-512 16-head kernel (0: combine kernel)
   int max_cluster_wide = 0;  // the same for the wide kernel
@@ -98,7 +97,7 @@ size_t sparse_attention_wide_smem(int dim);
 
 // Dynamic shared memory of the wgmma wide kernel: bf16 q, kAttnWgKeyBufs key tiles, kAttnWgStages raw slots of
 // 32 Fp8Kv rows (584 B + 8), the key pointer ring, 1024 bytes of alignment slack.
-size_t sparse_attention_wgmma_smem(bool share_p = false);
+size_t sparse_attention_wgmma_smem();
 
 // Dynamic shared memory of the tensor-core path for a head dim.
 size_t sparse_attention_mma_smem(int dim);

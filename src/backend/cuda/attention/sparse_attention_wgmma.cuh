@@ -64,17 +64,8 @@ inline constexpr int kQBytes = 8 * kQBlock, kKBytes = 8 * kKBlock, kRawBytes = k
 inline constexpr int kKBufs = kAttnWgKeyBufs;  // key tiles: i - 1 (P·V), i (S), i + 1 (being converted)
 inline constexpr int kOffK = kQBytes, kOffRaw = kOffK + kKBufs * kKBytes;
 inline constexpr int kOffPtr = kOffRaw + kStages * kRawBytes;
-// kShareP (attn_share_p), after the regions every instance uses: P of a tile as the A operand of warpgroup 1's
-// P·V, K-major with the 64-byte swizzle (64 rows x 32 keys of bf16: 16-byte chunk c of row r at chunk
-// c ^ ((r >> 1) & 3); atoms of 512 bytes), two buffers; then the rows' rescale factors (f32 [2][128], thread t's
-// at t and 128 + t).
-inline constexpr int kPBytes = kH * kT * 2;
-inline constexpr int kOffP = kOffPtr + kPtrSlots * kT * 8, kOffAlpha = kOffP + 2 * kPBytes;
-inline constexpr int kSmemUsed = kOffP;                           // without kShareP: the allocation run 146 ran
-inline constexpr int kSmemUsedShareP = kOffAlpha + 2 * 128 * 4;  // with it
-static_assert(kSmemUsedShareP + 1024 + 256 <= 227 * 1024,
-              "shared memory of one CTA per SM (1024 B alignment slack, 256 B of static shared memory)");
-static_assert(kOffP % 512 == 0 && kPBytes % 512 == 0, "P buffers aligned to their swizzle atoms");
+inline constexpr int kSmemUsed = kOffPtr + kPtrSlots * kT * 8;
+static_assert(kSmemUsed + 1024 <= 227 * 1024, "shared memory of one CTA per SM (with 1024 B alignment slack)");
 static_assert(kD == 512 && kH == 64 && kT == 32 && kThreads == 256, "roles assume 64 heads x 512, 32-key tiles");
 static_assert(kRawRow % 16 == 8 && kRawPitch % 16 == 0 && kOffRaw % 1024 == 0, "aligned regions");
 
@@ -263,41 +254,11 @@ __device__ __forceinline__ void load_q(uint8_t* qs, const float* __restrict__ qr
   }
 }
 
-// K-major descriptor of a P buffer (kShareP): 64-byte swizzle (layout type 2), 8-row atoms 512 bytes apart.
-__device__ __forceinline__ uint64_t desc_p(uint32_t addr) {
-  return static_cast<uint64_t>((addr >> 4) & 0x3FFFu) | (uint64_t{1} << 16) | (uint64_t{512 >> 4} << 32) |
-         (uint64_t{2} << 62);
-}
-
-// Warpgroup 0's P fragments pa (tile_softmax) into a P buffer at ps (kShareP): the m16n8k16 A fragment of warp ww,
-// lane (g, qd): pa[kk][v] holds keys 16 kk + 8 (v >> 1) + 2 qd, +1 of row 16 ww + g + 8 (v & 1).
-__device__ __forceinline__ void store_p(uint8_t* ps, const uint32_t (&pa)[2][4], int ww, int lane) {
-  const int g = lane >> 2, qd = lane & 3;
-#pragma unroll
-  for (int kk = 0; kk < 2; ++kk)
-#pragma unroll
-    for (int v = 0; v < 4; ++v) {
-      const int r = 16 * ww + g + 8 * (v & 1), k = 16 * kk + 8 * (v >> 1) + 2 * qd;
-      *reinterpret_cast<uint32_t*>(ps + r * 64 + (((k >> 3) ^ ((r >> 1) & 3)) << 4) + (k & 7) * 2) = pa[kk][v];
-    }
-}
-
 // Issues O += P·V of tile i - 1 (i > 0: this warpgroup's 256 columns; O rescaled and P rounded by tile_softmax of
 // tile i - 1) and S = Q·Kᵀ of tile i (key buffers at k_addr), after a wgmma fence; the caller commits and waits.
-// kShareP, warpgroup 1: P·V only, P from the buffer warpgroup 0 stored (p_addr: buffer (i - 1) % 2); no S.
-template <bool kShareP>
 __device__ __forceinline__ void tile_products(float (&o)[128], float (&s)[16], const uint32_t (&pa)[2][4],
-                                              uint64_t dq, uint32_t k_addr, uint32_t p_addr, int i, int wg) {
+                                              uint64_t dq, uint32_t k_addr, int i, int wg) {
   moe_wg_fence();
-  if (kShareP && wg == 1) {
-    if (i > 0) {
-      const uint32_t kv = k_addr + ((i - 1) % kKBufs) * kKBytes + 4 * kKBlock;
-      const uint32_t pb = p_addr + ((i - 1) & 1) * kPBytes;
-#pragma unroll
-      for (int kk = 0; kk < 2; ++kk) moe_wg_mma<1>(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
-    }
-    return;
-  }
   if (i > 0) {
     const uint32_t kv = k_addr + ((i - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
 #pragma unroll
@@ -311,20 +272,13 @@ __device__ __forceinline__ void tile_products(float (&o)[128], float (&s)[16], c
   }
 }
 
-// O += P·V of the last tile nt - 1, waited (kShareP, warpgroup 1: P from its buffer).
-template <bool kShareP>
-__device__ __forceinline__ void last_products(float (&o)[128], const uint32_t (&pa)[2][4], uint32_t k_addr,
-                                              uint32_t p_addr, int nt, int wg) {
+// O += P·V of the last tile nt - 1, waited.
+__device__ __forceinline__ void last_products(float (&o)[128], const uint32_t (&pa)[2][4], uint32_t k_addr, int nt,
+                                              int wg) {
   const uint32_t kv = k_addr + ((nt - 1) % kKBufs) * kKBytes + 4 * wg * kKBlock;
   moe_wg_fence();
-  if (kShareP && wg == 1) {
-    const uint32_t pb = p_addr + ((nt - 1) & 1) * kPBytes;
 #pragma unroll
-    for (int kk = 0; kk < 2; ++kk) moe_wg_mma<1>(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
-  } else {
-#pragma unroll
-    for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
-  }
+  for (int kk = 0; kk < 2; ++kk) mma_pv(o, pa[kk], desc_v(kv + kk * 2048));
   moe_wg_commit();
   moe_wg_wait<0>();
   moe_wg_fence_acc(o);
@@ -332,22 +286,11 @@ __device__ __forceinline__ void last_products(float (&o)[128], const uint32_t (&
 
 // Online softmax of a tile's scores s (keys t0 .. t0 + 31; those from ke on masked) for rows 16 ww + g (r = 0) and
 // + 8 (r = 1), in log2 units (z = s·scale·log2 e with sl2 = scale·log2 e; the running max m_run too): p = 2^(z - m)
-// rounded to bf16 as the A fragments pa of P·V, l_run summed unrounded per thread, O rescaled by alpha (the
-// rows' factors, also returned) when a row's max moved.
-__device__ __forceinline__ void rescale_o(float (&o)[128], const float (&alpha)[2]) {
-  if (alpha[0] != 1.0f || alpha[1] != 1.0f) {  // a row's max moved (x 1 is exact: skipped)
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      o[4 * j + 0] *= alpha[0];
-      o[4 * j + 1] *= alpha[0];
-      o[4 * j + 2] *= alpha[1];
-      o[4 * j + 3] *= alpha[1];
-    }
-  }
-}
+// rounded to bf16 as the A fragments pa of P·V, l_run summed unrounded per thread, O rescaled when a row's max
+// moved.
 __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4], float (&o)[128],
-                                             float (&m_run)[2], float (&l_run)[2], float (&alpha)[2], int t0,
-                                             int ke, int qd, float sl2) {
+                                             float (&m_run)[2], float (&l_run)[2], int t0, int ke, int qd,
+                                             float sl2) {
   float mx[2] = {-INFINITY, -INFINITY};
   if (t0 + kT <= ke) {
 #pragma unroll
@@ -366,7 +309,7 @@ __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4
         mx[v >> 1] = fmaxf(mx[v >> 1], z);
       }
   }
-  float base[2];
+  float alpha[2], base[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
@@ -392,7 +335,15 @@ __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4
     pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
     pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
   }
-  rescale_o(o, alpha);
+  if (alpha[0] != 1.0f || alpha[1] != 1.0f) {  // a row's max moved (x 1 is exact: skipped)
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      o[4 * j + 0] *= alpha[0];
+      o[4 * j + 1] *= alpha[0];
+      o[4 * j + 2] *= alpha[1];
+      o[4 * j + 3] *= alpha[1];
+    }
+  }
 }
 
 // Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1) of O: the output (one split) or the split's partial O and
@@ -436,7 +387,6 @@ __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const floa
 
 // Dynamic shared memory of sparse_attention_wgmma_kernel (1024-byte alignment slack included).
 inline constexpr size_t kAttnWgSmem = size_t(attn_wg_detail::kSmemUsed) + 1024;
-inline constexpr size_t kAttnWgSmemShareP = size_t(attn_wg_detail::kSmemUsedShareP) + 1024;
 
 // Profiling build (kProf, DSV4_ATTN_WG_PROF=1; measurement only): clock64 cycles per phase, summed over CTAs, for
 // thread 0 of each warpgroup w: g_attn_wg_prof[kAttnWgProfPhases · w + phase], phases 0-6 per tile (raw copy
@@ -447,14 +397,8 @@ inline constexpr int kAttnWgProfSlots = 2 * kAttnWgProfPhases + 2;
 __device__ unsigned long long g_attn_wg_prof[kAttnWgProfSlots];
 
 // kBulk (switch attn_bulk): Fp8Kv rows by copy_raw_rows_bulk (every warp, one mbarrier per raw slot), else by
-// copy_raw_rows (every thread, cp.async groups only). kShareP (switch attn_share_p): S, the softmax and P once per
-// tile, by warpgroup 0, which stores P (store_p) and the rows' rescale factors for warpgroup 1; warpgroup 1 runs only
-// its P·V, with P from shared memory (the same values: bitwise equal to the default, where both compute S). The
-// hand-off rides on the existing barriers: P of tile i is stored before iteration i's last barrier and read by the
-// P·V issued in iteration i + 1 (two P buffers: warpgroup 1's P·V of tile i may still run while warpgroup 0 stores
-// P of tile i + 1). Why: S's 32 wgmmas per tile are bound by shared-memory reads (q, 64 KB per warpgroup and tile;
-// docs/cuda.md), and FlashMLA's sm90 decode kernel computes S in one warpgroup only.
-template <bool kProf = false, bool kBulk = true, bool kShareP = false>
+// copy_raw_rows (every thread, cp.async groups only).
+template <bool kProf = false, bool kBulk = true>
 __global__ void __launch_bounds__(kAttnWgThreads, 1)
     sparse_attention_wgmma_kernel(const __grid_constant__ SparseAttnParams p) {
   long long prof_c = 0;
@@ -582,9 +526,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   moe_wg_fence_async_smem();
   __syncthreads();
 
-  const uint32_t k_addr = moe_wg_smem_u32(smem + kOffK), p_addr = moe_wg_smem_u32(smem + kOffP);
-  float* alpha_s = reinterpret_cast<float*>(smem + kOffAlpha);  // kShareP: [2][128] rows' factors of the last P
-  const int tw = tid & 127;
+  const uint32_t k_addr = moe_wg_smem_u32(smem + kOffK);
   const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(qs));
   const int qd = lane & 3;
   float o[128];
@@ -601,11 +543,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   for (int i = 0; i < nt; ++i) {
     issue_raw(i + kStages - 1);
     mark(0);
-    if (kShareP && wg == 1 && i > 0) {  // O rescaled for P of tile i - 1 (its P·V issued next)
-      const float a[2] = {alpha_s[tw], alpha_s[128 + tw]};
-      rescale_o(o, a);
-    }
-    tile_products<kShareP>(o, s, pa, dq, k_addr, p_addr, i, wg);
+    tile_products(o, s, pa, dq, k_addr, i, wg);
     moe_wg_commit();
     mark(1);
     moe_cp_async_wait<kStages - 2>();
@@ -622,16 +560,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     fence_regs(pa[1]);
     mark(4);
 
-    if (!kShareP || wg == 0) {
-      float alpha[2];
-      tile_softmax(s, pa, o, m_run, l_run, alpha, kb + i * kT, ke, qd, sl2);
-      if constexpr (kShareP) {  // P and the factors for warpgroup 1 (visible after this iteration's last barrier)
-        store_p(smem + kOffP + (i & 1) * kPBytes, pa, ww, lane);
-        alpha_s[tw] = alpha[0];
-        alpha_s[128 + tw] = alpha[1];
-        moe_wg_fence_async_smem();
-      }
-    }
+    tile_softmax(s, pa, o, m_run, l_run, kb + i * kT, ke, qd, sl2);
     if (warp == 0) {  // pointers of tile i + kStages (first read by issue_raw in iteration i + 1)
       put_ptrs(i + kStages, next_ptr);
       next_ptr = tile_ptr(i + kStages + 1);
@@ -640,27 +569,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     __syncthreads();  // tile i + 1 converted (and fenced) by every thread; the new pointers visible
     mark(6);
   }
-  if constexpr (kShareP) {  // warpgroup 0's running max and sums (per thread) to warpgroup 1, in the free P buffer
-    float* ml_s = reinterpret_cast<float*>(smem + kOffP + (nt & 1) * kPBytes);
-    if (wg == 0) {
-      ml_s[tw] = m_run[0];
-      ml_s[128 + tw] = m_run[1];
-      ml_s[256 + tw] = l_run[0];
-      ml_s[384 + tw] = l_run[1];
-    }
-    __syncthreads();
-    if (wg == 1) {
-      m_run[0] = ml_s[tw];
-      m_run[1] = ml_s[128 + tw];
-      l_run[0] = ml_s[256 + tw];
-      l_run[1] = ml_s[384 + tw];
-      if (nt > 0) {
-        const float a[2] = {alpha_s[tw], alpha_s[128 + tw]};
-        rescale_o(o, a);
-      }
-    }
-  }
-  if (nt > 0) last_products<kShareP>(o, pa, k_addr, p_addr, nt, wg);
+  if (nt > 0) last_products(o, pa, k_addr, nt, wg);
   tile_store(p, o, m_run, l_run, qi, h0, split, wg, ww, lane);
   mark(8);
   if constexpr (kProf) {

@@ -31,7 +31,6 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "attn_cluster") p.attn_cluster = on;
     else if (name == "attn_cluster_split") p.attn_cluster_split = std::atoll(value.c_str());
     else if (name == "attn_bulk") p.attn_bulk = on;
-    else if (name == "attn_share_p") p.attn_share_p = on;
     else if (name == "indexer_fast") p.indexer_fast = on;
     else if (name == "indexer_mma") p.indexer_mma = on;
     else if (name == "indexer_wgmma") p.indexer_wgmma = on;
@@ -50,9 +49,11 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "moe_fuse") p.moe_fuse = on;
     else if (name == "linear_fp8_gemv") p.linear_fp8_gemv = on;
     else if (name == "linear_fp8_gemv_max_m") p.linear_fp8_gemv_max_m = std::atoll(value.c_str());
+    else if (name == "linear_gemv_max_m") p.linear_gemv_max_m = std::atoll(value.c_str());
     else if (name == "expert_ffn_fp8_decode_max_n") p.expert_ffn_fp8_decode_max_n = std::atoll(value.c_str());
     else if (name == "expert_ffn_lt_min_n") p.expert_ffn_lt_min_n = std::atoll(value.c_str());
     else if (name == "hc_fused") p.hc_fused = on;
+    else if (name == "hc_tiny_max_t") p.hc_tiny_max_t = std::atoll(value.c_str());
     else if (name == "hc_mix_staged") p.hc_mix_staged = on;
     else if (name == "rope_inline") p.rope_inline = on;
     else if (name == "copy_rows_inline") p.copy_rows_inline = on;

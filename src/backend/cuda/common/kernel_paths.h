@@ -25,8 +25,6 @@ struct KernelPaths {
                                         // group), partials merged in DSMEM (else the combine kernel)
   int64_t attn_cluster_split = -1;      // >= 2 forces that many key splits per cluster (sweeps; at most 16)
   bool attn_bulk = true;                // wgmma attention: Fp8Kv rows by cp.async.bulk (else 16-byte cp.asyncs)
-  bool attn_share_p = false;            // wgmma attention: S and P once per tile, shared with warpgroup 1 (compile-
-                                        // checked only: first GPU run pending; docs/cuda.md Next item 5)
   bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
   bool topk_two_level = true;           // indexer top-k of > 8 segments: merge groups of 8 side by side, then them
   bool topk_radix = true;               // indexer top-k of > 1 segment: multi-CTA radix select over the whole row
@@ -42,6 +40,8 @@ struct KernelPaths {
                                         // the expert set's scales allow it exactly (else the bf16 wgmma kernel)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
+  int64_t linear_gemv_max_m = -1;       // >= 0 overrides the rows up to which linear, gemv_pair and grouped_linear
+                                        // take the GEMV kernels instead of a dense GEMM (ops_linear.cu rules)
   int64_t expert_ffn_fp8_decode_max_n = 1;  // expert_ffn on FP8 weights at n <= this (at most 16; 0: never):
                                         // fp8_decode (w1|w3), fp8_decode (w2). H200 run 73 (one-wave schedules):
                                         // n=1 13.9 vs 19.5 µs on the moe gemv; n=16 46.1 vs 23.5 µs
@@ -52,6 +52,9 @@ struct KernelPaths {
   bool hc_mix_staged = true;            // hc_pre/hc_head mix at T > 128: fn staged in shared memory, x prefetched
                                         // (hc_mix_staged_kernel; else hc_mix_kernel, H200 run 97: 2.56 ms at 8K)
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
+  int64_t hc_tiny_max_t = 8;            // hc mix plans: tokens up to which a CTA mixes one token (Tiny), else 4.
+                                        // H200 run 149 at T=8: hc_pre_norm 11.1 vs 22.0 us, hc_head 6.6 vs 11.8
+                                        // (was 2); at T=64 Tiny was no faster (hc_pre_norm 25.9 vs 24.7 us)
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
   bool pdl = true;                      // programmatic dependent launch for every kernel (common/pdl.cuh)

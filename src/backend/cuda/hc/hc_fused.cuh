@@ -76,8 +76,18 @@ __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_
 
 template <int kHc, bool kPre, int kTpt, int kVec>
 __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const __grid_constant__ HcFusedParams p) {
-  grid_dependency_sync();
   constexpr int kMix = kPre ? (2 + kHc) * kHc : kHc;
+  // fn is a weight (no kernel writes it): the mix threads' fn vectors go to L2 while the previous kernel still
+  // runs (common/pdl.cuh), so the mix after the wait reads them from L2 rather than HBM.
+  if (threadIdx.x < kHcFusedLanes * kHcFusedGroups) {
+    const int split = static_cast<int>(blockIdx.y) * kHcFusedGroups + static_cast<int>(threadIdx.x) / kHcFusedLanes;
+    const int k_begin = split * p.k_slice, k_end = min(p.width, k_begin + p.k_slice);
+    for (int k = k_begin + (static_cast<int>(threadIdx.x) % kHcFusedLanes) * kVec; k < k_end; k += kHcFusedLanes * kVec)
+#pragma unroll
+      for (int o = 0; o < kMix; ++o)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p.fn + static_cast<int64_t>(o) * p.width + k));
+  }
+  grid_dependency_sync();
   static_assert(kMix <= 32 && kHc * kHc <= 32, "one warp holds mu and C");
   constexpr int kLanes = kHcFusedLanes, kGroups = kHcFusedGroups;
   constexpr int kMixThreads = kLanes * kGroups, kMixWarps = kMixThreads / 32, kWarpsPerGroup = kLanes / 32;
@@ -144,14 +154,33 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
 
   const bool staged = p.splits <= kStage;
   if (staged) {
+    // Every load of a thread issued before its first store (a loop of load-store pairs waited for one L2 round
+    // trip per iteration).
+    constexpr int kMuIters = (kStage * kTpt * kMix + kThreads - 1) / kThreads;
+    constexpr int kSsIters = (kStage * kTpt + kThreads - 1) / kThreads;
     const int per_split = n_tok * kMix;  // the tile's partials of one split are contiguous
-    for (int i = tid; i < p.splits * per_split; i += kThreads) {
-      const int s = i / per_split, r = i % per_split;
-      s_part[s * kTpt * kMix + r] = __ldcg(p.part_mu + (static_cast<int64_t>(s) * p.T + t0) * kMix + r);
+    const int n_mu = p.splits * per_split, n_ss = p.splits * n_tok;
+    float v[kMuIters];
+    double w[kSsIters];
+#pragma unroll
+    for (int j = 0; j < kMuIters; ++j) {
+      const int i = tid + j * kThreads, s = i / per_split, r = i % per_split;
+      if (i < n_mu) v[j] = __ldcg(p.part_mu + (static_cast<int64_t>(s) * p.T + t0) * kMix + r);
     }
-    for (int i = tid; i < p.splits * n_tok; i += kThreads) {
-      const int s = i / n_tok, tt = i % n_tok;
-      s_pss[s * kTpt + tt] = __ldcg(p.part_ss + static_cast<int64_t>(s) * p.T + t0 + tt);
+#pragma unroll
+    for (int j = 0; j < kSsIters; ++j) {
+      const int i = tid + j * kThreads, s = i / n_tok, tt = i % n_tok;
+      if (i < n_ss) w[j] = __ldcg(p.part_ss + static_cast<int64_t>(s) * p.T + t0 + tt);
+    }
+#pragma unroll
+    for (int j = 0; j < kMuIters; ++j) {
+      const int i = tid + j * kThreads, s = i / per_split, r = i % per_split;
+      if (i < n_mu) s_part[s * kTpt * kMix + r] = v[j];
+    }
+#pragma unroll
+    for (int j = 0; j < kSsIters; ++j) {
+      const int i = tid + j * kThreads, s = i / n_tok, tt = i % n_tok;
+      if (i < n_ss) s_pss[s * kTpt + tt] = w[j];
     }
   }
   __syncthreads();
@@ -164,11 +193,15 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
   if (tail_tok) {
     const int64_t t = t0 + tt;
     double ss = 0.0;
-    if (staged) {
-      if (lane < kMix)
+    if (staged) {  // in split order; unrolled so that the shared-memory loads run ahead of the adds
+      if (lane < kMix) {
+#pragma unroll 8
         for (int s = 0; s < p.splits; ++s) mu += s_part[(s * kTpt + tt) * kMix + lane];
-      if (lane == 0)
+      }
+      if (lane == 0) {
+#pragma unroll 8
         for (int s = 0; s < p.splits; ++s) ss += s_pss[s * kTpt + tt];
+      }
     } else {
       if (lane < kMix)
         for (int s = 0; s < p.splits; ++s) mu += __ldcg(p.part_mu + (static_cast<int64_t>(s) * p.T + t) * kMix + lane);

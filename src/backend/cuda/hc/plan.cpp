@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "backend/cuda/common/kernel_paths.h"
+
 namespace dsv4::cuda {
 
 HcMixPlan plan_hc_mix(int64_t T, int64_t width, int64_t n_mix, int sms) {
@@ -18,7 +20,7 @@ HcMixPlan plan_hc_mix(int64_t T, int64_t width, int64_t n_mix, int sms) {
   p.mix = n_mix <= 4 ? 4 : 24;
   p.vec = width % 4 == 0 ? 4 : 1;
   int lanes = 0;
-  if (T <= 2) {
+  if (T <= kernel_paths().hc_tiny_max_t) {
     p.config = HcMixConfig::Tiny, lanes = 64, p.threads = 64, p.tokens_per_cta = 1;
   } else if (T <= 128) {
     p.config = HcMixConfig::Small, lanes = 64, p.threads = 64, p.tokens_per_cta = 4;

@@ -2,8 +2,9 @@
 // hc_mix_kernel is a skinny GEMV/GEMM [T, hc*D] x [hc*D, n_mix] on f32 CUDA cores. A thread owns kTpt tokens
 // and one K lane (a float4 of the row per step); kLanes threads of a group split K and are reduced by warp
 // shuffles, kGroups groups share a CTA (kTpt * kGroups tokens per CTA, fn tiles reused through L1). Three
-// compiled configurations: T <= 2 (1 token per CTA), T <= 128 (4 tokens per CTA), larger T (32 tokens per
-// CTA, fn read once per 32 tokens). The K range is split over grid.y so small T still fills the GPU.
+// compiled configurations: T <= kernel_paths().hc_tiny_max_t (default 8; 1 token per CTA), T <= 128 (4 tokens
+// per CTA), larger T (32 tokens per CTA, fn read once per 32 tokens). The K range is split over grid.y so small
+// T still fills the GPU.
 // hc_finish_kernel / hc_post_kernel: grid (T, D chunks); the chunks per token shrink as T grows.
 #pragma once
 #include <cstdint>

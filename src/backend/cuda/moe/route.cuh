@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_co
 __global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __grid_constant__ RouteParams p) {
   grid_dependency_sync();
   __shared__ float s[kRouteMaxExperts];
-  __shared__ float key[kRouteMaxExperts];
+  __shared__ __align__(16) float key[kRouteMaxExperts];
   __shared__ int32_t chosen[kRouteMaxTopK];
   const int t = blockIdx.x, tid = threadIdx.x;
   const float* z = p.logits + static_cast<int64_t>(t) * p.E;
@@ -126,13 +126,20 @@ __global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __g
       chosen[k] = e;
     }
   } else {
+    // The count reads 4 keys per 16-byte broadcast load, 4 loads in flight (one 4-byte load per key, one at a
+    // time, left it latency-bound: 6.9 us for one token, H200 run 147 profile).
+    const float4* key4 = reinterpret_cast<const float4*>(key);
+    const int e4 = p.E / 4;
     for (int e = tid; e < p.E; e += kRouteRankThreads) {
       const float ke = key[e];
       int rank = 0;
-      for (int j = 0; j < p.E; ++j) {
-        const float kj = key[j];
-        rank += (kj > ke) | ((kj == ke) & (j < e));
+      auto beats = [&](float kj, int j) { return (kj > ke) | ((kj == ke) & (j < e)); };
+#pragma unroll 4
+      for (int j4 = 0; j4 < e4; ++j4) {
+        const float4 k = key4[j4];
+        rank += beats(k.x, 4 * j4) + beats(k.y, 4 * j4 + 1) + beats(k.z, 4 * j4 + 2) + beats(k.w, 4 * j4 + 3);
       }
+      for (int j = 4 * e4; j < p.E; ++j) rank += beats(key[j], j);
       if (rank < p.top_k) {
         sel[rank] = e;
         chosen[rank] = e;

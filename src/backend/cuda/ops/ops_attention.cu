@@ -182,7 +182,6 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   const cuda::SparseAttnOptions opt{
       .allow_wide = paths.sparse_attn_wide,
       .allow_wgmma = paths.attn_wgmma && (!fp8 || rope == 64),
-      .wgmma_share_p = paths.attn_share_p,
       .wgmma_min_queries = paths.attn_wgmma_min_q,
       .max_cluster = paths.attn_cluster ? cuda::sparse_attention_max_cluster(false) : 0,
       .max_cluster_wide = paths.attn_cluster ? cuda::sparse_attention_max_cluster(true) : 0,

@@ -87,6 +87,24 @@ int64_t fp8_gemv_max_m() {
   const int64_t forced = cuda::kernel_paths().linear_fp8_gemv_max_m;
   return forced >= 0 ? std::min<int64_t>(forced, kGemvMaxM) : 4;
 }
+// Rows up to which linear, gemv_pair and grouped_linear run a GEMV kernel rather than a dense GEMM (`rule`: the
+// per-call default below). DSV4_CUDA_PATHS linear_gemv_max_m=<m> overrides it (the op test's A/B rows).
+int64_t gemv_max_m(int64_t rule) {
+  const int64_t forced = cuda::kernel_paths().linear_gemv_max_m;
+  return forced >= 0 ? forced : rule;
+}
+// The GEMV's rows for a weight of n_elems in Bf16 numerics. Its time grows with M (it reads every x row per weight
+// vector) while the dense GEMM's stays ~16 µs at M <= 16 for these sizes, so the crossover falls as the weight
+// grows. H200 run 148 (µs, GEMV / dense): compressor 1024 x 4096 M=4 12.7 / 16.4, M=8 21.2 / 16.2, M=16 39.4 /
+// 17.9; gate 256 x 4096 M=16 11.4 / 22.7; weights_proj 64 x 4096 M=16 10.3 / 25.2: the GEMV while M · n_elems
+// <= 24 Mi (gate and weights_proj at every M <= 16, the compressor to M = 6). A weight as large as the Flash head
+// (129280 x 4096) keeps the GEMV to M = 4 (bench run 31: 1.1 ms at M = 8 against 0.25 ms at M = 1, where the GEMV
+// reads it at the copy rate). Other formats: the GEMV to kGemvMaxM.
+int64_t bf16_gemv_max_m(WeightFormat f, int64_t n_elems) {
+  if (f != WeightFormat::Bf16 || n_elems <= 0) return kGemvMaxM;
+  if (n_elems >= (int64_t{256} << 20)) return 4;
+  return std::clamp<int64_t>((int64_t{24} << 20) / n_elems, 1, kGemvMaxM);
+}
 constexpr size_t kMaxWorkspaceBytes = 32ull << 20;  // cuBLASLt workspace cap
 
 struct PlanCache {
@@ -401,15 +419,14 @@ void CudaOps::linear(const Tensor& x, const Weight& w, Tensor& y, LinearKind kin
     lp.x_bf16 = true;
   }
   const bool bf16 = bf16_acts() && ref.format != WeightFormat::F32 && ref.format != WeightFormat::F16;
-  // A weight as large as the Flash head (129280 x 4096 bf16) goes to the tensor cores from M = 5: the GEMV reads
-  // every x row per weight vector and took 1.1 ms at M = 8 against 0.25 ms at M = 1 (bench run 31).
-  const int64_t gemv_max = bf16 && N * K >= (int64_t{256} << 20) ? 4 : kGemvMaxM;
+  const int64_t gemv_max = gemv_max_m(bf16 ? bf16_gemv_max_m(ref.format, N * K) : kGemvMaxM);
   if (M <= gemv_max || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
 }
 
-// The Bf16 / F32 kinds at decode rows (M <= 16, where linear() runs the GEMV): both weights in one
-// linear_gemv16_kernel launch (rows [N1, N1 + N2) from w2 into y2), with linear()'s rounding flags. False when
-// that kernel does not take the pair (formats, alignment): the caller runs the two linears.
+// The Bf16 / F32 kinds at decode rows (M up to the GEMV limit of the stacked weight, bf16_gemv_max_m): both
+// weights in one linear_gemv16_kernel launch (rows [N1, N1 + N2) from w2 into y2), with linear()'s rounding
+// flags. False when that kernel does not take the pair (formats, alignment, rows): the caller runs the two
+// linears.
 bool CudaOps::gemv_pair(const Tensor& x, const Weight& w1, const Weight& w2, Tensor& y1, Tensor& y2,
                         LinearKind kind) {
   const int64_t K = w1.cols(), N1 = w1.rows(), N2 = w2.rows();
@@ -417,7 +434,9 @@ bool CudaOps::gemv_pair(const Tensor& x, const Weight& w1, const Weight& w2, Ten
       x.numel() % K != 0 || N1 + N2 > INT32_MAX || K > INT32_MAX || w1.quant != w2.quant)
     return false;
   const int64_t M = x.numel() / K;
-  if (M < 1 || M > kGemvMaxM || N1 * K >= (int64_t{256} << 20) || N2 * K >= (int64_t{256} << 20)) return false;
+  const WeightFormat f1 = weight_ref(dw_.get(w1), w1).format;
+  const int64_t gemv_max = gemv_max_m(bf16_acts() ? bf16_gemv_max_m(f1, (N1 + N2) * K) : kGemvMaxM);
+  if (M < 1 || M > gemv_max || N1 * K >= (int64_t{256} << 20) || N2 * K >= (int64_t{256} << 20)) return false;
   cuda::LinearGemvParams p;
   p.x = x.data();
   p.w = weight_ref(dw_.get(w1), w1);
@@ -522,7 +541,12 @@ void CudaOps::grouped_linear(const Tensor& x, const Weight& w, int64_t groups, T
       return;
     }
   }
-  if (M <= kGemvMaxM || !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream)) run_gemv(lp, ref, stream);
+  // FP8 weights past the fp8-gemv rows: the dense GEMM on the cached bf16 copy (H200 run 100, Flash wo_a: 27 µs at
+  // M = 32 against 51.8 / 153 µs for the fp8 gemv / gemv16 at M = 8).
+  const bool fp8_gemv_on = cuda::kernel_paths().linear_fp8_gemv && w.quant == weights::Quant::Fp8Block128;
+  if (M <= gemv_max_m(fp8_gemv_on ? fp8_gemv_max_m() : kGemvMaxM) ||
+      !run_dense(lp, w, dw_, ref, bf16, ctx_.lt(), stream))
+    run_gemv(lp, ref, stream);
 }
 
 void CudaOps::embed(const Weight& table, std::span<const int32_t> ids, Tensor& out) {

@@ -1,6 +1,7 @@
 // CudaSampler (cuda_sampler.h): validation, buffer growth, upload, launch, one download.
 #include "backend/cuda/sampling/cuda_sampler.h"
 
+#include <algorithm>
 #include <string>
 
 #include "backend/cuda/ops/context.h"
@@ -43,9 +44,11 @@ std::vector<SampleRowResult> CudaSampler::sample(Tensor& logits, std::span<const
   ensure(results_, rows.size() * sizeof(SampleRowResult));
   rows_.upload(rows.data(), rows.size_bytes(), s);
   if (!edits.empty()) edits_.upload(edits.data(), edits.size_bytes(), s);
+  const bool greedy_only = std::all_of(rows.begin(), rows.end(),
+                                       [](const SampleRowParams& r) { return r.greedy != 0 && r.n_logprobs < 0; });
   launch_sample({.logits = logits.data(), .rows = rows_.as<SampleRowParams>(), .edits = edits_.as<SampleEdit>(),
                  .results = results_.as<SampleRowResult>(), .n_rows = static_cast<int32_t>(rows.size()),
-                 .vocab = static_cast<int32_t>(logits.dim(1))},
+                 .vocab = static_cast<int32_t>(logits.dim(1)), .greedy_only = greedy_only ? 1 : 0},
                 s);
   ctx.download_bytes(out.data(), results_.data(), rows.size() * sizeof(SampleRowResult));
   for (size_t k = 0; k < out.size(); ++k)

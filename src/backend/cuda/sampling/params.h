@@ -53,7 +53,8 @@ struct SampleRowResult {
   float top_logprobs[kSampleMaxTopLogprobs] = {};
 };
 
-// Kernel parameters (passed const __grid_constant__); one CTA per row.
+// Kernel parameters (passed const __grid_constant__); one CTA per row (sample_kernel) or a cluster per row
+// (sample_greedy_kernel).
 struct SampleParams {
   float* __restrict__ logits;                   // f32 [n_logit_rows, vocab]; edited tokens rewritten in place
   const SampleRowParams* __restrict__ rows;     // [n_rows]
@@ -61,6 +62,7 @@ struct SampleParams {
   SampleRowResult* __restrict__ results;        // [n_rows]
   int32_t n_rows = 0;
   int32_t vocab = 0;
+  int32_t greedy_only = 0;  // 1: every row greedy with n_logprobs < 0 (sample_greedy_kernel may run them)
 };
 
 }  // namespace dsv4::cuda
