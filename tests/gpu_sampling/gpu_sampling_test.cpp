@@ -183,7 +183,8 @@ TEST(GpuSampling, MatchesHostSamplerDeepSeekVocab) {
   run_random(129280, 12, 2);
 }
 
-// Whole batches of greedy rows (penalties, biases, ties, -inf rows as above): one cluster per row.
+// Whole batches of greedy rows (penalties, biases, ties, -inf rows as above): one cluster per row up to 16 rows
+// (batches of 1, 2 and 7 rows), one CTA per row above (64, 129, 256).
 TEST(GpuSampling, GreedyBatchesMatchHostSampler) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   run_random(129280, 12, 3, true);

@@ -7,7 +7,7 @@
 //   for "the first element, in the reference's candidate order, at which the running weight crosses a target":
 //   4-bit digits, per-thread digit histograms (count, double weight) reduced in a fixed order, so the result is
 //   deterministic and independent of scheduling. The kept set is always {finite, key >= threshold, w >= min_p}.
-// sample_greedy_kernel: batches of up to 64 rows, all greedy without logprobs: a cluster of kGreedyCtas CTAs per
+// sample_greedy_kernel: batches of up to 16 rows, all greedy without logprobs: a cluster of kGreedyCtas CTAs per
 //   row (each scans a chunk; DSMEM combine), the same tokens, the row read by 8 SMs (H200, ncu, 129280 logits at
 //   B=1: 10.5 µs, run 150, against 25.2 µs for one CTA, run 149).
 // Exactness: kept sets and tokens equal the reference's except where a double running sum lands within a few
