@@ -54,6 +54,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "expert_ffn_lt_min_n") p.expert_ffn_lt_min_n = std::atoll(value.c_str());
     else if (name == "hc_fused") p.hc_fused = on;
     else if (name == "hc_tiny_max_t") p.hc_tiny_max_t = std::atoll(value.c_str());
+    else if (name == "hc_ctas_per_sm") p.hc_ctas_per_sm = std::atoll(value.c_str());
     else if (name == "hc_mix_staged") p.hc_mix_staged = on;
     else if (name == "rope_inline") p.rope_inline = on;
     else if (name == "copy_rows_inline") p.copy_rows_inline = on;

@@ -52,6 +52,9 @@ struct KernelPaths {
   bool hc_mix_staged = true;            // hc_pre/hc_head mix at T > 128: fn staged in shared memory, x prefetched
                                         // (hc_mix_staged_kernel; else hc_mix_kernel, H200 run 97: 2.56 ms at 8K)
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)
+  int64_t hc_ctas_per_sm = 2;           // hc mix plans: K splits aim at this many CTA groups per SM over the tiles.
+                                        // H200 run 153, 4 against 2: T=64 hc_pre_norm 22.9 vs 25.0 us, T=8 11.7 vs
+                                        // 10.5; 3-layer steps at B=8 / 64 within run-to-run noise or slower
   int64_t hc_tiny_max_t = 8;            // hc mix plans: tokens up to which a CTA mixes one token (Tiny), else 4.
                                         // H200 run 149 at T=8: hc_pre_norm 11.1 vs 22.0 us, hc_head 6.6 vs 11.8
                                         // (was 2); at T=64 Tiny was no faster (hc_pre_norm 25.9 vs 24.7 us)

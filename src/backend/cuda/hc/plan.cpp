@@ -30,7 +30,9 @@ HcMixPlan plan_hc_mix(int64_t T, int64_t width, int64_t n_mix, int sms) {
   p.tiles = (T + p.tokens_per_cta - 1) / p.tokens_per_cta;
   const int64_t step = static_cast<int64_t>(lanes) * p.vec;
   const int64_t n_steps = (width + step - 1) / step;
-  const int64_t want = std::max<int64_t>(1, (2 * static_cast<int64_t>(sms) + p.tiles - 1) / std::max<int64_t>(p.tiles, 1));
+  const int64_t per_sm = std::max<int64_t>(1, kernel_paths().hc_ctas_per_sm);
+  const int64_t want =
+      std::max<int64_t>(1, (per_sm * sms + p.tiles - 1) / std::max<int64_t>(p.tiles, 1));
   const int64_t splits = std::clamp<int64_t>(want, 1, n_steps);
   const int64_t steps_per_split = (n_steps + splits - 1) / splits;
   p.splits = static_cast<int>((n_steps + steps_per_split - 1) / steps_per_split);
