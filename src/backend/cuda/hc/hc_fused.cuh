@@ -77,17 +77,6 @@ __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_
 template <int kHc, bool kPre, int kTpt, int kVec>
 __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const __grid_constant__ HcFusedParams p) {
   constexpr int kMix = kPre ? (2 + kHc) * kHc : kHc;
-  // fn is a weight (no kernel writes it): the mix threads' fn vectors go to L2 while the previous kernel still
-  // runs (common/pdl.cuh), so the mix after the wait reads them from L2 rather than HBM.
-  if (threadIdx.x < kHcFusedLanes * kHcFusedGroups) {
-    const int split = static_cast<int>(blockIdx.y) * kHcFusedGroups + static_cast<int>(threadIdx.x) / kHcFusedLanes;
-    const int k_begin = split * p.k_slice, k_end = min(p.width, k_begin + p.k_slice);
-    for (int k = k_begin + (static_cast<int>(threadIdx.x) % kHcFusedLanes) * kVec; k < k_end; k += kHcFusedLanes * kVec)
-#pragma unroll
-      for (int o = 0; o < kMix; ++o)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(p.fn + static_cast<int64_t>(o) * p.width + k));
-  }
-  grid_dependency_sync();
   static_assert(kMix <= 32 && kHc * kHc <= 32, "one warp holds mu and C");
   constexpr int kLanes = kHcFusedLanes, kGroups = kHcFusedGroups;
   constexpr int kMixThreads = kLanes * kGroups, kMixWarps = kMixThreads / 32, kWarpsPerGroup = kLanes / 32;
@@ -97,6 +86,20 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kTpt;
   const int n_tok = static_cast<int>(min(static_cast<int64_t>(kTpt), p.T - t0));
+  // A mix thread's K split (group) and lane within it; its K range [k_begin, k_end) is empty past the last split.
+  const int group = tid / kLanes, lane_k = tid % kLanes;
+  const int k_begin = (static_cast<int>(blockIdx.y) * kGroups + group) * p.k_slice;
+  const int k_end = min(p.width, k_begin + p.k_slice);
+
+  // fn is a weight (no kernel writes it): the mix threads' fn vectors go to L2 while the previous kernel still
+  // runs (common/pdl.cuh), so the mix after the wait reads them from L2 rather than HBM.
+  if (tid < kMixThreads) {
+    for (int k = k_begin + lane_k * kVec; k < k_end; k += kLanes * kVec)
+#pragma unroll
+      for (int o = 0; o < kMix; ++o)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p.fn + static_cast<int64_t>(o) * p.width + k));
+  }
+  grid_dependency_sync();
 
   __shared__ float red[kMixWarps][kTpt][kMix];
   __shared__ double red_ss[kMixWarps][kTpt];
@@ -107,10 +110,6 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
 
   // Partials of this CTA's K splits (hc_mix_kernel's arithmetic).
   if (tid < kMixThreads) {
-    const int group = tid / kLanes, lane_k = tid % kLanes;
-    const int split = static_cast<int>(blockIdx.y) * kGroups + group;
-    const int k_begin = split * p.k_slice;
-    const int k_end = min(p.width, k_begin + p.k_slice);  // empty past the last split
     float acc[kTpt][kMix];
     double ss[kTpt];
     hc_mix_warp_sums<kMix, kTpt, kLanes, kVec>(p.x, p.fn, p.T, p.width, kMix, t0, k_begin, k_end, lane_k, acc, ss);
