@@ -44,6 +44,8 @@ std::string moe_gemv_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dty
 
 bool moe_fuse_enabled() { return kernel_paths().moe_fuse; }
 
+bool moe_fuse_route_enabled() { return kernel_paths().moe_fuse || kernel_paths().moe_fuse_route; }
+
 int moe_gemv_row_groups(bool gate_up, int64_t N, int64_t K, int64_t ctas_one_group) {
   const int64_t forced = gate_up ? kernel_paths().moe_gemv_groups_up : kernel_paths().moe_gemv_groups_down;
   const int64_t cols = gate_up ? 16 : 32;

@@ -35,6 +35,8 @@ std::string moe_route_align_unsupported(int64_t E, int64_t top_k, int64_t n_slot
 // Whether the fused decode launches are enabled (route+align in one kernel, the activation fake-quant inside the
 // gemv kernels): DSV4_MOE_FUSE=0 in the environment selects the separate kernels.
 bool moe_fuse_enabled();
+// Whether moe_experts routes and aligns in one launch (KernelPaths::moe_fuse_route, or moe_fuse).
+bool moe_fuse_route_enabled();
 
 inline constexpr int kMoeSimtBM = 32;
 inline constexpr int kMoeSimtBN = 64;
