@@ -434,20 +434,6 @@ void test_ops_moe(Env& env) {
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 256, Fmt::Mxfp4, 0}, false, true);
-  // Gemv CTAs of several column groups (moe_gemv.cuh "Row groups"), forced to 2 and 4 for gate/up and down: Flash
-  // routed MXFP4 experts (K = 4096 / 2048), the FP8 shared expert at n = 16 (two n-tiles), and a tiny shape whose
-  // K allows only one group (falls back).
-  for (const int64_t g : {2, 4}) {
-    const PathSwitch<int64_t> up(cuda::kernel_paths().moe_gemv_groups_up, g);
-    const PathSwitch<int64_t> down(cuda::kernel_paths().moe_gemv_groups_down, g);
-    const char* flash = g == 2 ? "flash-groups2" : "flash-groups4";
-    test_moe_experts(env, Numerics{}, {flash, 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {flash, 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {flash, 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
-    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true, g == 2 ? "groups2" : "groups4");
-    test_moe_experts(env, Numerics{}, {g == 2 ? "tiny-groups2" : "tiny-groups4", 256, 128, 16, 2, 9, Fmt::Mxfp4, 0},
-                     true, false);
-  }
   // Prefill tile (128 slots): the Hopper wgmma kernel (moe_gemm_wgmma.cuh, the default) and the mma.sync kernel
   // (DSV4_CUDA_PATHS=moe_wgmma=0), both against the CPU: FP8 experts with gather, the Flash shared expert at 512
   // and 4096 rows, Flash routed experts at T = 512 and 4096 (the 4096 CPU reference takes a while: skipped when

@@ -53,8 +53,6 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "linear_gemv_max_m") p.linear_gemv_max_m = std::atoll(value.c_str());
     else if (name == "expert_ffn_fp8_decode_max_n") p.expert_ffn_fp8_decode_max_n = std::atoll(value.c_str());
     else if (name == "expert_ffn_lt_min_n") p.expert_ffn_lt_min_n = std::atoll(value.c_str());
-    else if (name == "moe_gemv_groups_up") p.moe_gemv_groups_up = std::atoll(value.c_str());
-    else if (name == "moe_gemv_groups_down") p.moe_gemv_groups_down = std::atoll(value.c_str());
     else if (name == "hc_fused") p.hc_fused = on;
     else if (name == "hc_tiny_max_t") p.hc_tiny_max_t = std::atoll(value.c_str());
     else if (name == "hc_ctas_per_sm") p.hc_ctas_per_sm = std::atoll(value.c_str());

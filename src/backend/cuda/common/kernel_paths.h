@@ -33,8 +33,6 @@ struct KernelPaths {
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
   bool indexer_wgmma = true;            // those scores on Mxfp4 key rows at head_dim 128 by wgmma (else mma.sync)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
-  int64_t moe_gemv_groups_up = -1;      // >= 1 forces the column groups per gemv CTA (moe_gemv.cuh), gate/up
-  int64_t moe_gemv_groups_down = -1;    // the same for down; -1: the rule of moe_gemv_row_groups (plan.cpp)
   bool moe_wgmma = true;                // prefill MoE GEMM on Hopper wgmma (else the mma.sync tile kernel)
   int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, 2 two producer warpgroups, or
                                         // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)

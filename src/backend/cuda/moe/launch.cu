@@ -115,23 +115,10 @@ void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream
 
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
 void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
-  constexpr int kCols = kGateUp ? 16 : 32;
-  const int64_t tiles = p.tiles ? max_tiles : 1;
-  MoeGemmParams q = p;
-  q.row_groups = moe_gemv_row_groups(kGateUp, p.N, p.K, p.N / kCols * tiles);
+  const dim3 grid(static_cast<unsigned>(p.N / (kGateUp ? 16 : 32)), static_cast<unsigned>(p.tiles ? max_tiles : 1));
   // bf16 A given: the pre-quantized operand; else f32 A fake-quantized in the kernel (fused input quant).
-  // Grouped CTAs only on the 2-n-tile kernel with bf16 A (the routed decode path; the fused-quant variant and the
-  // 64-row tile are register-bound already and launch few CTAs).
-  if (kNT != 2 || !q.a_bf16) q.row_groups = 1;
-  const dim3 grid(static_cast<unsigned>(p.N / (kCols * q.row_groups)), static_cast<unsigned>(tiles));
-  if (q.row_groups > 1) {
-    if constexpr (kNT == 2)
-      launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false, true>, grid, kMoeGemvWarps * 32, 0, stream, q);
-  } else if (q.a_bf16) {
-    launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false>, grid, kMoeGemvWarps * 32, 0, stream, q);
-  } else {
-    launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true>, grid, kMoeGemvWarps * 32, 0, stream, q);
-  }
+  if (p.a_bf16) launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false>, grid, kMoeGemvWarps * 32, 0, stream, p);
+  else launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true>, grid, kMoeGemvWarps * 32, 0, stream, p);
 }
 
 }  // namespace

@@ -14,10 +14,6 @@
 // the bf16 mma path expands (code · 2^(e - 127) is a normal bf16). Scales outside the one-multiply range take
 // two multiplies. f32 accumulation; the warps' partial sums are reduced through shared memory in warp order
 // (deterministic), then the shared epilogue (moe_store: clamped SwiGLU and routing weight, or the scatter).
-// Row groups (kGrouped, p.row_groups = G > 1; moe_gemv_row_groups keeps K % (256 * kW) == 0): a CTA covers G groups of kCols
-// columns one after the other, as one stream of G * K / 128 supersteps: the first superstep of group g + 1 is
-// loaded while group g's last one computes, and group g is reduced and stored while those loads are in flight.
-// Fewer, longer CTAs: at K = 2048 (down) a CTA of one group has two supersteps per warp, about one load latency.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -116,7 +112,7 @@ __device__ __forceinline__ void gemv_fake_quant_a(const uint4 (&xw)[8], uint4 (&
   for (int c = 0; c < 4; ++c) xv[c] = make_uint4(packed[4 * c], packed[4 * c + 1], packed[4 * c + 2], packed[4 * c + 3]);
 }
 
-template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false, bool kGrouped = false>
+template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false>
 __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_mma_kernel(const __grid_constant__ MoeGemmParams p) {
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int kRaw = kFp4 ? 1 : 2;          // uint4 per (matrix row) per superstep
@@ -138,13 +134,9 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
   }
   rows = min(rows, 8 * kNT);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
-  const int G = kGrouped ? p.row_groups : 1;  // kGrouped = false: the code of one group, nothing added
-  const int n0 = blockIdx.x * kCols * G;
-  const int K = p.K, S = K / 128, SS = G * S;
+  const int n0 = blockIdx.x * kCols;
+  const int K = p.K, S = K / 128;
   const int64_t row_bytes = kFp4 ? K / 2 : K;
-  // Offsets of the next row group: kCols rows further (FP8: the same 128-row scale block, kCols * G <= 128).
-  const int64_t grp_w = static_cast<int64_t>(kGateUp ? 16 : 32) * row_bytes;
-  const int64_t grp_s = kFp4 ? static_cast<int64_t>(kGateUp ? 16 : 32) * (K / 32) : 0;
   const MoeWeightPtr wp0 = p.w1[expert];
   const MoeWeightPtr wp1 = kGateUp ? p.w3[expert] : wp0;
 
@@ -200,29 +192,25 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
     uint32_t sc[2][2];
     uint4 xw[kXW];
   };
-  // Stream position j (0 .. SS): row group j / S, superstep j % S.
-  auto load_w = [&](int j, Stage& st) {
-    const int gi = kGrouped ? j / S : 0, s = j - gi * S;
-    const int64_t ow = gi * grp_w + static_cast<int64_t>(s) * (kFp4 ? 64 : 128), os = gi * grp_s;
+  auto load_w = [&](int s, Stage& st) {
 #pragma unroll
     for (int a = 0; a < 2; ++a)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const uint4* src = reinterpret_cast<const uint4*>(wrow[a][h] + ow);
+        const uint4* src = reinterpret_cast<const uint4*>(wrow[a][h] + static_cast<int64_t>(s) * (kFp4 ? 64 : 128));
 #pragma unroll
         for (int c = 0; c < kRaw; ++c) st.raw[a][h][c] = __ldg(src + c);
-        st.sc[a][h] = kFp4 ? __ldg(srow[a][h] + os + 4 * s) : (h == 0 ? __ldg(srow[a][0] + s) : 0u);
+        st.sc[a][h] = kFp4 ? __ldg(srow[a][h] + 4 * s) : (h == 0 ? __ldg(srow[a][0] + s) : 0u);
       }
   };
-  auto load_a = [&](int j, Stage& st) {
-    const int s = kGrouped ? j % S : j;
+  auto load_a = [&](int s, Stage& st) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
 #pragma unroll
     for (int c = 0; c < kXW; ++c) st.xw[c] = xrow[0] ? __ldg(xrow[0] + s * (4 * kXW) + c) : zero;
   };
-  auto load = [&](int j, Stage& st) {
-    load_w(j, st);
-    load_a(j, st);
+  auto load = [&](int s, Stage& st) {
+    load_w(s, st);
+    load_a(s, st);
   };
   auto load_x = [&](int s, int nt, uint4 (&xv)[4]) {
     uint4 xw[kXW];
@@ -238,10 +226,9 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
     moe_mma_bf16(acc[1][nt], f1, b);
   };
 
-  // Stream position j from `cur` while `nxt` receives position j + kW (when there is one).
-  auto superstep = [&](int j, const Stage& cur, Stage& nxt) {
-    if (j + kW < SS) load(j + kW, nxt);
-    const int s = kGrouped ? j % S : j;
+  // Superstep s from `cur` while `nxt` receives superstep s + kW (when there is one).
+  auto superstep = [&](int s, const Stage& cur, Stage& nxt) {
+    if (s + kW < S) load(s + kW, nxt);
     GemvScale gs[2][2];
 #pragma unroll
     for (int a = 0; a < 2; ++a)
@@ -313,58 +300,42 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
     else compute.template operator()<false>();
   };
 
-  // Reduce the warps' partial sums of row group gi (warp order), store them, one n-tile at a time, and clear
-  // the accumulators for the next group.
-  auto flush = [&](int gi) {
-    const int c0 = n0 + gi * kCols;
+  // Two stages used in turn (no register copies between supersteps).
+  Stage st0, st1;
+  int s = warp;
+  if (s < S) load_w(s, st0);
+  if (!wait_first) grid_dependency_sync();
+  if (s < S) load_a(s, st0);
+  for (; s < S; s += 2 * kW) {
+    superstep(s, st0, st1);
+    if (s + kW >= S) break;
+    superstep(s + kW, st1, st0);
+  }
+
+  // Reduce the warps' partial sums (warp order) and store, one n-tile at a time.
 #pragma unroll
-    for (int nt = 0; nt < kNT; ++nt) {
-      if (nt < nact) {
-        __syncthreads();
+  for (int nt = 0; nt < kNT; ++nt) {
+    if (nt < nact) {
+      __syncthreads();
 #pragma unroll
-        for (int a = 0; a < 2; ++a)
+      for (int a = 0; a < 2; ++a)
 #pragma unroll
-          for (int r = 0; r < 4; ++r) red[warp][a][r][lane] = acc[a][nt][r];
-        __syncthreads();
-        for (int idx = threadIdx.x; idx < (kGateUp ? 128 : 256); idx += kW * 32) {
-          const int a = kGateUp ? 0 : idx >> 7, r = (idx >> 5) & 3, l = idx & 31;
-          // C fragment: c0 (row g, slot 2q), c1 (row g, slot 2q + 1), c2 / c3 rows g + 8.
-          const int slot = 8 * nt + 2 * (l & 3) + (r & 1);
-          const int col = c0 + 16 * a + (l >> 2) + 8 * (r >> 1);
-          float s0 = 0.0f, s1 = 0.0f;
+        for (int r = 0; r < 4; ++r) red[warp][a][r][lane] = acc[a][nt][r];
+      __syncthreads();
+      for (int idx = threadIdx.x; idx < (kGateUp ? 128 : 256); idx += kW * 32) {
+        const int a = kGateUp ? 0 : idx >> 7, r = (idx >> 5) & 3, l = idx & 31;
+        // C fragment: c0 (row g, slot 2q), c1 (row g, slot 2q + 1), c2 / c3 rows g + 8.
+        const int slot = 8 * nt + 2 * (l & 3) + (r & 1);
+        const int col = n0 + 16 * a + (l >> 2) + 8 * (r >> 1);
+        float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
-          for (int w = 0; w < kW; ++w) {
-            s0 += red[w][a][r][l];
-            if (kGateUp) s1 += red[w][1][r][l];
-          }
-          if (slot < rows) moe_store<kGateUp>(p, row0 + slot, col, s0, s1);
+        for (int w = 0; w < kW; ++w) {
+          s0 += red[w][a][r][l];
+          if (kGateUp) s1 += red[w][1][r][l];
         }
+        if (slot < rows) moe_store<kGateUp>(p, row0 + slot, col, s0, s1);
       }
     }
-#pragma unroll
-    for (int a = 0; a < 2; ++a)
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-        for (int r = 0; r < 4; ++r) acc[a][nt][r] = 0.0f;
-  };
-
-  // Two stages used in turn (no register copies between supersteps). With G > 1 every warp has an even number
-  // of supersteps per group (S % (2 kW) == 0), so each group starts on st0 and the inner loop never breaks early;
-  // every warp reaches each flush (its barriers).
-  Stage st0, st1;
-  int j = warp;
-  if (j < SS) load_w(j, st0);
-  if (!wait_first) grid_dependency_sync();
-  if (j < SS) load_a(j, st0);
-  for (int gi = 0; gi < G; ++gi) {
-    const int end = (gi + 1) * S;
-    for (; j < end; j += 2 * kW) {
-      superstep(j, st0, st1);
-      if (j + kW >= end) break;
-      superstep(j + kW, st1, st0);
-    }
-    flush(gi);
   }
 }
 

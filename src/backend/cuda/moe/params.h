@@ -104,7 +104,6 @@ struct MoeGemmParams {
   int32_t round_bf16 = 0;
   float limit = 0.0f;                   // swiglu limit, <= 0: none
   int32_t single_rows = 0;              // rows of the one tile when tiles == nullptr (gemv paths)
-  int32_t row_groups = 1;               // gemv paths: column groups per CTA (set by launch_moe_gemm)
   MoeWeightFormat format = MoeWeightFormat::F32;
   MoeScaleDtype scale_dtype = MoeScaleDtype::E8m0;
 };

@@ -46,16 +46,6 @@ bool moe_fuse_enabled() { return kernel_paths().moe_fuse; }
 
 bool moe_fuse_route_enabled() { return kernel_paths().moe_fuse || kernel_paths().moe_fuse_route; }
 
-int moe_gemv_row_groups(bool gate_up, int64_t N, int64_t K, int64_t ctas_one_group) {
-  const int64_t forced = gate_up ? kernel_paths().moe_gemv_groups_up : kernel_paths().moe_gemv_groups_down;
-  const int64_t cols = gate_up ? 16 : 32;
-  (void)ctas_one_group;
-  int64_t g = forced >= 1 ? forced : 1;
-  g = std::min<int64_t>(g, 128 / cols);
-  while (g > 1 && (K % (256 * kMoeGemvWarps) != 0 || N % (cols * g) != 0)) g /= 2;
-  return static_cast<int>(std::max<int64_t>(g, 1));
-}
-
 bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {

@@ -58,9 +58,6 @@ int64_t moe_max_tiles(int64_t n_slots, int64_t n_experts, int bm);
 std::string moe_mma_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K);
 // Empty when the gemv paths support the weight set.
 std::string moe_gemv_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dtype, int64_t N, int64_t K);
-// Column groups per gemv CTA (moe_gemv.cuh "Row groups"): KernelPaths::moe_gemv_groups_up / _down when set, else
-// the rule in plan.cpp; 1 where the shape does not allow more (K % (256 kMoeGemvWarps), N % (cols G), cols G <= 128).
-int moe_gemv_row_groups(bool gate_up, int64_t N, int64_t K, int64_t ctas_one_group);
 // Whether the gemv paths are enabled: DSV4_MOE_GEMV=0 in the environment selects the older mma paths.
 bool moe_gemv_enabled();
 // Prefill tile (128 slots) when kernel_paths().moe_wgmma; else the decode tile while the average slot count per
