@@ -381,6 +381,16 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, Numerics{}, {"gemv-hash", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
     test_moe_experts(env, Numerics{}, {"gemv-1024-slots", 256, 128, 256, 8, 128, Fmt::Mxfp4, 0}, true, false);
   }
+  // The 2-n-tile gemv with its warp count forced against the rule (moe_gemv_warps: 4 up to K = 2048, else 8):
+  // gate/up (K = 4096) on four warps, down (K = 2048) on eight; the FP8 shared expert at n = 16 (two n-tiles).
+  for (const int64_t wc : {4, 8}) {
+    const PathSwitch<int64_t> warps(cuda::kernel_paths().moe_gemv_warps, wc);
+    const char* name = wc == 4 ? "flash-warps4" : "flash-warps8";
+    test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
+    test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
+    test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true, wc == 4 ? "warps4" : "warps8");
+  }
   // Route+align in one launch without the in-kernel act quantization (moe_fuse_route): Flash T = 1, 8, 64 and
   // hash routing.
   {

@@ -116,9 +116,19 @@ void launch_wgmma(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
 void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.N / (kGateUp ? 16 : 32)), static_cast<unsigned>(p.tiles ? max_tiles : 1));
-  // bf16 A given: the pre-quantized operand; else f32 A fake-quantized in the kernel (fused input quant).
-  if (p.a_bf16) launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false>, grid, kMoeGemvWarps * 32, 0, stream, p);
-  else launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true>, grid, kMoeGemvWarps * 32, 0, stream, p);
+  // bf16 A given: the pre-quantized operand; else f32 A fake-quantized in the kernel (fused input quant). The
+  // 2-n-tile kernel with four warps at short K (moe_gemv_warps); the 64-row tile keeps eight (one CTA per SM).
+  auto go = [&]<int kW>() {
+    if (p.a_bf16) launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false, kW>, grid, kW * 32, 0, stream, p);
+    else launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true, kW>, grid, kW * 32, 0, stream, p);
+  };
+  if constexpr (kNT == 2) {
+    if (moe_gemv_warps(p.K) == kMoeGemvWarpsShortK) {
+      go.template operator()<kMoeGemvWarpsShortK>();
+      return;
+    }
+  }
+  go.template operator()<kMoeGemvWarps>();
 }
 
 }  // namespace

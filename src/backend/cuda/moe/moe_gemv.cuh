@@ -112,12 +112,13 @@ __device__ __forceinline__ void gemv_fake_quant_a(const uint4 (&xw)[8], uint4 (&
   for (int c = 0; c < 4; ++c) xv[c] = make_uint4(packed[4 * c], packed[4 * c + 1], packed[4 * c + 2], packed[4 * c + 3]);
 }
 
-template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false>
-__global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_mma_kernel(const __grid_constant__ MoeGemmParams p) {
+// kW warps per CTA (kMoeGemvWarps, or kMoeGemvWarpsShortK where a warp would otherwise get two supersteps or
+// fewer: the per-warp set-up and the reduction are then spread over four).
+template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false, int kW = kMoeGemvWarps>
+__global__ void __launch_bounds__(kW * 32, kNT > 2 ? 1 : 16 / kW) moe_gemv_mma_kernel(const __grid_constant__ MoeGemmParams p) {
   constexpr bool kFp4 = kFmt == MoeWeightFormat::Mxfp4;
   constexpr int kRaw = kFp4 ? 1 : 2;          // uint4 per (matrix row) per superstep
   constexpr int kCols = kGateUp ? 16 : 32;    // output columns per CTA
-  constexpr int kW = kMoeGemvWarps;
   __shared__ float red[kW][2][4][32];
 
   // PDL (common/pdl.cuh): a tile list and a slot permutation come from kernels (moe_align), so with either the
@@ -229,11 +230,8 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
   // Superstep s from `cur` while `nxt` receives superstep s + kW (when there is one).
   auto superstep = [&](int s, const Stage& cur, Stage& nxt) {
     if (s + kW < S) load(s + kW, nxt);
+    constexpr uint32_t kBias = kFp4 ? 126u : 120u;
     GemvScale gs[2][2];
-#pragma unroll
-    for (int a = 0; a < 2; ++a)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) gs[a][h] = kFp4 ? gemv_scale(cur.sc[a][h], 126u) : gemv_scale(cur.sc[a][0], 120u);
     // A fragment {a0, a1, a2, a3} of set a, mma step t; kTwo: some lane needs two scale multiplies.
     auto decode = [&]<bool kTwo>(int a, int t, uint32_t (&f)[4]) {
 #pragma unroll
@@ -295,9 +293,28 @@ __global__ void __launch_bounds__(kMoeGemvWarps * 32, kNT > 2 ? 1 : 2) moe_gemv_
         }
       }
     };
-    // Warp-uniform: the common case (every scale in the one-multiply range) has no predicated second multiply.
-    if (__any_sync(0xffffffffu, gs[0][0].two || gs[0][1].two || gs[1][0].two || gs[1][1].two)) compute.template operator()<true>();
-    else compute.template operator()<false>();
+    // Warp-uniform: the common case (every scale in the one-multiply range, x + bias <= 254) has no predicated
+    // second multiply and needs only m1 = 2^(x - 127 + bias) as bf16x2: one multiply-add of the scale byte (the
+    // bf16 exponent field x + bias at bits 7 and 23). The rare case takes gemv_scale's full set.
+    const uint32_t mx = kFp4 ? max(max(cur.sc[0][0], cur.sc[0][1]), max(cur.sc[1][0], cur.sc[1][1]))
+                             : max(cur.sc[0][0], cur.sc[1][0]);
+    if (__any_sync(0xffffffffu, mx > 254u - kBias)) {
+#pragma unroll
+      for (int a = 0; a < 2; ++a)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) gs[a][h] = gemv_scale(kFp4 ? cur.sc[a][h] : cur.sc[a][0], kBias);
+      compute.template operator()<true>();
+    } else {
+#pragma unroll
+      for (int a = 0; a < 2; ++a)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          gs[a][h].m1 = (kFp4 ? cur.sc[a][h] : cur.sc[a][0]) * 0x00800080u + kBias * 0x00800080u;
+          gs[a][h].m2 = 0u;
+          gs[a][h].two = false;
+        }
+      compute.template operator()<false>();
+    }
   };
 
   // Two stages used in turn (no register copies between supersteps).

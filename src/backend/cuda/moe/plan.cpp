@@ -48,6 +48,12 @@ bool moe_fuse_route_enabled() { return kernel_paths().moe_fuse || kernel_paths()
 
 bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
+int moe_gemv_warps(int64_t K) {
+  const int64_t forced = kernel_paths().moe_gemv_warps;
+  if (forced == kMoeGemvWarps || forced == kMoeGemvWarpsShortK) return static_cast<int>(forced);
+  return K / 128 <= 16 ? kMoeGemvWarpsShortK : kMoeGemvWarps;
+}
+
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {
   // With the wgmma kernel the 128-slot tile wins at any slot count above the gemv range: the 16-slot mma.sync
   // tiles re-read each expert's weights per 16 slots and stall on them (Flash T=512, 12 slots per expert: 10.5

@@ -47,6 +47,11 @@ inline constexpr int kMoeMmaBK = 64;
 inline constexpr int kMoeMmaBN = 64;
 
 inline constexpr int kMoeGemvWarps = 8;
+inline constexpr int kMoeGemvWarpsShortK = 4;
+// Warps per CTA of the 2-n-tile gemv kernel at reduction length K: KernelPaths::moe_gemv_warps when 4 or 8, else
+// kMoeGemvWarpsShortK up to K = 2048 (the routed down projection: 16 supersteps, four per warp), kMoeGemvWarps
+// above.
+int moe_gemv_warps(int64_t K);
 
 enum class MoeGemmPath { Simt, MmaDecode, MmaPrefill, MmaGemv, MmaGemvWide };
 
