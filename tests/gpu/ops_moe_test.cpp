@@ -381,8 +381,8 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, Numerics{}, {"gemv-hash", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
     test_moe_experts(env, Numerics{}, {"gemv-1024-slots", 256, 128, 256, 8, 128, Fmt::Mxfp4, 0}, true, false);
   }
-  // The 2-n-tile gemv with its warp count forced against the rule (moe_gemv_warps: 4 up to K = 2048, else 8):
-  // gate/up (K = 4096) on four warps, down (K = 2048) on eight; the FP8 shared expert at n = 16 (two n-tiles).
+  // The 2-n-tile gemv with its warp count forced against the rule (moe_gemv_warps: 4 from 4 CTAs per SM, else 8):
+  // routed experts on eight warps, the FP8 shared expert at n = 16 (one tile, two n-tiles) on four.
   for (const int64_t wc : {4, 8}) {
     const PathSwitch<int64_t> warps(cuda::kernel_paths().moe_gemv_warps, wc);
     const char* name = wc == 4 ? "flash-warps4" : "flash-warps8";

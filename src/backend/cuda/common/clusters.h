@@ -1,4 +1,4 @@
-// Thread-block cluster occupancy on the current device (host code): the attention plan uses it to pick the
+// Thread-block cluster occupancy and the SM count of the current device (host code): the attention plan uses it to pick the
 // largest cluster that can be resident, the fp8_decode schedule to keep its grid within one wave of clusters.
 #pragma once
 #include <cuda_runtime.h>
@@ -6,6 +6,19 @@
 #include <cstddef>
 
 namespace dsv4::cuda {
+
+// SMs of the current device, read once per process (the engine uses one device).
+inline int current_sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return 0;
+    }
+    return v;
+  }();
+  return n;
+}
 
 // Clusters of `size` CTAs (along x) of `kernel`, each with `threads` threads and `smem` bytes of dynamic shared
 // memory, that the current device runs at once (cudaOccupancyMaxActiveClusters); 0 when the query fails (the

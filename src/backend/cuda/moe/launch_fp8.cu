@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "backend/cuda/common/clusters.h"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/launch.h"
@@ -26,12 +27,8 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
   check(p.tiles && p.n_tiles && p.out, "moe fp8: null operand");
   if (max_tiles == 0) return;
   const int64_t smem = MoeF8Smem::bytes();
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    DSV4_CUDA_CHECK(cudaGetDevice(&dev));
-    DSV4_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
+  const int sms = current_sm_count();
+  check(sms > 0, "moe fp8: no SM count for the current device");
   // DSV4_MOE_FP8_PROF=1: the clock64-instrumented kernel; each launch is synchronized and its phase cycles
   // printed to stderr (measurement only).
   static const bool prof = [] {

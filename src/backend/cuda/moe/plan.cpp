@@ -48,10 +48,10 @@ bool moe_fuse_route_enabled() { return kernel_paths().moe_fuse || kernel_paths()
 
 bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
-int moe_gemv_warps(int64_t K) {
+int moe_gemv_warps(int64_t ctas, int sms) {
   const int64_t forced = kernel_paths().moe_gemv_warps;
   if (forced == kMoeGemvWarps || forced == kMoeGemvWarpsShortK) return static_cast<int>(forced);
-  return K / 128 <= 16 ? kMoeGemvWarpsShortK : kMoeGemvWarps;
+  return sms > 0 && ctas >= 4 * int64_t{sms} ? kMoeGemvWarpsShortK : kMoeGemvWarps;
 }
 
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {

@@ -48,10 +48,11 @@ inline constexpr int kMoeMmaBN = 64;
 
 inline constexpr int kMoeGemvWarps = 8;
 inline constexpr int kMoeGemvWarpsShortK = 4;
-// Warps per CTA of the 2-n-tile gemv kernel at reduction length K: KernelPaths::moe_gemv_warps when 4 or 8, else
-// kMoeGemvWarpsShortK up to K = 2048 (the routed down projection: 16 supersteps, four per warp), kMoeGemvWarps
-// above.
-int moe_gemv_warps(int64_t K);
+// Warps per CTA of the 2-n-tile gemv kernel for a grid of `ctas` CTAs on `sms` SMs: KernelPaths::moe_gemv_warps
+// when 4 or 8, else kMoeGemvWarpsShortK from 4 CTAs per SM on (routed experts: K split over fewer warps, each with
+// twice the supersteps, so the per-warp set-up and the reduction cost half as much per byte), kMoeGemvWarps below
+// (a single tile, e.g. the shared expert's 128 CTAs: four warps would leave the SMs half empty). H200 run 159.
+int moe_gemv_warps(int64_t ctas, int sms);
 
 enum class MoeGemmPath { Simt, MmaDecode, MmaPrefill, MmaGemv, MmaGemvWide };
 
