@@ -407,6 +407,10 @@ void test_ops_moe(Env& env) {
   test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 13, false, false, "edge-scales", true);
   test_moe_experts(env, Numerics{}, {"flash", 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
   // Gemv tiles: one n-tile, two n-tiles (more than 8 slots of one expert), the wide tile (64 rows).
+  // Routed steps of 6 slots per expert on average (the gemv path) where some experts get more than 8 (two
+  // n-tiles sharing each decoded A fragment), MXFP4 and FP8.
+  test_moe_experts(env, Numerics{}, {"gemv-pairs", 1024, 512, 64, 6, 64, Fmt::Mxfp4, 0}, true, false);
+  test_moe_experts(env, Numerics{}, {"gemv-pairs", 1024, 512, 64, 6, 64, Fmt::Fp8, 0}, true, false);
   test_moe_experts(env, Numerics{}, {"gemv-dense", 256, 128, 4, 2, 16, Fmt::Mxfp4, 0}, true, false);
   test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 512, 256, 13, true, false);
   test_expert_ffn(env, Numerics{}, Fmt::Fp8, 512, 256, 50, true, false);

@@ -265,33 +265,42 @@ __global__ void __launch_bounds__(kW * 32, kNT > 2 ? 1 : 16 / kW) moe_gemv_mma_k
     auto compute = [&]<bool kTwo>() {
       uint4 xb[4];
       to_b(cur.xw, xb);
-      // Many slots (kNT > 2): the superstep decoded once (64 registers) and reused by every n-tile; few slots
-      // (decode): decoded step by step (fewer registers), a second n-tile decodes again.
-      [[maybe_unused]] uint32_t af[2][kNT > 2 ? 8 : 1][4];
+      // Many slots (kNT > 2): the superstep decoded once (64 registers) and reused by every n-tile. Few slots
+      // (kNT = 2): decoded step by step (fewer registers); with a second n-tile (a tile of more than 8 slots, e.g.
+      // B = 256: 6 slots per expert on average) each step's A fragments serve both n-tiles (they were decoded twice
+      // before run 161), the second n-tile's B words loaded at the start of the superstep.
       if constexpr (kNT > 2) {
+        uint32_t af[2][8][4];
 #pragma unroll
         for (int t = 0; t < 8; ++t) {
           decode.template operator()<kTwo>(0, t, af[0][t]);
           decode.template operator()<kTwo>(1, t, af[1][t]);
         }
-      }
 #pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        if (nt < nact) {
-          uint4 xv[4];
-          b_words(nt, xb, xv);
+        for (int nt = 0; nt < kNT; ++nt) {
+          if (nt < nact) {
+            uint4 xv[4];
+            b_words(nt, xb, xv);
 #pragma unroll
-          for (int t = 0; t < 8; ++t) {
-            if constexpr (kNT > 2) {
-              mma_step(nt, t, xv, af[0][t], af[1][t]);
-            } else {
-              uint32_t f0[4], f1[4];
-              decode.template operator()<kTwo>(0, t, f0);
-              decode.template operator()<kTwo>(1, t, f1);
-              mma_step(nt, t, xv, f0, f1);
-            }
+            for (int t = 0; t < 8; ++t) mma_step(nt, t, xv, af[0][t], af[1][t]);
           }
         }
+      } else {
+        static_assert(kNT == 2, "the few-slot path pairs at most two n-tiles");
+        auto steps = [&]<bool kPair>() {
+          [[maybe_unused]] uint4 xv1[4];
+          if constexpr (kPair) b_words(1, xb, xv1);
+#pragma unroll
+          for (int t = 0; t < 8; ++t) {
+            uint32_t f0[4], f1[4];
+            decode.template operator()<kTwo>(0, t, f0);
+            decode.template operator()<kTwo>(1, t, f1);
+            mma_step(0, t, xb, f0, f1);
+            if constexpr (kPair) mma_step(1, t, xv1, f0, f1);
+          }
+        };
+        if (nact > 1) steps.template operator()<true>();
+        else steps.template operator()<false>();
       }
     };
     // Warp-uniform: the common case (every scale in the one-multiply range, x + bias <= 254) has no predicated
