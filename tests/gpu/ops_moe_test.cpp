@@ -432,12 +432,6 @@ void test_ops_moe(Env& env) {
   test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 1, false, true);
   test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true);
   test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 64, false, true);
-  test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 40, true, true);
-  {  // 17-64 rows on one 64-row tile of the wide kernel (the path before expert_ffn_gemv_tiles)
-    const PathSwitch wide(cuda::kernel_paths().expert_ffn_gemv_tiles, false);
-    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 64, false, true, "wide");
-    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 40, true, true, "wide");
-  }
   if (!env.quick) test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 512, false, true);
   // FP8 expert_ffn through act_quant + cuBLASLt (ops_moe.cu expert_ffn_fp8_gemm, the default from
   // expert_ffn_lt_min_n rows), forced from n = 1 here: the rows below and around that limit, weighted and tiny

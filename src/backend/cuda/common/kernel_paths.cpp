@@ -49,7 +49,6 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "moe_fuse") p.moe_fuse = on;
     else if (name == "moe_fuse_route") p.moe_fuse_route = on;
     else if (name == "moe_gemv_warps") p.moe_gemv_warps = std::atoll(value.c_str());
-    else if (name == "expert_ffn_gemv_tiles") p.expert_ffn_gemv_tiles = on;
     else if (name == "linear_fp8_gemv") p.linear_fp8_gemv = on;
     else if (name == "linear_fp8_gemv_max_m") p.linear_fp8_gemv_max_m = std::atoll(value.c_str());
     else if (name == "linear_gemv_max_m") p.linear_gemv_max_m = std::atoll(value.c_str());

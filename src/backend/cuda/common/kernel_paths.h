@@ -47,8 +47,6 @@ struct KernelPaths {
   int64_t expert_ffn_fp8_decode_max_n = 1;  // expert_ffn on FP8 weights at n <= this (at most 16; 0: never):
                                         // fp8_decode (w1|w3), fp8_decode (w2). H200 run 73 (one-wave schedules):
                                         // n=1 13.9 vs 19.5 µs on the moe gemv; n=16 46.1 vs 23.5 µs
-  bool expert_ffn_gemv_tiles = true;    // expert_ffn at 17-64 rows: 16-row tiles on the 2-n-tile gemv kernel
-                                        // (else one 64-row tile on the wide kernel)
   int64_t expert_ffn_lt_min_n = 128;    // expert_ffn on FP8 weights at n >= this (0: never): act_quant + cuBLASLt
                                         // block-scaled FP8 GEMMs (the shared expert in prefill), else the MoE kernels
   bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower

@@ -109,12 +109,7 @@ LinearPlan plan_linear(const WeightLayout& l, bool bf16, int64_t n_slots, int64_
     p.path = cuda::moe_mma_tile(n_slots, n_experts);
     if (cuda::moe_gemv_enabled() && cuda::moe_gemv_unsupported(l.format, l.scale_dtype, l.N, l.K).empty()) {
       const int64_t used = std::max<int64_t>(1, std::min(n_slots, n_experts));
-      // One expert (expert_ffn, the shared expert) at 17-64 rows: tiles of 16 rows on the 2-n-tile kernel
-      // (KernelPaths::expert_ffn_gemv_tiles; each tile streams the weights, the tiles run side by side), else one
-      // 64-row tile on the wide kernel (128 CTAs of one warp set each: H200 run 161, n = 64: 31.8 + 20.8 us).
-      if (single && n_slots <= 64)
-        p.path = n_slots <= 16 || cuda::kernel_paths().expert_ffn_gemv_tiles ? MoeGemmPath::MmaGemv
-                                                                              : MoeGemmPath::MmaGemvWide;
+      if (single && n_slots <= 64) p.path = n_slots <= 16 ? MoeGemmPath::MmaGemv : MoeGemmPath::MmaGemvWide;
       else if (!single && n_slots <= 8 * used) p.path = MoeGemmPath::MmaGemv;
     }
   }
@@ -561,8 +556,7 @@ void CudaOps::expert_ffn(const Tensor& x, const weights::ExpertWeights& e, const
   auto at = [&](size_t off) { return static_cast<uint8_t*>(mem.data()) + off; };
   float* wdev = routing_weights_to(ctx_, weight, n, at(o_w));
   auto tiles_for = [&](const LinearPlan& lp) {
-    const int bm = cuda::moe_gemm_bm(lp.path);
-    if (!is_gemv(lp.path) || n > bm) return host_tiles(ctx_, n, bm);
+    if (!is_gemv(lp.path)) return host_tiles(ctx_, n, cuda::moe_gemm_bm(lp.path));
     Tiles t;  // one tile of all n rows
     t.single_rows = static_cast<int32_t>(n);
     return t;
