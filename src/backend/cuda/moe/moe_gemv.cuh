@@ -1,9 +1,10 @@
-// moe_gemv_mma_kernel<kNT, kGateUp, kFmt>: decode-time grouped expert GEMM (paths MmaGemv / MmaGemvWide), the
+// moe_gemv_mma_kernel<kNT, kGateUp, kFmt, kQuantA, kW>: decode-time grouped expert GEMM (paths MmaGemv / MmaGemvWide), the
 // swap-AB form of moe_gemm_mma_kernel: the weights are mma.sync's 16-row A operand, the (few) slots of a tile
 // its 8-wide B operand (kNT n-tiles of 8 slots). Grid: x = N / 16 (gate_up: 16 rows of w1 and the same 16 of
 // w3) or N / 32 (down: 32 rows of w2), y = tile capacity (or 1 with tiles == nullptr: one tile of single_rows
-// rows of expert 0). Each CTA streams its weight rows of one expert exactly once; its kMoeGemvWarps warps split
-// K in supersteps of 128 (warp w takes supersteps w, w + 8, ...), one superstep prefetched in registers.
+// rows of expert 0). Each CTA streams its weight rows of one expert exactly once; its kW warps (8, or 4 on large
+// grids: moe_gemv_warps) split K in supersteps of 128 (warp w takes supersteps w, w + kW, ...), one superstep
+// prefetched in registers.
 // Within a superstep, lane (g = lane / 4, q = lane % 4) loads, for weight rows g and g + 8, the 32 consecutive
 // K elements [32q, 32q + 32) with 16-byte loads (MXFP4: one whole 32-block with its e8m0 byte; FP8: 32 codes,
 // one 128x128 block scale), and the same 32 K elements of its B slot. The dot product is a sum over K, so the

@@ -7,7 +7,7 @@
 //   MmaPrefill  bf16 mma.sync, tile 128 slots x 64 weight rows
 //   MmaGemv / MmaGemvWide  decode (moe_gemv.cuh): swap-AB mma.sync, weights as the 16-row A operand decoded in
 //               registers, tile 16 / 64 slots; each CTA streams 16 (gate/up: w1 and w3) or 32 (down) weight rows
-//               of one expert once with 16-byte loads, split-K over kMoeGemvWarps warps, deterministic reduce.
+//               of one expert once with 16-byte loads, split-K over its warps (moe_gemv_warps), deterministic reduce.
 //               Needs what the mma paths need plus N % 32 == 0 (moe_gemv_unsupported).
 // The mma paths need A exactly representable in bf16 (FP8 fake-quantized acts) and MXFP4 / FP8 weights with
 // e8m0 scales (code times a power of two, exact in bf16), N % 64 == 0 and K % 128 == 0.
