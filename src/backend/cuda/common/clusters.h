@@ -1,5 +1,6 @@
-// Thread-block cluster occupancy and the SM count of the current device (host code): the attention plan uses it to pick the
-// largest cluster that can be resident, the fp8_decode schedule to keep its grid within one wave of clusters.
+// Thread-block cluster occupancy and the SM count of the current device (host code): the attention plan uses
+// the first to pick the largest cluster that can be resident, the fp8_decode schedule to keep its grid within one
+// wave of clusters; the MoE launches use the SM count.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -11,7 +12,8 @@ namespace dsv4::cuda {
 inline int current_sm_count() {
   static const int n = [] {
     int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
       (void)cudaGetLastError();
       return 0;
     }
