@@ -391,15 +391,6 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
     test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true, wc == 4 ? "warps4" : "warps8");
   }
-  // Route+align in one launch without the in-kernel act quantization (moe_fuse_route): Flash T = 1, 8, 64 and
-  // hash routing.
-  {
-    const PathSwitch fused(cuda::kernel_paths().moe_fuse_route, true);
-    test_moe_experts(env, Numerics{}, {"flash-fused-route", 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {"flash-fused-route", 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {"flash-fused-route", 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
-    test_moe_experts(env, Numerics{}, {"gemv-hash-fused-route", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
-  }
   // MXFP4 gemv tiles with several slots each at n_slots <= 8; e8m0 scale bytes 0 (2^-127) and 200 (2^73, beyond
   // the gemv's one-multiply range: its two-multiply path); Flash T = 8.
   test_moe_experts(env, Numerics{}, {"gemv-nt1", 256, 128, 4, 2, 4, Fmt::Mxfp4, 0}, true, false);

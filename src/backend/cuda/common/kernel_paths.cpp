@@ -47,7 +47,6 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "finish_rows") p.finish_rows = on;
     else if (name == "hc_pre_norm") p.hc_pre_norm = on;
     else if (name == "moe_fuse") p.moe_fuse = on;
-    else if (name == "moe_fuse_route") p.moe_fuse_route = on;
     else if (name == "moe_gemv_warps") p.moe_gemv_warps = std::atoll(value.c_str());
     else if (name == "linear_fp8_gemv") p.linear_fp8_gemv = on;
     else if (name == "linear_fp8_gemv_max_m") p.linear_fp8_gemv_max_m = std::atoll(value.c_str());

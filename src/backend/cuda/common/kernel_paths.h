@@ -51,8 +51,6 @@ struct KernelPaths {
                                         // block-scaled FP8 GEMMs (the shared expert in prefill), else the MoE kernels
   bool moe_fuse = false;                // fused route+align and in-kernel act quantization: measured slower
                                         // on the H200 (T=1 219 vs 98 µs; register spills), so off by default
-  bool moe_fuse_route = false;          // route+align as one launch alone (moe_route_align_kernel; moe_fuse
-                                        // turns it on too), the act quantization left to its own kernel
   bool hc_mix_staged = true;            // hc_pre/hc_head mix at T > 128: fn staged in shared memory, x prefetched
                                         // (hc_mix_staged_kernel; else hc_mix_kernel, H200 run 97: 2.56 ms at 8K)
   bool hc_fused = true;                 // hc_pre/hc_head at T <= 64: one kernel (split-K mix, last-CTA tail)

@@ -124,8 +124,8 @@ void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream)
     else launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true, kW>, grid, kW * 32, 0, stream, p);
   };
   if constexpr (kNT == 2) {
-    if (moe_gemv_warps(int64_t{grid.x} * grid.y, current_sm_count()) == kMoeGemvWarpsShortK) {
-      go.template operator()<kMoeGemvWarpsShortK>();
+    if (moe_gemv_warps(int64_t{grid.x} * grid.y, current_sm_count()) == kMoeGemvWarpsLargeGrid) {
+      go.template operator()<kMoeGemvWarpsLargeGrid>();
       return;
     }
   }

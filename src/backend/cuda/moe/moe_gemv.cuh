@@ -112,7 +112,7 @@ __device__ __forceinline__ void gemv_fake_quant_a(const uint4 (&xw)[8], uint4 (&
   for (int c = 0; c < 4; ++c) xv[c] = make_uint4(packed[4 * c], packed[4 * c + 1], packed[4 * c + 2], packed[4 * c + 3]);
 }
 
-// kW warps per CTA: kMoeGemvWarps, or kMoeGemvWarpsShortK on large grids (moe_gemv_warps): each warp then takes
+// kW warps per CTA: kMoeGemvWarps, or kMoeGemvWarpsLargeGrid on large grids (moe_gemv_warps): each warp then takes
 // twice the supersteps, so its set-up (tile, row pointers, gather division) and the reduction cost half as much
 // per weight byte (H200 run 159, Flash T=64: gate/up 446 -> 381 us, down 274 -> 225 us).
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false, int kW = kMoeGemvWarps>

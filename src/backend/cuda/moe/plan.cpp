@@ -44,14 +44,12 @@ std::string moe_gemv_unsupported(MoeWeightFormat format, MoeScaleDtype scale_dty
 
 bool moe_fuse_enabled() { return kernel_paths().moe_fuse; }
 
-bool moe_fuse_route_enabled() { return kernel_paths().moe_fuse || kernel_paths().moe_fuse_route; }
-
 bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
 int moe_gemv_warps(int64_t ctas, int sms) {
   const int64_t forced = kernel_paths().moe_gemv_warps;
-  if (forced == kMoeGemvWarps || forced == kMoeGemvWarpsShortK) return static_cast<int>(forced);
-  return sms > 0 && ctas >= 4 * int64_t{sms} ? kMoeGemvWarpsShortK : kMoeGemvWarps;
+  if (forced == kMoeGemvWarps || forced == kMoeGemvWarpsLargeGrid) return static_cast<int>(forced);
+  return sms > 0 && ctas >= 4 * int64_t{sms} ? kMoeGemvWarpsLargeGrid : kMoeGemvWarps;
 }
 
 MoeGemmPath moe_mma_tile(int64_t n_slots, int64_t n_experts) {

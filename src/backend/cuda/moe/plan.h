@@ -35,8 +35,6 @@ std::string moe_route_align_unsupported(int64_t E, int64_t top_k, int64_t n_slot
 // Whether the fused decode launches are enabled (route+align in one kernel, the activation fake-quant inside the
 // gemv kernels): DSV4_MOE_FUSE=0 in the environment selects the separate kernels.
 bool moe_fuse_enabled();
-// Whether moe_experts routes and aligns in one launch (KernelPaths::moe_fuse_route, or moe_fuse).
-bool moe_fuse_route_enabled();
 
 inline constexpr int kMoeSimtBM = 32;
 inline constexpr int kMoeSimtBN = 64;
@@ -47,9 +45,9 @@ inline constexpr int kMoeMmaBK = 64;
 inline constexpr int kMoeMmaBN = 64;
 
 inline constexpr int kMoeGemvWarps = 8;
-inline constexpr int kMoeGemvWarpsShortK = 4;
+inline constexpr int kMoeGemvWarpsLargeGrid = 4;
 // Warps per CTA of the 2-n-tile gemv kernel for a grid of `ctas` CTAs on `sms` SMs: KernelPaths::moe_gemv_warps
-// when 4 or 8, else kMoeGemvWarpsShortK from 4 CTAs per SM on (routed experts: K split over fewer warps, each with
+// when 4 or 8, else kMoeGemvWarpsLargeGrid from 4 CTAs per SM on (routed experts: K split over fewer warps, each with
 // twice the supersteps, so the per-warp set-up and the reduction cost half as much per byte), kMoeGemvWarps below
 // (a single tile, e.g. the shared expert's 128 CTAs: four warps would leave the SMs half empty). H200 run 159.
 int moe_gemv_warps(int64_t ctas, int sms);

@@ -613,7 +613,7 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
 
   Scratch tok;
   // Decode with the gemv paths on both linears (one tile height): route and align in one launch.
-  const bool fused_route = cuda::moe_fuse_route_enabled() && is_gemv(ep.up.path) && is_gemv(ep.down.path) &&
+  const bool fused_route = cuda::moe_fuse_enabled() && is_gemv(ep.up.path) && is_gemv(ep.down.path) &&
                            bm_up == bm_down && cuda::moe_route_align_unsupported(E, top_k, n_slots).empty();
   const cuda::RouteParams rp = route_params(ctx_, dw_, logits, hash ? nullptr : &w.gate_bias,
                                             hash ? &w.tid2eid : nullptr, tokens, top_k, normalize, route_scale,
