@@ -40,6 +40,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -252,12 +253,11 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
                      bf ? kTolAttentionBf16 : 1e-5);
   }
   // The call again over `keys` with kernel path `path` (if any) set to `value`: bitwise equal to `out`.
-  auto bitwise = [&](const char* name, const backend::AttentionKeys& keys, bool* path, bool value) {
+  auto bitwise_as = [&](const char* name, const backend::AttentionKeys& keys, auto& flag, auto value) {
     Tensor ref(Device::Cuda, {n_q, H, d});
     ref.resize({n_q, H, d}, NAN);
     {
-      bool unused = false;
-      const PathSwitch<bool> sw(path ? *path : unused, value);
+      const PathSwitch<std::decay_t<decltype(flag)>> sw(flag, value);
       gpu.sparse_attention(keys, H, d, sink, scale, ref);
     }
     const std::vector<float> got = download(out), want = download(ref);
@@ -265,12 +265,20 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
     env.report.exact(name, detail, got.size(), bad);
   };
+  auto bitwise = [&](const char* name, const backend::AttentionKeys& keys, bool* path, bool value) {
+    bool unused = false;
+    bitwise_as(name, keys, path ? *path : unused, value);
+  };
   if (lay.fp8_rows) {  // the same values as f32 rows: the kernels decode to the same bf16 (or f32) keys
     const backend::AttentionKeys fkeys{.queries = dqs, .seqs = dseqs_f32, .selected = lay.hca ? nullptr : &dsel};
     bitwise("sparse_attention fp8 rows vs f32", fkeys, nullptr, false);
   }
-  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0)  // raw rows by 16-byte cp.asyncs
+  if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {  // raw rows by 16-byte cp.asyncs
     bitwise("sparse_attention wgmma bulk vs cp.async", dkeys, &paths.attn_bulk, false);
+    // three warpgroups by role against two (or the reverse, if the default runs it): the same arithmetic
+    bitwise_as("sparse_attention wgmma wg3 vs two warpgroups", dkeys, paths.attn_wg3,
+               int64_t{paths.attn_wg3 > 0 ? 0 : 1});
+  }
   if (lay.vs_combine)  // same splits through the combine kernel: the same arithmetic in the same order
     bitwise("sparse_attention cluster vs combine", dkeys, &paths.attn_cluster, false);
   if (timed) {

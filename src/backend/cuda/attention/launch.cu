@@ -14,6 +14,7 @@
 #include "backend/cuda/attention/launch.h"
 #include "backend/cuda/attention/rowwise.cuh"
 #include "backend/cuda/attention/sparse_attention.cuh"
+#include "backend/cuda/attention/sparse_attention_wg3.cuh"
 #include "backend/cuda/attention/sparse_attention_wgmma.cuh"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/kernel_paths.h"
@@ -164,8 +165,14 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
         const char* e = std::getenv("DSV4_ATTN_WG_PROF");
         return e && e[0] == '1';
       }();
+      const int64_t wg3 = kernel_paths().attn_wg3;
       if (prof) {  // (then the split-K merge below, as for the default instance)
         launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
+      } else if (wg3 > 0 && kernel_paths().attn_bulk &&
+                 (p.n_split == 1 || p.keys_per_split / kAttnWgKeyTile >= wg3)) {
+        static const bool wg3_smem_set = (set_smem(sparse_attention_wg3_kernel, kAttnWg3Smem), true);
+        (void)wg3_smem_set;
+        launch_kernel(sparse_attention_wg3_kernel, wgrid, kAttnWg3Threads, kAttnWg3Smem, stream, p);
       } else {
         launch_kernel(wgmma_attention_kernel<false>(), wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
       }

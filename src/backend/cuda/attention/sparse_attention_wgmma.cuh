@@ -286,11 +286,11 @@ __device__ __forceinline__ void last_products(float (&o)[128], const uint32_t (&
 
 // Online softmax of a tile's scores s (keys t0 .. t0 + 31; those from ke on masked) for rows 16 ww + g (r = 0) and
 // + 8 (r = 1), in log2 units (z = s·scale·log2 e with sl2 = scale·log2 e; the running max m_run too): p = 2^(z - m)
-// rounded to bf16 as the A fragments pa of P·V, l_run summed unrounded per thread, O rescaled when a row's max
-// moved.
-__device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4], float (&o)[128],
-                                             float (&m_run)[2], float (&l_run)[2], int t0, int ke, int qd,
-                                             float sl2) {
+// rounded to bf16 as the A fragments pa of P·V, l_run summed unrounded per thread; alpha: the rows' factors for O
+// (rescale_o).
+__device__ __forceinline__ void tile_softmax_p(float (&s)[16], uint32_t (&pa)[2][4], float (&m_run)[2],
+                                               float (&l_run)[2], float (&alpha)[2], int t0, int ke, int qd,
+                                               float sl2) {
   float mx[2] = {-INFINITY, -INFINITY};
   if (t0 + kT <= ke) {
 #pragma unroll
@@ -309,7 +309,7 @@ __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4
         mx[v >> 1] = fmaxf(mx[v >> 1], z);
       }
   }
-  float alpha[2], base[2];
+  float base[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
@@ -335,7 +335,11 @@ __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4
     pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
     pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
   }
-  if (alpha[0] != 1.0f || alpha[1] != 1.0f) {  // a row's max moved (x 1 is exact: skipped)
+}
+
+// O's rows 16 ww + g (alpha[0]) and + 8 (alpha[1]) scaled when a row's max moved (x 1 is exact: skipped).
+__device__ __forceinline__ void rescale_o(float (&o)[128], const float (&alpha)[2]) {
+  if (alpha[0] != 1.0f || alpha[1] != 1.0f) {
 #pragma unroll
     for (int j = 0; j < 32; ++j) {
       o[4 * j + 0] *= alpha[0];
@@ -344,6 +348,15 @@ __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4
       o[4 * j + 3] *= alpha[1];
     }
   }
+}
+
+// tile_softmax_p, then O rescaled by the rows' factors.
+__device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4], float (&o)[128],
+                                             float (&m_run)[2], float (&l_run)[2], int t0, int ke, int qd,
+                                             float sl2) {
+  float alpha[2];
+  tile_softmax_p(s, pa, m_run, l_run, alpha, t0, ke, qd, sl2);
+  rescale_o(o, alpha);
 }
 
 // Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1) of O: the output (one split) or the split's partial O and

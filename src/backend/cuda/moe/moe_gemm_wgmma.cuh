@@ -209,6 +209,8 @@ __device__ __forceinline__ uint64_t moe_wg_desc(uint32_t addr) {
 
 // d[64 x 256] += A[64 x 16] · B[256 x 16]ᵀ, bf16 in, f32 accumulate. Thread (warp w of the warpgroup, lane l)
 // holds d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)), j in [0, 32).
+// kTransB = 1: B is MN-major in shared memory (B[16 x 256] rows along K), e.g. the attention's V.
+template <int kTransB = 0>
 __device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_t db) {
   asm volatile(
       "{\n"
@@ -222,10 +224,10 @@ __device__ __forceinline__ void moe_wg_mma(float (&d)[128], uint64_t da, uint64_
       "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, "
       "%102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, "
       "%119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-      "%128, %129, p, 1, 1, 0, 0;\n"
+      "%128, %129, p, 1, 1, 0, %131;\n"
       "}\n"
       : DSV4_WG_ACC128(d)
-      : "l"(da), "l"(db), "r"(1));
+      : "l"(da), "l"(db), "r"(1), "n"(kTransB));
 }
 
 // Variant 2: d[64 x 128] += A[64 x 16] · B[128 x 16]ᵀ, d = 64 consecutive accumulators; thread (warp w, lane l)

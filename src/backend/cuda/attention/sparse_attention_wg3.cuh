@@ -1,0 +1,311 @@
+// sparse_attention_wg3_kernel: the wgmma wide attention (sparse_attention_wgmma.cuh) with its work split by role
+// over three warpgroups (switch attn_wg3). Why: in the two-warpgroup kernel both warpgroups compute all of S from q
+// in shared memory (2 x 64 KB of operand reads per 32-key tile) and both convert, so a tile costs the sum of its
+// phases, bound by shared-memory traffic (~294 KB per tile; docs/cuda.md Next item 5). Here:
+//   - warpgroup 0 holds q as bf16 wgmma A fragments in registers (128 per thread, loaded once from the f32 rows),
+//     computes S = Q·Kᵀ of each tile alone (32 register-A wgmma m64n32k16: only the key tile is read from shared
+//     memory), runs the online softmax and leaves P (bf16, 64-byte swizzle) and the rows' rescale factors in one of
+//     two P buffers;
+//   - warpgroups 1 and 2 each own 256 output columns: per tile they copy raw Fp8Kv rows (cp.async.bulk), convert
+//     them to the bf16 key tile two tiles ahead, and run O = O·alpha + P·V with P and V from shared memory.
+// Hand-offs by mbarriers: kfull[b] (key buffer b converted: 256 arrivals), pfull[s] / pempty[s] (P buffer s
+// written: 128 arrivals / read by both P·V warpgroups: 256). Key buffer reuse needs no barrier of its own: the
+// converters overwrite buffer j % 3 (tile j - 3) after their own P·V of tile j - 3, which waited for P of tile
+// j - 3, which warpgroup 0 stores after its S of tile j - 3.
+// Same arithmetic as the two-warpgroup kernel (the same wgmma products in the same k order, the same softmax
+// code, P rounded to bf16, O rescaled before each P·V): the op test checks the two bitwise. Needs the bulk raw-row
+// path (attn_bulk), dim 512, 64-head groups and Fp8Kv rows (if any) with 64 RoPE values; the launcher checks.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/attention/sparse_attention_wgmma.cuh"
+
+namespace dsv4::cuda {
+namespace attn_wg3_detail {
+
+using namespace attn_wg_detail;
+inline constexpr int kThreads3 = 384;          // warpgroup 0: S and softmax; 1-2: copies, conversion, P·V
+inline constexpr int kConv = 256;              // converter / P·V threads
+inline constexpr int kPBytes = kH * kT * 2;    // P of one tile: 64 rows x 32 keys of bf16
+// q: the k16 steps st < kQRegSteps as register A fragments of warpgroup 0 (4 registers per step), the rest as the
+// shared-memory A operand (the two-warpgroup kernel's layout, 64-wide K blocks from kQRegSteps / 4 on). All of q in
+// registers (128) left no room for S, P and the addresses under the 168 registers of 384 threads (ptxas spilled).
+inline constexpr int kQRegSteps = 16, kQSmemBlocks = 8 - kQRegSteps / 4;
+inline constexpr int kRegsWg0 = 128, kRegsConv = 184;  // setmaxnreg: 128 + 2 x 184 <= 168 x 3 (the launch's)
+// Shared layout: q's shared blocks, the two-warpgroup kernel's key buffers, raw slots and pointer ring, then two
+// P buffers, the rows' factors of each (f32 [2][256]) and warpgroup 0's final m and l (f32 [4][128]).
+inline constexpr int kOffQ3 = 0, kOffK3 = kQSmemBlocks * kQBlock, kOffRaw3 = kOffK3 + kKBufs * kKBytes;
+inline constexpr int kOffPtr3 = kOffRaw3 + kStages * kRawBytes;
+inline constexpr int kOffP3 = kOffPtr3 + kPtrSlots * kT * 8, kOffAlpha3 = kOffP3 + 2 * kPBytes;
+inline constexpr int kOffMl3 = kOffAlpha3 + 2 * 256 * 4, kSmemUsed3 = kOffMl3 + 4 * 128 * 4;
+static_assert(kSmemUsed3 + 1024 + 256 <= 227 * 1024, "one CTA per SM (1024 B alignment slack, static shared)");
+static_assert(kOffK3 % 1024 == 0 && kOffP3 % 512 == 0, "key buffers and P buffers on their swizzle atoms");
+static_assert(kQSmemBlocks * 8 % 32 == 0 && kRegsWg0 + 2 * kRegsConv <= 168 * 3, "q split on K blocks; register budget");
+static_assert(kKBufs == 3, "key buffers: tiles j - 2 (P·V), j - 1 (S), j (being converted)");
+
+// K-major descriptor of a P buffer: 64-byte swizzle (layout type 2), 8-row atoms 512 bytes apart.
+__device__ __forceinline__ uint64_t desc_p(uint32_t addr) {
+  return static_cast<uint64_t>((addr >> 4) & 0x3FFFu) | (uint64_t{1} << 16) | (uint64_t{512 >> 4} << 32) |
+         (uint64_t{2} << 62);
+}
+
+// P fragments pa (tile_softmax_p) into a P buffer at ps: the m16n8k16 A fragment of warp ww, lane (g, qd): pa[kk][v]
+// holds keys 16 kk + 8 (v >> 1) + 2 qd, +1 of row 16 ww + g + 8 (v & 1); 16-byte chunk c of row r at chunk
+// c ^ ((r >> 1) & 3).
+__device__ __forceinline__ void store_p(uint8_t* ps, const uint32_t (&pa)[2][4], int ww, int lane) {
+  const int g = lane >> 2, qd = lane & 3;
+#pragma unroll
+  for (int kk = 0; kk < 2; ++kk)
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int r = 16 * ww + g + 8 * (v & 1), k = 16 * kk + 8 * (v >> 1) + 2 * qd;
+      *reinterpret_cast<uint32_t*>(ps + r * 64 + (((k >> 3) ^ ((r >> 1) & 3)) << 4) + (k & 7) * 2) = pa[kk][v];
+    }
+}
+
+// s[64 x 32] (+)= A[64 x 16] · B[32 x 16]ᵀ with A from registers (the m16n8k16 A fragment per warp) and B K-major in
+// shared memory; s as in mma_s.
+__device__ __forceinline__ void mma_s_rs(float (&d)[16], const uint32_t (&a)[4], uint64_t db, bool accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %21, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, {%16, %17, %18, %19}, %20, p, 1, 1, "
+      "0;\n"
+      "}\n"
+      : DSV4_WG_ACC8(d, 0), DSV4_WG_ACC8(d, 8)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate ? 1 : 0));
+}
+
+__device__ __forceinline__ void conv_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
+__device__ __forceinline__ void wg0_sync() { asm volatile("bar.sync 2, 128;\n" ::: "memory"); }
+
+}  // namespace attn_wg3_detail
+
+// Dynamic shared memory of sparse_attention_wg3_kernel (1024-byte alignment slack included).
+inline constexpr size_t kAttnWg3Smem = size_t(attn_wg3_detail::kSmemUsed3) + 1024;
+inline constexpr int kAttnWg3Threads = attn_wg3_detail::kThreads3;
+
+__global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
+    sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
+  grid_dependency_sync();
+  using namespace attn_wg3_detail;
+  extern __shared__ __align__(16) unsigned char attn_wg3_smem_raw[];
+  uint8_t* smem = moe_wg_align1024(attn_wg3_smem_raw);
+  uint8_t* raw_s = smem + kOffRaw3;
+  uint8_t* p_s = smem + kOffP3;
+  float* alpha_s = reinterpret_cast<float*>(smem + kOffAlpha3);
+  float* ml_s = reinterpret_cast<float*>(smem + kOffMl3);
+  const float** ptr_s = reinterpret_cast<const float**>(smem + kOffPtr3);
+
+  const int split = blockIdx.x, h0 = blockIdx.y * kH, qi = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
+  int kb = 0, ke = n;
+  if (p.n_split > 1) {
+    kb = split * p.keys_per_split;
+    ke = min(n, kb + p.keys_per_split);
+  }
+  const int nt = kb < ke ? (ke - kb + kT - 1) / kT : 0;
+  const float* const* __restrict__ klist = p.keys + list0;
+
+  __shared__ bool all_fp8[kPtrSlots];
+  __shared__ __align__(8) uint64_t raw_bar[kStages];
+  __shared__ __align__(8) uint64_t kfull[kKBufs], pfull[2], pempty[2];
+  if (tid == 0) {
+    for (int st = 0; st < kStages; ++st) moe_wg_bar_init(moe_wg_smem_u32(&raw_bar[st]), kBulkWarps);
+    for (int b = 0; b < kKBufs; ++b) moe_wg_bar_init(moe_wg_smem_u32(&kfull[b]), kConv);
+    for (int b = 0; b < 2; ++b) {
+      moe_wg_bar_init(moe_wg_smem_u32(&pfull[b]), 128);
+      moe_wg_bar_init(moe_wg_smem_u32(&pempty[b]), kConv);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  const uint32_t k_addr = moe_wg_smem_u32(smem + kOffK3), p_addr = moe_wg_smem_u32(p_s);
+
+  // The role as a warp-uniform value (a shuffle): wgmma in a branch the compiler cannot prove uniform gets
+  // serialized (ptxas C7518).
+  const int role = __shfl_sync(0xffffffffu, tid >> 7, 0);
+  if (role == 0) {  // warpgroup 0: S, softmax, P
+    moe_wg_regs_dec<kRegsWg0>();
+    const int ww = tid >> 5, g = lane >> 2, qd = lane & 3;
+    uint32_t qa[kQRegSteps][4];
+    {
+      const float* q0 = p.q_rows[qi] + int64_t(h0 + 16 * ww + g) * kD + 2 * qd;
+#pragma unroll
+      for (int st = 0; st < kQRegSteps; ++st) {
+        const float* r0 = q0 + 16 * st;
+        const float2 x0 = __ldg(reinterpret_cast<const float2*>(r0));
+        const float2 x1 = __ldg(reinterpret_cast<const float2*>(r0 + 8 * kD));
+        const float2 x2 = __ldg(reinterpret_cast<const float2*>(r0 + 8));
+        const float2 x3 = __ldg(reinterpret_cast<const float2*>(r0 + 8 * kD + 8));
+        qa[st][0] = pack_bf16(x0.x, x0.y);
+        qa[st][1] = pack_bf16(x1.x, x1.y);
+        qa[st][2] = pack_bf16(x2.x, x2.y);
+        qa[st][3] = pack_bf16(x3.x, x3.y);
+      }
+      // the other K blocks into shared memory: unit 8 kQRegSteps / 2 + lane (of 8 values) of heads 4k + ww
+      const float* qrow = p.q_rows[qi] + int64_t(h0) * kD;
+      const int uq = 2 * kQRegSteps + lane;
+#pragma unroll 4
+      for (int k = 0; k < kH / 4; ++k) {
+        const int r = 4 * k + ww;
+#pragma unroll
+        for (int h = 0; h < kQSmemBlocks * 8 / 32; ++h) {
+          const int uu = uq + 32 * h;
+          const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu));
+          const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu + 4));
+          *reinterpret_cast<uint4*>(smem + kOffQ3 + swz(r, uu - 2 * kQRegSteps, kQBlock)) = bf16x8(a, b);
+        }
+      }
+      moe_wg_fence_async_smem();
+      wg0_sync();
+    }
+    const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(smem + kOffQ3));
+    float s[16];
+    uint32_t pa[2][4];
+    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+    const float sl2 = p.scale * 1.4426950408889634f;  // scale · log2 e
+    for (int i = 0; i < nt; ++i) {
+      moe_wg_bar_wait(moe_wg_smem_u32(&kfull[i % kKBufs]), uint32_t(i / kKBufs) & 1u);
+      moe_wg_fence();
+      const uint64_t dk = moe_wg_desc(k_addr + (i % kKBufs) * kKBytes);
+#pragma unroll
+      for (int st = 0; st < kD / 16; ++st) {  // descriptor + (byte offset >> 4), as in tile_products
+        const uint64_t bk = dk + (((st >> 2) * kKBlock + 32u * uint32_t(st & 3)) >> 4);
+        if (st < kQRegSteps)
+          mma_s_rs(s, qa[st], bk, st > 0);
+        else
+          mma_s(s, dq + ((((st >> 2) - kQRegSteps / 4) * kQBlock + 32u * uint32_t(st & 3)) >> 4), bk, true);
+      }
+      moe_wg_commit();
+      moe_wg_wait<0>();
+      moe_wg_fence_acc(s);
+      float alpha[2];
+      tile_softmax_p(s, pa, m_run, l_run, alpha, kb + i * kT, ke, qd, sl2);
+      if (i >= 2) moe_wg_bar_wait(moe_wg_smem_u32(&pempty[i & 1]), uint32_t((i - 2) >> 1) & 1u);
+      store_p(p_s + (i & 1) * kPBytes, pa, ww, lane);
+      alpha_s[(i & 1) * 256 + tid] = alpha[0];
+      alpha_s[(i & 1) * 256 + 128 + tid] = alpha[1];
+      moe_wg_fence_async_smem();
+      moe_wg_bar_arrive(moe_wg_smem_u32(&pfull[i & 1]));
+    }
+    ml_s[tid] = m_run[0];
+    ml_s[128 + tid] = m_run[1];
+    ml_s[256 + tid] = l_run[0];
+    ml_s[384 + tid] = l_run[1];
+    __syncthreads();
+    return;
+  }
+
+  // Warpgroups 1-2: converter thread c, warp cw (0-7), column half wg, warp ww within it.
+  moe_wg_regs_inc<kRegsConv>();
+  const int c = tid - 128, cw = c >> 5, wg = cw >> 2, ww = cw & 3, tw = c & 127;
+  auto put_ptrs = [&](int j, const float* kp) { put_tile_ptrs(ptr_s, all_fp8, j, kp, lane); };  // warp cw 0
+  auto tile_ptr = [&](int j) -> const float* {
+    const int t = kb + j * kT + lane;
+    return j < nt && t < ke ? klist[t] : nullptr;
+  };
+  auto issue_raw = [&](int j) {  // one cp.async group per call (empty past the last tile)
+    if (j < nt)
+      copy_raw_rows_bulk(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
+                         moe_wg_smem_u32(&raw_bar[j % kStages]), cw, lane);
+    attn_detail::cp_async_commit();
+  };
+  const int u = 32 * (cw & 1) + lane, r_first = cw >> 1;
+  auto convert = [&](int j) {  // tile j (raw slot landed) -> bf16 key buffer j % kKBufs; as the 2-WG kernel's
+    uint8_t* kt = smem + kOffK3 + (j % kKBufs) * kKBytes;
+    const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
+    const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
+    if (all_fp8[j % kPtrSlots]) {
+#pragma unroll
+      for (int k = 0; k < kT / 4; ++k) {
+        const int r = 4 * k + r_first;
+        const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
+        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = raw_unit_bf16(row, u);
+      }
+      return;
+    }
+    constexpr int kBatch = 2;  // f32 rows' loads in flight per thread (registers: O stays live)
+#pragma unroll
+    for (int k0 = 0; k0 < kT / 4; k0 += kBatch) {
+      float4 fa[kBatch], fb[kBatch];
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const float* kp = ptrs[4 * (k0 + k) + r_first];
+        if (kp != nullptr && !kv_fp8_tagged(kp)) {
+          fa[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u));
+          fb[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u + 4));
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int r = 4 * (k0 + k) + r_first;
+        const float* kp = ptrs[r];
+        uint4 v = make_uint4(0u, 0u, 0u, 0u);
+        if (kp != nullptr) {
+          v = kv_fp8_tagged(kp) ? raw_unit_bf16(slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u), u)
+                                : bf16x8(fa[k], fb[k]);
+        }
+        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
+      }
+    }
+  };
+
+  const float* next_ptr = nullptr;
+  if (cw == 0) {  // pointers of tiles 0 .. kStages, and tile kStages + 1's in this warp's register
+#pragma unroll
+    for (int j = 0; j <= kStages; ++j) put_ptrs(j, tile_ptr(j));
+    next_ptr = tile_ptr(kStages + 1);
+  }
+  conv_sync();
+#pragma unroll
+  for (int j = 0; j < kStages; ++j) issue_raw(j);
+  moe_cp_async_wait<kStages - 1>();  // tile 0's 8-byte rests (this thread's)
+  conv_sync();
+
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+  // Iteration j: P·V of tile j - 2 issued, tile j converted while it runs, then the raw copies of tile j + kStages
+  // into the slot tile j left.
+  for (int j = 0; j < nt + 2; ++j) {
+    const int t = j - 2;
+    if (t >= 0) {
+      moe_wg_bar_wait(moe_wg_smem_u32(&pfull[t & 1]), uint32_t(t >> 1) & 1u);
+      const float a[2] = {alpha_s[(t & 1) * 256 + tw], alpha_s[(t & 1) * 256 + 128 + tw]};
+      rescale_o(o, a);
+      moe_wg_fence();
+      const uint32_t kv = k_addr + (t % kKBufs) * kKBytes + 4 * wg * kKBlock;
+      const uint32_t pb = p_addr + (t & 1) * kPBytes;
+#pragma unroll
+      for (int kk = 0; kk < 2; ++kk) moe_wg_mma<1>(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
+      moe_wg_commit();
+    }
+    if (j < nt) {
+      moe_wg_bar_wait(moe_wg_smem_u32(&raw_bar[j % kStages]), uint32_t(j / kStages) & 1u);
+      convert(j);
+      moe_wg_fence_async_smem();
+      moe_wg_bar_arrive(moe_wg_smem_u32(&kfull[j % kKBufs]));
+    }
+    moe_wg_wait<0>();  // unconditional (a no-op without a P·V in flight): a wait under a branch the compiler
+    moe_wg_fence_acc(o);  // cannot tie to the issue's makes ptxas serialize every wgmma (C7518)
+    if (t >= 0) moe_wg_bar_arrive(moe_wg_smem_u32(&pempty[t & 1]));
+    moe_cp_async_wait<kStages - 2>();  // tile j + 1's 8-byte rests (this thread's), visible after the barrier
+    conv_sync();                       // every converter done with raw slot j % kStages and pointer slot j
+    issue_raw(j + kStages);
+    if (cw == 0) {  // pointers of tile j + kStages + 1 (read by issue_raw in iteration j + 1)
+      put_ptrs(j + kStages + 1, next_ptr);
+      next_ptr = tile_ptr(j + kStages + 2);
+    }
+  }
+  __syncthreads();  // warpgroup 0's final m and l
+  const float m_fin[2] = {ml_s[tw], ml_s[128 + tw]}, l_fin[2] = {ml_s[256 + tw], ml_s[384 + tw]};
+  tile_store(p, o, m_fin, l_fin, qi, h0, split, wg, ww, lane);
+}
+
+}  // namespace dsv4::cuda
