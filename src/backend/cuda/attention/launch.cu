@@ -71,6 +71,33 @@ auto wgmma_attention_kernel() {
   return kernel_paths().attn_bulk ? wgmma_instance<kProf, true>() : wgmma_instance<kProf, false>();
 }
 
+// The three-warpgroup kernel's instance, its shared-memory limit set on first use.
+template <bool kProf>
+auto wg3_attention_kernel() {
+  static const bool set = (set_smem(sparse_attention_wg3_kernel<kProf>, kAttnWg3Smem), true);
+  (void)set;
+  return sparse_attention_wg3_kernel<kProf>;
+}
+
+// The profiling build of the three-warpgroup kernel, synchronized, its phase cycles to stderr.
+void launch_wg3_profiled(const SparseAttnParams& p, dim3 grid, cudaStream_t stream) {
+  unsigned long long v[kAttnWg3ProfSlots] = {};
+  DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_attn_wg3_prof, v, sizeof(v), 0, cudaMemcpyHostToDevice, stream));
+  launch_kernel(wg3_attention_kernel<true>(), grid, kAttnWg3Threads, kAttnWg3Smem, stream, p);
+  DSV4_CUDA_CHECK_LAUNCH();
+  DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_attn_wg3_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const double tiles = std::max(1.0, double(v[3 * kAttnWg3ProfPhases]));
+  const double ctas = std::max(1.0, double(v[3 * kAttnWg3ProfPhases + 1]));
+  for (int w = 0; w < 3; ++w) {
+    const unsigned long long* c = v + kAttnWg3ProfPhases * w;
+    std::fprintf(stderr, "[attn_wg3 prof] grid=%ux%ux%u wg%d tiles=%.0f ctas=%.0f | per CTA %.0f | per tile", grid.x,
+                 grid.y, grid.z, w, tiles, ctas, c[0] / ctas);
+    for (int i = 1; i < 6; ++i) std::fprintf(stderr, " %.0f", c[i] / tiles);
+    std::fprintf(stderr, " | per CTA %.0f cycles\n", c[6] / ctas);
+  }
+}
+
 // The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.
 void launch_wgmma_profiled(const SparseAttnParams& p, dim3 grid, size_t smem, cudaStream_t stream) {
   unsigned long long v[kAttnWgProfSlots] = {};
@@ -166,13 +193,15 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
         return e && e[0] == '1';
       }();
       const int64_t wg3 = kernel_paths().attn_wg3;
+      const bool use_wg3 = wg3 > 0 && kernel_paths().attn_bulk &&
+                           (p.n_split == 1 || p.keys_per_split / kAttnWgKeyTile >= wg3);
       if (prof) {  // (then the split-K merge below, as for the default instance)
-        launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
-      } else if (wg3 > 0 && kernel_paths().attn_bulk &&
-                 (p.n_split == 1 || p.keys_per_split / kAttnWgKeyTile >= wg3)) {
-        static const bool wg3_smem_set = (set_smem(sparse_attention_wg3_kernel, kAttnWg3Smem), true);
-        (void)wg3_smem_set;
-        launch_kernel(sparse_attention_wg3_kernel, wgrid, kAttnWg3Threads, kAttnWg3Smem, stream, p);
+        if (use_wg3)
+          launch_wg3_profiled(p, wgrid, stream);
+        else
+          launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
+      } else if (use_wg3) {
+        launch_kernel(wg3_attention_kernel<false>(), wgrid, kAttnWg3Threads, kAttnWg3Smem, stream, p);
       } else {
         launch_kernel(wgmma_attention_kernel<false>(), wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
       }

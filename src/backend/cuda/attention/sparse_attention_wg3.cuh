@@ -2,19 +2,20 @@
 // over three warpgroups (switch attn_wg3). Why: in the two-warpgroup kernel both warpgroups compute all of S from q
 // in shared memory (2 x 64 KB of operand reads per 32-key tile) and both convert, so a tile costs the sum of its
 // phases, bound by shared-memory traffic (~294 KB per tile; docs/cuda.md Next item 5). Here:
-//   - warpgroup 0 holds q as bf16 wgmma A fragments in registers (128 per thread, loaded once from the f32 rows),
-//     computes S = Q·Kᵀ of each tile alone (32 register-A wgmma m64n32k16: only the key tile is read from shared
-//     memory), runs the online softmax and leaves P (bf16, 64-byte swizzle) and the rows' rescale factors in one of
-//     two P buffers;
-//   - warpgroups 1 and 2 each own 256 output columns: per tile they copy raw Fp8Kv rows (cp.async.bulk), convert
-//     them to the bf16 key tile two tiles ahead, and run O = O·alpha + P·V with P and V from shared memory.
-// Hand-offs by mbarriers: kfull[b] (key buffer b converted: 256 arrivals), pfull[s] / pempty[s] (P buffer s
-// written: 128 arrivals / read by both P·V warpgroups: 256). Key buffer reuse needs no barrier of its own: the
-// converters overwrite buffer j % 3 (tile j - 3) after their own P·V of tile j - 3, which waited for P of tile
-// j - 3, which warpgroup 0 stores after its S of tile j - 3.
+//   - warpgroup 0 holds half of q as bf16 wgmma A fragments in registers (the other half stays in shared memory),
+//     issues the raw Fp8Kv rows' copies (cp.async.bulk, kStages tiles ahead), computes S = Q·Kᵀ of each tile alone
+//     (16 register-A and 16 shared-A wgmma m64n32k16), runs the online softmax and leaves P (bf16, 64-byte swizzle)
+//     and the rows' rescale factors in one of two P buffers;
+//   - warpgroups 1 and 2 each own 256 output columns: per tile they convert the raw rows to the bf16 key tile two
+//     tiles ahead and run O = O·alpha + P·V with P and V from shared memory, the P·V beside the conversion.
+// Hand-offs by mbarriers: raw_bar[slot] (the slot's bulk bytes, and every warpgroup-0 thread's 8-byte cp.asyncs
+// through cp.async.mbarrier.arrive), kfull[b] (key buffer b converted: 256 arrivals; also frees the tile's raw slot
+// and pointer slot for warpgroup 0), pfull[s] (P buffer s written: 128) and pempty[s] (P·V of that tile done by
+// both converter warpgroups: 256; also frees the key buffer of that tile for the next conversion into it).
 // Same arithmetic as the two-warpgroup kernel (the same wgmma products in the same k order, the same softmax
 // code, P rounded to bf16, O rescaled before each P·V): the op test checks the two bitwise. Needs the bulk raw-row
 // path (attn_bulk), dim 512, 64-head groups and Fp8Kv rows (if any) with 64 RoPE values; the launcher checks.
+// Measured (H200, docs/perf.md runs 165-167, kernel only): B=1 / 64 / 256 see docs/perf.md.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -31,7 +32,8 @@ inline constexpr int kConv = 256;              // converter / P·V threads
 inline constexpr int kPBytes = kH * kT * 2;    // P of one tile: 64 rows x 32 keys of bf16
 // q: the k16 steps st < kQRegSteps as register A fragments of warpgroup 0 (4 registers per step), the rest as the
 // shared-memory A operand (the two-warpgroup kernel's layout, 64-wide K blocks from kQRegSteps / 4 on). All of q in
-// registers (128) left no room for S, P and the addresses under the 168 registers of 384 threads (ptxas spilled).
+// registers (128) left no room for S, P and the addresses under the 168 registers of 384 threads (ptxas spilled);
+// 24 steps (152 + 2 x 176 registers) measured slower than 16 (run 166: B=256 146.4 against 139.3 us).
 inline constexpr int kQRegSteps = 16, kQSmemBlocks = 8 - kQRegSteps / 4;
 inline constexpr int kRegsWg0 = 128, kRegsConv = 184;  // setmaxnreg: 128 + 2 x 184 <= 168 x 3 (the launch's)
 // Shared layout: q's shared blocks, the two-warpgroup kernel's key buffers, raw slots and pointer ring, then two
@@ -42,7 +44,9 @@ inline constexpr int kOffP3 = kOffPtr3 + kPtrSlots * kT * 8, kOffAlpha3 = kOffP3
 inline constexpr int kOffMl3 = kOffAlpha3 + 2 * 256 * 4, kSmemUsed3 = kOffMl3 + 4 * 128 * 4;
 static_assert(kSmemUsed3 + 1024 + 256 <= 227 * 1024, "one CTA per SM (1024 B alignment slack, static shared)");
 static_assert(kOffK3 % 1024 == 0 && kOffP3 % 512 == 0, "key buffers and P buffers on their swizzle atoms");
-static_assert(kQSmemBlocks * 8 % 32 == 0 && kRegsWg0 + 2 * kRegsConv <= 168 * 3, "q split on K blocks; register budget");
+static_assert(kRegsWg0 + 2 * kRegsConv <= 168 * 3, "register budget");
+// raw_bar arrivals per phase: one expect_tx per warpgroup-0 warp, one cp.async.mbarrier.arrive per its thread.
+inline constexpr int kRawArrivals = 4 + 128;
 static_assert(kKBufs == 3, "key buffers: tiles j - 2 (P·V), j - 1 (S), j (being converted)");
 
 // K-major descriptor of a P buffer: 64-byte swizzle (layout type 2), 8-row atoms 512 bytes apart.
@@ -80,8 +84,29 @@ __device__ __forceinline__ void mma_s_rs(float (&d)[16], const uint32_t (&a)[4],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate ? 1 : 0));
 }
 
-__device__ __forceinline__ void conv_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 __device__ __forceinline__ void wg0_sync() { asm volatile("bar.sync 2, 128;\n" ::: "memory"); }
+
+// Fp8Kv rows of a tile into a raw slot by warpgroup 0 (copy_raw_rows_bulk over 4 warps): rows 8w .. 8w + 7 by
+// lanes 0-7 of warp w; lane 0 arrives on `bar` with the warp's bulk byte count, and every thread arrives once its
+// cp.asyncs (the 8-byte rests) complete, so the slot's phase ends when all its bytes landed.
+__device__ __forceinline__ void copy_raw_rows_wg0(uint8_t* slot, const float* const* ptrs, uint32_t bar, int warp,
+                                                  int lane) {
+  const int r = 8 * warp + lane;
+  const float* kp = lane < 8 ? ptrs[r] : nullptr;
+  const bool fp8 = kp != nullptr && kv_fp8_tagged(kp);
+  const unsigned rows = __ballot_sync(0xffffffffu, fp8);
+  if (lane == 0) bar_arrive_expect_tx(bar, uint32_t(__popc(rows)) * kBulkBytes);
+  __syncwarp();
+  if (fp8) {
+    const uint8_t* src = kv_fp8_row(kp);
+    const int ph = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 8u);
+    uint8_t* dst = slot + r * kRawPitch + ph;  // the row's bytes at dst .. dst + 583
+    const int b0 = ph == 0 ? 0 : 8, c0 = ph == 0 ? kBulkBytes : 0;  // bulk part, 8-byte rest
+    bulk_copy_g2s(moe_wg_smem_u32(dst + b0), src + b0, kBulkBytes, bar);
+    attn_detail::cp_async8(dst + c0, src + c0);
+  }
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
 
 }  // namespace attn_wg3_detail
 
@@ -89,8 +114,46 @@ __device__ __forceinline__ void wg0_sync() { asm volatile("bar.sync 2, 128;\n" :
 inline constexpr size_t kAttnWg3Smem = size_t(attn_wg3_detail::kSmemUsed3) + 1024;
 inline constexpr int kAttnWg3Threads = attn_wg3_detail::kThreads3;
 
+// Profiling build (kProf, DSV4_ATTN_WG_PROF=1 with attn_wg3; measurement only): clock64 cycles per phase summed over
+// CTAs by thread 0 of each warpgroup w, g_attn_wg3_prof[kAttnWg3ProfPhases · w + phase]; then tiles and CTAs.
+// Warpgroup 0: 0 prologue (pointers, first copies, q), per tile 1 kfull wait, 2 raw copy issue + pointers, 3 S,
+// 4 softmax, 5 pempty wait + P store; 6 epilogue. Warpgroups 1-2: 0 prologue, per iteration 1 pfull wait +
+// rescale + P·V issue, 2 pempty wait + raw wait + convert, 3 P·V wait; 6 epilogue.
+inline constexpr int kAttnWg3ProfPhases = 7;
+inline constexpr int kAttnWg3ProfSlots = 3 * kAttnWg3ProfPhases + 2;
+__device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
+
+template <bool kProf>
 __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
+  long long prof_c = 0;
+  __shared__ unsigned long long prof_s[3][kAttnWg3ProfPhases];
+  auto mark = [&](int phase) {
+    if constexpr (kProf) {
+      if ((threadIdx.x & 127) == 0) {
+        const long long c = clock64();
+        if (phase >= 0) prof_s[threadIdx.x >> 7][phase] += static_cast<unsigned long long>(c - prof_c);
+        prof_c = c;
+      }
+    }
+  };
+  if constexpr (kProf) {
+    if ((threadIdx.x & 127) == 0)
+      for (int i = 0; i < kAttnWg3ProfPhases; ++i) prof_s[threadIdx.x >> 7][i] = 0;
+  }
+  auto prof_flush = [&](int nt) {
+    if constexpr (kProf) {
+      if ((threadIdx.x & 127) == 0) {
+        const int w = threadIdx.x >> 7;
+        for (int i = 0; i < kAttnWg3ProfPhases; ++i)
+          atomicAdd(&g_attn_wg3_prof[kAttnWg3ProfPhases * w + i], prof_s[w][i]);
+        if (w == 0) {
+          atomicAdd(&g_attn_wg3_prof[3 * kAttnWg3ProfPhases], static_cast<unsigned long long>(nt));
+          atomicAdd(&g_attn_wg3_prof[3 * kAttnWg3ProfPhases + 1], 1ull);
+        }
+      }
+    }
+  };
   grid_dependency_sync();
   using namespace attn_wg3_detail;
   extern __shared__ __align__(16) unsigned char attn_wg3_smem_raw[];
@@ -116,7 +179,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   __shared__ __align__(8) uint64_t raw_bar[kStages];
   __shared__ __align__(8) uint64_t kfull[kKBufs], pfull[2], pempty[2];
   if (tid == 0) {
-    for (int st = 0; st < kStages; ++st) moe_wg_bar_init(moe_wg_smem_u32(&raw_bar[st]), kBulkWarps);
+    for (int st = 0; st < kStages; ++st) moe_wg_bar_init(moe_wg_smem_u32(&raw_bar[st]), kRawArrivals);
     for (int b = 0; b < kKBufs; ++b) moe_wg_bar_init(moe_wg_smem_u32(&kfull[b]), kConv);
     for (int b = 0; b < 2; ++b) {
       moe_wg_bar_init(moe_wg_smem_u32(&pfull[b]), 128);
@@ -130,9 +193,29 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   // The role as a warp-uniform value (a shuffle): wgmma in a branch the compiler cannot prove uniform gets
   // serialized (ptxas C7518).
   const int role = __shfl_sync(0xffffffffu, tid >> 7, 0);
-  if (role == 0) {  // warpgroup 0: S, softmax, P
+  if (role == 0) {  // warpgroup 0: raw copies, S, softmax, P
     moe_wg_regs_dec<kRegsWg0>();
+    mark(-1);
     const int ww = tid >> 5, g = lane >> 2, qd = lane & 3;
+    auto tile_ptr = [&](int j) -> const float* {
+      const int t = kb + j * kT + lane;
+      return j < nt && t < ke ? klist[t] : nullptr;
+    };
+    // Tile j's rows into raw slot j % kStages (its pointers in ring slot j % kPtrSlots, published by wg0_sync).
+    auto issue_raw = [&](int j) {
+      if (j < nt)
+        copy_raw_rows_wg0(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
+                          moe_wg_smem_u32(&raw_bar[j % kStages]), ww, lane);
+    };
+    const float* next_ptr = nullptr;
+    if (ww == 0) {  // pointers of tiles 0 .. kStages, and tile kStages + 1's in warp 0's register
+#pragma unroll
+      for (int j = 0; j <= kStages; ++j) put_tile_ptrs(ptr_s, all_fp8, j, tile_ptr(j), lane);
+      next_ptr = tile_ptr(kStages + 1);
+    }
+    wg0_sync();
+#pragma unroll
+    for (int j = 0; j < kStages; ++j) issue_raw(j);
     uint32_t qa[kQRegSteps][4];
     {
       const float* q0 = p.q_rows[qi] + int64_t(h0 + 16 * ww + g) * kD + 2 * qd;
@@ -148,30 +231,36 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
         qa[st][2] = pack_bf16(x2.x, x2.y);
         qa[st][3] = pack_bf16(x3.x, x3.y);
       }
-      // the other K blocks into shared memory: unit 8 kQRegSteps / 2 + lane (of 8 values) of heads 4k + ww
+      // the other K blocks into shared memory: unit 2 kQRegSteps + lane (of 8 values) of heads 4k + ww
       const float* qrow = p.q_rows[qi] + int64_t(h0) * kD;
-      const int uq = 2 * kQRegSteps + lane;
+      const int uu = 2 * kQRegSteps + lane;
 #pragma unroll 4
       for (int k = 0; k < kH / 4; ++k) {
         const int r = 4 * k + ww;
-#pragma unroll
-        for (int h = 0; h < kQSmemBlocks * 8 / 32; ++h) {
-          const int uu = uq + 32 * h;
-          const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu));
-          const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu + 4));
-          *reinterpret_cast<uint4*>(smem + kOffQ3 + swz(r, uu - 2 * kQRegSteps, kQBlock)) = bf16x8(a, b);
-        }
+        const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu));
+        const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu + 4));
+        *reinterpret_cast<uint4*>(smem + kOffQ3 + swz(r, uu - 2 * kQRegSteps, kQBlock)) = bf16x8(a, b);
       }
       moe_wg_fence_async_smem();
       wg0_sync();
     }
     const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(smem + kOffQ3));
+    mark(0);
     float s[16];
     uint32_t pa[2][4];
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
     const float sl2 = p.scale * 1.4426950408889634f;  // scale · log2 e
     for (int i = 0; i < nt; ++i) {
       moe_wg_bar_wait(moe_wg_smem_u32(&kfull[i % kKBufs]), uint32_t(i / kKBufs) & 1u);
+      mark(1);
+      // tile i converted by every converter: its raw slot and pointer slot are free for tiles i + kStages and
+      // i + kStages + 1 (whose pointers were published by the previous iteration's wg0_sync)
+      issue_raw(i + kStages);
+      if (ww == 0) {
+        put_tile_ptrs(ptr_s, all_fp8, i + kStages + 1, next_ptr, lane);
+        next_ptr = tile_ptr(i + kStages + 2);
+      }
+      mark(2);
       moe_wg_fence();
       const uint64_t dk = moe_wg_desc(k_addr + (i % kKBufs) * kKBytes);
 #pragma unroll
@@ -185,37 +274,33 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       moe_wg_commit();
       moe_wg_wait<0>();
       moe_wg_fence_acc(s);
+      mark(3);
       float alpha[2];
       tile_softmax_p(s, pa, m_run, l_run, alpha, kb + i * kT, ke, qd, sl2);
+      wg0_sync();  // the new pointers visible to every warp of warpgroup 0 before the next iteration's copies
+      mark(4);
       if (i >= 2) moe_wg_bar_wait(moe_wg_smem_u32(&pempty[i & 1]), uint32_t((i - 2) >> 1) & 1u);
       store_p(p_s + (i & 1) * kPBytes, pa, ww, lane);
       alpha_s[(i & 1) * 256 + tid] = alpha[0];
       alpha_s[(i & 1) * 256 + 128 + tid] = alpha[1];
       moe_wg_fence_async_smem();
       moe_wg_bar_arrive(moe_wg_smem_u32(&pfull[i & 1]));
+      mark(5);
     }
     ml_s[tid] = m_run[0];
     ml_s[128 + tid] = m_run[1];
     ml_s[256 + tid] = l_run[0];
     ml_s[384 + tid] = l_run[1];
     __syncthreads();
+    mark(6);
+    prof_flush(nt);
     return;
   }
 
   // Warpgroups 1-2: converter thread c, warp cw (0-7), column half wg, warp ww within it.
   moe_wg_regs_inc<kRegsConv>();
+  mark(-1);
   const int c = tid - 128, cw = c >> 5, wg = cw >> 2, ww = cw & 3, tw = c & 127;
-  auto put_ptrs = [&](int j, const float* kp) { put_tile_ptrs(ptr_s, all_fp8, j, kp, lane); };  // warp cw 0
-  auto tile_ptr = [&](int j) -> const float* {
-    const int t = kb + j * kT + lane;
-    return j < nt && t < ke ? klist[t] : nullptr;
-  };
-  auto issue_raw = [&](int j) {  // one cp.async group per call (empty past the last tile)
-    if (j < nt)
-      copy_raw_rows_bulk(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
-                         moe_wg_smem_u32(&raw_bar[j % kStages]), cw, lane);
-    attn_detail::cp_async_commit();
-  };
   const int u = 32 * (cw & 1) + lane, r_first = cw >> 1;
   auto convert = [&](int j) {  // tile j (raw slot landed) -> bf16 key buffer j % kKBufs; as the 2-WG kernel's
     uint8_t* kt = smem + kOffK3 + (j % kKBufs) * kKBytes;
@@ -230,7 +315,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       }
       return;
     }
-    constexpr int kBatch = 2;  // f32 rows' loads in flight per thread (registers: O stays live)
+    constexpr int kBatch = 4;  // f32 rows' loads in flight per thread (8 spilled: O stays live)
 #pragma unroll
     for (int k0 = 0; k0 < kT / 4; k0 += kBatch) {
       float4 fa[kBatch], fb[kBatch];
@@ -256,23 +341,13 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     }
   };
 
-  const float* next_ptr = nullptr;
-  if (cw == 0) {  // pointers of tiles 0 .. kStages, and tile kStages + 1's in this warp's register
-#pragma unroll
-    for (int j = 0; j <= kStages; ++j) put_ptrs(j, tile_ptr(j));
-    next_ptr = tile_ptr(kStages + 1);
-  }
-  conv_sync();
-#pragma unroll
-  for (int j = 0; j < kStages; ++j) issue_raw(j);
-  moe_cp_async_wait<kStages - 1>();  // tile 0's 8-byte rests (this thread's)
-  conv_sync();
-
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
-  // Iteration j: P·V of tile j - 2 issued, tile j converted while it runs, then the raw copies of tile j + kStages
-  // into the slot tile j left.
+  mark(0);
+  // Iteration j: P·V of tile t = j - 2 issued, tile j converted while it runs. Key buffer j % 3 last held tile
+  // j - 3: both converter warpgroups' P·V of it are done once pempty of tile j - 3 completed (a warpgroup may run
+  // one iteration ahead of the other).
   for (int j = 0; j < nt + 2; ++j) {
     const int t = j - 2;
     if (t >= 0) {
@@ -286,26 +361,25 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       for (int kk = 0; kk < 2; ++kk) moe_wg_mma<1>(o, desc_p(pb + 32 * kk), desc_v(kv + kk * 2048));
       moe_wg_commit();
     }
+    mark(1);
     if (j < nt) {
+      if (j >= 3) moe_wg_bar_wait(moe_wg_smem_u32(&pempty[(j - 3) & 1]), uint32_t((j - 3) >> 1) & 1u);
       moe_wg_bar_wait(moe_wg_smem_u32(&raw_bar[j % kStages]), uint32_t(j / kStages) & 1u);
       convert(j);
       moe_wg_fence_async_smem();
       moe_wg_bar_arrive(moe_wg_smem_u32(&kfull[j % kKBufs]));
     }
+    mark(2);
     moe_wg_wait<0>();  // unconditional (a no-op without a P·V in flight): a wait under a branch the compiler
     moe_wg_fence_acc(o);  // cannot tie to the issue's makes ptxas serialize every wgmma (C7518)
     if (t >= 0) moe_wg_bar_arrive(moe_wg_smem_u32(&pempty[t & 1]));
-    moe_cp_async_wait<kStages - 2>();  // tile j + 1's 8-byte rests (this thread's), visible after the barrier
-    conv_sync();                       // every converter done with raw slot j % kStages and pointer slot j
-    issue_raw(j + kStages);
-    if (cw == 0) {  // pointers of tile j + kStages + 1 (read by issue_raw in iteration j + 1)
-      put_ptrs(j + kStages + 1, next_ptr);
-      next_ptr = tile_ptr(j + kStages + 2);
-    }
+    mark(3);
   }
   __syncthreads();  // warpgroup 0's final m and l
   const float m_fin[2] = {ml_s[tw], ml_s[128 + tw]}, l_fin[2] = {ml_s[256 + tw], ml_s[384 + tw]};
   tile_store(p, o, m_fin, l_fin, qi, h0, split, wg, ww, lane);
+  mark(6);
+  prof_flush(nt);
 }
 
 }  // namespace dsv4::cuda
