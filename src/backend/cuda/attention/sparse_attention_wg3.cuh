@@ -2,7 +2,8 @@
 // over three warpgroups (switch attn_wg3). Why: in the two-warpgroup kernel both warpgroups compute all of S from q
 // in shared memory (2 x 64 KB of operand reads per 32-key tile) and both convert, so a tile costs the sum of its
 // phases, bound by shared-memory traffic (~294 KB per tile; docs/cuda.md Next item 5). Here:
-//   - warpgroup 0 holds half of q as bf16 wgmma A fragments in registers (the other half stays in shared memory),
+//   - warpgroup 0 holds half of q as bf16 wgmma A fragments in registers (the converters store the other half in
+//     shared memory),
 //     issues the raw Fp8Kv rows' copies (cp.async.bulk, kStages tiles ahead), computes S = Q·Kᵀ of each tile alone
 //     (16 register-A and 16 shared-A wgmma m64n32k16), runs the online softmax and leaves P (bf16, 64-byte swizzle)
 //     and the rows' rescale factors in one of two P buffers;
@@ -85,15 +86,23 @@ __device__ __forceinline__ void mma_s_rs(float (&d)[16], const uint32_t (&a)[4],
 }
 
 __device__ __forceinline__ void wg0_sync() { asm volatile("bar.sync 2, 128;\n" ::: "memory"); }
+// q's shared half stored by the converters (bar.arrive) before warpgroup 0's first S (bar.sync), all 384 threads.
+__device__ __forceinline__ void q_sync() { asm volatile("bar.sync 3, 384;\n" ::: "memory"); }
+__device__ __forceinline__ void q_arrive() { asm volatile("bar.arrive 3, 384;\n" ::: "memory"); }
 
 // Fp8Kv rows of a tile into a raw slot by warpgroup 0 (copy_raw_rows_bulk over 4 warps): rows 8w .. 8w + 7 by
 // lanes 0-7 of warp w; lane 0 arrives on `bar` with the warp's bulk byte count, and every thread arrives once its
 // cp.asyncs (the 8-byte rests) complete, so the slot's phase ends when all its bytes landed.
+// kPrefetch: f32 rows (the window's) are prefetched into L2 instead (one cp.async.bulk.prefetch per 2 KB row), so
+// the converters' loads of them, kStages tiles later, hit L2.
+template <bool kPrefetch>
 __device__ __forceinline__ void copy_raw_rows_wg0(uint8_t* slot, const float* const* ptrs, uint32_t bar, int warp,
                                                   int lane) {
   const int r = 8 * warp + lane;
   const float* kp = lane < 8 ? ptrs[r] : nullptr;
   const bool fp8 = kp != nullptr && kv_fp8_tagged(kp);
+  if (kPrefetch && kp != nullptr && !fp8)
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(kp), "r"(uint32_t(kD * 4)) : "memory");
   const unsigned rows = __ballot_sync(0xffffffffu, fp8);
   if (lane == 0) bar_arrive_expect_tx(bar, uint32_t(__popc(rows)) * kBulkBytes);
   __syncwarp();
@@ -118,12 +127,13 @@ inline constexpr int kAttnWg3Threads = attn_wg3_detail::kThreads3;
 // CTAs by thread 0 of each warpgroup w, g_attn_wg3_prof[kAttnWg3ProfPhases · w + phase]; then tiles and CTAs.
 // Warpgroup 0: 0 prologue (pointers, first copies, q), per tile 1 kfull wait, 2 raw copy issue + pointers, 3 S,
 // 4 softmax, 5 pempty wait + P store; 6 epilogue. Warpgroups 1-2: 0 prologue, per iteration 1 pfull wait +
-// rescale + P·V issue, 2 pempty wait + raw wait + convert, 3 P·V wait; 6 epilogue.
+// rescale + P·V issue, 2 pempty wait + raw wait + convert, 3 P·V wait; 6 epilogue (0: q's shared half).
 inline constexpr int kAttnWg3ProfPhases = 7;
 inline constexpr int kAttnWg3ProfSlots = 3 * kAttnWg3ProfPhases + 2;
 __device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
 
-template <bool kProf>
+// kPrefetch (switch attn_wg3_prefetch): f32 key rows prefetched into L2 with the raw copies (copy_raw_rows_wg0).
+template <bool kProf, bool kPrefetch>
 __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
   long long prof_c = 0;
@@ -204,7 +214,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     // Tile j's rows into raw slot j % kStages (its pointers in ring slot j % kPtrSlots, published by wg0_sync).
     auto issue_raw = [&](int j) {
       if (j < nt)
-        copy_raw_rows_wg0(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
+        copy_raw_rows_wg0<kPrefetch>(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
                           moe_wg_smem_u32(&raw_bar[j % kStages]), ww, lane);
     };
     const float* next_ptr = nullptr;
@@ -231,18 +241,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
         qa[st][2] = pack_bf16(x2.x, x2.y);
         qa[st][3] = pack_bf16(x3.x, x3.y);
       }
-      // the other K blocks into shared memory: unit 2 kQRegSteps + lane (of 8 values) of heads 4k + ww
-      const float* qrow = p.q_rows[qi] + int64_t(h0) * kD;
-      const int uu = 2 * kQRegSteps + lane;
-#pragma unroll 4
-      for (int k = 0; k < kH / 4; ++k) {
-        const int r = 4 * k + ww;
-        const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu));
-        const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * uu + 4));
-        *reinterpret_cast<uint4*>(smem + kOffQ3 + swz(r, uu - 2 * kQRegSteps, kQBlock)) = bf16x8(a, b);
-      }
-      moe_wg_fence_async_smem();
-      wg0_sync();
+      q_sync();  // the converters stored q's shared half (and fenced it for wgmma)
     }
     const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(smem + kOffQ3));
     mark(0);
@@ -302,6 +301,26 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   mark(-1);
   const int c = tid - 128, cw = c >> 5, wg = cw >> 2, ww = cw & 3, tw = c & 127;
   const int u = 32 * (cw & 1) + lane, r_first = cw >> 1;
+  {  // q's shared half (units 2 kQRegSteps .. 63 of each head row) while warpgroup 0 loads the register half:
+     // unit 2 kQRegSteps + u % 32 of heads 8k + c / 32, every load issued before the first store
+    constexpr int kQU = kD / 8 - 2 * kQRegSteps, kRows = kConv / kQU;
+    static_assert(kQU == 32 && kH % kRows == 0, "q's shared half: 32 units per row");
+    const float* qrow = p.q_rows[qi] + int64_t(h0) * kD;
+    const int uu = 2 * kQRegSteps + (c % kQU);
+    float4 qx[kH / kRows][2];
+#pragma unroll
+    for (int k = 0; k < kH / kRows; ++k) {
+      const float* src = qrow + (kRows * k + c / kQU) * kD + 8 * uu;
+      qx[k][0] = __ldg(reinterpret_cast<const float4*>(src));
+      qx[k][1] = __ldg(reinterpret_cast<const float4*>(src + 4));
+    }
+#pragma unroll
+    for (int k = 0; k < kH / kRows; ++k)
+      *reinterpret_cast<uint4*>(smem + kOffQ3 + swz(kRows * k + c / kQU, uu - 2 * kQRegSteps, kQBlock)) =
+          bf16x8(qx[k][0], qx[k][1]);
+    moe_wg_fence_async_smem();
+    q_arrive();
+  }
   auto convert = [&](int j) {  // tile j (raw slot landed) -> bf16 key buffer j % kKBufs; as the 2-WG kernel's
     uint8_t* kt = smem + kOffK3 + (j % kKBufs) * kKBytes;
     const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
