@@ -276,11 +276,9 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
   if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {  // raw rows by 16-byte cp.asyncs
     bitwise("sparse_attention wgmma bulk vs cp.async", dkeys, &paths.attn_bulk, false);
     // three warpgroups by role (attn_wg3 = 1: every CTA) and two (0) against the default (wg3 from 2 tiles per
-    // CTA): the same arithmetic; and wg3's L2 prefetch of f32 rows flipped
+    // CTA): the same arithmetic
     bitwise_as("sparse_attention wgmma wg3 vs two warpgroups", dkeys, paths.attn_wg3, int64_t{0});
     bitwise_as("sparse_attention wgmma wg3 everywhere vs default", dkeys, paths.attn_wg3, int64_t{1});
-    bitwise_as("sparse_attention wgmma wg3 prefetch flipped", dkeys, paths.attn_wg3_prefetch,
-               !paths.attn_wg3_prefetch);
   }
   if (lay.vs_combine)  // same splits through the combine kernel: the same arithmetic in the same order
     bitwise("sparse_attention cluster vs combine", dkeys, &paths.attn_cluster, false);

@@ -72,15 +72,11 @@ auto wgmma_attention_kernel() {
 }
 
 // The three-warpgroup kernel's instance, its shared-memory limit set on first use.
-template <bool kProf, bool kPrefetch>
-auto wg3_instance() {
-  static const bool set = (set_smem(sparse_attention_wg3_kernel<kProf, kPrefetch>, kAttnWg3Smem), true);
-  (void)set;
-  return sparse_attention_wg3_kernel<kProf, kPrefetch>;
-}
 template <bool kProf>
 auto wg3_attention_kernel() {
-  return kernel_paths().attn_wg3_prefetch ? wg3_instance<kProf, true>() : wg3_instance<kProf, false>();
+  static const bool set = (set_smem(sparse_attention_wg3_kernel<kProf>, kAttnWg3Smem), true);
+  (void)set;
+  return sparse_attention_wg3_kernel<kProf>;
 }
 
 // The profiling build of the three-warpgroup kernel, synchronized, its phase cycles to stderr.

@@ -93,16 +93,11 @@ __device__ __forceinline__ void q_arrive() { asm volatile("bar.arrive 3, 384;\n"
 // Fp8Kv rows of a tile into a raw slot by warpgroup 0 (copy_raw_rows_bulk over 4 warps): rows 8w .. 8w + 7 by
 // lanes 0-7 of warp w; lane 0 arrives on `bar` with the warp's bulk byte count, and every thread arrives once its
 // cp.asyncs (the 8-byte rests) complete, so the slot's phase ends when all its bytes landed.
-// kPrefetch: f32 rows (the window's) are prefetched into L2 instead (one cp.async.bulk.prefetch per 2 KB row), so
-// the converters' loads of them, kStages tiles later, hit L2.
-template <bool kPrefetch>
 __device__ __forceinline__ void copy_raw_rows_wg0(uint8_t* slot, const float* const* ptrs, uint32_t bar, int warp,
                                                   int lane) {
   const int r = 8 * warp + lane;
   const float* kp = lane < 8 ? ptrs[r] : nullptr;
   const bool fp8 = kp != nullptr && kv_fp8_tagged(kp);
-  if (kPrefetch && kp != nullptr && !fp8)
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(kp), "r"(uint32_t(kD * 4)) : "memory");
   const unsigned rows = __ballot_sync(0xffffffffu, fp8);
   if (lane == 0) bar_arrive_expect_tx(bar, uint32_t(__popc(rows)) * kBulkBytes);
   __syncwarp();
@@ -132,8 +127,10 @@ inline constexpr int kAttnWg3ProfPhases = 7;
 inline constexpr int kAttnWg3ProfSlots = 3 * kAttnWg3ProfPhases + 2;
 __device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
 
-// kPrefetch (switch attn_wg3_prefetch): f32 key rows prefetched into L2 with the raw copies (copy_raw_rows_wg0).
-template <bool kProf, bool kPrefetch>
+// (An L2 prefetch of the tiles' f32 rows, one cp.async.bulk.prefetch per row beside the raw copies, was slower:
+// run 168, B=64 / 256 39.0 / 132.5 us against 37.1 / 127.4;
+// bench/results/h200_r168_attn_wg3_prefetch_experiment.patch.)
+template <bool kProf>
 __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
   long long prof_c = 0;
@@ -214,7 +211,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     // Tile j's rows into raw slot j % kStages (its pointers in ring slot j % kPtrSlots, published by wg0_sync).
     auto issue_raw = [&](int j) {
       if (j < nt)
-        copy_raw_rows_wg0<kPrefetch>(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
+        copy_raw_rows_wg0(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
                           moe_wg_smem_u32(&raw_bar[j % kStages]), ww, lane);
     };
     const float* next_ptr = nullptr;

@@ -28,7 +28,6 @@ struct KernelPaths {
   int64_t attn_wg3 = 2;                 // >= 1: the wgmma attention as three warpgroups by role
                                         // (sparse_attention_wg3.cuh) where a CTA gets >= that many key tiles
                                         // (every CTA without split-K); 0: the two-warpgroup kernel only
-  bool attn_wg3_prefetch = false;       // its f32 key rows prefetched into L2 with the raw-row copies
   bool indexer_fast = true;             // tiled indexer scores + multi-CTA top-k (else the first kernels)
   bool topk_two_level = true;           // indexer top-k of > 8 segments: merge groups of 8 side by side, then them
   bool topk_radix = true;               // indexer top-k of > 1 segment: multi-CTA radix select over the whole row
