@@ -43,12 +43,26 @@ inline constexpr int kQRegSteps = 16, kQSmemBlocks = 8 - kQRegSteps / 4;
 inline constexpr int kRegsWg0 = 128, kRegsConv = 184;  // setmaxnreg: 128 + 2 x 184 <= 168 x 3 (the launch's)
 // Shared layout: q's shared blocks, the two-warpgroup kernel's key buffers, raw slots and pointer ring, then two
 // P buffers, the rows' factors of each (f32 [2][256]) and warpgroup 0's final m and l (f32 [4][128]).
-inline constexpr int kOffQ3 = 0, kOffK3 = kQSmemBlocks * kQBlock, kOffRaw3 = kOffK3 + kKBufs * kKBytes;
-inline constexpr int kOffPtr3 = kOffRaw3 + kStages * kRawBytes;
-inline constexpr int kOffP3 = kOffPtr3 + kPtrSlots * kT * 8, kOffAlpha3 = kOffP3 + 2 * kPBytes;
-inline constexpr int kOffMl3 = kOffAlpha3 + 2 * 256 * 4, kSmemUsed3 = kOffMl3 + 4 * 128 * 4;
-static_assert(kSmemUsed3 + 1024 + 256 <= 227 * 1024, "one CTA per SM (1024 B alignment slack, static shared)");
-static_assert(kOffK3 % 1024 == 0 && kOffP3 % 512 == 0, "key buffers and P buffers on their swizzle atoms");
+// kS raw slots (tiles in flight) and kS + 1 pointer slots.
+template <int kS>
+struct Wg3Layout {
+  static constexpr int kOffQ = 0, kOffK = kQSmemBlocks * kQBlock, kOffRaw = kOffK + kKBufs * kKBytes;
+  static constexpr int kOffPtr = kOffRaw + kS * kRawBytes;
+  static constexpr int kOffP = (kOffPtr + (kS + 1) * kT * 8 + 511) / 512 * 512, kOffAlpha = kOffP + 2 * kPBytes;
+  static constexpr int kOffMl = kOffAlpha + 2 * 256 * 4, kUsed = kOffMl + 4 * 128 * 4;
+  static_assert(kUsed + 1024 + 256 <= 227 * 1024, "one CTA per SM (1024 B alignment slack, static shared)");
+  static_assert(kOffK % 1024 == 0 && kOffP % 512 == 0, "key buffers and P buffers on their swizzle atoms");
+};
+inline constexpr int kStagesMax3 = kAttnWgStages;
+inline constexpr int kSmemUsed3 = Wg3Layout<kStagesMax3>::kUsed;
+
+// put_tile_ptrs with kSlots pointer slots.
+template <int kSlots>
+__device__ __forceinline__ void put_ptrs3(const float** ptr_s, bool* all_fp8, int j, const float* kp, int lane) {
+  ptr_s[(j % kSlots) * kT + lane] = kp;
+  const bool all = __all_sync(0xffffffffu, kp != nullptr && kv_fp8_tagged(kp));
+  if (lane == 0) all_fp8[j % kSlots] = all;
+}
 static_assert(kRegsWg0 + 2 * kRegsConv <= 168 * 3, "register budget");
 // raw_bar arrivals per phase: one expect_tx per warpgroup-0 warp, one cp.async.mbarrier.arrive per its thread.
 inline constexpr int kRawArrivals = 4 + 128;
@@ -126,7 +140,8 @@ inline constexpr int kAttnWg3Threads = attn_wg3_detail::kThreads3;
 // CTAs by thread 0 of each warpgroup w, g_attn_wg3_prof[kAttnWg3ProfPhases · w + phase]; then tiles and CTAs.
 // Warpgroup 0: 0 prologue (pointers, first copies, q), per tile 1 kfull wait, 2 raw copy issue + pointers, 3 S,
 // 4 softmax, 5 pempty wait + P store; 6 epilogue. Warpgroups 1-2: 0 prologue, per iteration 1 pfull wait +
-// rescale + P·V issue, 2 pempty wait + raw wait + convert, 3 P·V wait; 6 epilogue (0: q's shared half).
+// rescale + P·V issue, 2 conversion of an Fp8Kv tile, 3 P·V wait, 4 pempty wait + raw wait, 5 conversion of a
+// tile with f32 rows; 6 epilogue (0: q's shared half).
 inline constexpr int kAttnWg3ProfPhases = 7;
 inline constexpr int kAttnWg3ProfSlots = 3 * kAttnWg3ProfPhases + 2;
 __device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
@@ -134,7 +149,9 @@ __device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
 // (An L2 prefetch of the tiles' f32 rows, one cp.async.bulk.prefetch per row beside the raw copies, was slower:
 // run 168, B=64 / 256 39.0 / 132.5 us against 37.1 / 127.4;
 // bench/results/h200_r168_attn_wg3_prefetch_experiment.patch.)
-template <bool kProf>
+// kS: raw slots (four measured slower: run 169, B=64 / 256 37.7-38.0 / 129.4-129.5 us against 36.9-37.1 /
+// 127.2-127.7 with three).
+template <bool kProf, int kS = kAttnWgStages>
 __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
   long long prof_c = 0;
@@ -167,6 +184,10 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   };
   grid_dependency_sync();
   using namespace attn_wg3_detail;
+  using L = Wg3Layout<kS>;
+  constexpr int kStages = kS, kPtrSlots = kS + 1;
+  constexpr int kOffQ3 = L::kOffQ, kOffK3 = L::kOffK, kOffRaw3 = L::kOffRaw, kOffPtr3 = L::kOffPtr;
+  constexpr int kOffP3 = L::kOffP, kOffAlpha3 = L::kOffAlpha, kOffMl3 = L::kOffMl;
   extern __shared__ __align__(16) unsigned char attn_wg3_smem_raw[];
   uint8_t* smem = moe_wg_align1024(attn_wg3_smem_raw);
   uint8_t* raw_s = smem + kOffRaw3;
@@ -221,7 +242,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     const float* next_ptr = nullptr;
     if (ww == 0) {  // pointers of tiles 0 .. kStages, and tile kStages + 1's in warp 0's register
 #pragma unroll
-      for (int j = 0; j <= kStages; ++j) put_tile_ptrs(ptr_s, all_fp8, j, tile_ptr(j), lane);
+      for (int j = 0; j <= kStages; ++j) put_ptrs3<kPtrSlots>(ptr_s, all_fp8, j, tile_ptr(j), lane);
       next_ptr = tile_ptr(kStages + 1);
     }
     wg0_sync();
@@ -257,7 +278,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       // i + kStages + 1 (whose pointers were published by the previous iteration's wg0_sync)
       issue_raw(i + kStages);
       if (ww == 0) {
-        put_tile_ptrs(ptr_s, all_fp8, i + kStages + 1, next_ptr, lane);
+        put_ptrs3<kPtrSlots>(ptr_s, all_fp8, i + kStages + 1, next_ptr, lane);
         next_ptr = tile_ptr(i + kStages + 2);
       }
       mark(2);
@@ -326,16 +347,34 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     uint8_t* kt = smem + kOffK3 + (j % kKBufs) * kKBytes;
     const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
     const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
-    if (all_fp8[j % kPtrSlots]) {
+    if (all_fp8[j % kPtrSlots]) {  // every load first (u is this thread's for all 8 rows), then convert and store
+      int rows[kT / 4];  // byte offsets in the slot (32-bit: registers)
 #pragma unroll
       for (int k = 0; k < kT / 4; ++k) {
         const int r = 4 * k + r_first;
-        const uint8_t* row = slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
-        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = raw_unit_bf16(row, u);
+        rows[k] = r * kRawPitch + static_cast<int>(reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
+      }
+      if (u < kNope / 8) {  // e4m3 codes x the unit's e8m0 scale
+        uint2 w[kT / 4];
+        uint32_t sb[kT / 4];
+#pragma unroll
+        for (int k = 0; k < kT / 4; ++k) {
+          w[k] = *reinterpret_cast<const uint2*>(slot + rows[k] + 8 * u);
+          sb[k] = slot[rows[k] + kNope + 2 * kRope + u / 8];
+        }
+#pragma unroll
+        for (int k = 0; k < kT / 4; ++k)
+          *reinterpret_cast<uint4*>(kt + swz(4 * k + r_first, u, kKBlock)) = fp8_unit_bf16(w[k], sb[k]);
+      } else {  // the bf16 RoPE values as stored
+        uint4 v[kT / 4];
+#pragma unroll
+        for (int k = 0; k < kT / 4; ++k) v[k] = raw_unit_bf16(slot + rows[k], u);
+#pragma unroll
+        for (int k = 0; k < kT / 4; ++k) *reinterpret_cast<uint4*>(kt + swz(4 * k + r_first, u, kKBlock)) = v[k];
       }
       return;
     }
-    constexpr int kBatch = 4;  // f32 rows' loads in flight per thread (8 spilled: O stays live)
+    constexpr int kBatch = 2;  // f32 rows' loads in flight per thread (4 spill beside the Fp8Kv path's)
 #pragma unroll
     for (int k0 = 0; k0 < kT / 4; k0 += kBatch) {
       float4 fa[kBatch], fb[kBatch];
@@ -385,11 +424,15 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     if (j < nt) {
       if (j >= 3) moe_wg_bar_wait(moe_wg_smem_u32(&pempty[(j - 3) & 1]), uint32_t((j - 3) >> 1) & 1u);
       moe_wg_bar_wait(moe_wg_smem_u32(&raw_bar[j % kStages]), uint32_t(j / kStages) & 1u);
+      mark(4);
+      const bool fp8_tile = all_fp8[j % kPtrSlots];
       convert(j);
       moe_wg_fence_async_smem();
       moe_wg_bar_arrive(moe_wg_smem_u32(&kfull[j % kKBufs]));
+      mark(fp8_tile ? 2 : 5);
+    } else {
+      mark(2);
     }
-    mark(2);
     moe_wg_wait<0>();  // unconditional (a no-op without a P·V in flight): a wait under a branch the compiler
     moe_wg_fence_acc(o);  // cannot tie to the issue's makes ptxas serialize every wgmma (C7518)
     if (t >= 0) moe_wg_bar_arrive(moe_wg_smem_u32(&pempty[t & 1]));
