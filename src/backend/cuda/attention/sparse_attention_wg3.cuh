@@ -108,28 +108,6 @@ __device__ __forceinline__ void wg0_sync() { asm volatile("bar.sync 2, 128;\n" :
 __device__ __forceinline__ void q_sync() { asm volatile("bar.sync 3, 384;\n" ::: "memory"); }
 __device__ __forceinline__ void q_arrive() { asm volatile("bar.arrive 3, 384;\n" ::: "memory"); }
 
-// Fp8Kv rows of a tile into a raw slot by warpgroup 0 (copy_raw_rows_bulk over 4 warps): rows 8w .. 8w + 7 by
-// lanes 0-7 of warp w; lane 0 arrives on `bar` with the warp's bulk byte count, and every thread arrives once its
-// cp.asyncs (the 8-byte rests) complete, so the slot's phase ends when all its bytes landed.
-__device__ __forceinline__ void copy_raw_rows_wg0(uint8_t* slot, const float* const* ptrs, uint32_t bar, int warp,
-                                                  int lane) {
-  const int r = 8 * warp + lane;
-  const float* kp = lane < 8 ? ptrs[r] : nullptr;
-  const bool fp8 = kp != nullptr && kv_fp8_tagged(kp);
-  const unsigned rows = __ballot_sync(0xffffffffu, fp8);
-  if (lane == 0) bar_arrive_expect_tx(bar, uint32_t(__popc(rows)) * kBulkBytes);
-  __syncwarp();
-  if (fp8) {
-    const uint8_t* src = kv_fp8_row(kp);
-    const int ph = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 8u);
-    uint8_t* dst = slot + r * kRawPitch + ph;  // the row's bytes at dst .. dst + 583
-    const int b0 = ph == 0 ? 0 : 8, c0 = ph == 0 ? kBulkBytes : 0;  // bulk part, 8-byte rest
-    bulk_copy_g2s(moe_wg_smem_u32(dst + b0), src + b0, kBulkBytes, bar);
-    attn_detail::cp_async8(dst + c0, src + c0);
-  }
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-
 }  // namespace attn_wg3_detail
 
 // Dynamic shared memory of sparse_attention_wg3_kernel (1024-byte alignment slack included).
@@ -154,34 +132,10 @@ __device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
 template <bool kProf, int kS = kAttnWgStages>
 __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
-  long long prof_c = 0;
-  __shared__ unsigned long long prof_s[3][kAttnWg3ProfPhases];
-  auto mark = [&](int phase) {
-    if constexpr (kProf) {
-      if ((threadIdx.x & 127) == 0) {
-        const long long c = clock64();
-        if (phase >= 0) prof_s[threadIdx.x >> 7][phase] += static_cast<unsigned long long>(c - prof_c);
-        prof_c = c;
-      }
-    }
-  };
-  if constexpr (kProf) {
-    if ((threadIdx.x & 127) == 0)
-      for (int i = 0; i < kAttnWg3ProfPhases; ++i) prof_s[threadIdx.x >> 7][i] = 0;
-  }
-  auto prof_flush = [&](int nt) {
-    if constexpr (kProf) {
-      if ((threadIdx.x & 127) == 0) {
-        const int w = threadIdx.x >> 7;
-        for (int i = 0; i < kAttnWg3ProfPhases; ++i)
-          atomicAdd(&g_attn_wg3_prof[kAttnWg3ProfPhases * w + i], prof_s[w][i]);
-        if (w == 0) {
-          atomicAdd(&g_attn_wg3_prof[3 * kAttnWg3ProfPhases], static_cast<unsigned long long>(nt));
-          atomicAdd(&g_attn_wg3_prof[3 * kAttnWg3ProfPhases + 1], 1ull);
-        }
-      }
-    }
-  };
+  __shared__ unsigned long long prof_s[3 * kAttnWg3ProfPhases];
+  attn_wg_detail::WgPhaseProf<kProf, 3, kAttnWg3ProfPhases> prof(prof_s);
+  auto mark = [&](int phase) { prof.mark(phase); };
+  auto prof_flush = [&](int nt) { prof.flush(g_attn_wg3_prof, nt); };
   grid_dependency_sync();
   using namespace attn_wg3_detail;
   using L = Wg3Layout<kS>;
@@ -198,14 +152,9 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
 
   const int split = blockIdx.x, h0 = blockIdx.y * kH, qi = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31;
-  const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
-  int kb = 0, ke = n;
-  if (p.n_split > 1) {
-    kb = split * p.keys_per_split;
-    ke = min(n, kb + p.keys_per_split);
-  }
-  const int nt = kb < ke ? (ke - kb + kT - 1) / kT : 0;
-  const float* const* __restrict__ klist = p.keys + list0;
+  const attn_wg_detail::SplitKeys sk(p, split, qi);
+  const int kb = sk.kb, ke = sk.ke, nt = sk.nt;
+  const float* const* __restrict__ klist = sk.klist;
 
   __shared__ bool all_fp8[kPtrSlots];
   __shared__ __align__(8) uint64_t raw_bar[kStages];
@@ -236,8 +185,8 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     // Tile j's rows into raw slot j % kStages (its pointers in ring slot j % kPtrSlots, published by wg0_sync).
     auto issue_raw = [&](int j) {
       if (j < nt)
-        copy_raw_rows_wg0(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
-                          moe_wg_smem_u32(&raw_bar[j % kStages]), ww, lane);
+        copy_raw_rows_bulk<8, true>(raw_s + (j % kStages) * kRawBytes, ptr_s + (j % kPtrSlots) * kT,
+                                    moe_wg_smem_u32(&raw_bar[j % kStages]), ww, lane);
     };
     const float* next_ptr = nullptr;
     if (ww == 0) {  // pointers of tiles 0 .. kStages, and tile kStages + 1's in warp 0's register

@@ -224,10 +224,14 @@ __device__ __forceinline__ void bulk_copy_g2s(uint32_t dst, const void* src, uin
                "l"(src), "r"(bytes), "r"(bar)
                : "memory");
 }
+// kRows rows per warp (the three-warpgroup kernel: 8 over its producer's 4 warps); kArriveRests: every thread then
+// arrives on `bar` once its cp.asyncs (the 8-byte rests) complete (cp.async.mbarrier.arrive.noinc: the barrier
+// counts those arrivals too), so the slot's phase ends when all its bytes landed, without a cp.async wait.
+template <int kRows = kBulkRowsPerWarp, bool kArriveRests = false>
 __device__ __forceinline__ void copy_raw_rows_bulk(uint8_t* slot, const float* const* ptrs, uint32_t bar, int warp,
                                                    int lane) {
-  const int r = kBulkRowsPerWarp * warp + lane;
-  const float* kp = lane < kBulkRowsPerWarp ? ptrs[r] : nullptr;
+  const int r = kRows * warp + lane;
+  const float* kp = lane < kRows ? ptrs[r] : nullptr;
   const bool fp8 = kp != nullptr && kv_fp8_tagged(kp);
   const unsigned rows = __ballot_sync(0xffffffffu, fp8);
   if (lane == 0) bar_arrive_expect_tx(bar, uint32_t(__popc(rows)) * kBulkBytes);
@@ -240,6 +244,8 @@ __device__ __forceinline__ void copy_raw_rows_bulk(uint8_t* slot, const float* c
     bulk_copy_g2s(moe_wg_smem_u32(dst + b0), src + b0, kBulkBytes, bar);
     attn_detail::cp_async8(dst + c0, src + c0);
   }
+  if constexpr (kArriveRests)
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
 
 // q (64 f32 head rows of kD at qrow) -> the bf16 A operand at qs: unit u of heads 4k + r_first (256 threads:
@@ -396,6 +402,58 @@ __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const floa
   }
 }
 
+// clock64 phase profile of the wgmma attention kernels (kProf; measurement only): thread 0 of each of kW
+// warpgroups adds the cycles since its previous mark to a phase (s: shared [kW][kPhases], zeroed here); flush sums
+// them over CTAs into g ([kW][kPhases], then the tile count and the CTA count).
+template <bool kProf, int kW, int kPhases>
+struct WgPhaseProf {
+  unsigned long long* s;
+  long long c = 0;
+  __device__ explicit WgPhaseProf(unsigned long long* shared) : s(shared) {
+    if constexpr (kProf) {
+      if ((threadIdx.x & 127) == 0)
+        for (int i = 0; i < kPhases; ++i) s[(threadIdx.x >> 7) * kPhases + i] = 0;
+    }
+  }
+  __device__ void mark(int phase) {
+    if constexpr (kProf) {
+      if ((threadIdx.x & 127) == 0) {
+        const long long now = clock64();
+        if (phase >= 0) s[(threadIdx.x >> 7) * kPhases + phase] += static_cast<unsigned long long>(now - c);
+        c = now;
+      }
+    }
+  }
+  __device__ void flush(unsigned long long* g, int nt) {
+    if constexpr (kProf) {
+      if ((threadIdx.x & 127) == 0) {
+        const int w = threadIdx.x >> 7;
+        for (int i = 0; i < kPhases; ++i) atomicAdd(&g[kPhases * w + i], s[kPhases * w + i]);
+        if (w == 0) {
+          atomicAdd(&g[kW * kPhases], static_cast<unsigned long long>(nt));
+          atomicAdd(&g[kW * kPhases + 1], 1ull);
+        }
+      }
+    }
+  }
+};
+
+// Query qi's keys of split `split`: list positions [kb, ke) in 32-key tiles (nt of them), the list at klist.
+struct SplitKeys {
+  int kb = 0, ke = 0, nt = 0;
+  const float* const* klist = nullptr;
+  __device__ SplitKeys(const SparseAttnParams& p, int split, int qi) {
+    const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
+    ke = n;
+    if (p.n_split > 1) {
+      kb = split * p.keys_per_split;
+      ke = min(n, kb + p.keys_per_split);
+    }
+    nt = kb < ke ? (ke - kb + kT - 1) / kT : 0;
+    klist = p.keys + list0;
+  }
+};
+
 }  // namespace attn_wg_detail
 
 // Dynamic shared memory of sparse_attention_wgmma_kernel (1024-byte alignment slack included).
@@ -414,22 +472,9 @@ __device__ unsigned long long g_attn_wg_prof[kAttnWgProfSlots];
 template <bool kProf = false, bool kBulk = true>
 __global__ void __launch_bounds__(kAttnWgThreads, 1)
     sparse_attention_wgmma_kernel(const __grid_constant__ SparseAttnParams p) {
-  long long prof_c = 0;
-  __shared__ unsigned long long prof_s[2][kAttnWgProfPhases];
-  // Phase boundary (kProf): thread 0 of each warpgroup adds the cycles since its previous mark to `phase`.
-  auto mark = [&](int phase) {
-    if constexpr (kProf) {
-      if ((threadIdx.x & 127) == 0) {
-        const long long c = clock64();
-        if (phase >= 0) prof_s[threadIdx.x >> 7][phase] += static_cast<unsigned long long>(c - prof_c);
-        prof_c = c;
-      }
-    }
-  };
-  if constexpr (kProf) {
-    if ((threadIdx.x & 127) == 0)
-      for (int i = 0; i < kAttnWgProfPhases; ++i) prof_s[threadIdx.x >> 7][i] = 0;
-  }
+  __shared__ unsigned long long prof_s[2 * kAttnWgProfPhases];
+  attn_wg_detail::WgPhaseProf<kProf, 2, kAttnWgProfPhases> prof(prof_s);
+  auto mark = [&](int phase) { prof.mark(phase); };  // phase boundary: cycles since the previous mark
   mark(-1);
   grid_dependency_sync();
   using namespace attn_wg_detail;
@@ -441,14 +486,9 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   const int split = blockIdx.x, h0 = blockIdx.y * kH, qi = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wg = tid >> 7, ww = warp & 3;  // warpgroup, warp within it
-  const int list0 = p.key_offsets[qi], n = p.key_offsets[qi + 1] - list0;
-  int kb = 0, ke = n;
-  if (p.n_split > 1) {
-    kb = split * p.keys_per_split;
-    ke = min(n, kb + p.keys_per_split);
-  }
-  const int nt = kb < ke ? (ke - kb + kT - 1) / kT : 0;
-  const float* const* __restrict__ klist = p.keys + list0;
+  const attn_wg_detail::SplitKeys sk(p, split, qi);
+  const int kb = sk.kb, ke = sk.ke, nt = sk.nt;
+  const float* const* __restrict__ klist = sk.klist;
 
   // Key pointers of tile j (one per row, nullptr past the split) in ring slot j % kPtrSlots, written by warp 0 an
   // iteration before their first use; the other loops read them from shared memory.
@@ -585,16 +625,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   if (nt > 0) last_products(o, pa, k_addr, nt, wg);
   tile_store(p, o, m_run, l_run, qi, h0, split, wg, ww, lane);
   mark(8);
-  if constexpr (kProf) {
-    if ((tid & 127) == 0) {
-      for (int i = 0; i < kAttnWgProfPhases; ++i)
-        atomicAdd(&g_attn_wg_prof[kAttnWgProfPhases * wg + i], prof_s[wg][i]);
-      if (tid == 0) {
-        atomicAdd(&g_attn_wg_prof[2 * kAttnWgProfPhases], static_cast<unsigned long long>(nt));
-        atomicAdd(&g_attn_wg_prof[2 * kAttnWgProfPhases + 1], 1ull);
-      }
-    }
-  }
+  prof.flush(g_attn_wg_prof, nt);
 }
 
 }  // namespace dsv4::cuda
