@@ -40,8 +40,8 @@
 #include <limits>
 #include <numeric>
 #include <random>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"

@@ -1,5 +1,6 @@
 // Launchers of the attention family: validate, pick the compiled instance from the plan, launch, check.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -79,18 +80,28 @@ auto wg3_attention_kernel() {
   return sparse_attention_wg3_kernel<kProf>;
 }
 
+// A profiling build's launch (measurement only): its phase counters `sym` zeroed, the kernel launched and
+// synchronized, the counters returned.
+template <size_t kN, typename Kernel>
+std::array<unsigned long long, kN> run_profiled(unsigned long long (&sym)[kN], Kernel kernel, const SparseAttnParams& p,
+                                                dim3 grid, unsigned threads, size_t smem, cudaStream_t stream) {
+  std::array<unsigned long long, kN> v{};
+  DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(sym, v.data(), sizeof(sym), 0, cudaMemcpyHostToDevice, stream));
+  launch_kernel(kernel, grid, threads, smem, stream, p);
+  DSV4_CUDA_CHECK_LAUNCH();
+  DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v.data(), sym, sizeof(sym), 0, cudaMemcpyDeviceToHost, stream));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return v;
+}
+
 // The profiling build of the three-warpgroup kernel, synchronized, its phase cycles to stderr.
 void launch_wg3_profiled(const SparseAttnParams& p, dim3 grid, cudaStream_t stream) {
-  unsigned long long v[kAttnWg3ProfSlots] = {};
-  DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_attn_wg3_prof, v, sizeof(v), 0, cudaMemcpyHostToDevice, stream));
-  launch_kernel(wg3_attention_kernel<true>(), grid, kAttnWg3Threads, kAttnWg3Smem, stream, p);
-  DSV4_CUDA_CHECK_LAUNCH();
-  DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_attn_wg3_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
-  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const auto v = run_profiled(g_attn_wg3_prof, wg3_attention_kernel<true>(), p, grid, kAttnWg3Threads, kAttnWg3Smem,
+                              stream);
   const double tiles = std::max(1.0, double(v[3 * kAttnWg3ProfPhases]));
   const double ctas = std::max(1.0, double(v[3 * kAttnWg3ProfPhases + 1]));
   for (int w = 0; w < 3; ++w) {
-    const unsigned long long* c = v + kAttnWg3ProfPhases * w;
+    const unsigned long long* c = v.data() + kAttnWg3ProfPhases * w;
     std::fprintf(stderr, "[attn_wg3 prof] grid=%ux%ux%u wg%d tiles=%.0f ctas=%.0f | per CTA %.0f | per tile", grid.x,
                  grid.y, grid.z, w, tiles, ctas, c[0] / ctas);
     for (int i = 1; i < 6; ++i) std::fprintf(stderr, " %.0f", c[i] / tiles);
@@ -100,16 +111,11 @@ void launch_wg3_profiled(const SparseAttnParams& p, dim3 grid, cudaStream_t stre
 
 // The profiling build of the wgmma kernel (DSV4_ATTN_WG_PROF=1), synchronized, its phase cycles to stderr.
 void launch_wgmma_profiled(const SparseAttnParams& p, dim3 grid, size_t smem, cudaStream_t stream) {
-  unsigned long long v[kAttnWgProfSlots] = {};
-  DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_attn_wg_prof, v, sizeof(v), 0, cudaMemcpyHostToDevice, stream));
-  launch_kernel(wgmma_attention_kernel<true>(), grid, kAttnWgThreads, smem, stream, p);
-  DSV4_CUDA_CHECK_LAUNCH();
-  DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_attn_wg_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
-  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const auto v = run_profiled(g_attn_wg_prof, wgmma_attention_kernel<true>(), p, grid, kAttnWgThreads, smem, stream);
   const double tiles = std::max(1.0, double(v[2 * kAttnWgProfPhases]));
   const double ctas = std::max(1.0, double(v[2 * kAttnWgProfPhases + 1]));
   for (int w = 0; w < 2; ++w) {
-    const unsigned long long* c = v + kAttnWgProfPhases * w;
+    const unsigned long long* c = v.data() + kAttnWgProfPhases * w;
     std::fprintf(stderr,
                  "[attn_wg prof] grid=%ux%ux%u wg%d tiles=%.0f ctas=%.0f | per tile: raw-issue %.0f wgmma-issue %.0f "
                  "raw-wait+bar %.0f convert %.0f wgmma-wait %.0f softmax %.0f end-bar %.0f | per CTA: prologue "

@@ -41,28 +41,16 @@ inline constexpr int kPBytes = kH * kT * 2;    // P of one tile: 64 rows x 32 ke
 // 24 steps (152 + 2 x 176 registers) measured slower than 16 (run 166: B=256 146.4 against 139.3 us).
 inline constexpr int kQRegSteps = 16, kQSmemBlocks = 8 - kQRegSteps / 4;
 inline constexpr int kRegsWg0 = 128, kRegsConv = 184;  // setmaxnreg: 128 + 2 x 184 <= 168 x 3 (the launch's)
-// Shared layout: q's shared blocks, the two-warpgroup kernel's key buffers, raw slots and pointer ring, then two
-// P buffers, the rows' factors of each (f32 [2][256]) and warpgroup 0's final m and l (f32 [4][128]).
-// kS raw slots (tiles in flight) and kS + 1 pointer slots.
-template <int kS>
-struct Wg3Layout {
-  static constexpr int kOffQ = 0, kOffK = kQSmemBlocks * kQBlock, kOffRaw = kOffK + kKBufs * kKBytes;
-  static constexpr int kOffPtr = kOffRaw + kS * kRawBytes;
-  static constexpr int kOffP = (kOffPtr + (kS + 1) * kT * 8 + 511) / 512 * 512, kOffAlpha = kOffP + 2 * kPBytes;
-  static constexpr int kOffMl = kOffAlpha + 2 * 256 * 4, kUsed = kOffMl + 4 * 128 * 4;
-  static_assert(kUsed + 1024 + 256 <= 227 * 1024, "one CTA per SM (1024 B alignment slack, static shared)");
-  static_assert(kOffK % 1024 == 0 && kOffP % 512 == 0, "key buffers and P buffers on their swizzle atoms");
-};
-inline constexpr int kStagesMax3 = kAttnWgStages;
-inline constexpr int kSmemUsed3 = Wg3Layout<kStagesMax3>::kUsed;
-
-// put_tile_ptrs with kSlots pointer slots.
-template <int kSlots>
-__device__ __forceinline__ void put_ptrs3(const float** ptr_s, bool* all_fp8, int j, const float* kp, int lane) {
-  ptr_s[(j % kSlots) * kT + lane] = kp;
-  const bool all = __all_sync(0xffffffffu, kp != nullptr && kv_fp8_tagged(kp));
-  if (lane == 0) all_fp8[j % kSlots] = all;
-}
+// Shared layout: q's shared blocks, the two-warpgroup kernel's key buffers, kStages raw slots and pointer ring
+// (four raw slots measured slower than three: run 169, B=64 / 256 37.7-38.0 / 129.4-129.5 us against 36.9-37.1 /
+// 127.2-127.7), then two P buffers, the rows' factors of each (f32 [2][256]) and warpgroup 0's final m and l (f32
+// [4][128]).
+inline constexpr int kOffQ3 = 0, kOffK3 = kQSmemBlocks * kQBlock, kOffRaw3 = kOffK3 + kKBufs * kKBytes;
+inline constexpr int kOffPtr3 = kOffRaw3 + kStages * kRawBytes;
+inline constexpr int kOffP3 = kOffPtr3 + kPtrSlots * kT * 8, kOffAlpha3 = kOffP3 + 2 * kPBytes;
+inline constexpr int kOffMl3 = kOffAlpha3 + 2 * 256 * 4, kSmemUsed3 = kOffMl3 + 4 * 128 * 4;
+static_assert(kSmemUsed3 + 1024 + 256 <= 227 * 1024, "one CTA per SM (1024 B alignment slack, static shared)");
+static_assert(kOffK3 % 1024 == 0 && kOffP3 % 512 == 0, "key buffers and P buffers on their swizzle atoms");
 static_assert(kRegsWg0 + 2 * kRegsConv <= 168 * 3, "register budget");
 // raw_bar arrivals per phase: one expect_tx per warpgroup-0 warp, one cp.async.mbarrier.arrive per its thread.
 inline constexpr int kRawArrivals = 4 + 128;
@@ -127,9 +115,7 @@ __device__ unsigned long long g_attn_wg3_prof[kAttnWg3ProfSlots];
 // (An L2 prefetch of the tiles' f32 rows, one cp.async.bulk.prefetch per row beside the raw copies, was slower:
 // run 168, B=64 / 256 39.0 / 132.5 us against 37.1 / 127.4;
 // bench/results/h200_r168_attn_wg3_prefetch_experiment.patch.)
-// kS: raw slots (four measured slower: run 169, B=64 / 256 37.7-38.0 / 129.4-129.5 us against 36.9-37.1 /
-// 127.2-127.7 with three).
-template <bool kProf, int kS = kAttnWgStages>
+template <bool kProf>
 __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     sparse_attention_wg3_kernel(const __grid_constant__ SparseAttnParams p) {
   __shared__ unsigned long long prof_s[3 * kAttnWg3ProfPhases];
@@ -138,10 +124,6 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   auto prof_flush = [&](int nt) { prof.flush(g_attn_wg3_prof, nt); };
   grid_dependency_sync();
   using namespace attn_wg3_detail;
-  using L = Wg3Layout<kS>;
-  constexpr int kStages = kS, kPtrSlots = kS + 1;
-  constexpr int kOffQ3 = L::kOffQ, kOffK3 = L::kOffK, kOffRaw3 = L::kOffRaw, kOffPtr3 = L::kOffPtr;
-  constexpr int kOffP3 = L::kOffP, kOffAlpha3 = L::kOffAlpha, kOffMl3 = L::kOffMl;
   extern __shared__ __align__(16) unsigned char attn_wg3_smem_raw[];
   uint8_t* smem = moe_wg_align1024(attn_wg3_smem_raw);
   uint8_t* raw_s = smem + kOffRaw3;
@@ -154,7 +136,6 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   const int tid = threadIdx.x, lane = tid & 31;
   const attn_wg_detail::SplitKeys sk(p, split, qi);
   const int kb = sk.kb, ke = sk.ke, nt = sk.nt;
-  const float* const* __restrict__ klist = sk.klist;
 
   __shared__ bool all_fp8[kPtrSlots];
   __shared__ __align__(8) uint64_t raw_bar[kStages];
@@ -178,10 +159,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     moe_wg_regs_dec<kRegsWg0>();
     mark(-1);
     const int ww = tid >> 5, g = lane >> 2, qd = lane & 3;
-    auto tile_ptr = [&](int j) -> const float* {
-      const int t = kb + j * kT + lane;
-      return j < nt && t < ke ? klist[t] : nullptr;
-    };
+    auto tile_ptr = [&](int j) { return sk.tile_ptr(j, lane); };
     // Tile j's rows into raw slot j % kStages (its pointers in ring slot j % kPtrSlots, published by wg0_sync).
     auto issue_raw = [&](int j) {
       if (j < nt)
@@ -191,7 +169,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     const float* next_ptr = nullptr;
     if (ww == 0) {  // pointers of tiles 0 .. kStages, and tile kStages + 1's in warp 0's register
 #pragma unroll
-      for (int j = 0; j <= kStages; ++j) put_ptrs3<kPtrSlots>(ptr_s, all_fp8, j, tile_ptr(j), lane);
+      for (int j = 0; j <= kStages; ++j) put_tile_ptrs(ptr_s, all_fp8, j, tile_ptr(j), lane);
       next_ptr = tile_ptr(kStages + 1);
     }
     wg0_sync();
@@ -227,7 +205,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       // i + kStages + 1 (whose pointers were published by the previous iteration's wg0_sync)
       issue_raw(i + kStages);
       if (ww == 0) {
-        put_ptrs3<kPtrSlots>(ptr_s, all_fp8, i + kStages + 1, next_ptr, lane);
+        put_tile_ptrs(ptr_s, all_fp8, i + kStages + 1, next_ptr, lane);
         next_ptr = tile_ptr(i + kStages + 2);
       }
       mark(2);
@@ -323,30 +301,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       }
       return;
     }
-    constexpr int kBatch = 2;  // f32 rows' loads in flight per thread (4 spill beside the Fp8Kv path's)
-#pragma unroll
-    for (int k0 = 0; k0 < kT / 4; k0 += kBatch) {
-      float4 fa[kBatch], fb[kBatch];
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        const float* kp = ptrs[4 * (k0 + k) + r_first];
-        if (kp != nullptr && !kv_fp8_tagged(kp)) {
-          fa[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u));
-          fb[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u + 4));
-        }
-      }
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) {
-        const int r = 4 * (k0 + k) + r_first;
-        const float* kp = ptrs[r];
-        uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (kp != nullptr) {
-          v = kv_fp8_tagged(kp) ? raw_unit_bf16(slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u), u)
-                                : bf16x8(fa[k], fb[k]);
-        }
-        *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
-      }
-    }
+    convert_mixed_tile<2>(kt, slot, ptrs, u, r_first);  // 2 rows' loads in flight (4 spilled: O stays live)
   };
 
   float o[128];

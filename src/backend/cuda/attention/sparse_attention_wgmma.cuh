@@ -402,6 +402,37 @@ __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const floa
   }
 }
 
+// A key tile with f32 rows (or none past the split) into the bf16 key buffer kt: unit u of rows 4k + r_first;
+// Fp8Kv rows from the raw slot, f32 rows straight from global memory, kBatch rows' loads issued before their stores
+// (the three-warpgroup kernel keeps O live beside them, so fewer).
+template <int kBatch>
+__device__ __forceinline__ void convert_mixed_tile(uint8_t* kt, const uint8_t* slot, const float* const* ptrs, int u,
+                                                   int r_first) {
+#pragma unroll
+  for (int k0 = 0; k0 < kT / 4; k0 += kBatch) {
+    float4 fa[kBatch], fb[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const float* kp = ptrs[4 * (k0 + k) + r_first];
+      if (kp != nullptr && !kv_fp8_tagged(kp)) {
+        fa[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u));
+        fb[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u + 4));
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int r = 4 * (k0 + k) + r_first;
+      const float* kp = ptrs[r];
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (kp != nullptr) {
+        v = kv_fp8_tagged(kp) ? raw_unit_bf16(slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u), u)
+                              : bf16x8(fa[k], fb[k]);
+      }
+      *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
+    }
+  }
+}
+
 // clock64 phase profile of the wgmma attention kernels (kProf; measurement only): thread 0 of each of kW
 // warpgroups adds the cycles since its previous mark to a phase (s: shared [kW][kPhases], zeroed here); flush sums
 // them over CTAs into g ([kW][kPhases], then the tile count and the CTA count).
@@ -452,6 +483,11 @@ struct SplitKeys {
     nt = kb < ke ? (ke - kb + kT - 1) / kT : 0;
     klist = p.keys + list0;
   }
+  // Key pointer of row `lane` of tile j (nullptr past the split or the last tile).
+  __device__ const float* tile_ptr(int j, int lane) const {
+    const int t = kb + j * kT + lane;
+    return j < nt && t < ke ? klist[t] : nullptr;
+  }
 };
 
 }  // namespace attn_wg_detail
@@ -488,17 +524,13 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   const int wg = tid >> 7, ww = warp & 3;  // warpgroup, warp within it
   const attn_wg_detail::SplitKeys sk(p, split, qi);
   const int kb = sk.kb, ke = sk.ke, nt = sk.nt;
-  const float* const* __restrict__ klist = sk.klist;
 
   // Key pointers of tile j (one per row, nullptr past the split) in ring slot j % kPtrSlots, written by warp 0 an
   // iteration before their first use; the other loops read them from shared memory.
   const float** ptr_s = reinterpret_cast<const float**>(smem + kOffPtr);
   __shared__ bool all_fp8[kPtrSlots];  // ring slot's tile: every row a valid Fp8Kv row (the branch-free convert)
   auto put_ptrs = [&](int j, const float* kp) { put_tile_ptrs(ptr_s, all_fp8, j, kp, lane); };  // warp 0
-  auto tile_ptr = [&](int j) -> const float* {
-    const int t = kb + j * kT + lane;
-    return j < nt && t < ke ? klist[t] : nullptr;
-  };
+  auto tile_ptr = [&](int j) { return sk.tile_ptr(j, lane); };
   // Fp8Kv rows of tile j into raw slot j % kStages (one commit group per call, empty past the last tile). Row r
   // lands at r * kRawPitch + (its address & 8), so all but one of its copies are 16-byte ones.
   __shared__ __align__(8) uint64_t raw_bar[kStages];  // kBulk: slot s's bulk bytes landed (phase per use)
@@ -532,26 +564,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
       }
       return;
     }
-    float4 fa[kT / 4], fb[kT / 4];
-#pragma unroll
-    for (int k = 0; k < kT / 4; ++k) {
-      const float* kp = ptrs[4 * k + r_first];
-      if (kp != nullptr && !kv_fp8_tagged(kp)) {
-        fa[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u));
-        fb[k] = __ldg(reinterpret_cast<const float4*>(kp + 8 * u + 4));
-      }
-    }
-#pragma unroll
-    for (int k = 0; k < kT / 4; ++k) {
-      const int r = 4 * k + r_first;
-      const float* kp = ptrs[r];
-      uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (kp != nullptr) {
-        v = kv_fp8_tagged(kp) ? raw_unit_bf16(slot + r * kRawPitch + (reinterpret_cast<uintptr_t>(kp) & 8u), u)
-                              : bf16x8(fa[k], fb[k]);
-      }
-      *reinterpret_cast<uint4*>(kt + swz(r, u, kKBlock)) = v;
-    }
+    convert_mixed_tile<kT / 4>(kt, slot, ptrs, u, r_first);
   };
 
   // Pointers of tiles 0 .. kStages - 1, and tile kStages's in warp 0's register (stored at the end of iteration 0).
