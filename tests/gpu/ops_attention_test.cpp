@@ -279,6 +279,8 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     // CTA): the same arithmetic
     bitwise_as("sparse_attention wgmma wg3 vs two warpgroups", dkeys, paths.attn_wg3, int64_t{0});
     bitwise_as("sparse_attention wgmma wg3 everywhere vs default", dkeys, paths.attn_wg3, int64_t{1});
+    // two splits' partials merged by the warp combine kernel with its loads first (B=64) against its loop
+    bitwise("sparse_attention wgmma combine preload vs loop", dkeys, &paths.attn_combine_pre, false);
   }
   if (lay.vs_combine)  // same splits through the combine kernel: the same arithmetic in the same order
     bitwise("sparse_attention cluster vs combine", dkeys, &paths.attn_cluster, false);

@@ -119,9 +119,10 @@ void launch_wgmma_profiled(const SparseAttnParams& p, dim3 grid, size_t smem, cu
     std::fprintf(stderr,
                  "[attn_wg prof] grid=%ux%ux%u wg%d tiles=%.0f ctas=%.0f | per tile: raw-issue %.0f wgmma-issue %.0f "
                  "raw-wait+bar %.0f convert %.0f wgmma-wait %.0f softmax %.0f end-bar %.0f | per CTA: prologue "
-                 "%.0f epilogue %.0f cycles\n",
+                 "%.0f epilogue %.0f cycles (prologue: pointers %.0f q %.0f raw-wait %.0f)\n",
                  grid.x, grid.y, grid.z, w, tiles, ctas, c[0] / tiles, c[1] / tiles, c[2] / tiles, c[3] / tiles,
-                 c[4] / tiles, c[5] / tiles, c[6] / tiles, c[7] / ctas, c[8] / ctas);
+                 c[4] / tiles, c[5] / tiles, c[6] / tiles, c[7] / ctas, c[8] / ctas, c[9] / ctas, c[10] / ctas,
+                 c[11] / ctas);
   }
 }
 
@@ -242,8 +243,11 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
   const int64_t rows = int64_t(p.n_q) * p.n_heads;
   if (p.n_split > 1 && p.n_split <= 32 && p.dim % 128 == 0 && rows >= 1024) {
     constexpr int kWarps = 8;
-    launch_kernel(sparse_attention_combine_warp_kernel<kWarps>, static_cast<unsigned>((rows + kWarps - 1) / kWarps),
-                  kWarps * 32, 0, stream, p);
+    const unsigned ctas = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
+    if (p.n_split == 2 && p.dim <= 512 && kernel_paths().attn_combine_pre)
+      launch_kernel(sparse_attention_combine_warp_kernel<kWarps, 2>, ctas, kWarps * 32, 0, stream, p);
+    else
+      launch_kernel(sparse_attention_combine_warp_kernel<kWarps>, ctas, kWarps * 32, 0, stream, p);
     DSV4_CUDA_CHECK_LAUNCH();
   } else if (p.n_split > 1) {
     const unsigned col_ctas = static_cast<unsigned>(std::clamp<int64_t>((p.dim + 127) / 128, 1, 8));

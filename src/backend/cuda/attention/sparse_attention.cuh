@@ -759,6 +759,9 @@ __global__ void __launch_bounds__(kAttnWideThreads, 1) sparse_attention_wide_ker
 // thread 0 from shared memory, and each column's partials are loaded 16 splits at a time. Before (run 85, an HCA
 // layer at 1M context: 65 splits), thread 0 walked the splits' l_j in global memory one dependent load at a time
 // and each thread did 4 columns: 12.7 us. Same arithmetic and order as the one-thread-per-column form: bitwise equal.
+// Up to kPre splits, a thread's first column's partials are loaded before the split weights (they do not depend on
+// them), so the kernel waits for one round of loads instead of the weights' and then the partials' (B=1, 20 splits,
+// run 170: 4.6 us).
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads)
     sparse_attention_combine_kernel(const __grid_constant__ SparseAttnParams p) {
@@ -773,11 +776,21 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t row = int64_t(qi) * p.n_heads + h;
   const float* __restrict__ ml = p.part_ml + row * p.n_split * 2;
   const int ns = p.n_split;
+  const bool cached = ns <= kAttnCombineMaxSplit;
+  const float* __restrict__ po = p.part_o + row * ns * p.dim;
+  constexpr int kPre = 32;
+  const int c_first = blockIdx.z * kThreads + threadIdx.x;
+  const bool pre = cached && ns <= kPre && c_first < p.dim;
+  float v_pre[kPre];
+  if (pre) {
+#pragma unroll
+    for (int u = 0; u < kPre; ++u)
+      if (u < ns) v_pre[u] = po[int64_t(u) * p.dim + c_first];
+  }
   float m = -INFINITY;
   for (int j = threadIdx.x; j < ns; j += kThreads) m = fmaxf(m, ml[2 * j]);
   m = block_max<kThreads>(m, red);
   const float b = m == -INFINITY ? 0.0f : m;
-  const bool cached = ns <= kAttnCombineMaxSplit;
   if (cached) {
     for (int j = threadIdx.x; j < ns; j += kThreads) {
       const float2 v = *reinterpret_cast<const float2*>(ml + 2 * j);
@@ -798,11 +811,14 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   const float den = s_den;
-  const float* __restrict__ po = p.part_o + row * ns * p.dim;
-  for (int c = blockIdx.z * kThreads + threadIdx.x; c < p.dim; c += gridDim.z * kThreads) {
+  for (int c = c_first; c < p.dim; c += gridDim.z * kThreads) {
     float acc = 0.0f;
     int j = 0;
-    if (cached) {
+    if (pre && c == c_first) {
+#pragma unroll
+      for (int u = 0; u < kPre; ++u)
+        if (u < ns) acc = fmaf(v_pre[u], wsh[u], acc);
+    } else if (cached) {
       for (; j + kBatch <= ns; j += kBatch) {
         float v[kBatch];
 #pragma unroll
@@ -827,7 +843,10 @@ __global__ void __launch_bounds__(kThreads)
 // kernel's CTA per (head, query, 128 columns) spends its time in block reductions and barriers (ncu, run 130: 23.6 us
 // for 64 queries x 64 heads x 2 splits, 25 MB). Same arithmetic in the same order as the combine kernel (and
 // cluster_merge): bitwise equal.
-template <int kWarps>
+// kNs > 0 (switch attn_combine_pre): exactly kNs splits and dim <= 512, every partial this lane merges (kNs x 4
+// float4) loaded at the start beside its split's m and l, so a warp waits for one round of loads instead of the
+// weights' and then one per 128 columns (B=64, 2 splits, run 175: 8.9 us for 4096 rows). Same arithmetic and order.
+template <int kWarps, int kNs = 0>
 __global__ void __launch_bounds__(kWarps * 32)
     sparse_attention_combine_warp_kernel(const __grid_constant__ SparseAttnParams p) {
   grid_dependency_sync();
@@ -838,6 +857,16 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int ns = p.n_split, h = static_cast<int>(row % p.n_heads);
   const float* __restrict__ ml = p.part_ml + row * ns * 2;
   const float2 mlj = lane < ns ? *reinterpret_cast<const float2*>(ml + 2 * lane) : make_float2(-INFINITY, 0.0f);
+  constexpr int kC = kNs > 0 ? 4 : 1, kS = kNs > 0 ? kNs : 1;  // preloaded chunks of 128 columns x splits
+  float4 pre[kC][kS];
+  if constexpr (kNs > 0) {
+    const float* __restrict__ po = p.part_o + row * kNs * p.dim + 4 * lane;
+#pragma unroll
+    for (int cc = 0; cc < kC; ++cc)
+#pragma unroll
+      for (int j = 0; j < kNs; ++j)
+        if (128 * cc < p.dim) pre[cc][j] = *reinterpret_cast<const float4*>(po + int64_t(j) * p.dim + 128 * cc);
+  }
   const float m = warp_max(mlj.x);
   const float b = m == -INFINITY ? 0.0f : m;
   const float wj = expf(mlj.x - b);
@@ -847,6 +876,24 @@ __global__ void __launch_bounds__(kWarps * 32)
   const float den = l + expf(p.sink[h] - b);
   const float* __restrict__ po = p.part_o + row * ns * p.dim;
   float* __restrict__ out = p.out + row * p.dim;
+  if constexpr (kNs > 0) {
+#pragma unroll
+    for (int cc = 0; cc < kC; ++cc) {
+      if (128 * cc < p.dim) {
+        float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+        for (int j = 0; j < kNs; ++j) {
+          const float w = __shfl_sync(0xffffffffu, wj, j);
+          acc = make_float4(fmaf(pre[cc][j].x, w, acc.x), fmaf(pre[cc][j].y, w, acc.y),
+                            fmaf(pre[cc][j].z, w, acc.z), fmaf(pre[cc][j].w, w, acc.w));
+        }
+        float4 y = make_float4(acc.x / den, acc.y / den, acc.z / den, acc.w / den);
+        if (p.round_bf16) y = make_float4(round_bf16(y.x), round_bf16(y.y), round_bf16(y.z), round_bf16(y.w));
+        *reinterpret_cast<float4*>(out + 128 * cc + 4 * lane) = y;
+      }
+    }
+    return;
+  }
   for (int c = 4 * lane; c < p.dim; c += 128) {
     float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     for (int j0 = 0; j0 < ns; j0 += 8) {

@@ -275,30 +275,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
     const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
     if (all_fp8[j % kPtrSlots]) {  // every load first (u is this thread's for all 8 rows), then convert and store
-      int rows[kT / 4];  // byte offsets in the slot (32-bit: registers)
-#pragma unroll
-      for (int k = 0; k < kT / 4; ++k) {
-        const int r = 4 * k + r_first;
-        rows[k] = r * kRawPitch + static_cast<int>(reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
-      }
-      if (u < kNope / 8) {  // e4m3 codes x the unit's e8m0 scale
-        uint2 w[kT / 4];
-        uint32_t sb[kT / 4];
-#pragma unroll
-        for (int k = 0; k < kT / 4; ++k) {
-          w[k] = *reinterpret_cast<const uint2*>(slot + rows[k] + 8 * u);
-          sb[k] = slot[rows[k] + kNope + 2 * kRope + u / 8];
-        }
-#pragma unroll
-        for (int k = 0; k < kT / 4; ++k)
-          *reinterpret_cast<uint4*>(kt + swz(4 * k + r_first, u, kKBlock)) = fp8_unit_bf16(w[k], sb[k]);
-      } else {  // the bf16 RoPE values as stored
-        uint4 v[kT / 4];
-#pragma unroll
-        for (int k = 0; k < kT / 4; ++k) v[k] = raw_unit_bf16(slot + rows[k], u);
-#pragma unroll
-        for (int k = 0; k < kT / 4; ++k) *reinterpret_cast<uint4*>(kt + swz(4 * k + r_first, u, kKBlock)) = v[k];
-      }
+      convert_fp8_tile(kt, slot, ptrs, u, r_first);
       return;
     }
     convert_mixed_tile<2>(kt, slot, ptrs, u, r_first);  // 2 rows' loads in flight (4 spilled: O stays live)

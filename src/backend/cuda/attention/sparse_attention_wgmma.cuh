@@ -248,15 +248,55 @@ __device__ __forceinline__ void copy_raw_rows_bulk(uint8_t* slot, const float* c
     asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
 
-// q (64 f32 head rows of kD at qrow) -> the bf16 A operand at qs: unit u of heads 4k + r_first (256 threads:
-// u = 32 (warp & 1) + lane, r_first = warp / 2).
-__device__ __forceinline__ void load_q(uint8_t* qs, const float* __restrict__ qrow, int u, int r_first) {
-#pragma unroll 8
+// q (64 f32 head rows of kD at qrow), unit u of heads 4k + r_first (256 threads: u = 32 (warp & 1) + lane,
+// r_first = warp / 2): all 32 loads issued at the kernel's start, before the key pointers and the first copies
+// (O's registers are not live yet), and stored as the bf16 A operand at qs after them. Before (run 173, B=1 phase
+// profile): two batches of 16 loads after the copies' issue, ~4,000 cycles of a ~8,500-cycle prologue.
+struct QUnits {
+  float4 a[kH / 4], b[kH / 4];
+};
+__device__ __forceinline__ void load_q_units(QUnits& q, const float* __restrict__ qrow, int u, int r_first) {
+#pragma unroll
   for (int k = 0; k < kH / 4; ++k) {
+    const float* src = qrow + (4 * k + r_first) * kD + 8 * u;
+    q.a[k] = __ldg(reinterpret_cast<const float4*>(src));
+    q.b[k] = __ldg(reinterpret_cast<const float4*>(src + 4));
+  }
+}
+__device__ __forceinline__ void store_q_units(uint8_t* qs, const QUnits& q, int u, int r_first) {
+#pragma unroll
+  for (int k = 0; k < kH / 4; ++k)
+    *reinterpret_cast<uint4*>(qs + swz(4 * k + r_first, u, kQBlock)) = bf16x8(q.a[k], q.b[k]);
+}
+
+// A key tile of Fp8Kv rows only, from its raw slot into the bf16 key buffer kt: unit u of rows 4k + r_first, the
+// eight rows' shared loads (codes and scale, or the RoPE values) all issued before their decode and stores (run 170,
+// three-warpgroup kernel: ~2,150 cycles per tile against ~2,950 row by row).
+__device__ __forceinline__ void convert_fp8_tile(uint8_t* kt, const uint8_t* slot, const float* const* ptrs, int u,
+                                                 int r_first) {
+  int rows[kT / 4];  // byte offsets in the slot (32-bit: registers)
+#pragma unroll
+  for (int k = 0; k < kT / 4; ++k) {
     const int r = 4 * k + r_first;
-    const float4 a = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u));
-    const float4 b = __ldg(reinterpret_cast<const float4*>(qrow + r * kD + 8 * u + 4));
-    *reinterpret_cast<uint4*>(qs + swz(r, u, kQBlock)) = bf16x8(a, b);
+    rows[k] = r * kRawPitch + static_cast<int>(reinterpret_cast<uintptr_t>(ptrs[r]) & 8u);
+  }
+  if (u < kNope / 8) {  // e4m3 codes x the unit's e8m0 scale
+    uint2 w[kT / 4];
+    uint32_t sb[kT / 4];
+#pragma unroll
+    for (int k = 0; k < kT / 4; ++k) {
+      w[k] = *reinterpret_cast<const uint2*>(slot + rows[k] + 8 * u);
+      sb[k] = slot[rows[k] + kNope + 2 * kRope + u / 8];
+    }
+#pragma unroll
+    for (int k = 0; k < kT / 4; ++k)
+      *reinterpret_cast<uint4*>(kt + swz(4 * k + r_first, u, kKBlock)) = fp8_unit_bf16(w[k], sb[k]);
+  } else {  // the bf16 RoPE values as stored
+    uint4 v[kT / 4];
+#pragma unroll
+    for (int k = 0; k < kT / 4; ++k) v[k] = raw_unit_bf16(slot + rows[k], u);
+#pragma unroll
+    for (int k = 0; k < kT / 4; ++k) *reinterpret_cast<uint4*>(kt + swz(4 * k + r_first, u, kKBlock)) = v[k];
   }
 }
 
@@ -497,9 +537,10 @@ inline constexpr size_t kAttnWgSmem = size_t(attn_wg_detail::kSmemUsed) + 1024;
 
 // Profiling build (kProf, DSV4_ATTN_WG_PROF=1; measurement only): clock64 cycles per phase, summed over CTAs, for
 // thread 0 of each warpgroup w: g_attn_wg_prof[kAttnWgProfPhases · w + phase], phases 0-6 per tile (raw copy
-// issue, wgmma issue, raw wait + first barrier, conversion, wgmma wait, softmax, last barrier), 7 the prologue
-// and 8 the epilogue per CTA; then the tile count and the CTA count.
-inline constexpr int kAttnWgProfPhases = 9;
+// issue, wgmma issue, raw wait + first barrier, conversion, wgmma wait, softmax, last barrier), 7 the prologue's
+// first tile conversion and 8 the epilogue per CTA, 9-11 the prologue's pointers + block barrier, q, raw wait +
+// barrier; then the tile count and the CTA count.
+inline constexpr int kAttnWgProfPhases = 12;
 inline constexpr int kAttnWgProfSlots = 2 * kAttnWgProfPhases + 2;
 __device__ unsigned long long g_attn_wg_prof[kAttnWgProfSlots];
 
@@ -551,11 +592,17 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   // Tile j (raw slot landed) -> bf16 key buffer j % kKBufs. Thread: unit u of rows 4k + warp / 2; the f32 rows'
   // loads are all issued before the first store.
   const int u = 32 * (warp & 1) + lane, r_first = warp >> 1;
-  auto convert = [&](int j) {
+  // first: the prologue's tile 0, whose Fp8Kv rows are converted loads first (convert_fp8_tile); in the loop, beside
+  // O's registers, that form spills (ptxas), so the rows go one by one there.
+  auto convert = [&](int j, bool first) {
     uint8_t* kt = smem + kOffK + (j % kKBufs) * kKBytes;
     const uint8_t* slot = raw_s + (j % kStages) * kRawBytes;
     const float* const* ptrs = ptr_s + (j % kPtrSlots) * kT;
     if (all_fp8[j % kPtrSlots]) {  // branch-free: unit u of each row from the raw slot
+      if (first) {
+        convert_fp8_tile(kt, slot, ptrs, u, r_first);
+        return;
+      }
 #pragma unroll
       for (int k = 0; k < kT / 4; ++k) {
         const int r = 4 * k + r_first;
@@ -581,14 +628,19 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     }
   }
   __syncthreads();
+  mark(9);
+  QUnits qu;  // q's loads before the first copies' issue
+  load_q_units(qu, p.q_rows[qi] + int64_t(h0) * kD, u, r_first);
 #pragma unroll
   for (int j = 0; j < kStages - 1; ++j) issue_raw(j);
-  // q (f32 rows h0..) -> bf16 A operand: unit u of heads 4k + warp / 2.
-  load_q(qs, p.q_rows[qi] + int64_t(h0) * kD, u, r_first);
+  // q (f32 rows h0.., loaded at the start) -> bf16 A operand: unit u of heads 4k + warp / 2.
+  store_q_units(qs, qu, u, r_first);
+  mark(10);
   moe_cp_async_wait<kStages - 2>();
   if (nt > 0) wait_raw(0);
   __syncthreads();
-  if (nt > 0) convert(0);
+  mark(11);
+  if (nt > 0) convert(0, true);
   moe_wg_fence_async_smem();
   __syncthreads();
 
@@ -616,7 +668,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     if (i + 1 < nt) wait_raw(i + 1);
     __syncthreads();  // tile i + 1's raw bytes landed; key buffer (i + 1) % 3 (tile i - 2) read by every wgmma
     mark(2);
-    if (i + 1 < nt) convert(i + 1);
+    if (i + 1 < nt) convert(i + 1, false);
     moe_wg_fence_async_smem();
     mark(3);
     moe_wg_wait<0>();

@@ -25,6 +25,8 @@ struct KernelPaths {
                                         // group), partials merged in DSMEM (else the combine kernel)
   int64_t attn_cluster_split = -1;      // >= 2 forces that many key splits per cluster (sweeps; at most 16)
   bool attn_bulk = true;                // wgmma attention: Fp8Kv rows by cp.async.bulk (else 16-byte cp.asyncs)
+  bool attn_combine_pre = true;         // split-K merge of 2 splits, dim <= 512: the warp-per-row kernel with all
+                                        // its partials loaded first (else its loop over 128-column chunks)
   int64_t attn_wg3 = 2;                 // >= 1: the wgmma attention as three warpgroups by role
                                         // (sparse_attention_wg3.cuh) where a CTA gets >= that many key tiles
                                         // (every CTA without split-K); 0: the two-warpgroup kernel only
