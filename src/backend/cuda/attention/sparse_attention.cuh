@@ -874,7 +874,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int j = 0; j < ns; ++j)
     l = fmaf(__shfl_sync(0xffffffffu, mlj.y, j), __shfl_sync(0xffffffffu, wj, j), l);
   const float den = l + expf(p.sink[h] - b);
-  const float* __restrict__ po = p.part_o + row * ns * p.dim;
   float* __restrict__ out = p.out + row * p.dim;
   if constexpr (kNs > 0) {
 #pragma unroll
@@ -892,26 +891,27 @@ __global__ void __launch_bounds__(kWarps * 32)
         *reinterpret_cast<float4*>(out + 128 * cc + 4 * lane) = y;
       }
     }
-    return;
-  }
-  for (int c = 4 * lane; c < p.dim; c += 128) {
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int j0 = 0; j0 < ns; j0 += 8) {
-      float4 v[8];
+  } else {
+    const float* __restrict__ po = p.part_o + row * ns * p.dim;
+    for (int c = 4 * lane; c < p.dim; c += 128) {
+      float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      for (int j0 = 0; j0 < ns; j0 += 8) {
+        float4 v[8];
 #pragma unroll
-      for (int u = 0; u < 8; ++u)
-        if (j0 + u < ns) v[u] = *reinterpret_cast<const float4*>(po + int64_t(j0 + u) * p.dim + c);
+        for (int u = 0; u < 8; ++u)
+          if (j0 + u < ns) v[u] = *reinterpret_cast<const float4*>(po + int64_t(j0 + u) * p.dim + c);
 #pragma unroll
-      for (int u = 0; u < 8; ++u)
-        if (j0 + u < ns) {
-          const float w = __shfl_sync(0xffffffffu, wj, j0 + u);
-          acc = make_float4(fmaf(v[u].x, w, acc.x), fmaf(v[u].y, w, acc.y), fmaf(v[u].z, w, acc.z),
-                            fmaf(v[u].w, w, acc.w));
-        }
+        for (int u = 0; u < 8; ++u)
+          if (j0 + u < ns) {
+            const float w = __shfl_sync(0xffffffffu, wj, j0 + u);
+            acc = make_float4(fmaf(v[u].x, w, acc.x), fmaf(v[u].y, w, acc.y), fmaf(v[u].z, w, acc.z),
+                              fmaf(v[u].w, w, acc.w));
+          }
+      }
+      float4 y = make_float4(acc.x / den, acc.y / den, acc.z / den, acc.w / den);
+      if (p.round_bf16) y = make_float4(round_bf16(y.x), round_bf16(y.y), round_bf16(y.z), round_bf16(y.w));
+      *reinterpret_cast<float4*>(out + c) = y;
     }
-    float4 y = make_float4(acc.x / den, acc.y / den, acc.z / den, acc.w / den);
-    if (p.round_bf16) y = make_float4(round_bf16(y.x), round_bf16(y.y), round_bf16(y.z), round_bf16(y.w));
-    *reinterpret_cast<float4*>(out + c) = y;
   }
 }
 

@@ -16,7 +16,7 @@
 // Same arithmetic as the two-warpgroup kernel (the same wgmma products in the same k order, the same softmax
 // code, P rounded to bf16, O rescaled before each P·V): the op test checks the two bitwise. Needs the bulk raw-row
 // path (attn_bulk), dim 512, 64-head groups and Fp8Kv rows (if any) with 64 RoPE values; the launcher checks.
-// Measured (H200, docs/perf.md "Runs 165-170", ncu kernel only, run 170): B=64 37.8 us (+ 8.9 combine), B=256
+// Measured (H200, docs/perf.md "Runs 165-170", ncu kernel only, run 170): B=64 37.8 us (+ 8.9 combine; 6.5 since run 176), B=256
 // 124.0 us, against 48.6 / 180.5 for the two-warpgroup kernel; at one tile per CTA (B=1, 20 splits) no faster (run
 // 168: 13.4 against 13.5 us), so the launcher takes it from attn_wg3 = 2 tiles per CTA on. Left (phase profile,
 // runs 169-170): the converters bound the tile (~2,150 cycles per Fp8Kv tile, ~6,000 per f32 window tile), and the
