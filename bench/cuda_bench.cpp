@@ -295,10 +295,10 @@ void Bench::profile_ops(const std::function<void(int)>& prepare, const std::func
 
 
 int64_t Bench::kv_bytes(int64_t ratio, int64_t ctx) const {
-  // As stored by the engine: f32 window rows, compressed rows in the --kv-rows format, Mxfp4 indexer keys.
+  // As stored by the engine: window and compressed rows in the --kv-rows format, Mxfp4 indexer keys.
   const int64_t d = cfg_.head_dim, W = cfg_.sliding_window;
   const int64_t row = row_bytes(kv_format(), d, cfg_.qk_rope_head_dim);
-  int64_t bytes = std::min(W, ctx) * d * 4;
+  int64_t bytes = std::min(W, ctx) * row;
   if (ratio == 4) bytes += std::min(cfg_.index_topk, ctx / 4) * row + (ctx / 4) * mxfp4_row_bytes(cfg_.index_head_dim);
   if (ratio == 128) bytes += (ctx / 128) * row;
   return bytes;
@@ -603,14 +603,14 @@ void add_notes(Report& rep, const Options& o) {
            "up to 3 chunks or 0.5 s)");
   rep.note("decode: each sequence continues at position ctx-4+(step%4) (n_past reset before every step, so "
            "the context stays fixed and no cache grows inside a timed step); window rows, compressed rows and "
-           "indexer keys are synthetic random f32 values allocated up to ctx/ratio entries");
+           "indexer keys are synthetic random values (packed in the cache's formats) allocated up to ctx/ratio entries");
   rep.note("cache 'shared': the batch's rows did not fit the device memory budget (free - " +
            std::to_string(static_cast<int>(o.reserve_gib)) +
            " GiB), so every sequence of the batch maps onto one shared SequenceState (same rows for all "
            "sequences, own n_past); the kernels read the same bytes for every sequence, so L2 can serve part of "
            "them and times are optimistic there");
   rep.note("decode floor: (attention-side weights + shared expert + expected distinct routed experts "
-           "256*(1-(1-6/256)^B) + B x KV rows read as stored: f32 window, --kv-rows entries, Mxfp4 indexer keys) / "
+           "256*(1-(1-6/256)^B) + B x KV rows read as stored: window and entries in --kv-rows, Mxfp4 indexer keys) / "
            "HBM copy rate; embed+head floor: head + hc_head + norm + B embed rows; the step ends with greedy sampling on the device (the engine's path since "
            "run 11; before, the f32 logits were copied to the host), whose time is in embed+head");
   rep.note("prefill floor: FP8/MXFP4 linear FLOPs (6 routed + shared expert, attention and indexer projections) / "

@@ -23,7 +23,10 @@ int64_t entries(int64_t end_pos, int64_t ratio) { return ratio > 0 ? std::max<in
 void prepare(const model::ModelConfig& cfg, model::SequenceState& s, int64_t end_pos, const RandomRows& rnd) {
   for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) {
     const int64_t ratio = cfg.compress_ratio(il);
-    rnd.fill(s.window_row(il, 0), cfg.sliding_window * cfg.head_dim);
+    if (s.kv_format() == RowFormat::Fp8Kv)
+      rnd.fill_fp8kv(s.window_row(il, 0), cfg.sliding_window);
+    else
+      rnd.fill(s.window_row(il, 0), cfg.sliding_window * cfg.head_dim);
     if (ratio == 0) continue;
     const int64_t n = entries(end_pos, ratio);
     s.compressed_row(il, n - 1);  // one growth to the final size
@@ -93,7 +96,7 @@ int64_t sequence_bytes(const model::ModelConfig& cfg, int64_t end_pos, RowFormat
   int64_t floats = 0;
   for (int64_t il = 0; il < cfg.num_hidden_layers; ++il) {
     const int64_t ratio = cfg.compress_ratio(il);
-    floats += cfg.sliding_window * cfg.head_dim;
+    floats += cfg.sliding_window * kv_words;
     if (ratio == 0) continue;
     const int64_t n = entries(end_pos, ratio);
     floats += n * kv_words + model::compressor_state_floats(ratio, (ratio == 4 ? 2 : 1) * cfg.head_dim);

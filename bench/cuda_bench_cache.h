@@ -3,8 +3,8 @@
 // compressed rows and indexer keys are allocated once up to a last entry (by asking for that row, so no growth
 // happens inside a timed step) and, like the window ring, filled with small random values (copied from a random
 // device block); the values matter only to the indexer's top-k, which always selects index_topk entries. Indexer
-// keys are Mxfp4 rows and compressed KV rows Fp8Kv rows (the engine's formats with the official numerics; f32
-// KV rows on request, --kv-rows f32), packed from random values.
+// keys are Mxfp4 rows and window and compressed KV rows Fp8Kv rows (the engine's formats with the official
+// numerics; f32 KV rows on request, --kv-rows f32), packed from random values.
 // When the batch's rows do not fit the memory budget (1M context at large batch: a CSA layer holds
 // 262144 x 584 B compressed rows + 262144 x 68 B indexer keys per sequence), every sequence of the
 // batch becomes a SharedRowsCache view of one SequenceState: same rows for all sequences, own n_past. The

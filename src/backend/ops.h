@@ -81,17 +81,21 @@ struct SeqEntries {
 // n_compressed compressed entries of its sequence (AttentionKeys).
 struct AttentionQuery {
   const float* q = nullptr;                    // f32 [H, d]
-  std::span<const float* const> window;        // each f32 [d], oldest first
+  std::span<const float* const> window;        // each one row in AttentionKeys::window_format, oldest first
   int64_t n_compressed = 0;
 };
 
 // Keys of a sparse_attention call (K = V). Query i (a row of chunk c) attends its window rows, then the
 // entries e_j, j < n_compressed, of chunk c's `entries`: e_j = j (selected == nullptr: all of the first
 // n_vis entries, HCA layers) or e_j = selected[i, j] (CSA layers: the indexer's selections).
+// Window rows are f32 [d] rows, or Fp8Kv rows (window_format, with window_rope_dim bf16 values: the FP8 KV
+// cache's packed rows, decoded exactly as the entries are).
 struct AttentionKeys {
   std::span<const AttentionQuery> queries;
   std::span<const SeqEntries> seqs;
   const IndexTensor* selected = nullptr;  // i32 [n_q, >= max n_compressed] on the backend's device, or nullptr
+  RowFormat window_format = RowFormat::F32;
+  int64_t window_rope_dim = 0;
 };
 
 // Shape of a lightning-indexer call.

@@ -16,7 +16,7 @@ namespace {
 
 // Pages and tokens that fit in a KV budget, for the deployment rows (FP8 main rows everywhere, window rings
 // included, + MXFP4 indexer, spec §9.2) and for the rows the engine stores with the default numerics (packed
-// FP8 compressed rows, f32 window rows, MXFP4 indexer rows).
+// FP8 window and compressed rows, MXFP4 indexer rows).
 bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, const kv::Concurrency& c) {
   auto bytes = parse_budget(budget);
   if (!bytes.ok()) {
@@ -30,8 +30,8 @@ bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, 
   fp8.indexer_row_bytes = b.indexer_row;
   const backend::Numerics official{};
   const RowFormat kv_format = runtime::kv_row_format(official, cfg), index_format = runtime::index_row_format(official);
-  const std::string engine = std::string("f32 window rows + ") + (kv_format == RowFormat::Fp8Kv ? "FP8" : "f32") +
-                             " compressed KV rows + " + (index_format == RowFormat::Mxfp4 ? "MXFP4" : "f32") +
+  const std::string engine = std::string(kv_format == RowFormat::Fp8Kv ? "FP8" : "f32") +
+                             " window and compressed KV rows + " + (index_format == RowFormat::Mxfp4 ? "MXFP4" : "f32") +
                              " indexer rows (this build, default numerics)";
   std::pair<std::string, kv::CacheShape> shapes[] = {
       {"FP8 KV rows + MXFP4 indexer rows (deployment)", fp8},

@@ -1,10 +1,12 @@
 // Attention sublayer; see attention.h. Order of operations as in spec §5.9: q and kv paths, indexer (with
 // its compressor), main compressor (entries emitted this step are visible to this step's queries), then
-// attention over [window ‖ compressed], then the window ring is updated.
+// attention over [window ‖ compressed], then the window ring is updated (Fp8Kv rings: packed rows, decode rows
+// packed into the ring before attention).
 #include "model/attention.h"
 
 #include <cmath>
 
+#include "core/check.h"
 #include "model/compressor.h"
 #include "model/indexer.h"
 
@@ -12,9 +14,11 @@ namespace dsv4::model {
 namespace {
 
 // Window row pointers of every row: positions max(0, p-W+1)..p (chronological), from the window ring before
-// the chunk and from this batch's kv rows inside it.
+// the chunk and from `rows` (this batch's kv rows, f32 or packed) inside it; or all from the ring when the chunk's
+// own rows are already there (ring_has_chunk).
 std::vector<std::vector<const float*>> gather_window(const ModelConfig& cfg, const LayerContext& layer,
-                                                     const ForwardBatch& batch, const Tensor& kv) {
+                                                     const ForwardBatch& batch, const Tensor& rows,
+                                                     bool ring_has_chunk) {
   const int64_t W = cfg.sliding_window;
   std::vector<std::vector<const float*>> keys(static_cast<size_t>(batch.n_rows()));
   for (const BatchChunk& c : batch.chunks) {
@@ -23,10 +27,10 @@ std::vector<std::vector<const float*>> gather_window(const ModelConfig& cfg, con
       int64_t p = batch.pos[static_cast<size_t>(r)];
       auto& k = keys[static_cast<size_t>(r)];
       for (int64_t q = std::max<int64_t>(0, p - W + 1); q <= p; ++q) {
-        if (q < c.pos0)
+        if (ring_has_chunk || q < c.pos0)
           k.push_back(cache.window_row(layer.il, q));
         else
-          k.push_back(kv.row(c.row_begin + (q - c.pos0)));
+          k.push_back(rows.row(c.row_begin + (q - c.pos0)));
       }
     }
   }
@@ -53,19 +57,52 @@ std::vector<backend::SeqEntries> compressed_keys(const ModelConfig& cfg, const L
   return seqs;
 }
 
-// Stores the kv rows of the last W positions of each chunk into the window ring (after attention read it).
+// Stores `rows` (width floats each: f32 kv rows, or their packed Fp8Kv rows) of the last W positions of each
+// chunk into the window ring (after attention read it).
 void update_window(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer, const ForwardBatch& batch,
-                   const Tensor& kv) {
+                   const Tensor& rows, int64_t width) {
   const int64_t W = cfg.sliding_window;
   std::vector<const float*> src;
   std::vector<float*> dst;
   for (const BatchChunk& c : batch.chunks) {
     for (int64_t i = std::max<int64_t>(0, c.n_rows - W); i < c.n_rows; ++i) {
-      src.push_back(kv.row(c.row_begin + i));
+      src.push_back(rows.row(c.row_begin + i));
       dst.push_back(c.seq->window_row(layer.il, c.pos0 + i));
     }
   }
-  ops.copy_rows(src, dst, cfg.head_dim);
+  ops.copy_rows(src, dst, width);
+}
+
+// The batch's window row format: that of its caches (SequenceCache::kv_format), one for the whole batch.
+RowFormat window_format(const ForwardBatch& batch) {
+  const RowFormat f = batch.chunks.empty() ? RowFormat::F32 : batch.chunks[0].seq->kv_format();
+  for (const BatchChunk& c : batch.chunks)
+    check(c.seq->kv_format() == f, "attention: window row formats differ in one batch");
+  return f;
+}
+
+// Fp8Kv window rows (the FP8 KV cache): the chunk's kv rows (already FP8-KV-rounded, so packing is lossless)
+// packed where attention reads them. A decode batch (one row per chunk) packs straight into the ring: slot
+// p % W held position p - W, outside p's window, and nothing else is written to the ring. Longer chunks pack into
+// `packed` [T, row words] (their earlier queries still need the ring rows the chunk will overwrite), copied to
+// the ring after attention. Returns whether the ring already holds the chunks' rows.
+bool pack_window_rows(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
+                      const ForwardBatch& batch, const Tensor& kv, Tensor& packed) {
+  check(ops.numerics().kv_cache == backend::KvCacheDtype::Fp8,
+        "attention: Fp8Kv window rows need the FP8 KV cache numerics (other roundings do not pack losslessly)");
+  const int64_t d = cfg.head_dim, rope = cfg.qk_rope_head_dim;
+  bool decode = true;
+  for (const BatchChunk& c : batch.chunks) decode = decode && c.n_rows == 1;
+  std::vector<const float*> src;
+  std::vector<float*> dst;
+  if (!decode) packed = Tensor(ops.device(), {batch.n_rows(), fp8kv_row_bytes(d, rope) / 4});
+  for (const BatchChunk& c : batch.chunks)
+    for (int64_t i = 0; i < c.n_rows; ++i) {
+      src.push_back(kv.row(c.row_begin + i));
+      dst.push_back(decode ? c.seq->window_row(layer.il, c.pos0 + i) : packed.row(c.row_begin + i));
+    }
+  ops.pack_rows_fp8kv(src, dst, d, rope);
+  return decode;
 }
 
 }  // namespace
@@ -90,17 +127,22 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
   if (layer.ratio > 0)
     compressor_forward(ops, cfg, layer, *w.compressor, {.ratio = layer.ratio, .dim = d, .indexer = false},
                        batch, x);
-  // Sparse attention with sink (§5.5).
-  const auto window = gather_window(cfg, layer, batch, kv);
+  // Sparse attention with sink (§5.5), over window rows in the cache's format.
+  const RowFormat wf = window_format(batch);
+  Tensor packed;
+  const bool ring_has_chunk = wf == RowFormat::Fp8Kv && pack_window_rows(ops, cfg, layer, batch, kv, packed);
+  const Tensor& own_rows = wf == RowFormat::Fp8Kv ? packed : kv;
+  const auto window = gather_window(cfg, layer, batch, own_rows, ring_has_chunk);
   std::vector<int64_t> n_compressed;
   const std::vector<backend::SeqEntries> seqs = compressed_keys(cfg, layer, batch, n_compressed);
   std::vector<backend::AttentionQuery> queries(static_cast<size_t>(batch.n_rows()));
   for (int64_t i = 0; i < batch.n_rows(); ++i)
     queries[static_cast<size_t>(i)] = {q.row(i), window[static_cast<size_t>(i)], n_compressed[static_cast<size_t>(i)]};
   Tensor o;
-  ops.sparse_attention({.queries = queries, .seqs = seqs, .selected = layer.ratio == 4 ? &selected : nullptr}, H, d,
-                       w.attn_sink, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
-  update_window(ops, cfg, layer, batch, kv);
+  ops.sparse_attention({.queries = queries, .seqs = seqs, .selected = layer.ratio == 4 ? &selected : nullptr,
+                        .window_format = wf, .window_rope_dim = wf == RowFormat::Fp8Kv ? r : 0},
+                       H, d, w.attn_sink, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), o);
+  if (!ring_has_chunk) update_window(ops, cfg, layer, batch, own_rows, own_rows.row_size());
   // Output path (§5.6).
   ops.rope(o, d, r, batch.pos, layer.rope, true);
   Tensor z;

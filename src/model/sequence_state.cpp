@@ -33,7 +33,7 @@ void SequenceState::reset() {
   for (int64_t il = 0; il < cfg_.n_layers_total(); ++il) {
     Layer l;
     l.ratio = cfg_.compress_ratio(il);
-    l.window = make(cfg_.sliding_window, cfg_.head_dim);
+    l.window = make(cfg_.sliding_window, row_bytes(kv_format_, cfg_.head_dim, cfg_.qk_rope_head_dim) / 4);
     if (l.ratio > 0) {
       l.cmp = make(1, compressor_state_floats(l.ratio, (l.ratio == 4 ? 2 : 1) * cfg_.head_dim));
       l.compressed = make(0, row_bytes(kv_format_, cfg_.head_dim, cfg_.qk_rope_head_dim) / 4);

@@ -10,7 +10,8 @@
 // entries (CSA/HCA main rows) are f32 rows, or Fp8Kv rows (the packed form of the FP8 KV cache, spec §5.3 step 4:
 // 200 B instead of 512 B at head_dim 128, 584 B instead of 2 KB at Flash shapes) when the cache was made with
 // RowFormat::Fp8Kv: compressed_row then points at the packed bytes and writers pack (Ops::pack_rows_fp8kv).
-// Window rows are always f32 rows.
+// Window rows are in the same format as the compressed entries (kv_format()): f32 rows, or Fp8Kv rows packed from
+// the FP8-KV-rounded kv rows (lossless, so attention reads the same values; 584 B instead of 2 KB per row).
 // Invariants after a forward over positions [0, n_past): window_row(il, p) holds the KV of p for
 // p in [n_past - sliding_window, n_past); entries w < floor(n_past / ratio) are written.
 #pragma once
@@ -42,11 +43,11 @@ int64_t compressor_state_floats(int64_t ratio, int64_t width);
 class SequenceCache {
  public:
   virtual ~SequenceCache() = default;
-  virtual float* window_row(int64_t il, int64_t pos) = 0;       // f32 [head_dim]
+  virtual float* window_row(int64_t il, int64_t pos) = 0;       // one row in kv_format()
   virtual float* compressed_row(int64_t il, int64_t w) = 0;     // one row in kv_format()
   virtual float* index_key_row(int64_t il, int64_t w) = 0;      // one row in index_key_format()
   virtual RowFormat index_key_format() const = 0;
-  // Format of the compressed entries: F32 [head_dim] or Fp8Kv (rope_dim = qk_rope_head_dim).
+  // Format of the compressed entries and window rows: F32 [head_dim] or Fp8Kv (rope_dim = qk_rope_head_dim).
   virtual RowFormat kv_format() const = 0;
   virtual CompressorState compressor(int64_t il, bool indexer) = 0;
   // Entries [0, n) of layer il as row blocks (what the attention and indexer ops read): row s of the result
@@ -80,7 +81,7 @@ class SequenceState final : public SequenceCache {
  private:
   struct Layer {
     int64_t ratio = 0;
-    Tensor window;      // f32 [sliding_window, head_dim], slot pos % window
+    Tensor window;      // [sliding_window, row words], slot pos % window: f32 [head_dim] or one Fp8Kv row
     Tensor compressed;  // [n, row words]: f32 [head_dim] or one Fp8Kv row
     Tensor index_keys;  // [n, row words]: f32 [index_head_dim] or one Mxfp4 row
     Tensor cmp, idx_cmp;

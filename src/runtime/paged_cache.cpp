@@ -20,7 +20,7 @@ kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format
   return {.n_window_layers = cfg.n_layers_total(), .n_csa_layers = n.n_csa, .n_hca_layers = n.n_hca,
           .window = cfg.sliding_window, .kv_row_bytes = row_bytes(kv_format, cfg.head_dim, cfg.qk_rope_head_dim),
           .indexer_row_bytes = row_bytes(index_format, cfg.index_head_dim), .state_bytes = 4 * state_floats,
-          .window_row_bytes = 4 * cfg.head_dim};
+          .window_row_bytes = row_bytes(kv_format, cfg.head_dim, cfg.qk_rope_head_dim)};
 }
 
 RowFormat index_row_format(const backend::Numerics& numerics) {
@@ -45,7 +45,9 @@ PagedKvStore::PagedKvStore(const model::ModelConfig& cfg, const kv::CacheLayout&
         "paged store: the layout's indexer row bytes do not match the indexer key format");
   check(layout.shape.kv_row_bytes == row_bytes(kv_format, cfg.head_dim, cfg.qk_rope_head_dim),
         "paged store: the layout's compressed row bytes do not match the compressed entry format");
-  check(layout.shape.window_row() == 4 * cfg.head_dim, "paged store: window rows must be f32 rows (4 * head_dim B)");
+  check(layout.shape.window_row() == layout.shape.kv_row_bytes,
+        "paged store: the layout's window row bytes do not match the window row format (that of the compressed "
+        "entries)");
   int64_t n_csa = 0, n_hca = 0, off = 0;
   for (int64_t il = 0; il < cfg.n_layers_total(); ++il) {
     int64_t m = il < cfg.num_hidden_layers ? cfg.compress_ratio(il) : 0;

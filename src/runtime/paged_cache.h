@@ -2,9 +2,8 @@
 // through which the model reads and writes it. kv::HybridKvManager owns the page tables (host metadata);
 // this store owns the bytes of its three pools (window pages, compressed pages, compressor-state slots) laid
 // out exactly as kv::CacheLayout says, with rows already rounded to the cache dtype, on the host or in device
-// memory. Window rows are f32 rows (4·head_dim bytes: CacheShape::window_row_bytes). Compressed entries are f32
-// rows or, with the official FP8 KV cache numerics, packed Fp8Kv rows (584 B at Flash shapes, 200 B at
-// head_dim 128, core/row_blocks.h); indexer keys are f32 rows or, with the official FP4 indexer numerics, packed
+// memory. Window rows and compressed entries are f32 rows or, with the official FP8 KV cache numerics, packed
+// Fp8Kv rows (584 B at Flash shapes, 200 B at head_dim 128, core/row_blocks.h); indexer keys are f32 rows or, with the official FP4 indexer numerics, packed
 // Mxfp4 rows (68 B at index_head_dim 128). Packing is lossless for rows the numerics rounded.
 // A view is valid while the manager's page tables of that sequence are unchanged (one engine step).
 #pragma once
@@ -20,8 +19,8 @@
 
 namespace dsv4::runtime {
 
-// The CacheShape of a model with f32 window rows (window_row_bytes = 4·head_dim), compressed entries in
-// kv_format (kv_row_bytes = 4·head_dim, or fp8kv_row_bytes(head_dim, qk_rope_head_dim)) and indexer keys in
+// The CacheShape of a model with window rows and compressed entries in kv_format (window_row_bytes =
+// kv_row_bytes = 4·head_dim, or fp8kv_row_bytes(head_dim, qk_rope_head_dim)) and indexer keys in
 // index_format (indexer_row_bytes = 4·index_head_dim, or mxfp4_row_bytes(index_head_dim)).
 kv::CacheShape cache_shape(const model::ModelConfig& cfg, RowFormat index_format = RowFormat::F32,
                            RowFormat kv_format = RowFormat::F32);

@@ -10,8 +10,9 @@
 //    (ragged counts) and several sequences per call; paged rows (blocks of 64 / 2 rows in shuffled slots);
 //    split-K merged in thread-block clusters (default) vs the combine kernel ("combine" rows, attn_cluster off;
 //    "cluster vs combine" rows require bitwise-equal outputs), B=1 cluster sizes forced ("split=N" rows);
-//    compressed entries as packed Fp8Kv rows ("fp8-rows": the engine's store with the FP8 KV cache; each also run
-//    over f32 rows of the same values, bitwise: "fp8 rows vs f32"); the 64-head kernel runs on wgmma by default
+//    compressed entries and window rows as packed Fp8Kv rows ("fp8-rows": the engine's store with the FP8 KV cache;
+//    each also run over f32 rows of the same values, bitwise: "fp8 rows vs f32"; "f32-window": f32 window rows
+//    beside Fp8Kv entries; "swa": window rows only); the 64-head kernel runs on wgmma by default
 //    (from one query on), the mma.sync kernels in the "mma-sync" rows (also the split-K cluster rows);
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
 //    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
@@ -143,7 +144,9 @@ struct AttnLayout {
   bool fp8_rows = false;       // compressed entries as Fp8Kv rows (the paged store of the official numerics):
                                // also run over f32 rows holding the same values, bitwise ("fp8 rows vs f32");
                                // on the wgmma kernel also with its raw rows by 16-byte cp.asyncs, bitwise
-                               // ("wgmma bulk vs cp.async")
+                               // ("wgmma bulk vs cp.async"); window rows Fp8Kv rows too (the engine's ring)
+  bool f32_window = false;     // with fp8_rows: window rows stay f32 rows beside the Fp8Kv entries ("f32-window")
+  bool swa = false;            // no entries at all (an SWA layer: window rows only; compressed = 0)
 };
 
 // The rope width of an Fp8Kv test row of dim values (dim - rope a multiple of 64).
@@ -176,20 +179,25 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
                             (lay.combine ? " combine" : "") +
                             (lay.cluster_split > 0 ? fmt(" split=%lld", (long long)lay.cluster_split) : std::string()) +
                             (paths.attn_inline_rows ? "" : " resolve-kernel") + (lay.fp8_rows ? " fp8-rows" : "") +
+                            (lay.fp8_rows && lay.f32_window ? " f32-window" : "") + (lay.swa ? " swa" : "") +
                             (paths.attn_wgmma ? "" : " mma-sync");
   HostTensor pool = host_tensor({L.rows, d}, values(env, size_t(L.rows * d), 1.0f, bf));
   // Fp8Kv entries: every pool row FP8-KV-rounded (bf16, then the nope part FP8 fake-quantized in blocks of 64),
-  // the entry rows also packed into ppool (same slots), which the calls read instead of pool.
+  // the entry rows (and the window rows, fp8_win) also packed into ppool (same slots), which the calls read
+  // instead of pool.
   const int64_t rope = kv_rope(d), kv_words = fp8kv_row_bytes(d, rope) / 4;
+  const bool fp8_win = lay.fp8_rows && !lay.f32_window;
   HostTensor ppool;
   if (lay.fp8_rows) {
     for (float& v : pool.vec()) v = round_bf16(v);
     for (int64_t r = 0; r < L.rows; ++r) fp8_fake_quant(pool.row(r), size_t(d - rope), 64);
     ppool = host_tensor({L.rows, kv_words}, std::vector<float>(size_t(L.rows * kv_words), 0.0f));
-    for (int64_t r = n_q * window; r < L.rows; ++r) fp8kv_pack_row(pool.row(r), size_t(d), size_t(rope), ppool.row(r));
+    for (int64_t r = fp8_win ? 0 : n_q * window; r < L.rows; ++r)
+      fp8kv_pack_row(pool.row(r), size_t(d), size_t(rope), ppool.row(r));
   }
   const HostTensor& epool = lay.fp8_rows ? ppool : pool;
   auto entries_of = [&](size_t j, const auto& t) {
+    if (lay.swa) return RowBlocks{};
     RowBlocks b = blocks_of(L, j, t);
     if (lay.fp8_rows) {
       b.format = RowFormat::Fp8Kv;
@@ -212,19 +220,23 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     hseqs.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = entries_of(size_t(j), epool)});
     dseqs.push_back({.row_begin = r0, .n_rows = r1 - r0,
                      .entries = lay.fp8_rows ? entries_of(size_t(j), depool) : blocks_of(L, size_t(j), dpool)});
-    dseqs_f32.push_back({.row_begin = r0, .n_rows = r1 - r0, .entries = blocks_of(L, size_t(j), dpool)});
+    dseqs_f32.push_back({.row_begin = r0, .n_rows = r1 - r0,
+                         .entries = lay.swa ? RowBlocks{} : blocks_of(L, size_t(j), dpool)});
   }
   const int64_t top_k = compressed + 3;
   IndexTensor hsel(Device::Host, n_q, top_k);
   std::fill(hsel.data(), hsel.data() + hsel.numel(), -1);
-  std::vector<std::vector<const float*>> hk(static_cast<size_t>(n_q)), dk(static_cast<size_t>(n_q));
-  std::vector<AttentionQuery> hq(static_cast<size_t>(n_q)), dqs(static_cast<size_t>(n_q));
+  std::vector<std::vector<const float*>> hk(static_cast<size_t>(n_q)), dk(static_cast<size_t>(n_q)),
+      dk_f32(static_cast<size_t>(n_q));
+  std::vector<AttentionQuery> hq(static_cast<size_t>(n_q)), dqs(static_cast<size_t>(n_q)),
+      dqs_f32(static_cast<size_t>(n_q));
   std::vector<int64_t> perm(static_cast<size_t>(n_entries));
   for (int64_t i = 0; i < n_q; ++i) {
     const int64_t w = window > 8 && !timed ? 1 + (i * 37) % window : window;
     for (int64_t j = 0; j < w; ++j) {
-      hk[size_t(i)].push_back(pool.row(i * window + j));
-      dk[size_t(i)].push_back(dpool.row(i * window + j));
+      hk[size_t(i)].push_back((fp8_win ? epool : pool).row(i * window + j));
+      dk[size_t(i)].push_back((fp8_win ? depool : dpool).row(i * window + j));
+      dk_f32[size_t(i)].push_back(dpool.row(i * window + j));
     }
     int64_t nc = compressed;
     if (lay.hca && !timed && compressed > 1) nc = (i * 13) % (compressed + 1);  // 0..compressed entries
@@ -235,10 +247,17 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     }
     hq[size_t(i)] = {q.row(i), hk[size_t(i)], nc};
     dqs[size_t(i)] = {dq.row(i), dk[size_t(i)], nc};
+    dqs_f32[size_t(i)] = {dq.row(i), dk_f32[size_t(i)], nc};
   }
   const IndexTensor dsel = hsel.to(Device::Cuda);
-  const backend::AttentionKeys hkeys{.queries = hq, .seqs = hseqs, .selected = lay.hca ? nullptr : &hsel};
-  const backend::AttentionKeys dkeys{.queries = dqs, .seqs = dseqs, .selected = lay.hca ? nullptr : &dsel};
+  const RowFormat wf = fp8_win ? RowFormat::Fp8Kv : RowFormat::F32;
+  const int64_t wrope = fp8_win ? rope : 0;
+  const IndexTensor* hs = lay.hca || lay.swa ? nullptr : &hsel;
+  const IndexTensor* ds = lay.hca || lay.swa ? nullptr : &dsel;
+  const backend::AttentionKeys hkeys{
+      .queries = hq, .seqs = hseqs, .selected = hs, .window_format = wf, .window_rope_dim = wrope};
+  const backend::AttentionKeys dkeys{
+      .queries = dqs, .seqs = dseqs, .selected = ds, .window_format = wf, .window_rope_dim = wrope};
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   CudaOps gpu(num);
   Tensor out(Device::Cuda, {n_q, H, d});
@@ -270,7 +289,7 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     bitwise_as(name, keys, path ? *path : unused, value);
   };
   if (lay.fp8_rows) {  // the same values as f32 rows: the kernels decode to the same bf16 (or f32) keys
-    const backend::AttentionKeys fkeys{.queries = dqs, .seqs = dseqs_f32, .selected = lay.hca ? nullptr : &dsel};
+    const backend::AttentionKeys fkeys{.queries = dqs_f32, .seqs = dseqs_f32, .selected = ds};
     bitwise("sparse_attention fp8 rows vs f32", fkeys, nullptr, false);
   }
   if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {  // raw rows by 16-byte cp.asyncs
@@ -290,8 +309,9 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     });
     const double keys = double(n_q) * double(window + compressed);
     const double row_bytes = lay.fp8_rows ? 4.0 * double(kv_words) : 4.0 * double(d);
+    const double win_bytes = fp8_win ? row_bytes : 4.0 * double(d);
     const double bytes =
-        double(n_q) * (double(window) * d * 4 + double(compressed) * row_bytes) + 2.0 * n_q * H * d * 4;
+        double(n_q) * (double(window) * win_bytes + double(compressed) * row_bytes) + 2.0 * n_q * H * d * 4;
     env.report.perf("sparse_attention", detail, t, bytes, 4.0 * keys * H * d, env.ceil);
   }
 }
@@ -680,6 +700,16 @@ void test_ops_attention(Env& env) {
     check_sparse_attention(env, num, 9, 64, 512, 128, 40, false, true, false, {.fp8_rows = true});
     check_sparse_attention(env, num, 16, 64, 512, 128, 512, false, true, false,
                            {.n_seq = 4, .rows_per_block = 64, .fp8_rows = true});
+    // Those rows carry Fp8Kv window rows too (the engine's ring with the FP8 KV cache); f32 window rows beside
+    // Fp8Kv entries (mixed tiles), and SWA layers (window rows only, packed or f32) on each kernel.
+    check_sparse_attention(env, num, 9, 64, 512, 128, 40, false, true, false, {.fp8_rows = true, .f32_window = true});
+    check_sparse_attention(env, num, 1, 64, 512, 128, 512, false, true, false,
+                           {.rows_per_block = 64, .fp8_rows = true, .f32_window = true});
+    check_sparse_attention(env, num, 3, 6, 96, 20, 0, false, true, false, {.fp8_rows = true, .swa = true});
+    check_sparse_attention(env, num, 1, 64, 512, 128, 0, false, true, false, {.fp8_rows = true, .swa = true});
+    check_sparse_attention(env, num, 64, 64, 512, 128, 0, false, true, false,
+                           {.n_seq = 64, .fp8_rows = true, .swa = true});
+    check_sparse_attention(env, num, 9, 64, 512, 128, 0, false, true, false, {.swa = true});
     if (is_bf16(num)) {  // timed: Flash decode B=1 and 64 over paged Fp8Kv rows (against the f32 rows below)
       check_sparse_attention(env, num, 1, 64, 512, 128, 512, true, true, false,
                              {.rows_per_block = 64, .fp8_rows = true});
@@ -857,6 +887,14 @@ void test_ops_attention(Env& env) {
                            {.n_seq = 256, .rows_per_block = 64, .fp8_rows = true});
     check_sparse_attention(env, Numerics{}, 256, 64, 512, 128, 512, true, false, false,
                            {.n_seq = 256, .rows_per_block = 64});
+    // Decode B=1 / 64 / 256 with f32 window rows beside the Fp8Kv entries (the store before its window rows were
+    // packed), timed against the rows above.
+    check_sparse_attention(env, Numerics{}, 1, 64, 512, 128, 512, true, false, false,
+                           {.rows_per_block = 64, .fp8_rows = true, .f32_window = true});
+    check_sparse_attention(env, Numerics{}, 64, 64, 512, 128, 512, true, false, false,
+                           {.n_seq = 64, .rows_per_block = 64, .fp8_rows = true, .f32_window = true});
+    check_sparse_attention(env, Numerics{}, 256, 64, 512, 128, 512, true, false, false,
+                           {.n_seq = 256, .rows_per_block = 64, .fp8_rows = true, .f32_window = true});
     check_sparse_attention(env, Numerics{}, 2048, 64, 512, 128, 512, true, false, false,
                            {.n_seq = 1, .rows_per_block = 64, .fp8_rows = true});
   }

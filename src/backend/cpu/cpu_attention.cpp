@@ -1,13 +1,14 @@
 // Attention-side ops of the CPU reference: sparse attention with the per-head sink (spec §5.5) over each
 // query's key list (window rows, then compressed entries resolved through the sequence's row blocks and, on
-// CSA layers, the indexer's selections; packed Fp8Kv entries decoded exactly first), lightning-indexer scores and
-// top-k (§5.8 steps 6-7), the compressor's per-channel softmax pooling (§5.7), and row copies and packing
-// (Mxfp4 indexer keys, Fp8Kv KV entries) between tensors and caches.
+// CSA layers, the indexer's selections; packed Fp8Kv window rows and entries decoded exactly first),
+// lightning-indexer scores and top-k (§5.8 steps 6-7), the compressor's per-channel softmax pooling (§5.7), and
+// row copies and packing (Mxfp4 indexer keys, Fp8Kv KV rows) between tensors and caches.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <limits>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -76,10 +77,29 @@ KeyLists resolve_keys(const AttentionKeys& keys, int64_t dim) {
       to_decode.emplace_back(c, e);
     }
   }
+  // Fp8Kv window rows: each distinct row decoded once (queries of a chunk share most of theirs).
+  const bool fp8_window = keys.window_format == RowFormat::Fp8Kv;
+  check(keys.window_format == RowFormat::F32 || (fp8_window && keys.window_rope_dim >= 0 &&
+                                                 keys.window_rope_dim < dim && (dim - keys.window_rope_dim) % 64 == 0),
+        [&] { return "sparse_attention: window rows must be f32 rows or Fp8Kv rows whose dim - rope_dim (" +
+                     std::to_string(dim - keys.window_rope_dim) + ") is a positive multiple of 64"; });
+  std::unordered_map<const float*, int64_t> window_slot;
+  std::vector<const float*> window_rows;
+  if (fp8_window)
+    for (const AttentionQuery& q : keys.queries)
+      for (const float* w : q.window)
+        if (window_slot.emplace(w, static_cast<int64_t>(to_decode.size() + window_rows.size())).second)
+          window_rows.push_back(w);
+  const size_t n_decoded = to_decode.size() + window_rows.size();
   KeyLists out;
-  out.decoded.resize(to_decode.size() * static_cast<size_t>(dim));
-  parallel_for(static_cast<int64_t>(to_decode.size()), [&](int64_t b, int64_t e) {
+  out.decoded.resize(n_decoded * static_cast<size_t>(dim));
+  parallel_for(static_cast<int64_t>(n_decoded), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
+      if (static_cast<size_t>(r) >= to_decode.size()) {
+        fp8kv_unpack_row(window_rows[static_cast<size_t>(r) - to_decode.size()], static_cast<size_t>(dim),
+                         static_cast<size_t>(keys.window_rope_dim), out.decoded.data() + r * dim);
+        continue;
+      }
       const auto [c, entry] = to_decode[static_cast<size_t>(r)];
       const RowBlocks& rb = keys.seqs[c].entries;
       fp8kv_unpack_row(rb.row(entry), static_cast<size_t>(dim), static_cast<size_t>(rb.rope_dim),
@@ -92,7 +112,12 @@ KeyLists resolve_keys(const AttentionKeys& keys, int64_t dim) {
     const size_t c = chunk[static_cast<size_t>(i)];
     const RowBlocks& rb = keys.seqs[c].entries;
     auto& k = out.keys[static_cast<size_t>(i)];
-    k.assign(q.window.begin(), q.window.end());
+    if (fp8_window) {
+      k.clear();
+      for (const float* w : q.window) k.push_back(out.decoded.data() + window_slot.at(w) * dim);
+    } else {
+      k.assign(q.window.begin(), q.window.end());
+    }
     for (int64_t e : entries[static_cast<size_t>(i)])
       k.push_back(rb.format == RowFormat::Fp8Kv ? out.decoded.data() + slot[c][static_cast<size_t>(e)] * dim
                                                 : rb.row(e));

@@ -1,7 +1,8 @@
 // Packed Fp8Kv compressed entries on the CPU reference: CpuOps::pack_rows_fp8kv writes fp8kv_pack_row's bytes,
-// sparse_attention over Fp8Kv entries equals the same call over f32 rows holding the same (FP8-KV-rounded)
-// values bit for bit (HCA-style all entries and CSA-style selections, several chunks, multi-row blocks), Mxfp4
-// entries are rejected, and SequenceState with Fp8Kv entries hands out packed rows (format, stride, rope_dim).
+// sparse_attention over Fp8Kv entries and window rows equals the same call over f32 rows holding the same
+// (FP8-KV-rounded) values bit for bit (HCA-style all entries and CSA-style selections, several chunks, multi-row
+// blocks), Mxfp4 entries are rejected, and SequenceState with Fp8Kv rows hands out packed rows (format, stride,
+// rope_dim; window rows too).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -93,8 +94,8 @@ struct AttentionCase {
   CpuOps ops{Numerics{}};
   static constexpr int64_t kHeads = 2, kDim = 128, kRope = 64;
   HostTensor entries0, entries1, windows, q;
-  TwoForms f0, f1;
-  std::vector<std::vector<const float*>> window_lists;
+  TwoForms f0, f1, fw;
+  std::vector<std::vector<const float*>> window_lists, packed_window_lists;
   std::vector<float> sink{0.25f, -1.0f};
 
   AttentionCase() {
@@ -103,24 +104,33 @@ struct AttentionCase {
     f0 = two_forms(ops, entries0, kRope, 3);
     f1 = two_forms(ops, entries1, kRope, 3);
     windows = kv_rounded_rows(ops, 4, kDim, kRope, 7);
+    fw = two_forms(ops, windows, kRope, 4);
     q = HostTensor({5, kHeads * kDim});
     std::mt19937_64 rng(8);
     std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
     for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] = round_bf16(uni(rng));
-    for (int64_t i = 0; i < 5; ++i)
+    for (int64_t i = 0; i < 5; ++i) {
       window_lists.push_back({windows.row(i % 4), windows.row((i + 1) % 4)});
+      packed_window_lists.push_back({fw.packed.row(i % 4), fw.packed.row((i + 1) % 4)});
+    }
   }
-  // out for queries with n_compressed[i] entries each; packed: the Fp8Kv blocks instead of the f32 ones.
-  HostTensor run(const std::vector<int64_t>& n_compressed, const IndexTensor* selected, bool packed) {
+  // out for queries with n_compressed[i] entries each; packed: the Fp8Kv blocks instead of the f32 ones;
+  // packed_window: the window rows as Fp8Kv rows (window_rope_dim: their RoPE width as the call states it).
+  HostTensor run(const std::vector<int64_t>& n_compressed, const IndexTensor* selected, bool packed,
+                 bool packed_window = false, int64_t window_rope_dim = kRope) {
     std::vector<backend::AttentionQuery> aq;
     for (int64_t i = 0; i < 5; ++i)
-      aq.push_back({.q = q.row(i), .window = window_lists[static_cast<size_t>(i)],
+      aq.push_back({.q = q.row(i),
+                    .window = (packed_window ? packed_window_lists : window_lists)[static_cast<size_t>(i)],
                     .n_compressed = n_compressed[static_cast<size_t>(i)]});
     std::vector<backend::SeqEntries> seqs{{.row_begin = 0, .n_rows = 2, .entries = packed ? f0.packed : f0.f32},
                                           {.row_begin = 2, .n_rows = 3, .entries = packed ? f1.packed : f1.f32}};
     auto sink_w = testlib::f32_weight(sink, {kHeads});
     HostTensor out;
-    ops.sparse_attention({.queries = aq, .seqs = seqs, .selected = selected}, kHeads, kDim, sink_w, 0.088f, out);
+    ops.sparse_attention({.queries = aq, .seqs = seqs, .selected = selected,
+                          .window_format = packed_window ? RowFormat::Fp8Kv : RowFormat::F32,
+                          .window_rope_dim = packed_window ? window_rope_dim : 0},
+                         kHeads, kDim, sink_w, 0.088f, out);
     return out;
   }
 };
@@ -142,6 +152,29 @@ TEST(CpuOps, SparseAttentionOverFp8KvEntriesEqualsF32RowsCsaStyle) {
   std::copy(picks, picks + 20, sel.data());
   HostTensor want = c.run(n, &sel, false), got = c.run(n, &sel, true);
   EXPECT_TRUE(testlib::bitwise_equal(got.data(), want.data(), static_cast<size_t>(want.numel())));
+}
+
+// Window rows as Fp8Kv rows (the FP8 KV cache's window ring), with f32 or packed entries: bitwise the f32 rows'
+// output; a RoPE width that leaves no-RoPE dims outside blocks of 64 is refused.
+TEST(CpuOps, SparseAttentionOverFp8KvWindowRowsEqualsF32Rows) {
+  AttentionCase c;
+  const std::vector<int64_t> n{10, 11, 0, 5, 7};
+  HostTensor want = c.run(n, nullptr, false);
+  HostTensor got = c.run(n, nullptr, false, true), both = c.run(n, nullptr, true, true);
+  ASSERT_EQ(got.numel(), want.numel());
+  EXPECT_TRUE(testlib::bitwise_equal(got.data(), want.data(), static_cast<size_t>(want.numel())));
+  EXPECT_TRUE(testlib::bitwise_equal(both.data(), want.data(), static_cast<size_t>(want.numel())));
+  // The packed bytes read as f32 rows give another output: the format is what makes them equal.
+  c.packed_window_lists.swap(c.window_lists);
+  HostTensor misread = c.run(n, nullptr, false);
+  EXPECT_FALSE(testlib::bitwise_equal(misread.data(), want.data(), static_cast<size_t>(want.numel())));
+  c.packed_window_lists.swap(c.window_lists);
+  try {
+    c.run(n, nullptr, false, true, 32);
+    FAIL() << "Fp8Kv window rows with 96 no-RoPE dims were accepted";
+  } catch (const InvariantError& e) {
+    EXPECT_NE(std::string(e.what()).find("window rows"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CpuOps, SparseAttentionRejectsMxfp4Entries) {
@@ -197,12 +230,14 @@ TEST(SequenceState, Fp8KvCompressedRows) {
     fp8kv_unpack_row(rows.row(w), 128, 64, back.data());
     EXPECT_TRUE(testlib::bitwise_equal(back.data(), x.row(w), 128)) << "entry " << w;
   }
-  // The F32 default keeps f32 rows; window rows are f32 rows in both.
+  // The F32 default keeps f32 rows; window rows are in the entries' format in both.
   model::SequenceState f(cfg);
   EXPECT_EQ(f.kv_format(), RowFormat::F32);
   EXPECT_EQ(f.compressed_rows(il, 2).format, RowFormat::F32);
   EXPECT_EQ(f.compressed_rows(il, 2).stride, 128);
-  EXPECT_EQ(byte_gap(s.window_row(il, 0), s.window_row(il, 1)), 4 * 128);
+  EXPECT_EQ(byte_gap(f.window_row(il, 0), f.window_row(il, 1)), 4 * 128);
+  EXPECT_EQ(byte_gap(s.window_row(il, 0), s.window_row(il, 1)), 200);
+  EXPECT_EQ(byte_gap(s.window_row(il, 0), s.window_row(il, cfg.sliding_window)), 0);  // a ring
 }
 
 TEST(SequenceState, Fp8KvNeedsNoRopeDimsInBlocksOf64) {

@@ -1,8 +1,9 @@
 // The paged KV store with packed Fp8Kv compressed entries (the engine's store with the default numerics):
-// kv_row_format / cache_shape row bytes (f32 window rows next to 200-B Fp8Kv rows at head_dim 128), the views'
+// kv_row_format / cache_shape row bytes (200-B Fp8Kv window and compressed rows at head_dim 128), the views'
 // row addresses and RowBlocks (format, stride, rope_dim, one block per compressed page), a layout that does not
 // match the format is refused, and the golden tiny model run through the paged Fp8Kv store (prefill chunks, then
-// decode steps, windows trimmed between steps) gives bitwise the logits of the contiguous f32 SequenceState.
+// decode steps, windows trimmed between steps) and through a contiguous SequenceState with Fp8Kv rows (its window
+// ring wrapping many times) gives bitwise the logits of the contiguous f32 SequenceState.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -66,14 +67,14 @@ TEST(PagedKvStore, CacheShapeRowBytes) {
   const kv::CacheShape packed = cache_shape(cfg, RowFormat::Mxfp4, RowFormat::Fp8Kv);
   EXPECT_EQ(packed.kv_row_bytes, 200);
   EXPECT_EQ(packed.indexer_row_bytes, 68);
-  EXPECT_EQ(packed.window_row_bytes, 512);
-  EXPECT_EQ(packed.window_row(), 512);
+  EXPECT_EQ(packed.window_row_bytes, 200);
+  EXPECT_EQ(packed.window_row(), 200);
   const kv::CacheShape f32 = cache_shape(cfg);
   EXPECT_EQ(f32.kv_row_bytes, 512);
   EXPECT_EQ(f32.window_row(), 512);
   auto lp = kv::make_layout(packed), lf = kv::make_layout(f32);
   ASSERT_TRUE(lp.ok() && lf.ok());
-  EXPECT_EQ(lp->window_page_bytes, lf->window_page_bytes);  // window rows stay f32
+  EXPECT_LT(lp->window_page_bytes, lf->window_page_bytes);  // window rows packed too
   EXPECT_LT(lp->compressed_page_bytes, lf->compressed_page_bytes);
   EXPECT_EQ(lp->csa_block_bytes, 64 * 200);
 }
@@ -117,7 +118,7 @@ TEST(PagedKvStore, ViewsHandOutPackedEntries) {
     return reinterpret_cast<const char*>(b) - reinterpret_cast<const char*>(a);
   };
   EXPECT_EQ(byte_gap(view->compressed_row(il, 0), view->compressed_row(il, 1)), 200);
-  EXPECT_EQ(byte_gap(view->window_row(il, 0), view->window_row(il, 1)), 512);  // window rows: f32
+  EXPECT_EQ(byte_gap(view->window_row(il, 0), view->window_row(il, 1)), 200);  // window rows: Fp8Kv too
 }
 
 TEST(PagedKvStore, RefusesALayoutOfAnotherFormat) {
@@ -127,14 +128,14 @@ TEST(PagedKvStore, RefusesALayoutOfAnotherFormat) {
   auto sizes = kv::size_pools(*layout, int64_t{64} << 20, {.max_seqs = 1, .max_step_tokens = 16});
   ASSERT_TRUE(sizes.ok());
   EXPECT_THROW(PagedKvStore(cfg, *layout, *sizes, Device::Host, RowFormat::Mxfp4, RowFormat::Fp8Kv), InvariantError);
-  kv::CacheShape fp8_window = cache_shape(cfg, RowFormat::Mxfp4, RowFormat::Fp8Kv);
-  fp8_window.window_row_bytes = 0;  // window rows as packed rows: not what the store keeps
-  auto l2 = kv::make_layout(fp8_window);
+  kv::CacheShape f32_window = cache_shape(cfg, RowFormat::Mxfp4, RowFormat::Fp8Kv);
+  f32_window.window_row_bytes = 4 * cfg.head_dim;  // f32 window rows beside Fp8Kv entries: not what the store keeps
+  auto l2 = kv::make_layout(f32_window);
   ASSERT_TRUE(l2.ok());
   EXPECT_THROW(PagedKvStore(cfg, *l2, *sizes, Device::Host, RowFormat::Mxfp4, RowFormat::Fp8Kv), InvariantError);
 }
 
-// The default numerics through the engine's store (Fp8Kv entries, Mxfp4 keys, f32 window rows) against the
+// The default numerics through the engine's store (Fp8Kv window rows and entries, Mxfp4 keys) against the
 // contiguous SequenceState with f32 rows: the same values, so bitwise the same logits at every position.
 TEST(PagedKvStore, ModelThroughPackedStoreEqualsF32SequenceState) {
   auto m = load_local_model(model_dir(), backend::Numerics{});
@@ -156,6 +157,30 @@ TEST(PagedKvStore, ModelThroughPackedStoreEqualsF32SequenceState) {
           << "position " << i;
     s.mgr->trim_window(1);
     ASSERT_TRUE(s.mgr->check_integrity(true).ok());
+    b = e;
+  }
+}
+
+// The same through a contiguous SequenceState with Fp8Kv window rows and entries: its window ring (32 rows) wraps
+// over 200+ decode steps, each packing its row into the ring slot it reuses before the attention, after a
+// prefill chunk that packs its rows beside the ring.
+TEST(PagedKvStore, SequenceStateWithPackedRowsEqualsF32) {
+  auto m = load_local_model(model_dir(), backend::Numerics{});
+  ASSERT_TRUE(m.ok()) << m.message();
+  LocalModel& lm = *m.value();
+  ASSERT_LT(lm.cfg.sliding_window, 64);
+  std::ifstream f(model_dir() / "input_ids.json");
+  const auto ids = nlohmann::json::parse(f).get<std::vector<int32_t>>();
+  const HostTensor full = all_logits(lm, ids);
+  model::SequenceState seq(lm.cfg, Device::Host, RowFormat::Mxfp4, RowFormat::Fp8Kv);
+  const int64_t n = static_cast<int64_t>(ids.size()), V = lm.cfg.vocab_size, first = 45;
+  for (int64_t b = 0; b < n;) {
+    const int64_t e = b == 0 ? first : b + 1;
+    model::ForwardOutput fo;
+    lm.transformer->forward(model::single_batch(seq, std::span(ids).subspan(b, e - b)), {.all_logits = true}, fo);
+    for (int64_t i = b; i < e; ++i)
+      ASSERT_TRUE(testlib::bitwise_equal(fo.logits.row(i - b), full.row(i), static_cast<size_t>(V)))
+          << "position " << i;
     b = e;
   }
 }

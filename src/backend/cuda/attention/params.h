@@ -32,7 +32,8 @@ struct ResolveRowsParams {
   int32_t n = 0;
   int32_t max_len = 0;  // longest list
   // The block rows (compressed KV entries) are Fp8Kv rows (core/row_blocks.h): their pointers carry tag bit 0
-  // (kv_fp8_tag, attention/kv_fp8.cuh); direct rows are f32 and untagged.
+  // (kv_fp8_tag, attention/kv_fp8.cuh); direct rows (window rows) pass through as given: f32 rows, or Fp8Kv rows
+  // the host tagged.
   bool tag_fp8 = false;
 };
 

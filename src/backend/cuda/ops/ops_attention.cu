@@ -107,7 +107,21 @@ struct AttnStaging {
   bool aligned = false;
 };
 
-AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, bool fp8_entries, std::vector<uint64_t>& host) {
+// The window rows' format of a call: F32, or Fp8Kv rows with the entries' RoPE width when those are Fp8Kv too.
+bool fp8_window(const AttentionKeys& keys, int64_t dim, bool fp8_entries) {
+  check(keys.window_format == RowFormat::F32 || keys.window_format == RowFormat::Fp8Kv,
+        "sparse_attention: window rows must be f32 or Fp8Kv rows");
+  if (keys.window_format == RowFormat::F32) return false;
+  const int64_t rope = keys.window_rope_dim;
+  check(fp8kv_shape_ok(dim, rope) && rope < dim && rope % 4 == 0 &&
+            (!fp8_entries || rope == keys.seqs[0].entries.rope_dim),
+        [&] { return "sparse_attention: Fp8Kv window rows need (dim - rope_dim) % 64 == 0, rope_dim % 4 == 0 and "
+                     "the entries' rope_dim, got dim " + std::to_string(dim) + ", rope_dim " + std::to_string(rope); });
+  return true;
+}
+
+AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, bool fp8_entries, bool fp8_win,
+                            std::vector<uint64_t>& host) {
   const size_t nq = keys.queries.size();
   const std::vector<int32_t> chunk = chunk_of_rows(keys.seqs, static_cast<int64_t>(nq), "sparse_attention");
   const BlockTable bt = block_table(keys.seqs, "sparse_attention");
@@ -129,8 +143,8 @@ AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, bool fp8_ent
   auto* off32 = reinterpret_cast<int32_t*>(host.data() + st.w_off32);
   auto* woff = reinterpret_cast<int32_t*>(host.data() + st.w_woff);
   std::copy(bt.blocks.begin(), bt.blocks.end(), reinterpret_cast<const float**>(host.data() + st.w_blk));
-  uintptr_t bits = 0;  // q and window rows: f32, 16-byte aligned for the tensor-core kernels
-  size_t nw = 0;
+  uintptr_t bits = 0, wbits = 0;  // q rows (f32) and window rows: 16-byte aligned (f32) or 8 (Fp8Kv) for the
+  size_t nw = 0;                  // tensor-core kernels; Fp8Kv window rows go up tagged (attention/kv_fp8.cuh)
   off64[0] = off32[0] = woff[0] = 0;
   for (size_t i = 0; i < nq; ++i) {
     const AttentionQuery& q = keys.queries[i];
@@ -145,8 +159,8 @@ AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, bool fp8_ent
     q_rows[i] = q.q;
     bits |= reinterpret_cast<uintptr_t>(q.q);
     for (const float* k : q.window) {
-      win[nw++] = k;
-      bits |= reinterpret_cast<uintptr_t>(k);
+      win[nw++] = fp8_win ? reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(k) | 1u) : k;
+      wbits |= reinterpret_cast<uintptr_t>(k);
     }
     st.max_keys = std::max(st.max_keys, n);
     st.n_keys += n;
@@ -154,8 +168,9 @@ AttnStaging stage_attention(const AttentionKeys& keys, int64_t dim, bool fp8_ent
     off32[i + 1] = to_i32(st.n_keys, "sparse_attention: key count");
     woff[i + 1] = to_i32(static_cast<int64_t>(nw), "sparse_attention: window rows");
   }
-  // Compressed entries: f32 rows 16-byte aligned, Fp8Kv rows (584 B at Flash shapes) 8-byte aligned.
-  st.aligned = dim % 4 == 0 && bits % 16 == 0 && bt.bits % (fp8_entries ? 8 : 16) == 0;
+  // f32 rows 16-byte aligned, Fp8Kv rows (584 B at Flash shapes) 8-byte aligned.
+  st.aligned = dim % 4 == 0 && bits % 16 == 0 && wbits % (fp8_win ? 8 : 16) == 0 &&
+               bt.bits % (fp8_entries ? 8 : 16) == 0;
   return st;
 }
 
@@ -173,9 +188,12 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
         "sparse_attention: selections are not an i32 [n_q, top_k] tensor on the CUDA device");
   // Reused across calls (no allocation of the staging buffer at decode).
   static thread_local std::vector<uint64_t> host;
-  const bool fp8 = entry_format(keys.seqs, dim) == RowFormat::Fp8Kv;
-  const int64_t rope = fp8 ? keys.seqs[0].entries.rope_dim : 0;
-  const AttnStaging st = stage_attention(keys, dim, fp8, host);
+  // fp8: some rows of the call are Fp8Kv rows (tagged pointers: the entries through rp.tag_fp8, window rows
+  // tagged on the host), all of one RoPE width.
+  const bool fp8_entries = entry_format(keys.seqs, dim) == RowFormat::Fp8Kv;
+  const bool fp8_win = fp8_window(keys, dim, fp8_entries), fp8 = fp8_entries || fp8_win;
+  const int64_t rope = fp8_entries ? keys.seqs[0].entries.rope_dim : fp8_win ? keys.window_rope_dim : 0;
+  const AttnStaging st = stage_attention(keys, dim, fp8_entries, fp8_win, host);
   // kernel_paths(): sparse_attn_wide = false forces the previous 16-head tensor-core kernel; attn_cluster = false
   // merges split-K partials with the combine kernel instead of inside thread-block clusters.
   const cuda::KernelPaths& paths = cuda::kernel_paths();
@@ -211,7 +229,7 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
   rp.out = d_keys;
   rp.n = to_i32(nq, "sparse_attention: n_q");
   rp.max_len = to_i32(st.max_keys, "sparse_attention: keys per query");
-  rp.tag_fp8 = fp8;
+  rp.tag_fp8 = fp8_entries;
   // The 16-head tensor-core kernel resolves its key rows itself (switch attn_inline_rows); the others read the
   // pointer list resolve_rows_kernel writes.
   const bool inline_rows = plan.mma && !plan.wide && paths.attn_inline_rows;
