@@ -2,8 +2,8 @@
 // over three warpgroups (switch attn_wg3). Why: in the two-warpgroup kernel both warpgroups compute all of S from q
 // in shared memory (2 x 64 KB of operand reads per 32-key tile) and both convert, so a tile costs the sum of its
 // phases, bound by shared-memory traffic (~294 KB per tile; docs/cuda.md Next item 5). Here:
-//   - warpgroup 0 holds half of q as bf16 wgmma A fragments in registers (the converters store the other half in
-//     shared memory),
+//   - warpgroup 0 holds half of q as bf16 wgmma A fragments in registers (the converters load all of q and store
+//     the other half in shared memory; this half goes through key buffer 2 before tile 2 does),
 //     issues the raw Fp8Kv rows' copies (cp.async.bulk, kStages tiles ahead), computes S = Q·Kᵀ of each tile alone
 //     (16 register-A and 16 shared-A wgmma m64n32k16), runs the online softmax and leaves P (bf16, 64-byte swizzle)
 //     and the rows' rescale factors in one of two P buffers;
@@ -16,11 +16,13 @@
 // Same arithmetic as the two-warpgroup kernel (the same wgmma products in the same k order, the same softmax
 // code, P rounded to bf16, O rescaled before each P·V): the op test checks the two bitwise. Needs the bulk raw-row
 // path (attn_bulk), dim 512, 64-head groups and Fp8Kv rows (if any) with 64 RoPE values; the launcher checks.
-// Measured (H200, docs/perf.md "Runs 165-170", ncu kernel only, run 170): B=64 37.8 us (+ 8.9 combine; 6.5 since run 176), B=256
-// 124.0 us, against 48.6 / 180.5 for the two-warpgroup kernel; at one tile per CTA (B=1, 20 splits) no faster (run
-// 168: 13.4 against 13.5 us), so the launcher takes it from attn_wg3 = 2 tiles per CTA on. Left (phase profile,
-// runs 169-170): the converters bound the tile (~2,150 cycles per Fp8Kv tile, ~6,000 per f32 window tile), and the
-// per-CTA q prologue and f32 output epilogue are ~20 % of a CTA at B=256.
+// Measured (H200, ncu kernel only): run 170 (docs/perf.md "Runs 165-170") B=64 37.8 us (+ 8.9 combine; 6.5 since run
+// 176), B=256 124.0 us, against 48.6 / 180.5 for the two-warpgroup kernel; at one tile per CTA (B=1, 20 splits) no
+// faster (run 168: 13.4 against 13.5 us), so the launcher takes it from attn_wg3 = 2 tiles per CTA on. Run 182
+// ("Runs 179-182": Fp8Kv window rows, q loaded by the converters, one path per converter warp): B=64 32.1-32.2,
+// B=256 99.1-99.3 us. Left (phase profile, run 182, B=256): the converters' ~2,080 cycles per tile of conversion,
+// and per CTA the q prologue (~9.5 K cycles, bound by the f32 bytes of q per wave) and the f32 output epilogue
+// (~13 K) of ~90 K.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -95,6 +97,10 @@ __device__ __forceinline__ void wg0_sync() { asm volatile("bar.sync 2, 128;\n" :
 // q's shared half stored by the converters (bar.arrive) before warpgroup 0's first S (bar.sync), all 384 threads.
 __device__ __forceinline__ void q_sync() { asm volatile("bar.sync 3, 384;\n" ::: "memory"); }
 __device__ __forceinline__ void q_arrive() { asm volatile("bar.arrive 3, 384;\n" ::: "memory"); }
+// Warpgroup 0 loaded q's register half out of key buffer 2 (bar.arrive) before the converters write tile 2 there
+// (bar.sync: at iteration 2, or after the loop when a CTA has no tile).
+__device__ __forceinline__ void q_regs_loaded() { asm volatile("bar.arrive 4, 384;\n" ::: "memory"); }
+__device__ __forceinline__ void q_regs_wait() { asm volatile("bar.sync 4, 384;\n" ::: "memory"); }
 
 }  // namespace attn_wg3_detail
 
@@ -177,20 +183,14 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     for (int j = 0; j < kStages; ++j) issue_raw(j);
     uint32_t qa[kQRegSteps][4];
     {
-      const float* q0 = p.q_rows[qi] + int64_t(h0 + 16 * ww + g) * kD + 2 * qd;
+      q_sync();  // the converters stored all of q as bf16 (and fenced its shared half for wgmma)
+      // The register half from key buffer 2 (ldmatrix x4: rows 16 ww + lane % 16, units 2 st + lane / 16, so the
+      // registers are the m16n8k16 A fragment), then that buffer is the converters' again (tile 2).
+      const uint8_t* qb = smem + kOffK3 + 2 * kKBytes;
 #pragma unroll
-      for (int st = 0; st < kQRegSteps; ++st) {
-        const float* r0 = q0 + 16 * st;
-        const float2 x0 = __ldg(reinterpret_cast<const float2*>(r0));
-        const float2 x1 = __ldg(reinterpret_cast<const float2*>(r0 + 8 * kD));
-        const float2 x2 = __ldg(reinterpret_cast<const float2*>(r0 + 8));
-        const float2 x3 = __ldg(reinterpret_cast<const float2*>(r0 + 8 * kD + 8));
-        qa[st][0] = pack_bf16(x0.x, x0.y);
-        qa[st][1] = pack_bf16(x1.x, x1.y);
-        qa[st][2] = pack_bf16(x2.x, x2.y);
-        qa[st][3] = pack_bf16(x3.x, x3.y);
-      }
-      q_sync();  // the converters stored q's shared half (and fenced it for wgmma)
+      for (int st = 0; st < kQRegSteps; ++st)
+        attn_detail::ldmatrix_x4(qa[st], qb + swz(16 * ww + (lane & 15), 2 * st + (lane >> 4), kQBlock));
+      q_regs_loaded();
     }
     const uint64_t dq = moe_wg_desc(moe_wg_smem_u32(smem + kOffQ3));
     mark(0);
@@ -249,24 +249,38 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   moe_wg_regs_inc<kRegsConv>();
   mark(-1);
   const int c = tid - 128, cw = c >> 5, wg = cw >> 2, ww = cw & 3, tw = c & 127;
-  const int u = 32 * (cw & 1) + lane, r_first = cw >> 1;
-  {  // q's shared half (units 2 kQRegSteps .. 63 of each head row) while warpgroup 0 loads the register half:
-     // unit 2 kQRegSteps + u % 32 of heads 8k + c / 32, every load issued before the first store
+  // Conversion: unit u of rows 4k + r_first (k < 8). Warps 0-6 take the 56 e4m3 units of every row (224 threads x
+  // 8 = 32 rows x 56), warp 7 the 8 bf16 RoPE units, so no warp runs both paths (before, the warps of units 32-63
+  // ran the e4m3 path and then the RoPE path: run 181's ~2,130 cycles per tile).
+  constexpr int kCodeUnits = kNope / 8;
+  static_assert(kCodeUnits * (kT / 8) == 7 * 32 && (kUnits - kCodeUnits) * (kT / 8) == 32, "7 + 1 converter warps");
+  const int f = 32 * cw + lane;
+  const int u = cw < 7 ? f % kCodeUnits : kCodeUnits + lane % 8, r_first = cw < 7 ? f / kCodeUnits : lane / 8;
+  {  // all of q as bf16 while warpgroup 0 issues the first copies: unit h · 32 + c % 32 of heads 8k + c / 32 for
+     // both halves h, every load issued before the first store. The shared half (units 2 kQRegSteps .. 63) into
+     // q's shared blocks, the register half (units 0 .. 2 kQRegSteps - 1) into key buffer 2 in the same layout,
+     // from which warpgroup 0 loads its A fragments. Before (run 180, B=256), warpgroup 0 loaded the register half
+     // itself: 64 KB by 128 threads, a ~17.3 K-cycle prologue against the converters' ~5.4 K.
     constexpr int kQU = kD / 8 - 2 * kQRegSteps, kRows = kConv / kQU;
-    static_assert(kQU == 32 && kH % kRows == 0, "q's shared half: 32 units per row");
+    static_assert(kQU == 32 && 2 * kQRegSteps == kQU && kH % kRows == 0, "q's halves: 32 units per row each");
+    static_assert(kQSmemBlocks * kQBlock == kKBytes, "q's register half fills one key buffer");
     const float* qrow = p.q_rows[qi] + int64_t(h0) * kD;
-    const int uu = 2 * kQRegSteps + (c % kQU);
-    float4 qx[kH / kRows][2];
+    const int uc = c % kQU;
+    float4 qx[2][kH / kRows][2];
 #pragma unroll
-    for (int k = 0; k < kH / kRows; ++k) {
-      const float* src = qrow + (kRows * k + c / kQU) * kD + 8 * uu;
-      qx[k][0] = __ldg(reinterpret_cast<const float4*>(src));
-      qx[k][1] = __ldg(reinterpret_cast<const float4*>(src + 4));
-    }
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
-    for (int k = 0; k < kH / kRows; ++k)
-      *reinterpret_cast<uint4*>(smem + kOffQ3 + swz(kRows * k + c / kQU, uu - 2 * kQRegSteps, kQBlock)) =
-          bf16x8(qx[k][0], qx[k][1]);
+      for (int k = 0; k < kH / kRows; ++k) {
+        const float* src = qrow + (kRows * k + c / kQU) * kD + 8 * (kQU * h + uc);
+        qx[h][k][0] = __ldg(reinterpret_cast<const float4*>(src));
+        qx[h][k][1] = __ldg(reinterpret_cast<const float4*>(src + 4));
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int k = 0; k < kH / kRows; ++k)
+        *reinterpret_cast<uint4*>(smem + (h == 0 ? kOffK3 + 2 * kKBytes : kOffQ3) +
+                                  swz(kRows * k + c / kQU, uc, kQBlock)) = bf16x8(qx[h][k][0], qx[h][k][1]);
     moe_wg_fence_async_smem();
     q_arrive();
   }
@@ -302,6 +316,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
       moe_wg_commit();
     }
     mark(1);
+    if (j == 2) q_regs_wait();  // key buffer 2 held q's register half until warpgroup 0 loaded it
     if (j < nt) {
       if (j >= 3) moe_wg_bar_wait(moe_wg_smem_u32(&pempty[(j - 3) & 1]), uint32_t((j - 3) >> 1) & 1u);
       moe_wg_bar_wait(moe_wg_smem_u32(&raw_bar[j % kStages]), uint32_t(j / kStages) & 1u);
@@ -319,6 +334,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
     if (t >= 0) moe_wg_bar_arrive(moe_wg_smem_u32(&pempty[t & 1]));
     mark(3);
   }
+  if (nt == 0) q_regs_wait();  // (no iteration 2)
   __syncthreads();  // warpgroup 0's final m and l
   const float m_fin[2] = {ml_s[tw], ml_s[128 + tw]}, l_fin[2] = {ml_s[256 + tw], ml_s[384 + tw]};
   tile_store(p, o, m_fin, l_fin, qi, h0, split, wg, ww, lane);
