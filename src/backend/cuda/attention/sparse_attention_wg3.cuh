@@ -19,7 +19,7 @@
 // Measured (H200, ncu kernel only): run 170 (docs/perf.md "Runs 165-170") B=64 37.8 us (+ 8.9 combine; 6.5 since run
 // 176), B=256 124.0 us, against 48.6 / 180.5 for the two-warpgroup kernel; at one tile per CTA (B=1, 20 splits) no
 // faster (run 168: 13.4 against 13.5 us), so the launcher takes it from attn_wg3 = 2 tiles per CTA on. Run 182
-// (docs/perf.md "Runs 179-185": Fp8Kv window rows, q loaded by the converters, one path per converter warp):
+// (docs/perf.md "Runs 179-186": Fp8Kv window rows, q loaded by the converters, one path per converter warp):
 // B=64 32.1-32.2, B=256 99.1-99.3 us. Left (phase profile, run 182, B=256): the converters' ~2,080 cycles per tile of conversion,
 // and per CTA the q prologue (~9.5 K cycles, bound by the f32 bytes of q per wave) and the f32 output epilogue
 // (~13 K) of ~90 K.
