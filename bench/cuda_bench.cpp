@@ -603,7 +603,8 @@ void add_notes(Report& rep, const Options& o) {
            "up to 3 chunks or 0.5 s)");
   rep.note("decode: each sequence continues at position ctx-4+(step%4) (n_past reset before every step, so "
            "the context stays fixed and no cache grows inside a timed step); window rows, compressed rows and "
-           "indexer keys are synthetic random values (packed in the cache's formats) allocated up to ctx/ratio entries");
+           "indexer keys are synthetic random values (packed in the cache's formats) allocated up to ctx/ratio "
+           "entries");
   rep.note("cache 'shared': the batch's rows did not fit the device memory budget (free - " +
            std::to_string(static_cast<int>(o.reserve_gib)) +
            " GiB), so every sequence of the batch maps onto one shared SequenceState (same rows for all "

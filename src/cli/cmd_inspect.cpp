@@ -31,7 +31,8 @@ bool report_kv_budget(const model::ModelConfig& cfg, const std::string& budget, 
   const backend::Numerics official{};
   const RowFormat kv_format = runtime::kv_row_format(official, cfg), index_format = runtime::index_row_format(official);
   const std::string engine = std::string(kv_format == RowFormat::Fp8Kv ? "FP8" : "f32") +
-                             " window and compressed KV rows + " + (index_format == RowFormat::Mxfp4 ? "MXFP4" : "f32") +
+                             " window and compressed KV rows + " +
+                             (index_format == RowFormat::Mxfp4 ? "MXFP4" : "f32") +
                              " indexer rows (this build, default numerics)";
   std::pair<std::string, kv::CacheShape> shapes[] = {
       {"FP8 KV rows + MXFP4 indexer rows (deployment)", fp8},

@@ -3,8 +3,8 @@
 // this store owns the bytes of its three pools (window pages, compressed pages, compressor-state slots) laid
 // out exactly as kv::CacheLayout says, with rows already rounded to the cache dtype, on the host or in device
 // memory. Window rows and compressed entries are f32 rows or, with the official FP8 KV cache numerics, packed
-// Fp8Kv rows (584 B at Flash shapes, 200 B at head_dim 128, core/row_blocks.h); indexer keys are f32 rows or, with the official FP4 indexer numerics, packed
-// Mxfp4 rows (68 B at index_head_dim 128). Packing is lossless for rows the numerics rounded.
+// Fp8Kv rows (584 B at Flash shapes, 200 B at head_dim 128, core/row_blocks.h); indexer keys are f32 rows or,
+// with the official FP4 indexer numerics, packed Mxfp4 rows (68 B at index_head_dim 128). Packing is lossless for rows the numerics rounded.
 // A view is valid while the manager's page tables of that sequence are unchanged (one engine step).
 #pragma once
 #include <memory>

@@ -79,8 +79,8 @@ KeyLists resolve_keys(const AttentionKeys& keys, int64_t dim) {
   }
   // Fp8Kv window rows: each distinct row decoded once (queries of a chunk share most of theirs).
   const bool fp8_window = keys.window_format == RowFormat::Fp8Kv;
-  check(keys.window_format == RowFormat::F32 || (fp8_window && keys.window_rope_dim >= 0 &&
-                                                 keys.window_rope_dim < dim && (dim - keys.window_rope_dim) % 64 == 0),
+  check(keys.window_format == RowFormat::F32 ||
+            (fp8_window && fp8kv_shape_ok(dim, keys.window_rope_dim) && keys.window_rope_dim < dim),
         [&] { return "sparse_attention: window rows must be f32 rows or Fp8Kv rows whose dim - rope_dim (" +
                      std::to_string(dim - keys.window_rope_dim) + ") is a positive multiple of 64"; });
   std::unordered_map<const float*, int64_t> window_slot;

@@ -20,9 +20,9 @@
 // 176), B=256 124.0 us, against 48.6 / 180.5 for the two-warpgroup kernel; at one tile per CTA (B=1, 20 splits) no
 // faster (run 168: 13.4 against 13.5 us), so the launcher takes it from attn_wg3 = 2 tiles per CTA on. Run 182
 // (docs/perf.md "Runs 179-186": Fp8Kv window rows, q loaded by the converters, one path per converter warp):
-// B=64 32.1-32.2, B=256 99.1-99.3 us. Left (phase profile, run 182, B=256): the converters' ~2,080 cycles per tile of conversion,
-// and per CTA the q prologue (~9.5 K cycles, bound by the f32 bytes of q per wave) and the f32 output epilogue
-// (~13 K) of ~90 K.
+// B=64 32.1-32.2, B=256 99.1-99.3 us. Left (phase profile, run 182, B=256): the converters' ~2,080 cycles per
+// tile of conversion, and per CTA the q prologue (~9.5 K cycles, bound by the f32 bytes of q per wave) and the f32
+// output epilogue (~13 K) of ~90 K.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(attn_wg3_detail::kThreads3, 1)
   if (role == 0) {  // warpgroup 0: raw copies, S, softmax, P
     moe_wg_regs_dec<kRegsWg0>();
     mark(-1);
-    const int ww = tid >> 5, g = lane >> 2, qd = lane & 3;
+    const int ww = tid >> 5, qd = lane & 3;
     auto tile_ptr = [&](int j) { return sk.tile_ptr(j, lane); };
     // Tile j's rows into raw slot j % kStages (its pointers in ring slot j % kPtrSlots, published by wg0_sync).
     auto issue_raw = [&](int j) {
