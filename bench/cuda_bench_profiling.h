@@ -98,6 +98,15 @@ class ProfilingOps final : public backend::Ops {
   void graph_break() override { inner_.graph_break(); }
   void graph_end() override { inner_.graph_end(); }
   void graph_abort() noexcept override { inner_.graph_abort(); }
+  // Branches reach the inner backend in Layers mode; Ops mode times each op between events on one stream, so it
+  // runs them in order.
+  void branch_fork() override {
+    if (mode_ == Mode::Layers) inner_.branch_fork();
+  }
+  void branch_side(bool on) override {
+    if (mode_ == Mode::Layers) inner_.branch_side(on);
+  }
+  void branch_join() override { inner_.branch_join(); }
   Device device() const override { return inner_.device(); }
   void round_act(Tensor& x) override;
   const backend::Numerics& numerics() const override { return inner_.numerics(); }

@@ -235,6 +235,14 @@ class Ops {
   virtual void graph_break() {}
   virtual void graph_end() {}
   virtual void graph_abort() noexcept {}
+  // Branches, a concurrency hint (the CUDA backend queues side ops on a second stream; other backends run ops in
+  // order and ignore it): ops issued after branch_fork() and branch_side(true), until branch_side(false), form a
+  // side branch that starts from the fork point and may run beside the main ops issued meanwhile; branch_join()
+  // makes every later op wait for it. Between fork and join neither branch may write what the other one reads or
+  // writes; host plan data and results are unchanged, so outputs are the same as in order.
+  virtual void branch_fork() {}
+  virtual void branch_side(bool /*on*/) {}
+  virtual void branch_join() {}
   // The device this backend's tensors and cache memory live on.
   virtual Device device() const = 0;
   // Rounds every value to bf16 when activations are bf16; no-op in f32 mode.

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "model/branches.h"
 #include "model/compressor.h"
 #include "model/indexer.h"
 
@@ -116,17 +117,29 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
   Tensor qr, q, kv;
   ops.linear_pair(x, w.wq_a, w.wkv, qr, kv, backend::LinearKind::Quantized);  // [T, q_lora_rank], [T, d]
   ops.rms_norm(qr, cfg.q_lora_rank, &w.q_norm, eps);
-  ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
-  ops.finish_rows(q, d, batch.pos, {.norm = true, .eps = eps, .rope_dim = r, .rope = &layer.rope});
-  // KV path (§5.3).
-  ops.finish_rows(kv, d, batch.pos, {.norm = true, .norm_weight = &w.kv_norm, .eps = eps, .rope_dim = r,
-                                     .rope = &layer.rope, .round = backend::RowFinish::Round::Kv});
-  // Compressed entries (§5.7, §5.8); the indexer's selections stay on the backend's device.
   IndexTensor selected;
-  if (layer.ratio == 4) selected = indexer_forward(ops, cfg, layer, *w.indexer, batch, x, qr);
-  if (layer.ratio > 0)
-    compressor_forward(ops, cfg, layer, *w.compressor, {.ratio = layer.ratio, .dim = d, .indexer = false},
-                       batch, x);
+  {
+    // Branches (model/branches.h): the q rows (and a CSA layer's compressor) as the side branch, beside the kv rows,
+    // the indexer (CSA) or the compressor (HCA); each writes its own outputs and cache rows.
+    Branches br(ops);
+    br.side([&] {
+      ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
+      ops.finish_rows(q, d, batch.pos, {.norm = true, .eps = eps, .rope_dim = r, .rope = &layer.rope});
+    });
+    // KV path (§5.3).
+    ops.finish_rows(kv, d, batch.pos, {.norm = true, .norm_weight = &w.kv_norm, .eps = eps, .rope_dim = r,
+                                       .rope = &layer.rope, .round = backend::RowFinish::Round::Kv});
+    // Compressed entries (§5.7, §5.8); the indexer's selections stay on the backend's device.
+    if (layer.ratio == 4) selected = indexer_forward(ops, cfg, layer, *w.indexer, batch, x, qr);
+    auto compress = [&] {
+      compressor_forward(ops, cfg, layer, *w.compressor, {.ratio = layer.ratio, .dim = d, .indexer = false},
+                         batch, x);
+    };
+    if (layer.ratio == 4)
+      br.side(compress);
+    else if (layer.ratio > 0)
+      compress();
+  }
   // Sparse attention with sink (§5.5), over window rows in the cache's format.
   const RowFormat wf = window_format(batch);
   Tensor packed;

@@ -208,15 +208,17 @@ TEST_P(GpuGolden, ChunkedPrefillDecodeAndBatchAgreeOnGpu) {
 // different positions (their compressors emit at different steps, so segment topologies change from step to
 // step) decode together, then one alone, then a fresh model decodes from position 0 with no prefill (first
 // uses of weight forms inside captures); the logits must be identical bit for bit, and the graph path must
-// really have run (graph steps, updates of cached graphs).
+// really have run (graph steps, updates of cached graphs). The reference runs eager and in order (no branches:
+// model/branches.h); eager with branches and graphs with branches (concurrent graph nodes) must both equal it.
 TEST_P(GpuGolden, GraphDecodeEqualsEagerDecode) {
   auto ids = read_ids(dir() / "input_ids.json");
   const size_t steps = 24;
   const std::vector<size_t> starts{40, 61, 90};
   ASSERT_GT(ids.size(), starts.back() + steps);
   cuda::GraphStats stats;
-  auto run = [&](bool graphs) {
+  auto run = [&](bool graphs, bool branches) {
     cuda::kernel_paths().graphs = graphs;
+    cuda::kernel_paths().branches = branches;
     auto m = load(backend::Numerics{}, Device::Cuda);
     std::vector<float> all;
     if (!m) return all;
@@ -259,15 +261,24 @@ TEST_P(GpuGolden, GraphDecodeEqualsEagerDecode) {
     stats = dynamic_cast<backend::CudaOps&>(*m->ops).graph_stats();
     return all;
   };
-  const std::vector<float> eager = run(false);
-  const std::vector<float> graph = run(true);
+  const std::vector<float> eager = run(false, false);
+  const std::vector<float> eager_br = run(false, true);
+  const std::vector<float> graph = run(true, true);
   cuda::kernel_paths().graphs = true;
+  cuda::kernel_paths().branches = true;
   ASSERT_FALSE(eager.empty());
   ASSERT_EQ(graph.size(), eager.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < eager.size(); ++i) differ += std::memcmp(&eager[i], &graph[i], sizeof(float)) != 0;
-  std::printf("[gpu %s] graphs vs eager decode: %zu of %zu logits differ; %lld graph steps, %lld eager, %lld "
-              "segment launches, %lld instantiated, %lld updated, %lld updates refused\n",
+  ASSERT_EQ(eager_br.size(), eager.size());
+  size_t differ = 0, differ_br = 0;
+  for (size_t i = 0; i < eager.size(); ++i) {
+    differ += std::memcmp(&eager[i], &graph[i], sizeof(float)) != 0;
+    differ_br += std::memcmp(&eager[i], &eager_br[i], sizeof(float)) != 0;
+  }
+  std::printf("[gpu %s] eager with branches vs in order: %zu of %zu logits differ\n", GetParam().c_str(), differ_br,
+              eager.size());
+  EXPECT_EQ(differ_br, 0u);
+  std::printf("[gpu %s] graphs (branches) vs eager decode: %zu of %zu logits differ; %lld graph steps, %lld eager, "
+              "%lld segment launches, %lld instantiated, %lld updated, %lld updates refused\n",
               GetParam().c_str(), differ, eager.size(), static_cast<long long>(stats.graph_steps),
               static_cast<long long>(stats.eager_steps), static_cast<long long>(stats.launches),
               static_cast<long long>(stats.instantiated), static_cast<long long>(stats.updated),

@@ -54,7 +54,7 @@ void launch_cluster(Kernel kernel, dim3 grid, unsigned cluster_x, size_t smem, c
   attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = kernel_paths().pdl ? 2 : 1;
+  cfg.numAttrs = use_pdl(stream) ? 2 : 1;
   note_launch(reinterpret_cast<const void*>(kernel));
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
 }

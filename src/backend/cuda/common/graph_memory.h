@@ -4,7 +4,8 @@
 //  - DeviceArena hands out device memory deterministically: the same sequence of allocate/release calls yields
 //    the same addresses (per-size LIFO free lists over cudaMalloc chunks, bump allocation in the last chunk).
 //    Memory that outlives the step (a cache grown inside it, the logits) simply stays allocated. Reuse of a
-//    released block is safe because every user of the arena is ordered on the one context stream.
+//    released block is safe because every user of the arena is ordered on the context's main stream, or on
+//    its side branch, whose frees wait until the join (ops/context.h).
 //  - PinnedStaging holds the host side of every upload: a captured copy reads its source when the graph runs,
 //    so the bytes must stay in place until then; the staging is reset once the previous step's graphs ran.
 // Written here rather than taken from the CUDA memory pool: the pool's addresses inside a capture become graph

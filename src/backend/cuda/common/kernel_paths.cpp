@@ -46,6 +46,8 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "moe_wgmma_variant") p.moe_wgmma_variant = std::atoll(value.c_str());
     else if (name == "pdl") p.pdl = on;
     else if (name == "graphs") p.graphs = on;
+    else if (name == "branches") p.branches = on;
+    else if (name == "branch_pdl") p.branch_pdl = on;
     else if (name == "finish_rows") p.finish_rows = on;
     else if (name == "hc_pre_norm") p.hc_pre_norm = on;
     else if (name == "moe_fuse") p.moe_fuse = on;

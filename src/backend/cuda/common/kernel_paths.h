@@ -71,6 +71,8 @@ struct KernelPaths {
   bool hc_pre_norm = true;              // hc_pre + the sublayer's RMSNorm in one hc_fused launch (T <= 64)
   bool finish_rows = true;              // norm + RoPE + cache rounding of head rows as one kernel (finish_rows.cuh)
   bool graphs = true;                   // decode steps captured and run as CUDA graphs (ops/step_graphs.h)
+  bool branches = true;                 // Ops::branch_* on a second stream (ops/context.h); else all in order
+  bool branch_pdl = false;              // the first kernel after a fork / join keeps PDL (a programmatic graph edge)
 };
 
 KernelPaths& kernel_paths();

@@ -25,6 +25,10 @@ __device__ __forceinline__ void grid_dependency_sync() {
   asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 }
 
+// Whether a launch on `stream` takes the PDL attribute: the switch, except for the first kernel after a branch's
+// cross-stream wait (common/launch_trace.h).
+inline bool use_pdl(cudaStream_t stream) { return !take_full_dependency(stream) && kernel_paths().pdl; }
+
 template <typename... KArgs, typename... Args>
 inline void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                           Args&&... args) {
@@ -37,7 +41,7 @@ inline void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = kernel_paths().pdl ? 1 : 0;
+  cfg.numAttrs = use_pdl(stream) ? 1 : 0;
   note_launch(reinterpret_cast<const void*>(kernel));  // the graph signature (common/launch_trace.h)
   DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }

@@ -151,7 +151,7 @@ void launch_fp8_decode(const Fp8DecodeSchedule& s, const Fp8DecodeParams& p, cud
     at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;  // common/pdl.cuh
     at[1].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = at;
-    cfg.numAttrs = kernel_paths().pdl ? 2 : 1;
+    cfg.numAttrs = use_pdl(stream) ? 2 : 1;
     DSV4_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
   };
   switch (s.tok_tiles) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/common/launch_trace.h"
 #include "core/check.h"
 
@@ -57,6 +58,10 @@ CudaContext::CudaContext() {
   DSV4_CUDA_CHECK(cudaSetDevice(0));
   DSV4_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   DSV4_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  DSV4_CUDA_CHECK(cudaStreamCreateWithFlags(&branch_, cudaStreamNonBlocking));
+  DSV4_CUDA_CHECK(cudaEventCreateWithFlags(&fork_ev_, cudaEventDisableTiming));
+  DSV4_CUDA_CHECK(cudaEventCreateWithFlags(&join_ev_, cudaEventDisableTiming));
+  cur_ = stream_;
   cudaMemPool_t pool;
   DSV4_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
   uint64_t threshold = UINT64_MAX;  // keep freed blocks cached: ops allocate per call
@@ -71,17 +76,17 @@ CudaContext::CudaContext() {
 void CudaContext::upload_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   if (capturing_) {  // the graph's copy node reads the staged bytes when it runs
-    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, staging_.stage(src, bytes), bytes, cudaMemcpyHostToDevice, stream_));
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, staging_.stage(src, bytes), bytes, cudaMemcpyHostToDevice, cur_));
     return;
   }
   // Through the pinned ring (the host does not wait for the stream), else from the pageable source directly:
   // cudaMemcpyAsync returns once the data is staged, so the host buffer may be freed.
   if (const void* pinned = upload_ring_.stage(src, bytes)) {
-    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, pinned, bytes, cudaMemcpyHostToDevice, stream_));
-    upload_ring_.copied(stream_);
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, pinned, bytes, cudaMemcpyHostToDevice, cur_));
+    upload_ring_.copied(cur_);
     return;
   }
-  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cur_));
 }
 
 void CudaContext::upload_now(void* dst, const void* src, size_t bytes) {
@@ -95,24 +100,53 @@ void CudaContext::sync_side() { DSV4_CUDA_CHECK(cudaStreamSynchronize(side_)); }
 void CudaContext::download_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   check(!capturing_, "internal error: a device-to-host copy while a CUDA graph is captured");
-  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cur_));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(cur_));
 }
 
 void CudaContext::sync() {
   check(!capturing_, "internal error: stream synchronize while a CUDA graph is captured");
   DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(branch_));
+}
+
+void CudaContext::branch_fork() {
+  if (forked_) branch_join();
+  DSV4_CUDA_CHECK(cudaEventRecord(fork_ev_, stream_));
+  DSV4_CUDA_CHECK(cudaStreamWaitEvent(branch_, fork_ev_, 0));
+  if (!kernel_paths().branch_pdl) mark_full_dependency(branch_);
+  forked_ = true;
+}
+
+void CudaContext::branch_side(bool on) {
+  check(forked_ || !on, "internal error: a side branch without a fork");
+  cur_ = on ? branch_ : stream_;
+}
+
+void CudaContext::branch_join() {
+  if (!forked_) return;
+  DSV4_CUDA_CHECK(cudaEventRecord(join_ev_, branch_));
+  DSV4_CUDA_CHECK(cudaStreamWaitEvent(stream_, join_ev_, 0));
+  if (!kernel_paths().branch_pdl) mark_full_dependency(stream_);
+  cur_ = stream_;
+  forked_ = false;
+  for (void* p : branch_frees_) free_device(p);  // now ordered after both branches
+  branch_frees_.clear();
 }
 
 void* CudaContext::alloc_device(size_t bytes) {
   if (capturing_) return arena_.allocate(bytes);
   void* p = nullptr;
-  DSV4_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_));
+  DSV4_CUDA_CHECK(cudaMallocAsync(&p, bytes, cur_));
   return p;
 }
 
 void CudaContext::free_device(void* p) {
   if (!p) return;
+  if (forked_) {
+    branch_frees_.push_back(p);
+    return;
+  }
   if (arena_.owns(p)) {
     arena_.release(p);  // reused only by work queued after this point on the stream
   } else if (capturing_) {
@@ -130,11 +164,11 @@ void CudaContext::copy_device(void* dst, const void* src, size_t bytes) {
     DSV4_CUDA_CHECK(cudaPointerGetAttributes(&b, src));
     check(a.type == cudaMemoryTypeDevice && b.type == cudaMemoryTypeDevice,
           "internal error: a host copy while a CUDA graph is captured");
-    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cur_));
     return;
   }
-  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_));
-  DSV4_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  DSV4_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, cur_));
+  DSV4_CUDA_CHECK(cudaStreamSynchronize(cur_));
 }
 
 void CudaContext::begin_capture() {
@@ -146,6 +180,7 @@ void CudaContext::begin_capture() {
 
 cudaGraph_t CudaContext::end_capture(uint64_t* signature) {
   check(capturing_, "internal error: end of a CUDA graph capture that was not begun");
+  check(!forked_, "internal error: a CUDA graph capture ended between branch_fork and branch_join");
   capturing_ = false;
   cudaGraph_t g = nullptr;
   DSV4_CUDA_CHECK(cudaStreamEndCapture(stream_, &g));
@@ -155,6 +190,14 @@ cudaGraph_t CudaContext::end_capture(uint64_t* signature) {
 
 void CudaContext::abort_capture() noexcept {
   if (!capturing_) return;
+  if (forked_) {  // rejoin the side branch so that the capture can end
+    cudaEventRecord(join_ev_, branch_);
+    cudaStreamWaitEvent(stream_, join_ev_, 0);
+    cur_ = stream_;
+    forked_ = false;
+    for (void* p : branch_frees_) free_device(p);
+    branch_frees_.clear();
+  }
   capturing_ = false;
   cudaGraph_t g = nullptr;
   if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);

@@ -1,11 +1,17 @@
-// CudaContext: the one CUDA stream, cuBLASLt handle and stream-ordered memory pool the CUDA backend runs on,
-// and the DeviceMemory it registers for Device::Cuda tensors (core/tensor.h). Every op of CudaOps is queued on
-// stream(); tensor copies to the host synchronize it. Temporary device arrays built from host plan data
-// (positions, pointer lists, ids) come from upload(): allocated stream-ordered and freed stream-ordered when
-// the returned handle dies, so a kernel queued before the handle's destruction still reads valid memory.
+// CudaContext: the CUDA streams (main, and the side branch below), cuBLASLt handle and stream-ordered memory pool
+// the CUDA backend runs on, and the DeviceMemory it registers for Device::Cuda tensors (core/tensor.h). Every op
+// of CudaOps is queued on stream(); tensor copies to the host synchronize it. Temporary device arrays built from
+// host plan data (positions, pointer lists, ids) come from upload(): allocated stream-ordered and freed
+// stream-ordered when the returned handle dies, so a kernel queued before the handle's destruction still reads
+// valid memory.
 // While a graph is captured on the stream (ops/step_graphs.h), allocations come from a deterministic arena,
 // uploads are staged in pinned memory that the captured copy reads when the graph runs, and frees of memory
 // allocated outside the capture wait until the graph is launched (common/graph_memory.h).
+// Branches (Ops::branch_*): between branch_fork() and branch_join() ops are queued on the main stream or, after
+// branch_side(true), on a second stream that starts from the fork point; join makes the main stream wait for
+// it. stream() is the current one. Every free requested between fork and join (arena blocks, pool memory) waits
+// until the join, so no block one branch may still use is handed to the other. Under capture the fork and join
+// events become graph edges: the branches are concurrent nodes of one graph.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -49,7 +55,12 @@ std::string cuda_device_problem();
 class CudaContext {
  public:
   static CudaContext& get();  // created on first use (device 0); registers DeviceMemory for Device::Cuda
-  cudaStream_t stream() const { return stream_; }
+  cudaStream_t stream() const { return cur_; }  // the main stream, or the side branch's inside a fork
+  // Branches (above). branch_fork() while forked joins first (a step that threw between fork and join).
+  void branch_fork();
+  void branch_side(bool on);
+  void branch_join();
+  bool forked() const { return forked_; }
   cublasLtHandle_t lt() const { return lt_.get(); }
   int sm_count() const { return sm_count_; }
   // Host data → a stream-ordered temporary on the device.
@@ -67,7 +78,7 @@ class CudaContext {
   cudaStream_t side_stream() const { return side_; }
   void sync_side();
   void download_bytes(void* dst, const void* src, size_t bytes);  // synchronizes the stream
-  void sync();  // an error while a graph is captured
+  void sync();  // both streams; an error while a graph is captured
   int64_t free_bytes() const;  // cudaMemGetInfo's free device memory
 
   // Device memory of tensors and scratch: the stream-ordered pool, or the arena while capturing.
@@ -89,7 +100,12 @@ class CudaContext {
 
  private:
   CudaContext();
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;  // main
+  cudaStream_t branch_ = nullptr;  // the side branch between fork and join
+  cudaStream_t cur_ = nullptr;     // where ops are queued now: stream_ or branch_
+  cudaEvent_t fork_ev_ = nullptr, join_ev_ = nullptr;
+  bool forked_ = false;
+  std::vector<void*> branch_frees_;  // frees requested between fork and join
   cudaStream_t side_ = nullptr;
   CublasLt lt_;
   int sm_count_ = 0;

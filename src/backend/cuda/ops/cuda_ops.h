@@ -10,6 +10,7 @@
 #pragma once
 #include <cuda_bf16.h>
 
+#include "backend/cuda/common/kernel_paths.h"
 #include "backend/cuda/ops/context.h"
 #include "backend/cuda/ops/device_weights.h"
 #include "backend/cuda/ops/step_graphs.h"
@@ -72,7 +73,17 @@ class CudaOps final : public Ops {
   void graph_begin(int64_t n_rows) override { graphs_.begin(n_rows); }
   void graph_break() override { graphs_.next_segment(); }
   void graph_end() override { graphs_.end(); }
-  void graph_abort() noexcept override { graphs_.abort(); }
+  void graph_abort() noexcept override {
+    graphs_.abort();
+    ctx_.branch_join();
+  }
+  void branch_fork() override {
+    if (cuda::kernel_paths().branches) ctx_.branch_fork();
+  }
+  void branch_side(bool on) override {
+    if (cuda::kernel_paths().branches) ctx_.branch_side(on);
+  }
+  void branch_join() override { ctx_.branch_join(); }
   // Whether the current step is being captured (between graph_begin and graph_end).
   bool graph_active() const { return graphs_.active(); }
   const cuda::GraphStats& graph_stats() const { return graphs_.stats(); }

@@ -29,7 +29,7 @@ void require_cuda(const Tensor& t, const char* op, const char* name) {
 
 // The fused path's workspace: [tile counters u32 (kHcFusedMaxTiles), padded to 256 B] [part_ss f64] [part_mu
 // f32]; one device buffer owned here, grown on demand (zeroed when allocated; the kernel leaves its counters
-// zero), never freed (like the context). Every use is ordered on the one context stream.
+// zero), never freed (like the context). Every use is ordered on the main stream (no hc op runs in a branch).
 unsigned char* hc_fused_workspace(cuda::CudaContext& ctx, size_t bytes) {
   struct Workspace {
     std::mutex m;
