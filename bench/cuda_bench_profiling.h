@@ -106,6 +106,12 @@ class ProfilingOps final : public backend::Ops {
   void branch_side(bool on) override {
     if (mode_ == Mode::Layers) inner_.branch_side(on);
   }
+  void branch_mark() override {
+    if (mode_ == Mode::Layers) inner_.branch_mark();
+  }
+  void branch_wait_mark() override {
+    if (mode_ == Mode::Layers) inner_.branch_wait_mark();
+  }
   void branch_join() override { inner_.branch_join(); }
   Device device() const override { return inner_.device(); }
   void round_act(Tensor& x) override;

@@ -240,8 +240,12 @@ class Ops {
   // side branch that starts from the fork point and may run beside the main ops issued meanwhile; branch_join()
   // makes every later op wait for it. Between fork and join neither branch may write what the other one reads or
   // writes; host plan data and results are unchanged, so outputs are the same as in order.
+  // branch_mark() notes the side branch's current end; branch_wait_mark() makes later main ops wait for it (a
+  // partial join: the side branch goes on). Without a fork both do nothing.
   virtual void branch_fork() {}
   virtual void branch_side(bool /*on*/) {}
+  virtual void branch_mark() {}
+  virtual void branch_wait_mark() {}
   virtual void branch_join() {}
   // The device this backend's tensors and cache memory live on.
   virtual Device device() const = 0;

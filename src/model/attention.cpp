@@ -1,7 +1,7 @@
-// Attention sublayer; see attention.h. Order of operations as in spec §5.9: q and kv paths, indexer (with
-// its compressor), main compressor (entries emitted this step are visible to this step's queries), then
-// attention over [window ‖ compressed], then the window ring is updated (Fp8Kv rings: packed rows, decode rows
-// packed into the ring before attention).
+// Attention sublayer; see attention.h. Operations of spec §5.9: q and kv paths, indexer (after its compressor), main
+// compressor (entries emitted this step are visible to this step's queries), then attention over [window ‖
+// compressed], then the window ring is updated (Fp8Kv rings: packed rows, decode rows packed into the ring before
+// attention). The independent chains run as branches (model/branches.h); only the data dependencies order them.
 #include "model/attention.h"
 
 #include <cmath>
@@ -119,9 +119,14 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
   ops.rms_norm(qr, cfg.q_lora_rank, &w.q_norm, eps);
   IndexTensor selected;
   {
-    // Branches (model/branches.h): the q rows (and a CSA layer's compressor) as the side branch, beside the kv rows,
-    // the indexer (CSA) or the compressor (HCA); each writes its own outputs and cache rows.
+    // Branches (model/branches.h): the indexer's keys (CSA), the q rows and a CSA layer's compressor as the side
+    // branch, beside the kv rows, the indexer's scores and top-k (CSA; they wait for the keys: mark) or the
+    // compressor (HCA); each writes its own outputs and cache rows.
     Branches br(ops);
+    if (layer.ratio == 4) {
+      br.side([&] { indexer_keys(ops, cfg, layer, *w.indexer, batch, x); });
+      br.mark();
+    }
     br.side([&] {
       ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, H*d]
       ops.finish_rows(q, d, batch.pos, {.norm = true, .eps = eps, .rope_dim = r, .rope = &layer.rope});
@@ -130,7 +135,7 @@ void attention_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerCon
     ops.finish_rows(kv, d, batch.pos, {.norm = true, .norm_weight = &w.kv_norm, .eps = eps, .rope_dim = r,
                                        .rope = &layer.rope, .round = backend::RowFinish::Round::Kv});
     // Compressed entries (§5.7, §5.8); the indexer's selections stay on the backend's device.
-    if (layer.ratio == 4) selected = indexer_forward(ops, cfg, layer, *w.indexer, batch, x, qr);
+    if (layer.ratio == 4) selected = indexer_select(ops, cfg, layer, *w.indexer, batch, x, qr);
     auto compress = [&] {
       compressor_forward(ops, cfg, layer, *w.compressor, {.ratio = layer.ratio, .dim = d, .indexer = false},
                          batch, x);

@@ -1,6 +1,7 @@
 // Branches: the model's concurrency hints (backend/ops.h branch_*) as a scope. Constructing one forks; side(f)
 // issues f's ops as the side branch; the scope's end joins, also when an op throws, so the backend never stays
-// forked. Ops issued outside side() are main ops. Contract (ops.h): the two branches touch disjoint outputs.
+// forked. Ops issued outside side() are main ops. Contract (ops.h): the two branches touch disjoint outputs, except
+// that main ops issued after Ops::branch_wait_mark() may read what the side ops before mark() wrote.
 #pragma once
 #include <utility>
 
@@ -27,6 +28,8 @@ class Branches {
     std::forward<F>(f)();
     ops_.branch_side(false);
   }
+  // A partial join: mark() notes the side ops issued so far; the main ops issued after wait_mark() wait for them.
+  void mark() { ops_.branch_mark(); }
 
  private:
   backend::Ops& ops_;

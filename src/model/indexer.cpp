@@ -8,11 +8,16 @@
 
 namespace dsv4::model {
 
-IndexTensor indexer_forward(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
-                            const weights::IndexerWeights& w, const ForwardBatch& batch, const Tensor& x,
-                            const Tensor& qr) {
+void indexer_keys(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
+                  const weights::IndexerWeights& w, const ForwardBatch& batch, const Tensor& x) {
+  compressor_forward(ops, cfg, layer, w.compressor, {.ratio = 4, .dim = cfg.index_head_dim, .indexer = true}, batch,
+                     x);
+}
+
+IndexTensor indexer_select(backend::Ops& ops, const ModelConfig& cfg, const LayerContext& layer,
+                           const weights::IndexerWeights& w, const ForwardBatch& batch, const Tensor& x,
+                           const Tensor& qr) {
   const int64_t nh = cfg.index_n_heads, hd = cfg.index_head_dim, T = batch.n_rows();
-  compressor_forward(ops, cfg, layer, w.compressor, {.ratio = 4, .dim = hd, .indexer = true}, batch, x);
 
   Tensor q, wi;
   ops.linear(qr, w.wq_b, q, backend::LinearKind::Quantized);  // [T, nh*hd]
@@ -37,6 +42,7 @@ IndexTensor indexer_forward(backend::Ops& ops, const ModelConfig& cfg, const Lay
     seqs.push_back({.row_begin = c.row_begin, .n_rows = c.n_rows, .entries = c.seq->index_key_rows(layer.il, max_vis)});
   }
   IndexTensor selected;
+  ops.branch_wait_mark();  // the keys (indexer_keys) may come from a side branch
   ops.indexer_topk(q, wi, seqs, n_vis, {.n_heads = nh, .head_dim = hd, .top_k = cfg.index_topk}, selected);
   return selected;
 }

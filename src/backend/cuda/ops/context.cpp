@@ -61,6 +61,7 @@ CudaContext::CudaContext() {
   DSV4_CUDA_CHECK(cudaStreamCreateWithFlags(&branch_, cudaStreamNonBlocking));
   DSV4_CUDA_CHECK(cudaEventCreateWithFlags(&fork_ev_, cudaEventDisableTiming));
   DSV4_CUDA_CHECK(cudaEventCreateWithFlags(&join_ev_, cudaEventDisableTiming));
+  DSV4_CUDA_CHECK(cudaEventCreateWithFlags(&mark_ev_, cudaEventDisableTiming));
   cur_ = stream_;
   cudaMemPool_t pool;
   DSV4_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
@@ -112,6 +113,7 @@ void CudaContext::sync() {
 
 void CudaContext::branch_fork() {
   if (forked_) branch_join();
+  marked_ = false;
   DSV4_CUDA_CHECK(cudaEventRecord(fork_ev_, stream_));
   DSV4_CUDA_CHECK(cudaStreamWaitEvent(branch_, fork_ev_, 0));
   if (!kernel_paths().branch_pdl) mark_full_dependency(branch_);
@@ -123,7 +125,21 @@ void CudaContext::branch_side(bool on) {
   cur_ = on ? branch_ : stream_;
 }
 
+void CudaContext::branch_mark() {
+  if (!forked_) return;
+  DSV4_CUDA_CHECK(cudaEventRecord(mark_ev_, branch_));
+  marked_ = true;
+}
+
+void CudaContext::branch_wait_mark() {
+  if (!forked_ || !marked_) return;
+  DSV4_CUDA_CHECK(cudaStreamWaitEvent(stream_, mark_ev_, 0));
+  if (!kernel_paths().branch_pdl) mark_full_dependency(stream_);
+  marked_ = false;
+}
+
 void CudaContext::branch_join() {
+  marked_ = false;
   if (!forked_) return;
   DSV4_CUDA_CHECK(cudaEventRecord(join_ev_, branch_));
   DSV4_CUDA_CHECK(cudaStreamWaitEvent(stream_, join_ev_, 0));
@@ -190,6 +206,7 @@ cudaGraph_t CudaContext::end_capture(uint64_t* signature) {
 
 void CudaContext::abort_capture() noexcept {
   if (!capturing_) return;
+  marked_ = false;
   if (forked_) {  // rejoin the side branch so that the capture can end
     cudaEventRecord(join_ev_, branch_);
     cudaStreamWaitEvent(stream_, join_ev_, 0);

@@ -59,6 +59,8 @@ class CudaContext {
   // Branches (above). branch_fork() while forked joins first (a step that threw between fork and join).
   void branch_fork();
   void branch_side(bool on);
+  void branch_mark();       // records the side branch's current end (no-op when not forked)
+  void branch_wait_mark();  // the main stream waits for the last mark (no-op when not forked or no mark)
   void branch_join();
   bool forked() const { return forked_; }
   cublasLtHandle_t lt() const { return lt_.get(); }
@@ -103,8 +105,8 @@ class CudaContext {
   cudaStream_t stream_ = nullptr;  // main
   cudaStream_t branch_ = nullptr;  // the side branch between fork and join
   cudaStream_t cur_ = nullptr;     // where ops are queued now: stream_ or branch_
-  cudaEvent_t fork_ev_ = nullptr, join_ev_ = nullptr;
-  bool forked_ = false;
+  cudaEvent_t fork_ev_ = nullptr, join_ev_ = nullptr, mark_ev_ = nullptr;
+  bool forked_ = false, marked_ = false;
   std::vector<void*> branch_frees_;  // frees requested between fork and join
   cudaStream_t side_ = nullptr;
   CublasLt lt_;

@@ -83,6 +83,8 @@ class CudaOps final : public Ops {
   void branch_side(bool on) override {
     if (cuda::kernel_paths().branches) ctx_.branch_side(on);
   }
+  void branch_mark() override { ctx_.branch_mark(); }
+  void branch_wait_mark() override { ctx_.branch_wait_mark(); }
   void branch_join() override { ctx_.branch_join(); }
   // Whether the current step is being captured (between graph_begin and graph_end).
   bool graph_active() const { return graphs_.active(); }
