@@ -144,8 +144,13 @@ void CudaContext::branch_join() {
   DSV4_CUDA_CHECK(cudaEventRecord(join_ev_, branch_));
   DSV4_CUDA_CHECK(cudaStreamWaitEvent(stream_, join_ev_, 0));
   if (!kernel_paths().branch_pdl) mark_full_dependency(stream_);
+  end_fork();
+}
+
+void CudaContext::end_fork() {
   cur_ = stream_;
   forked_ = false;
+  marked_ = false;
   for (void* p : branch_frees_) free_device(p);  // now ordered after both branches
   branch_frees_.clear();
 }
@@ -206,14 +211,10 @@ cudaGraph_t CudaContext::end_capture(uint64_t* signature) {
 
 void CudaContext::abort_capture() noexcept {
   if (!capturing_) return;
-  marked_ = false;
-  if (forked_) {  // rejoin the side branch so that the capture can end
+  if (forked_) {  // rejoin the side branch so that the capture can end (frees go to deferred_: still capturing)
     cudaEventRecord(join_ev_, branch_);
     cudaStreamWaitEvent(stream_, join_ev_, 0);
-    cur_ = stream_;
-    forked_ = false;
-    for (void* p : branch_frees_) free_device(p);
-    branch_frees_.clear();
+    end_fork();
   }
   capturing_ = false;
   cudaGraph_t g = nullptr;

@@ -102,6 +102,7 @@ class CudaContext {
 
  private:
   CudaContext();
+  void end_fork();  // after the main stream waits for the side branch: back on main, the deferred frees
   cudaStream_t stream_ = nullptr;  // main
   cudaStream_t branch_ = nullptr;  // the side branch between fork and join
   cudaStream_t cur_ = nullptr;     // where ops are queued now: stream_ or branch_

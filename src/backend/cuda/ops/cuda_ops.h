@@ -73,10 +73,7 @@ class CudaOps final : public Ops {
   void graph_begin(int64_t n_rows) override { graphs_.begin(n_rows); }
   void graph_break() override { graphs_.next_segment(); }
   void graph_end() override { graphs_.end(); }
-  void graph_abort() noexcept override {
-    graphs_.abort();
-    ctx_.branch_join();
-  }
+  void graph_abort() noexcept override { graphs_.abort(); }  // a branch scope has joined while unwinding
   void branch_fork() override {
     if (cuda::kernel_paths().branches) ctx_.branch_fork();
   }
