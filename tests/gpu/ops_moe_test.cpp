@@ -381,15 +381,15 @@ void test_ops_moe(Env& env) {
     test_moe_experts(env, Numerics{}, {"gemv-hash", 256, 128, 16, 2, 20, Fmt::Mxfp4, 64}, true, false);
     test_moe_experts(env, Numerics{}, {"gemv-1024-slots", 256, 128, 256, 8, 128, Fmt::Mxfp4, 0}, true, false);
   }
-  // The 2-n-tile gemv with its warp count forced against the rule (moe_gemv_warps: 4 from 4 CTAs per SM, else 8):
-  // routed experts on eight warps, the FP8 shared expert at n = 16 (one tile, two n-tiles) on four.
-  for (const int64_t wc : {4, 8}) {
+  // The 2-n-tile gemv with its warp count forced against the rule (moe_gemv_warps: 2 from 4 CTAs per SM, else 8):
+  // routed experts and the FP8 shared expert at n = 16 (one tile, two n-tiles) on 1, 2, 4 and 8 warps.
+  for (const int64_t wc : {1, 2, 4, 8}) {
     const PathSwitch<int64_t> warps(cuda::kernel_paths().moe_gemv_warps, wc);
-    const char* name = wc == 4 ? "flash-warps4" : "flash-warps8";
-    test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
-    test_moe_experts(env, Numerics{}, {name, 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
-    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true, wc == 4 ? "warps4" : "warps8");
+    const std::string name = "flash-warps" + std::to_string(wc);
+    test_moe_experts(env, Numerics{}, {name.c_str(), 4096, 2048, 256, 6, 1, Fmt::Mxfp4, 0}, true, true);
+    test_moe_experts(env, Numerics{}, {name.c_str(), 4096, 2048, 256, 6, 8, Fmt::Mxfp4, 0}, true, true);
+    test_moe_experts(env, Numerics{}, {name.c_str(), 4096, 2048, 256, 6, 64, Fmt::Mxfp4, 0}, !env.quick, true);
+    test_expert_ffn(env, Numerics{}, Fmt::Fp8, 4096, 2048, 16, false, true, ("warps" + std::to_string(wc)).c_str());
   }
   // MXFP4 gemv tiles with several slots each at n_slots <= 8; e8m0 scale bytes 0 (2^-127) and 200 (2^73, beyond
   // the gemv's one-multiply range: its two-multiply path); Flash T = 8.

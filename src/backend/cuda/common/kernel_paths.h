@@ -38,8 +38,8 @@ struct KernelPaths {
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
   bool indexer_wgmma = true;            // those scores on Mxfp4 key rows at head_dim 128 by wgmma (else mma.sync)
   bool moe_gemv = true;                 // weight-streaming MoE decode kernels
-  int64_t moe_gemv_warps = 0;           // 4 or 8 forces the warps per CTA of the 2-n-tile MoE gemv; else the rule
-                                        // of moe_gemv_warps (plan.cpp: 4 from 4 CTAs per SM, else 8)
+  int64_t moe_gemv_warps = 0;           // 1, 2, 4 or 8 forces the warps per CTA of the 2-n-tile MoE gemv; else the
+                                        // rule of moe_gemv_warps (plan.cpp: 2 from 4 CTAs per SM, else 8)
   bool moe_wgmma = true;                // prefill MoE GEMM on Hopper wgmma (else the mma.sync tile kernel)
   int64_t moe_wgmma_variant = 0;        // its pipeline (moe_gemm_wgmma.cuh): 0, 2 two producer warpgroups, or
                                         // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)

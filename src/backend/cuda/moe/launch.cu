@@ -118,15 +118,18 @@ template <int kNT, bool kGateUp, MoeWeightFormat kFmt>
 void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.N / (kGateUp ? 16 : 32)), static_cast<unsigned>(p.tiles ? max_tiles : 1));
   // bf16 A given: the pre-quantized operand; else f32 A fake-quantized in the kernel (fused input quant). The
-  // 2-n-tile kernel with four warps on large grids (moe_gemv_warps); the 64-row tile keeps eight (one CTA per SM).
+  // 2-n-tile kernel with two warps on large grids (moe_gemv_warps: 1, 2, 4 or 8); the 64-row tile keeps eight (one
+  // CTA per SM).
   auto go = [&]<int kW>() {
     if (p.a_bf16) launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, false, kW>, grid, kW * 32, 0, stream, p);
     else launch_kernel(moe_gemv_mma_kernel<kNT, kGateUp, kFmt, true, kW>, grid, kW * 32, 0, stream, p);
   };
   if constexpr (kNT == 2) {
-    if (moe_gemv_warps(int64_t{grid.x} * grid.y, current_sm_count()) == kMoeGemvWarpsLargeGrid) {
-      go.template operator()<kMoeGemvWarpsLargeGrid>();
-      return;
+    switch (moe_gemv_warps(int64_t{grid.x} * grid.y, current_sm_count())) {
+      case 1: go.template operator()<1>(); return;
+      case 2: go.template operator()<2>(); return;
+      case 4: go.template operator()<4>(); return;
+      default: break;
     }
   }
   go.template operator()<kMoeGemvWarps>();

@@ -48,7 +48,7 @@ bool moe_gemv_enabled() { return kernel_paths().moe_gemv; }
 
 int moe_gemv_warps(int64_t ctas, int sms) {
   const int64_t forced = kernel_paths().moe_gemv_warps;
-  if (forced == kMoeGemvWarps || forced == kMoeGemvWarpsLargeGrid) return static_cast<int>(forced);
+  if (forced == 1 || forced == 2 || forced == 4 || forced == 8) return static_cast<int>(forced);
   return sms > 0 && ctas >= 4 * int64_t{sms} ? kMoeGemvWarpsLargeGrid : kMoeGemvWarps;
 }
 

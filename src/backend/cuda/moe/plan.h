@@ -45,11 +45,13 @@ inline constexpr int kMoeMmaBK = 64;
 inline constexpr int kMoeMmaBN = 64;
 
 inline constexpr int kMoeGemvWarps = 8;
-inline constexpr int kMoeGemvWarpsLargeGrid = 4;
+inline constexpr int kMoeGemvWarpsLargeGrid = 2;
 // Warps per CTA of the 2-n-tile gemv kernel for a grid of `ctas` CTAs on `sms` SMs: KernelPaths::moe_gemv_warps
-// when 4 or 8, else kMoeGemvWarpsLargeGrid from 4 CTAs per SM on (routed experts: K split over fewer warps, each with
-// twice the supersteps, so the per-warp set-up and the reduction cost half as much per byte), kMoeGemvWarps below
-// (a single tile, e.g. the shared expert's 128 CTAs: four warps would leave the SMs half empty). H200 run 159.
+// when 1, 2, 4 or 8, else kMoeGemvWarpsLargeGrid from 4 CTAs per SM on (routed experts: K split over fewer warps,
+// each with more supersteps, so the per-warp set-up and the reduction cost less per byte, and the small CTAs, 8 per
+// SM, fill the SMs evenly), kMoeGemvWarps below (a single tile, e.g. the shared expert's 128 CTAs: fewer warps would
+// leave the SMs half empty). H200 run 159 (4 against 8), run 200 (2 against 4: Flash B=64 gate/up 368 -> 350 us,
+// down 217 -> 201 us; B=1 25.4 -> 23.6 and 14.5 -> 13.9 us; the shared expert's 128 CTAs 11.8 -> 23.2 us on 2).
 int moe_gemv_warps(int64_t ctas, int sms);
 
 enum class MoeGemmPath { Simt, MmaDecode, MmaPrefill, MmaGemv, MmaGemvWide };
