@@ -2,7 +2,7 @@
 // the swap-AB form of moe_gemm_mma_kernel: the weights are mma.sync's 16-row A operand, the (few) slots of a tile its
 // 8-wide B operand (kNT n-tiles of 8 slots). Grid: x = N / 16 (gate_up: 16 rows of w1 and the same 16 of w3) or N / 32
 // (down: 32 rows of w2), y = tile capacity (or 1 with tiles == nullptr: one tile of single_rows rows of expert 0). Each
-// CTA streams its weight rows of one expert exactly once; its kW warps (8, or 4 on large grids: moe_gemv_warps) split K
+// CTA streams its weight rows of one expert exactly once; its kW warps (8, or 2 on large grids: moe_gemv_warps) split K
 // in supersteps of 128 (warp w takes supersteps w, w + kW, ...), one superstep prefetched in registers.
 // Within a superstep, lane (g = lane / 4, q = lane % 4) loads, for weight rows g and g + 8, the 32 consecutive
 // K elements [32q, 32q + 32) with 16-byte loads (MXFP4: one whole 32-block with its e8m0 byte; FP8: 32 codes,
@@ -113,8 +113,11 @@ __device__ __forceinline__ void gemv_fake_quant_a(const uint4 (&xw)[8], uint4 (&
 }
 
 // kW warps per CTA: kMoeGemvWarps, or kMoeGemvWarpsLargeGrid on large grids (moe_gemv_warps): each warp then takes
-// twice the supersteps, so its set-up (tile, row pointers, gather division) and the reduction cost half as much
-// per weight byte (H200 run 159, Flash T=64: gate/up 446 -> 381 us, down 274 -> 225 us).
+// more supersteps, so its set-up (tile, row pointers, gather division) and the reduction cost less per weight byte,
+// and the small CTAs spread evenly over the SMs (H200 run 159, Flash T=64, 4 against 8 warps: gate/up 446 -> 381 us,
+// down 274 -> 225 us; run 201, 2 against 4: 356 -> 339 us and 211 -> 195 us, T=256 747 -> 696 and 425 -> 383).
+// A third register stage on two warps (two supersteps in flight, six CTAs per SM) was slower: run 202, T=64
+// 368 + 212 against 338 + 195 us, T=256 781 + 430 against 696 + 384 (h200_r202_moe_gemv_depth3_experiment.patch).
 template <int kNT, bool kGateUp, MoeWeightFormat kFmt, bool kQuantA = false, int kW = kMoeGemvWarps>
 __global__ void __launch_bounds__(kW * 32, kNT > 2 ? 1 : 16 / kW)
     moe_gemv_mma_kernel(const __grid_constant__ MoeGemmParams p) {
