@@ -131,8 +131,9 @@ void test_hc_pre(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D
 
 // hc_pre_norm: the fused norm epilogue against CUDA hc_pre + rms_norm (bitwise: same arithmetic) and the CPU
 // reference's op sequence (tolerance of the precision recipe); post and comb as hc_pre's.
-void test_hc_pre_norm(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed) {
-  const std::string detail = hc_detail(num, T, hc, D);
+void test_hc_pre_norm(Env& env, const Numerics& num, int64_t T, int64_t hc, int64_t D, bool timed,
+                      const char* tag = "") {
+  const std::string detail = hc_detail(num, T, hc, D) + tag;
   HcCase wc(env.rng, hc, D, true);
   HcParams p;
   p.hc = hc;
@@ -584,6 +585,12 @@ void test_ops_hc(Env& env) {
       test_hc_post(env, num, T, 4, 4096, true);
       test_rms_norm_f32(env, num, T, 4096, true, true);
       test_hc_pre_norm(env, num, T, 4, 4096, true);
+    }
+    // The norm epilogue reading the collapsed rows back (hc_collapse_norm off): checked and timed against the
+    // default (the rows above), where the collapsed values stay in registers.
+    for (int64_t T : {int64_t{1}, int64_t{3}, int64_t{64}}) {
+      const PathSwitch reread(cuda::kernel_paths().hc_collapse_norm, false);
+      test_hc_pre_norm(env, num, T, 4, 4096, T != 3, " norm-reread");
     }
     for (int64_t T : {int64_t{8}, int64_t{64}}) {  // decode batches: 4 tokens per CTA (Small) or 1 (Tiny)
       for (int64_t tiny : {int64_t{2}, T}) {

@@ -61,6 +61,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "hc_tiny_max_t") p.hc_tiny_max_t = std::atoll(value.c_str());
     else if (name == "hc_ctas_per_sm") p.hc_ctas_per_sm = std::atoll(value.c_str());
     else if (name == "hc_mix_staged") p.hc_mix_staged = on;
+    else if (name == "hc_collapse_norm") p.hc_collapse_norm = on;
     else if (name == "rope_inline") p.rope_inline = on;
     else if (name == "copy_rows_inline") p.copy_rows_inline = on;
     else {

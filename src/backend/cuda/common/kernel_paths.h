@@ -65,6 +65,8 @@ struct KernelPaths {
   int64_t hc_tiny_max_t = 8;            // hc mix plans: tokens up to which a CTA mixes one token (Tiny), else 4.
                                         // H200 run 149 at T=8: hc_pre_norm 11.1 vs 22.0 us, hc_head 6.6 vs 11.8
                                         // (was 2); at T=64 Tiny was no faster (hc_pre_norm 25.9 vs 24.7 us)
+  bool hc_collapse_norm = true;         // hc_fused with the norm: the collapsed row stays in registers for the norm
+                                        // (else written, then read back by the norm epilogue); bitwise the same
   bool rope_inline = true;              // rope with positions and frequencies in the kernel parameters
   bool copy_rows_inline = true;         // copy_rows with the pointer lists in the kernel parameters
   bool pdl = true;                      // programmatic dependent launch for every kernel (common/pdl.cuh)

@@ -74,6 +74,73 @@ __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_
   }
 }
 
+// Collapse and out_norm together (kVec = 4, D <= 4 * 256 * 4): thread tid collapses exactly the float4 chunks
+// c = tid + 256 i of each row that the norm gives it, so the norm takes them from registers instead of writing the
+// collapsed row and reading it back (one global round trip and one row write fewer per token). The same arithmetic
+// in the same order as the collapse loop followed by hc_fused_out_norm: bitwise equal.
+template <int kHc>
+__device__ __forceinline__ void hc_fused_collapse_norm(const HcFusedParams& p, int64_t t0, int n_tok, int tid,
+                                                       const float (*s_pre)[kHc]) {
+  constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
+  static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
+  constexpr int kC = 4;  // chunks per thread (D <= 4096)
+  __shared__ double s_wsum[kThreads / 32];
+  const int lane = tid % 32, warp = tid / 32, n4 = p.D / 4;
+  for (int tk = 0; tk < n_tok; ++tk) {
+    const float* xr = p.x + (t0 + tk) * kHc * p.D;
+    float xin[kC][kHc][4];
+#pragma unroll
+    for (int i = 0; i < kC; ++i) {
+      const int c = tid + i * kThreads;
+      if (c < n4) {
+#pragma unroll
+        for (int jj = 0; jj < kHc; ++jj) hc_load<4>(xr + jj * p.D + 4 * c, xin[i][jj]);
+      }
+    }
+    float4 v[kC];
+    double ss = 0.0;
+#pragma unroll
+    for (int i = 0; i < kC; ++i) {
+      const int c = tid + i * kThreads;
+      float out[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      if (c < n4) {
+#pragma unroll
+        for (int jj = 0; jj < kHc; ++jj) {
+          const float pj = s_pre[tk][jj];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) out[e] = __fadd_rn(out[e], __fmul_rn(pj, xin[i][jj][e]));
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) out[e] = hc_round(out[e], p.round_bf16);
+      }
+      v[i] = make_float4(out[0], out[1], out[2], out[3]);
+      ss = fma_sq4(v[i], ss);  // absent chunks add exact zeros, as in hc_fused_out_norm
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) s_wsum[warp] = ss;
+    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");
+    ss = 0.0;
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; ++w) ss += s_wsum[w];
+    const float inv = 1.0f / sqrtf(static_cast<float>(ss / static_cast<double>(p.D)) + p.out_norm_eps);
+    auto scale = [&](float x, int i) {
+      float y = __fmul_rn(x, inv);
+      y = __fmul_rn(y, p.out_norm_w[i]);
+      return p.round_bf16 ? hc_round(y, true) : y;
+    };
+    float4* row = reinterpret_cast<float4*>(p.y + (t0 + tk) * p.D);
+#pragma unroll
+    for (int i = 0; i < kC; ++i) {
+      const int c = tid + i * kThreads;
+      if (c < n4)
+        row[c] = make_float4(scale(v[i].x, 4 * c + 0), scale(v[i].y, 4 * c + 1), scale(v[i].z, 4 * c + 2),
+                             scale(v[i].w, 4 * c + 3));
+    }
+    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // s_wsum is reused by the next row
+  }
+}
+
 template <int kHc, bool kPre, int kTpt, int kVec>
 __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const __grid_constant__ HcFusedParams p) {
   constexpr int kMix = kPre ? (2 + kHc) * kHc : kHc;
@@ -236,6 +303,12 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
 
   // Collapse (mix warps): y[t, c] = round(Σ_j pre_j · x[t, j, c]), j ascending, separate multiply and add.
   const int nv = p.D / kVec;
+  if constexpr (kVec == 4) {
+    if (p.out_norm && p.collapse_norm && nv <= 4 * kMixThreads) {
+      hc_fused_collapse_norm<kHc>(p, t0, n_tok, tid, s_pre);
+      return;
+    }
+  }
   const int total = n_tok * nv;
   for (int v0 = tid; v0 < total; v0 += kMixThreads * kU) {
     float xin[kU][kHc][kVec];

@@ -76,6 +76,9 @@ struct HcFusedParams {
   const float* __restrict__ out_norm_w = nullptr;
   float out_norm_eps = 0.0f;
   bool out_norm = false;
+  // With out_norm at D <= 4096: the norm takes the collapsed values from registers (hc_fused_collapse_norm), else
+  // the collapse writes y and the norm reads it back (KernelPaths::hc_collapse_norm; bitwise the same).
+  bool collapse_norm = true;
 };
 
 // hc_post (spec §4.2): out[t, k, c] = round(post[t, k] · a[t, c] + Σ_j comb[t, j, k] · R[t, j, c]), the sum

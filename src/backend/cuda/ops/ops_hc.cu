@@ -117,6 +117,7 @@ bool run_hc_collapse(cuda::CudaContext& ctx, cuda::DeviceWeights& dw, const Tens
                   reinterpret_cast<uintptr_t>(x.data()) % 16 == 0;
     fp.out_norm_w = fp.out_norm ? dw.f32(*out_norm) : nullptr;
     fp.out_norm_eps = out_eps;
+    fp.collapse_norm = cuda::kernel_paths().hc_collapse_norm;
     cuda::launch_hc_fused(fp, static_cast<int>(hc), pre, mplan, ctx.stream());
     return fp.out_norm;
   }
