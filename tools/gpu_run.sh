@@ -14,7 +14,8 @@
 #   sampling        dsv4_gpu_sampling: CUDA sampler vs host sampler, engine device vs host sampling -> sampling.log
 #   sampling_bench  dsv4_sampling_bench: GPU sampling vs D2H + host sampler, B=1..256       -> sampling_bench.log/.csv
 #   profile  ncu (kernel durations only, clocks and caches left alone) over decode steps of dsv4_cuda_bench:
-#            one CSA layer + embed/head, B=1, contexts in DSV4_PROFILE_CONTEXTS (default 4K,1M) -> profile_*.csv
+#            one CSA layer + embed/head, batches in DSV4_PROFILE_BATCHES (default 1), contexts in
+#            DSV4_PROFILE_CONTEXTS (default 4K,1M) -> profile_b<B>_<ctx>.csv (tools/profile_summary.py sums a step)
 #   launch_cost  dsv4_launch_cost_bench: eager launches vs capture + update + graph launch  -> launch_cost.csv
 #   ncu      ncu sections (speed of light, memory, warp states, occupancy, instructions; or the set DSV4_NCU_SET,
 #            e.g. full) on the kernels matching DSV4_NCU_KERNEL (regex, default moe_gemv_mma), launches
@@ -99,15 +100,17 @@ fi
 if has profile; then
   log "stage profile"
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  for b in $(echo "${DSV4_PROFILE_BATCHES:-1}" | tr , ' '); do
   for ctx in $(echo "${DSV4_PROFILE_CONTEXTS:-4K,1M}" | tr , ' '); do
     # Every kernel launch of the run (set-up, warm-up, timed steps: ~2000 at B=1), in launch order.
     timeout 240 "${BIN_ENV[@]}" "$NCU" --clock-control none --cache-control none --metrics gpu__time_duration.sum \
       --csv --print-units base -k regex:'^(?!fill)' --launch-skip "${DSV4_PROFILE_SKIP:-0}" \
-      --launch-count "${DSV4_PROFILE_COUNT:-5000}" "$C/dsv4_cuda_bench" --layers 4 --batches 1 --contexts "$ctx" \
-      --prefill '' --op-batches 0 --budget-s 60 > "$OUT_DIR/profile_$ctx.csv" 2> "$OUT_DIR/profile.err"
-    log "profile $ctx exit $? ($(( $(date +%s) - T0 )) s)"
+      --launch-count "${DSV4_PROFILE_COUNT:-5000}" "$C/dsv4_cuda_bench" --layers 4 --batches "$b" --contexts "$ctx" \
+      --prefill '' --op-batches 0 --budget-s 60 > "$OUT_DIR/profile_b${b}_$ctx.csv" 2> "$OUT_DIR/profile.err"
+    log "profile B=$b $ctx exit $? ($(( $(date +%s) - T0 )) s)"
     tail -5 "$OUT_DIR/profile.err" >> "$LOG"
     rm -f "$OUT_DIR/profile.err"
+  done
   done
 fi
 if has ncu; then
