@@ -29,6 +29,38 @@ namespace dsv4::cuda {
 template <int kTpt>
 inline constexpr int kHcFusedThreads = kHcFusedGroups * kHcFusedLanes + 32 * kTpt;
 
+// The norm of one row whose float4 chunks c = tid + 256 i (i < kChunks, those below n4) thread tid holds in v with
+// the f64 sum of their squares ss (absent chunks as zeros): warp xor-shuffle, the 8 warp sums in order, scale,
+// weight and bf16 rounding as rms_scale, stored to row. Named barrier 1 over the 256 mix threads.
+template <int kChunks>
+__device__ __forceinline__ void hc_fused_norm_store(const HcFusedParams& p, float4* row, const float4 (&v)[kChunks],
+                                                    double ss, int tid) {
+  constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
+  __shared__ double s_wsum[kThreads / 32];
+  const int lane = tid % 32, warp = tid / 32, n4 = p.D / 4;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if (lane == 0) s_wsum[warp] = ss;
+  asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");
+  ss = 0.0;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) ss += s_wsum[w];
+  const float inv = 1.0f / sqrtf(static_cast<float>(ss / static_cast<double>(p.D)) + p.out_norm_eps);
+  auto scale = [&](float x, int i) {
+    float y = __fmul_rn(x, inv);
+    y = __fmul_rn(y, p.out_norm_w[i]);
+    return p.round_bf16 ? hc_round(y, true) : y;
+  };
+#pragma unroll
+  for (int i = 0; i < kChunks; ++i) {
+    const int c = tid + i * kThreads;
+    if (c < n4)
+      row[c] = make_float4(scale(v[i].x, 4 * c + 0), scale(v[i].y, 4 * c + 1), scale(v[i].z, 4 * c + 2),
+                           scale(v[i].w, 4 * c + 3));
+  }
+  asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // s_wsum is reused by the next row
+}
+
 // The out_norm epilogue: the kMixThreads (= 256) mix threads normalize each collapsed row of the tile in place
 // with rms_norm_f32_kernel<256, kChunks>'s arithmetic: thread tid sums the squares of float4 c = tid + 256 i in
 // f64 (absent chunks add exact zeros, so any kChunks gives the same sum), warp xor-shuffle, then the 8 warp sums
@@ -37,8 +69,7 @@ __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_
   constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
   static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
   constexpr int kMaxChunks = 8;
-  __shared__ double s_wsum[kThreads / 32];
-  const int lane = tid % 32, warp = tid / 32, n4 = p.D / 4;
+  const int n4 = p.D / 4;
   asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // the collapsed rows are written
   for (int tk = 0; tk < n_tok; ++tk) {
     float4* row = reinterpret_cast<float4*>(p.y + (t0 + tk) * p.D);
@@ -50,27 +81,7 @@ __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_
       v[i] = c < n4 ? row[c] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       ss = fma_sq4(v[i], ss);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) s_wsum[warp] = ss;
-    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");
-    ss = 0.0;
-#pragma unroll
-    for (int w = 0; w < kThreads / 32; ++w) ss += s_wsum[w];
-    const float inv = 1.0f / sqrtf(static_cast<float>(ss / static_cast<double>(p.D)) + p.out_norm_eps);
-    auto scale = [&](float x, int i) {
-      float y = __fmul_rn(x, inv);
-      y = __fmul_rn(y, p.out_norm_w[i]);
-      return p.round_bf16 ? hc_round(y, true) : y;
-    };
-#pragma unroll
-    for (int i = 0; i < kMaxChunks; ++i) {
-      const int c = tid + i * kThreads;
-      if (c < n4)
-        row[c] = make_float4(scale(v[i].x, 4 * c + 0), scale(v[i].y, 4 * c + 1), scale(v[i].z, 4 * c + 2),
-                             scale(v[i].w, 4 * c + 3));
-    }
-    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // s_wsum is reused by the next row
+    hc_fused_norm_store<kMaxChunks>(p, row, v, ss, tid);
   }
 }
 
@@ -84,8 +95,7 @@ __device__ __forceinline__ void hc_fused_collapse_norm(const HcFusedParams& p, i
   constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
   static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
   constexpr int kC = 4;  // chunks per thread (D <= 4096)
-  __shared__ double s_wsum[kThreads / 32];
-  const int lane = tid % 32, warp = tid / 32, n4 = p.D / 4;
+  const int n4 = p.D / 4;
   for (int tk = 0; tk < n_tok; ++tk) {
     const float* xr = p.x + (t0 + tk) * kHc * p.D;
     float xin[kC][kHc][4];
@@ -116,28 +126,7 @@ __device__ __forceinline__ void hc_fused_collapse_norm(const HcFusedParams& p, i
       v[i] = make_float4(out[0], out[1], out[2], out[3]);
       ss = fma_sq4(v[i], ss);  // absent chunks add exact zeros, as in hc_fused_out_norm
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) s_wsum[warp] = ss;
-    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");
-    ss = 0.0;
-#pragma unroll
-    for (int w = 0; w < kThreads / 32; ++w) ss += s_wsum[w];
-    const float inv = 1.0f / sqrtf(static_cast<float>(ss / static_cast<double>(p.D)) + p.out_norm_eps);
-    auto scale = [&](float x, int i) {
-      float y = __fmul_rn(x, inv);
-      y = __fmul_rn(y, p.out_norm_w[i]);
-      return p.round_bf16 ? hc_round(y, true) : y;
-    };
-    float4* row = reinterpret_cast<float4*>(p.y + (t0 + tk) * p.D);
-#pragma unroll
-    for (int i = 0; i < kC; ++i) {
-      const int c = tid + i * kThreads;
-      if (c < n4)
-        row[c] = make_float4(scale(v[i].x, 4 * c + 0), scale(v[i].y, 4 * c + 1), scale(v[i].z, 4 * c + 2),
-                             scale(v[i].w, 4 * c + 3));
-    }
-    asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // s_wsum is reused by the next row
+    hc_fused_norm_store<kC>(p, reinterpret_cast<float4*>(p.y + (t0 + tk) * p.D), v, ss, tid);
   }
 }
 
