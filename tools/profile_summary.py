@@ -2,14 +2,15 @@
 """Sums one decode step of an ncu kernel-duration profile (tools/gpu_run.sh stage `profile`, or any
 `ncu --csv --print-units base --metrics gpu__time_duration.sum` run of dsv4_cuda_bench).
 
-A step is the launches from the last `embed_kernel` to the last `sample_kernel` (one step of the bench's layers plus
-embed/head and sampling). Prints the step's kernel count and total, the largest kernels, and the totals by kernel
+A step is the launches from the last `embed_kernel` to the last sampling kernel after it (`sample_kernel`,
+`sample_greedy_kernel`, ...: one step of the bench's layers plus embed/head and sampling). Prints the step's kernel count and total, the largest kernels, and the totals by kernel
 name. Usage: tools/profile_summary.py PROFILE.csv[.xz] [--top N]
 """
 import argparse
 import collections
 import csv
 import lzma
+import re
 import sys
 
 
@@ -44,9 +45,9 @@ def main():
     a = ap.parse_args()
     rows = read_rows(a.profile)
     embeds = [i for i, r in enumerate(rows) if "embed_kernel" in r[0]]
-    samples = [i for i, r in enumerate(rows) if "sample_kernel" in r[0]]
+    samples = [i for i, r in enumerate(rows) if re.search(r"\bsample\w*_kernel", r[0])]
     if not embeds or not samples or samples[-1] < embeds[-1]:
-        sys.exit(f"{a.profile}: no complete step (embed_kernel ... sample_kernel) among {len(rows)} launches")
+        sys.exit(f"{a.profile}: no complete step (embed_kernel ... sample*_kernel) among {len(rows)} launches")
     step = rows[embeds[-1]:samples[-1] + 1]
     print(f"{a.profile}: one step, {len(step)} kernels, {sum(r[2] for r in step):.1f} us")
     print(f"largest {min(a.top, len(step))}:")
