@@ -11,6 +11,7 @@ import collections
 import csv
 import lzma
 import re
+import signal
 import sys
 
 
@@ -39,6 +40,7 @@ def short_name(kernel):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("profile")
     ap.add_argument("--top", type=int, default=25)
