@@ -28,6 +28,8 @@ namespace dsv4::cuda {
 
 template <int kTpt>
 inline constexpr int kHcFusedThreads = kHcFusedGroups * kHcFusedLanes + 32 * kTpt;
+// float4 chunks per mix thread in hc_fused_collapse_norm: rows up to D = 4 * 256 * 4 = 4096.
+inline constexpr int kHcCollapseNormChunks = 4;
 
 // The norm of one row whose float4 chunks c = tid + 256 i (i < kChunks, those below n4) thread tid holds in v with
 // the f64 sum of their squares ss (absent chunks as zeros): warp xor-shuffle, the 8 warp sums in order, scale,
@@ -36,6 +38,7 @@ template <int kChunks>
 __device__ __forceinline__ void hc_fused_norm_store(const HcFusedParams& p, float4* row, const float4 (&v)[kChunks],
                                                     double ss, int tid) {
   constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
+  static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
   __shared__ double s_wsum[kThreads / 32];
   const int lane = tid % 32, warp = tid / 32, n4 = p.D / 4;
 #pragma unroll
@@ -67,7 +70,6 @@ __device__ __forceinline__ void hc_fused_norm_store(const HcFusedParams& p, floa
 // in order; scale, weight and bf16 rounding as rms_scale. Named barrier 1: the tail warps have returned.
 __device__ __forceinline__ void hc_fused_out_norm(const HcFusedParams& p, int64_t t0, int n_tok, int tid) {
   constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
-  static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
   constexpr int kMaxChunks = 8;
   const int n4 = p.D / 4;
   asm volatile("bar.sync 1, %0;" ::"r"(kThreads) : "memory");  // the collapsed rows are written
@@ -93,8 +95,7 @@ template <int kHc>
 __device__ __forceinline__ void hc_fused_collapse_norm(const HcFusedParams& p, int64_t t0, int n_tok, int tid,
                                                        const float (*s_pre)[kHc]) {
   constexpr int kThreads = kHcFusedGroups * kHcFusedLanes;
-  static_assert(kThreads == 256, "the norm replicates rms_norm_f32_kernel<256, *>");
-  constexpr int kC = 4;  // chunks per thread (D <= 4096)
+  constexpr int kC = kHcCollapseNormChunks;
   const int n4 = p.D / 4;
   for (int tk = 0; tk < n_tok; ++tk) {
     const float* xr = p.x + (t0 + tk) * kHc * p.D;
@@ -293,7 +294,7 @@ __global__ void __launch_bounds__(kHcFusedThreads<kTpt>) hc_fused_kernel(const _
   // Collapse (mix warps): y[t, c] = round(Σ_j pre_j · x[t, j, c]), j ascending, separate multiply and add.
   const int nv = p.D / kVec;
   if constexpr (kVec == 4) {
-    if (p.out_norm && p.collapse_norm && nv <= 4 * kMixThreads) {
+    if (p.out_norm && p.collapse_norm && nv <= kHcCollapseNormChunks * kMixThreads) {
       hc_fused_collapse_norm<kHc>(p, t0, n_tok, tid, s_pre);
       return;
     }
