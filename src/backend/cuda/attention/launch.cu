@@ -202,15 +202,28 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
       const int64_t wg3 = kernel_paths().attn_wg3;
       const bool use_wg3 = wg3 > 0 && kernel_paths().attn_bulk &&
                            (p.n_split == 1 || p.keys_per_split / kAttnWgKeyTile >= wg3);
+      // The two-warpgroup kernel's heads per CTA (attn_wg_heads; 0: the fewest whose grid is one wave, one CTA
+      // per SM by shared memory).
+      int64_t hpc = kernel_paths().attn_wg_heads;
+      check(hpc == 0 || hpc == 16 || hpc == 32 || hpc == 64, [&] {
+        return "sparse_attention: attn_wg_heads " + std::to_string(hpc) + " is not 0, 16, 32 or 64";
+      });
+      if (hpc == 0) {
+        const int64_t ctas = int64_t(wgrid.x) * wgrid.z * p.n_heads, sms = current_sm_count();
+        hpc = ctas / 16 <= sms ? 16 : ctas / 32 <= sms ? 32 : 64;
+      }
+      SparseAttnParams q = p;
+      q.heads_per_cta = static_cast<int32_t>(hpc);
+      const dim3 grid2(wgrid.x, static_cast<unsigned>(p.n_heads / hpc), wgrid.z);
       if (prof) {  // (then the split-K merge below, as for the default instance)
         if (use_wg3)
           launch_wg3_profiled(p, wgrid, stream);
         else
-          launch_wgmma_profiled(p, wgrid, plan.smem_bytes, stream);
+          launch_wgmma_profiled(q, grid2, plan.smem_bytes, stream);
       } else if (use_wg3) {
         launch_kernel(wg3_attention_kernel<false>(), wgrid, kAttnWg3Threads, kAttnWg3Smem, stream, p);
       } else {
-        launch_kernel(wgmma_attention_kernel<false>(), wgrid, kAttnWgThreads, plan.smem_bytes, stream, p);
+        launch_kernel(wgmma_attention_kernel<false>(), grid2, kAttnWgThreads, plan.smem_bytes, stream, q);
       }
     } else {
       auto kernel = sparse_attention_wide_kernel<kAttnWideDim>;

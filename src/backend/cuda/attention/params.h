@@ -56,6 +56,7 @@ struct SparseAttnParams {
   int32_t dim = 0;
   int32_t n_split = 1;
   int32_t keys_per_split = 0;  // n_split > 1: any length (16-head kernel), a multiple of 32 (wide kernel)
+  int32_t heads_per_cta = 64;  // the two-warpgroup wgmma kernel: 16, 32 or 64 heads per CTA (grid.y = n_heads / it)
   float scale = 1.0f;
   bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
   // Fp8Kv key rows (rows.tag_fp8: compressed entries, tagged pointers): the first dim - rope_dim values are e4m3

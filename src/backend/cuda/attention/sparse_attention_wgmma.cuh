@@ -256,12 +256,21 @@ __device__ __forceinline__ void copy_raw_rows_bulk(uint8_t* slot, const float* c
 struct QUnits {
   float4 a[kH / 4], b[kH / 4];
 };
-__device__ __forceinline__ void load_q_units(QUnits& q, const float* __restrict__ qrow, int u, int r_first) {
+// A CTA of hpc heads (SparseAttnParams::heads_per_cta: 16, 32 or 64) in the 64-row products: row R holds the
+// CTA's head (R >> 4) · hpc/4 + (R & 15) when R & 15 < hpc/4, else q zeros and nothing stored (-1), so every warp's
+// 16 rows hold hpc/4 real heads and every warp stores its share of the output. hpc = 64: row R is head R.
+__device__ __forceinline__ int row_head(int row, int hpc) {
+  const int per_warp = hpc >> 2;
+  return (row & 15) < per_warp ? (row >> 4) * per_warp + (row & 15) : -1;
+}
+__device__ __forceinline__ void load_q_units(QUnits& q, const float* __restrict__ qrow, int u, int r_first,
+                                             int hpc = kH) {
 #pragma unroll
   for (int k = 0; k < kH / 4; ++k) {
-    const float* src = qrow + (4 * k + r_first) * kD + 8 * u;
-    q.a[k] = __ldg(reinterpret_cast<const float4*>(src));
-    q.b[k] = __ldg(reinterpret_cast<const float4*>(src + 4));
+    const int hh = row_head(4 * k + r_first, hpc);
+    const float* src = qrow + hh * kD + 8 * u;
+    q.a[k] = hh >= 0 ? __ldg(reinterpret_cast<const float4*>(src)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    q.b[k] = hh >= 0 ? __ldg(reinterpret_cast<const float4*>(src + 4)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
 }
 __device__ __forceinline__ void store_q_units(uint8_t* qs, const QUnits& q, int u, int r_first) {
@@ -407,10 +416,10 @@ __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4
 }
 
 // Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1) of O: the output (one split) or the split's partial O and
-// (m, l) in natural units for the combine kernels.
+// (m, l) in natural units for the combine kernels; a CTA of hpc < 64 heads stores its real rows (row_head).
 __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const float (&o)[128], const float (&m_run)[2],
                                            const float (&l_run)[2], int qi, int h0, int split, int wg, int ww,
-                                           int lane) {
+                                           int lane, int hpc = kH) {
   const int g = lane >> 2, qd = lane & 3;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -418,7 +427,8 @@ __device__ __forceinline__ void tile_store(const SparseAttnParams& p, const floa
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const float m = m_run[r] * 0.6931471805599453f;  // natural units (the combine kernel's, the sink's)
-    const int hr = 16 * ww + g + 8 * r, h = h0 + hr;
+    const int hh = row_head(16 * ww + g + 8 * r, hpc), h = h0 + hh;
+    if (hh < 0) continue;
     const int64_t row = int64_t(qi) * p.n_heads + h;
     const int c0 = 256 * wg + 2 * qd;
     if (p.n_split == 1) {
@@ -561,7 +571,8 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   uint8_t* qs = smem;
   uint8_t* raw_s = smem + kOffRaw;
 
-  const int split = blockIdx.x, h0 = blockIdx.y * kH, qi = blockIdx.z;
+  // heads_per_cta (16, 32 or 64) real heads h0 .. of this CTA, spread over the 64 product rows (row_head)
+  const int hpc = p.heads_per_cta, split = blockIdx.x, h0 = blockIdx.y * hpc, qi = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wg = tid >> 7, ww = warp & 3;  // warpgroup, warp within it
   const attn_wg_detail::SplitKeys sk(p, split, qi);
@@ -631,7 +642,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
   __syncthreads();
   mark(9);
   QUnits qu;  // q's loads before the first copies' issue
-  load_q_units(qu, p.q_rows[qi] + int64_t(h0) * kD, u, r_first);
+  load_q_units(qu, p.q_rows[qi] + int64_t(h0) * kD, u, r_first, hpc);
 #pragma unroll
   for (int j = 0; j < kStages - 1; ++j) issue_raw(j);
   // q (f32 rows h0.., loaded at the start) -> bf16 A operand: unit u of heads 4k + warp / 2.
@@ -689,7 +700,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     mark(6);
   }
   if (nt > 0) last_products(o, pa, k_addr, nt, wg);
-  tile_store(p, o, m_run, l_run, qi, h0, split, wg, ww, lane);
+  tile_store(p, o, m_run, l_run, qi, h0, split, wg, ww, lane, hpc);
   mark(8);
   prof.flush(g_attn_wg_prof, nt);
 }
