@@ -14,8 +14,8 @@
 //    each also run over f32 rows of the same values, bitwise: "fp8 rows vs f32"; "f32-window": f32 window rows
 //    beside Fp8Kv entries; "swa": window rows only); the 64-head kernel runs on wgmma by default
 //    (from one query on), the mma.sync kernels in the "mma-sync" rows (also the split-K cluster rows); on the
-//    fp8-rows cases the wgmma variants bitwise against the default ("wg3", "combine preload", "heads N": the
-//    two-warpgroup kernel with N heads per CTA, "2wg heads N": with it everywhere);
+//    fp8-rows cases the wgmma variants bitwise against the default ("wg3", "combine preload", "2wg heads N": the
+//    two-warpgroup kernel everywhere with N heads per CTA);
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
 //    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
 //    radix select by default, the segment merges with topk_radix off, "merge-topk" rows), rows with ties at the
@@ -302,16 +302,15 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     bitwise_as("sparse_attention wgmma wg3 everywhere vs default", dkeys, paths.attn_wg3, int64_t{1});
     // two splits' partials merged by the warp combine kernel with its loads first (B=64) against its loop
     bitwise("sparse_attention wgmma combine preload vs loop", dkeys, &paths.attn_combine_pre, false);
-    // the two-warpgroup kernel with 16 / 32 / 64 real heads per CTA (rows are independent in every product);
-    // where the default takes wg3, also with the two-warpgroup kernel everywhere (up to 256 queries: the 2048-query
-    // prefill case would add six calls and 3 GB of downloads to the op test for no other code path)
-    for (const int64_t heads : {16, 32, 64}) {
-      if (n_q > 256) break;
-      bitwise_as(fmt("sparse_attention wgmma heads %lld vs default", (long long)heads).c_str(), dkeys,
-                 paths.attn_wg_heads, heads);
+    // the two-warpgroup kernel everywhere (attn_wg3 off) with 16 / 32 / 64 real heads per CTA against the default
+    // (rows are independent in every product; the default is wg3 or the two-warpgroup kernel with its own head
+    // count, so at least two of the three rows run another configuration); up to 256 queries: the 2048-query
+    // prefill case would add three calls and 1.6 GB of downloads for no other code path
+    if (n_q <= 256) {
       const PathSwitch<int64_t> two(paths.attn_wg3, 0);
-      bitwise_as(fmt("sparse_attention wgmma 2wg heads %lld vs default", (long long)heads).c_str(), dkeys,
-                 paths.attn_wg_heads, heads);
+      for (const int64_t heads : {16, 32, 64})
+        bitwise_as(fmt("sparse_attention wgmma 2wg heads %lld vs default", (long long)heads).c_str(), dkeys,
+                   paths.attn_wg_heads, heads);
     }
   }
   if (lay.vs_combine)  // same splits through the combine kernel: the same arithmetic in the same order

@@ -29,8 +29,8 @@ struct KernelPaths {
                                         // its partials loaded first (else its loop over 128-column chunks)
   int64_t attn_wg_heads = 0;            // heads per CTA of the two-warpgroup wgmma attention (16, 32, 64; 0: the
                                         // fewest whose grid fits on the GPU at once): fewer heads per CTA load
-                                        // less of q and store smaller split partials (H200 run 221, B=1: kernel
-                                        // 15.1 us at 64, 11.0 at 16)
+                                        // less of q and store smaller split partials (H200 run 224, B=1, ncu:
+                                        // kernel 13.32 us at 64, 10.12-10.22 at 16)
   int64_t attn_wg3 = 2;                 // >= 1: the wgmma attention as three warpgroups by role
                                         // (sparse_attention_wg3.cuh) where a CTA gets >= that many key tiles
                                         // (every CTA without split-K); 0: the two-warpgroup kernel only
