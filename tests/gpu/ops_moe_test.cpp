@@ -46,6 +46,10 @@ using weights::Weight;
 constexpr double kTolF32 = 1e-4;    // f32 math, no rounding: only the summation order differs
 constexpr double kTolRoute = 1e-5;  // expf / log1pf ulps
 constexpr double kTolFp8Chain = 1e-2;  // expert_ffn through cuBLASLt: FP8 re-quantization of h (test_expert_ffn)
+// The same chain below 64 rows: the relative L2 error averages fewer e4m3 flips of h, so it spreads wider. H200
+// runs 226-227, the cuBLASLt row D=4096 I=2048 n=16 over seeds 1-85: median 4.7e-3, p90 6.5e-3, max 1.04e-2 (seed
+// 84); run 225 1.34e-2. A wrong scale, row or operand gives O(1).
+constexpr double kTolFp8ChainFewRows = 2.5e-2;
 
 enum class Fmt { F32, Bf16, Fp8, Mxfp4 };
 const char* fmt_name(Fmt f) { return f == Fmt::F32 ? "f32" : f == Fmt::Bf16 ? "bf16" : f == Fmt::Fp8 ? "fp8" : "mxfp4"; }
@@ -265,7 +269,8 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
   const bool lt = f == Fmt::Fp8 && num.act != backend::ActDtype::F32 && lt_min_n > 0 && n >= lt_min_n;
   const bool fp8_moe = f == Fmt::Mxfp4 && num.act != backend::ActDtype::F32 && cuda::kernel_paths().moe_fp8 &&
                        cuda::kernel_paths().moe_wgmma && n > 64 && !edge_scales;
-  env.report.check("expert_ffn", detail, compare_tensors(y, ref), lt || fp8_moe ? kTolFp8Chain : tol_for(num));
+  const double tol = lt || fp8_moe ? (n < 64 ? kTolFp8ChainFewRows : kTolFp8Chain) : tol_for(num);
+  env.report.check("expert_ffn", detail, compare_tensors(y, ref), tol);
   if (!timing || !env.perf) return;
   const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(),
                                               [&](int) { gpu.expert_ffn(xd, e, wp, 10.0f, y); });
