@@ -49,7 +49,7 @@ constexpr double kTolFp8Chain = 1e-2;  // expert_ffn through cuBLASLt: FP8 re-qu
 // The same chain below 64 rows: the relative L2 error averages fewer e4m3 flips of h, so it spreads wider. H200
 // runs 226-227, the cuBLASLt row D=4096 I=2048 n=16 over seeds 1-85: median 4.7e-3, p90 6.5e-3, max 1.04e-2 (seed
 // 84); run 225 1.34e-2. A wrong scale, row or operand gives O(1).
-constexpr double kTolFp8ChainFewRows = 2.5e-2;
+constexpr double kTolFp8ChainFewRows = 3e-2;
 
 enum class Fmt { F32, Bf16, Fp8, Mxfp4 };
 const char* fmt_name(Fmt f) { return f == Fmt::F32 ? "f32" : f == Fmt::Bf16 ? "bf16" : f == Fmt::Fp8 ? "fp8" : "mxfp4"; }
