@@ -19,7 +19,9 @@
 //  * indexer_topk: tiny and Flash (64 heads x 128, top-512) rows, one or several sequences per call (own key
 //    rows as row blocks, contiguous or paged in blocks of 64), rows of 1..32 top-k segments (8192 keys each: the
 //    radix select by default, the segment merges with topk_radix off, "merge-topk" rows), rows with ties at the
-//    k-th score in every segment ("key-period") and all-zero scores ("zero-w"), keys as packed Mxfp4 rows
+//    k-th score in every segment ("key-period") and all-zero scores ("zero-w"), also in one short row of 1500
+//    keys; "sort_rows vs bitonic" rows: rows of top_k < keys <= kTopkMaxK by the block radix sort (the default)
+//    against block_topk's bitonic sort, bitwise; keys as packed Mxfp4 rows
 //    ("mxfp4-rows": the engine's FP4 indexer store, read by the tensor-core kernel or decoded for the others), and
 //    the previous kernels (DSV4_INDEXER_LEGACY=1); the index lists must match exactly (the
 //    kernels reproduce the reference's score arithmetic bit for bit), including rows with n_keys <= top_k: the
@@ -488,6 +490,22 @@ void check_indexer(Env& env, const Numerics& num, int64_t n_seq, int64_t rows, i
     }
     env.report.exact("indexer_topk", detail, size_t(ref.numel()), bad, note);
   }
+  // Rows of top_k < keys <= kTopkMaxK (one segment) by the block radix sort (topk_sort_rows, the default) against
+  // block_topk's bitonic sort: the same selections in the same order.
+  const bool short_rows = std::any_of(n_keys.begin(), n_keys.end(),
+                                     [&](int64_t n) { return n > top_k && n <= cuda::kTopkMaxK; });
+  if (!legacy && short_rows && cuda::kernel_paths().topk_sort_rows) {
+    IndexTensor alt(Device::Cuda, T, top_k);
+    DSV4_CUDA_CHECK(cudaMemsetAsync(alt.data(), 0x5a, size_t(T * top_k) * 4, ops_stream()));
+    {
+      const PathSwitch<bool> bitonic(cuda::kernel_paths().topk_sort_rows, false);
+      gpu.indexer_topk(dq, dw, dseqs, n_keys, dims, alt);
+    }
+    const IndexTensor a = got.to(Device::Host), b = alt.to(Device::Host);
+    size_t bad = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) bad += a.data()[i] != b.data()[i];
+    env.report.exact("indexer_topk sort_rows vs bitonic", detail, size_t(a.numel()), bad);
+  }
   if (timed) {
     const cuda::Timing t = cuda::time_on_stream(ops_stream(), [&](int) {
       gpu.indexer_topk(dq, dw, dseqs, n_keys, dims, got);
@@ -822,6 +840,11 @@ void test_ops_attention(Env& env) {
                       true);
         check_indexer(env, num, 1, 1, 64, 128, 40000, 512, false, true, false, 64, false, true, 0, false, true, true);
       }
+      // Ties in one short row (top_k < keys <= kTopkMaxK: the block radix sort, stable): key period 97, all scores
+      // 0, all weights negative.
+      check_indexer(env, num, 1, 1, 64, 128, 1500, 512, false, true, false, 64, false, true, 97);
+      check_indexer(env, num, 1, 1, 64, 128, 1500, 512, false, true, false, 64, false, true, 0, true);
+      check_indexer(env, num, 1, 1, 64, 128, 1500, 512, false, true, false, 64, false, true, 0, false, false, true);
       // Flash decode at 1M context (262144 keys, paged), batch 1: tensor cores (checked, FP4 inputs) then the
       // CUDA-core kernel, both timed; batch 64 at 4K both ways.
       check_indexer(env, num, 1, 1, 64, 128, 262144, 512, true, true, false, 64, false, true);

@@ -11,7 +11,10 @@
 #pragma once
 #include <cuda_bf16.h>
 
+#include <climits>
 #include <cstdint>
+
+#include <cub/block/block_radix_sort.cuh>
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/warp.cuh"
@@ -328,11 +331,46 @@ __device__ __forceinline__ uint32_t ordered_rank(bool flag, uint32_t& taken, int
   return rank;
 }
 
+// The top k of a row of n <= kTopkMaxK order keys in shared memory, in row order (index idx_base + i), into
+// cand[0, k) as block_topk leaves them: ascending (~key << 32 | index). A stable radix sort of the keys, descending,
+// with the index as the value (cub::BlockRadixSort: equal keys keep their row order, i.e. ascending index, so the
+// order is the same as sorting the composite keys). bf16_scores: every key's bits 15..0 follow from its sign bit
+// (TopkSegParams::bf16_scores), so bits 31..16 order them: four 4-bit passes instead of eight. The keys are read
+// into registers first; their shared memory then holds the sort's storage. Why: the bitonic sort of the 64-bit
+// composites (sort_candidates) takes ~20 K cycles for a 4K-context row of 1024 keys in its one CTA (H200 run 234,
+// ncu: 16 warps, 1.48 instructions per cycle, ~31 K warp instructions), on the CSA layer's indexer chain. Run 235
+// (kernel-only): Flash B=1 4K 11.2 -> 7.2 us; the op test's indexer_topk at 64 rows of 1024 keys 41.0 -> 34.7 us.
+template <int kThreads>
+__device__ __forceinline__ void sort_row_topk(uint32_t* keys, int idx_base, int n, int k, bool bf16_scores,
+                                              unsigned long long* cand) {
+  constexpr int kItems = kTopkMaxK / kThreads;
+  static_assert(kItems == 4, "one 16-byte shared-memory read of keys per thread");
+  using Sort = cub::BlockRadixSort<uint32_t, kThreads, kItems, int32_t>;
+  static_assert(sizeof(typename Sort::TempStorage) <= kTopkSegment * 4, "the sort's storage fits the key array");
+  const int i0 = static_cast<int>(threadIdx.x) * kItems;
+  const uint4 v = *reinterpret_cast<const uint4*>(keys + i0);
+  uint32_t key[kItems] = {v.x, v.y, v.z, v.w};
+  int32_t val[kItems];
+#pragma unroll
+  for (int j = 0; j < kItems; ++j) {
+    const bool in = i0 + j < n;
+    key[j] = in ? key[j] : 0u;  // after every real key: last in row order, and a stable sort keeps it there
+    val[j] = in ? idx_base + i0 + j : INT_MAX;
+  }
+  __syncthreads();  // every key read before the array becomes the sort's storage
+  Sort(*reinterpret_cast<typename Sort::TempStorage*>(keys)).SortDescending(key, val, bf16_scores ? 16 : 0, 32);
+#pragma unroll
+  for (int j = 0; j < kItems; ++j)
+    if (i0 + j < k) cand[i0 + j] = (static_cast<unsigned long long>(~key[j]) << 32) | static_cast<uint32_t>(val[j]);
+  __syncthreads();
+}
+
 // Block-wide exact top-k: the k largest of keys[0, n) (order keys: larger first, ties to the lower position),
 // k <= min(n, kTopkMaxK) unless n <= k (then all n), sorted into cand[0, k) ascending by (~key << 32 | index),
 // index = idx ? idx[i] : idx_base + i. For equal keys the indices must ascend with the position (true for a
 // row and for concatenated sorted segment candidates). keys / idx: shared or global memory. Returns the count.
-// Rows of at most kTopkMaxK keys are sorted whole (run 81: 11.4 vs 11.9 µs under ncu for 1024 keys); longer
+// Rows of at most kTopkMaxK keys are sorted whole (run 81: 11.4 vs 11.9 µs under ncu for 1024 keys; a row of one
+// segment takes sort_row_topk instead, TopkSegParams::sort_rows); longer
 // ones take a radix select: 4 passes of 8 bits; the histogram is warp-aggregated (__match_any_sync), so a pass
 // costs one shared atomic per distinct digit per warp, not per key (scores share their top bits).
 template <int kThreads>
@@ -483,7 +521,13 @@ __device__ __forceinline__ void topk_segment_cta(const TopkSegParams& p, unsigne
   const float* __restrict__ row = p.scores + int64_t(t) * p.ld + s0;
   for (int i = tid; i < len; i += kTopkThreads) keys[i] = order_key(row[i]);
   __syncthreads();
-  const int k = block_topk<kTopkThreads>(keys, nullptr, s0, len, p.top_k, sc.cand, sc.hist, sc.sh, sc.warp_cnt);
+  int k = 0;
+  if (p.sort_rows && len > p.top_k && len <= kTopkMaxK) {  // block_topk's short-row case, as one radix sort
+    k = p.top_k;
+    sort_row_topk<kTopkThreads>(keys, s0, len, k, p.bf16_scores, sc.cand);
+  } else {
+    k = block_topk<kTopkThreads>(keys, nullptr, s0, len, p.top_k, sc.cand, sc.hist, sc.sh, sc.warp_cnt);
+  }
   if (nseg == 1) {
     write_selection(sc.cand, k, p.top_k, p.out + int64_t(t) * p.top_k);
   } else {

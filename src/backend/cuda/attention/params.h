@@ -116,6 +116,9 @@ struct TopkSegParams {
   // Every score is a bf16 value (the bf16 numerics): an order key's bits 15..0 are then 0 (positive) or all ones
   // (negative), so the fused radix select stops after its second digit (bits 20..10).
   bool bf16_scores = false;
+  // Rows of top_k < keys <= kTopkMaxK in one segment: selected by one block radix sort (sort_row_topk) instead of
+  // block_topk's bitonic sort (KernelPaths::topk_sort_rows); the same selection and order.
+  bool sort_rows = false;
   // Two-level merge (rows of more than kTopkMergeGroup segments): stage 2a merges each group of kTopkMergeGroup
   // segments' candidates into cand2_* [T, cand2_ld] (group g at [g * top_k, ...)), stage 2b merges the groups.
   uint32_t* __restrict__ cand2_key = nullptr;

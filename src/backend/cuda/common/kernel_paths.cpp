@@ -41,6 +41,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "topk_two_level") p.topk_two_level = on;
     else if (name == "topk_radix") p.topk_radix = on;
     else if (name == "topk_radix_fused") p.topk_radix_fused = on;
+    else if (name == "topk_sort_rows") p.topk_sort_rows = on;
     else if (name == "moe_gemv") p.moe_gemv = on;
     else if (name == "moe_wgmma") p.moe_wgmma = on;
     else if (name == "moe_fp8") p.moe_fp8 = on;

@@ -38,6 +38,9 @@ struct KernelPaths {
   bool topk_two_level = true;           // indexer top-k of > 8 segments: merge groups of 8 side by side, then them
   bool topk_radix = true;               // indexer top-k of > 1 segment: multi-CTA radix select over the whole row
   bool topk_radix_fused = true;         // that radix select as one launch when its grid fits on the GPU at once
+  bool topk_sort_rows = true;           // indexer top-k of one-segment rows of <= 2048 keys as one block radix sort
+                                        // (cub::BlockRadixSort; else the bitonic sort of block_topk). H200 run 235,
+                                        // kernel-only, Flash B=1 4K: 11.2 -> 7.2 us; steps level within the spread
   bool route_rank = true;               // MoE router at small T: one CTA per token, rank by counting (else one warp)
   bool indexer_mma = true;              // bf16 numerics: tensor-core indexer scores (else the CUDA-core tiled kernel)
   bool indexer_wgmma = true;            // those scores on Mxfp4 key rows at head_dim 128 by wgmma (else mma.sync)

@@ -375,6 +375,7 @@ void run_indexer(const IndexerRun& r, const cuda::IndexerPlan& plan, int64_t T, 
       tp.top_k = static_cast<int32_t>(top_k);
       tp.n_seg = plan.n_seg;
       tp.bf16_scores = round_bf16;
+      tp.sort_rows = cuda::kernel_paths().topk_sort_rows;
       cuda::launch_topk_segmented(tp, stream);
     } else {
       cuda::TopkParams tp;
