@@ -302,6 +302,8 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     // CTA): the same arithmetic
     bitwise_as("sparse_attention wgmma wg3 vs two warpgroups", dkeys, paths.attn_wg3, int64_t{0});
     bitwise_as("sparse_attention wgmma wg3 everywhere vs default", dkeys, paths.attn_wg3, int64_t{1});
+    // O rescaled on each CTA's first tile too (attn_rescale_first) against the default that skips it: bitwise
+    bitwise("sparse_attention wgmma first-tile rescale vs skip", dkeys, &paths.attn_rescale_first, true);
     // two splits' partials merged by the warp combine kernel with its loads first (B=64) against its loop
     bitwise("sparse_attention wgmma combine preload vs loop", dkeys, &paths.attn_combine_pre, false);
     // the two-warpgroup kernel everywhere (attn_wg3 off) with 16 / 32 / 64 real heads per CTA against the default

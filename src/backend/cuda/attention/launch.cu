@@ -214,6 +214,7 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
       }
       SparseAttnParams q = p;
       q.heads_per_cta = static_cast<int32_t>(hpc);
+      q.rescale_first = kernel_paths().attn_rescale_first;
       const dim3 grid2(wgrid.x, static_cast<unsigned>(p.n_heads / hpc), wgrid.z);
       if (prof) {  // (then the split-K merge below, as for the default instance)
         if (use_wg3)

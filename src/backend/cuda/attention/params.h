@@ -57,6 +57,7 @@ struct SparseAttnParams {
   int32_t n_split = 1;
   int32_t keys_per_split = 0;  // n_split > 1: any length (16-head kernel), a multiple of 32 (wide kernel)
   int32_t heads_per_cta = 64;  // the two-warpgroup wgmma kernel: 16, 32 or 64 heads per CTA (grid.y = n_heads / it)
+  bool rescale_first = false;  // the two-warpgroup wgmma kernel: O rescaled on a CTA's first tile too (no-op x 0)
   float scale = 1.0f;
   bool round_bf16 = false;  // probabilities rounded to bf16 before P·V, output rounded to bf16
   // Fp8Kv key rows (rows.tag_fp8: compressed entries, tagged pointers): the first dim - rope_dim values are e4m3

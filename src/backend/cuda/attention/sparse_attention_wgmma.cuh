@@ -407,12 +407,16 @@ __device__ __forceinline__ void rescale_o(float (&o)[128], const float (&alpha)[
 }
 
 // tile_softmax_p, then O rescaled by the rows' factors.
+// rescale: false on a CTA's first tile (KernelPaths::attn_rescale_first off), where O is still all +0 and its
+// factors are 0 (the running max was -inf), so O x alpha = +0 = O: skipping the 128 multiplies changes no bit. At
+// B=1 (one tile per CTA) that straight-line code was fetched for nothing (H200 run 241: instruction-fetch stalls
+// are 104 of the 152 samples between the softmax and the P·V wait).
 __device__ __forceinline__ void tile_softmax(float (&s)[16], uint32_t (&pa)[2][4], float (&o)[128],
                                              float (&m_run)[2], float (&l_run)[2], int t0, int ke, int qd,
-                                             float sl2) {
+                                             float sl2, bool rescale = true) {
   float alpha[2];
   tile_softmax_p(s, pa, m_run, l_run, alpha, t0, ke, qd, sl2);
-  rescale_o(o, alpha);
+  if (rescale) rescale_o(o, alpha);
 }
 
 // Rows 16 ww + g + 8r, columns 256 wg + 8j + 2 qd (+1) of O: the output (one split) or the split's partial O and
@@ -690,7 +694,7 @@ __global__ void __launch_bounds__(kAttnWgThreads, 1)
     fence_regs(pa[1]);
     mark(4);
 
-    tile_softmax(s, pa, o, m_run, l_run, kb + i * kT, ke, qd, sl2);
+    tile_softmax(s, pa, o, m_run, l_run, kb + i * kT, ke, qd, sl2, i > 0 || p.rescale_first);
     if (warp == 0) {  // pointers of tile i + kStages (first read by issue_raw in iteration i + 1)
       put_ptrs(i + kStages, next_ptr);
       next_ptr = tile_ptr(i + kStages + 1);

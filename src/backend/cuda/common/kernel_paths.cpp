@@ -33,6 +33,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "attn_bulk") p.attn_bulk = on;
     else if (name == "attn_combine_pre") p.attn_combine_pre = on;
     else if (name == "attn_wg3") p.attn_wg3 = std::atoll(value.c_str());
+    else if (name == "attn_rescale_first") p.attn_rescale_first = on;
     else if (name == "attn_wg_heads") p.attn_wg_heads = std::atoll(value.c_str());
     else if (name == "indexer_fast") p.indexer_fast = on;
     else if (name == "indexer_mma") p.indexer_mma = on;

@@ -31,6 +31,8 @@ struct KernelPaths {
                                         // fewest whose grid fits on the GPU at once): fewer heads per CTA load
                                         // less of q and store smaller split partials (H200 run 224, B=1, ncu:
                                         // kernel 13.32 us at 64, 10.12-10.22 at 16)
+  bool attn_rescale_first = false;      // two-warpgroup wgmma attention: O rescaled on a CTA's first tile too (a
+                                        // multiply of +0 by 0; off skips it, bitwise the same)
   int64_t attn_wg3 = 2;                 // >= 1: the wgmma attention as three warpgroups by role
                                         // (sparse_attention_wg3.cuh) where a CTA gets >= that many key tiles
                                         // (every CTA without split-K); 0: the two-warpgroup kernel only
