@@ -306,6 +306,9 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     bitwise("sparse_attention wgmma first-tile rescale vs skip", dkeys, &paths.attn_rescale_first, true);
     // two splits' partials merged by the warp combine kernel with its loads first (B=64) against its loop
     bitwise("sparse_attention wgmma combine preload vs loop", dkeys, &paths.attn_combine_pre, false);
+    // split-K partials merged by the warp-per-row kernel at any row count (attn_combine_warp_rows = 1) against the
+    // default (the CTA-per-row kernel below 512 rows): the same arithmetic in the same order
+    bitwise_as("sparse_attention wgmma warp merge vs default", dkeys, paths.attn_combine_warp_rows, int64_t{1});
     // the two-warpgroup kernel everywhere (attn_wg3 off) with 16 / 32 / 64 real heads per CTA against the default
     // (rows are independent in every product; the default is wg3 or the two-warpgroup kernel with its own head
     // count, so at least two of the three rows run another configuration); up to 256 queries: the 2048-query

@@ -252,10 +252,11 @@ void launch_sparse_attention(const SparseAttnParams& p, const SparseAttnPlan& pl
     DSV4_CUDA_CHECK_LAUNCH();
   }
   // Split-K merge: one warp per (query, head) row when there are many rows (run 131: 64 queries x 64 heads x 2
-  // splits 9.9 us against the CTA-per-row kernel's 23.6), else the CTA per (head, query, 128 columns), which
-  // spreads one query's 64 rows over more SMs (1 query x 20 splits: 5.6 us against the warp kernel's 15.3).
+  // splits 9.9 us against the CTA-per-row kernel's 23.6; run 248: 8 queries, 5 / 10 splits, 6.55 / 9.35 against
+  // 9.35 / 9.60), else the CTA per (head, query, 128 columns), which spreads one query's 64 rows over more SMs
+  // (1 query x 20 splits: 5.6 us against the warp kernel's 15.3). The row limit is attn_combine_warp_rows.
   const int64_t rows = int64_t(p.n_q) * p.n_heads;
-  if (p.n_split > 1 && p.n_split <= 32 && p.dim % 128 == 0 && rows >= 1024) {
+  if (p.n_split > 1 && p.n_split <= 32 && p.dim % 128 == 0 && rows >= kernel_paths().attn_combine_warp_rows) {
     constexpr int kWarps = 8;
     const unsigned ctas = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
     if (p.n_split == 2 && p.dim <= 512 && kernel_paths().attn_combine_pre)

@@ -84,6 +84,7 @@ struct SparseAttnOptions {
   int max_cluster = 0;       // largest cluster the device runs of the dim-512 16-head kernel (0: combine kernel)
   int max_cluster_wide = 0;  // the same for the wide kernel
   int cluster_split = -1;    // >= 2: key splits per cluster forced (sweeps), clamped to the kernel's limit
+  int wide_split = 0;        // >= 1: key splits of the wgmma wide path forced (sweeps; 0: the wave cost model)
 };
 
 // n_q queries, longest key list max_keys; tensor_cores: bf16 numerics (q and keys bf16 values) and 16-byte

@@ -836,13 +836,12 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 
-// The combine kernel's merge for n_split <= 32, dim % 128 == 0 and at least 1024 rows (launch_sparse_attention),
-// one warp per (query, head) row: lane j holds
-// split j's running max and sum, the weights expf(m_j - b) and the denominator's fmaf chain in split order reach every
-// lane by shuffles, and each lane merges dim / 32 columns (float4 loads of all splits in flight). Why: the combine
-// kernel's CTA per (head, query, 128 columns) spends its time in block reductions and barriers (ncu, run 130: 23.6 us
-// for 64 queries x 64 heads x 2 splits, 25 MB). Same arithmetic in the same order as the combine kernel (and
-// cluster_merge): bitwise equal.
+// The combine kernel's merge for n_split <= 32, dim % 128 == 0 and at least attn_combine_warp_rows rows (512;
+// launch_sparse_attention), one warp per (query, head) row: lane j holds split j's running max and sum, the weights
+// expf(m_j - b) and the denominator's fmaf chain in split order reach every lane by shuffles, and each lane merges
+// dim / 32 columns (float4 loads of all splits in flight). Why: the combine kernel's CTA per (head, query, 128 columns)
+// spends its time in block reductions and barriers (ncu, run 130: 23.6 us for 64 queries x 64 heads x 2 splits, 25 MB).
+// Same arithmetic in the same order as the combine kernel (and cluster_merge): bitwise equal.
 // kNs > 0 (switch attn_combine_pre): exactly kNs splits and dim <= 512, every partial this lane merges (kNs x 4
 // float4) loaded at the start beside its split's m and l, so a warp waits for one round of loads instead of the
 // weights' and then one per 128 columns (B=64, 2 splits, run 175: 8.9 us for 4096 rows). Same arithmetic and order.

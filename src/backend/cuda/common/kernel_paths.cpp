@@ -30,6 +30,8 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "attn_inline_rows") p.attn_inline_rows = on;
     else if (name == "attn_cluster") p.attn_cluster = on;
     else if (name == "attn_cluster_split") p.attn_cluster_split = std::atoll(value.c_str());
+    else if (name == "attn_wide_split") p.attn_wide_split = std::atoll(value.c_str());
+    else if (name == "attn_combine_warp_rows") p.attn_combine_warp_rows = std::atoll(value.c_str());
     else if (name == "attn_bulk") p.attn_bulk = on;
     else if (name == "attn_combine_pre") p.attn_combine_pre = on;
     else if (name == "attn_wg3") p.attn_wg3 = std::atoll(value.c_str());

@@ -24,6 +24,12 @@ struct KernelPaths {
   bool attn_cluster = true;             // sparse attention split-K as one thread-block cluster per (query, head
                                         // group), partials merged in DSMEM (else the combine kernel)
   int64_t attn_cluster_split = -1;      // >= 2 forces that many key splits per cluster (sweeps; at most 16)
+  int64_t attn_wide_split = 0;          // >= 1 forces that many key splits of the wgmma 64-head attention (sweeps;
+                                        // rounded to the splits its tiles fill); 0: the wave cost model
+  int64_t attn_combine_warp_rows = 512;  // split-K merge by the warp-per-row kernel from this many (query, head)
+                                         // rows (<= 32 splits), else the CTA per (head, query, 128 columns);
+                                         // H200 run 248, B=8 (512 rows), ncu: HCA 5 splits 6.55 against 9.35 us,
+                                         // CSA 10 splits 9.35 against 9.60 (1024 before)
   bool attn_bulk = true;                // wgmma attention: Fp8Kv rows by cp.async.bulk (else 16-byte cp.asyncs)
   bool attn_combine_pre = true;         // split-K merge of 2 splits, dim <= 512: the warp-per-row kernel with all
                                         // its partials loaded first (else its loop over 128-column chunks)

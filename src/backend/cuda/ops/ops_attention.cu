@@ -203,7 +203,8 @@ void CudaOps::sparse_attention(const AttentionKeys& keys, int64_t n_heads, int64
       .wgmma_min_queries = paths.attn_wgmma_min_q,
       .max_cluster = paths.attn_cluster ? cuda::sparse_attention_max_cluster(false) : 0,
       .max_cluster_wide = paths.attn_cluster ? cuda::sparse_attention_max_cluster(true) : 0,
-      .cluster_split = static_cast<int>(paths.attn_cluster_split)};
+      .cluster_split = static_cast<int>(paths.attn_cluster_split),
+      .wide_split = static_cast<int>(paths.attn_wide_split)};
   const cuda::SparseAttnPlan plan = cuda::plan_sparse_attention(nq, n_heads, dim, st.max_keys,
                                                                 bf16_acts() && st.aligned, ctx_.sm_count(), opt);
   check(plan.unsupported.empty(), plan.unsupported);
