@@ -274,6 +274,19 @@ void check_sparse_attention(Env& env, const Numerics& num, int64_t n_q, int64_t 
     const std::vector<float> got = download(out);
     env.report.check("sparse_attention", detail, compare(got.data(), ref.data(), got.size()),
                      bf ? kTolAttentionBf16 : 1e-5);
+    if (lay.fp8_rows && bf && paths.attn_wgmma && d == 512 && H % 64 == 0) {
+      // the wgmma kernels with three key splits forced (attn_wide_split, the sweep switch) against the reference:
+      // another split count sums in another order, so the recipe's tolerance, not bitwise
+      Tensor alt(Device::Cuda, {n_q, H, d});
+      alt.resize({n_q, H, d}, NAN);
+      {
+        const PathSwitch<int64_t> three(paths.attn_wide_split, 3);
+        gpu.sparse_attention(dkeys, H, d, sink, scale, alt);
+      }
+      const std::vector<float> got3 = download(alt);
+      env.report.check("sparse_attention wgmma 3 splits forced", detail,
+                       compare(got3.data(), ref.data(), got3.size()), kTolAttentionBf16);
+    }
   }
   // The call again over `keys` with kernel path `path` (if any) set to `value`: bitwise equal to `out`.
   auto bitwise_as = [&](const char* name, const backend::AttentionKeys& keys, auto& flag, auto value) {

@@ -96,8 +96,7 @@ SparseAttnPlan plan_sparse_attention(int64_t n_q, int64_t n_heads, int64_t dim, 
       if (best_cost < 0 || cost < best_cost) best_cost = cost, best_s = s;
     }
     if (p.wgmma && opt.wide_split >= 1) {  // forced (sweeps): the splits its tiles fill
-      const int64_t per_forced = (tiles + std::min<int64_t>(opt.wide_split, tiles) - 1) /
-                                 std::min<int64_t>(opt.wide_split, tiles);
+      const int64_t want = std::min<int64_t>(opt.wide_split, tiles), per_forced = (tiles + want - 1) / want;
       best_s = (tiles + per_forced - 1) / per_forced;
     }
     const int64_t per = (tiles + best_s - 1) / best_s;
