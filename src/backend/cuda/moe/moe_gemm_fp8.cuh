@@ -25,6 +25,10 @@
 //    steps come in fours, else 4 bytes per step). After a barrier of the 256, thread t converts half t >> 7 of
 //    weight row t & 127 of step g into a two-slot e4m3 buffer (byte-permute table per 32-block, moe_f8_cvt8),
 //    writes the row's promotion factor 2^(smax - 133), fences the async proxy and arrives on full[g % S].
+//    With p.a_tma (KernelPaths::moe_fp8_tma; A in row order, gate/up rows gathered by moe_gather_fp8_kernel first)
+//    the activation rows come by TMA instead: thread 0 adds their bytes to full[g % S]'s transaction count and
+//    copies the tile's rows in 16-row boxes (the tensor map's 128-byte swizzle gives the same layout), so the
+//    producers issue only the weight and scale copies (the copies' issue was ~750 of ~2000 cycles per step).
 //  * consumers (warpgroups 2, 3): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
 //    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
 //    warp); after an item's last step its epilogue (moe_store's arithmetic, the tokens' routing weights / output
@@ -124,6 +128,20 @@ __device__ __forceinline__ void moe_f8_lut(int t, uint32_t& lut_lo, uint32_t& lu
 __device__ __forceinline__ void moe_f8_cp_async4(void* smem, const void* gmem) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(moe_wg_smem_u32(smem)), "l"(gmem) : "memory");
 }
+
+// TMA activation rows (p.a_tma): the full barrier of a stage expects the bytes of its boxes, then one thread
+// copies rows [y, y + 16) x K bytes [x, x + 128) of the tensor map into dst (1024-aligned: the 128-byte swizzle
+// puts chunk c of row r at c ^ (r & 7), the layout the cp.async path writes). Rows past the tensor are zeros.
+__device__ __forceinline__ void moe_f8_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void moe_f8_tma_rows(uint32_t dst, const void* tmap, int x, int y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
+          "r"(dst), "l"(reinterpret_cast<uint64_t>(tmap)), "r"(x), "r"(y), "r"(bar)
+      : "memory");
+}
+inline constexpr int kMoeF8TmaRows = 16;  // rows per TMA box
 
 // d[64 x kN] = (accumulate ? d : 0) + A[64 x 32] · B[kN x 32]ᵀ, e4m3 in, f32 accumulate (wgmma m64nNk32, both
 // operands K-major through shared-memory descriptors). Thread (warp w of the warpgroup, lane l) holds
@@ -265,10 +283,12 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
   const uint8_t* a_src[4];
   const uint8_t* wsc_src = nullptr;
   const float* sa_src = nullptr;
-  int rows = 0, cur = -1;
+  const bool tma = p.a_tma != 0;  // activation rows by TMA (thread 0), else by every thread's cp.asyncs
+  int rows = 0, row0 = 0, cur = -1;
   auto setup = [&](int li) {  // source pointers of the CTA's li-th item
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     rows = it.rows;
+    row0 = it.row0;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       int n;
@@ -295,9 +315,19 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
       setup(li);
       cur = li;
     }
+    if (tma) {
+      if (t == 0) {  // the tile's rows in 16-row boxes (the consumers read ceil(rows / 16) * 16 columns)
+        const int nb = (rows + kMoeF8TmaRows - 1) / kMoeF8TmaRows;
+        const uint32_t bar = full0 + 8 * s, dst = moe_wg_smem_u32(smem + Sm::kAct + s * Sm::kActStage);
+        moe_f8_expect_tx(bar, static_cast<uint32_t>(nb * kMoeF8TmaRows * 128));
+        for (int j = 0; j < nb; ++j)
+          moe_f8_tma_rows(dst + j * kMoeF8TmaRows * 128, p.a_tmap, kt * kMoeF8BK, row0 + kMoeF8TmaRows * j, bar);
+      }
+    } else {
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-      if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
+      for (int i = 0; i < 4; ++i)
+        if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
+    }
 #pragma unroll
     for (int j = 0; j < 2; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 64 * j * 64, raw_src[j] + kt * 64);
     if (t < 128) {
