@@ -228,22 +228,6 @@ void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool n
                    wg.size() == wc.size());
 }
 
-// The call `run(y)` again with the FP8 expert kernel's activation rows by cp.async instead of TMA
-// (KernelPaths::moe_fp8_tma): the same bytes in the same shared-memory layout, so bitwise equal to `out`.
-template <typename Run>
-void check_fp8_tma_bitwise(Env& env, const char* name, const std::string& detail, const Tensor& out, Run run) {
-  if (!cuda::kernel_paths().moe_fp8_tma) return;
-  Tensor alt = poisoned(out.shape());
-  {
-    const PathSwitch no_tma(cuda::kernel_paths().moe_fp8_tma, false);
-    run(alt);
-  }
-  const std::vector<float> got = out.to(Device::Host).vec(), want = alt.to(Device::Host).vec();
-  size_t bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) bad += std::memcmp(&got[i], &want[i], 4) != 0;
-  env.report.exact(name, detail, got.size(), bad);
-}
-
 // edge_scales (MXFP4): every e8m0 byte of every 7th row of w1 and w2 set to 0 (2^-127) and of every 11th row to 200
 // (2^73): scales outside the gemv's one-multiply range and a wide dynamic range. Whole rows: with single 32-wide
 // blocks at 2^73 among blocks at 2^0 (runs 107, 130), one FP8 rounding flip of h (from the f32 summation order of g
@@ -287,9 +271,6 @@ void test_expert_ffn(Env& env, const Numerics& num, Fmt f, int64_t D, int64_t I,
                        cuda::kernel_paths().moe_wgmma && n > 64 && !edge_scales;
   const double tol = lt || fp8_moe ? (n < 64 ? kTolFp8ChainFewRows : kTolFp8Chain) : tol_for(num);
   env.report.check("expert_ffn", detail, compare_tensors(y, ref), tol);
-  if (fp8_moe)
-    check_fp8_tma_bitwise(env, "expert_ffn fp8 tma vs cp.async", detail, y,
-                          [&](Tensor& out) { gpu.expert_ffn(xd, e, wp, 10.0f, out); });
   if (!timing || !env.perf) return;
   const cuda::Timing t = cuda::time_on_stream(cuda::CudaContext::get().stream(),
                                               [&](int) { gpu.expert_ffn(xd, e, wp, 10.0f, y); });
@@ -304,9 +285,9 @@ struct MoeCase {
   int hash;  // 0: bias routing, 32/64: tid2eid dtype
 };
 
-// tol > 0 replaces tol_for(num). tma_rows: also the FP8 kernel's TMA path against its cp.async path, bitwise.
+// tol > 0 replaces tol_for(num).
 void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing,
-                      double tol = 0.0, bool tma_rows = false) {
+                      double tol = 0.0) {
   const bool hash = c.hash != 0;
   const std::string detail = fmt("%s %s %s D=%lld I=%lld E=%lld k=%lld T=%lld%s", c.name, num_name(num), fmt_name(c.f),
                                  static_cast<long long>(c.D), static_cast<long long>(c.I), static_cast<long long>(c.E),
@@ -330,10 +311,6 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
   const Tensor xd = x.to(Device::Cuda), zd = z.to(Device::Cuda);
   Tensor out = poisoned({c.T, c.D});
   gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
-  if (tma_rows)
-    check_fp8_tma_bitwise(env, "moe_experts fp8 tma vs cp.async", detail, out, [&](Tensor& y) {
-      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, y);
-    });
   if (check_cpu) {
     CpuOps cpu(num);
     Tensor ref;
@@ -492,22 +469,16 @@ void test_ops_moe(Env& env) {
     } else {  // MXFP4 expert_ffn (one expert, no gather, routing weights; a 44-row tile), 2-step K (D=512),
               // tiles of 1-3 rows (T=9; K=128 for the down GEMM)
       test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 1024, 512, 300, true, false, tag.c_str());
-      test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol, true);
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol);
       const PathSwitch no_gemv(cuda::kernel_paths().moe_gemv, false);  // T = 9 on the prefill kernel
-      test_moe_experts(env, Numerics{}, {tile.c_str(), 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false, tol, true);
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false, tol);
     }
-    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol, fp8);
-    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol,
-                     fp8);
+    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol);
+    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol);
     test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, !env.quick, true,
-                     tol, fp8);
-    if (fp8) {
+                     tol);
+    if (fp8)
       test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 8192, Fmt::Mxfp4, 0}, false, true);
-      const PathSwitch no_tma(cuda::kernel_paths().moe_fp8_tma, false);  // the cp.async path's time beside it
-      const std::string cpa = flash + "-cp.async";
-      test_moe_experts(env, Numerics{}, {cpa.c_str(), 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, false, true);
-      test_moe_experts(env, Numerics{}, {cpa.c_str(), 4096, 2048, 256, 6, 8192, Fmt::Mxfp4, 0}, false, true);
-    }
   }
 }
 

@@ -60,8 +60,6 @@ struct KernelPaths {
                                         // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)
   bool moe_fp8 = true;                  // prefill MoE GEMM of MXFP4 experts on FP8 wgmma (moe_gemm_fp8.cuh) when
                                         // the expert set's scales allow it exactly (else the bf16 wgmma kernel)
-  bool moe_fp8_tma = false;             // that kernel's activation rows by TMA (2D boxes, 128-byte swizzle; the
-                                        // gate/up rows gathered into expert order first), else 16-byte cp.asyncs
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
   int64_t linear_gemv_max_m = -1;       // >= 0 overrides the rows up to which linear, gemv_pair and grouped_linear

@@ -28,7 +28,5 @@ std::string moe_fp8_shape_unsupported(MoeWeightFormat format, MoeScaleDtype scal
 // capacity given to moe_align for moe_gemm_bm(path).
 void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream);
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream);
-// The FP8 expert GEMM's A rows and scales in sorted order (MoeGatherFp8Params), before its TMA path.
-void launch_moe_gather_fp8(const MoeGatherFp8Params& p, cudaStream_t stream);
 
 }  // namespace dsv4::cuda

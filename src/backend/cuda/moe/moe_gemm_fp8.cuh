@@ -25,10 +25,6 @@
 //    steps come in fours, else 4 bytes per step). After a barrier of the 256, thread t converts half t >> 7 of
 //    weight row t & 127 of step g into a two-slot e4m3 buffer (byte-permute table per 32-block, moe_f8_cvt8),
 //    writes the row's promotion factor 2^(smax - 133), fences the async proxy and arrives on full[g % S].
-//    With p.a_tma (KernelPaths::moe_fp8_tma; A in row order, gate/up rows gathered by moe_gather_fp8_kernel first)
-//    the activation rows come by TMA instead: thread 0 adds their bytes to full[g % S]'s transaction count and
-//    copies the tile's rows in 16-row boxes (the tensor map's 128-byte swizzle gives the same layout), so the
-//    producers issue only the weight and scale copies (the copies' issue was ~750 of ~2000 cycles per step).
 //  * consumers (warpgroups 2, 3): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
 //    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
 //    warp); after an item's last step its epilogue (moe_store's arithmetic, the tokens' routing weights / output
@@ -46,6 +42,11 @@
 // same for half rows as for whole ones) bound the step at ~2000 cycles against ~400 of wgmma; two producer
 // warpgroups on alternate steps measured no faster (run 112), which points at a shared resource (shared-memory
 // traffic ~84 KB per step) rather than one warpgroup's latency.
+// Run 253 (ncu source counters): 7.5 cycles per issued instruction per warp, ~350 instructions per producer warp
+// per step (151 converting), so the producer warps' instruction count sets the step; the step's indices are
+// counters since run 254 (a runtime division per step was ~40 of them): T=4096 gate/up 2.21 ms, down 1.04 ms,
+// the op test's call 3.54 ms (350 TFLOP/s). The activation rows by TMA (gathered into expert order first) were
+// bitwise equal and no faster (runs 251-254, docs/perf.md "Runs 251-255").
 #pragma once
 #include <cuda_bf16.h>
 
@@ -129,20 +130,6 @@ __device__ __forceinline__ void moe_f8_cp_async4(void* smem, const void* gmem) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(moe_wg_smem_u32(smem)), "l"(gmem) : "memory");
 }
 
-// TMA activation rows (p.a_tma): the full barrier of a stage expects the bytes of its boxes, then one thread
-// copies rows [y, y + 16) x K bytes [x, x + 128) of the tensor map into dst (1024-aligned: the 128-byte swizzle
-// puts chunk c of row r at c ^ (r & 7), the layout the cp.async path writes). Rows past the tensor are zeros.
-__device__ __forceinline__ void moe_f8_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void moe_f8_tma_rows(uint32_t dst, const void* tmap, int x, int y, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
-          "r"(dst), "l"(reinterpret_cast<uint64_t>(tmap)), "r"(x), "r"(y), "r"(bar)
-      : "memory");
-}
-inline constexpr int kMoeF8TmaRows = 16;  // rows per TMA box
-
 // d[64 x kN] = (accumulate ? d : 0) + A[64 x 32] · B[kN x 32]ᵀ, e4m3 in, f32 accumulate (wgmma m64nNk32, both
 // operands K-major through shared-memory descriptors). Thread (warp w of the warpgroup, lane l) holds
 // d[4j + v] = element (row 16w + l/4 + 8·(v >> 1), column 8j + 2·(l % 4) + (v & 1)).
@@ -223,12 +210,12 @@ __device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int e
 // Barrier of the 256 producer threads alone (named barrier 1); also orders their shared-memory accesses.
 __device__ __forceinline__ void moe_f8_producer_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
-// Converts half h = t >> 7 (K blocks 2h, 2h + 1) of weight row r = t & 127 of global step g (stage g % S) into
+// Converts half h = t >> 7 (K blocks 2h, 2h + 1) of weight row r = t & 127 of global step g (stage s = g % S) into
 // converted slot g & 1; h = 0 writes the row's promotion factor. e8m0 bytes from the 4-step copy (wsc4) or the
 // per-step one.
-__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int t, bool wsc4) {
+__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int t, bool wsc4) {
   using Sm = MoeF8Smem;
-  const int s = g % kMoeF8Stages, r = t & 127, h = t >> 7;
+  const int r = t & 127, h = t >> 7;
   const uint32_t* const w4 = reinterpret_cast<const uint32_t*>(smem + Sm::kWsc4);
   const uint32_t sc4 = wsc4 ? w4[(((g >> 2) & 1) * kMoeF8Rows + r) * 4 + (g & 3)]
                             : reinterpret_cast<const uint32_t*>(smem + Sm::kWsc)[s * kMoeF8Rows + r];
@@ -283,12 +270,10 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
   const uint8_t* a_src[4];
   const uint8_t* wsc_src = nullptr;
   const float* sa_src = nullptr;
-  const bool tma = p.a_tma != 0;  // activation rows by TMA (thread 0), else by every thread's cp.asyncs
-  int rows = 0, row0 = 0, cur = -1;
+  int rows = 0, cur = -1;
   auto setup = [&](int li) {  // source pointers of the CTA's li-th item
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     rows = it.rows;
-    row0 = it.row0;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       int n;
@@ -309,25 +294,20 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
       sa_src = t - 128 < it.rows ? p.a_scale + src_row(t - 128) : nullptr;
     }
   };
-  auto issue = [&](int g) {
-    const int li = g / KT, kt = g - li * KT, s = g % S;
+  // issue() copies the next step (consecutive steps from 0): its item li, K step kt and stage s kept as
+  // counters (a division by the runtime KT per step was ~40 of the producer warp's ~350 instructions per step).
+  int next_g = 0, next_li = 0, next_kt = 0, next_s = 0;
+  auto issue = [&]() {
+    const int g = next_g++, li = next_li, kt = next_kt, s = next_s;
+    if (++next_kt == KT) next_kt = 0, ++next_li;
+    if (++next_s == S) next_s = 0;
     if (li != cur) {
       setup(li);
       cur = li;
     }
-    if (tma) {
-      if (t == 0) {  // the tile's rows in 16-row boxes (the consumers read ceil(rows / 16) * 16 columns)
-        const int nb = (rows + kMoeF8TmaRows - 1) / kMoeF8TmaRows;
-        const uint32_t bar = full0 + 8 * s, dst = moe_wg_smem_u32(smem + Sm::kAct + s * Sm::kActStage);
-        moe_f8_expect_tx(bar, static_cast<uint32_t>(nb * kMoeF8TmaRows * 128));
-        for (int j = 0; j < nb; ++j)
-          moe_f8_tma_rows(dst + j * kMoeF8TmaRows * 128, p.a_tmap, kt * kMoeF8BK, row0 + kMoeF8TmaRows * j, bar);
-      }
-    } else {
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
-        if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
-    }
+    for (int i = 0; i < 4; ++i)
+      if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
 #pragma unroll
     for (int j = 0; j < 2; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 64 * j * 64, raw_src[j] + kt * 64);
     if (t < 128) {
@@ -353,23 +333,25 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     }
   };
   for (int g = 0; g < D; ++g) {
-    if (g < total) issue(g);
+    if (g < total) issue();
     moe_cp_async_commit();
   }
   if constexpr (kProf) c0 = clock64();
+  int sg = 0, pg = 0;  // g % S and (g / S) & 1, as counters
   for (int g = 0; g < total; ++g) {
-    if (g >= 2) moe_wg_bar_wait(empty0 + 8 * ((g - 2) % S), ((g - 2) / S) & 1);
+    if (g >= 2) moe_wg_bar_wait(empty0 + 8 * (sg >= 2 ? sg - 2 : sg + S - 2), sg >= 2 ? pg : pg ^ 1);
     tick(0);
-    if (g + D < total) issue(g + D);
+    if (g + D < total) issue();
     moe_cp_async_commit();
     tick(1);
     moe_cp_async_wait<D>();  // step g's copies of this thread have landed
     moe_f8_producer_sync();  // every producer thread's
     tick(2);
-    moe_f8_convert(smem, g, t, wsc4);
+    moe_f8_convert(smem, g, sg, t, wsc4);
     moe_wg_fence_async_smem();  // this thread's converted half row and its completed activation copies
-    moe_wg_bar_arrive(full0 + 8 * (g % S));
+    moe_wg_bar_arrive(full0 + 8 * sg);
     tick(3);
+    if (++sg == S) sg = 0, pg ^= 1;
   }
   if constexpr (kProf)
     if (t == 0) {
@@ -405,9 +387,10 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   float acc[kR], part[kR];
 #pragma unroll
   for (int i = 0; i < kR; ++i) acc[i] = 0.0f;
+  int s = g0 % S, ph = (g0 / S) & 1;  // stage and phase of step g0 + kt, as counters
   for (int kt = 0; kt < KT; ++kt) {
-    const int g = g0 + kt, s = g % S;
-    moe_wg_bar_wait(full0 + 8 * s, (g / S) & 1);
+    const int g = g0 + kt;
+    moe_wg_bar_wait(full0 + 8 * s, ph);
     tick(0);
     moe_wg_fence();
 #pragma unroll
@@ -430,6 +413,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
     __syncwarp();
     if (lane == 0) moe_wg_bar_arrive(empty0 + 8 * s);
     tick(2);
+    if (++s == S) s = 0, ph ^= 1;
   }
   // Epilogue, moe_store's arithmetic: the tokens' routing weights (gate_up) / output rows (down) are loaded
   // first, all at once (a load per stored element, each behind the previous store, cost ~27 K cycles per item).

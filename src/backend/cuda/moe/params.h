@@ -106,26 +106,6 @@ struct MoeGemmParams {
   int32_t single_rows = 0;              // rows of the one tile when tiles == nullptr (gemv paths)
   MoeWeightFormat format = MoeWeightFormat::F32;
   MoeScaleDtype scale_dtype = MoeScaleDtype::E8m0;
-  // FP8 path, a_tma set (launch_moe_gemm_fp8, KernelPaths::moe_fp8_tma): a_q's rows come by TMA through this
-  // CUtensorMap (opaque here: 2D [a_rows, K] e4m3, boxes of 16 rows x 128 bytes, 128-byte swizzle); needs
-  // gather == 0 (the caller gathers the rows first: moe_gather_fp8_kernel).
-  int32_t a_tma = 0;
-  alignas(64) unsigned char a_tmap[128] = {};
-};
-
-// Rows of e4m3 activation codes and their act_quant scales in sorted (expert) order, for the FP8 expert GEMM's
-// TMA path: out_q[i] = a_q[perm[i] / top_k] (K bytes), out_scale[b * n_rows + i] = a_scale[b * a_rows +
-// perm[i] / top_k] for each 128-wide K block b. One CTA per sorted row.
-struct MoeGatherFp8Params {
-  const uint8_t* __restrict__ a_q = nullptr;      // e4m3 [a_rows, K]
-  const float* __restrict__ a_scale = nullptr;    // f32 [K/128, a_rows]
-  const int32_t* __restrict__ perm = nullptr;     // i32 [n_rows]
-  uint8_t* __restrict__ out_q = nullptr;          // e4m3 [n_rows, K], 16-byte aligned
-  float* __restrict__ out_scale = nullptr;        // f32 [K/128, n_rows]
-  int32_t a_rows = 0;
-  int32_t n_rows = 0;
-  int32_t K = 0;                                  // multiple of 128
-  int32_t top_k = 1;
 };
 
 // Combine: out[t] = Σ over the k slots of token t in ascending (expert id, k) order of y[t·top_k + k], an f32

@@ -231,29 +231,6 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   g.limit = limit;
   g.format = lp.layout.format;
   g.scale_dtype = lp.layout.scale_dtype;
-  // The FP8 kernel's TMA path reads whole row blocks: the gathered A rows (gate/up) are copied into sorted order
-  // first, with their act_quant scales, and read without the permutation.
-  Scratch sorted;
-  if (g.a_q && gather && cuda::kernel_paths().moe_fp8_tma) {
-    const int64_t n_rows = in.q_rows * top_k, K = lp.layout.K;
-    check(n_rows <= INT32_MAX, "moe: sorted rows beyond int32");
-    sorted = Scratch(static_cast<size_t>(n_rows * K + K / 128 * n_rows * 4));
-    cuda::MoeGatherFp8Params gp;
-    gp.a_q = in.q;
-    gp.a_scale = in.q_scale;
-    gp.perm = perm;
-    gp.out_q = sorted.as<uint8_t>();
-    gp.out_scale = reinterpret_cast<float*>(sorted.as<uint8_t>() + n_rows * K);
-    gp.a_rows = static_cast<int32_t>(in.q_rows);
-    gp.n_rows = static_cast<int32_t>(n_rows);
-    gp.K = static_cast<int32_t>(K);
-    gp.top_k = static_cast<int32_t>(top_k);
-    cuda::launch_moe_gather_fp8(gp, stream);
-    g.a_q = gp.out_q;
-    g.a_scale = gp.out_scale;
-    g.a_rows = gp.n_rows;
-    g.gather = 0;
-  }
   cuda::launch_moe_gemm(g, lp.path, tiles.max_tiles, stream);
 }
 
