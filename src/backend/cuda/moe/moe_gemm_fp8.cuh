@@ -46,7 +46,7 @@
 // per step (151 converting), so the producer warps' instruction count sets the step; the step's indices are
 // counters since run 254 (a runtime division per step was ~40 of them): T=4096 gate/up 2.21 ms, down 1.04 ms,
 // the op test's call 3.54 ms (350 TFLOP/s). The activation rows by TMA (gathered into expert order first) were
-// bitwise equal and no faster (runs 251-254, docs/perf.md "Runs 251-255").
+// bitwise equal and no faster (runs 251-254, docs/perf.md "Runs 251-254").
 #pragma once
 #include <cuda_bf16.h>
 
