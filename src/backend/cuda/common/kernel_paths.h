@@ -60,6 +60,10 @@ struct KernelPaths {
                                         // 3 swap AB, weights as register A (moe_gemm_wgmma_rs.cuh)
   bool moe_fp8 = true;                  // prefill MoE GEMM of MXFP4 experts on FP8 wgmma (moe_gemm_fp8.cuh) when
                                         // the expert set's scales allow it exactly (else the bf16 wgmma kernel)
+  int64_t moe_fp8_ahead = 2;            // its pipeline: K steps the copies run ahead (2-4) and converted-weight
+  int64_t moe_fp8_slots = 4;            // slots (2 or 4); producers convert min(6 - ahead, slots) steps ahead
+  bool moe_fp8_tensor_ref = true;       // its codes relative to one e8m0 reference per expert weight where every
+                                        // scale lies within 12 of it (else one per row and 128-K block)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
   int64_t linear_gemv_max_m = -1;       // >= 0 overrides the rows up to which linear, gemv_pair and grouped_linear

@@ -1,13 +1,19 @@
 // Routed-expert GEMM on FP8 tensor cores (prefill, MXFP4 experts, Bf16 numerics): moe_gemm_fp8_kernel<kGateUp>.
 // Spec §2.7 multiplies FP8 activation codes by FP4 weight codes converted exactly to e4m3 and scales each K block
 // of 32. Here the codes of one weight row and 128-wide K block are converted to e4m3 *with* their block's scale
-// relative to the largest of the four: code · 2^(s32 - smax + 6), exact while every s32 >= smax - 12 (e4m3 keeps
-// 1.5·2^-8 .. 6·2^6 exactly), so a K step of 128 is four wgmma m64nNk32 e4m3 on raw codes, and the f32 partial
-// of the step is promoted with one factor per (weight row, token): acc += part · 2^(smax - 133) · sa (sa the
-// activation's act_quant scale of the block). Every product is exact, as in moe_gemm_wgmma.cuh's bf16 kernel;
-// the results differ from it in the summation order and in the tensor cores' FP8 accumulation inside a step.
-// Host side (ops_moe.cu) takes this kernel only after checking every scale block of the expert set
-// (fp8_scales_ok: spread <= 12, 7 <= smax <= 254); other sets stay on the bf16 kernel.
+// relative to a reference R: code · 2^(s32 - R + 6), exact while R - 12 <= s32 <= R (e4m3 keeps 1.5·2^-8 .. 6·2^6
+// exactly), so a K step of 128 is four wgmma m64nNk32 e4m3 on raw codes into an f32 partial.
+//  * Tensor references (MoeGemmParams::fp8_ref, switch moe_fp8_tensor_ref, the default where allowed): R is the
+//    largest scale of the whole expert weight (every one of its scales within 12 below, 64 <= R <= 196), so the
+//    step's promotion is acc += part · sa (sa the activation's act_quant scale of the block, per token) and the
+//    rows' factors 2^(R - 133) multiply acc once in the epilogue (exact powers of two, the unscaled sums stay far
+//    inside f32 for R in that range).
+//  * Block references (fp8_ref null): R = the (row, block)'s largest scale, promoted per step with one factor per
+//    (weight row, token): acc += part · 2^(R - 133) · sa.
+// Every product is exact, as in moe_gemm_wgmma.cuh's bf16 kernel; the results differ from it (and between the two
+// references, by the tensor cores' accumulation of differently scaled codes) in the summation order and in the
+// FP8 accumulation inside a step. Host side (ops_moe.cu, moe_fp8_scales.h) takes this kernel only after checking
+// every scale block of the expert set (spread <= 12, 7 <= largest <= 254); other sets stay on the bf16 kernel.
 //
 // Swap AB (the weights are wgmma's M side, the tile's tokens its N side): a work item is 128 weight rows x one
 // moe_align tile (<= 128 slots of one expert), N = the tile's rows rounded up to 16, so a 96-row tile does 96
@@ -18,35 +24,41 @@
 // n0 + 8 b + i, so a thread's accumulator rows r and r + 8 are g and u of one output column; down: w2 row n0 + r.
 // 512 threads, setmaxnreg: two producer warpgroups (kMoeF8ProdRegs) and two consumers (kMoeF8ConsRegs):
 //  * producers (warpgroups 0, 1; thread t of 256): walk the CTA's items as one sequence of global K steps and
-//    cp.async step g + 4 into a kMoeF8Stages (6) ring at step g: the item's activation rows (e4m3, 128 B per
-//    step; rows past the tile's not loaded), their act_quant scales (f32, threads 128-255), the raw MXFP4 bytes of
-//    the 128 weight rows (64 B per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read
-//    conflict-free) and their e8m0 bytes (threads 0-127: 16 bytes = 4 steps at every 4th step where the item's
-//    steps come in fours, else 4 bytes per step). After a barrier of the 256, thread t converts half t >> 7 of
-//    weight row t & 127 of step g into a two-slot e4m3 buffer (byte-permute table per 32-block, moe_f8_cvt8),
-//    writes the row's promotion factor 2^(smax - 133), fences the async proxy and arrives on full[g % S].
+//    cp.async step g + D into a kMoeF8Stages (S = 6) ring at step g (D = MoeGemmParams::fp8_ahead, 2 by
+//    default): the item's activation rows (e4m3, 128 B per step; rows past the tile's not loaded), their act_quant
+//    scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B per step, 16-byte chunks
+//    xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes (threads 0-127: 16 bytes = 4
+//    steps at every 4th step where the item's steps come in fours, else 4 bytes per step) and the item's tensor
+//    reference word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127
+//    of step g into converted slot g % W (W = fp8_slots, 4 by default; byte-permute table per 32-block,
+//    moe_f8_cvt8), with block references writes the row's promotion factor, fences the async proxy and arrives
+//    on full[g % S].
 //  * consumers (warpgroups 2, 3): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
 //    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
-//    warp); after an item's last step its epilogue (moe_store's arithmetic, the tokens' routing weights / output
-//    rows loaded first) while the producers fill the next item's steps.
-// Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [2][128][128 B], both K-major with
+//    warp); after an item's last step its epilogue (moe_store's arithmetic: the tokens' routing weights / output
+//    rows loaded first, the values computed branch-free, then stored) while the producers fill the next steps.
+// Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [4][128][128 B], both K-major with
 // the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128]
-// and [2][128][16 B]; promotion factors f32 [2][128]; mbarriers full[S] (256 arrivals), empty[S] (8).
-// Deadlock freedom: the producers issue step g + 4 (stage (g - 2) % S) and convert step g (slot (g - 2) & 1)
-// after empty(g - 2); consumers release g - 2 after finishing it, which needs only full(g - 2). Raw / scale stage
-// reuse across producer threads: step g + 4's copies overwrite step g - 2's raw bytes only after the issuing
-// thread passed step g - 1's producer barrier, i.e. after every producer thread converted g - 2 (the 4-step e8m0
-// slot of steps 4G..4G+3 is rewritten at step 4G + 4, for steps 4G + 8.., after the same barrier of step 4G + 3).
+// and [4][128][16 B]; promotion factors f32 [4][128]; tensor references u32 [S]; mbarriers full[S] (256
+// arrivals), empty[S] (8).
+// Deadlock freedom: with L = min(S - D, W), the producers wait for empty(g - L) before issuing step g + D
+// (stage (g + D) % S, last used by step g + D - S <= g - L) and converting step g (slot g % W, last used by
+// g - W <= g - L); consumers release step x after finishing it, which needs only full(x). Raw / scale stage
+// reuse across producer threads: step g + D's copies overwrite step g + D - S's raw bytes only after the issuing
+// thread passed step g - 1's producer barrier, i.e. after every producer thread converted g - 2 >= g + D - S
+// (D <= 4); the 4-step e8m0 slot of steps 4G..4G+3 is rewritten for steps 4G + 16.. at step 4G + 16 - D >=
+// 4G + 12, long after every thread converted 4G + 3.
 // Measured (H200, Flash T = 4096, run 111): 3.68 ms for the routed experts (bf16 wgmma kernel 5.71 ms). clock64
 // phases per K step (DSV4_MOE_FP8_PROF=1): the producers' copy issue (~750 cycles) and conversion (~800, the
-// same for half rows as for whole ones) bound the step at ~2000 cycles against ~400 of wgmma; two producer
-// warpgroups on alternate steps measured no faster (run 112), which points at a shared resource (shared-memory
-// traffic ~84 KB per step) rather than one warpgroup's latency.
+// same for half rows as for whole ones) bound the step at ~2000 cycles against ~400 of wgmma.
 // Run 253 (ncu source counters): 7.5 cycles per issued instruction per warp, ~350 instructions per producer warp
-// per step (151 converting), so the producer warps' instruction count sets the step; the step's indices are
-// counters since run 254 (a runtime division per step was ~40 of them): T=4096 gate/up 2.21 ms, down 1.04 ms,
-// the op test's call 3.54 ms (350 TFLOP/s). The activation rows by TMA (gathered into expert order first) were
-// bitwise equal and no faster (runs 251-254, docs/perf.md "Runs 251-254").
+// per step (151 converting); the step's indices are counters since run 254 (a runtime division per step was ~40
+// of them): T=4096 gate/up 2.21 ms, down 1.04 ms, the op test's call 3.54 ms (350 TFLOP/s). The activation rows
+// by TMA (gathered into expert order first) were bitwise equal and no faster (runs 251-254).
+// Runs 255-256: tensor references (promotion 433 -> 353 cycles per step), the producers 4 steps ahead of the
+// consumers instead of 2 (copies 2 ahead, 4 converted slots; wait-empty 517 -> 308 cycles per step) and the
+// branch-free epilogue (10.7 K -> 7.2 K cycles per gate/up item): gate/up 1.93-1.97 ms, down 0.98-0.99 ms, the
+// op test's call 3.25 ms (381 TFLOP/s; HEAD 3.49-3.53 ms in the same call).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -62,7 +74,8 @@ namespace dsv4::cuda {
 
 inline constexpr int kMoeF8Rows = 128;     // weight rows per CTA
 inline constexpr int kMoeF8BK = 128;       // K per step: one act_quant block
-inline constexpr int kMoeF8Stages = 6;     // activation / raw / scale ring; copies run 4 steps ahead
+inline constexpr int kMoeF8Stages = 6;     // activation / raw / scale ring; copies run D (2-4) steps ahead
+inline constexpr int kMoeF8CSlotsMax = 4;  // converted-weight slots (W = 2 or 4 of them in use)
 inline constexpr int kMoeF8Threads = 512;   // two producer, two consumer warpgroups
 inline constexpr int kMoeF8ProdRegs = 72;    // registers per producer thread after setmaxnreg.dec
 inline constexpr int kMoeF8ConsRegs = 184;   // per consumer thread after setmaxnreg.inc (256 · (72 + 184) = 64 K)
@@ -78,12 +91,13 @@ struct MoeF8Smem {
   static constexpr int kRawStage = kMoeF8Rows * 64;
   static constexpr int kAct = 0;
   static constexpr int kW = kAct + kMoeF8Stages * kActStage;
-  static constexpr int kRaw = kW + 2 * kWStage;
+  static constexpr int kRaw = kW + kMoeF8CSlotsMax * kWStage;
   static constexpr int kSa = kRaw + kMoeF8Stages * kRawStage;          // f32 [S][128]: activation scales
   static constexpr int kWsc = kSa + kMoeF8Stages * kMoeF8Slots * 4;    // u32 [S][128]: 4 e8m0 bytes per row
-  static constexpr int kWsc4 = kWsc + kMoeF8Stages * kMoeF8Rows * 4;  // [2][128][16 B]: e8m0 of 4 steps per row
-  static constexpr int kRef = kWsc4 + 2 * kMoeF8Rows * 16;             // f32 [2][128]: promotion factors
-  static constexpr int kBars = kRef + 2 * kMoeF8Rows * 4;              // full[S], empty[S]
+  static constexpr int kWsc4 = kWsc + kMoeF8Stages * kMoeF8Rows * 4;  // [4][128][16 B]: e8m0 of 4 steps per row
+  static constexpr int kRef = kWsc4 + 4 * kMoeF8Rows * 16;             // f32 [W][128]: promotion factors
+  static constexpr int kTRef = kRef + kMoeF8CSlotsMax * kMoeF8Rows * 4;  // u32 [S]: the step's tensor references
+  static constexpr int kBars = kTRef + kMoeF8Stages * 4;               // full[S], empty[S]
   static constexpr int kEnd = kBars + 2 * kMoeF8Stages * 8;
   __host__ __device__ static constexpr int64_t bytes() { return kEnd + 1024; }  // + slack to align the base
 };
@@ -173,6 +187,17 @@ DSV4_F8_MMA(112, 56, 57, 58)
 DSV4_F8_MMA(128, 64, 65, 66)
 #undef DSV4_F8_MMA
 
+// clamped_swiglu (common/numerics.cuh) with the MUFU exponential and division (__expf, __fdividef: a few f32 ulp
+// from expf and the IEEE quotient, below the bf16 rounding that follows; no slow-path branch). The routing weight
+// and the bf16 roundings are the caller's.
+__device__ __forceinline__ float moe_f8_swiglu(float g, float u, float limit) {
+  if (limit > 0.0f) {
+    u = u < -limit ? -limit : (limit < u ? limit : u);
+    g = limit < g ? limit : g;
+  }
+  return __fdividef(g, 1.0f + __expf(-g)) * u;
+}
+
 // Profiling build (kProf): cycles per phase summed over CTAs (thread 0 of each warpgroup): producer wait-empty,
 // issue, wait-copies, convert; consumer wait-full, wgmma, promote, epilogue; then steps, items.
 __device__ unsigned long long g_moe_f8_prof[12];
@@ -211,38 +236,47 @@ __device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int e
 __device__ __forceinline__ void moe_f8_producer_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
 // Converts half h = t >> 7 (K blocks 2h, 2h + 1) of weight row r = t & 127 of global step g (stage s = g % S) into
-// converted slot g & 1; h = 0 writes the row's promotion factor. e8m0 bytes from the 4-step copy (wsc4) or the
-// per-step one.
-__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int t, bool wsc4) {
+// converted slot g % W (wmask = W - 1), relative to the row's weight's tensor reference (tref: its byte of the
+// step's word) or, without them, to the (row, block)'s largest scale, h = 0 then writing the row's promotion
+// factor. e8m0 bytes from the 4-step copy (wsc4) or the per-step one.
+template <bool kGateUp>
+__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int t, bool wsc4, bool tref, int wmask) {
   using Sm = MoeF8Smem;
   const int r = t & 127, h = t >> 7;
   const uint32_t* const w4 = reinterpret_cast<const uint32_t*>(smem + Sm::kWsc4);
-  const uint32_t sc4 = wsc4 ? w4[(((g >> 2) & 1) * kMoeF8Rows + r) * 4 + (g & 3)]
+  const uint32_t sc4 = wsc4 ? w4[(((g >> 2) & 3) * kMoeF8Rows + r) * 4 + (g & 3)]
                             : reinterpret_cast<const uint32_t*>(smem + Sm::kWsc)[s * kMoeF8Rows + r];
-  const int b[4] = {static_cast<int>(sc4 & 0xFF), static_cast<int>((sc4 >> 8) & 0xFF),
-                    static_cast<int>((sc4 >> 16) & 0xFF), static_cast<int>(sc4 >> 24)};
-  const int smax = max(max(b[0], b[1]), max(b[2], b[3]));
+  const uint32_t bh = sc4 >> (16 * h);  // this half's two bytes
+  int smax;
+  if (tref) {
+    smax = static_cast<int>((reinterpret_cast<const uint32_t*>(smem + Sm::kTRef)[s] >> (kGateUp && (r & 8) ? 8 : 0)) &
+                            0xFFu);
+  } else {
+    const uint32_t m2 = __vmaxu4(sc4, sc4 >> 16);
+    smax = static_cast<int>(max(m2 & 0xFFu, (m2 >> 8) & 0xFFu));
+  }
   const uint8_t* raw = smem + Sm::kRaw + s * Sm::kRawStage + r * 64;
-  uint8_t* const wrow = smem + Sm::kW + (g & 1) * Sm::kWStage + r * 128;
+  uint8_t* const wrow = smem + Sm::kW + (g & wmask) * Sm::kWStage + r * 128;
   const int rswz = (r >> 1) & 3, r7 = r & 7;
 #pragma unroll
   for (int ii = 0; ii < 2; ++ii) {
     const int i = 2 * h + ii;
     const uint4 v = *reinterpret_cast<const uint4*>(raw + ((i ^ rswz) << 4));
     uint32_t lo, hi;
-    moe_f8_lut(max((h ? b[2 + ii] : b[ii]) - smax + kMoeF8MaxSpread, 0), lo, hi);
+    moe_f8_lut(max(static_cast<int>((bh >> (8 * ii)) & 0xFFu) - smax + kMoeF8MaxSpread, 0), lo, hi);
     const uint2 o0 = moe_f8_cvt8(v.x, lo, hi), o1 = moe_f8_cvt8(v.y, lo, hi);
     const uint2 o2 = moe_f8_cvt8(v.z, lo, hi), o3 = moe_f8_cvt8(v.w, lo, hi);
     *reinterpret_cast<uint4*>(wrow + (((2 * i) ^ r7) << 4)) = make_uint4(o0.x, o0.y, o1.x, o1.y);
     *reinterpret_cast<uint4*>(wrow + (((2 * i + 1) ^ r7) << 4)) = make_uint4(o2.x, o2.y, o3.x, o3.y);
   }
   // code · 2^(s32 - 127) = byte · 2^(smax - 133); f32 exponent field smax - 133 + 127.
-  if (h == 0) reinterpret_cast<float*>(smem + Sm::kRef)[(g & 1) * kMoeF8Rows + r] = __int_as_float((smax - 6) << 23);
+  if (h == 0 && !tref)
+    reinterpret_cast<float*>(smem + Sm::kRef)[(g & wmask) * kMoeF8Rows + r] = __int_as_float((smax - 6) << 23);
 }
 
 // Producer warpgroups, thread t of 256 (file comment), over the CTA's items as one sequence of global steps g
-// (item g / KT, K step g % KT): copies of step g + D are issued at step g (D = kMoeF8Stages - 2), after the
-// consumers released step g - 2 (its stage is (g + D) % S, and step g's converted slot was g - 2's).
+// (item g / KT, K step g % KT): copies of step g + D are issued and step g converted at step g, after the
+// consumers released step g - L (file comment: L = min(S - D, W)).
 template <bool kGateUp, bool kProf = false>
 __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* smem, int t) {
   unsigned long long pr[4] = {0, 0, 0, 0}, c0 = 0;
@@ -254,7 +288,8 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     }
   };
   using Sm = MoeF8Smem;
-  constexpr int S = kMoeF8Stages, D = S - 2;
+  constexpr int S = kMoeF8Stages;
+  const int D = p.fp8_ahead, W = p.fp8_slots, L = min(S - D, W);  // launch_moe_gemm_fp8 checks D and W
   const int K = p.K, KT = K / kMoeF8BK, total = moe_f8_my_items<kGateUp>(p) * KT;
   // e8m0 bytes of 4 steps per 16-byte copy (every 4th step) where each item's steps come in fours and the rows'
   // bytes are 16-byte aligned, else 4 bytes per step.
@@ -270,10 +305,11 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
   const uint8_t* a_src[4];
   const uint8_t* wsc_src = nullptr;
   const float* sa_src = nullptr;
-  int rows = 0, cur = -1;
+  int rows = 0, cur = -1, expert = 0;
   auto setup = [&](int li) {  // source pointers of the CTA's li-th item
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     rows = it.rows;
+    expert = it.expert;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       int n;
@@ -310,11 +346,12 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
       if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
 #pragma unroll
     for (int j = 0; j < 2; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 64 * j * 64, raw_src[j] + kt * 64);
+    if (t == 0 && p.fp8_ref) moe_f8_cp_async4(smem + Sm::kTRef + 4 * s, p.fp8_ref + expert);
     if (t < 128) {
       const uint8_t* wsc = wsc_src + 4 * kt;
       if (wsc4) {
         if ((kt & 3) == 0) {
-          uint8_t* dst = smem + Sm::kWsc4 + (((g >> 2) & 1) * kMoeF8Rows + t) * 16;
+          uint8_t* dst = smem + Sm::kWsc4 + (((g >> 2) & 3) * kMoeF8Rows + t) * 16;
           if ((reinterpret_cast<uintptr_t>(wsc) & 15) == 0) {
             moe_cp_async16(dst, wsc);
           } else {
@@ -337,21 +374,26 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     moe_cp_async_commit();
   }
   if constexpr (kProf) c0 = clock64();
-  int sg = 0, pg = 0;  // g % S and (g / S) & 1, as counters
+  int sg = 0, sl = 0, pl = 0;  // g % S; stage and phase of step g - L, as counters
   for (int g = 0; g < total; ++g) {
-    if (g >= 2) moe_wg_bar_wait(empty0 + 8 * (sg >= 2 ? sg - 2 : sg + S - 2), sg >= 2 ? pg : pg ^ 1);
+    if (g >= L) {  // the consumers released step g - L: stage (g + D) % S and converted slot g % W are free
+      moe_wg_bar_wait(empty0 + 8 * sl, pl);
+      if (++sl == S) sl = 0, pl ^= 1;
+    }
     tick(0);
     if (g + D < total) issue();
     moe_cp_async_commit();
     tick(1);
-    moe_cp_async_wait<D>();  // step g's copies of this thread have landed
+    if (D == 2) moe_cp_async_wait<2>();  // step g's copies of this thread have landed
+    else if (D == 3) moe_cp_async_wait<3>();
+    else moe_cp_async_wait<4>();
     moe_f8_producer_sync();  // every producer thread's
     tick(2);
-    moe_f8_convert(smem, g, sg, t, wsc4);
+    moe_f8_convert<kGateUp>(smem, g, sg, t, wsc4, p.fp8_ref != nullptr, W - 1);
     moe_wg_fence_async_smem();  // this thread's converted half row and its completed activation copies
     moe_wg_bar_arrive(full0 + 8 * sg);
     tick(3);
-    if (++sg == S) sg = 0, pg ^= 1;
+    if (++sg == S) sg = 0;
   }
   if constexpr (kProf)
     if (t == 0) {
@@ -384,6 +426,8 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   const int warp = ct >> 5, lane = ct & 31;
   const int rl = 64 * cw + 16 * warp + (lane >> 2);  // accumulator rows rl, rl + 8
   const int cl = 2 * (lane & 3);                     // token columns 8 j + cl, + 1
+  const bool tref = p.fp8_ref != nullptr;
+  const int wmask = p.fp8_slots - 1;
   float acc[kR], part[kR];
 #pragma unroll
   for (int i = 0; i < kR; ++i) acc[i] = 0.0f;
@@ -395,20 +439,31 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
     moe_wg_fence();
 #pragma unroll
     for (int k = 0; k < kMoeF8BK / 32; ++k)
-      moe_f8_mma<kN>(part, moe_wg_desc(w_base + (g & 1) * Sm::kWStage + 32 * k),
+      moe_f8_mma<kN>(part, moe_wg_desc(w_base + (g & wmask) * Sm::kWStage + 32 * k),
                      moe_wg_desc(a_base + s * Sm::kActStage + 32 * k), k > 0);
     moe_wg_commit();
     moe_wg_wait<0>();
     moe_wg_fence_acc(part);
     tick(1);
-    const float r0 = ref_s[(g & 1) * kMoeF8Rows + rl], r1 = ref_s[(g & 1) * kMoeF8Rows + rl + 8];
+    if (tref) {  // the rows' factors 2^(R - 133) are applied in the epilogue
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j) {
-      const float2 sa = *reinterpret_cast<const float2*>(sa_s + s * kMoeF8Slots + 8 * j + cl);
-      acc[4 * j + 0] = fmaf(part[4 * j + 0], r0 * sa.x, acc[4 * j + 0]);
-      acc[4 * j + 1] = fmaf(part[4 * j + 1], r0 * sa.y, acc[4 * j + 1]);
-      acc[4 * j + 2] = fmaf(part[4 * j + 2], r1 * sa.x, acc[4 * j + 2]);
-      acc[4 * j + 3] = fmaf(part[4 * j + 3], r1 * sa.y, acc[4 * j + 3]);
+      for (int j = 0; j < kN / 8; ++j) {
+        const float2 sa = *reinterpret_cast<const float2*>(sa_s + s * kMoeF8Slots + 8 * j + cl);
+        acc[4 * j + 0] = fmaf(part[4 * j + 0], sa.x, acc[4 * j + 0]);
+        acc[4 * j + 1] = fmaf(part[4 * j + 1], sa.y, acc[4 * j + 1]);
+        acc[4 * j + 2] = fmaf(part[4 * j + 2], sa.x, acc[4 * j + 2]);
+        acc[4 * j + 3] = fmaf(part[4 * j + 3], sa.y, acc[4 * j + 3]);
+      }
+    } else {
+      const float r0 = ref_s[(g & wmask) * kMoeF8Rows + rl], r1 = ref_s[(g & wmask) * kMoeF8Rows + rl + 8];
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) {
+        const float2 sa = *reinterpret_cast<const float2*>(sa_s + s * kMoeF8Slots + 8 * j + cl);
+        acc[4 * j + 0] = fmaf(part[4 * j + 0], r0 * sa.x, acc[4 * j + 0]);
+        acc[4 * j + 1] = fmaf(part[4 * j + 1], r0 * sa.y, acc[4 * j + 1]);
+        acc[4 * j + 2] = fmaf(part[4 * j + 2], r1 * sa.x, acc[4 * j + 2]);
+        acc[4 * j + 3] = fmaf(part[4 * j + 3], r1 * sa.y, acc[4 * j + 3]);
+      }
     }
     __syncwarp();
     if (lane == 0) moe_wg_bar_arrive(empty0 + 8 * s);
@@ -417,6 +472,12 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   }
   // Epilogue, moe_store's arithmetic: the tokens' routing weights (gate_up) / output rows (down) are loaded
   // first, all at once (a load per stored element, each behind the previous store, cost ~27 K cycles per item).
+  float f0 = 1.0f, f1 = 1.0f;  // tensor references: rows rl, rl + 8 times 2^(R - 133) (exponent field R - 6)
+  if (tref) {
+    const uint32_t e = __ldg(p.fp8_ref + it.expert);
+    f0 = __int_as_float(static_cast<int>((e & 0xFFu) - 6) << 23);
+    f1 = __int_as_float(static_cast<int>(((kGateUp ? e >> 8 : e) & 0xFFu) - 6) << 23);
+  }
   float tw[kN / 8][2];
   int orow[kN / 8][2];
 #pragma unroll
@@ -428,6 +489,27 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
       if constexpr (kGateUp) tw[j][e] = p.weight ? __ldg(p.weight + slot) : 1.0f;
       else orow[j][e] = slot;
     }
+  // The values first, in place and without branches, so that the elements' chains interleave (one branch per
+  // element, with the division's slow path, kept them serial: ~10.7 K cycles per gate/up item, run 255), then
+  // the stores of the tile's rows.
+  const bool rnd = p.round_bf16 != 0;
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float& v0 = acc[4 * j + e];
+      float& v1 = acc[4 * j + 2 + e];
+      v0 *= f0;
+      v1 *= f1;
+      if (rnd) {
+        v0 = moe_round_bf16(v0);
+        v1 = moe_round_bf16(v1);
+      }
+      if constexpr (kGateUp) {
+        const float h = moe_f8_swiglu(v0, v1, p.limit) * tw[j][e];
+        v0 = rnd ? moe_round_bf16(h) : h;
+      }
+    }
 #pragma unroll
   for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
@@ -435,19 +517,11 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
       const int tok = 8 * j + cl + e;
       if (tok >= it.rows) continue;
       if constexpr (kGateUp) {
-        float g = acc[4 * j + e], u = acc[4 * j + 2 + e];
-        if (p.round_bf16) {
-          g = moe_round_bf16(g);
-          u = moe_round_bf16(u);
-        }
-        float h = clamped_swiglu(g, u, p.limit);
-        if (p.weight) h *= tw[j][e];
-        if (p.round_bf16) h = moe_round_bf16(h);
-        p.out[static_cast<int64_t>(it.row0 + tok) * p.N + it.n0 + 8 * (rl >> 4) + (rl & 7)] = h;
+        p.out[static_cast<int64_t>(it.row0 + tok) * p.N + it.n0 + 8 * (rl >> 4) + (rl & 7)] = acc[4 * j + e];
       } else {
         float* const o = p.out + static_cast<int64_t>(orow[j][e]) * p.N + it.n0 + rl;
-        o[0] = p.round_bf16 ? moe_round_bf16(acc[4 * j + e]) : acc[4 * j + e];
-        o[8] = p.round_bf16 ? moe_round_bf16(acc[4 * j + 2 + e]) : acc[4 * j + 2 + e];
+        o[0] = acc[4 * j + e];
+        o[8] = acc[4 * j + 2 + e];
       }
     }
   tick(3);

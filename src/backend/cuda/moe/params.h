@@ -106,6 +106,12 @@ struct MoeGemmParams {
   int32_t single_rows = 0;              // rows of the one tile when tiles == nullptr (gemv paths)
   MoeWeightFormat format = MoeWeightFormat::F32;
   MoeScaleDtype scale_dtype = MoeScaleDtype::E8m0;
+  // FP8 path: per expert, the e8m0 reference byte of its whole weight (gate_up: w1's | w3's << 8; down: w2's),
+  // every scale byte of that weight within 12 below it (moe_gemm_fp8.cuh "tensor references"); nullptr: a
+  // reference per (row, 128-K block).
+  const uint32_t* __restrict__ fp8_ref = nullptr;
+  int32_t fp8_ahead = 2;  // FP8 path: K steps its copies run ahead (2-4)
+  int32_t fp8_slots = 4;  // FP8 path: converted-weight slots (2 or 4); its producers run min(6 - ahead, slots) ahead
 };
 
 // Combine: out[t] = Σ over the k slots of token t in ascending (expert id, k) order of y[t·top_k + k], an f32

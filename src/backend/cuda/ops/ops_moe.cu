@@ -37,6 +37,7 @@
 #include "backend/cuda/gemm/linear_launch.h"
 #include "backend/cuda/gemm/plan.h"
 #include "backend/cuda/moe/launch.h"
+#include "backend/cuda/ops/moe_fp8_scales.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/check.h"
 
@@ -97,6 +98,7 @@ struct LinearPlan {
   bool act_quant = false;
   MoeGemmPath path = MoeGemmPath::Simt;
   bool fp8 = false;
+  const uint32_t* fp8_ref = nullptr;  // the FP8 kernel's tensor references (MoeGemmParams::fp8_ref) or null
 };
 
 // Gemv dispatch (moe_gemv.cuh), unless DSV4_MOE_GEMV=0: a single expert (expert_ffn) with at most 64 rows
@@ -228,6 +230,9 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   g.gather = gather;
   g.gate_up = w3 != nullptr;
   g.round_bf16 = round;
+  g.fp8_ref = lp.fp8 ? lp.fp8_ref : nullptr;
+  g.fp8_ahead = static_cast<int32_t>(cuda::kernel_paths().moe_fp8_ahead);
+  g.fp8_slots = static_cast<int32_t>(cuda::kernel_paths().moe_fp8_slots);
   g.limit = limit;
   g.format = lp.layout.format;
   g.scale_dtype = lp.layout.scale_dtype;
@@ -244,6 +249,7 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
 struct ExpertSet {
   WeightLayout l1, l2;
   bool fp8_scales = false;  // fp8_scales_ok: the FP8 prefill kernel is exact on these experts
+  cuda::DeviceBuffer fp8_ref;  // u32 [2][E]: its tensor references (MoeGemmParams::fp8_ref), or empty
   cuda::DeviceBuffer table;
   const void* host_first = nullptr;
   const void* host_last = nullptr;
@@ -251,29 +257,6 @@ struct ExpertSet {
   const void* dev_last = nullptr;
   int64_t D = 0;
 };
-
-// Whether every MXFP4 weight of the experts has, in each (row, 128-wide K block), e8m0 scales within
-// kMoeF8MaxSpread (12) of the block's largest and that largest in [7, 254]: moe_gemm_fp8.cuh's exactness
-// condition (codes rescaled into e4m3 relative to the block's largest scale, factor 2^(smax - 133) a normal f32).
-// One pass over the host scale bytes per expert set (6 % of the expert bytes).
-bool fp8_scales_ok(std::span<const weights::ExpertWeights> experts) {
-  for (const auto& e : experts)
-    for (const Weight* w : {&e.w1, &e.w3, &e.w2}) {
-      if (w->quant != weights::Quant::Mxfp4 || w->scale_dtype != DType::F8_E8M0 || w->scale == nullptr) return false;
-      const int64_t blocks = w->cols() / 32;
-      if (blocks % 4 != 0) return false;
-      const uint8_t* s = static_cast<const uint8_t*>(w->scale);
-      const int64_t n = w->rows() * blocks;
-      int bad = 0;  // branch-free per weight: ~3.5x faster than an early exit per block (the common case passes)
-      for (int64_t i = 0; i < n; i += 4) {
-        const uint8_t mx = std::max(std::max(s[i], s[i + 1]), std::max(s[i + 2], s[i + 3]));
-        const uint8_t mn = std::min(std::min(s[i], s[i + 1]), std::min(s[i + 2], s[i + 3]));
-        bad |= (mx - mn > 12) | (mx < 7) | (mx == 255);
-      }
-      if (bad) return false;
-    }
-  return true;
-}
 
 const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
                             std::span<const weights::ExpertWeights> experts, int64_t D) {
@@ -310,7 +293,12 @@ const ExpertSet& expert_set(cuda::CudaContext& ctx, cuda::DeviceWeights& dw,
   es->l1 = l1;
   es->l2 = l2;
   es->D = D;
-  es->fp8_scales = fp8_scales_ok(experts);
+  std::vector<uint32_t> tensor_ref;
+  es->fp8_scales = fp8_scales_ok(experts, tensor_ref);
+  if (!tensor_ref.empty()) {
+    es->fp8_ref = cuda::DeviceBuffer(tensor_ref.size() * 4);
+    ctx.upload_now(es->fp8_ref.data(), tensor_ref.data(), tensor_ref.size() * 4);
+  }
   const size_t E = experts.size();
   std::vector<cuda::MoeWeightPtr> t(3 * E);
   auto ptr = [&](const Weight& w) {
@@ -346,6 +334,11 @@ ExpertPlan plan_experts(const ExpertSet& es, bool bf16, int64_t n_slots, int64_t
   };
   p.up.fp8 = fp8(p.up, true);
   p.down.fp8 = fp8(p.down, false);
+  if (kp.moe_fp8_tensor_ref && es.fp8_ref.bytes() > 0) {  // [E] gate_up words, then [E] down words
+    const uint32_t* r = es.fp8_ref.as<uint32_t>();
+    p.up.fp8_ref = r;
+    p.down.fp8_ref = r + es.fp8_ref.bytes() / 8;
+  }
   return p;
 }
 
