@@ -37,7 +37,7 @@
 #include "backend/cuda/gemm/linear_launch.h"
 #include "backend/cuda/gemm/plan.h"
 #include "backend/cuda/moe/launch.h"
-#include "backend/cuda/ops/moe_fp8_scales.h"
+#include "backend/moe_fp8_scales.h"
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/check.h"
 

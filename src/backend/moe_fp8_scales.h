@@ -1,5 +1,6 @@
-// Host check of an MXFP4 expert set's e8m0 scales for the FP8 prefill expert GEMM (moe/moe_gemm_fp8.cuh), and
-// the kernel's per-weight tensor references. Plain C++ (no CUDA), called once per expert set by ops_moe.cu.
+// Host check of an MXFP4 expert set's e8m0 scales for the CUDA FP8 prefill expert GEMM
+// (backend/cuda/moe/moe_gemm_fp8.cuh), and that kernel's per-weight tensor references. Plain C++ in the CPU
+// backend library so that the CPU suite tests it (tests/unit/backend); ops_moe.cu calls it once per expert set.
 #pragma once
 #include <cstdint>
 #include <span>

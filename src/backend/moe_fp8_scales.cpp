@@ -1,5 +1,5 @@
 // fp8_scales_ok: moe_fp8_scales.h.
-#include "backend/cuda/ops/moe_fp8_scales.h"
+#include "backend/moe_fp8_scales.h"
 
 #include <algorithm>
 
