@@ -72,12 +72,21 @@ __device__ __forceinline__ float4 ldg_x4(const float4* p, bool round) {
 // The clamped SwiGLU of spec §6.2 as CpuOps::expert_ffn computes it: silu(min(g, L)) · clamp(u, ±L) (limit <= 0:
 // no clamp; std::clamp / std::min semantics, so NaN passes through). The caller applies the routing weight and the
 // bf16 rounding.
-__device__ __forceinline__ float clamped_swiglu(float g, float u, float limit) {
+__device__ __forceinline__ void swiglu_clamp(float& g, float& u, float limit) {
   if (limit > 0.0f) {
     u = u < -limit ? -limit : (limit < u ? limit : u);
     g = limit < g ? limit : g;
   }
+}
+__device__ __forceinline__ float clamped_swiglu(float g, float u, float limit) {
+  swiglu_clamp(g, u, limit);
   return g / (1.0f + expf(-g)) * u;
+}
+// The same with the MUFU exponential and division (__expf, __fdividef: a few f32 ulp from expf and the IEEE
+// quotient, below a bf16 rounding that follows; no slow-path branch, so unrolled elements interleave).
+__device__ __forceinline__ float clamped_swiglu_fast(float g, float u, float limit) {
+  swiglu_clamp(g, u, limit);
+  return __fdividef(g, 1.0f + __expf(-g)) * u;
 }
 
 // ss + v.x² + v.y² + v.z² + v.w² in f64, in that order (the RMSNorm kernels' per-thread sum of squares).

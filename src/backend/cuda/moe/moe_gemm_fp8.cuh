@@ -187,15 +187,10 @@ DSV4_F8_MMA(112, 56, 57, 58)
 DSV4_F8_MMA(128, 64, 65, 66)
 #undef DSV4_F8_MMA
 
-// clamped_swiglu (common/numerics.cuh) with the MUFU exponential and division (__expf, __fdividef: a few f32 ulp
-// from expf and the IEEE quotient, below the bf16 rounding that follows; no slow-path branch). The routing weight
-// and the bf16 roundings are the caller's.
-__device__ __forceinline__ float moe_f8_swiglu(float g, float u, float limit) {
-  if (limit > 0.0f) {
-    u = u < -limit ? -limit : (limit < u ? limit : u);
-    g = limit < g ? limit : g;
-  }
-  return __fdividef(g, 1.0f + __expf(-g)) * u;
+// 2^(R - 133) for an e8m0 reference byte R (7 <= R <= 254): the f32 exponent field R - 133 + 127. Converted codes
+// times this factor are the weight values (code · 2^(s32 - R + 6) · 2^(R - 133) = code · 2^(s32 - 127)).
+__device__ __forceinline__ float moe_f8_ref_factor(uint32_t r) {
+  return __int_as_float((static_cast<int>(r) - 6) << 23);
 }
 
 // Profiling build (kProf): cycles per phase summed over CTAs (thread 0 of each warpgroup): producer wait-empty,
@@ -269,9 +264,8 @@ __device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int 
     *reinterpret_cast<uint4*>(wrow + (((2 * i) ^ r7) << 4)) = make_uint4(o0.x, o0.y, o1.x, o1.y);
     *reinterpret_cast<uint4*>(wrow + (((2 * i + 1) ^ r7) << 4)) = make_uint4(o2.x, o2.y, o3.x, o3.y);
   }
-  // code · 2^(s32 - 127) = byte · 2^(smax - 133); f32 exponent field smax - 133 + 127.
   if (h == 0 && !tref)
-    reinterpret_cast<float*>(smem + Sm::kRef)[(g & wmask) * kMoeF8Rows + r] = __int_as_float((smax - 6) << 23);
+    reinterpret_cast<float*>(smem + Sm::kRef)[(g & wmask) * kMoeF8Rows + r] = moe_f8_ref_factor(smax);
 }
 
 // Producer warpgroups, thread t of 256 (file comment), over the CTA's items as one sequence of global steps g
@@ -472,11 +466,11 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   }
   // Epilogue, moe_store's arithmetic: the tokens' routing weights (gate_up) / output rows (down) are loaded
   // first, all at once (a load per stored element, each behind the previous store, cost ~27 K cycles per item).
-  float f0 = 1.0f, f1 = 1.0f;  // tensor references: rows rl, rl + 8 times 2^(R - 133) (exponent field R - 6)
+  float f0 = 1.0f, f1 = 1.0f;  // tensor references: rows rl, rl + 8 times 2^(R - 133)
   if (tref) {
     const uint32_t e = __ldg(p.fp8_ref + it.expert);
-    f0 = __int_as_float(static_cast<int>((e & 0xFFu) - 6) << 23);
-    f1 = __int_as_float(static_cast<int>(((kGateUp ? e >> 8 : e) & 0xFFu) - 6) << 23);
+    f0 = moe_f8_ref_factor(e & 0xFFu);
+    f1 = moe_f8_ref_factor((kGateUp ? e >> 8 : e) & 0xFFu);
   }
   float tw[kN / 8][2];
   int orow[kN / 8][2];
@@ -506,7 +500,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
         v1 = moe_round_bf16(v1);
       }
       if constexpr (kGateUp) {
-        const float h = moe_f8_swiglu(v0, v1, p.limit) * tw[j][e];
+        const float h = clamped_swiglu_fast(v0, v1, p.limit) * tw[j][e];
         v0 = rnd ? moe_round_bf16(h) : h;
       }
     }
