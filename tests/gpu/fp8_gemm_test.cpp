@@ -15,6 +15,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/launch.h"
+#include "backend/cuda/gemm/linear_launch.h"
 #include "core/dtype.h"
 #include "core/numerics.h"
 #include "gpu_test.h"
@@ -119,6 +120,57 @@ void check_act_quant(Env& env) {
   env.report.exact("act_quant codes", d, q.size(), bad_q);
   env.report.exact("act_quant e8m0", d, se.size(), bad_s);
   env.report.exact("act_quant f32 scale", d, sf.size(), bad_f, "layout [K/128, M]");
+
+  // act_quant_f32 (the FP8 MoE / linear input quantization) on f32 and on bf16 rows (x_bf16), 3 blocks per row:
+  // its warps' 4-block groups span rows, and 257 x 3 blocks leave a partial last group.
+  {
+    const int64_t Mf = 257, Kf = 384, kbf = Kf / 128;
+    std::vector<float> xf = random_activations(env.rng, Mf, Kf);
+    xf[static_cast<size_t>(5 * Kf + 130)] = NAN;
+    xf[static_cast<size_t>(256 * Kf + 300)] = -INFINITY;
+    for (int64_t i = 0; i < 128; ++i) xf[static_cast<size_t>(7 * Kf + i)] = 0.0f;
+    const std::vector<uint16_t> xb = to_bf16_bits(xf);
+    for (const bool bf16 : {false, true}) {
+      std::vector<float> xr = xf;  // the values the kernel reads
+      if (bf16)
+        for (size_t i = 0; i < xr.size(); ++i) {
+          const uint32_t u = static_cast<uint32_t>(xb[i]) << 16;
+          std::memcpy(&xr[i], &u, 4);
+        }
+      DeviceBuffer dx(xr.size() * 4), dq(static_cast<size_t>(Mf * Kf)), ds(static_cast<size_t>(Mf * kbf) * 4);
+      cudaStream_t s = env.stream.get();
+      if (bf16) dx.upload(xb.data(), xb.size() * 2, s);
+      else dx.upload(xr.data(), xr.size() * 4, s);
+      dq.fill_bytes(0x55, s);
+      ds.fill_bytes(0x55, s);
+      cuda::ActQuantF32Params p;
+      if (bf16) p.x_bf16 = dx.as<__nv_bfloat16>();
+      else p.x = dx.as<float>();
+      p.q = dq.as<uint8_t>();
+      p.scale = ds.as<float>();
+      p.M = Mf;
+      p.K = static_cast<int32_t>(Kf);
+      cuda::launch_act_quant_f32(p, s);
+      std::vector<uint8_t> gq(static_cast<size_t>(Mf * Kf)), rq2(gq.size()), rs2(static_cast<size_t>(Mf * kbf));
+      std::vector<float> gs(static_cast<size_t>(Mf * kbf));
+      dq.download(gq.data(), gq.size(), s);
+      ds.download(gs.data(), gs.size() * 4, s);
+      env.stream.synchronize();
+      for (int64_t m = 0; m < Mf; ++m)
+        fp8_act_quant(xr.data() + m * Kf, static_cast<size_t>(Kf), 128, rq2.data() + m * Kf, rs2.data() + m * kbf);
+      size_t bq = 0, bs = 0;
+      for (size_t i = 0; i < gq.size(); ++i) bq += gq[i] != rq2[i];
+      for (int64_t m = 0; m < Mf; ++m)
+        for (int64_t b = 0; b < kbf; ++b) {
+          const float f = gs[static_cast<size_t>(b * Mf + m)], fw = e8m0_to_f32(rs2[static_cast<size_t>(m * kbf + b)]);
+          bs += !(std::isnan(fw) ? std::isnan(f) : std::memcmp(&f, &fw, 4) == 0);
+        }
+      const std::string df = fmt("M=%lld K=%lld %s x (NaN/Inf/zero blocks)", static_cast<long long>(Mf),
+                                 static_cast<long long>(Kf), bf16 ? "bf16" : "f32");
+      env.report.exact("act_quant_f32 codes", df, gq.size(), bq);
+      env.report.exact("act_quant_f32 scale", df, gs.size(), bs, "layout [K/128, M]");
+    }
+  }
 
   for (int64_t Mt : {int64_t{1}, int64_t{64}, int64_t{4096}}) {
     const int64_t Kt = 4096;

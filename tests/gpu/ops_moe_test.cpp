@@ -32,6 +32,8 @@
 #include "backend/cuda/ops/cuda_ops.h"
 #include "core/dtype.h"
 #include "backend/cuda/common/kernel_paths.h"
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/moe/launch.h"
 #include "backend/cuda/moe/plan.h"
 #include "gpu_test.h"
 
@@ -187,6 +189,57 @@ Weight make_tid2eid(Store& st, std::mt19937_64& rng, int64_t vocab, int64_t E, i
   return w;
 }
 
+// moe_align on random expert ids (some experts unused, a few skewed): counts, offsets, the tile list and the
+// stable permutation (slots of an expert in ascending slot order) against a host reference, exactly.
+void test_moe_align(Env& env, int64_t n_slots, int64_t E, int bm) {
+  std::vector<int32_t> sel(static_cast<size_t>(n_slots));
+  for (auto& s : sel) s = static_cast<int32_t>(env.rng() % 8 == 0 ? env.rng() % 4 : env.rng() % (E - E / 8));
+  std::vector<int32_t> counts(static_cast<size_t>(E)), offsets(static_cast<size_t>(E + 1)), perm, tiles;
+  for (int32_t s : sel) ++counts[static_cast<size_t>(s)];
+  for (int64_t e = 0; e < E; ++e) offsets[static_cast<size_t>(e + 1)] = offsets[static_cast<size_t>(e)] + counts[static_cast<size_t>(e)];
+  for (int64_t e = 0; e < E; ++e) {
+    for (int64_t s = 0; s < n_slots; ++s)
+      if (sel[static_cast<size_t>(s)] == e) perm.push_back(static_cast<int32_t>(s));
+    for (int32_t r = 0; r < counts[static_cast<size_t>(e)]; r += bm)
+      tiles.insert(tiles.end(), {static_cast<int32_t>(e), offsets[static_cast<size_t>(e)] + r,
+                                 std::min(bm, counts[static_cast<size_t>(e)] - r)});
+  }
+  const int64_t max_tiles = cuda::moe_max_tiles(n_slots, E, bm);
+  cudaStream_t s = env.stream.get();
+  cuda::DeviceBuffer d_sel(sel.size() * 4), d_counts(counts.size() * 4), d_off(offsets.size() * 4),
+      d_perm(sel.size() * 4), d_tiles(static_cast<size_t>(max_tiles) * 12), d_nt(4);
+  d_sel.upload(sel.data(), sel.size() * 4, s);
+  for (cuda::DeviceBuffer* b : {&d_counts, &d_off, &d_perm, &d_tiles, &d_nt}) b->fill_bytes(0xAB, s);
+  cuda::MoeAlignParams a;
+  a.sel = d_sel.as<int32_t>();
+  a.counts = d_counts.as<int32_t>();
+  a.offsets = d_off.as<int32_t>();
+  a.perm = d_perm.as<int32_t>();
+  a.tiles = d_tiles.as<int32_t>();
+  a.n_tiles = d_nt.as<int32_t>();
+  a.n_slots = static_cast<int32_t>(n_slots);
+  a.E = static_cast<int32_t>(E);
+  a.bm = bm;
+  a.max_tiles = static_cast<int32_t>(max_tiles);
+  cuda::launch_moe_align(a, s);
+  std::vector<int32_t> g_counts(counts.size()), g_off(offsets.size()), g_perm(sel.size()), g_tiles(tiles.size());
+  int32_t g_nt = 0;
+  d_counts.download(g_counts.data(), g_counts.size() * 4, s);
+  d_off.download(g_off.data(), g_off.size() * 4, s);
+  d_perm.download(g_perm.data(), g_perm.size() * 4, s);
+  d_tiles.download(g_tiles.data(), g_tiles.size() * 4, s);
+  d_nt.download(&g_nt, 4, s);
+  env.stream.synchronize();
+  size_t bad = g_nt != static_cast<int32_t>(tiles.size() / 3);
+  for (size_t i = 0; i < counts.size(); ++i) bad += g_counts[i] != counts[i];
+  for (size_t i = 0; i < offsets.size(); ++i) bad += g_off[i] != offsets[i];
+  for (size_t i = 0; i < perm.size(); ++i) bad += g_perm[i] != perm[i];
+  for (size_t i = 0; i < tiles.size(); ++i) bad += g_tiles[i] != tiles[i];
+  env.report.exact("moe_align", fmt("slots=%lld E=%lld bm=%d", static_cast<long long>(n_slots),
+                                    static_cast<long long>(E), bm),
+                   counts.size() + offsets.size() + perm.size() + tiles.size() + 1, bad);
+}
+
 void test_route(Env& env, int64_t T, int64_t E, int64_t top_k, bool bias, bool normalize, int hash) {
   Store st;
   std::normal_distribution<float> nd(0.0f, 2.0f);
@@ -286,8 +339,9 @@ struct MoeCase {
 };
 
 // tol > 0 replaces tol_for(num).
+// io_bitwise: the call again with moe_fp8_bf16_io off (h and y in f32), bitwise equal to the default output.
 void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing,
-                      double tol = 0.0) {
+                      double tol = 0.0, bool io_bitwise = false) {
   const bool hash = c.hash != 0;
   const std::string detail = fmt("%s %s %s D=%lld I=%lld E=%lld k=%lld T=%lld%s", c.name, num_name(num), fmt_name(c.f),
                                  static_cast<long long>(c.D), static_cast<long long>(c.I), static_cast<long long>(c.E),
@@ -311,6 +365,16 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
   const Tensor xd = x.to(Device::Cuda), zd = z.to(Device::Cuda);
   Tensor out = poisoned({c.T, c.D});
   gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
+  if (io_bitwise) {
+    const PathSwitch f32_io(cuda::kernel_paths().moe_fp8_bf16_io, !cuda::kernel_paths().moe_fp8_bf16_io);
+    Tensor other = poisoned({c.T, c.D});
+    gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
+    const Tensor a = out.to(Device::Host), b = other.to(Device::Host);
+    size_t bad = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) bad += std::memcmp(a.data() + i, b.data() + i, 4) != 0;
+    env.report.exact("moe_experts bf16-io", detail, static_cast<size_t>(a.numel()), bad,
+                     "moe_fp8_bf16_io on vs off");
+  }
   if (check_cpu) {
     CpuOps cpu(num);
     Tensor ref;
@@ -337,6 +401,8 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
 }  // namespace
 
 void test_ops_moe(Env& env) {
+  for (const int64_t n : {1, 7, 1000, 2049, 24576}) test_moe_align(env, n, 256, 128);
+  test_moe_align(env, 300, 16, 16);
   test_route(env, 5, 256, 6, true, true, 0);
   test_route(env, 300, 256, 6, true, true, 0);
   test_route(env, 37, 16, 2, false, false, 0);
@@ -480,14 +546,16 @@ void test_ops_moe(Env& env) {
     } else {  // MXFP4 expert_ffn (one expert, no gather, routing weights; a 44-row tile), 2-step K (D=512),
               // tiles of 1-3 rows (T=9; K=128 for the down GEMM)
       test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 1024, 512, 300, true, false, tag.c_str());
-      test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol);
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol,
+                       true);
       const PathSwitch no_gemv(cuda::kernel_paths().moe_gemv, false);  // T = 9 on the prefill kernel
       test_moe_experts(env, Numerics{}, {tile.c_str(), 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false, tol);
     }
-    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol);
-    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol);
+    test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol, fp8);
+    test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol,
+                     fp8);
     test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 4096, Fmt::Mxfp4, 0}, !env.quick, true,
-                     tol);
+                     tol, fp8);
     if (variant == 4)
       test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 8192, Fmt::Mxfp4, 0}, false, true);
   }

@@ -139,9 +139,10 @@ void launch_gemv(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream)
 
 void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles, cudaStream_t stream) {
   const bool gemv = path == MoeGemmPath::MmaGemv || path == MoeGemmPath::MmaGemvWide;
-  check(p.w1 && p.out && (gemv || (p.tiles && p.n_tiles)) && (!p.tiles || p.n_tiles) && (!p.gate_up || p.w3) &&
-            (!p.gather || p.perm),
+  check(p.w1 && (p.out || p.out_bf16) && (gemv || (p.tiles && p.n_tiles)) && (!p.tiles || p.n_tiles) &&
+            (!p.gate_up || p.w3) && (!p.gather || p.perm),
         "moe gemm: null operand");
+  check(!p.out_bf16 || p.a_q != nullptr, "moe gemm: bf16 outputs only from the FP8 prefill kernel");
   check(max_tiles <= 65535, [&] { return "moe gemm: " + std::to_string(max_tiles) + " tiles exceed grid.y"; });
   if (p.N == 0) return;
   if (gemv) {
@@ -222,9 +223,13 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
 
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
   check(p.top_k > 0 && p.top_k <= kRouteMaxTopK, [&] { return "moe combine: top_k " + std::to_string(p.top_k) + " too large"; });
-  check(p.y && p.sel && p.out, "moe combine: null operand");
+  check((p.y || p.y_bf16) && p.sel && p.out, "moe combine: null operand");
+  check(!p.y_bf16 || (p.D % 8 == 0 && reinterpret_cast<uintptr_t>(p.y_bf16) % 16 == 0 &&
+                      reinterpret_cast<uintptr_t>(p.out) % 16 == 0),
+        "moe combine: bf16 y needs D % 8 == 0 and 16-byte aligned y and out");
   if (p.T == 0 || p.D == 0) return;
-  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + 4 * kCombineThreads - 1) / (4 * kCombineThreads)));
+  const int cols = (p.y_bf16 ? 8 : 4) * kCombineThreads;  // columns per CTA
+  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + cols - 1) / cols));
   launch_kernel(moe_combine_kernel, grid, kCombineThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }

@@ -24,7 +24,8 @@ std::string moe_fp8_shape_unsupported(MoeWeightFormat format, MoeScaleDtype scal
 void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t stream) {
   const std::string why = moe_fp8_unsupported(p);
   check(why.empty(), why);
-  check(p.tiles && p.n_tiles && p.out, "moe fp8: null operand");
+  check(p.tiles && p.n_tiles && (p.out || p.out_bf16), "moe fp8: null operand");
+  check(!p.out_bf16 || p.round_bf16, "moe fp8: bf16 outputs need bf16-rounded values (round_bf16)");
   check(p.fp8_ahead >= 2 && p.fp8_ahead <= 4 && (p.fp8_slots == 2 || p.fp8_slots == 4),
         "moe fp8: copies run 2-4 steps ahead into 2 or 4 converted slots (moe_fp8_ahead, moe_fp8_slots)");
   if (max_tiles == 0) return;

@@ -504,6 +504,8 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
         v0 = rnd ? moe_round_bf16(h) : h;
       }
     }
+  // bf16 outputs (out_bf16, with round_bf16: the values are bf16 already, so the narrowing is exact).
+  __nv_bfloat16* const ob = p.out_bf16;
 #pragma unroll
   for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
@@ -511,11 +513,18 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
       const int tok = 8 * j + cl + e;
       if (tok >= it.rows) continue;
       if constexpr (kGateUp) {
-        p.out[static_cast<int64_t>(it.row0 + tok) * p.N + it.n0 + 8 * (rl >> 4) + (rl & 7)] = acc[4 * j + e];
+        const int64_t o = static_cast<int64_t>(it.row0 + tok) * p.N + it.n0 + 8 * (rl >> 4) + (rl & 7);
+        if (ob) ob[o] = __float2bfloat16_rn(acc[4 * j + e]);
+        else p.out[o] = acc[4 * j + e];
       } else {
-        float* const o = p.out + static_cast<int64_t>(orow[j][e]) * p.N + it.n0 + rl;
-        o[0] = acc[4 * j + e];
-        o[8] = acc[4 * j + 2 + e];
+        const int64_t o = static_cast<int64_t>(orow[j][e]) * p.N + it.n0 + rl;
+        if (ob) {
+          ob[o] = __float2bfloat16_rn(acc[4 * j + e]);
+          ob[o + 8] = __float2bfloat16_rn(acc[4 * j + 2 + e]);
+        } else {
+          p.out[o] = acc[4 * j + e];
+          p.out[o + 8] = acc[4 * j + 2 + e];
+        }
       }
     }
   tick(3);

@@ -96,6 +96,7 @@ struct MoeGemmParams {
   const int32_t* __restrict__ n_tiles = nullptr;        // i32 [1]                {expert 0, row 0, single_rows}
   const float* __restrict__ weight = nullptr;           // f32 [n_slots] routing weight per slot, or nullptr
   float* __restrict__ out = nullptr;                    // f32 [n_rows, N] (gate_up) / [n_slots, N] (down)
+  __nv_bfloat16* __restrict__ out_bf16 = nullptr;       // FP8 path with round_bf16: bf16 instead of out (exact)
   int32_t N = 0;
   int32_t K = 0;
   int32_t top_k = 1;
@@ -118,6 +119,7 @@ struct MoeGemmParams {
 // sum from 0 in that fixed order (the CPU reference's accumulation), no atomics.
 struct MoeCombineParams {
   const float* __restrict__ y = nullptr;        // f32 [T·top_k, D]
+  const __nv_bfloat16* __restrict__ y_bf16 = nullptr;  // bf16 [T·top_k, D] instead of y (D % 8 == 0, 16-B aligned)
   const int32_t* __restrict__ sel = nullptr;    // i32 [T, top_k]
   float* __restrict__ out = nullptr;            // f32 [T, D]
   int32_t T = 0;

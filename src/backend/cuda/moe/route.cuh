@@ -7,8 +7,8 @@
 //   GEMM tile list (tiles of bm slots of one expert). moe_align_place_kernel (one CTA per expert): stable
 //   compaction of the expert's slot ids into perm, so the permutation does not depend on scheduling.
 // moe_fake_quant_kernel: FP8 fake-quant of GEMM inputs, one warp per 1x128 block (core fp8_fake_quant).
-// moe_combine_kernel: one CTA per (token, 4 x kCombineThreads columns); a token's k slot outputs summed from 0 in
-// ascending (expert, k) order.
+// moe_combine_kernel: one CTA per (token, 4 x kCombineThreads columns); a token's k slot outputs (f32, or bf16
+// from the FP8 prefill kernel) summed from 0 in ascending (expert, k) order.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -209,11 +209,24 @@ __global__ void __launch_bounds__(kAlignPlaceThreads) moe_align_place_kernel(con
   if (p.counts[e] == 0) return;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int running = p.offsets[e];
-  for (int c0 = 0; c0 < p.n_slots; c0 += kAlignPlaceThreads) {
-    const int s = c0 + threadIdx.x;
-    const bool hit = s < p.n_slots && p.sel[s] == e;
-    const uint32_t mask = __ballot_sync(0xffffffffu, hit);
-    if (lane == 0) warp_counts[warp] = __popc(mask);
+  // Thread t takes slots c0 + kAlignPlacePer t .. + kAlignPlacePer - 1 of each round (one slot per thread and
+  // round, two barriers each, took 32 µs at 24576 slots, run 262): its hits, a warp scan, the warp totals.
+  for (int c0 = 0; c0 < p.n_slots; c0 += kAlignPlaceThreads * kAlignPlacePer) {
+    const int s0 = c0 + kAlignPlacePer * static_cast<int>(threadIdx.x);
+    bool hit[kAlignPlacePer];
+    int cnt = 0;
+#pragma unroll
+    for (int i = 0; i < kAlignPlacePer; ++i) {
+      hit[i] = s0 + i < p.n_slots && p.sel[s0 + i] == e;
+      cnt += hit[i];
+    }
+    int incl = cnt;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += y;
+    }
+    if (lane == 31) warp_counts[warp] = incl;
     __syncthreads();
     int before = 0, total = 0;
 #pragma unroll
@@ -221,7 +234,10 @@ __global__ void __launch_bounds__(kAlignPlaceThreads) moe_align_place_kernel(con
       before += w < warp ? warp_counts[w] : 0;
       total += warp_counts[w];
     }
-    if (hit) p.perm[running + before + __popc(mask & ((1u << lane) - 1u))] = s;
+    int pos = running + before + incl - cnt;
+#pragma unroll
+    for (int i = 0; i < kAlignPlacePer; ++i)
+      if (hit[i]) p.perm[pos++] = s0 + i;
     running += total;
     __syncthreads();
   }
@@ -389,10 +405,36 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __gr
     }
     order[i] = j;
   }
-  const float* y = p.y + static_cast<int64_t>(t) * p.top_k * p.D;
+  const int64_t y0 = static_cast<int64_t>(t) * p.top_k * p.D;
+  const float* y = p.y ? p.y + y0 : nullptr;
   float* out = p.out + static_cast<int64_t>(t) * p.D;
   // CTA blockIdx.y covers columns [c0, c0 + 4 kCombineThreads): 4 per thread, each column's loads in flight
   // together (one CTA per token was latency-bound: 16 µs at D = 4096).
+  // bf16 slot outputs (y_bf16; launch checks D % 8 == 0 and 16-byte alignment): 8 columns per thread, one
+  // 16-byte load per slot.
+  if (p.y_bf16) {
+    const int c = blockIdx.y * 8 * kCombineThreads + 8 * threadIdx.x;
+    if (c >= p.D) return;
+    uint4 r[kRouteMaxTopK];
+#pragma unroll
+    for (int j = 0; j < kRouteMaxTopK; ++j)
+      if (j < p.top_k) r[j] = *reinterpret_cast<const uint4*>(p.y_bf16 + y0 + static_cast<int64_t>(order[j]) * p.D + c);
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < kRouteMaxTopK; ++j) {
+      if (j >= p.top_k) break;
+      const uint32_t w[4] = {r[j].x, r[j].y, r[j].z, r[j].w};
+#pragma unroll
+      for (int h = 0; h < 4; ++h) {
+        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[h]));
+        acc[2 * h] += f.x;
+        acc[2 * h + 1] += f.y;
+      }
+    }
+    *reinterpret_cast<float4*>(out + c) = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    *reinterpret_cast<float4*>(out + c + 4) = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    return;
+  }
   const int c0 = blockIdx.y * 4 * kCombineThreads;
   if ((p.D & 3) == 0) {
     const int c = c0 + 4 * threadIdx.x;

@@ -144,9 +144,11 @@ size_t input_bytes(int64_t rows, int64_t K, const LinearPlan& lp) {
   return static_cast<size_t>(rows * K) * (lp.path != MoeGemmPath::Simt ? 2 : 4);
 }
 
-// The A operand of x; mem: input_bytes() of device memory (nullptr: a Scratch of its own).
+// The A operand of x; mem: input_bytes() of device memory (nullptr: a Scratch of its own). x_bf16 (FP8 kernel
+// only, x null): the rows as bf16.
 GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPlan& lp, cudaStream_t stream,
-                        void* mem = nullptr) {
+                        void* mem = nullptr, const __nv_bfloat16* x_bf16 = nullptr) {
+  check(!x_bf16 || lp.fp8, "moe: bf16 GEMM input only on the FP8 kernel");
   GemmInput in;
   if ((lp.path == MoeGemmPath::Simt && !lp.act_quant) || quant_in_gemv(lp)) {
     in.f32 = x;
@@ -160,6 +162,7 @@ GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPla
   if (lp.fp8) {
     cuda::ActQuantF32Params q;
     q.x = x;
+    q.x_bf16 = x_bf16;
     q.q = static_cast<uint8_t*>(mem);
     q.scale = reinterpret_cast<float*>(static_cast<uint8_t*>(mem) + fp8_scale_offset(rows, K));
     q.M = rows;
@@ -209,7 +212,7 @@ Tiles host_tiles(cuda::CudaContext& ctx, int64_t n, int bm) {
 
 void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPtr* w1, const cuda::MoeWeightPtr* w3,
               const Tiles& tiles, const int32_t* perm, bool gather, int64_t top_k, const float* weight, bool round,
-              float limit, float* out, cudaStream_t stream) {
+              float limit, float* out, cudaStream_t stream, __nv_bfloat16* out_bf16 = nullptr) {
   cuda::MoeGemmParams g;
   g.a_bf16 = in.bf16;
   g.a_f32 = in.f32;
@@ -224,6 +227,7 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   g.single_rows = tiles.single_rows;
   g.weight = weight;
   g.out = out;
+  g.out_bf16 = out_bf16;
   g.N = static_cast<int32_t>(lp.layout.N);
   g.K = static_cast<int32_t>(lp.layout.K);
   g.top_k = static_cast<int32_t>(top_k);
@@ -585,6 +589,10 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
   const auto* tab = es.table.as<cuda::MoeWeightPtr>();
   const int bm_up = cuda::moe_gemm_bm(ep.up.path), bm_down = cuda::moe_gemm_bm(ep.down.path);
   const int64_t mt_up = cuda::moe_max_tiles(n_slots, E, bm_up), mt_down = cuda::moe_max_tiles(n_slots, E, bm_down);
+  // Both GEMMs on the FP8 kernel (Bf16 numerics: h and y are bf16-rounded): h and y stored as bf16, which halves
+  // their bytes in HBM (Flash T = 4096: 0.6 GB of f32 written and read back per call).
+  const bool bf16_io = ep.up.fp8 && ep.down.fp8 && cuda::kernel_paths().moe_fp8_bf16_io;
+  const size_t io_bytes = bf16_io ? 2 : 4;
 
   // All temporaries of the call in one allocation.
   Arena ar;
@@ -595,9 +603,9 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
   const size_t o_tiles_down = bm_down != bm_up ? ar.take(static_cast<size_t>(mt_down) * 12) : 0;
   const size_t o_nt_down = bm_down != bm_up ? ar.take(4) : 0;
   const size_t o_xin = ar.take(input_bytes(T, D, ep.up));
-  const size_t o_h = ar.take(static_cast<size_t>(n_slots * I) * 4);
+  const size_t o_h = ar.take(static_cast<size_t>(n_slots * I) * io_bytes);
   const size_t o_hin = ar.take(input_bytes(n_slots, I, ep.down));
-  const size_t o_y = ar.take(static_cast<size_t>(n_slots * D) * 4);
+  const size_t o_y = ar.take(static_cast<size_t>(n_slots * D) * io_bytes);
   Scratch mem(ar.bytes);
   auto at = [&](size_t off) { return static_cast<uint8_t*>(mem.data()) + off; };
   int32_t* sel = reinterpret_cast<int32_t*>(at(o_sel));
@@ -656,18 +664,21 @@ void CudaOps::moe_experts(const Tensor& x, const Tensor& logits, const weights::
   if (bm_down != bm_up) align(bm_down, mt_down, o_tiles_down, o_nt_down, t_down, false);
   const Tiles& td = bm_down != bm_up ? t_down : t_up;
 
-  float* h = reinterpret_cast<float*>(at(o_h));
+  float* h = bf16_io ? nullptr : reinterpret_cast<float*>(at(o_h));
+  auto* h_bf16 = bf16_io ? reinterpret_cast<__nv_bfloat16*>(at(o_h)) : nullptr;
   {
     const GemmInput in = prepare_input(x.data(), T, D, ep.up, s, at(o_xin));
-    run_gemm(in, ep.up, tab, tab + E, t_up, perm, true, top_k, weight, bf16_acts(), swiglu_limit, h, s);
+    run_gemm(in, ep.up, tab, tab + E, t_up, perm, true, top_k, weight, bf16_acts(), swiglu_limit, h, s, h_bf16);
   }
-  float* y = reinterpret_cast<float*>(at(o_y));
+  float* y = bf16_io ? nullptr : reinterpret_cast<float*>(at(o_y));
+  auto* y_bf16 = bf16_io ? reinterpret_cast<__nv_bfloat16*>(at(o_y)) : nullptr;
   {
-    const GemmInput in = prepare_input(h, n_slots, I, ep.down, s, at(o_hin));
-    run_gemm(in, ep.down, tab + 2 * E, nullptr, td, perm, false, top_k, nullptr, bf16_acts(), 0.0f, y, s);
+    const GemmInput in = prepare_input(h, n_slots, I, ep.down, s, at(o_hin), h_bf16);
+    run_gemm(in, ep.down, tab + 2 * E, nullptr, td, perm, false, top_k, nullptr, bf16_acts(), 0.0f, y, s, y_bf16);
   }
   cuda::MoeCombineParams c;
   c.y = y;
+  c.y_bf16 = y_bf16;
   c.sel = sel;
   c.out = out.data();
   c.T = static_cast<int32_t>(T);
