@@ -196,7 +196,7 @@ void test_moe_align(Env& env, int64_t n_slots, int64_t E, int bm) {
   for (auto& s : sel) s = static_cast<int32_t>(env.rng() % 8 == 0 ? env.rng() % 4 : env.rng() % (E - E / 8));
   std::vector<int32_t> counts(static_cast<size_t>(E)), offsets(static_cast<size_t>(E + 1)), perm, tiles;
   for (int32_t s : sel) ++counts[static_cast<size_t>(s)];
-  for (int64_t e = 0; e < E; ++e) offsets[static_cast<size_t>(e + 1)] = offsets[static_cast<size_t>(e)] + counts[static_cast<size_t>(e)];
+  for (size_t e = 0; e < counts.size(); ++e) offsets[e + 1] = offsets[e] + counts[e];
   for (int64_t e = 0; e < E; ++e) {
     for (int64_t s = 0; s < n_slots; ++s)
       if (sel[static_cast<size_t>(s)] == e) perm.push_back(static_cast<int32_t>(s));
@@ -339,7 +339,8 @@ struct MoeCase {
 };
 
 // tol > 0 replaces tol_for(num).
-// io_bitwise: the call again with moe_fp8_bf16_io off (h and y in f32), bitwise equal to the default output.
+// io_bitwise: the call again with moe_fp8_bf16_io off (h and y in f32) and with the other moe_combine_cols, each
+// bitwise equal to the default output.
 void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing,
                       double tol = 0.0, bool io_bitwise = false) {
   const bool hash = c.hash != 0;
@@ -366,14 +367,27 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
   Tensor out = poisoned({c.T, c.D});
   gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
   if (io_bitwise) {
-    const PathSwitch f32_io(cuda::kernel_paths().moe_fp8_bf16_io, !cuda::kernel_paths().moe_fp8_bf16_io);
+    const Tensor a = out.to(Device::Host);
+    auto differ = [&](const Tensor& t) {
+      const Tensor b = t.to(Device::Host);
+      size_t bad = 0;
+      for (int64_t i = 0; i < a.numel(); ++i) bad += std::memcmp(a.data() + i, b.data() + i, 4) != 0;
+      return bad;
+    };
+    {
+      const PathSwitch f32_io(cuda::kernel_paths().moe_fp8_bf16_io, !cuda::kernel_paths().moe_fp8_bf16_io);
+      Tensor other = poisoned({c.T, c.D});
+      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
+      env.report.exact("moe_experts bf16-io", detail, static_cast<size_t>(a.numel()), differ(other),
+                       "moe_fp8_bf16_io on vs off");
+    }
+    // The bf16 combine with the other column count (4 <-> 8 per thread).
+    const bool eight = cuda::kernel_paths().moe_combine_cols == 8;
+    const PathSwitch<int64_t> cols(cuda::kernel_paths().moe_combine_cols, eight ? 4 : 8);
     Tensor other = poisoned({c.T, c.D});
     gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
-    const Tensor a = out.to(Device::Host), b = other.to(Device::Host);
-    size_t bad = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) bad += std::memcmp(a.data() + i, b.data() + i, 4) != 0;
-    env.report.exact("moe_experts bf16-io", detail, static_cast<size_t>(a.numel()), bad,
-                     "moe_fp8_bf16_io on vs off");
+    env.report.exact("moe_experts combine", detail, static_cast<size_t>(a.numel()), differ(other),
+                     eight ? "bf16 combine 8 columns per thread vs 4" : "bf16 combine 4 columns per thread vs 8");
   }
   if (check_cpu) {
     CpuOps cpu(num);

@@ -66,6 +66,7 @@ struct KernelPaths {
                                         // scale lies within 12 of it (else one per row and 128-K block)
   bool moe_fp8_bf16_io = true;          // moe_experts with both GEMMs on it: h and the slot outputs y stored as
                                         // bf16 (their values are bf16-rounded: exact), half their HBM bytes
+  int64_t moe_combine_cols = 8;         // moe_combine_bf16_kernel: columns per thread (4: 8-byte loads, 8: 16-byte)
   bool linear_fp8_gemv = true;          // grouped FP8 GEMV (f32 x, no act_quant) for wo_a at small M (fp8_gemv.cuh)
   int64_t linear_fp8_gemv_max_m = -1;   // >= 0 overrides its row limit (default 4, at most 16)
   int64_t linear_gemv_max_m = -1;       // >= 0 overrides the rows up to which linear, gemv_pair and grouped_linear

@@ -2,8 +2,8 @@
 //  * linear_gemv_kernel: y = x · Wᵀ in f32 with W dequantized on the fly from any stored format (F32, BF16,
 //    F16, FP8 128x128 block scales with partial edge blocks, MXFP4), one warp per weight row, kTok tokens per
 //    CTA column. The small-M path (decode) and the universal fallback: any M, N, K, grouped (wo_a) or not.
-//  * act_quant_f32_kernel / fp8_fake_quant_kernel: FP8 act_quant of f32 (or bf16) activations (a warp per 1x128
-//    block, 4 consecutive blocks per warp for act_quant; bit-exact with core fp8_act_quant / fp8_fake_quant).
+//  * act_quant_f32_kernel / fp8_fake_quant_kernel: FP8 act_quant of f32 (or bf16) activations (one warp per 1x128
+//    block, bit-exact with core fp8_act_quant / fp8_fake_quant).
 //  * split_bf16_kernel, weight_to_bf16_kernel: operands of the bf16 tensor-core GEMM (dense_plan.h).
 //  * widen_bf16_kernel, round_bf16_kernel: output conversions; embed_kernel: row gather with dequant.
 #pragma once
@@ -20,7 +20,6 @@ namespace dsv4::cuda {
 
 inline constexpr int kGemvWarps = 8;      // weight rows per CTA of linear_gemv_kernel
 inline constexpr int kQuantWarps = 8;     // warps per CTA of the act_quant kernels
-inline constexpr int kQuantBlocksPerWarp = 4;  // act_quant_f32_kernel: consecutive 1x128 blocks per warp, loads first
 inline constexpr int kElementThreads = 256;
 
 __device__ __forceinline__ float load_scale(const WeightRef& w, int64_t idx) {
@@ -311,43 +310,33 @@ __device__ __forceinline__ uint8_t quant_code(float v, float s) {
   return f32_to_e4m3(fminf(fmaxf(__fdiv_rn(v, s), -448.0f), 448.0f));
 }
 
-// Warp w handles kQuantBlocksPerWarp consecutive blocks with their loads issued together (one block per warp
-// left the kernel bound by loads in flight: the Flash MoE's h, 24576 x 2048 bf16, ran at ~1.7 TB/s, run 262).
+// One warp per 1x128 block (4 consecutive blocks per warp with their loads issued together was slower on the
+// H200: Flash MoE h 24576 x 2048 bf16 110.7 against 86.8 µs, x 38.7 against 33.0, runs 262-263). v / s as
+// v · (1 / s): s is a power of two (e8m0) whose reciprocal is a normal f32, so the product is the correctly rounded
+// quotient, bit for bit (the act_quant_f32 rows check it against core fp8_act_quant); with it, run 264: h 78-82 µs,
+// x 31-32 (a division per value: 86.8 / 33.0, run 262).
 __global__ void __launch_bounds__(kQuantWarps * 32) act_quant_f32_kernel(const __grid_constant__ ActQuantF32Params p) {
   grid_dependency_sync();
   const int kb_count = p.K / 128;
-  const int64_t blocks = p.M * kb_count;
-  const int64_t block0 = (static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5)) * kQuantBlocksPerWarp;
-  if (block0 >= blocks) return;
+  const int64_t block = static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5);
+  if (block >= p.M * kb_count) return;
+  const int64_t m = block / kb_count;
+  const int kb = static_cast<int>(block % kb_count);
   const int lane = threadIdx.x & 31;
-  float4 v[kQuantBlocksPerWarp];
+  const int64_t off = m * p.K + kb * 128;
+  const QuantBlock b = p.g != nullptr        ? quant_block(glu_values(p, m, off + lane * 4))
+                       : p.x_bf16 != nullptr ? quant_block(bf16x4_values(p.x_bf16 + off + lane * 4))
+                                             : quant_block(p.x + off);
+  uint32_t codes = 0x7F7F7F7Fu;
+  if (!b.bad) {
+    const float inv = __frcp_rn(b.s);
+    codes = 0;
 #pragma unroll
-  for (int i = 0; i < kQuantBlocksPerWarp; ++i) {
-    const int64_t block = block0 + i;
-    if (block >= blocks) break;  // warp-uniform
-    const int64_t m = block / kb_count;
-    const int64_t off = m * p.K + (block - m * kb_count) * 128 + lane * 4;
-    v[i] = p.g != nullptr        ? glu_values(p, m, off)
-           : p.x_bf16 != nullptr ? bf16x4_values(p.x_bf16 + off)
-                                 : *reinterpret_cast<const float4*>(p.x + off);
+    for (int i = 0; i < 4; ++i)
+      codes |= static_cast<uint32_t>(f32_to_e4m3(fminf(fmaxf(__fmul_rn(b.v[i], inv), -448.0f), 448.0f))) << (8 * i);
   }
-#pragma unroll
-  for (int i = 0; i < kQuantBlocksPerWarp; ++i) {
-    const int64_t block = block0 + i;
-    if (block >= blocks) break;
-    const int64_t m = block / kb_count;
-    const int kb = static_cast<int>(block - m * kb_count);
-    const int64_t off = m * p.K + kb * 128;
-    const QuantBlock b = quant_block(v[i]);
-    uint32_t codes = 0x7F7F7F7Fu;
-    if (!b.bad) {
-      codes = 0;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) codes |= static_cast<uint32_t>(quant_code(b.v[j], b.s)) << (8 * j);
-    }
-    *reinterpret_cast<uint32_t*>(p.q + off + lane * 4) = codes;
-    if (lane == 0) p.scale[static_cast<int64_t>(kb) * p.M + m] = b.s;
-  }
+  *reinterpret_cast<uint32_t*>(p.q + off + lane * 4) = codes;
+  if (lane == 0) p.scale[static_cast<int64_t>(kb) * p.M + m] = b.s;
 }
 
 __global__ void __launch_bounds__(kQuantWarps * 32) fp8_fake_quant_kernel(const __grid_constant__ Fp8FakeQuantParams p) {

@@ -139,8 +139,7 @@ void launch_act_quant_f32(const ActQuantF32Params& p, cudaStream_t stream) {
         "act_quant_f32: null or misaligned operand");
   const int64_t blocks = p.M * (p.K / 128);
   if (blocks == 0) return;
-  const int64_t per_cta = static_cast<int64_t>(kQuantWarps) * kQuantBlocksPerWarp;
-  const int64_t ctas = (blocks + per_cta - 1) / per_cta;
+  const int64_t ctas = (blocks + kQuantWarps - 1) / kQuantWarps;
   check(ctas <= INT32_MAX, "act_quant_f32: M " + std::to_string(p.M) + " too large for one launch");
   launch_kernel(act_quant_f32_kernel, static_cast<unsigned>(ctas), kQuantWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();

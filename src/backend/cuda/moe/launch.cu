@@ -224,12 +224,20 @@ void launch_moe_gemm(const MoeGemmParams& p, MoeGemmPath path, int64_t max_tiles
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
   check(p.top_k > 0 && p.top_k <= kRouteMaxTopK, [&] { return "moe combine: top_k " + std::to_string(p.top_k) + " too large"; });
   check((p.y || p.y_bf16) && p.sel && p.out, "moe combine: null operand");
-  check(!p.y_bf16 || (p.D % 8 == 0 && reinterpret_cast<uintptr_t>(p.y_bf16) % 16 == 0 &&
-                      reinterpret_cast<uintptr_t>(p.out) % 16 == 0),
-        "moe combine: bf16 y needs D % 8 == 0 and 16-byte aligned y and out");
   if (p.T == 0 || p.D == 0) return;
-  const int cols = (p.y_bf16 ? 8 : 4) * kCombineThreads;  // columns per CTA
-  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + cols - 1) / cols));
+  if (p.y_bf16) {
+    const int cols = kernel_paths().moe_combine_cols == 8 ? 8 : 4;
+    check(p.D % cols == 0 && reinterpret_cast<uintptr_t>(p.y_bf16) % (2 * cols) == 0 &&
+              reinterpret_cast<uintptr_t>(p.out) % 16 == 0,
+          "moe combine: bf16 y needs D % " + std::to_string(cols) + " == 0 and aligned y and out");
+    const int per_cta = cols * kCombineThreads;
+    const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + per_cta - 1) / per_cta));
+    if (cols == 8) launch_kernel(moe_combine_bf16_kernel<8>, grid, kCombineThreads, 0, stream, p);
+    else launch_kernel(moe_combine_bf16_kernel<4>, grid, kCombineThreads, 0, stream, p);
+    DSV4_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>((p.D + 4 * kCombineThreads - 1) / (4 * kCombineThreads)));
   launch_kernel(moe_combine_kernel, grid, kCombineThreads, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }

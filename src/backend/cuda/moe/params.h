@@ -119,7 +119,7 @@ struct MoeGemmParams {
 // sum from 0 in that fixed order (the CPU reference's accumulation), no atomics.
 struct MoeCombineParams {
   const float* __restrict__ y = nullptr;        // f32 [T·top_k, D]
-  const __nv_bfloat16* __restrict__ y_bf16 = nullptr;  // bf16 [T·top_k, D] instead of y (D % 8 == 0, 16-B aligned)
+  const __nv_bfloat16* __restrict__ y_bf16 = nullptr;  // bf16 [T·top_k, D] instead of y (D % 4 == 0, aligned)
   const int32_t* __restrict__ sel = nullptr;    // i32 [T, top_k]
   float* __restrict__ out = nullptr;            // f32 [T, D]
   int32_t T = 0;

@@ -29,6 +29,7 @@ inline constexpr int kAlignThreads = 1024;
 inline constexpr int kAlignPlaceThreads = 256;
 inline constexpr int kAlignPlacePer = 8;  // consecutive slots per thread and round of moe_align_place_kernel
 inline constexpr int kCombineThreads = 128;
+inline constexpr int kCombineSlotsInFlight = 8;  // moe_combine_bf16_kernel: slot loads issued together
 inline constexpr int kFusedRouteMaxExperts = 256;  // moe_route_align_kernel: a lane holds E / 32 <= 8 keys
 
 // Empty when moe_route_align_kernel supports the shape.

@@ -7,12 +7,13 @@
 //   GEMM tile list (tiles of bm slots of one expert). moe_align_place_kernel (one CTA per expert): stable
 //   compaction of the expert's slot ids into perm, so the permutation does not depend on scheduling.
 // moe_fake_quant_kernel: FP8 fake-quant of GEMM inputs, one warp per 1x128 block (core fp8_fake_quant).
-// moe_combine_kernel: one CTA per (token, 4 x kCombineThreads columns); a token's k slot outputs (f32, or bf16
-// from the FP8 prefill kernel) summed from 0 in ascending (expert, k) order.
+// moe_combine_kernel (f32 y) / moe_combine_bf16_kernel (bf16 y from the FP8 prefill kernel): one CTA per (token,
+// 4 or 8 x kCombineThreads columns); a token's k slot outputs summed from 0 in ascending (expert, k) order.
 #pragma once
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/warp.cuh"
@@ -392,12 +393,9 @@ __global__ void __launch_bounds__(256) moe_fake_quant_kernel(const __grid_consta
   }
 }
 
-__global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __grid_constant__ MoeCombineParams p) {
-  grid_dependency_sync();
-  const int t = blockIdx.x;
-  const int32_t* sel = p.sel + static_cast<int64_t>(t) * p.top_k;
-  int order[kRouteMaxTopK];
-  for (int j = 0; j < p.top_k; ++j) {  // insertion sort by (expert, k): every thread builds the same order
+// A token's slot order for the combine: insertion sort of its k slots by (expert, k); every thread builds the same.
+__device__ __forceinline__ void combine_order(const int32_t* sel, int top_k, int (&order)[kRouteMaxTopK]) {
+  for (int j = 0; j < top_k; ++j) {
     int i = j;
     while (i > 0 && sel[order[i - 1]] > sel[j]) {
       order[i] = order[i - 1];
@@ -405,36 +403,17 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __gr
     }
     order[i] = j;
   }
-  const int64_t y0 = static_cast<int64_t>(t) * p.top_k * p.D;
-  const float* y = p.y ? p.y + y0 : nullptr;
+}
+
+__global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __grid_constant__ MoeCombineParams p) {
+  grid_dependency_sync();
+  const int t = blockIdx.x;
+  int order[kRouteMaxTopK];
+  combine_order(p.sel + static_cast<int64_t>(t) * p.top_k, p.top_k, order);
+  const float* y = p.y + static_cast<int64_t>(t) * p.top_k * p.D;
   float* out = p.out + static_cast<int64_t>(t) * p.D;
   // CTA blockIdx.y covers columns [c0, c0 + 4 kCombineThreads): 4 per thread, each column's loads in flight
   // together (one CTA per token was latency-bound: 16 µs at D = 4096).
-  // bf16 slot outputs (y_bf16; launch checks D % 8 == 0 and 16-byte alignment): 8 columns per thread, one
-  // 16-byte load per slot.
-  if (p.y_bf16) {
-    const int c = blockIdx.y * 8 * kCombineThreads + 8 * threadIdx.x;
-    if (c >= p.D) return;
-    uint4 r[kRouteMaxTopK];
-#pragma unroll
-    for (int j = 0; j < kRouteMaxTopK; ++j)
-      if (j < p.top_k) r[j] = *reinterpret_cast<const uint4*>(p.y_bf16 + y0 + static_cast<int64_t>(order[j]) * p.D + c);
-    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int j = 0; j < kRouteMaxTopK; ++j) {
-      if (j >= p.top_k) break;
-      const uint32_t w[4] = {r[j].x, r[j].y, r[j].z, r[j].w};
-#pragma unroll
-      for (int h = 0; h < 4; ++h) {
-        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[h]));
-        acc[2 * h] += f.x;
-        acc[2 * h + 1] += f.y;
-      }
-    }
-    *reinterpret_cast<float4*>(out + c) = make_float4(acc[0], acc[1], acc[2], acc[3]);
-    *reinterpret_cast<float4*>(out + c + 4) = make_float4(acc[4], acc[5], acc[6], acc[7]);
-    return;
-  }
   const int c0 = blockIdx.y * 4 * kCombineThreads;
   if ((p.D & 3) == 0) {
     const int c = c0 + 4 * threadIdx.x;
@@ -455,6 +434,46 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const __gr
     for (int j = 0; j < p.top_k; ++j) acc += y[static_cast<int64_t>(order[j]) * p.D + c];
     out[c] = acc;
   }
+}
+
+// bf16 slot outputs (y_bf16, from the FP8 prefill kernel): kCols (4 or 8) columns per thread, the slots' loads
+// (8 or 16 bytes each) issued kCombineSlotsInFlight at a time, then summed in the same order as the f32 kernel.
+// Its own kernel: in one kernel with the f32 path its registers halved the f32 path's occupancy (run 263: f32
+// combine 292 µs against 148 in run 262, Flash T = 4096).
+template <int kCols>
+__global__ void __launch_bounds__(kCombineThreads) moe_combine_bf16_kernel(const __grid_constant__ MoeCombineParams p) {
+  using Vec = std::conditional_t<kCols == 8, uint4, uint2>;
+  grid_dependency_sync();
+  const int t = blockIdx.x;
+  const int c = (blockIdx.y * kCombineThreads + threadIdx.x) * kCols;
+  if (c >= p.D) return;
+  int order[kRouteMaxTopK];
+  combine_order(p.sel + static_cast<int64_t>(t) * p.top_k, p.top_k, order);
+  const __nv_bfloat16* y = p.y_bf16 + static_cast<int64_t>(t) * p.top_k * p.D + c;
+  float acc[kCols];
+#pragma unroll
+  for (int i = 0; i < kCols; ++i) acc[i] = 0.0f;
+  for (int j0 = 0; j0 < p.top_k; j0 += kCombineSlotsInFlight) {
+    Vec r[kCombineSlotsInFlight];
+#pragma unroll
+    for (int j = 0; j < kCombineSlotsInFlight; ++j)
+      if (j0 + j < p.top_k) r[j] = *reinterpret_cast<const Vec*>(y + static_cast<int64_t>(order[j0 + j]) * p.D);
+#pragma unroll
+    for (int j = 0; j < kCombineSlotsInFlight; ++j) {
+      if (j0 + j >= p.top_k) break;
+      const uint32_t* w = reinterpret_cast<const uint32_t*>(&r[j]);
+#pragma unroll
+      for (int h = 0; h < kCols / 2; ++h) {
+        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[h]));
+        acc[2 * h] += f.x;
+        acc[2 * h + 1] += f.y;
+      }
+    }
+  }
+  float* out = p.out + static_cast<int64_t>(t) * p.D + c;
+#pragma unroll
+  for (int i = 0; i < kCols; i += 4)
+    *reinterpret_cast<float4*>(out + i) = make_float4(acc[i], acc[i + 1], acc[i + 2], acc[i + 3]);
 }
 
 }  // namespace dsv4::cuda
