@@ -422,6 +422,10 @@ void test_ops_moe(Env& env) {
   test_route(env, 37, 16, 2, false, false, 0);
   test_route(env, 37, 256, 6, false, true, 64);
   test_route(env, 37, 64, 6, false, true, 32);
+  // The warp kernel (T > kRouteRankMaxT) on hash layers, without bias, and with E > 256 (32 experts per lane).
+  test_route(env, 300, 256, 6, false, true, 32);
+  test_route(env, 300, 16, 2, false, false, 0);
+  test_route(env, 300, 384, 8, true, true, 0);
   {  // the one-warp-per-token kernel at decode sizes too
     const PathSwitch<bool> warp(cuda::kernel_paths().route_rank, false);
     test_route(env, 5, 256, 6, true, true, 0);

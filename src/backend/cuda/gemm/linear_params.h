@@ -64,7 +64,7 @@ struct ActQuantF32Params {
   const __nv_bfloat16* __restrict__ u = nullptr;  // bf16 [M, K], with g
   const float* __restrict__ glu_weight = nullptr; // f32 [M] routing weights, or null
   float glu_limit = 0.0f;                         // <= 0: no clamp
-  const __nv_bfloat16* __restrict__ x_bf16 = nullptr;  // bf16 [M, K] (8-byte aligned) instead of x, or null
+  const __nv_bfloat16* __restrict__ x_bf16 = nullptr;  // bf16 [M, K] (16-B aligned, q 8-B) instead of x, or null
 };
 
 // FP8 fake-quant (core fp8_fake_quant, blocks of 128): out = bf16(e4m3(x / s) * s), NaN blocks all NaN.

@@ -25,7 +25,10 @@ void launch_route(const RouteParams& p, cudaStream_t stream) {
   check(p.logits && p.sel && p.weight && (!p.tid2eid || p.tokens), "route: null operand");
   if (p.T == 0) return;
   if (p.rank && p.T <= kRouteRankMaxT) launch_kernel(route_rank_kernel, p.T, kRouteRankThreads, 0, stream, p);
-  else launch_kernel(route_kernel, (p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0, stream, p);
+  else if (p.E <= 256) launch_kernel(route_kernel<8>, (p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32, 0,
+                                     stream, p);
+  else launch_kernel(route_kernel<kRouteMaxExperts / 32>, (p.T + kRouteWarps - 1) / kRouteWarps, kRouteWarps * 32,
+                     0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

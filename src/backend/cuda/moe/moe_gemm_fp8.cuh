@@ -60,8 +60,8 @@
 // branch-free epilogue (10.7 K -> 7.2 K cycles per gate/up item): gate/up 1.93-1.97 ms, down 0.98-0.99 ms, the
 // op test's call 3.25 ms (381 TFLOP/s; HEAD 3.49-3.53 ms in the same call).
 // Runs 262-264: the epilogue stores bf16 (MoeGemmParams::out_bf16, switch moe_fp8_bf16_io) so that h and y cross HBM
-// at half the bytes; with the call's smaller kernels (act_quant by reciprocal, align, combine) the call took
-// 3.29 ms on a machine whose two GEMM kernels took 3.07 ms (the call was 3.35-3.39 before, same machine kind).
+// at half the bytes; with the call's smaller kernels (act_quant, route, align, combine) the call took 3.27-3.29 ms
+// on machines whose two GEMM kernels took 3.07-3.09 ms (the call was 3.35-3.39 before, same machine kind).
 #pragma once
 #include <cuda_bf16.h>
 
