@@ -121,8 +121,8 @@ void check_act_quant(Env& env) {
   env.report.exact("act_quant e8m0", d, se.size(), bad_s);
   env.report.exact("act_quant f32 scale", d, sf.size(), bad_f, "layout [K/128, M]");
 
-  // act_quant_f32 (the FP8 MoE / linear input quantization) on f32 and on bf16 rows (x_bf16), 3 blocks per row:
-  // its warps' 4-block groups span rows, and 257 x 3 blocks leave a partial last group.
+  // act_quant_f32 (the FP8 MoE / linear input quantization of f32 rows) and act_quant on bf16 rows (the FP8 MoE's
+  // h), 3 blocks per row: act_quant's warps (two blocks each) span rows, and 257 x 3 blocks leave a half warp.
   {
     const int64_t Mf = 257, Kf = 384, kbf = Kf / 128;
     std::vector<float> xf = random_activations(env.rng, Mf, Kf);
@@ -143,14 +143,25 @@ void check_act_quant(Env& env) {
       else dx.upload(xr.data(), xr.size() * 4, s);
       dq.fill_bytes(0x55, s);
       ds.fill_bytes(0x55, s);
-      cuda::ActQuantF32Params p;
-      if (bf16) p.x_bf16 = dx.as<__nv_bfloat16>();
-      else p.x = dx.as<float>();
-      p.q = dq.as<uint8_t>();
-      p.scale = ds.as<float>();
-      p.M = Mf;
-      p.K = static_cast<int32_t>(Kf);
-      cuda::launch_act_quant_f32(p, s);
+      if (bf16) {
+        cuda::ActQuantParams p;
+        p.x = dx.as<__nv_bfloat16>();
+        p.q = dq.as<uint8_t>();
+        p.scale = ds.as<float>();
+        p.M = Mf;
+        p.K = static_cast<int32_t>(Kf);
+        p.scale_stride_m = 1;
+        p.scale_stride_kb = Mf;
+        cuda::launch_act_quant(p, s);
+      } else {
+        cuda::ActQuantF32Params p;
+        p.x = dx.as<float>();
+        p.q = dq.as<uint8_t>();
+        p.scale = ds.as<float>();
+        p.M = Mf;
+        p.K = static_cast<int32_t>(Kf);
+        cuda::launch_act_quant_f32(p, s);
+      }
       std::vector<uint8_t> gq(static_cast<size_t>(Mf * Kf)), rq2(gq.size()), rs2(static_cast<size_t>(Mf * kbf));
       std::vector<float> gs(static_cast<size_t>(Mf * kbf));
       dq.download(gq.data(), gq.size(), s);
@@ -167,8 +178,8 @@ void check_act_quant(Env& env) {
         }
       const std::string df = fmt("M=%lld K=%lld %s x (NaN/Inf/zero blocks)", static_cast<long long>(Mf),
                                  static_cast<long long>(Kf), bf16 ? "bf16" : "f32");
-      env.report.exact("act_quant_f32 codes", df, gq.size(), bq);
-      env.report.exact("act_quant_f32 scale", df, gs.size(), bs, "layout [K/128, M]");
+      env.report.exact(bf16 ? "act_quant codes" : "act_quant_f32 codes", df, gq.size(), bq);
+      env.report.exact(bf16 ? "act_quant scale" : "act_quant_f32 scale", df, gs.size(), bs, "layout [K/128, M]");
     }
   }
 

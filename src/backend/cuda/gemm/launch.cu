@@ -76,10 +76,10 @@ void launch_act_quant(const ActQuantParams& p, cudaStream_t stream) {
   check(p.K > 0 && p.K % 128 == 0, [&] { return "act_quant: K " + std::to_string(p.K) + " is not a positive multiple of 128"; });
   check(p.M >= 0, "act_quant: negative M");
   check(p.x && p.q && p.scale, "act_quant: null operand");
-  check(aligned(p.x, 8) && aligned(p.q, 4), "act_quant: x must be 8-byte and q 4-byte aligned");
+  check(aligned(p.x, 16) && aligned(p.q, 8), "act_quant: x must be 16-byte and q 8-byte aligned");
   const int64_t blocks = p.M * (p.K / 128);
   if (blocks == 0) return;
-  const int64_t ctas = (blocks + kActQuantWarps - 1) / kActQuantWarps;
+  const int64_t ctas = (blocks + kActQuantBlocksPerCta - 1) / kActQuantBlocksPerCta;
   check(ctas <= INT32_MAX, [&] { return "act_quant: M " + std::to_string(p.M) + " too large for one launch"; });
   launch_kernel(act_quant_kernel, static_cast<unsigned>(ctas), kActQuantWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();

@@ -2,8 +2,8 @@
 //  * linear_gemv_kernel: y = x · Wᵀ in f32 with W dequantized on the fly from any stored format (F32, BF16,
 //    F16, FP8 128x128 block scales with partial edge blocks, MXFP4), one warp per weight row, kTok tokens per
 //    CTA column. The small-M path (decode) and the universal fallback: any M, N, K, grouped (wo_a) or not.
-//  * act_quant_f32_kernel / act_quant_bf16_kernel / fp8_fake_quant_kernel: FP8 act_quant of f32 (a warp per
-//    1x128 block) or bf16 activations (a half-warp per block), bit-exact with core fp8_act_quant / fp8_fake_quant.
+//  * act_quant_f32_kernel / fp8_fake_quant_kernel: FP8 act_quant of f32 activations (one warp per 1x128
+//    block, bit-exact with core fp8_act_quant / fp8_fake_quant; bf16 rows: act_quant.cuh).
 //  * split_bf16_kernel, weight_to_bf16_kernel: operands of the bf16 tensor-core GEMM (dense_plan.h).
 //  * widen_bf16_kernel, round_bf16_kernel: output conversions; embed_kernel: row gather with dequant.
 #pragma once
@@ -327,56 +327,6 @@ __global__ void __launch_bounds__(kQuantWarps * 32) act_quant_f32_kernel(const _
   }
   *reinterpret_cast<uint32_t*>(p.q + off + lane * 4) = codes;
   if (lane == 0) p.scale[static_cast<int64_t>(kb) * p.M + m] = b.s;
-}
-
-// act_quant_f32_kernel's arithmetic on bf16 rows (ActQuantF32Params::x_bf16, g null): a half-warp per block, 8
-// values (one 16-byte load) per lane, so a warp covers two blocks (at 8 bytes per lane, one block per warp, the Flash
-// MoE's h ran at ~1.9 TB/s: 78 µs, run 264; 57.5 µs this way, run 266). The block's amax over the same 128
-// values, the same scale and codes.
-__global__ void __launch_bounds__(kQuantWarps * 32) act_quant_bf16_kernel(const __grid_constant__ ActQuantF32Params p) {
-  grid_dependency_sync();
-  constexpr float kInvE4m3Max = static_cast<float>(1.0 / 448.0);
-  const int kb_count = p.K / 128;
-  const int lane = threadIdx.x & 31, hl = lane & 15;
-  const int64_t block = (static_cast<int64_t>(blockIdx.x) * kQuantWarps + (threadIdx.x >> 5)) * 2 + (lane >> 4);
-  const bool valid = block < p.M * kb_count;
-  const int64_t m = valid ? block / kb_count : 0;
-  const int kb = valid ? static_cast<int>(block - m * kb_count) : 0;
-  const int64_t off = m * p.K + kb * 128 + hl * 8;
-  uint4 r = make_uint4(0u, 0u, 0u, 0u);
-  if (valid) r = *reinterpret_cast<const uint4*>(p.x_bf16 + off);
-  float v[8];
-  const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[i]));
-    v[2 * i] = f.x;
-    v[2 * i + 1] = f.y;
-  }
-  float amax = 0.0f;
-  bool bad = false;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    bad |= !isfinite(v[i]);
-    amax = fmaxf(amax, fabsf(v[i]));
-  }
-#pragma unroll
-  for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-  bad = (__ballot_sync(0xffffffffu, bad) >> (lane & 16)) & 0xFFFFu;
-  if (!valid) return;
-  const float sc = bad ? __uint_as_float(0x7FC00000u) : ue8m0_ceil(__fmul_rn(fmaxf(amax, 1e-4f), kInvE4m3Max));
-  uint2 codes = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
-  if (!bad) {
-    const float inv = __frcp_rn(sc);
-    uint32_t c[2] = {0u, 0u};
-#pragma unroll
-    for (int i = 0; i < 8; ++i)
-      c[i >> 2] |= static_cast<uint32_t>(f32_to_e4m3(fminf(fmaxf(__fmul_rn(v[i], inv), -448.0f), 448.0f)))
-                   << (8 * (i & 3));
-    codes = make_uint2(c[0], c[1]);
-  }
-  *reinterpret_cast<uint2*>(p.q + off) = codes;
-  if (hl == 0) p.scale[static_cast<int64_t>(kb) * p.M + m] = sc;
 }
 
 __global__ void __launch_bounds__(kQuantWarps * 32) fp8_fake_quant_kernel(const __grid_constant__ Fp8FakeQuantParams p) {

@@ -133,17 +133,14 @@ void launch_linear_gemv(const LinearGemvParams& p, cudaStream_t stream) {
 
 void launch_act_quant_f32(const ActQuantF32Params& p, cudaStream_t stream) {
   check(p.K > 0 && p.K % 128 == 0, "act_quant_f32: K " + std::to_string(p.K) + " is not a positive multiple of 128");
-  check(p.q && p.scale && aligned(p.q, p.x_bf16 ? 8 : 4) &&
-            (p.g ? p.u && aligned(p.g, 8) && aligned(p.u, 8)
-                 : p.x_bf16 ? aligned(p.x_bf16, 16) : p.x && aligned(p.x, 16)),
+  check(p.q && p.scale && aligned(p.q, 4) &&
+            (p.g ? p.u && aligned(p.g, 8) && aligned(p.u, 8) : p.x && aligned(p.x, 16)),
         "act_quant_f32: null or misaligned operand");
   const int64_t blocks = p.M * (p.K / 128);
   if (blocks == 0) return;
-  const int64_t per_cta = p.x_bf16 && !p.g ? 2 * kQuantWarps : kQuantWarps;  // act_quant_bf16_kernel: 2 per warp
-  const int64_t ctas = (blocks + per_cta - 1) / per_cta;
+  const int64_t ctas = (blocks + kQuantWarps - 1) / kQuantWarps;
   check(ctas <= INT32_MAX, "act_quant_f32: M " + std::to_string(p.M) + " too large for one launch");
-  launch_kernel(p.x_bf16 && !p.g ? act_quant_bf16_kernel : act_quant_f32_kernel, static_cast<unsigned>(ctas),
-                kQuantWarps * 32, 0, stream, p);
+  launch_kernel(act_quant_f32_kernel, static_cast<unsigned>(ctas), kQuantWarps * 32, 0, stream, p);
   DSV4_CUDA_CHECK_LAUNCH();
 }
 

@@ -55,7 +55,7 @@ struct LinearGemvParams {
 // With g set (the clamped-SwiGLU prologue of CpuOps::expert_ffn), the values quantized are
 // h = bf16(clamped_swiglu(g, u, glu_limit) [· glu_weight[m]]) of the bf16 GEMM outputs g, u instead of x.
 struct ActQuantF32Params {
-  const float* __restrict__ x = nullptr;  // f32 [M, K], K % 128 == 0 (unused with g or x_bf16)
+  const float* __restrict__ x = nullptr;  // f32 [M, K], K % 128 == 0 (unused with g)
   uint8_t* __restrict__ q = nullptr;      // e4m3 [M, K]
   float* __restrict__ scale = nullptr;    // f32 [K/128, M] (M contiguous)
   int64_t M = 0;
@@ -64,7 +64,6 @@ struct ActQuantF32Params {
   const __nv_bfloat16* __restrict__ u = nullptr;  // bf16 [M, K], with g
   const float* __restrict__ glu_weight = nullptr; // f32 [M] routing weights, or null
   float glu_limit = 0.0f;                         // <= 0: no clamp
-  const __nv_bfloat16* __restrict__ x_bf16 = nullptr;  // bf16 [M, K] (16-B aligned, q 8-B) instead of x, or null
 };
 
 // FP8 fake-quant (core fp8_fake_quant, blocks of 128): out = bf16(e4m3(x / s) * s), NaN blocks all NaN.

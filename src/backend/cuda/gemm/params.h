@@ -18,8 +18,8 @@ namespace dsv4::cuda {
 // act_quant (spec §2.3): per 1x128 block, s = ue8m0_ceil(max(amax, 1e-4) * fl32(1/448)),
 // q = e4m3(clamp(x / s, ±448)). A block holding NaN/Inf gets a NaN scale (e8m0 0xFF) and NaN codes 0x7F.
 struct ActQuantParams {
-  const __nv_bfloat16* __restrict__ x = nullptr;  // bf16 [M, K], K % 128 == 0, rows 8-byte aligned
-  uint8_t* __restrict__ q = nullptr;              // e4m3 [M, K]
+  const __nv_bfloat16* __restrict__ x = nullptr;  // bf16 [M, K], K % 128 == 0, 16-byte aligned
+  uint8_t* __restrict__ q = nullptr;              // e4m3 [M, K], 8-byte aligned
   float* __restrict__ scale = nullptr;            // f32, block (m, kb) at m * scale_stride_m + kb * scale_stride_kb
   uint8_t* __restrict__ scale_e8m0 = nullptr;     // e8m0 [M, K/128] row-major, or nullptr
   int64_t M = 0;

@@ -33,15 +33,13 @@ __device__ __forceinline__ bool route_better(float ka, int ia, float kb, int ib)
   return ka > kb || (ka == kb && ia < ib);
 }
 
-// Routing weights of token t (one thread): s[sel[k]], normalised by their sum in k order, times route_scale.
-__device__ __forceinline__ void route_weights(const RouteParams& p, int t, const float* s, const int32_t* sel) {
+// Routing weights of token t (one thread) from the chosen experts' scores sk in k order: normalised by their sum
+// in k order, times route_scale.
+__device__ __forceinline__ void route_weights(const RouteParams& p, int t, const float* sk) {
   float sum = 0.0f;
-  for (int k = 0; k < p.top_k; ++k) sum += s[sel[k]];
+  for (int k = 0; k < p.top_k; ++k) sum += sk[k];
   float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
-  for (int k = 0; k < p.top_k; ++k) {
-    const float sv = s[sel[k]];
-    w[k] = (p.normalize ? sv / sum : sv) * p.route_scale;
-  }
+  for (int k = 0; k < p.top_k; ++k) w[k] = (p.normalize ? sk[k] / sum : sk[k]) * p.route_scale;
 }
 
 // Lane l of token t's warp holds experts e = l + 32 i (i < kPer) in registers, scanned in that order, as the
@@ -112,16 +110,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const __grid_co
       sk[k] = score_of(bi);
     }
   }
-  if (lane == 0) {  // route_weights' arithmetic on the chosen scores
-    float sum = 0.0f;
-#pragma unroll
-    for (int k = 0; k < kRouteMaxTopK; ++k)
-      if (k < p.top_k) sum += sk[k];
-    float* w = p.weight + static_cast<int64_t>(t) * p.top_k;
-#pragma unroll
-    for (int k = 0; k < kRouteMaxTopK; ++k)
-      if (k < p.top_k) w[k] = (p.normalize ? sk[k] / sum : sk[k]) * p.route_scale;
-  }
+  if (lane == 0) route_weights(p, t, sk);
 }
 
 // route_rank_kernel: the router for few tokens (decode), one CTA per token. Every thread scores its experts,
@@ -174,7 +163,11 @@ __global__ void __launch_bounds__(kRouteRankThreads) route_rank_kernel(const __g
     }
   }
   __syncthreads();
-  if (tid == 0) route_weights(p, t, s, chosen);
+  if (tid == 0) {
+    float sk[kRouteMaxTopK];
+    for (int k = 0; k < p.top_k; ++k) sk[k] = s[chosen[k]];
+    route_weights(p, t, sk);
+  }
 }
 
 // Exclusive block scan of one int per thread (blockDim.x == kAlignThreads); returns the block total in *total.

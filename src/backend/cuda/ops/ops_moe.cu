@@ -145,7 +145,7 @@ size_t input_bytes(int64_t rows, int64_t K, const LinearPlan& lp) {
 }
 
 // The A operand of x; mem: input_bytes() of device memory (nullptr: a Scratch of its own). x_bf16 (FP8 kernel
-// only, x null): the rows as bf16.
+// only, x null): the rows as bf16, quantized by act_quant.cuh's kernel.
 GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPlan& lp, cudaStream_t stream,
                         void* mem = nullptr, const __nv_bfloat16* x_bf16 = nullptr) {
   check(!x_bf16 || lp.fp8, "moe: bf16 GEMM input only on the FP8 kernel");
@@ -159,18 +159,31 @@ GemmInput prepare_input(const float* x, int64_t rows, int64_t K, const LinearPla
     in.buf = Scratch(input_bytes(rows, K, lp));
     mem = in.buf.data();
   }
-  if (lp.fp8) {
-    cuda::ActQuantF32Params q;
-    q.x = x;
-    q.x_bf16 = x_bf16;
-    q.q = static_cast<uint8_t*>(mem);
-    q.scale = reinterpret_cast<float*>(static_cast<uint8_t*>(mem) + fp8_scale_offset(rows, K));
-    q.M = rows;
-    q.K = static_cast<int32_t>(K);
-    cuda::launch_act_quant_f32(q, stream);
-    in.q = q.q;
-    in.q_scale = q.scale;
+  if (lp.fp8) {  // codes [rows, K], scales [K/128, rows]
+    auto* const codes = static_cast<uint8_t*>(mem);
+    auto* const scales = reinterpret_cast<float*>(codes + fp8_scale_offset(rows, K));
+    in.q = codes;
+    in.q_scale = scales;
     in.q_rows = rows;
+    if (x_bf16) {
+      cuda::ActQuantParams q;
+      q.x = x_bf16;
+      q.q = codes;
+      q.scale = scales;
+      q.M = rows;
+      q.K = static_cast<int32_t>(K);
+      q.scale_stride_m = 1;
+      q.scale_stride_kb = rows;
+      cuda::launch_act_quant(q, stream);
+    } else {
+      cuda::ActQuantF32Params q;
+      q.x = x;
+      q.q = codes;
+      q.scale = scales;
+      q.M = rows;
+      q.K = static_cast<int32_t>(K);
+      cuda::launch_act_quant_f32(q, stream);
+    }
     return in;
   }
   cuda::MoeFakeQuantParams q;
