@@ -40,7 +40,7 @@
 // Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [4][128][128 B], both K-major with
 // the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128]
 // and [4][128][16 B]; promotion factors f32 [4][128]; tensor references u32 [S]; mbarriers full[S] (256
-// arrivals), empty[S] (8).
+// arrivals), empty[S] (8); the epilogue's rows u32 [2][128] (moe_f8_staged_rows).
 // Deadlock freedom: with L = min(S - D, W), the producers wait for empty(g - L) before issuing step g + D
 // (stage (g + D) % S, last used by step g + D - S <= g - L) and converting step g (slot g % W, last used by
 // g - W <= g - L); consumers release step x after finishing it, which needs only full(x). Raw / scale stage
@@ -62,6 +62,11 @@
 // Runs 262-264: the epilogue stores bf16 (MoeGemmParams::out_bf16, switch moe_fp8_bf16_io) so that h and y cross HBM
 // at half the bytes; with the call's smaller kernels (act_quant, route, align, combine) the call took 3.27-3.29 ms
 // on machines whose two GEMM kernels took 3.07-3.09 ms (the call was 3.35-3.39 before, same machine kind).
+// Run 272 (switch moe_fp8_stage): the epilogue's routing weights / output rows staged by the producers and the
+// tensor references from the first step's copy: epilogue per item 11.4 K -> 9.4 K cycles (gate/up), 6.1 K -> 5.5 K
+// (down); the call 3224-3257 us against 3291-3349 with global loads, in one device call. The epilogue is on the
+// consumers' critical path (the producers run at most 4 steps, ~3.5 K cycles, ahead); runs 268-269 put h's
+// act_quant into it and were slower (bench/results/h200_r268_moe_fp8_h_quant_experiment.patch).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -101,7 +106,8 @@ struct MoeF8Smem {
   static constexpr int kRef = kWsc4 + 4 * kMoeF8Rows * 16;             // f32 [W][128]: promotion factors
   static constexpr int kTRef = kRef + kMoeF8CSlotsMax * kMoeF8Rows * 4;  // u32 [S]: the step's tensor references
   static constexpr int kBars = kTRef + kMoeF8Stages * 4;               // full[S], empty[S]
-  static constexpr int kEnd = kBars + 2 * kMoeF8Stages * 8;
+  static constexpr int kRows = kBars + 2 * kMoeF8Stages * 8;           // u32 [2][128]: epilogue rows (staged)
+  static constexpr int kEnd = kRows + 2 * kMoeF8Slots * 4;
   __host__ __device__ static constexpr int64_t bytes() { return kEnd + 1024; }  // + slack to align the base
 };
 static_assert(MoeF8Smem::bytes() <= 227 * 1024 && MoeF8Smem::kBars % 8 == 0 && MoeF8Smem::kWsc4 % 16 == 0);
@@ -230,6 +236,15 @@ __device__ __forceinline__ MoeWeightPtr moe_f8_row(const MoeGemmParams& p, int e
   }
 }
 
+// The tokens' routing weights (gate_up, f32 bits) / output rows (down) of an item's tile rows, staged into shared
+// memory by the producers at the item's first step (buffer li & 1) instead of two dependent global loads at the
+// epilogue's start. Where K has at least S steps: then the producers rewrite buffer li & 1 (item li + 2's first
+// step, issued after the consumers released step start(li) + 2 KT - D - L >= start(li) + KT, since D + L <= S)
+// only after the consumers' epilogue of item li, which precedes their release of item li + 1's steps.
+__device__ __forceinline__ bool moe_f8_staged_rows(const MoeGemmParams& p) {
+  return p.fp8_stage != 0 && p.K / kMoeF8BK >= kMoeF8Stages;
+}
+
 // Barrier of the 256 producer threads alone (named barrier 1); also orders their shared-memory accesses.
 __device__ __forceinline__ void moe_f8_producer_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
@@ -291,6 +306,7 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
   // e8m0 bytes of 4 steps per 16-byte copy (every 4th step) where each item's steps come in fours and the rows'
   // bytes are 16-byte aligned, else 4 bytes per step.
   const bool wsc4 = KT % 4 == 0 && (K / 32) % 16 == 0;
+  const bool staged = moe_f8_staged_rows(p);
   const uint32_t full0 = moe_wg_smem_u32(smem + Sm::kBars), empty0 = full0 + 8 * S;
   // Raw copies: chunk rc of rows rr + 64 j (j < 2), a warp copies 8 whole 64-byte rows per round; activation
   // copies: chunk ac of tile rows ar + 32 i (i < 4), rows >= the tile's not loaded; threads t < 128 copy the e8m0
@@ -325,6 +341,13 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
       wsc_src = w.scale + static_cast<int64_t>(n) * (K / 32);
     } else {
       sa_src = t - 128 < it.rows ? p.a_scale + src_row(t - 128) : nullptr;
+      if (staged) {  // tile row t - 128 (clamped as the epilogue clamps): its routing weight / output row
+        const int i = it.row0 + min(t - 128, it.rows - 1), slot = p.perm ? __ldg(p.perm + i) : i;
+        uint32_t* const dst = reinterpret_cast<uint32_t*>(smem + Sm::kRows) + (li & 1) * kMoeF8Slots + (t - 128);
+        if (!kGateUp) *dst = static_cast<uint32_t>(slot);
+        else if (p.weight) moe_f8_cp_async4(dst, p.weight + slot);
+        else *dst = __float_as_uint(1.0f);
+      }
     }
   };
   // issue() copies the next step (consecutive steps from 0): its item li, K step kt and stage s kept as
@@ -402,7 +425,7 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
 // Consumer warpgroup cw (0, 1), thread ct: one item of kN - 15 .. kN rows, global steps g0 .. g0 + KT - 1.
 template <bool kGateUp, int kN, bool kProf = false>
 __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct,
-                                               const MoeF8Item& it, int g0, unsigned long long (&pr)[4]) {
+                                               const MoeF8Item& it, int g0, int li, unsigned long long (&pr)[4]) {
   unsigned long long c0 = 0;
   auto tick = [&](int i) {
     if constexpr (kProf) {
@@ -429,9 +452,11 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
 #pragma unroll
   for (int i = 0; i < kR; ++i) acc[i] = 0.0f;
   int s = g0 % S, ph = (g0 / S) & 1;  // stage and phase of step g0 + kt, as counters
+  uint32_t tref_word = 0;  // fp8_stage: the item's tensor references from its first step's copy (no global load)
   for (int kt = 0; kt < KT; ++kt) {
     const int g = g0 + kt;
     moe_wg_bar_wait(full0 + 8 * s, ph);
+    if (tref && kt == 0) tref_word = reinterpret_cast<const uint32_t*>(smem + Sm::kTRef)[s];
     tick(0);
     moe_wg_fence();
 #pragma unroll
@@ -471,21 +496,34 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   // first, all at once (a load per stored element, each behind the previous store, cost ~27 K cycles per item).
   float f0 = 1.0f, f1 = 1.0f;  // tensor references: rows rl, rl + 8 times 2^(R - 133)
   if (tref) {
-    const uint32_t e = __ldg(p.fp8_ref + it.expert);
+    const uint32_t e = p.fp8_stage ? tref_word : __ldg(p.fp8_ref + it.expert);
     f0 = moe_f8_ref_factor(e & 0xFFu);
     f1 = moe_f8_ref_factor((kGateUp ? e >> 8 : e) & 0xFFu);
   }
+  // Staged by the producers where K allows it (moe_f8_staged_rows), else from global memory.
   float tw[kN / 8][2];
   int orow[kN / 8][2];
+  const uint32_t* const rows_s = reinterpret_cast<const uint32_t*>(smem + Sm::kRows) + (li & 1) * kMoeF8Slots;
+  if (moe_f8_staged_rows(p)) {
 #pragma unroll
-  for (int j = 0; j < kN / 8; ++j)
+    for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int i = it.row0 + min(8 * j + cl + e, it.rows - 1);
-      const int slot = p.perm ? __ldg(p.perm + i) : i;
-      if constexpr (kGateUp) tw[j][e] = p.weight ? __ldg(p.weight + slot) : 1.0f;
-      else orow[j][e] = slot;
-    }
+      for (int e = 0; e < 2; ++e) {
+        const uint32_t v = rows_s[8 * j + cl + e];
+        if constexpr (kGateUp) tw[j][e] = __uint_as_float(v);
+        else orow[j][e] = static_cast<int>(v);
+      }
+  } else {
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int i = it.row0 + min(8 * j + cl + e, it.rows - 1);
+        const int slot = p.perm ? __ldg(p.perm + i) : i;
+        if constexpr (kGateUp) tw[j][e] = p.weight ? __ldg(p.weight + slot) : 1.0f;
+        else orow[j][e] = slot;
+      }
+  }
   // The values first, in place and without branches, so that the elements' chains interleave (one branch per
   // element, with the division's slow path, kept them serial: ~10.7 K cycles per gate/up item, run 255), then
   // the stores of the tile's rows.
@@ -563,14 +601,14 @@ __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     const int g0 = li * KT;
     switch ((it.rows + 15) / 16) {
-      case 1: moe_f8_consume<kGateUp, 16, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      case 2: moe_f8_consume<kGateUp, 32, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      case 3: moe_f8_consume<kGateUp, 48, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      case 4: moe_f8_consume<kGateUp, 64, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      case 5: moe_f8_consume<kGateUp, 80, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      case 6: moe_f8_consume<kGateUp, 96, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      case 7: moe_f8_consume<kGateUp, 112, kProf>(p, smem, cw, ct, it, g0, pr); break;
-      default: moe_f8_consume<kGateUp, 128, kProf>(p, smem, cw, ct, it, g0, pr); break;
+      case 1: moe_f8_consume<kGateUp, 16, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      case 2: moe_f8_consume<kGateUp, 32, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      case 3: moe_f8_consume<kGateUp, 48, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      case 4: moe_f8_consume<kGateUp, 64, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      case 5: moe_f8_consume<kGateUp, 80, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      case 6: moe_f8_consume<kGateUp, 96, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      case 7: moe_f8_consume<kGateUp, 112, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
+      default: moe_f8_consume<kGateUp, 128, kProf>(p, smem, cw, ct, it, g0, li, pr); break;
     }
   }
   if constexpr (kProf)

@@ -111,6 +111,8 @@ struct MoeGemmParams {
   // every scale byte of that weight within 12 below it (moe_gemm_fp8.cuh "tensor references"); nullptr: a
   // reference per (row, 128-K block).
   const uint32_t* __restrict__ fp8_ref = nullptr;
+  int32_t fp8_stage = 1;  // FP8 path: epilogue operands (routing weights / output rows, tensor references) from
+                          // the producers' shared-memory copies (moe_f8_staged_rows), 0: global loads
   int32_t fp8_ahead = 2;  // FP8 path: K steps its copies run ahead (2-4)
   int32_t fp8_slots = 4;  // FP8 path: converted-weight slots (2 or 4); its producers run min(6 - ahead, slots) ahead
 };
