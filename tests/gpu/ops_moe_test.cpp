@@ -339,8 +339,8 @@ struct MoeCase {
 };
 
 // tol > 0 replaces tol_for(num).
-// io_bitwise: the call again with moe_fp8_bf16_io off (h and y in f32), with moe_fp8_stage switched and with the
-// other moe_combine_cols, each bitwise equal to the default output.
+// io_bitwise: the call again with moe_fp8_bf16_io off (h and y in f32), with moe_fp8_stage and moe_fp8_pair_stores
+// switched and with the other moe_combine_cols, each bitwise equal to the default output.
 void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool check_cpu, bool timing,
                       double tol = 0.0, bool io_bitwise = false) {
   const bool hash = c.hash != 0;
@@ -387,6 +387,13 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
       gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
       env.report.exact("moe_experts stage", detail, static_cast<size_t>(a.numel()), differ(other),
                        "epilogue operands from shared memory (moe_fp8_stage) on vs off");
+    }
+    {
+      const PathSwitch pairs(cuda::kernel_paths().moe_fp8_pair_stores, !cuda::kernel_paths().moe_fp8_pair_stores);
+      Tensor other = poisoned({c.T, c.D});
+      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
+      env.report.exact("moe_experts pair-stores", detail, static_cast<size_t>(a.numel()), differ(other),
+                       "bf16 epilogue stores by column pairs (moe_fp8_pair_stores) on vs off");
     }
     // The bf16 combine with the other column count (4 <-> 8 per thread).
     const bool eight = cuda::kernel_paths().moe_combine_cols == 8;

@@ -50,6 +50,7 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "moe_fp8") p.moe_fp8 = on;
     else if (name == "moe_fp8_tensor_ref") p.moe_fp8_tensor_ref = on;
     else if (name == "moe_fp8_stage") p.moe_fp8_stage = on;
+    else if (name == "moe_fp8_pair_stores") p.moe_fp8_pair_stores = on;
     else if (name == "moe_fp8_bf16_io") p.moe_fp8_bf16_io = on;
     else if (name == "moe_combine_cols") p.moe_combine_cols = std::atoll(value.c_str());
     else if (name == "moe_fp8_ahead") p.moe_fp8_ahead = std::atoll(value.c_str());

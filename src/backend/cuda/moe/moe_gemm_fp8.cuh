@@ -66,7 +66,9 @@
 // tensor references from the first step's copy: epilogue per item 11.4 K -> 9.4 K cycles (gate/up), 6.1 K -> 5.5 K
 // (down); the call 3224-3257 us against 3291-3349 with global loads, in one device call. The epilogue is on the
 // consumers' critical path (the producers run at most 4 steps, ~3.5 K cycles, ahead); runs 268-269 put h's
-// act_quant into it and were slower (bench/results/h200_r268_moe_fp8_h_quant_experiment.patch).
+// act_quant into it and were slower (bench/results/h200_r268_moe_fp8_h_quant_experiment.patch). Run 273 (switch
+// moe_fp8_pair_stores): bf16 outputs two adjacent columns per 4-byte store (a shuffle with lane ^ 4 instead of a
+// second 2-byte store): gate/up epilogue 8.8 K -> 7.6 K cycles per item; the call 3168-3184 us against 3219-3245.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -547,6 +549,29 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
     }
   // bf16 outputs (out_bf16, with round_bf16: the values are bf16 already, so the narrowing is exact).
   __nv_bfloat16* const ob = p.out_bf16;
+  if (ob && p.fp8_pair_stores) {
+    // Two adjacent columns per 4-byte store: lanes l and l ^ 4 hold columns 2c and 2c + 1 (rl & 7 = lane >> 2) of
+    // the same tokens; the even lane stores token e = 0's pair and the odd one token e = 1's, each taking the
+    // other value from its partner (one shuffle per pair instead of a second 2-byte store).
+    const bool even = ((lane >> 2) & 1) == 0;
+    const int me = even ? 0 : 1;
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j) {
+      const int tok = 8 * j + cl + me;
+#pragma unroll
+      for (int hc = 0; hc < (kGateUp ? 1 : 2); ++hc) {  // down: columns rl and rl + 8
+        const float* const v = acc + 4 * j + 2 * hc;
+        const float recv = __shfl_xor_sync(0xffffffffu, even ? v[1] : v[0], 4);
+        if (tok >= it.rows) continue;
+        const __nv_bfloat162 pair = even ? __floats2bfloat162_rn(v[0], recv) : __floats2bfloat162_rn(recv, v[1]);
+        const int64_t o = kGateUp ? static_cast<int64_t>(it.row0 + tok) * p.N + it.n0 + 8 * (rl >> 4) + (rl & 7) - me
+                                  : static_cast<int64_t>(even ? orow[j][0] : orow[j][1]) * p.N + it.n0 + rl + 8 * hc - me;
+        *reinterpret_cast<__nv_bfloat162*>(ob + o) = pair;
+      }
+    }
+    tick(3);
+    return;
+  }
 #pragma unroll
   for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
