@@ -368,39 +368,28 @@ void test_moe_experts(Env& env, const Numerics& num, const MoeCase& c, bool chec
   gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, out);
   if (io_bitwise) {
     const Tensor a = out.to(Device::Host);
-    auto differ = [&](const Tensor& t) {
-      const Tensor b = t.to(Device::Host);
+    // The call again with `flag` set to `value`: the count of outputs not bitwise equal to the default's.
+    auto differ_with = [&]<typename T>(T& flag, T value) {
+      const PathSwitch<T> sw(flag, value);
+      Tensor other = poisoned({c.T, c.D});
+      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
+      const Tensor b = other.to(Device::Host);
       size_t bad = 0;
       for (int64_t i = 0; i < a.numel(); ++i) bad += std::memcmp(a.data() + i, b.data() + i, 4) != 0;
       return bad;
     };
-    {
-      const PathSwitch f32_io(cuda::kernel_paths().moe_fp8_bf16_io, !cuda::kernel_paths().moe_fp8_bf16_io);
-      Tensor other = poisoned({c.T, c.D});
-      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
-      env.report.exact("moe_experts bf16-io", detail, static_cast<size_t>(a.numel()), differ(other),
-                       "moe_fp8_bf16_io on vs off");
-    }
-    {
-      const PathSwitch stage(cuda::kernel_paths().moe_fp8_stage, !cuda::kernel_paths().moe_fp8_stage);
-      Tensor other = poisoned({c.T, c.D});
-      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
-      env.report.exact("moe_experts stage", detail, static_cast<size_t>(a.numel()), differ(other),
-                       "epilogue operands from shared memory (moe_fp8_stage) on vs off");
-    }
-    {
-      const PathSwitch pairs(cuda::kernel_paths().moe_fp8_pair_stores, !cuda::kernel_paths().moe_fp8_pair_stores);
-      Tensor other = poisoned({c.T, c.D});
-      gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
-      env.report.exact("moe_experts pair-stores", detail, static_cast<size_t>(a.numel()), differ(other),
-                       "bf16 epilogue stores by column pairs (moe_fp8_pair_stores) on vs off");
-    }
+    auto& kp = cuda::kernel_paths();
+    const size_t n = static_cast<size_t>(a.numel());
+    env.report.exact("moe_experts bf16-io", detail, n, differ_with(kp.moe_fp8_bf16_io, !kp.moe_fp8_bf16_io),
+                     "moe_fp8_bf16_io on vs off");
+    env.report.exact("moe_experts stage", detail, n, differ_with(kp.moe_fp8_stage, !kp.moe_fp8_stage),
+                     "epilogue operands from shared memory (moe_fp8_stage) on vs off");
+    env.report.exact("moe_experts pair-stores", detail, n,
+                     differ_with(kp.moe_fp8_pair_stores, !kp.moe_fp8_pair_stores),
+                     "bf16 epilogue stores by column pairs (moe_fp8_pair_stores) on vs off");
     // The bf16 combine with the other column count (4 <-> 8 per thread).
-    const bool eight = cuda::kernel_paths().moe_combine_cols == 8;
-    const PathSwitch<int64_t> cols(cuda::kernel_paths().moe_combine_cols, eight ? 4 : 8);
-    Tensor other = poisoned({c.T, c.D});
-    gpu.moe_experts(xd, zd, w, hash, tokens, c.top_k, true, 2.5f, 10.0f, other);
-    env.report.exact("moe_experts combine", detail, static_cast<size_t>(a.numel()), differ(other),
+    const bool eight = kp.moe_combine_cols == 8;
+    env.report.exact("moe_experts combine", detail, n, differ_with(kp.moe_combine_cols, int64_t{eight ? 4 : 8}),
                      eight ? "bf16 combine 8 columns per thread vs 4" : "bf16 combine 4 columns per thread vs 8");
   }
   if (check_cpu) {

@@ -113,7 +113,7 @@ struct MoeGemmParams {
   const uint32_t* __restrict__ fp8_ref = nullptr;
   int32_t fp8_stage = 1;  // FP8 path: epilogue operands (routing weights / output rows, tensor references) from
                           // the producers' shared-memory copies (moe_f8_staged_rows), 0: global loads
-  int32_t fp8_pair_stores = 1;  // FP8 path, bf16 outputs: two adjacent columns per 4-byte store (N even)
+  int32_t fp8_pair_stores = 1;  // FP8 path, bf16 outputs: two adjacent columns per 4-byte store
   int32_t fp8_ahead = 2;  // FP8 path: K steps its copies run ahead (2-4)
   int32_t fp8_slots = 4;  // FP8 path: converted-weight slots (2 or 4); its producers run min(6 - ahead, slots) ahead
 };
