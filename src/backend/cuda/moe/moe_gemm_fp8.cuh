@@ -69,11 +69,12 @@
 // act_quant into it and were slower (bench/results/h200_r268_moe_fp8_h_quant_experiment.patch). Run 273 (switch
 // moe_fp8_pair_stores): bf16 outputs two adjacent columns per 4-byte store (a shuffle with lane ^ 4 instead of a
 // second 2-byte store): gate/up epilogue 8.8 K -> 7.6 K cycles per item; the call 3168-3184 us against 3219-3245.
-// Runs 274-280 (docs/perf.md "Runs 274-280"): the next item's loads prefetched (producers or consumers), one
+// Runs 274-281 (docs/perf.md "Runs 274-281"): the next item's loads prefetched (producers or consumers), one
 // full-barrier arrival per producer warp, the conversion's shared loads issued first or each thread converting the
 // chunks it copied, and a stage released before its promotion were all bitwise equal and level or slower: changes to
 // the producers' shared-memory access order or register budget raise their copy-issue phase (~585 -> 700-800
-// cycles per step). Patches in bench/results.
+// cycles per step). The producers 5 steps ahead (copies 1 ahead, 5 converted slots, a 4-stage raw ring; run 281)
+// were bitwise equal and 0.2-0.5 % faster, but their slot counters slowed the default path. Patches in bench/results.
 #pragma once
 #include <cuda_bf16.h>
 
