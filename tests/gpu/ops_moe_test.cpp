@@ -539,19 +539,14 @@ void test_ops_moe(Env& env) {
   // the FP8 kernel of MXFP4 experts (moe_gemm_fp8.cuh, KernelPaths::moe_fp8; the other rows switch it off). Its
   // rows are checked at kTolFp8Chain: the tensor cores' FP8 accumulation inside each 128-wide K step (as in the
   // cuBLASLt expert_ffn rows) becomes e4m3 code flips where h is re-quantized for the down GEMM.
-  // "fp8" rows take its tensor references (these weights' scales span 3 values) and the configured pipeline (by
-  // default copies 2 steps ahead, 4 converted slots), "fp8-block" rows the references per (row, 128-K block) (switch
-  // moe_fp8_tensor_ref off) and the other pipeline (copies 4 ahead, 2 slots).
+  // "fp8" rows take its tensor references (these weights' scales span 3 values), "fp8-block" rows the references
+  // per (row, 128-K block) (switch moe_fp8_tensor_ref off).
   test_moe_fp8_convert(env);
   for (const int variant : {4, 5, 0, 2, 3, -1}) {  // 4, 5: the FP8 kernel; -1: the mma.sync kernel
     const bool wgmma = variant >= 0, fp8 = variant >= 4;
     const PathSwitch path(cuda::kernel_paths().moe_wgmma, wgmma);
     const PathSwitch fp8_path(cuda::kernel_paths().moe_fp8, fp8);
     const PathSwitch tensor_ref(cuda::kernel_paths().moe_fp8_tensor_ref, variant != 5);
-    const PathSwitch<int64_t> ahead(cuda::kernel_paths().moe_fp8_ahead,
-                                    variant == 5 ? 4 : cuda::kernel_paths().moe_fp8_ahead);
-    const PathSwitch<int64_t> slots(cuda::kernel_paths().moe_fp8_slots,
-                                    variant == 5 ? 2 : cuda::kernel_paths().moe_fp8_slots);
     const PathSwitch<int64_t> var(cuda::kernel_paths().moe_wgmma_variant, wgmma && !fp8 ? variant : 0);
     const PathSwitch<int64_t> no_lt(cuda::kernel_paths().expert_ffn_lt_min_n, 0);  // expert_ffn on these kernels
     const std::string tag = variant == 5 ? std::string("fp8-block")

@@ -53,8 +53,6 @@ bool apply_kernel_paths(const std::string& spec, KernelPaths& p, std::string* er
     else if (name == "moe_fp8_pair_stores") p.moe_fp8_pair_stores = on;
     else if (name == "moe_fp8_bf16_io") p.moe_fp8_bf16_io = on;
     else if (name == "moe_combine_cols") p.moe_combine_cols = std::atoll(value.c_str());
-    else if (name == "moe_fp8_ahead") p.moe_fp8_ahead = std::atoll(value.c_str());
-    else if (name == "moe_fp8_slots") p.moe_fp8_slots = std::atoll(value.c_str());
     else if (name == "moe_wgmma_variant") p.moe_wgmma_variant = std::atoll(value.c_str());
     else if (name == "pdl") p.pdl = on;
     else if (name == "graphs") p.graphs = on;

@@ -63,8 +63,6 @@ struct KernelPaths {
   bool moe_fp8_stage = true;            // its epilogue's routing weights / output rows and tensor references from
                                         // the producers' shared-memory copies instead of global loads
   bool moe_fp8_pair_stores = true;      // its bf16 epilogue stores two adjacent columns per 4-byte store
-  int64_t moe_fp8_ahead = 2;            // its pipeline: K steps the copies run ahead (2-4) and converted-weight
-  int64_t moe_fp8_slots = 4;            // slots (2 or 4); producers convert min(6 - ahead, slots) steps ahead
   bool moe_fp8_tensor_ref = true;       // its codes relative to one e8m0 reference per expert weight where every
                                         // scale lies within 12 of it (else one per row and 128-K block)
   bool moe_fp8_bf16_io = true;          // moe_experts with both GEMMs on it: h and the slot outputs y stored as

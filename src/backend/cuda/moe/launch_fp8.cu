@@ -26,8 +26,6 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
   check(why.empty(), why);
   check(p.tiles && p.n_tiles && (p.out || p.out_bf16), "moe fp8: null operand");
   check(!p.out_bf16 || p.round_bf16, "moe fp8: bf16 outputs need bf16-rounded values (round_bf16)");
-  check(p.fp8_ahead >= 2 && p.fp8_ahead <= 4 && (p.fp8_slots == 2 || p.fp8_slots == 4),
-        "moe fp8: copies run 2-4 steps ahead into 2 or 4 converted slots (moe_fp8_ahead, moe_fp8_slots)");
   if (max_tiles == 0) return;
   const int64_t smem = MoeF8Smem::bytes();
   const int sms = current_sm_count();
@@ -40,11 +38,11 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
   }();
   auto run = [&]<bool kGateUp>() {
     auto kernel = prof ? moe_gemm_fp8_kernel<kGateUp, true> : moe_gemm_fp8_kernel<kGateUp, false>;
-    static int64_t smem_set = 0;  // raised once per instance, to the largest size asked so far
-    if (smem > smem_set) {
+    static int64_t smem_set[2] = {};  // raised once per instance, to the largest size asked so far
+    if (smem > smem_set[prof]) {
       DSV4_CUDA_CHECK(
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-      smem_set = smem;
+      smem_set[prof] = smem;
     }
     // Persistent: one CTA per SM at most (the kernel's items: n_tiles · N / bn, read on the device).
     const int64_t items = max_tiles * (p.N / moe_fp8_bn(kGateUp));

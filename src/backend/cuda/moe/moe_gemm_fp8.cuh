@@ -24,30 +24,30 @@
 // n0 + 8 b + i, so a thread's accumulator rows r and r + 8 are g and u of one output column; down: w2 row n0 + r.
 // 512 threads, setmaxnreg: two producer warpgroups (kMoeF8ProdRegs) and two consumers (kMoeF8ConsRegs):
 //  * producers (warpgroups 0, 1; thread t of 256): walk the CTA's items as one sequence of global K steps and
-//    cp.async step g + D into a kMoeF8Stages (S = 6) ring at step g (D = MoeGemmParams::fp8_ahead, 2 by
-//    default): the item's activation rows (e4m3, 128 B per step; rows past the tile's not loaded), their act_quant
+//    cp.async step g + D into a kMoeF8Stages (S = 6) ring at step g (D = kMoeF8Ahead = 1; the raw weight bytes
+//    into a ring of kMoeF8RawStages = 4): the item's activation rows (e4m3, 128 B per step; rows past the tile's not loaded), their act_quant
 //    scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B per step, 16-byte chunks
 //    xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes (threads 0-127: 16 bytes = 4
 //    steps at every 4th step where the item's steps come in fours, else 4 bytes per step) and the item's tensor
 //    reference word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127
-//    of step g into converted slot g % W (W = fp8_slots, 4 by default; byte-permute table per 32-block,
+//    of step g into converted slot g % W (W = kMoeF8CSlots = 5, a counter; byte-permute table per 32-block,
 //    moe_f8_cvt8), with block references writes the row's promotion factor, fences the async proxy and arrives
 //    on full[g % S].
 //  * consumers (warpgroups 2, 3): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
 //    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
 //    warp); after an item's last step its epilogue (moe_store's arithmetic: the tokens' routing weights / output
 //    rows loaded first, the values computed branch-free, then stored) while the producers fill the next steps.
-// Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [4][128][128 B], both K-major with
-// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [S][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128]
-// and [4][128][16 B]; promotion factors f32 [4][128]; tensor references u32 [S]; mbarriers full[S] (256
+// Shared memory (1024-aligned): act [S][128][128 B] and the converted weights [W][128][128 B], both K-major with
+// the 128-byte swizzle (chunk c of row r at c ^ (r & 7)); raw [4][128][64 B]; sa f32 [S][128]; e8m0 u32 [S][128]
+// and [4][128][16 B]; promotion factors f32 [W][128]; tensor references u32 [S]; mbarriers full[S] (256
 // arrivals), empty[S] (8); the epilogue's rows u32 [2][128] (moe_f8_staged_rows).
-// Deadlock freedom: with L = min(S - D, W), the producers wait for empty(g - L) before issuing step g + D
-// (stage (g + D) % S, last used by step g + D - S <= g - L) and converting step g (slot g % W, last used by
-// g - W <= g - L); consumers release step x after finishing it, which needs only full(x). Raw / scale stage
-// reuse across producer threads: step g + D's copies overwrite step g + D - S's raw bytes only after the issuing
-// thread passed step g - 1's producer barrier, i.e. after every producer thread converted g - 2 >= g + D - S
-// (D <= 4); the 4-step e8m0 slot of steps 4G..4G+3 is rewritten for steps 4G + 16.. at step 4G + 16 - D >=
-// 4G + 12, long after every thread converted 4G + 3.
+// Deadlock freedom: with L = min(S - D, W) = 5 (kMoeF8Lead), the producers wait for empty(g - L) before issuing
+// step g + D (stage (g + D) % S, last used by step g + D - S <= g - L) and converting step g (slot g % W, last
+// used by g - W <= g - L); consumers release step x after finishing it, which needs only full(x). Raw / scale
+// stage reuse across producer threads: step g + D's copies overwrite step g + D - 4's raw bytes (g + D - S's
+// e8m0 words) only after the issuing thread passed step g - 1's producer barrier, i.e. after every producer thread
+// converted g - 2 >= g + D - 4 (D <= 2); the 4-step e8m0 slot of steps 4G..4G+3 is rewritten for steps 4G + 16..
+// at step 4G + 16 - D >= 4G + 14, long after every thread converted 4G + 3.
 // Measured (H200, Flash T = 4096, run 111): 3.68 ms for the routed experts (bf16 wgmma kernel 5.71 ms). clock64
 // phases per K step (DSV4_MOE_FP8_PROF=1): the producers' copy issue (~750 cycles) and conversion (~800, the
 // same for half rows as for whole ones) bound the step at ~2000 cycles against ~400 of wgmma.
@@ -75,6 +75,9 @@
 // the producers' shared-memory access order or register budget raise their copy-issue phase (~585 -> 700-800
 // cycles per step). The producers 5 steps ahead (copies 1 ahead, 5 converted slots, a 4-stage raw ring; run 281)
 // were bitwise equal and 0.2-0.5 % faster, but their slot counters slowed the default path. Patches in bench/results.
+// Run 282: that pipeline fixed at compile time (this kernel; copies 2 ahead into 4 slots before): producers' wait
+// for the consumers 332-382 -> 304-306 cycles a step (gate/up), the Flash call 3105.6-3112.8 us (397.4-398.3
+// TFLOP/s) against the previous kernel's 3125.1-3158.1 in one call, T=8192 6134.7 against 6238.6 us.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -90,8 +93,14 @@ namespace dsv4::cuda {
 
 inline constexpr int kMoeF8Rows = 128;     // weight rows per CTA
 inline constexpr int kMoeF8BK = 128;       // K per step: one act_quant block
-inline constexpr int kMoeF8Stages = 6;     // activation / raw / scale ring; copies run D (2-4) steps ahead
-inline constexpr int kMoeF8CSlotsMax = 4;  // converted-weight slots (W = 2 or 4 of them in use)
+inline constexpr int kMoeF8Stages = 6;     // activation / scale ring (S)
+inline constexpr int kMoeF8Ahead = 1;      // D: the copies of step g + D are issued at step g
+inline constexpr int kMoeF8CSlots = 5;     // W: converted-weight slots, step g in slot g % W (a counter)
+inline constexpr int kMoeF8RawStages = 4;  // raw MXFP4 ring: step g in stage g & 3 (needs D <= 2)
+// L: producers run up to L = min(S - D, W) steps ahead of the consumers' releases (file comment).
+inline constexpr int kMoeF8Lead = kMoeF8Stages - kMoeF8Ahead < kMoeF8CSlots ? kMoeF8Stages - kMoeF8Ahead
+                                                                            : kMoeF8CSlots;
+static_assert(kMoeF8Ahead >= 1 && kMoeF8Ahead <= 2 && kMoeF8Ahead + kMoeF8Lead == kMoeF8Stages);
 inline constexpr int kMoeF8Threads = 512;   // two producer, two consumer warpgroups
 inline constexpr int kMoeF8ProdRegs = 72;    // registers per producer thread after setmaxnreg.dec
 inline constexpr int kMoeF8ConsRegs = 184;   // per consumer thread after setmaxnreg.inc (256 · (72 + 184) = 64 K)
@@ -107,12 +116,12 @@ struct MoeF8Smem {
   static constexpr int kRawStage = kMoeF8Rows * 64;
   static constexpr int kAct = 0;
   static constexpr int kW = kAct + kMoeF8Stages * kActStage;
-  static constexpr int kRaw = kW + kMoeF8CSlotsMax * kWStage;
-  static constexpr int kSa = kRaw + kMoeF8Stages * kRawStage;          // f32 [S][128]: activation scales
+  static constexpr int kRaw = kW + kMoeF8CSlots * kWStage;
+  static constexpr int kSa = kRaw + kMoeF8RawStages * kRawStage;       // f32 [S][128]: activation scales
   static constexpr int kWsc = kSa + kMoeF8Stages * kMoeF8Slots * 4;    // u32 [S][128]: 4 e8m0 bytes per row
   static constexpr int kWsc4 = kWsc + kMoeF8Stages * kMoeF8Rows * 4;  // [4][128][16 B]: e8m0 of 4 steps per row
   static constexpr int kRef = kWsc4 + 4 * kMoeF8Rows * 16;             // f32 [W][128]: promotion factors
-  static constexpr int kTRef = kRef + kMoeF8CSlotsMax * kMoeF8Rows * 4;  // u32 [S]: the step's tensor references
+  static constexpr int kTRef = kRef + kMoeF8CSlots * kMoeF8Rows * 4;  // u32 [S]: the step's tensor references
   static constexpr int kBars = kTRef + kMoeF8Stages * 4;               // full[S], empty[S]
   static constexpr int kRows = kBars + 2 * kMoeF8Stages * 8;           // u32 [2][128]: epilogue rows (staged)
   static constexpr int kEnd = kRows + 2 * kMoeF8Slots * 4;
@@ -257,11 +266,11 @@ __device__ __forceinline__ bool moe_f8_staged_rows(const MoeGemmParams& p) {
 __device__ __forceinline__ void moe_f8_producer_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
 // Converts half h = t >> 7 (K blocks 2h, 2h + 1) of weight row r = t & 127 of global step g (stage s = g % S) into
-// converted slot g % W (wmask = W - 1), relative to the row's weight's tensor reference (tref: its byte of the
+// converted slot ws = g % W, relative to the row's weight's tensor reference (tref: its byte of the
 // step's word) or, without them, to the (row, block)'s largest scale, h = 0 then writing the row's promotion
 // factor. e8m0 bytes from the 4-step copy (wsc4) or the per-step one.
 template <bool kGateUp>
-__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int t, bool wsc4, bool tref, int wmask) {
+__device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int t, bool wsc4, bool tref, int ws) {
   using Sm = MoeF8Smem;
   const int r = t & 127, h = t >> 7;
   const uint32_t* const w4 = reinterpret_cast<const uint32_t*>(smem + Sm::kWsc4);
@@ -276,8 +285,8 @@ __device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int 
     const uint32_t m2 = __vmaxu4(sc4, sc4 >> 16);
     smax = static_cast<int>(max(m2 & 0xFFu, (m2 >> 8) & 0xFFu));
   }
-  const uint8_t* raw = smem + Sm::kRaw + s * Sm::kRawStage + r * 64;
-  uint8_t* const wrow = smem + Sm::kW + (g & wmask) * Sm::kWStage + r * 128;
+  const uint8_t* raw = smem + Sm::kRaw + (g & (kMoeF8RawStages - 1)) * Sm::kRawStage + r * 64;
+  uint8_t* const wrow = smem + Sm::kW + ws * Sm::kWStage + r * 128;
   const int rswz = (r >> 1) & 3, r7 = r & 7;
 #pragma unroll
   for (int ii = 0; ii < 2; ++ii) {
@@ -291,7 +300,7 @@ __device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int 
     *reinterpret_cast<uint4*>(wrow + (((2 * i + 1) ^ r7) << 4)) = make_uint4(o2.x, o2.y, o3.x, o3.y);
   }
   if (h == 0 && !tref)
-    reinterpret_cast<float*>(smem + Sm::kRef)[(g & wmask) * kMoeF8Rows + r] = moe_f8_ref_factor(smax);
+    reinterpret_cast<float*>(smem + Sm::kRef)[ws * kMoeF8Rows + r] = moe_f8_ref_factor(smax);
 }
 
 // Producer warpgroups, thread t of 256 (file comment), over the CTA's items as one sequence of global steps g
@@ -309,7 +318,7 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
   };
   using Sm = MoeF8Smem;
   constexpr int S = kMoeF8Stages;
-  const int D = p.fp8_ahead, W = p.fp8_slots, L = min(S - D, W);  // launch_moe_gemm_fp8 checks D and W
+  constexpr int D = kMoeF8Ahead, W = kMoeF8CSlots, L = kMoeF8Lead;
   const int K = p.K, KT = K / kMoeF8BK, total = moe_f8_my_items<kGateUp>(p) * KT;
   // e8m0 bytes of 4 steps per 16-byte copy (every 4th step) where each item's steps come in fours and the rows'
   // bytes are 16-byte aligned, else 4 bytes per step.
@@ -373,7 +382,8 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     for (int i = 0; i < 4; ++i)
       if (ar + 32 * i < rows) moe_cp_async16(a_dst + s * Sm::kActStage + 32 * i * 128, a_src[i] + kt * kMoeF8BK);
 #pragma unroll
-    for (int j = 0; j < 2; ++j) moe_cp_async16(raw_dst + s * Sm::kRawStage + 64 * j * 64, raw_src[j] + kt * 64);
+    for (int j = 0; j < 2; ++j)
+      moe_cp_async16(raw_dst + (g & (kMoeF8RawStages - 1)) * Sm::kRawStage + 64 * j * 64, raw_src[j] + kt * 64);
     if (t == 0 && p.fp8_ref) moe_f8_cp_async4(smem + Sm::kTRef + 4 * s, p.fp8_ref + expert);
     if (t < 128) {
       const uint8_t* wsc = wsc_src + 4 * kt;
@@ -402,7 +412,7 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     moe_cp_async_commit();
   }
   if constexpr (kProf) c0 = clock64();
-  int sg = 0, sl = 0, pl = 0;  // g % S; stage and phase of step g - L, as counters
+  int sg = 0, ws = 0, sl = 0, pl = 0;  // g % S, g % W; stage and phase of step g - L, as counters
   for (int g = 0; g < total; ++g) {
     if (g >= L) {  // the consumers released step g - L: stage (g + D) % S and converted slot g % W are free
       moe_wg_bar_wait(empty0 + 8 * sl, pl);
@@ -412,16 +422,15 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     if (g + D < total) issue();
     moe_cp_async_commit();
     tick(1);
-    if (D == 2) moe_cp_async_wait<2>();  // step g's copies of this thread have landed
-    else if (D == 3) moe_cp_async_wait<3>();
-    else moe_cp_async_wait<4>();
+    moe_cp_async_wait<D>();  // step g's copies of this thread have landed
     moe_f8_producer_sync();  // every producer thread's
     tick(2);
-    moe_f8_convert<kGateUp>(smem, g, sg, t, wsc4, p.fp8_ref != nullptr, W - 1);
+    moe_f8_convert<kGateUp>(smem, g, sg, t, wsc4, p.fp8_ref != nullptr, ws);
     moe_wg_fence_async_smem();  // this thread's converted half row and its completed activation copies
     moe_wg_bar_arrive(full0 + 8 * sg);
     tick(3);
     if (++sg == S) sg = 0;
+    if (++ws == W) ws = 0;
   }
   if constexpr (kProf)
     if (t == 0) {
@@ -455,21 +464,21 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   const int rl = 64 * cw + 16 * warp + (lane >> 2);  // accumulator rows rl, rl + 8
   const int cl = 2 * (lane & 3);                     // token columns 8 j + cl, + 1
   const bool tref = p.fp8_ref != nullptr;
-  const int wmask = p.fp8_slots - 1;
+  constexpr int W = kMoeF8CSlots;
+  int ws = g0 % W;  // converted slot of step g0 + kt, as a counter
   float acc[kR], part[kR];
 #pragma unroll
   for (int i = 0; i < kR; ++i) acc[i] = 0.0f;
   int s = g0 % S, ph = (g0 / S) & 1;  // stage and phase of step g0 + kt, as counters
   uint32_t tref_word = 0;  // fp8_stage: the item's tensor references from its first step's copy (no global load)
   for (int kt = 0; kt < KT; ++kt) {
-    const int g = g0 + kt;
     moe_wg_bar_wait(full0 + 8 * s, ph);
     if (tref && kt == 0) tref_word = reinterpret_cast<const uint32_t*>(smem + Sm::kTRef)[s];
     tick(0);
     moe_wg_fence();
 #pragma unroll
     for (int k = 0; k < kMoeF8BK / 32; ++k)
-      moe_f8_mma<kN>(part, moe_wg_desc(w_base + (g & wmask) * Sm::kWStage + 32 * k),
+      moe_f8_mma<kN>(part, moe_wg_desc(w_base + ws * Sm::kWStage + 32 * k),
                      moe_wg_desc(a_base + s * Sm::kActStage + 32 * k), k > 0);
     moe_wg_commit();
     moe_wg_wait<0>();
@@ -485,7 +494,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
         acc[4 * j + 3] = fmaf(part[4 * j + 3], sa.y, acc[4 * j + 3]);
       }
     } else {
-      const float r0 = ref_s[(g & wmask) * kMoeF8Rows + rl], r1 = ref_s[(g & wmask) * kMoeF8Rows + rl + 8];
+      const float r0 = ref_s[ws * kMoeF8Rows + rl], r1 = ref_s[ws * kMoeF8Rows + rl + 8];
 #pragma unroll
       for (int j = 0; j < kN / 8; ++j) {
         const float2 sa = *reinterpret_cast<const float2*>(sa_s + s * kMoeF8Slots + 8 * j + cl);
@@ -499,6 +508,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
     if (lane == 0) moe_wg_bar_arrive(empty0 + 8 * s);
     tick(2);
     if (++s == S) s = 0, ph ^= 1;
+    if (++ws == W) ws = 0;
   }
   // Epilogue, moe_store's arithmetic: the tokens' routing weights (gate_up) / output rows (down) are loaded
   // first, all at once (a load per stored element, each behind the previous store, cost ~27 K cycles per item).

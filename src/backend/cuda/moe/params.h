@@ -114,8 +114,6 @@ struct MoeGemmParams {
   int32_t fp8_stage = 1;  // FP8 path: epilogue operands (routing weights / output rows, tensor references) from
                           // the producers' shared-memory copies (moe_f8_staged_rows), 0: global loads
   int32_t fp8_pair_stores = 1;  // FP8 path, bf16 outputs: two adjacent columns per 4-byte store
-  int32_t fp8_ahead = 2;  // FP8 path: K steps its copies run ahead (2-4)
-  int32_t fp8_slots = 4;  // FP8 path: converted-weight slots (2 or 4); its producers run min(6 - ahead, slots) ahead
 };
 
 // Combine: out[t] = Σ over the k slots of token t in ascending (expert id, k) order of y[t·top_k + k], an f32

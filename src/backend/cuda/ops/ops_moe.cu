@@ -250,8 +250,6 @@ void run_gemm(const GemmInput& in, const LinearPlan& lp, const cuda::MoeWeightPt
   g.fp8_ref = lp.fp8 ? lp.fp8_ref : nullptr;
   g.fp8_stage = cuda::kernel_paths().moe_fp8_stage ? 1 : 0;
   g.fp8_pair_stores = cuda::kernel_paths().moe_fp8_pair_stores ? 1 : 0;
-  g.fp8_ahead = static_cast<int32_t>(cuda::kernel_paths().moe_fp8_ahead);
-  g.fp8_slots = static_cast<int32_t>(cuda::kernel_paths().moe_fp8_slots);
   g.limit = limit;
   g.format = lp.layout.format;
   g.scale_dtype = lp.layout.scale_dtype;
