@@ -564,8 +564,12 @@ void test_ops_moe(Env& env) {
       test_expert_ffn(env, Numerics{}, Fmt::Mxfp4, 1024, 512, 300, true, false, tag.c_str());
       test_moe_experts(env, Numerics{}, {tile.c_str(), 512, 256, 4, 2, 1000, Fmt::Mxfp4, 0}, true, false, tol,
                        true);
-      const PathSwitch no_gemv(cuda::kernel_paths().moe_gemv, false);  // T = 9 on the prefill kernel
-      test_moe_experts(env, Numerics{}, {tile.c_str(), 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false, tol);
+      // T = 9 on the prefill kernel, at the few-row tolerance (18 slots: as in expert_ffn below 64 rows, the L2
+      // error averages few e4m3 flips of h). H200: 6e-4 to 1.4e-3 in runs 282-284; run 284's seed 37286611014
+      // gave 1.2e-2 for the block-reference row, identically on ff36244's pipeline (run 285, every row equal).
+      const PathSwitch no_gemv(cuda::kernel_paths().moe_gemv, false);
+      test_moe_experts(env, Numerics{}, {tile.c_str(), 256, 128, 16, 2, 9, Fmt::Mxfp4, 0}, true, false,
+                       kTolFp8ChainFewRows);
     }
     test_moe_experts(env, Numerics{}, {tile.c_str(), 1024, 512, 8, 2, 512, Fmt::Mxfp4, 0}, true, false, tol, fp8);
     test_moe_experts(env, Numerics{}, {flash.c_str(), 4096, 2048, 256, 6, 512, Fmt::Mxfp4, 0}, true, true, tol,

@@ -50,14 +50,15 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
     launch_kernel(kernel, grid, kMoeF8Threads, static_cast<size_t>(smem), stream, p);
   };
   if (prof) {
-    unsigned long long z[12] = {};
+    unsigned long long z[kMoeF8ProfSlots] = {};
+    z[18] = ~0ull;  // the smallest CTA time: atomicMin
     DSV4_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_moe_f8_prof, z, sizeof(z), 0, cudaMemcpyHostToDevice, stream));
   }
   if (p.gate_up) run.template operator()<true>();
   else run.template operator()<false>();
   DSV4_CUDA_CHECK_LAUNCH();
   if (prof) {
-    unsigned long long v[12];
+    unsigned long long v[kMoeF8ProfSlots];
     DSV4_CUDA_CHECK(cudaMemcpyFromSymbolAsync(v, g_moe_f8_prof, sizeof(v), 0, cudaMemcpyDeviceToHost, stream));
     DSV4_CUDA_CHECK(cudaStreamSynchronize(stream));
     std::fprintf(stderr,
@@ -67,6 +68,14 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
                  p.gate_up ? "gate_up" : "down", p.N, p.K, v[8], v[9], double(v[0]) / v[8], double(v[1]) / v[8],
                  double(v[2]) / v[8], double(v[3]) / v[8], double(v[4]) / v[8], double(v[5]) / v[8],
                  double(v[6]) / v[8], double(v[7]) / v[9]);
+    const double items = double(v[9]), ctas = std::min<double>(items, sms);
+    std::fprintf(stderr,
+                 "[moe_fp8 prof] %s | first 6 steps of an item, per item: producer wait-empty %.0f of %.0f, "
+                 "consumer wait-full %.0f of %.0f | consumer warpgroup 1 per step: wait-full %.0f wgmma %.0f "
+                 "promote %.0f, epilogue per item %.0f | CTA cycles mean %.0f max %llu min %llu (%.0f CTAs)\n",
+                 p.gate_up ? "gate_up" : "down", double(v[10]) / items, double(v[0]) / items, double(v[11]) / items,
+                 double(v[4]) / items, double(v[12]) / v[8], double(v[13]) / v[8], double(v[14]) / v[8],
+                 double(v[15]) / items, double(v[16]) / ctas, v[17], v[18], ctas);
   }
 }
 

@@ -77,7 +77,9 @@
 // were bitwise equal and 0.2-0.5 % faster, but their slot counters slowed the default path. Patches in bench/results.
 // Run 282: that pipeline fixed at compile time (this kernel; copies 2 ahead into 4 slots before): producers' wait
 // for the consumers 332-382 -> 304-306 cycles a step (gate/up), the Flash call 3105.6-3112.8 us (397.4-398.3
-// TFLOP/s) against the previous kernel's 3125.1-3158.1 in one call, T=8192 6134.7 against 6238.6 us.
+// TFLOP/s) against the previous kernel's 3125.1-3158.1 in one call, T=8192 6134.7 against 6238.6 us. Run 284
+// (kProf counters by item position): of the producers' 9.6 K cycles per gate/up item waiting for releases, 4.2 K
+// fall in an item's first 6 steps (the epilogue's shadow), the rest ~210 a step; CTA times within 1.5 %.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -221,7 +223,11 @@ __device__ __forceinline__ float moe_f8_ref_factor(uint32_t r) {
 
 // Profiling build (kProf): cycles per phase summed over CTAs (thread 0 of each warpgroup): producer wait-empty,
 // issue, wait-copies, convert; consumer wait-full, wgmma, promote, epilogue; then steps, items.
-__device__ unsigned long long g_moe_f8_prof[12];
+// [10]: the producers' wait-empty at an item's first 6 steps (of [0]); [11]: the consumers' wait-full there (of
+// [4]); [12..15]: consumer warpgroup 1's phases; [16]: the CTAs' cycles (producer thread 0, first step to last),
+// summed; [17] / [18]: their largest / smallest.
+inline constexpr int kMoeF8ProfSlots = 20;
+__device__ unsigned long long g_moe_f8_prof[kMoeF8ProfSlots];
 
 // Work item `item` of the call (tile item / cb, column block item % cb; cb = N / moe_fp8_bn): consecutive items
 // share a tile, so the CTAs running at once read the same activation rows from L2.
@@ -308,11 +314,13 @@ __device__ __forceinline__ void moe_f8_convert(uint8_t* smem, int g, int s, int 
 // consumers released step g - L (file comment: L = min(S - D, W)).
 template <bool kGateUp, bool kProf = false>
 __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* smem, int t) {
-  unsigned long long pr[4] = {0, 0, 0, 0}, c0 = 0;
+  [[maybe_unused]] unsigned long long pr[5] = {0, 0, 0, 0, 0}, c0 = 0, cta0 = 0;
+  [[maybe_unused]] int pk = 0;  // kProf: K step of step g within its item
   auto tick = [&](int i) {
     if constexpr (kProf) {
       const unsigned long long c = clock64();
       pr[i] += c - c0;
+      if (i == 0 && pk < 6) pr[4] += c - c0;
       c0 = c;
     }
   };
@@ -411,7 +419,7 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     if (g < total) issue();
     moe_cp_async_commit();
   }
-  if constexpr (kProf) c0 = clock64();
+  if constexpr (kProf) c0 = cta0 = clock64();
   int sg = 0, ws = 0, sl = 0, pl = 0;  // g % S, g % W; stage and phase of step g - L, as counters
   for (int g = 0; g < total; ++g) {
     if (g >= L) {  // the consumers released step g - L: stage (g + D) % S and converted slot g % W are free
@@ -431,23 +439,32 @@ __device__ __forceinline__ void moe_f8_produce(const MoeGemmParams& p, uint8_t* 
     tick(3);
     if (++sg == S) sg = 0;
     if (++ws == W) ws = 0;
+    if constexpr (kProf)
+      if (++pk == KT) pk = 0;
   }
   if constexpr (kProf)
     if (t == 0) {
       for (int i = 0; i < 4; ++i) atomicAdd(&g_moe_f8_prof[i], pr[i]);
       atomicAdd(&g_moe_f8_prof[8], static_cast<unsigned long long>(total));
+      atomicAdd(&g_moe_f8_prof[10], pr[4]);
+      const unsigned long long cta = clock64() - cta0;
+      atomicAdd(&g_moe_f8_prof[16], cta);
+      atomicMax(&g_moe_f8_prof[17], cta);
+      atomicMin(&g_moe_f8_prof[18], cta);
     }
 }
 
 // Consumer warpgroup cw (0, 1), thread ct: one item of kN - 15 .. kN rows, global steps g0 .. g0 + KT - 1.
 template <bool kGateUp, int kN, bool kProf = false>
 __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* smem, int cw, int ct,
-                                               const MoeF8Item& it, int g0, int li, unsigned long long (&pr)[4]) {
-  unsigned long long c0 = 0;
+                                               const MoeF8Item& it, int g0, int li, unsigned long long (&pr)[5]) {
+  [[maybe_unused]] unsigned long long c0 = 0;
+  [[maybe_unused]] int pk = 0;  // kProf: the current K step
   auto tick = [&](int i) {
     if constexpr (kProf) {
       const unsigned long long c = clock64();
       pr[i] += c - c0;
+      if (i == 0 && pk < 6) pr[4] += c - c0;
       c0 = c;
     }
   };
@@ -474,6 +491,7 @@ __device__ __forceinline__ void moe_f8_consume(const MoeGemmParams& p, uint8_t* 
   for (int kt = 0; kt < KT; ++kt) {
     moe_wg_bar_wait(full0 + 8 * s, ph);
     if (tref && kt == 0) tref_word = reinterpret_cast<const uint32_t*>(smem + Sm::kTRef)[s];
+    if constexpr (kProf) pk = kt;
     tick(0);
     moe_wg_fence();
 #pragma unroll
@@ -637,7 +655,7 @@ __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __
   }
   moe_wg_regs_inc<kMoeF8ConsRegs>();
   const int cw = wg - 2, ct = tid & 127, KT = p.K / kMoeF8BK;
-  unsigned long long pr[4] = {0, 0, 0, 0};
+  unsigned long long pr[5] = {0, 0, 0, 0, 0};
   for (int li = 0; li < my_items; ++li) {
     const MoeF8Item it = moe_f8_item<kGateUp>(p, static_cast<int>(blockIdx.x) + li * static_cast<int>(gridDim.x));
     const int g0 = li * KT;
@@ -656,6 +674,9 @@ __global__ void __launch_bounds__(kMoeF8Threads, 1) moe_gemm_fp8_kernel(const __
     if (ct == 0 && cw == 0) {
       for (int i = 0; i < 4; ++i) atomicAdd(&g_moe_f8_prof[4 + i], pr[i]);
       atomicAdd(&g_moe_f8_prof[9], static_cast<unsigned long long>(my_items));
+      atomicAdd(&g_moe_f8_prof[11], pr[4]);
+    } else if (ct == 0 && cw == 1) {
+      for (int i = 0; i < 4; ++i) atomicAdd(&g_moe_f8_prof[12 + i], pr[i]);
     }
 }
 
