@@ -38,11 +38,11 @@ void launch_moe_gemm_fp8(const MoeGemmParams& p, int64_t max_tiles, cudaStream_t
   }();
   auto run = [&]<bool kGateUp>() {
     auto kernel = prof ? moe_gemm_fp8_kernel<kGateUp, true> : moe_gemm_fp8_kernel<kGateUp, false>;
-    static int64_t smem_set[2] = {};  // raised once per instance, to the largest size asked so far
-    if (smem > smem_set[prof]) {
+    static int64_t smem_set = 0;  // raised once per instance, to the largest size asked so far
+    if (smem > smem_set) {
       DSV4_CUDA_CHECK(
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-      smem_set[prof] = smem;
+      smem_set = smem;
     }
     // Persistent: one CTA per SM at most (the kernel's items: n_tiles · N / bn, read on the device).
     const int64_t items = max_tiles * (p.N / moe_fp8_bn(kGateUp));

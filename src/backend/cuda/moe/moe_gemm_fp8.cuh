@@ -25,9 +25,9 @@
 // 512 threads, setmaxnreg: two producer warpgroups (kMoeF8ProdRegs) and two consumers (kMoeF8ConsRegs):
 //  * producers (warpgroups 0, 1; thread t of 256): walk the CTA's items as one sequence of global K steps and
 //    cp.async step g + D into a kMoeF8Stages (S = 6) ring at step g (D = kMoeF8Ahead = 1; the raw weight bytes
-//    into a ring of kMoeF8RawStages = 4): the item's activation rows (e4m3, 128 B per step; rows past the tile's not loaded), their act_quant
-//    scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B per step, 16-byte chunks
-//    xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes (threads 0-127: 16 bytes = 4
+//    into a ring of kMoeF8RawStages = 4): the item's activation rows (e4m3, 128 B per step; rows past the tile's
+//    not loaded), their act_quant scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B
+//    per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes (threads 0-127: 16 bytes = 4
 //    steps at every 4th step where the item's steps come in fours, else 4 bytes per step) and the item's tensor
 //    reference word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127
 //    of step g into converted slot g % W (W = kMoeF8CSlots = 5, a counter; byte-permute table per 32-block,
