@@ -27,9 +27,9 @@
 //    cp.async step g + D into a kMoeF8Stages (S = 6) ring at step g (D = kMoeF8Ahead = 1; the raw weight bytes
 //    into a ring of kMoeF8RawStages = 4): the item's activation rows (e4m3, 128 B per step; rows past the tile's
 //    not loaded), their act_quant scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B
-//    per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes (threads 0-127: 16 bytes = 4
-//    steps at every 4th step where the item's steps come in fours, else 4 bytes per step) and the item's tensor
-//    reference word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127
+//    per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes
+//    (threads 0-127: 16 bytes = 4 steps at every 4th step where the item's steps come in fours, else 4 bytes per
+//    step) and the item's tensor reference word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127
 //    of step g into converted slot g % W (W = kMoeF8CSlots = 5, a counter; byte-permute table per 32-block,
 //    moe_f8_cvt8), with block references writes the row's promotion factor, fences the async proxy and arrives
 //    on full[g % S].
