@@ -23,16 +23,15 @@
 // Weight rows of an item: gate_up: row r = 16 b + 8 h + i (b < 8, h < 2, i < 8) is w1 (h = 0) or w3 (h = 1) row
 // n0 + 8 b + i, so a thread's accumulator rows r and r + 8 are g and u of one output column; down: w2 row n0 + r.
 // 512 threads, setmaxnreg: two producer warpgroups (kMoeF8ProdRegs) and two consumers (kMoeF8ConsRegs):
-//  * producers (warpgroups 0, 1; thread t of 256): walk the CTA's items as one sequence of global K steps and
-//    cp.async step g + D into a kMoeF8Stages (S = 6) ring at step g (D = kMoeF8Ahead = 1; the raw weight bytes
-//    into a ring of kMoeF8RawStages = 4): the item's activation rows (e4m3, 128 B per step; rows past the tile's
-//    not loaded), their act_quant scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B
-//    per step, 16-byte chunks xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes
-//    (threads 0-127: 16 bytes = 4 steps at every 4th step where the item's steps come in fours, else 4 bytes per
-//    step) and the item's tensor reference word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127
-//    of step g into converted slot g % W (W = kMoeF8CSlots = 5, a counter; byte-permute table per 32-block,
-//    moe_f8_cvt8), with block references writes the row's promotion factor, fences the async proxy and arrives
-//    on full[g % S].
+//  * producers (warpgroups 0, 1; thread t of 256): walk the CTA's items as one sequence of global K steps and cp.async
+//    step g + D into a kMoeF8Stages (S = 6) ring at step g (D = kMoeF8Ahead = 1; the raw weight bytes into a ring of
+//    kMoeF8RawStages = 4): the item's activation rows (e4m3, 128 B per step; rows past the tile's not loaded), their
+//    act_quant scales (f32, threads 128-255), the raw MXFP4 bytes of the 128 weight rows (64 B per step, 16-byte chunks
+//    xor-swizzled so that 8 consecutive rows read conflict-free), their e8m0 bytes (threads 0-127: 16 bytes = 4 steps
+//    at every 4th step where the item's steps come in fours, else 4 bytes per step) and the item's tensor reference
+//    word (thread 0). After a barrier of the 256, thread t converts half t >> 7 of weight row t & 127 of step g into
+//    converted slot g % W (W = kMoeF8CSlots = 5, a counter; byte-permute table per 32-block, moe_f8_cvt8), with block
+//    references writes the row's promotion factor, fences the async proxy and arrives on full[g % S].
 //  * consumers (warpgroups 2, 3): weight rows [64 c, 64 c + 64); per K step four wgmma m64nNk32 into a
 //    temporary accumulator, wait, promote into the f32 accumulator, release the stage (empty, one arrival per
 //    warp); after an item's last step its epilogue (moe_store's arithmetic: the tokens' routing weights / output
